@@ -1,0 +1,326 @@
+//! The `mirror` command line.
+//!
+//! Every command is a function from parsed arguments to an [`Output`]: a JSON
+//! value for scripts (`--json`) and a text for people. Commands never print
+//! directly (apart from notes on stderr), so the same code can later answer
+//! through the daemon. Exit codes: 0 success, 2 usage error, 1 anything else,
+//! with one line on stderr.
+
+mod data;
+mod organize;
+mod reflections;
+mod render;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::home::{Home, InitReport};
+use crate::model::{
+    ContentType, FeedbackFlag, Identity, ThreadStatus, Timestamp, ValidationError, Visibility,
+};
+use crate::store::Store;
+
+pub use render::Output;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mirror",
+    version,
+    about = "A sovereign reflection node: write, and be mirrored back, never prescribed to.",
+    long_about = None,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Where the node keeps its data [default: the platform data directory]
+    #[arg(long, global = true, env = "MIRROR_HOME", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Print machine-readable JSON instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG also works
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set up the node: data directory, database, identity and config
+    Init {
+        /// A name for your identity (only you see it)
+        #[arg(long, default_value = "me")]
+        name: String,
+    },
+    /// Write a reflection (from the arguments, stdin, or $EDITOR)
+    Reflect(ReflectArgs),
+    /// List reflections, newest first
+    List(ListArgs),
+    /// Show one reflection with its mirrorbacks and threads
+    Show {
+        /// Reflection id (or a unique prefix of it)
+        id: String,
+    },
+    /// Find reflections containing every word (`word*` matches a prefix)
+    Search {
+        #[arg(required = true, value_name = "WORDS")]
+        query: Vec<String>,
+        #[command(flatten)]
+        filters: FilterArgs,
+    },
+    /// Group reflections into threads
+    #[command(subcommand)]
+    Thread(ThreadCommand),
+    /// Track tensions between two poles (control ↔ surrender, …)
+    #[command(subcommand)]
+    Tension(TensionCommand),
+    /// Rate a mirrorback (by its engine run id)
+    Feedback {
+        /// Engine run id (or a unique prefix)
+        run: String,
+        /// 1 (missed) to 5 (landed)
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
+        rating: u8,
+        /// What was off (or right); repeatable
+        #[arg(long = "flag", value_name = "FLAG")]
+        flags: Vec<FeedbackFlag>,
+        /// A note in your own words
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Write everything to one open bundle file (.tar.gz)
+    Export {
+        /// Where to write the bundle [default: ./mirror-export-<time>.tar.gz]
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Also include secret keys (keep such a bundle safe)
+        #[arg(long)]
+        include_keys: bool,
+    },
+    /// Verify a bundle completely, then merge it into this node
+    Import {
+        file: PathBuf,
+        /// Only verify the bundle; change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Inspect or move the database schema
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+    /// Where the node lives and what it holds
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub struct ReflectArgs {
+    /// The reflection; `-` reads stdin; nothing opens $EDITOR (or reads piped stdin)
+    pub text: Vec<String>,
+    /// Add it to this thread (id or prefix)
+    #[arg(long)]
+    pub thread: Option<String>,
+    /// Who may ever see it beyond this node
+    #[arg(long, default_value = "local_only")]
+    pub visibility: Visibility,
+    #[arg(long, default_value = "text/plain")]
+    pub content_type: ContentType,
+    /// A JSON object kept with it, e.g. '{"mood":"calm"}'
+    #[arg(long)]
+    pub metadata: Option<String>,
+    /// When it was written, if not now (RFC 3339 or YYYY-MM-DD)
+    #[arg(long)]
+    pub at: Option<Timestamp>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct FilterArgs {
+    /// Only reflections in this thread
+    #[arg(long)]
+    pub thread: Option<String>,
+    #[arg(long)]
+    pub visibility: Option<Visibility>,
+    /// Written at or after (RFC 3339 or YYYY-MM-DD)
+    #[arg(long)]
+    pub since: Option<Timestamp>,
+    /// Written before (RFC 3339 or YYYY-MM-DD)
+    #[arg(long)]
+    pub until: Option<Timestamp>,
+    /// Only this identity's reflections (id or prefix)
+    #[arg(long)]
+    pub identity: Option<String>,
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Oldest first
+    #[arg(long)]
+    pub oldest_first: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ThreadCommand {
+    /// Start a thread
+    New { title: String },
+    /// List threads
+    List {
+        #[arg(long)]
+        status: Option<ThreadStatus>,
+    },
+    /// Show a thread and its reflections
+    Show { id: String },
+    /// Add reflections to a thread
+    Add {
+        thread: String,
+        #[arg(required = true)]
+        reflections: Vec<String>,
+    },
+    /// Archive a thread
+    Archive { id: String },
+    /// Pause a thread
+    Pause { id: String },
+    /// Make an archived or paused thread active again
+    Reopen { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TensionCommand {
+    /// Start tracking a tension between two poles
+    Add {
+        /// A name for it, e.g. "work and rest"
+        name: String,
+        /// The first pole, e.g. control
+        axis_a: String,
+        /// The second pole, e.g. surrender
+        axis_b: String,
+        /// -1 (fully axis_a) to 1 (fully axis_b)
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        position: f64,
+        /// 0 (faint) to 1 (consuming)
+        #[arg(long, default_value_t = 0.5)]
+        intensity: f64,
+    },
+    /// List tracked tensions
+    List,
+    /// Show a tension and its evidence
+    Show { id: String },
+    /// Record where you stand now
+    Position {
+        id: String,
+        #[arg(allow_negative_numbers = true)]
+        value: f64,
+        #[arg(long)]
+        intensity: Option<f64>,
+        /// The reflection this comes from (id or prefix)
+        #[arg(long)]
+        reflection: Option<String>,
+        /// Why, in your words
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Show the database's schema version and the known migrations
+    Status,
+    /// Migrate to the newest schema (a backup is written first)
+    Up,
+    /// Roll the schema back to an older version (a backup is written first)
+    Down {
+        #[arg(long, value_name = "N")]
+        to: u32,
+    },
+}
+
+/// An error that is the caller's to fix in their command line: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl From<ValidationError> for UsageError {
+    fn from(e: ValidationError) -> Self {
+        UsageError(e.to_string())
+    }
+}
+
+/// What every command needs: where the home is, and how to answer.
+pub struct Context {
+    pub home: Home,
+}
+
+impl Context {
+    pub fn new(cli: &Cli) -> anyhow::Result<Context> {
+        Ok(Context {
+            home: Home::resolve(cli.data_dir.clone())?,
+        })
+    }
+
+    /// The store, created (with its directory) on first use.
+    pub fn store(&self) -> anyhow::Result<Store> {
+        Ok(self.home.open_store()?)
+    }
+
+    /// The identity new records belong to, setting the node up on first use
+    /// and saying so on stderr.
+    pub fn identity(&self, store: &Store) -> anyhow::Result<Identity> {
+        let report = self.home.init_with(store, "me")?;
+        if report.created {
+            announce_init(&report);
+        }
+        Ok(report.identity)
+    }
+}
+
+pub(crate) fn announce_init(report: &InitReport) {
+    eprintln!(
+        "mirror: set up a new node in {} (identity {}, key in {})",
+        report.home.display(),
+        report.identity.public_key.fingerprint(),
+        report.key_file.display()
+    );
+}
+
+/// Run one parsed command.
+pub fn run(cli: &Cli) -> anyhow::Result<Output> {
+    let ctx = Context::new(cli)?;
+    match &cli.command {
+        Command::Init { name } => data::init(&ctx, name),
+        Command::Reflect(args) => reflections::reflect(&ctx, args),
+        Command::List(args) => reflections::list(&ctx, args),
+        Command::Show { id } => reflections::show(&ctx, id),
+        Command::Search { query, filters } => reflections::search(&ctx, query, filters),
+        Command::Thread(cmd) => organize::thread(&ctx, cmd),
+        Command::Tension(cmd) => organize::tension(&ctx, cmd),
+        Command::Feedback {
+            run,
+            rating,
+            flags,
+            note,
+        } => organize::feedback(&ctx, run, *rating, flags, note.as_deref()),
+        Command::Export { out, include_keys } => data::export(&ctx, out.as_deref(), *include_keys),
+        Command::Import { file, dry_run } => data::import(&ctx, file, *dry_run),
+        Command::Migrate(cmd) => data::migrate(&ctx, cmd),
+        Command::Status => data::status(&ctx),
+    }
+}
+
+/// The exit code for an error: 2 when the command line was at fault.
+pub fn exit_code(error: &anyhow::Error) -> i32 {
+    let usage = error.chain().any(|cause| {
+        cause.is::<UsageError>()
+            || matches!(
+                cause.downcast_ref::<crate::store::StoreError>(),
+                Some(crate::store::StoreError::Invalid(
+                    ValidationError::InvalidId { .. }
+                ))
+            )
+    });
+    if usage { 2 } else { 1 }
+}

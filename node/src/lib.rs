@@ -1,0 +1,20 @@
+//! # mirror-node
+//!
+//! The personal node: the part of Mirror a person runs for themselves. It
+//! keeps their reflections in a local [`store`] they own, answers with a
+//! mirrorback, and lets them take everything out again as an open
+//! [`bundle`]. It needs no network: the commons is an optional layer on top.
+//!
+//! Modules, from the bottom up:
+//!
+//! * [`model`]: the typed records and their validation;
+//! * [`store`]: the redb database, its migrations and queries;
+//! * [`home`]: the data directory, the node's config and identity keys;
+//! * [`bundle`]: export and import of everything, as one archive;
+//! * [`cli`]: the `mirror` command line, a thin layer over the above.
+
+pub mod bundle;
+pub mod cli;
+pub mod home;
+pub mod model;
+pub mod store;

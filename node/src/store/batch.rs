@@ -1,0 +1,489 @@
+//! The whole store as plain data, out (for export) and in (for import).
+//!
+//! Import merges a batch into whatever the store already holds, in one
+//! write transaction: either every record lands or none does. Records keep
+//! their ids, so importing the same batch twice adds nothing:
+//!
+//! * immutable records (reflections, mirrorbacks, evidence, runs, feedback,
+//!   evolution, consent changes, egress log) are added if absent; an existing
+//!   record with the same id but different content is a conflict that aborts
+//!   the import, because ids are unique and a mismatch means tampering or
+//!   corruption;
+//! * mutable records (threads, tensions, integrations, consent) keep
+//!   whichever side was updated last; a thread's `last_active` is the later
+//!   of both;
+//! * identities must agree on the public key.
+//!
+//! Every reference (a reflection's identity, a mirrorback's reflection, …)
+//! must resolve in the batch or in the store, or the import is refused.
+
+use std::collections::{BTreeMap, HashSet};
+
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use serde::Serialize;
+
+use crate::model::*;
+
+use super::ops::{
+    exists, fetch, insert_evidence_in, insert_feedback_in, insert_member_in, insert_mirrorback_in,
+    insert_reflection_in, insert_run_in, put, put_consent_in,
+};
+use super::tables::*;
+use super::{Result, Store, StoreError, codec};
+
+/// Every record of a store, table by table, in key order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    pub identities: Vec<Identity>,
+    pub reflections: Vec<Reflection>,
+    pub mirrorbacks: Vec<Mirrorback>,
+    pub tensions: Vec<Tension>,
+    pub tension_evidence: Vec<TensionEvidence>,
+    pub threads: Vec<Thread>,
+    pub thread_members: Vec<ThreadMember>,
+    pub engine_runs: Vec<EngineRun>,
+    pub engine_feedback: Vec<EngineFeedback>,
+    pub evolution_events: Vec<EvolutionEvent>,
+    pub evolution_history: Vec<EvolutionHistory>,
+    pub integrations: Vec<Integration>,
+    pub consent: Vec<ConsentSetting>,
+    pub consent_changes: Vec<ConsentChange>,
+    pub egress_log: Vec<EgressRecord>,
+}
+
+/// What an import did to one table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TableReport {
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+/// What an import did, table by table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    pub tables: BTreeMap<&'static str, TableReport>,
+}
+
+impl ImportReport {
+    pub fn added(&self) -> u64 {
+        self.tables.values().map(|t| t.added).sum()
+    }
+    pub fn updated(&self) -> u64 {
+        self.tables.values().map(|t| t.updated).sum()
+    }
+}
+
+impl Batch {
+    /// Table names in dependency order (what a record refers to comes first).
+    pub const TABLES: &'static [&'static str] = &[
+        Identity::TABLE,
+        Thread::TABLE,
+        Tension::TABLE,
+        Reflection::TABLE,
+        ThreadMember::TABLE,
+        Mirrorback::TABLE,
+        TensionEvidence::TABLE,
+        EngineRun::TABLE,
+        EngineFeedback::TABLE,
+        EvolutionEvent::TABLE,
+        EvolutionHistory::TABLE,
+        Integration::TABLE,
+        ConsentSetting::TABLE,
+        ConsentChange::TABLE,
+        EgressRecord::TABLE,
+    ];
+
+    pub fn len(&self) -> usize {
+        self.counts().iter().map(|(_, n)| *n as usize).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Records per table, in [`Batch::TABLES`] order.
+    pub fn counts(&self) -> Vec<(&'static str, u64)> {
+        let n = |len: usize| len as u64;
+        vec![
+            (Identity::TABLE, n(self.identities.len())),
+            (Thread::TABLE, n(self.threads.len())),
+            (Tension::TABLE, n(self.tensions.len())),
+            (Reflection::TABLE, n(self.reflections.len())),
+            (ThreadMember::TABLE, n(self.thread_members.len())),
+            (Mirrorback::TABLE, n(self.mirrorbacks.len())),
+            (TensionEvidence::TABLE, n(self.tension_evidence.len())),
+            (EngineRun::TABLE, n(self.engine_runs.len())),
+            (EngineFeedback::TABLE, n(self.engine_feedback.len())),
+            (EvolutionEvent::TABLE, n(self.evolution_events.len())),
+            (EvolutionHistory::TABLE, n(self.evolution_history.len())),
+            (Integration::TABLE, n(self.integrations.len())),
+            (ConsentSetting::TABLE, n(self.consent.len())),
+            (ConsentChange::TABLE, n(self.consent_changes.len())),
+            (EgressRecord::TABLE, n(self.egress_log.len())),
+        ]
+    }
+
+    /// Validate every record on its own (ranges, names, lengths). References
+    /// between records are checked at import, against the store as well.
+    pub fn validate(&self) -> std::result::Result<(), (&'static str, usize, ValidationError)> {
+        fn each<R: Record>(
+            records: &[R],
+        ) -> std::result::Result<(), (&'static str, usize, ValidationError)> {
+            for (i, r) in records.iter().enumerate() {
+                r.validate().map_err(|e| (R::TABLE, i, e))?;
+            }
+            Ok(())
+        }
+        each(&self.identities)?;
+        each(&self.reflections)?;
+        each(&self.mirrorbacks)?;
+        each(&self.tensions)?;
+        each(&self.tension_evidence)?;
+        each(&self.threads)?;
+        each(&self.thread_members)?;
+        each(&self.engine_runs)?;
+        each(&self.engine_feedback)?;
+        each(&self.evolution_events)?;
+        each(&self.evolution_history)?;
+        each(&self.integrations)?;
+        each(&self.consent)?;
+        each(&self.consent_changes)?;
+        each(&self.egress_log)
+    }
+}
+
+fn read_all<R: Record>(txn: &redb::ReadTransaction) -> Result<Vec<R>> {
+    let table = txn.open_table(record_table(R::TABLE))?;
+    table
+        .iter()?
+        .map(|entry| codec::decode(entry?.1.value()))
+        .collect()
+}
+
+impl Store {
+    /// A consistent copy of everything (one read transaction).
+    pub fn snapshot(&self) -> Result<Batch> {
+        let txn = self.db.begin_read()?;
+        let members = txn
+            .open_table(THREAD_MEMBERS)?
+            .iter()?
+            .map(|e| codec::decode(e?.1.value()))
+            .collect::<Result<_>>()?;
+        let consent = txn
+            .open_table(CONSENT)?
+            .iter()?
+            .map(|e| codec::decode(e?.1.value()))
+            .collect::<Result<_>>()?;
+        Ok(Batch {
+            identities: read_all(&txn)?,
+            reflections: read_all(&txn)?,
+            mirrorbacks: read_all(&txn)?,
+            tensions: read_all(&txn)?,
+            tension_evidence: read_all(&txn)?,
+            threads: read_all(&txn)?,
+            thread_members: members,
+            engine_runs: read_all(&txn)?,
+            engine_feedback: read_all(&txn)?,
+            evolution_events: read_all(&txn)?,
+            evolution_history: read_all(&txn)?,
+            integrations: read_all(&txn)?,
+            consent,
+            consent_changes: read_all(&txn)?,
+            egress_log: read_all(&txn)?,
+        })
+    }
+
+    /// Merge `batch` into the store, all or nothing (see the module docs).
+    pub fn import(&self, batch: &Batch) -> Result<ImportReport> {
+        batch
+            .validate()
+            .map_err(|(table, i, source)| StoreError::InvalidRecord {
+                table,
+                number: i + 1,
+                source,
+            })?;
+        self.write(|txn| {
+            check_references(txn, batch)?;
+            let mut report = ImportReport::default();
+            let mut tally = |table: &'static str, outcome: Outcome| {
+                let entry = report.tables.entry(table).or_default();
+                match outcome {
+                    Outcome::Added => entry.added += 1,
+                    Outcome::Updated => entry.updated += 1,
+                    Outcome::Unchanged => entry.unchanged += 1,
+                }
+            };
+
+            for identity in &batch.identities {
+                let outcome = match fetch::<Identity>(txn, identity.id)? {
+                    None => {
+                        put(txn, identity)?;
+                        Outcome::Added
+                    }
+                    Some(local) if local.public_key == identity.public_key => Outcome::Unchanged,
+                    Some(_) => {
+                        return Err(StoreError::Conflict(format!(
+                            "identity {} has a different public key here than in the bundle",
+                            identity.id
+                        )));
+                    }
+                };
+                tally(Identity::TABLE, outcome);
+            }
+            for thread in &batch.threads {
+                let outcome = merge_newer(
+                    txn,
+                    thread,
+                    |t| t.updated_at,
+                    |local, incoming| {
+                        let mut merged = incoming.clone();
+                        merged.last_active = local.last_active.max(incoming.last_active);
+                        merged
+                    },
+                )?;
+                tally(Thread::TABLE, outcome);
+            }
+            for tension in &batch.tensions {
+                tally(
+                    Tension::TABLE,
+                    merge_newer(txn, tension, |t| t.updated_at, |_, t| t.clone())?,
+                );
+            }
+            for reflection in &batch.reflections {
+                let outcome = match fetch::<Reflection>(txn, reflection.id)? {
+                    None => {
+                        insert_reflection_in(txn, reflection)?;
+                        Outcome::Added
+                    }
+                    Some(local) => same_or_conflict(&local, reflection)?,
+                };
+                tally(Reflection::TABLE, outcome);
+            }
+            for member in &batch.thread_members {
+                let added = insert_member_in(txn, member)?;
+                tally(
+                    ThreadMember::TABLE,
+                    if added {
+                        Outcome::Added
+                    } else {
+                        Outcome::Unchanged
+                    },
+                );
+            }
+            for m in &batch.mirrorbacks {
+                tally(
+                    Mirrorback::TABLE,
+                    add_immutable(txn, m, insert_mirrorback_in)?,
+                );
+            }
+            for e in &batch.tension_evidence {
+                tally(
+                    TensionEvidence::TABLE,
+                    add_immutable(txn, e, insert_evidence_in)?,
+                );
+            }
+            for r in &batch.engine_runs {
+                tally(EngineRun::TABLE, add_immutable(txn, r, insert_run_in)?);
+            }
+            for f in &batch.engine_feedback {
+                tally(
+                    EngineFeedback::TABLE,
+                    add_immutable(txn, f, insert_feedback_in)?,
+                );
+            }
+            for e in &batch.evolution_events {
+                tally(EvolutionEvent::TABLE, add_immutable(txn, e, put)?);
+            }
+            for h in &batch.evolution_history {
+                tally(EvolutionHistory::TABLE, add_immutable(txn, h, put)?);
+            }
+            for i in &batch.integrations {
+                tally(
+                    Integration::TABLE,
+                    merge_newer(txn, i, |i| i.updated_at, |_, i| i.clone())?,
+                );
+            }
+            for setting in &batch.consent {
+                let local = txn
+                    .open_table(CONSENT)?
+                    .get(setting.category.as_str())?
+                    .map(|v| codec::decode::<ConsentSetting>(v.value()))
+                    .transpose()?;
+                let outcome = match local {
+                    None => {
+                        put_consent_in(txn, setting)?;
+                        Outcome::Added
+                    }
+                    Some(local) if setting.updated_at > local.updated_at => {
+                        put_consent_in(txn, setting)?;
+                        Outcome::Updated
+                    }
+                    Some(_) => Outcome::Unchanged,
+                };
+                tally(ConsentSetting::TABLE, outcome);
+            }
+            for c in &batch.consent_changes {
+                tally(ConsentChange::TABLE, add_immutable(txn, c, put)?);
+            }
+            for e in &batch.egress_log {
+                tally(EgressRecord::TABLE, add_immutable(txn, e, put)?);
+            }
+            Ok(report)
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Added,
+    Updated,
+    Unchanged,
+}
+
+fn same_or_conflict<R: Keyed>(local: &R, incoming: &R) -> Result<Outcome> {
+    if local == incoming {
+        Ok(Outcome::Unchanged)
+    } else {
+        Err(StoreError::Conflict(format!(
+            "{} {} differs between the store and the bundle; records with one id never change, so one of them is damaged",
+            R::TABLE,
+            incoming.id()
+        )))
+    }
+}
+
+fn add_immutable<R: Keyed>(
+    txn: &WriteTransaction,
+    record: &R,
+    insert: fn(&WriteTransaction, &R) -> Result<()>,
+) -> Result<Outcome> {
+    match fetch::<R>(txn, record.id())? {
+        None => {
+            insert(txn, record)?;
+            Ok(Outcome::Added)
+        }
+        Some(local) => same_or_conflict(&local, record),
+    }
+}
+
+/// Last writer wins, by `updated`; ties keep the local record, so import
+/// order never matters for the result.
+fn merge_newer<R: Keyed>(
+    txn: &WriteTransaction,
+    incoming: &R,
+    updated: fn(&R) -> Timestamp,
+    merge: fn(&R, &R) -> R,
+) -> Result<Outcome> {
+    match fetch::<R>(txn, incoming.id())? {
+        None => {
+            put(txn, incoming)?;
+            Ok(Outcome::Added)
+        }
+        Some(local) if updated(incoming) > updated(&local) => {
+            let merged = merge(&local, incoming);
+            if merged == local {
+                return Ok(Outcome::Unchanged);
+            }
+            put(txn, &merged)?;
+            Ok(Outcome::Updated)
+        }
+        Some(_) => Ok(Outcome::Unchanged),
+    }
+}
+
+/// Every id a record points at must exist in the batch or the store.
+fn check_references(txn: &WriteTransaction, batch: &Batch) -> Result<()> {
+    fn ids<R: Keyed>(records: &[R]) -> HashSet<Id> {
+        records.iter().map(Keyed::id).collect()
+    }
+    let identities = ids(&batch.identities);
+    let reflections = ids(&batch.reflections);
+    let threads = ids(&batch.threads);
+    let tensions = ids(&batch.tensions);
+    let runs = ids(&batch.engine_runs);
+
+    fn check<R: Keyed>(
+        txn: &WriteTransaction,
+        in_batch: &HashSet<Id>,
+        id: Id,
+        from: &str,
+        what: &'static str,
+    ) -> Result<()> {
+        if in_batch.contains(&id) || exists::<R>(txn, id)? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!(
+                "{from} refers to {what} {id}, which is neither in the bundle nor in this store"
+            )))
+        }
+    }
+
+    for r in &batch.reflections {
+        check::<Identity>(
+            txn,
+            &identities,
+            r.identity_id,
+            &format!("reflection {}", r.id),
+            "identity",
+        )?;
+    }
+    for t in &batch.threads {
+        check::<Identity>(
+            txn,
+            &identities,
+            t.identity_id,
+            &format!("thread {}", t.id),
+            "identity",
+        )?;
+    }
+    for t in &batch.tensions {
+        check::<Identity>(
+            txn,
+            &identities,
+            t.identity_id,
+            &format!("tension {}", t.id),
+            "identity",
+        )?;
+    }
+    for m in &batch.thread_members {
+        let from = format!("thread membership {}/{}", m.thread_id, m.reflection_id);
+        check::<Thread>(txn, &threads, m.thread_id, &from, "thread")?;
+        check::<Reflection>(txn, &reflections, m.reflection_id, &from, "reflection")?;
+    }
+    for m in &batch.mirrorbacks {
+        check::<Reflection>(
+            txn,
+            &reflections,
+            m.reflection_id,
+            &format!("mirrorback {}", m.id),
+            "reflection",
+        )?;
+    }
+    for e in &batch.tension_evidence {
+        let from = format!("tension evidence {}", e.id);
+        check::<Tension>(txn, &tensions, e.tension_id, &from, "tension")?;
+        if let Some(r) = e.reflection_id {
+            check::<Reflection>(txn, &reflections, r, &from, "reflection")?;
+        }
+    }
+    for r in &batch.engine_runs {
+        check::<Reflection>(
+            txn,
+            &reflections,
+            r.reflection_id,
+            &format!("engine run {}", r.id),
+            "reflection",
+        )?;
+    }
+    for f in &batch.engine_feedback {
+        check::<EngineRun>(
+            txn,
+            &runs,
+            f.run_id,
+            &format!("feedback {}", f.id),
+            "engine run",
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,470 @@
+//! The sovereign store: everything a person writes, in one redb file they own.
+//!
+//! * **One owner.** redb locks the file; a second process gets
+//!   [`StoreError::InUse`] at once instead of waiting or corrupting it.
+//! * **Durable acknowledgements.** Every write is one redb transaction with
+//!   immediate durability: when a method returns `Ok`, the data is on disk
+//!   and survives `kill -9`. When it returns `Err`, the transaction was
+//!   dropped and nothing it did is visible.
+//! * **Versioned schema.** The database records its schema version; opening
+//!   an older file migrates it (after writing a backup copy beside it), and
+//!   opening a newer one is refused before anything is written.
+//! * **Typed.** Callers deal in [`crate::model`] records; the byte encoding
+//!   ([`codec`]) and table layout ([`tables`]) stay in here.
+//!
+//! The same `Store` runs on redb's in-memory backend for tests, so there is
+//! one implementation to trust rather than a trait with a fake beside it.
+
+mod batch;
+mod codec;
+mod fts;
+pub mod migrations;
+mod ops;
+mod query;
+mod tables;
+
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use redb::backends::InMemoryBackend;
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+
+use crate::model::{Id, Keyed, Record, ValidationError};
+
+pub use batch::{Batch, ImportReport, TableReport};
+pub use fts::{QueryTerm, parse_query};
+use migrations::ReadMeta;
+pub use migrations::{CURRENT_VERSION, MIGRATIONS};
+pub use ops::TensionEvidenceInput;
+pub use query::ReflectionQuery;
+use tables::record_table;
+
+/// Everything that can go wrong in the store, each with enough context for
+/// one clear line to a person.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the database {} is in use by another process (is `mirror node` running?)",
+        path.display()
+    )]
+    InUse { path: PathBuf },
+    #[error(
+        "the database {} has schema version {found}, newer than this mirror supports ({supported}); upgrade mirror to open it (nothing was changed)",
+        path.display()
+    )]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("{} is not a Mirror database or is damaged: {reason}", path.display())]
+    NotADatabase { path: PathBuf, reason: String },
+    #[error(
+        "the database is at schema version {found}; this needs version {needed} (run `mirror migrate up`)"
+    )]
+    NeedsMigration { found: u32, needed: u32 },
+    #[error("migration: {0}")]
+    Migration(String),
+    #[error("{kind} {id} not found")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{kind} prefix {prefix:?} matches more than one record; give more of the id")]
+    Ambiguous { kind: &'static str, prefix: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("{table} record {number}: {source}")]
+    InvalidRecord {
+        table: &'static str,
+        number: usize,
+        source: ValidationError,
+    },
+    #[error("stored {table} record is unreadable: {reason}")]
+    Corrupt { table: &'static str, reason: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("storage error: {0}")]
+    Redb(#[from] redb::Error),
+}
+
+macro_rules! via_redb_error {
+    ($($ty:ty),+) => {$(
+        impl From<$ty> for StoreError {
+            fn from(e: $ty) -> Self {
+                StoreError::Redb(e.into())
+            }
+        }
+    )+};
+}
+via_redb_error!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::DatabaseError
+);
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An open store.
+pub struct Store {
+    db: Database,
+    /// The file, or `None` for an in-memory store.
+    path: Option<PathBuf>,
+    version: u32,
+}
+
+/// What [`Store::migrate_to`] did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MigrationReport {
+    pub from: u32,
+    pub to: u32,
+    /// The copy written before the first step, if there was anything to copy.
+    pub backup: Option<PathBuf>,
+}
+
+impl Store {
+    /// Open (or create) the database at `path`, migrating it to the current
+    /// schema.
+    pub fn open(path: &Path) -> Result<Store> {
+        let mut store = Self::open_unmigrated(path)?;
+        if store.version < CURRENT_VERSION {
+            store.migrate_to(CURRENT_VERSION)?;
+        }
+        Ok(store)
+    }
+
+    /// Open (or create) without migrating, for `mirror migrate`. A newer
+    /// schema is still refused, before the file is opened for writing.
+    pub fn open_unmigrated(path: &Path) -> Result<Store> {
+        let non_empty = std::fs::metadata(path)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false);
+        if non_empty && let Some(found) = peek_version(path)? {
+            check_not_newer(path, found)?;
+        }
+        if !non_empty {
+            // A person's private writing: readable by its owner only.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .map_err(|source| StoreError::Io {
+                    context: format!("creating {}", path.display()),
+                    source,
+                })?;
+        }
+        let db = Database::builder()
+            .create(path)
+            .map_err(|e| open_error(path, e))?;
+        let version = db.begin_read()?.schema_version()?;
+        check_not_newer(path, version)?;
+        Ok(Store {
+            db,
+            path: Some(path.to_path_buf()),
+            version,
+        })
+    }
+
+    /// A store that lives in memory only, at the current schema.
+    pub fn in_memory() -> Result<Store> {
+        let mut store = Self::in_memory_at(0)?;
+        store.migrate_to(CURRENT_VERSION)?;
+        Ok(store)
+    }
+
+    /// An in-memory store migrated only to `version` (for migration tests).
+    pub fn in_memory_at(version: u32) -> Result<Store> {
+        let db = Database::builder()
+            .create_with_backend(InMemoryBackend::new())
+            .map_err(|e| open_error(Path::new(":memory:"), e))?;
+        let mut store = Store {
+            db,
+            path: None,
+            version: 0,
+        };
+        store.migrate_to(version)?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    pub fn schema_version(&self) -> u32 {
+        self.version
+    }
+
+    /// Move the schema up or down to `target`, one transaction per step,
+    /// after copying the file aside (when it already holds a schema).
+    pub fn migrate_to(&mut self, target: u32) -> Result<MigrationReport> {
+        if target > CURRENT_VERSION {
+            return Err(StoreError::Migration(format!(
+                "unknown schema version {target}: this mirror knows versions 1 to {CURRENT_VERSION}"
+            )));
+        }
+        let from = self.version;
+        let mut report = MigrationReport {
+            from,
+            to: from,
+            backup: None,
+        };
+        if target == from {
+            return Ok(report);
+        }
+        if target < 1 {
+            return Err(StoreError::Migration(
+                "version 1 is the base schema; a database cannot go below it".into(),
+            ));
+        }
+        if from > 0 {
+            report.backup = self.backup(from)?;
+        }
+        while self.version < target {
+            let step = migrations::migration(self.version + 1).ok_or_else(|| {
+                StoreError::Migration(format!("no migration to version {}", self.version + 1))
+            })?;
+            migrations::step_up(&self.db, step)?;
+            self.version += 1;
+        }
+        while self.version > target {
+            let step = migrations::migration(self.version).ok_or_else(|| {
+                StoreError::Migration(format!("no migration from version {}", self.version))
+            })?;
+            migrations::step_down(&self.db, step)?;
+            self.version -= 1;
+        }
+        report.to = self.version;
+        Ok(report)
+    }
+
+    /// Copy the database file to `backups/` beside it. We hold the lock and
+    /// no transaction is open, so the file is a consistent snapshot.
+    fn backup(&self, version: u32) -> Result<Option<PathBuf>> {
+        let Some(path) = &self.path else {
+            return Ok(None);
+        };
+        let dir = path
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join("backups");
+        let io = |context: String| move |source| StoreError::Io { context, source };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(io(format!("creating {}", dir.display())))?;
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("mirror");
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
+        let target = dir.join(format!("{stem}-v{version}-{stamp}.redb"));
+        std::fs::copy(path, &target).map_err(io(format!(
+            "backing up {} to {}",
+            path.display(),
+            target.display()
+        )))?;
+        std::fs::File::open(&target)
+            .and_then(|f| f.sync_all())
+            .map_err(io(format!("syncing {}", target.display())))?;
+        tracing::info!(backup = %target.display(), "database backed up before migration");
+        Ok(Some(target))
+    }
+
+    /// Refuse work that needs the current schema on an older database
+    /// (only reachable through `open_unmigrated`).
+    fn require_current(&self) -> Result<()> {
+        if self.version < CURRENT_VERSION {
+            return Err(StoreError::NeedsMigration {
+                found: self.version,
+                needed: CURRENT_VERSION,
+            });
+        }
+        Ok(())
+    }
+
+    /// One record by id.
+    pub fn get<R: Keyed>(&self, id: Id) -> Result<Option<R>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(record_table(R::TABLE))?;
+        load(&table, id.as_u128())
+    }
+
+    /// One record by id, or a `NotFound` naming `kind`.
+    pub fn require<R: Keyed>(&self, id: Id, kind: &'static str) -> Result<R> {
+        self.get(id)?.ok_or_else(|| StoreError::NotFound {
+            kind,
+            id: id.to_string(),
+        })
+    }
+
+    /// Resolve what a person typed (a full id, or a unique prefix of at least
+    /// four hex digits) to the id of an existing record.
+    pub fn resolve<R: Keyed>(&self, text: &str, kind: &'static str) -> Result<Id> {
+        let not_found = || StoreError::NotFound {
+            kind,
+            id: text.chars().take(64).collect(),
+        };
+        if let Ok(id) = text.parse::<Id>() {
+            return match self.get::<R>(id)? {
+                Some(_) => Ok(id),
+                None => Err(not_found()),
+            };
+        }
+        let digits: String = text.chars().filter(|c| *c != '-').collect();
+        if digits.len() < 4 || digits.len() > 32 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(ValidationError::InvalidId {
+                value: text.chars().take(64).collect(),
+            }
+            .into());
+        }
+        let pad = |fill: char| {
+            let mut s = digits.to_ascii_lowercase();
+            while s.len() < 32 {
+                s.push(fill);
+            }
+            u128::from_str_radix(&s, 16).map_err(|_| not_found())
+        };
+        let (low, high) = (pad('0')?, pad('f')?);
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(record_table(R::TABLE))?;
+        let mut found: Option<u128> = None;
+        let mut note = |key: u128| -> Result<()> {
+            match found {
+                Some(existing) if existing != key => Err(StoreError::Ambiguous {
+                    kind,
+                    prefix: text.to_string(),
+                }),
+                _ => {
+                    found = Some(key);
+                    Ok(())
+                }
+            }
+        };
+        // A prefix is one range; a suffix (what `Id::short` shows) needs a
+        // walk over the keys, which is still quick at 100k records.
+        for entry in table.range(low..=high)? {
+            note(entry?.0.value())?;
+        }
+        let suffix = digits.to_ascii_lowercase();
+        let modulus = 1u128.checked_shl(4 * suffix.len() as u32);
+        let tail = u128::from_str_radix(&suffix, 16).map_err(|_| not_found())?;
+        if let Some(modulus) = modulus {
+            for entry in table.iter()? {
+                let key = entry?.0.value();
+                if key % modulus == tail {
+                    note(key)?;
+                }
+            }
+        }
+        found.map(Id::from_u128).ok_or_else(not_found)
+    }
+
+    /// Records of one kind, newest id first (ids are time-ordered).
+    pub fn list<R: Keyed>(&self, limit: usize) -> Result<Vec<R>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(record_table(R::TABLE))?;
+        let mut out = Vec::new();
+        for entry in table.iter()?.rev().take(limit) {
+            let (_, value) = entry?;
+            out.push(codec::decode(value.value())?);
+        }
+        Ok(out)
+    }
+
+    /// How many records each table holds (bundles and `mirror status`).
+    pub fn counts(&self) -> Result<Vec<(&'static str, u64)>> {
+        let txn = self.db.begin_read()?;
+        let mut counts = Vec::new();
+        for name in Batch::TABLES {
+            let len = match *name {
+                "thread_members" => txn.open_table(tables::THREAD_MEMBERS)?.len()?,
+                "consent" => txn.open_table(tables::CONSENT)?.len()?,
+                other => txn.open_table(record_table(other))?.len()?,
+            };
+            counts.push((*name, len));
+        }
+        Ok(counts)
+    }
+
+    /// Size of the database file in bytes (0 in memory).
+    pub fn file_size(&self) -> u64 {
+        self.path
+            .as_ref()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map_or(0, |m| m.len())
+    }
+
+    /// Run `f` in one write transaction: committed durably if it returns
+    /// `Ok`, dropped (so nothing changes) if it returns `Err`.
+    fn write<T>(&self, f: impl FnOnce(&redb::WriteTransaction) -> Result<T>) -> Result<T> {
+        self.require_current()?;
+        let txn = self.db.begin_write()?;
+        let out = f(&txn)?;
+        txn.commit()?;
+        Ok(out)
+    }
+}
+
+/// Read the schema version without writing a byte: a read-only open.
+/// `None` when the file cannot be opened read-only (it needs crash recovery,
+/// which only a writer may do, or is not a database); the writable open that
+/// follows reports or repairs it.
+fn peek_version(path: &Path) -> Result<Option<u32>> {
+    match Database::builder().open_read_only(path) {
+        Ok(db) => {
+            let version = db.begin_read()?.schema_version()?;
+            Ok(Some(version))
+        }
+        Err(DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch) => {
+            Err(StoreError::InUse {
+                path: path.to_path_buf(),
+            })
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+fn check_not_newer(path: &Path, found: u32) -> Result<()> {
+    if found > CURRENT_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: CURRENT_VERSION,
+        });
+    }
+    Ok(())
+}
+
+fn open_error(path: &Path, error: DatabaseError) -> StoreError {
+    let path = path.to_path_buf();
+    match error {
+        DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
+            StoreError::InUse { path }
+        }
+        DatabaseError::Storage(redb::StorageError::Io(source)) => StoreError::Io {
+            context: format!("opening {}", path.display()),
+            source,
+        },
+        other => StoreError::NotADatabase {
+            path,
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn load<R: Record>(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    key: u128,
+) -> Result<Option<R>> {
+    match table.get(key)? {
+        Some(value) => Ok(Some(codec::decode(value.value())?)),
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,263 @@
+//! Reads: reflections by identity, thread, time range and visibility, the
+//! full-text search, and the records that hang off a reflection or tension.
+
+use redb::{ReadTransaction, ReadableDatabase};
+
+use crate::model::*;
+
+use super::tables::*;
+use super::{Result, Store, codec, fts, load};
+
+/// Which reflections to list. Every filter is optional; results come newest
+/// first unless `oldest_first`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReflectionQuery {
+    pub identity: Option<Id>,
+    pub thread: Option<Id>,
+    pub visibility: Option<Visibility>,
+    /// Inclusive lower bound on `created_at`.
+    pub since: Option<Timestamp>,
+    /// Exclusive upper bound on `created_at`.
+    pub until: Option<Timestamp>,
+    pub limit: usize,
+    pub oldest_first: bool,
+}
+
+impl ReflectionQuery {
+    pub fn newest(limit: usize) -> Self {
+        ReflectionQuery {
+            limit,
+            ..Default::default()
+        }
+    }
+}
+
+/// Membership tests for the filters that are not the driving index. Each is
+/// one B-tree lookup on an index key, no record decoding.
+struct Filters<'a> {
+    txn: &'a ReadTransaction,
+    query: &'a ReflectionQuery,
+}
+
+impl Filters<'_> {
+    fn accept(&self, id: u128, created_at: Option<i64>) -> Result<bool> {
+        let q = self.query;
+        if let Some(identity) = q.identity
+            && self
+                .txn
+                .open_table(REFLECTIONS_BY_IDENTITY)?
+                .get((identity.as_u128(), id))?
+                .is_none()
+        {
+            return Ok(false);
+        }
+        if let Some(visibility) = q.visibility
+            && self
+                .txn
+                .open_table(REFLECTIONS_BY_VISIBILITY)?
+                .get((visibility.to_byte(), id))?
+                .is_none()
+        {
+            return Ok(false);
+        }
+        if let Some(thread) = q.thread
+            && self
+                .txn
+                .open_table(THREAD_MEMBERS)?
+                .get((thread.as_u128(), id))?
+                .is_none()
+        {
+            return Ok(false);
+        }
+        if let Some(at) = created_at {
+            if q.since.is_some_and(|s| at < s.as_micros()) {
+                return Ok(false);
+            }
+            if q.until.is_some_and(|u| at >= u.as_micros()) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl Store {
+    /// Reflections matching `query`, in `created_at` order.
+    pub fn reflections(&self, query: &ReflectionQuery) -> Result<Vec<Reflection>> {
+        let txn = self.db.begin_read()?;
+        let records = txn.open_table(record_table(Reflection::TABLE))?;
+        let filters = Filters { txn: &txn, query };
+        let mut out = Vec::new();
+
+        if let Some(thread) = query.thread {
+            // Threads are small: gather the members, then sort by time.
+            let members = txn.open_table(THREAD_MEMBERS)?;
+            for entry in members.range((thread.as_u128(), 0)..=(thread.as_u128(), u128::MAX))? {
+                let id = entry?.0.value().1;
+                if let Some(r) = load::<Reflection>(&records, id)?
+                    && filters.accept(id, Some(r.created_at.as_micros()))?
+                {
+                    out.push(r);
+                }
+            }
+            out.sort_by_key(|r| (r.created_at, r.id));
+            if !query.oldest_first {
+                out.reverse();
+            }
+            out.truncate(query.limit);
+            return Ok(out);
+        }
+
+        // Everything else walks the time index within [since, until).
+        let low = query.since.map_or(i64::MIN, |t| t.as_micros());
+        let by_time = txn.open_table(REFLECTIONS_BY_TIME)?;
+        let range = match query.until {
+            Some(until) => by_time.range((low, 0)..(until.as_micros(), 0))?,
+            None => by_time.range((low, 0)..)?,
+        };
+        let mut walk = |entry: std::result::Result<_, redb::StorageError>| -> Result<bool> {
+            let (key, _): (redb::AccessGuard<(i64, u128)>, _) = entry?;
+            let (_, id) = key.value();
+            if filters.accept(id, None)?
+                && let Some(r) = load::<Reflection>(&records, id)?
+            {
+                out.push(r);
+            }
+            Ok(out.len() < query.limit)
+        };
+        if query.oldest_first {
+            for entry in range {
+                if !walk(entry)? {
+                    break;
+                }
+            }
+        } else {
+            for entry in range.rev() {
+                if !walk(entry)? {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Full-text search: reflections containing every word of `text`
+    /// (`word*` for a prefix), most recently written first, narrowed by the
+    /// filters of `query`.
+    pub fn search(&self, text: &str, query: &ReflectionQuery) -> Result<Vec<Reflection>> {
+        self.require_current()?;
+        let terms = fts::parse_query(text);
+        let txn = self.db.begin_read()?;
+        let records = txn.open_table(record_table(Reflection::TABLE))?;
+        let postings = txn.open_table(FTS)?;
+        let filters = Filters { txn: &txn, query };
+        let check_time = query.since.is_some() || query.until.is_some();
+        let mut found = Vec::new();
+        fts::search(&postings, &terms, query.limit, |id| {
+            let created = if check_time {
+                match load::<Reflection>(&records, id)? {
+                    Some(r) => Some(r.created_at.as_micros()),
+                    None => return Ok(false),
+                }
+            } else {
+                None
+            };
+            filters.accept(id, created)
+        })?
+        .into_iter()
+        .try_for_each(|id| -> Result<()> {
+            if let Some(r) = load(&records, id)? {
+                found.push(r);
+            }
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// Ids in an index table of `(parent, child)` keys, for one parent.
+    fn children<R: Record>(
+        &self,
+        index: redb::TableDefinition<(u128, u128), ()>,
+        parent: Id,
+    ) -> Result<Vec<R>> {
+        let txn = self.db.begin_read()?;
+        let records = txn.open_table(record_table(R::TABLE))?;
+        let index = txn.open_table(index)?;
+        let mut out = Vec::new();
+        let p = parent.as_u128();
+        for entry in index.range((p, 0)..=(p, u128::MAX))? {
+            if let Some(r) = load(&records, entry?.0.value().1)? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn mirrorbacks_for(&self, reflection: Id) -> Result<Vec<Mirrorback>> {
+        self.children(MIRRORBACKS_BY_REFLECTION, reflection)
+    }
+
+    pub fn runs_for(&self, reflection: Id) -> Result<Vec<EngineRun>> {
+        self.children(RUNS_BY_REFLECTION, reflection)
+    }
+
+    pub fn feedback_for(&self, run: Id) -> Result<Vec<EngineFeedback>> {
+        self.children(FEEDBACK_BY_RUN, run)
+    }
+
+    pub fn evidence_for(&self, tension: Id) -> Result<Vec<TensionEvidence>> {
+        self.children(EVIDENCE_BY_TENSION, tension)
+    }
+
+    /// Threads a reflection belongs to.
+    pub fn threads_of(&self, reflection: Id) -> Result<Vec<Thread>> {
+        let txn = self.db.begin_read()?;
+        let threads = txn.open_table(record_table(Thread::TABLE))?;
+        let index = txn.open_table(REFLECTION_THREADS)?;
+        let r = reflection.as_u128();
+        let mut out = Vec::new();
+        for entry in index.range((r, 0)..=(r, u128::MAX))? {
+            if let Some(t) = load(&threads, entry?.0.value().1)? {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of reflections in a thread.
+    pub fn thread_size(&self, thread: Id) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let members = txn.open_table(THREAD_MEMBERS)?;
+        let t = thread.as_u128();
+        let mut n = 0;
+        for entry in members.range((t, 0)..=(t, u128::MAX))? {
+            entry?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Current consent per category; `None` where the person never decided
+    /// (which means no).
+    pub fn consents(&self) -> Result<Vec<(ConsentCategory, Option<ConsentSetting>)>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(CONSENT)?;
+        ConsentCategory::ALL
+            .iter()
+            .map(|category| {
+                let setting = table
+                    .get(category.as_str())?
+                    .map(|v| codec::decode::<ConsentSetting>(v.value()))
+                    .transpose()?;
+                Ok((*category, setting))
+            })
+            .collect()
+    }
+
+    pub fn consent_granted(&self, category: ConsentCategory) -> Result<bool> {
+        Ok(self
+            .consents()?
+            .into_iter()
+            .any(|(c, s)| c == category && s.is_some_and(|s| s.granted)))
+    }
+}
