@@ -1,1 +1,20 @@
-
+//! # mirror-governance
+//!
+//! How a commons of Mirror nodes decides to change the engine they all run,
+//! as pure rules over signed records. This crate will own:
+//!
+//! * the commons genesis (guardian keys, the k-of-n threshold, voting rules,
+//!   the constitution hash) and guardian-set rotation;
+//! * membership: attestations and revocations, evaluated at the moment a
+//!   proposal opens for voting;
+//! * proposals and their lifecycle (draft → testing → review → voting →
+//!   approved | rejected → applied), with the invariant checker run at
+//!   submission and again at approval;
+//! * votes and deterministic tallies (quorum, majority, the supermajority
+//!   and guardian threshold for constitutional amendments);
+//! * guardian signatures and releases in The Update Framework's format.
+//!
+//! Architecture invariant: **no I/O**. Every rule is a function of the
+//! records it is given, so every node computes the same answer from the same
+//! records, whatever order they arrived in, and the rules can be tested and
+//! simulated without a network. It depends only on `mirror-constitution`.

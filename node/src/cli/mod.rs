@@ -119,6 +119,9 @@ pub enum Command {
 pub struct ReflectArgs {
     /// The reflection; `-` reads stdin; nothing opens $EDITOR (or reads piped stdin)
     pub text: Vec<String>,
+    /// Write it in $VISUAL or $EDITOR even when stdin is not a terminal
+    #[arg(long, conflicts_with = "text")]
+    pub editor: bool,
     /// Add it to this thread (id or prefix)
     #[arg(long)]
     pub thread: Option<String>,

@@ -9,7 +9,7 @@ use crate::model::{
     EngineFeedback, EngineRun, FeedbackFlag, Id, Record, Reflection, Tension, TensionOrigin,
     TensionSyncMode, Thread, ThreadStatus, Timestamp,
 };
-use crate::store::{ReflectionQuery, TensionEvidenceInput};
+use crate::store::{ReflectionQuery, Store, TensionEvidenceInput};
 
 pub fn thread(ctx: &Context, cmd: &ThreadCommand) -> anyhow::Result<Output> {
     let store = ctx.store()?;
@@ -40,7 +40,7 @@ pub fn thread(ctx: &Context, cmd: &ThreadCommand) -> anyhow::Result<Output> {
                 let size = store.thread_size(thread.id)?;
                 rows.push((thread, size));
             }
-            rows.sort_by(|a, b| b.0.last_active.cmp(&a.0.last_active));
+            rows.sort_by_key(|(t, _)| std::cmp::Reverse(t.last_active));
             let human = if rows.is_empty() {
                 "No threads. Start one with `mirror thread new \"title\"`.".to_string()
             } else {
@@ -106,15 +106,14 @@ pub fn thread(ctx: &Context, cmd: &ThreadCommand) -> anyhow::Result<Output> {
                 human,
             )
         }
-        ThreadCommand::Archive { id } => set_status(ctx, id, ThreadStatus::Archived, "Archived"),
-        ThreadCommand::Pause { id } => set_status(ctx, id, ThreadStatus::Paused, "Paused"),
-        ThreadCommand::Reopen { id } => set_status(ctx, id, ThreadStatus::Active, "Reopened"),
+        ThreadCommand::Archive { id } => set_status(&store, id, ThreadStatus::Archived, "Archived"),
+        ThreadCommand::Pause { id } => set_status(&store, id, ThreadStatus::Paused, "Paused"),
+        ThreadCommand::Reopen { id } => set_status(&store, id, ThreadStatus::Active, "Reopened"),
     }
 }
 
-fn set_status(ctx: &Context, id: &str, status: ThreadStatus, verb: &str) -> anyhow::Result<Output> {
-    let store = ctx.store()?;
-    let id = resolve_thread(&store, id)?;
+fn set_status(store: &Store, id: &str, status: ThreadStatus, verb: &str) -> anyhow::Result<Output> {
+    let id = resolve_thread(store, id)?;
     let thread = store.set_thread_status(id, status)?;
     let human = format!("{verb} thread \"{}\".", thread.title);
     Output::new(json!({ "thread": thread }), human)

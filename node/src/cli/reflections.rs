@@ -55,7 +55,9 @@ fn read_from_editor() -> anyhow::Result<String> {
 
 /// The reflection's text and how it arrived.
 fn read_text(args: &ReflectArgs) -> anyhow::Result<(String, Source)> {
-    let (text, source) = if args.text.len() == 1 && args.text[0] == "-" {
+    let (text, source) = if args.editor {
+        (read_from_editor()?, Source::Editor)
+    } else if args.text.len() == 1 && args.text[0] == "-" {
         (read_stdin()?, Source::Stdin)
     } else if !args.text.is_empty() {
         (args.text.join(" "), Source::Cli)

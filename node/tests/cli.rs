@@ -1,0 +1,326 @@
+//! The `mirror` command line as a new user meets it: runnable examples,
+//! checked for their output, their JSON and their exit codes.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+struct Node {
+    _dir: tempfile::TempDir,
+    home: PathBuf,
+}
+
+impl Node {
+    fn new() -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("mirror-home");
+        Node { _dir: dir, home }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mirror"));
+        cmd.args(args)
+            .env("MIRROR_HOME", &self.home)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Run, expect success, return stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "mirror {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "mirror {args:?}: stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_first_reflection_sets_up_the_node_and_says_where() {
+    let node = Node::new();
+    let out = node.run(&["reflect", "I have to finish the report by Friday."]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("set up a new node in"), "{stderr}");
+    assert!(stderr.contains(node.home.to_str().unwrap()), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Stored reflection "));
+    assert!(node.home.join("mirror.redb").exists());
+    assert!(node.home.join("config.toml").exists());
+    for file in ["mirror.redb", "config.toml"] {
+        let mode = std::fs::metadata(node.home.join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{file} must be private");
+    }
+    // init afterwards reports what is there and changes nothing.
+    let init = node.json(&["init"]);
+    assert_eq!(init["created"], false);
+    let list = node.json(&["list"]);
+    assert_eq!(list["reflections"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn reflect_reads_arguments_stdin_and_the_editor() {
+    let node = Node::new();
+    node.ok(&["init", "--name", "Ada"]);
+
+    let mut child = node
+        .command(&["reflect", "--json", "--visibility", "sync_summary"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all("Piped in from a notes app.\nSecond line.".as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stored: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stored["reflection"]["source"], "stdin");
+    assert_eq!(stored["reflection"]["visibility"], "sync_summary");
+
+    // An "editor" that writes above the scissors line.
+    let script = node._dir.path().join("fake-editor.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nprintf 'Written in my editor.\\n%s\\n' \"$(cat \"$1\")\" > \"$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = node
+        .command(&["reflect", "--editor", "--json"])
+        .env("VISUAL", &script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stored["reflection"]["source"], "editor");
+    assert_eq!(stored["reflection"]["content"], "Written in my editor.");
+
+    // Nothing written: nothing stored, and a clear line.
+    let err = node.fails(&["reflect"], 1);
+    assert!(err.contains("empty"), "{err}");
+    assert_eq!(
+        node.json(&["list"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn threads_tensions_search_and_show_work_as_a_person_would_use_them() {
+    let node = Node::new();
+    let thread = node.json(&["thread", "new", "Family"])["thread"].clone();
+    let short = &id(&thread)[28..];
+    let r1 = node.json(&["reflect", "--thread", short, "Mum's garden is in bloom."])["reflection"]
+        .clone();
+    let r2 = node.json(&[
+        "reflect",
+        "--at",
+        "2025-06-01",
+        "Dad called about the garden.",
+    ])["reflection"]
+        .clone();
+    node.ok(&["thread", "add", short, &id(&r2)]);
+
+    let shown = node.json(&["thread", "show", short]);
+    assert_eq!(shown["reflections"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        shown["reflections"][0]["id"], r2["id"],
+        "oldest first in a thread"
+    );
+
+    let hits = node.json(&["search", "garden"]);
+    assert_eq!(hits["reflections"].as_array().unwrap().len(), 2);
+    let hits = node.json(&["search", "mum", "--since", "2026-01-01"]);
+    assert_eq!(hits["reflections"][0]["id"], r1["id"]);
+    assert_eq!(
+        node.json(&["list", "--until", "2026-01-01"])["reflections"][0]["id"],
+        r2["id"]
+    );
+
+    let tension = node.json(&[
+        "tension",
+        "add",
+        "work and rest",
+        "control",
+        "surrender",
+        "--position",
+        "-0.5",
+    ])["tension"]
+        .clone();
+    node.ok(&[
+        "tension",
+        "position",
+        &id(&tension),
+        "0.25",
+        "--reflection",
+        &id(&r1),
+    ]);
+    let shown = node.json(&["tension", "show", &id(&tension)]);
+    assert_eq!(shown["tension"]["position"], 0.25);
+    assert_eq!(shown["evidence"][0]["reflection_id"], r1["id"]);
+    let text = node.ok(&["tension", "show", &id(&tension)]);
+    assert!(text.contains("control") && text.contains("surrender") && text.contains('●'));
+
+    node.ok(&["thread", "archive", short]);
+    let err = node.fails(&["thread", "add", short, &id(&r1)], 1);
+    assert!(err.contains("archived"), "{err}");
+    let shown = node.ok(&["show", &id(&r1)]);
+    assert!(shown.contains("Mum's garden") && shown.contains("Family"));
+}
+
+#[test]
+fn exit_codes_two_for_usage_one_for_failures_with_one_stderr_line() {
+    let node = Node::new();
+    node.ok(&["init"]);
+    for args in [
+        &["reflect", "--visibility", "public", "x"][..],
+        &["frobnicate"],
+        &["feedback", "abcd1234", "--rating", "9"],
+        &["tension", "add", "t", "a", "b", "--position", "nope"],
+        &["list", "--since", "yesterday"],
+        &["show", "not-an-id!"],
+    ] {
+        let err = node.fails(args, 2);
+        assert!(!err.trim().is_empty(), "{args:?} printed nothing");
+    }
+    let err = node.fails(&["reflect", "--visibility", "public", "x"], 2);
+    assert!(
+        err.contains("local_only, sync_summary, sync_full_public"),
+        "{err}"
+    );
+
+    for args in [
+        &["show", "0123456789ab"][..],
+        &["thread", "show", "ffffffff"],
+        &["tension", "add", "t", "calm", "calm"],
+        &["import", "/nonexistent/bundle.tar.gz"],
+        &["reflect", "--metadata", "[1,2]", "x"],
+    ] {
+        let out = node.run(args);
+        let code = out.status.code().unwrap();
+        assert!(code == 1 || code == 2, "{args:?} exited {code}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("mirror: error: "), "{err}");
+    }
+}
+
+#[test]
+fn the_database_in_use_is_reported_not_waited_on() {
+    let node = Node::new();
+    node.ok(&["init"]);
+    let _held = mirror_node::store::Store::open(&node.home.join("mirror.redb")).unwrap();
+    let started = std::time::Instant::now();
+    let err = node.fails(&["list"], 1);
+    assert!(err.contains("in use"), "{err}");
+    // Not a hang: well under any lock timeout (a generous bound, not a benchmark).
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+fn bundle_path(dir: &Path) -> PathBuf {
+    dir.join("backup.tar.gz")
+}
+
+#[test]
+fn export_then_import_on_a_fresh_machine() {
+    let node = Node::new();
+    node.ok(&["reflect", "One."]);
+    node.ok(&["reflect", "Two."]);
+    node.ok(&["thread", "new", "Numbers"]);
+    let out = bundle_path(node._dir.path());
+    let summary = node.json(&["export", "--out", out.to_str().unwrap()]);
+    assert_eq!(summary["includes_keys"], false);
+    let err = node.fails(&["export", "--out", out.to_str().unwrap()], 1);
+    assert!(err.contains("already exists"), "{err}");
+
+    let fresh = Node::new();
+    let checked = fresh.json(&["import", "--dry-run", out.to_str().unwrap()]);
+    assert_eq!(checked["valid"], true);
+    assert!(
+        !fresh.home.join("mirror.redb").exists(),
+        "a dry run writes nothing"
+    );
+    let imported = fresh.json(&["import", out.to_str().unwrap()]);
+    assert!(imported["identity_adopted"].is_string());
+    assert_eq!(
+        fresh.json(&["list"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let again = fresh.ok(&["import", out.to_str().unwrap()]);
+    assert!(again.contains("0 records added"), "{again}");
+    let status = fresh.json(&["status"]);
+    assert_eq!(status["record_counts"]["reflections"], 2);
+    assert_eq!(status["record_counts"]["threads"], 1);
+}
+
+#[test]
+fn migrate_status_down_and_up() {
+    let node = Node::new();
+    node.ok(&["reflect", "Searchable words here."]);
+    let status = node.json(&["migrate", "status"]);
+    assert_eq!(status["version"], 2);
+    let down = node.json(&["migrate", "down", "--to", "1"]);
+    assert_eq!(down["to"], 1);
+    assert!(down["backup"].is_string());
+    assert_eq!(node.json(&["migrate", "status"])["version"], 1);
+    // Any ordinary command upgrades the database again (with a backup).
+    assert_eq!(
+        node.json(&["search", "searchable"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(node.json(&["migrate", "status"])["version"], 2);
+    let up = node.ok(&["migrate", "up"]);
+    assert!(up.contains("nothing to do"), "{up}");
+    let err = node.fails(&["migrate", "down", "--to", "0"], 1);
+    assert!(err.contains("base schema"), "{err}");
+}
