@@ -205,6 +205,39 @@ fn bad_values_are_rejected_and_nothing_changes() {
 }
 
 #[test]
+fn a_reflection_with_an_older_id_than_the_index_covers_is_still_found() {
+    // Ids come from the clock; a clock set back makes a new id older than
+    // what the index already covers. It must be queued, not lost.
+    let store = Store::in_memory().unwrap();
+    let me = identity(&store);
+    let newer = reflection(me.id, "lighthouse at dusk", 2, Visibility::LocalOnly);
+    store.insert_reflection(&newer, None).unwrap();
+    assert_eq!(
+        store
+            .search("lighthouse", &ReflectionQuery::newest(5))
+            .unwrap()
+            .len(),
+        1
+    );
+    let mut older = reflection(me.id, "lighthouse at dawn", 1, Visibility::LocalOnly);
+    older.id = Id::from_u128(newer.id.as_u128() - 1_000_000);
+    store.insert_reflection(&older, None).unwrap();
+    let hits = store
+        .search("lighthouse dawn", &ReflectionQuery::newest(5))
+        .unwrap();
+    assert_eq!(ids(&hits), [older.id]);
+    assert_eq!(
+        store
+            .search("lighthouse", &ReflectionQuery::newest(5))
+            .unwrap()
+            .len(),
+        2
+    );
+    // And the index is complete: nothing left to do.
+    assert_eq!(store.index_pending().unwrap(), 0);
+}
+
+#[test]
 fn ids_resolve_from_full_form_prefix_or_short_suffix() {
     let store = Store::in_memory().unwrap();
     let me = identity(&store);

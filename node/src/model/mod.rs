@@ -144,7 +144,23 @@ impl Metadata {
     }
 
     pub fn validate(&self, field: &'static str) -> Result<(), ValidationError> {
-        let len = serde_json::to_string(&self.0).map(|s| s.len()).unwrap_or(0);
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        // Count the serialised bytes without building the string.
+        struct Count(usize);
+        impl std::io::Write for Count {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0 += buf.len();
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut count = Count(0);
+        let _ = serde_json::to_writer(&mut count, &self.0);
+        let len = count.0;
         if len > MAX_METADATA_BYTES {
             return Err(ValidationError::TooLong {
                 field,

@@ -25,11 +25,11 @@ use serde::Serialize;
 use crate::model::*;
 
 use super::ops::{
-    exists, fetch, insert_evidence_in, insert_feedback_in, insert_member_in, insert_mirrorback_in,
-    insert_reflection_in, insert_run_in, put, put_consent_in,
+    Indexing, exists, fetch, insert_evidence_in, insert_feedback_in, insert_member_in,
+    insert_mirrorback_in, insert_reflection_in, insert_run_in, put, put_consent_in,
 };
 use super::tables::*;
-use super::{Result, Store, StoreError, codec};
+use super::{Result, Store, StoreError, codec, fts};
 
 /// Every record of a store, table by table, in key order.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -203,134 +203,174 @@ impl Store {
                 number: i + 1,
                 source,
             })?;
-        self.write(|txn| {
-            check_references(txn, batch)?;
-            let mut report = ImportReport::default();
-            let mut tally = |table: &'static str, outcome: Outcome| {
-                let entry = report.tables.entry(table).or_default();
-                match outcome {
-                    Outcome::Added => entry.added += 1,
-                    Outcome::Updated => entry.updated += 1,
-                    Outcome::Unchanged => entry.unchanged += 1,
+        // Tokenising every reflection for the full-text index is the costly
+        // part of a large import and needs no database: do it on other
+        // threads while this one writes the records.
+        let docs: Vec<(u128, &str)> = batch
+            .reflections
+            .iter()
+            .map(|r| (r.id.as_u128(), r.content.as_str()))
+            .collect();
+        std::thread::scope(|scope| {
+            let grouping = scope.spawn(|| fts::group_terms(&docs));
+            self.write(|txn| import_in(txn, batch, grouping))
+        })
+    }
+}
+
+/// The body of [`Store::import`], inside its write transaction.
+fn import_in(
+    txn: &WriteTransaction,
+    batch: &Batch,
+    grouping: std::thread::ScopedJoinHandle<'_, fts::Postings>,
+) -> Result<ImportReport> {
+    {
+        check_references(txn, batch)?;
+        // Index what was waiting first, so that afterwards everything (the
+        // batch included) is indexed and the watermark can move to the top.
+        fts::catch_up(txn)?;
+        let mut report = ImportReport::default();
+        let mut tally = |table: &'static str, outcome: Outcome| {
+            let entry = report.tables.entry(table).or_default();
+            match outcome {
+                Outcome::Added => entry.added += 1,
+                Outcome::Updated => entry.updated += 1,
+                Outcome::Unchanged => entry.unchanged += 1,
+            }
+        };
+
+        for identity in &batch.identities {
+            let outcome = match fetch::<Identity>(txn, identity.id)? {
+                None => {
+                    put(txn, identity)?;
+                    Outcome::Added
+                }
+                Some(local) if local.public_key == identity.public_key => Outcome::Unchanged,
+                Some(_) => {
+                    return Err(StoreError::Conflict(format!(
+                        "identity {} has a different public key here than in the bundle",
+                        identity.id
+                    )));
                 }
             };
-
-            for identity in &batch.identities {
-                let outcome = match fetch::<Identity>(txn, identity.id)? {
-                    None => {
-                        put(txn, identity)?;
-                        Outcome::Added
-                    }
-                    Some(local) if local.public_key == identity.public_key => Outcome::Unchanged,
-                    Some(_) => {
-                        return Err(StoreError::Conflict(format!(
-                            "identity {} has a different public key here than in the bundle",
-                            identity.id
-                        )));
-                    }
-                };
-                tally(Identity::TABLE, outcome);
+            tally(Identity::TABLE, outcome);
+        }
+        for thread in &batch.threads {
+            let outcome = merge_newer(
+                txn,
+                thread,
+                |t| t.updated_at,
+                |local, incoming| {
+                    let mut merged = incoming.clone();
+                    merged.last_active = local.last_active.max(incoming.last_active);
+                    merged
+                },
+            )?;
+            tally(Thread::TABLE, outcome);
+        }
+        for tension in &batch.tensions {
+            tally(
+                Tension::TABLE,
+                merge_newer(txn, tension, |t| t.updated_at, |_, t| t.clone())?,
+            );
+        }
+        let mut already_indexed: HashSet<u128> = HashSet::new();
+        for reflection in &batch.reflections {
+            let outcome = match fetch::<Reflection>(txn, reflection.id)? {
+                None => {
+                    insert_reflection_in(txn, reflection, Indexing::ByCaller)?;
+                    Outcome::Added
+                }
+                Some(local) => {
+                    already_indexed.insert(reflection.id.as_u128());
+                    same_or_conflict(&local, reflection)?
+                }
+            };
+            tally(Reflection::TABLE, outcome);
+        }
+        for member in &batch.thread_members {
+            let added = insert_member_in(txn, member)?;
+            tally(
+                ThreadMember::TABLE,
+                if added {
+                    Outcome::Added
+                } else {
+                    Outcome::Unchanged
+                },
+            );
+        }
+        for m in &batch.mirrorbacks {
+            tally(
+                Mirrorback::TABLE,
+                add_immutable(txn, m, insert_mirrorback_in)?,
+            );
+        }
+        for e in &batch.tension_evidence {
+            tally(
+                TensionEvidence::TABLE,
+                add_immutable(txn, e, insert_evidence_in)?,
+            );
+        }
+        for r in &batch.engine_runs {
+            tally(EngineRun::TABLE, add_immutable(txn, r, insert_run_in)?);
+        }
+        for f in &batch.engine_feedback {
+            tally(
+                EngineFeedback::TABLE,
+                add_immutable(txn, f, insert_feedback_in)?,
+            );
+        }
+        for e in &batch.evolution_events {
+            tally(EvolutionEvent::TABLE, add_immutable(txn, e, put)?);
+        }
+        for h in &batch.evolution_history {
+            tally(EvolutionHistory::TABLE, add_immutable(txn, h, put)?);
+        }
+        for i in &batch.integrations {
+            tally(
+                Integration::TABLE,
+                merge_newer(txn, i, |i| i.updated_at, |_, i| i.clone())?,
+            );
+        }
+        for setting in &batch.consent {
+            let local = txn
+                .open_table(CONSENT)?
+                .get(setting.category.as_str())?
+                .map(|v| codec::decode::<ConsentSetting>(v.value()))
+                .transpose()?;
+            let outcome = match local {
+                None => {
+                    put_consent_in(txn, setting)?;
+                    Outcome::Added
+                }
+                Some(local) if setting.updated_at > local.updated_at => {
+                    put_consent_in(txn, setting)?;
+                    Outcome::Updated
+                }
+                Some(_) => Outcome::Unchanged,
+            };
+            tally(ConsentSetting::TABLE, outcome);
+        }
+        for c in &batch.consent_changes {
+            tally(ConsentChange::TABLE, add_immutable(txn, c, put)?);
+        }
+        for e in &batch.egress_log {
+            tally(EgressRecord::TABLE, add_immutable(txn, e, put)?);
+        }
+        // Index the new reflections now, all together, rather than
+        // leaving a large queue for the first search.
+        let mut postings = grouping
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        if !already_indexed.is_empty() {
+            for ids in postings.values_mut() {
+                ids.retain(|id| !already_indexed.contains(id));
             }
-            for thread in &batch.threads {
-                let outcome = merge_newer(
-                    txn,
-                    thread,
-                    |t| t.updated_at,
-                    |local, incoming| {
-                        let mut merged = incoming.clone();
-                        merged.last_active = local.last_active.max(incoming.last_active);
-                        merged
-                    },
-                )?;
-                tally(Thread::TABLE, outcome);
-            }
-            for tension in &batch.tensions {
-                tally(
-                    Tension::TABLE,
-                    merge_newer(txn, tension, |t| t.updated_at, |_, t| t.clone())?,
-                );
-            }
-            for reflection in &batch.reflections {
-                let outcome = match fetch::<Reflection>(txn, reflection.id)? {
-                    None => {
-                        insert_reflection_in(txn, reflection)?;
-                        Outcome::Added
-                    }
-                    Some(local) => same_or_conflict(&local, reflection)?,
-                };
-                tally(Reflection::TABLE, outcome);
-            }
-            for member in &batch.thread_members {
-                let added = insert_member_in(txn, member)?;
-                tally(
-                    ThreadMember::TABLE,
-                    if added {
-                        Outcome::Added
-                    } else {
-                        Outcome::Unchanged
-                    },
-                );
-            }
-            for m in &batch.mirrorbacks {
-                tally(
-                    Mirrorback::TABLE,
-                    add_immutable(txn, m, insert_mirrorback_in)?,
-                );
-            }
-            for e in &batch.tension_evidence {
-                tally(
-                    TensionEvidence::TABLE,
-                    add_immutable(txn, e, insert_evidence_in)?,
-                );
-            }
-            for r in &batch.engine_runs {
-                tally(EngineRun::TABLE, add_immutable(txn, r, insert_run_in)?);
-            }
-            for f in &batch.engine_feedback {
-                tally(
-                    EngineFeedback::TABLE,
-                    add_immutable(txn, f, insert_feedback_in)?,
-                );
-            }
-            for e in &batch.evolution_events {
-                tally(EvolutionEvent::TABLE, add_immutable(txn, e, put)?);
-            }
-            for h in &batch.evolution_history {
-                tally(EvolutionHistory::TABLE, add_immutable(txn, h, put)?);
-            }
-            for i in &batch.integrations {
-                tally(
-                    Integration::TABLE,
-                    merge_newer(txn, i, |i| i.updated_at, |_, i| i.clone())?,
-                );
-            }
-            for setting in &batch.consent {
-                let local = txn
-                    .open_table(CONSENT)?
-                    .get(setting.category.as_str())?
-                    .map(|v| codec::decode::<ConsentSetting>(v.value()))
-                    .transpose()?;
-                let outcome = match local {
-                    None => {
-                        put_consent_in(txn, setting)?;
-                        Outcome::Added
-                    }
-                    Some(local) if setting.updated_at > local.updated_at => {
-                        put_consent_in(txn, setting)?;
-                        Outcome::Updated
-                    }
-                    Some(_) => Outcome::Unchanged,
-                };
-                tally(ConsentSetting::TABLE, outcome);
-            }
-            for c in &batch.consent_changes {
-                tally(ConsentChange::TABLE, add_immutable(txn, c, put)?);
-            }
-            for e in &batch.egress_log {
-                tally(EgressRecord::TABLE, add_immutable(txn, e, put)?);
-            }
-            Ok(report)
-        })
+            postings.retain(|_, ids| !ids.is_empty());
+        }
+        fts::write_postings(&mut txn.open_table(FTS_BLOCKS)?, postings)?;
+        fts::advance_watermark(txn)?;
+        Ok(report)
     }
 }
 

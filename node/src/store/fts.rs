@@ -1,23 +1,44 @@
-//! Full-text search over reflections: an inverted index in one redb table.
+//! Full-text search over reflections: an inverted index of block posting
+//! lists in redb, kept up to date in batches.
 //!
-//! Each posting is a key `(term, reflection id)` with no value. Because ids
-//! are time-ordered, a term's postings are already sorted newest-last, and a
-//! query that needs every term (AND) is a *leapfrog* intersection: take the
-//! newest candidate from one term, seek every other term to the newest id at
-//! or below it, and repeat with the smallest id seen until all agree. Each
-//! seek is one B-tree descent, so a query costs about
-//! `results × terms × log(postings)` whatever the size of the index, which is
-//! what keeps it in single-digit milliseconds at 100k reflections.
+//! **Layout.** For each term, the ids of the reflections containing it are
+//! kept sorted, in blocks of up to [`BLOCK_IDS`] ids; a block's key is
+//! `(term, its first id)` and its value the ids as 16-byte big-endian
+//! integers. Ids are time-ordered, so new postings almost always append to a
+//! term's last block.
 //!
-//! A query word ending in `*` matches every term with that prefix; those
-//! words are gathered into a set first and used as a filter.
+//! **Batched upkeep.** Writing a reflection touches no posting list, so a
+//! durable write does not pay for dozens of index updates. The index keeps
+//! a *watermark*, the highest id it covers: reflections with higher ids
+//! (normally every new one, ids being time-ordered) are simply the records
+//! above it, and the rare new id at or below it (a clock that went
+//! backwards) is queued in a pending table. Before a search reads the
+//! index, everything above the watermark and everything pending is indexed
+//! together in one transaction, term by term in key order; a bulk import
+//! indexes its whole batch the same way. Watermark and queue are durable,
+//! so a crash never loses track of what still needs indexing.
+//!
+//! **Queries.** Words are ANDed. The intersection is a *leapfrog* join:
+//! take the newest candidate from one term, seek every other term to the
+//! newest id at or below it, and repeat with the smallest id seen until all
+//! agree. A seek is one B-tree descent plus a binary search in one block, so
+//! a query costs about `results × terms × log(postings)`, whatever the size
+//! of the index. A word ending in `*` matches every term with that prefix;
+//! those are gathered into a set first and used as a filter.
 
 use std::collections::HashSet;
 
 use mirror_constitution::text;
-use redb::{ReadableTable, Table};
+use redb::{ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
+use rustc_hash::FxHashMap;
 
-use super::StoreError;
+use super::tables::{FTS_BLOCKS, FTS_PENDING, FTS_STATE, FTS_WATERMARK_KEY, record_table};
+use super::{StoreError, codec};
+use crate::model::{Record, Reflection};
+
+/// Ids per posting block: 4 KiB of ids, one redb page.
+pub const BLOCK_IDS: usize = 256;
+const ID_BYTES: usize = 16;
 
 /// One word of a parsed query.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,42 +67,274 @@ pub fn parse_query(query: &str) -> Vec<QueryTerm> {
     terms
 }
 
-pub(crate) fn index(
-    postings: &mut Table<(&str, u128), ()>,
-    id: u128,
-    content: &str,
-) -> Result<(), StoreError> {
-    for term in text::index_terms(content) {
-        postings.insert((term.as_str(), id), ())?;
+type Blocks<'txn> = Table<'txn, (&'static str, u128), &'static [u8]>;
+
+fn decode_ids(bytes: &[u8]) -> impl DoubleEndedIterator<Item = u128> + '_ {
+    bytes
+        .chunks_exact(ID_BYTES)
+        .map(|c| u128::from_be_bytes(c.try_into().unwrap_or([0; ID_BYTES])))
+}
+
+fn encode_ids(ids: &[u128]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ids.len() * ID_BYTES);
+    for id in ids {
+        out.extend_from_slice(&id.to_be_bytes());
+    }
+    out
+}
+
+/// Write `ids` as fresh blocks of `term`.
+fn write_blocks(blocks: &mut Blocks, term: &str, ids: &[u128]) -> Result<(), StoreError> {
+    for chunk in ids.chunks(BLOCK_IDS) {
+        blocks.insert((term, chunk[0]), encode_ids(chunk).as_slice())?;
     }
     Ok(())
 }
 
-/// The newest id ≤ `at_most` that has `term`, if any.
-fn seek(
-    postings: &impl ReadableTable<(&'static str, u128), ()>,
-    term: &str,
-    at_most: u128,
-) -> Result<Option<u128>, StoreError> {
-    let mut range = postings.range((term, 0u128)..=(term, at_most))?;
-    match range.next_back() {
-        Some(entry) => Ok(Some(entry?.0.value().1)),
-        None => Ok(None),
+/// Merge sorted, deduplicated `new` ids into `term`'s posting list.
+fn add_postings(blocks: &mut Blocks, term: &str, new: &[u128]) -> Result<(), StoreError> {
+    let Some(&first_new) = new.first() else {
+        return Ok(());
+    };
+    let last = blocks
+        .range((term, 0u128)..=(term, u128::MAX))?
+        .next_back()
+        .transpose()?
+        .map(|(k, v)| (k.value().1, decode_ids(v.value()).collect::<Vec<u128>>()));
+    match last {
+        None => write_blocks(blocks, term, new),
+        // The common case: everything new is newer than the list. Top up
+        // the last block, then start new ones.
+        Some((first_id, mut ids)) if ids.last().is_some_and(|max| *max < first_new) => {
+            let room = BLOCK_IDS.saturating_sub(ids.len()).min(new.len());
+            if room > 0 {
+                ids.extend_from_slice(&new[..room]);
+                blocks.insert((term, first_id), encode_ids(&ids).as_slice())?;
+            }
+            write_blocks(blocks, term, &new[room..])
+        }
+        // Older ids arriving (an import of old writing into a newer store):
+        // rebuild this term's list, merged and deduplicated.
+        Some(_) => {
+            let mut keys = Vec::new();
+            let mut all: Vec<u128> = new.to_vec();
+            for entry in blocks.range((term, 0u128)..=(term, u128::MAX))? {
+                let (k, v) = entry?;
+                keys.push(k.value().1);
+                all.extend(decode_ids(v.value()));
+            }
+            for key in keys {
+                blocks.remove((term, key))?;
+            }
+            all.sort_unstable();
+            all.dedup();
+            write_blocks(blocks, term, &all)
+        }
     }
 }
 
+/// Postings of many documents, grouped by term.
+pub(crate) type Postings = FxHashMap<String, Vec<u128>>;
+
+/// Group the postings of many documents by term. Tokenising is most of the
+/// cost of indexing, so large batches are split across the cores. Pure
+/// computation: callers may run it beside a transaction.
+pub(crate) fn group_terms(docs: &[(u128, &str)]) -> Postings {
+    fn group(docs: &[(u128, &str)]) -> FxHashMap<String, Vec<u128>> {
+        let mut by_term: FxHashMap<String, Vec<u128>> = FxHashMap::default();
+        let mut buf = String::new();
+        for &(id, content) in docs {
+            text::for_each_index_term(content, &mut buf, |term| match by_term.get_mut(term) {
+                // A term repeated within one document is posted once.
+                Some(ids) if ids.last() == Some(&id) => {}
+                Some(ids) => ids.push(id),
+                None => {
+                    by_term.insert(term.to_string(), vec![id]);
+                }
+            });
+        }
+        by_term
+    }
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if workers < 2 || docs.len() < 2048 {
+        return group(docs);
+    }
+    let chunk = docs.len().div_ceil(workers);
+    let parts: Vec<FxHashMap<String, Vec<u128>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = docs
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || group(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    // Merge in document order, so lists of documents given in id order stay
+    // sorted.
+    let mut parts = parts.into_iter();
+    let mut merged = parts.next().unwrap_or_default();
+    for part in parts {
+        for (term, ids) in part {
+            merged.entry(term).or_default().extend(ids);
+        }
+    }
+    merged
+}
+
+/// Index many reflections at once: group postings by term, then write each
+/// term's list once, in key order.
+pub(crate) fn index_many(blocks: &mut Blocks, docs: &[(u128, &str)]) -> Result<usize, StoreError> {
+    write_postings(blocks, group_terms(docs))?;
+    Ok(docs.len())
+}
+
+/// Merge grouped postings into the index, term by term in key order.
+pub(crate) fn write_postings(blocks: &mut Blocks, postings: Postings) -> Result<(), StoreError> {
+    let mut by_term: Vec<(String, Vec<u128>)> = postings.into_iter().collect();
+    by_term.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (term, mut ids) in by_term {
+        if !ids.is_sorted_by(|a, b| a < b) {
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        add_postings(blocks, &term, &ids)?;
+    }
+    Ok(())
+}
+
+/// The highest reflection id the index covers (0 for none).
+pub(crate) fn watermark(txn: &impl WatermarkSource) -> Result<u128, StoreError> {
+    txn.watermark()
+}
+
+/// Reading the watermark from read and write transactions alike.
+pub(crate) trait WatermarkSource {
+    fn watermark(&self) -> Result<u128, StoreError>;
+}
+
+impl WatermarkSource for WriteTransaction {
+    fn watermark(&self) -> Result<u128, StoreError> {
+        Ok(self
+            .open_table(FTS_STATE)?
+            .get(FTS_WATERMARK_KEY)?
+            .map_or(0, |v| v.value()))
+    }
+}
+
+impl WatermarkSource for redb::ReadTransaction {
+    fn watermark(&self) -> Result<u128, StoreError> {
+        Ok(self
+            .open_table(FTS_STATE)?
+            .get(FTS_WATERMARK_KEY)?
+            .map_or(0, |v| v.value()))
+    }
+}
+
+/// Whether anything awaits indexing.
+pub(crate) fn has_pending(txn: &redb::ReadTransaction) -> Result<bool, StoreError> {
+    let mark = txn.watermark()?;
+    let records = txn.open_table(record_table(Reflection::TABLE))?;
+    let above = match mark.checked_add(1) {
+        Some(next) => records.range(next..)?.next().is_some(),
+        None => false,
+    };
+    Ok(above || !txn.open_table(FTS_PENDING)?.is_empty()?)
+}
+
+/// Move the watermark to the newest reflection, once everything up to it is
+/// indexed.
+pub(crate) fn advance_watermark(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let records = txn.open_table(record_table(Reflection::TABLE))?;
+    let newest = records.last()?.map_or(0, |(k, _)| k.value());
+    if newest > watermark(txn)? {
+        txn.open_table(FTS_STATE)?
+            .insert(FTS_WATERMARK_KEY, newest)?;
+    }
+    Ok(())
+}
+
+/// Index everything above the watermark and everything pending, then move
+/// the watermark up and clear the queue, in `txn`. Returns how many
+/// reflections were indexed.
+pub(crate) fn catch_up(txn: &WriteTransaction) -> Result<usize, StoreError> {
+    let mark = watermark(txn)?;
+    let records = txn.open_table(record_table(Reflection::TABLE))?;
+    let mut pending = txn.open_table(FTS_PENDING)?;
+    let mut docs = Vec::new();
+    if let Some(next) = mark.checked_add(1) {
+        for entry in records.range(next..)? {
+            let (key, value) = entry?;
+            let reflection: Reflection = codec::decode(value.value())?;
+            docs.push((key.value(), reflection.content));
+        }
+    }
+    for entry in pending.iter()? {
+        let id = entry?.0.value();
+        if let Some(value) = records.get(id)? {
+            let reflection: Reflection = codec::decode(value.value())?;
+            docs.push((id, reflection.content));
+        }
+    }
+    drop(records);
+    if docs.is_empty() {
+        return Ok(0);
+    }
+    let mut blocks = txn.open_table(FTS_BLOCKS)?;
+    let docs: Vec<(u128, &str)> = docs.iter().map(|(id, c)| (*id, c.as_str())).collect();
+    let n = index_many(&mut blocks, &docs)?;
+    pending.retain(|_, _| false)?;
+    drop(pending);
+    advance_watermark(txn)?;
+    Ok(n)
+}
+
+/// The newest id ≤ `at_most` that has `term`, if any.
+fn seek(
+    blocks: &impl ReadableTable<(&'static str, u128), &'static [u8]>,
+    term: &str,
+    at_most: u128,
+) -> Result<Option<u128>, StoreError> {
+    let Some(entry) = blocks.range((term, 0u128)..=(term, at_most))?.next_back() else {
+        return Ok(None);
+    };
+    let (_, value) = entry?;
+    let bytes = value.value();
+    // The block starts at or below `at_most`; find the last id ≤ at_most.
+    let count = bytes.len() / ID_BYTES;
+    let id_at = |i: usize| {
+        u128::from_be_bytes(
+            bytes[i * ID_BYTES..(i + 1) * ID_BYTES]
+                .try_into()
+                .unwrap_or([0; ID_BYTES]),
+        )
+    };
+    let (mut lo, mut hi) = (0usize, count);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if id_at(mid) <= at_most {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo.checked_sub(1).map(id_at))
+}
+
 fn prefix_ids(
-    postings: &impl ReadableTable<(&'static str, u128), ()>,
+    blocks: &impl ReadableTable<(&'static str, u128), &'static [u8]>,
     prefix: &str,
 ) -> Result<HashSet<u128>, StoreError> {
     let mut ids = HashSet::new();
-    for entry in postings.range((prefix, 0u128)..)? {
-        let (key, _) = entry?;
-        let (term, id) = key.value();
-        if !term.starts_with(prefix) {
+    for entry in blocks.range((prefix, 0u128)..)? {
+        let (key, value) = entry?;
+        if !key.value().0.starts_with(prefix) {
             break;
         }
-        ids.insert(id);
+        ids.extend(decode_ids(value.value()));
     }
     Ok(ids)
 }
@@ -90,7 +343,7 @@ fn prefix_ids(
 /// `accept` keeps (it sees each candidate and says whether it counts) up to
 /// `limit`.
 pub(crate) fn search(
-    postings: &impl ReadableTable<(&'static str, u128), ()>,
+    blocks: &impl ReadableTable<(&'static str, u128), &'static [u8]>,
     terms: &[QueryTerm],
     limit: usize,
     mut accept: impl FnMut(u128) -> Result<bool, StoreError>,
@@ -105,7 +358,7 @@ pub(crate) fn search(
     let prefix_sets = terms
         .iter()
         .filter_map(|t| match t {
-            QueryTerm::Prefix(p) => Some(prefix_ids(postings, p)),
+            QueryTerm::Prefix(p) => Some(prefix_ids(blocks, p)),
             QueryTerm::Exact(_) => None,
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -141,14 +394,14 @@ pub(crate) fn search(
     // Leapfrog intersection of the exact terms, from the newest id down.
     let mut upper = u128::MAX;
     'candidates: loop {
-        let mut candidate = match seek(postings, exact[0], upper)? {
+        let mut candidate = match seek(blocks, exact[0], upper)? {
             Some(id) => id,
             None => break,
         };
         let mut agreed = 1;
         let mut i = 1 % exact.len();
         while agreed < exact.len() {
-            match seek(postings, exact[i], candidate)? {
+            match seek(blocks, exact[i], candidate)? {
                 None => break 'candidates,
                 Some(id) if id == candidate => agreed += 1,
                 Some(id) => {
@@ -175,6 +428,7 @@ pub(crate) fn search(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redb::{Database, ReadableDatabase};
 
     #[test]
     fn query_words_and_prefixes() {
@@ -186,5 +440,42 @@ mod tests {
             ]
         );
         assert!(parse_query("  ... ").is_empty());
+    }
+
+    #[test]
+    fn blocks_split_append_and_merge_out_of_order_ids() {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut blocks = txn.open_table(FTS_BLOCKS).unwrap();
+            let evens: Vec<u128> = (0..600).map(|i| i * 2 + 10).collect();
+            add_postings(&mut blocks, "sea", &evens[..300]).unwrap();
+            add_postings(&mut blocks, "sea", &evens[300..]).unwrap();
+            // Older ids arrive later, with duplicates.
+            let odds: Vec<u128> = (0..50).map(|i| i * 2 + 11).chain([10, 12]).collect();
+            let mut odds = odds;
+            odds.sort_unstable();
+            odds.dedup();
+            add_postings(&mut blocks, "sea", &odds).unwrap();
+        }
+        txn.commit().unwrap();
+        let read = db.begin_read().unwrap();
+        let blocks = read.open_table(FTS_BLOCKS).unwrap();
+        let mut all = Vec::new();
+        for entry in blocks.range(("sea", 0u128)..=("sea", u128::MAX)).unwrap() {
+            let (k, v) = entry.unwrap();
+            let ids: Vec<u128> = decode_ids(v.value()).collect();
+            assert_eq!(k.value().1, ids[0], "a block's key is its first id");
+            assert!(ids.len() <= BLOCK_IDS);
+            all.extend(ids);
+        }
+        assert_eq!(all.len(), 650);
+        assert!(all.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+        assert_eq!(seek(&blocks, "sea", 11).unwrap(), Some(11));
+        assert_eq!(seek(&blocks, "sea", 9).unwrap(), None);
+        assert_eq!(seek(&blocks, "sea", u128::MAX).unwrap(), Some(599 * 2 + 10));
+        assert_eq!(seek(&blocks, "salt", u128::MAX).unwrap(), None);
     }
 }

@@ -149,8 +149,6 @@ fn v1_up(txn: &WriteTransaction) -> Result<(), StoreError> {
         txn.open_table(record_table(name))?;
     }
     txn.open_table(REFLECTIONS_BY_TIME)?;
-    txn.open_table(REFLECTIONS_BY_IDENTITY)?;
-    txn.open_table(REFLECTIONS_BY_VISIBILITY)?;
     txn.open_table(MIRRORBACKS_BY_REFLECTION)?;
     txn.open_table(RUNS_BY_REFLECTION)?;
     txn.open_table(FEEDBACK_BY_RUN)?;
@@ -162,17 +160,26 @@ fn v1_up(txn: &WriteTransaction) -> Result<(), StoreError> {
 }
 
 fn v2_up(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(FTS_PENDING)?;
+    txn.open_table(FTS_STATE)?;
     let reflections = txn.open_table(record_table(Reflection::TABLE))?;
-    let mut postings = txn.open_table(FTS)?;
+    let mut docs = Vec::new();
     for entry in reflections.iter()? {
         let (key, value) = entry?;
         let reflection: Reflection = codec::decode(value.value())?;
-        fts::index(&mut postings, key.value(), &reflection.content)?;
+        docs.push((key.value(), reflection.content));
     }
-    Ok(())
+    drop(reflections);
+    let mut blocks = txn.open_table(FTS_BLOCKS)?;
+    let docs: Vec<(u128, &str)> = docs.iter().map(|(id, c)| (*id, c.as_str())).collect();
+    fts::index_many(&mut blocks, &docs)?;
+    drop(blocks);
+    fts::advance_watermark(txn)
 }
 
 fn v2_down(txn: &WriteTransaction) -> Result<(), StoreError> {
-    txn.delete_table(FTS)?;
+    txn.delete_table(FTS_BLOCKS)?;
+    txn.delete_table(FTS_PENDING)?;
+    txn.delete_table(FTS_STATE)?;
     Ok(())
 }

@@ -6,7 +6,7 @@ use redb::{ReadableTable, WriteTransaction};
 use crate::model::*;
 
 use super::tables::*;
-use super::{Result, Store, StoreError, codec, fts, load};
+use super::{Result, Store, StoreError, codec, load};
 
 /// Insert or replace a keyed record after validating it.
 pub(super) fn put<R: Keyed>(txn: &WriteTransaction, record: &R) -> Result<()> {
@@ -44,17 +44,34 @@ pub(super) fn must_exist<R: Keyed>(
     }
 }
 
-/// Store a reflection with its indexes (time, identity, visibility, words).
-pub(super) fn insert_reflection_in(txn: &WriteTransaction, reflection: &Reflection) -> Result<()> {
+/// Whether a newly stored reflection joins the full-text queue now, or its
+/// caller indexes it in the same transaction (bulk import).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Indexing {
+    Queue,
+    ByCaller,
+}
+
+/// Store a reflection with its time index (which also carries identity and
+/// visibility), queued for the full-text index unless the caller indexes it.
+pub(super) fn insert_reflection_in(
+    txn: &WriteTransaction,
+    reflection: &Reflection,
+    indexing: Indexing,
+) -> Result<()> {
     put(txn, reflection)?;
     let id = reflection.id.as_u128();
+    let entry = TimeEntry {
+        identity: reflection.identity_id.as_u128(),
+        visibility: reflection.visibility.to_byte(),
+    };
     txn.open_table(REFLECTIONS_BY_TIME)?
-        .insert((reflection.created_at.as_micros(), id), ())?;
-    txn.open_table(REFLECTIONS_BY_IDENTITY)?
-        .insert((reflection.identity_id.as_u128(), id), ())?;
-    txn.open_table(REFLECTIONS_BY_VISIBILITY)?
-        .insert((reflection.visibility.to_byte(), id), ())?;
-    fts::index(&mut txn.open_table(FTS)?, id, &reflection.content)?;
+        .insert((reflection.created_at.as_micros(), id), entry.encode())?;
+    // Indexed for search in a batch later (see `fts`). An id above the
+    // watermark needs nothing more; only an out-of-order id is queued.
+    if indexing == Indexing::Queue && id <= super::fts::watermark(txn)? {
+        txn.open_table(FTS_PENDING)?.insert(id, ())?;
+    }
     Ok(())
 }
 
@@ -150,7 +167,7 @@ impl Store {
                     reflection.id
                 )));
             }
-            insert_reflection_in(txn, reflection)?;
+            insert_reflection_in(txn, reflection, Indexing::Queue)?;
             if let Some(thread_id) = thread {
                 add_to_thread_in(txn, thread_id, reflection.id, reflection.created_at)?;
             }

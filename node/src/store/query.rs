@@ -32,52 +32,54 @@ impl ReflectionQuery {
     }
 }
 
-/// Membership tests for the filters that are not the driving index. Each is
-/// one B-tree lookup on an index key, no record decoding.
+/// The filters of a query, checked against whatever the driving walk has
+/// at hand: a time-index entry (no record decoded) or a loaded record.
 struct Filters<'a> {
     txn: &'a ReadTransaction,
     query: &'a ReflectionQuery,
+    /// Whether thread membership still needs checking (it is free when the
+    /// walk is over the thread itself).
+    check_thread: bool,
 }
 
 impl Filters<'_> {
-    fn accept(&self, id: u128, created_at: Option<i64>) -> Result<bool> {
+    fn in_time_range(&self, at: i64) -> bool {
         let q = self.query;
-        if let Some(identity) = q.identity
-            && self
-                .txn
-                .open_table(REFLECTIONS_BY_IDENTITY)?
-                .get((identity.as_u128(), id))?
-                .is_none()
-        {
-            return Ok(false);
-        }
-        if let Some(visibility) = q.visibility
-            && self
-                .txn
-                .open_table(REFLECTIONS_BY_VISIBILITY)?
-                .get((visibility.to_byte(), id))?
-                .is_none()
-        {
-            return Ok(false);
-        }
-        if let Some(thread) = q.thread
-            && self
+        !(q.since.is_some_and(|s| at < s.as_micros())
+            || q.until.is_some_and(|u| at >= u.as_micros()))
+    }
+
+    fn in_thread(&self, id: u128) -> Result<bool> {
+        match self.query.thread {
+            Some(thread) if self.check_thread => Ok(self
                 .txn
                 .open_table(THREAD_MEMBERS)?
                 .get((thread.as_u128(), id))?
-                .is_none()
+                .is_some()),
+            _ => Ok(true),
+        }
+    }
+
+    fn accept_entry(&self, id: u128, entry: &TimeEntry) -> Result<bool> {
+        let q = self.query;
+        if q.identity.is_some_and(|i| i.as_u128() != entry.identity)
+            || q.visibility
+                .is_some_and(|v| v.to_byte() != entry.visibility)
         {
             return Ok(false);
         }
-        if let Some(at) = created_at {
-            if q.since.is_some_and(|s| at < s.as_micros()) {
-                return Ok(false);
-            }
-            if q.until.is_some_and(|u| at >= u.as_micros()) {
-                return Ok(false);
-            }
+        self.in_thread(id)
+    }
+
+    fn accept_record(&self, r: &Reflection) -> Result<bool> {
+        let q = self.query;
+        if q.identity.is_some_and(|i| i != r.identity_id)
+            || q.visibility.is_some_and(|v| v != r.visibility)
+            || !self.in_time_range(r.created_at.as_micros())
+        {
+            return Ok(false);
         }
-        Ok(true)
+        self.in_thread(r.id.as_u128())
     }
 }
 
@@ -86,16 +88,20 @@ impl Store {
     pub fn reflections(&self, query: &ReflectionQuery) -> Result<Vec<Reflection>> {
         let txn = self.db.begin_read()?;
         let records = txn.open_table(record_table(Reflection::TABLE))?;
-        let filters = Filters { txn: &txn, query };
         let mut out = Vec::new();
 
         if let Some(thread) = query.thread {
             // Threads are small: gather the members, then sort by time.
+            let filters = Filters {
+                txn: &txn,
+                query,
+                check_thread: false,
+            };
             let members = txn.open_table(THREAD_MEMBERS)?;
             for entry in members.range((thread.as_u128(), 0)..=(thread.as_u128(), u128::MAX))? {
                 let id = entry?.0.value().1;
                 if let Some(r) = load::<Reflection>(&records, id)?
-                    && filters.accept(id, Some(r.created_at.as_micros()))?
+                    && filters.accept_record(&r)?
                 {
                     out.push(r);
                 }
@@ -108,7 +114,13 @@ impl Store {
             return Ok(out);
         }
 
-        // Everything else walks the time index within [since, until).
+        // Everything else walks the time index within [since, until),
+        // filtering on the identity and visibility the index carries.
+        let filters = Filters {
+            txn: &txn,
+            query,
+            check_thread: true,
+        };
         let low = query.since.map_or(i64::MIN, |t| t.as_micros());
         let by_time = txn.open_table(REFLECTIONS_BY_TIME)?;
         let range = match query.until {
@@ -116,9 +128,10 @@ impl Store {
             None => by_time.range((low, 0)..)?,
         };
         let mut walk = |entry: std::result::Result<_, redb::StorageError>| -> Result<bool> {
-            let (key, _): (redb::AccessGuard<(i64, u128)>, _) = entry?;
+            let (key, value): (redb::AccessGuard<(i64, u128)>, redb::AccessGuard<[u8; 17]>) =
+                entry?;
             let (_, id) = key.value();
-            if filters.accept(id, None)?
+            if filters.accept_entry(id, &TimeEntry::decode(value.value()))?
                 && let Some(r) = load::<Reflection>(&records, id)?
             {
                 out.push(r);
@@ -145,33 +158,38 @@ impl Store {
     /// (`word*` for a prefix), most recently written first, narrowed by the
     /// filters of `query`.
     pub fn search(&self, text: &str, query: &ReflectionQuery) -> Result<Vec<Reflection>> {
-        self.require_current()?;
+        self.index_pending()?;
         let terms = fts::parse_query(text);
         let txn = self.db.begin_read()?;
         let records = txn.open_table(record_table(Reflection::TABLE))?;
-        let postings = txn.open_table(FTS)?;
-        let filters = Filters { txn: &txn, query };
-        let check_time = query.since.is_some() || query.until.is_some();
+        let postings = txn.open_table(FTS_BLOCKS)?;
+        let filters = Filters {
+            txn: &txn,
+            query,
+            check_thread: true,
+        };
         let mut found = Vec::new();
         fts::search(&postings, &terms, query.limit, |id| {
-            let created = if check_time {
-                match load::<Reflection>(&records, id)? {
-                    Some(r) => Some(r.created_at.as_micros()),
-                    None => return Ok(false),
+            match load::<Reflection>(&records, id)? {
+                Some(r) if filters.accept_record(&r)? => {
+                    found.push(r);
+                    Ok(true)
                 }
-            } else {
-                None
-            };
-            filters.accept(id, created)
-        })?
-        .into_iter()
-        .try_for_each(|id| -> Result<()> {
-            if let Some(r) = load(&records, id)? {
-                found.push(r);
+                _ => Ok(false),
             }
-            Ok(())
         })?;
         Ok(found)
+    }
+
+    /// Bring the full-text index up to date with every reflection written
+    /// since it was last updated. Search does this first; a daemon may do it
+    /// when idle. Returns how many reflections were indexed.
+    pub fn index_pending(&self) -> Result<usize> {
+        self.require_current()?;
+        if !fts::has_pending(&self.db.begin_read()?)? {
+            return Ok(0);
+        }
+        self.write(fts::catch_up)
     }
 
     /// Ids in an index table of `(parent, child)` keys, for one parent.

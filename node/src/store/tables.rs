@@ -17,15 +17,37 @@ pub const fn record_table(name: &'static str) -> RecordTable {
     TableDefinition::new(name)
 }
 
-/// (created_at micros, reflection id)
-pub const REFLECTIONS_BY_TIME: TableDefinition<(i64, u128), ()> =
+/// (created_at micros, reflection id) → [`TimeEntry`]: the time index also
+/// carries the identity and visibility, so listing by either is a walk of
+/// one table that decodes no records, and a write updates one index, not
+/// three.
+pub const REFLECTIONS_BY_TIME: TableDefinition<(i64, u128), [u8; 17]> =
     TableDefinition::new("reflections_by_time");
-/// (identity id, reflection id)
-pub const REFLECTIONS_BY_IDENTITY: TableDefinition<(u128, u128), ()> =
-    TableDefinition::new("reflections_by_identity");
-/// (visibility byte, reflection id)
-pub const REFLECTIONS_BY_VISIBILITY: TableDefinition<(u8, u128), ()> =
-    TableDefinition::new("reflections_by_visibility");
+
+/// The value of a time-index entry: identity id (16 bytes, big-endian),
+/// then the visibility byte.
+pub struct TimeEntry {
+    pub identity: u128,
+    pub visibility: u8,
+}
+
+impl TimeEntry {
+    pub fn encode(&self) -> [u8; 17] {
+        let mut out = [0u8; 17];
+        out[..16].copy_from_slice(&self.identity.to_be_bytes());
+        out[16] = self.visibility;
+        out
+    }
+
+    pub fn decode(bytes: [u8; 17]) -> TimeEntry {
+        let mut identity = [0u8; 16];
+        identity.copy_from_slice(&bytes[..16]);
+        TimeEntry {
+            identity: u128::from_be_bytes(identity),
+            visibility: bytes[16],
+        }
+    }
+}
 /// (reflection id, mirrorback id)
 pub const MIRRORBACKS_BY_REFLECTION: TableDefinition<(u128, u128), ()> =
     TableDefinition::new("mirrorbacks_by_reflection");
@@ -47,5 +69,12 @@ pub const REFLECTION_THREADS: TableDefinition<(u128, u128), ()> =
 /// consent category name → encoded ConsentSetting
 pub const CONSENT: TableDefinition<&str, &[u8]> = TableDefinition::new("consent");
 
-/// Schema v2: the full-text index, (term, reflection id).
-pub const FTS: TableDefinition<(&str, u128), ()> = TableDefinition::new("fts_postings");
+/// Schema v2: the full-text index, (term, first id of block) → sorted ids.
+pub const FTS_BLOCKS: TableDefinition<(&str, u128), &[u8]> = TableDefinition::new("fts_blocks");
+/// Schema v2: the full-text index's watermark. Every reflection with an id
+/// above it is not yet indexed (found by a range over the records table).
+pub const FTS_STATE: TableDefinition<&str, u128> = TableDefinition::new("fts_state");
+pub const FTS_WATERMARK_KEY: &str = "indexed_through";
+/// Schema v2: reflections at or below the watermark that still need
+/// indexing (ids made under a clock that went backwards).
+pub const FTS_PENDING: TableDefinition<u128, ()> = TableDefinition::new("fts_pending");
