@@ -14,7 +14,12 @@
 //!   and guardian threshold for constitutional amendments);
 //! * guardian signatures and releases in The Update Framework's format.
 //!
+//! Today it owns [`params`], the engine parameter pack (prompts, pattern
+//! rules, tension templates, thresholds) that releases will carry.
+//!
 //! Architecture invariant: **no I/O**. Every rule is a function of the
 //! records it is given, so every node computes the same answer from the same
 //! records, whatever order they arrived in, and the rules can be tested and
 //! simulated without a network. It depends only on `mirror-constitution`.
+
+pub mod params;

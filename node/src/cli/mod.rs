@@ -7,6 +7,7 @@
 //! with one line on stderr.
 
 mod data;
+mod engine;
 mod organize;
 mod reflections;
 mod render;
@@ -113,6 +114,37 @@ pub enum Command {
     Migrate(MigrateCommand),
     /// Where the node lives and what it holds
     Status,
+    /// Measure the engine against a labelled set (JSON Lines)
+    #[command(subcommand)]
+    Eval(EvalCommand),
+    /// Show what the engine notices in a text, without storing anything
+    Analyze {
+        /// The text; nothing reads stdin
+        text: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Precision, recall and F1 per pattern
+    Patterns {
+        file: PathBuf,
+        /// Also list every item the engine got wrong
+        #[arg(long)]
+        misses: bool,
+    },
+    /// Precision, recall and F1 per tension axis
+    Tensions {
+        file: PathBuf,
+        #[arg(long)]
+        misses: bool,
+    },
+    /// Accuracy of the compliance checker, and how often it flags compliant text
+    Compliance {
+        file: PathBuf,
+        #[arg(long)]
+        misses: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -311,6 +343,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<Output> {
         Command::Import { file, dry_run } => data::import(&ctx, file, *dry_run),
         Command::Migrate(cmd) => data::migrate(&ctx, cmd),
         Command::Status => data::status(&ctx),
+        Command::Eval(cmd) => engine::eval(&ctx, cmd),
+        Command::Analyze { text } => engine::analyze(&ctx, text),
     }
 }
 

@@ -1,0 +1,378 @@
+//! The engine's parameters: what the commons can change by proposal.
+//!
+//! The reflection engine's behaviour that is not constitutional lives here
+//! as data: the prompt templates for language models, the rules that detect
+//! patterns, the tension templates with their pole lexicons, and a few
+//! thresholds. A release carries a whole parameter pack; a node applies it
+//! and the engine behaves accordingly, with no new code.
+//!
+//! **Rules.** A pattern is a list of [`PatternRule`]s. A rule fires where one
+//! of its cue phrases occurs and every condition holds: a subject of the
+//! right kind ([`SubjectRule`]), context required or forbidden just before
+//! or after the cue ([`Context`]), another phrase elsewhere in the text, and
+//! whether questions count. Phrases are words separated by spaces, matched
+//! on whole normalised words; a few token classes stand for open sets:
+//!
+//! * `<num>`: a number written in digits;
+//! * `<past>`: a past-tense verb (ending in "-ed" or listed in
+//!   `words.irregular_past`);
+//! * `<name>`: a capitalised word that does not start its sentence;
+//! * `<any>`: any one word.
+//!
+//! **Canonical form.** A pack's identity is blake3 over its JSON encoding
+//! (field order fixed by the types, lists in their given order), so every
+//! node computes the same pack hash.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The default pack every node starts with.
+pub const GENESIS_PARAMS_TOML: &str = include_str!("../params/genesis.toml");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineParams {
+    /// Increases with every release that changes the pack.
+    pub version: u64,
+    pub prompts: Prompts,
+    /// Pattern name → its rules. Names are lowercase identifiers.
+    pub patterns: BTreeMap<String, PatternSpec>,
+    pub tensions: TensionSpec,
+    pub words: WordClasses,
+    pub thresholds: Thresholds,
+}
+
+/// Prompt templates for language-model engines. `{reflection}`,
+/// `{patterns}` and `{tensions}` are replaced; every prompt must itself pass
+/// the constitution's compliance checker (invariant I2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prompts {
+    pub system: String,
+    pub user: String,
+    /// Added to the system prompt when regenerating after a violation;
+    /// `{violations}` is replaced by what was wrong.
+    pub stricter: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatternSpec {
+    /// What the pattern means, for people (shown by `mirror show`).
+    pub description: String,
+    /// How the built-in mirror names it, as an observation.
+    pub observation: String,
+    pub rules: Vec<PatternRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatternRule {
+    /// A name for evidence and debugging, unique within its pattern.
+    pub id: String,
+    pub cues: Vec<String>,
+    #[serde(default)]
+    pub subject: SubjectRule,
+    /// One of these must end at most `window` words before the cue.
+    #[serde(default)]
+    pub before: Option<Context>,
+    /// None of these may end at most `window` words before the cue.
+    #[serde(default)]
+    pub not_before: Option<Context>,
+    /// One of these must start at most `window` words after the cue.
+    #[serde(default)]
+    pub after: Option<Context>,
+    /// None of these may start at most `window` words after the cue.
+    #[serde(default)]
+    pub not_after: Option<Context>,
+    /// One of these must occur somewhere else in the text.
+    #[serde(default)]
+    pub elsewhere: Vec<String>,
+    #[serde(default)]
+    pub questions: QuestionRule,
+}
+
+/// Phrases near a cue, within the same sentence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Context {
+    pub phrases: Vec<String>,
+    pub window: usize,
+}
+
+/// Who must be the subject of the clause a cue sits in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectRule {
+    #[default]
+    Any,
+    /// The writer ("I", "we") or no subject at all ("Need to call Mum").
+    Writer,
+    /// The writer, the reader, or no subject.
+    WriterOrReader,
+    /// Someone else: "she", "my sister", "Dad".
+    ThirdPerson,
+    /// Anything but someone else (the writer, the reader, a thing, none).
+    NotThirdPerson,
+    /// Anyone or nothing, but not a thing ("the package should arrive").
+    NotInanimate,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuestionRule {
+    #[default]
+    Any,
+    /// The cue does not count inside a question.
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensionSpec {
+    /// Words and structures that show two things pull against each other.
+    pub conflict_markers: Vec<String>,
+    pub axes: Vec<TensionAxis>,
+}
+
+/// A template axis: two poles, each with the phrases that evoke it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensionAxis {
+    /// A name for people, e.g. "holding on and letting go".
+    pub name: String,
+    /// Both poles appearing together is already a conflict ("my head says…
+    /// my heart says…"), so no conflict marker is needed.
+    #[serde(default)]
+    pub implicit_conflict: bool,
+    pub a: Pole,
+    pub b: Pole,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pole {
+    /// A lowercase identifier, e.g. "control".
+    pub name: String,
+    pub cues: Vec<String>,
+}
+
+/// Open word classes the rules refer to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WordClasses {
+    pub first_person: Vec<String>,
+    pub second_person: Vec<String>,
+    pub third_person: Vec<String>,
+    /// Pronouns for things: "it", "this", "there".
+    pub inanimate: Vec<String>,
+    pub determiners: Vec<String>,
+    /// Nouns for people: "mum", "boss", "sister".
+    pub person_nouns: Vec<String>,
+    /// Words skipped when looking back for a subject: "really", "still".
+    pub subject_skip: Vec<String>,
+    /// Words that end a clause's subject search: "and", "but", "because".
+    pub clause_joiners: Vec<String>,
+    pub irregular_past: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// How many times a language model's answer is regenerated after a
+    /// compliance violation before the built-in mirror stands in.
+    pub max_regenerations: u32,
+    /// Longest mirrorback accepted from a model, in characters.
+    pub max_mirrorback_chars: usize,
+    /// At most this many clauses are mirrored back by the built-in mirror.
+    pub mirrored_clauses: usize,
+}
+
+/// Why a pack was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParamsError {
+    #[error("parameter pack is not valid TOML/JSON: {0}")]
+    Parse(String),
+    #[error("parameter pack: {0}")]
+    Invalid(String),
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    s.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn check_phrases(what: &str, phrases: &[String]) -> Result<(), ParamsError> {
+    for p in phrases {
+        let words: Vec<&str> = p.split_whitespace().collect();
+        if words.is_empty() {
+            return Err(ParamsError::Invalid(format!("{what}: empty phrase")));
+        }
+        for w in words {
+            if w.starts_with('<') && !matches!(w, "<num>" | "<past>" | "<name>" | "<any>") {
+                return Err(ParamsError::Invalid(format!(
+                    "{what}: unknown token class {w} (known: <num>, <past>, <name>, <any>)"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl EngineParams {
+    /// The genesis pack.
+    pub fn genesis() -> Result<EngineParams, ParamsError> {
+        Self::from_toml(GENESIS_PARAMS_TOML)
+    }
+
+    pub fn from_toml(text: &str) -> Result<EngineParams, ParamsError> {
+        let params: EngineParams =
+            toml::from_str(text).map_err(|e| ParamsError::Parse(e.message().to_string()))?;
+        params.validate()?;
+        Ok(params)
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<EngineParams, ParamsError> {
+        let params: EngineParams =
+            serde_json::from_slice(bytes).map_err(|e| ParamsError::Parse(e.to_string()))?;
+        params.validate()?;
+        Ok(params)
+    }
+
+    /// The canonical bytes: compact JSON in the types' field order.
+    pub fn canonical_json(&self) -> Vec<u8> {
+        // Serialising plain data (strings, numbers, maps with string keys)
+        // cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// blake3 of the canonical bytes, hex.
+    pub fn hash(&self) -> String {
+        blake3::hash(&self.canonical_json()).to_hex().to_string()
+    }
+
+    pub fn validate(&self) -> Result<(), ParamsError> {
+        let invalid = |m: String| Err(ParamsError::Invalid(m));
+        for (name, spec) in &self.patterns {
+            if !is_identifier(name) {
+                return invalid(format!(
+                    "pattern name {name:?} is not a lowercase identifier"
+                ));
+            }
+            if spec.rules.is_empty() {
+                return invalid(format!("pattern {name} has no rules"));
+            }
+            let mut ids = std::collections::HashSet::new();
+            for rule in &spec.rules {
+                if !ids.insert(rule.id.as_str()) {
+                    return invalid(format!("pattern {name}: rule id {} repeats", rule.id));
+                }
+                if rule.cues.is_empty() {
+                    return invalid(format!("pattern {name} rule {}: no cues", rule.id));
+                }
+                let what = format!("pattern {name} rule {}", rule.id);
+                check_phrases(&what, &rule.cues)?;
+                check_phrases(&what, &rule.elsewhere)?;
+                for ctx in [&rule.before, &rule.not_before, &rule.after, &rule.not_after]
+                    .into_iter()
+                    .flatten()
+                {
+                    check_phrases(&what, &ctx.phrases)?;
+                    if ctx.window == 0 || ctx.window > 12 {
+                        return invalid(format!("{what}: window must be 1 to 12"));
+                    }
+                }
+            }
+        }
+        for axis in &self.tensions.axes {
+            for pole in [&axis.a, &axis.b] {
+                if !is_identifier(&pole.name) {
+                    return invalid(format!(
+                        "tension pole {:?} is not a lowercase identifier",
+                        pole.name
+                    ));
+                }
+                if pole.cues.is_empty() {
+                    return invalid(format!("tension pole {} has no cues", pole.name));
+                }
+                check_phrases(&format!("tension pole {}", pole.name), &pole.cues)?;
+            }
+            if axis.a.name == axis.b.name {
+                return invalid(format!(
+                    "tension axis {} has the same pole twice",
+                    axis.name
+                ));
+            }
+        }
+        check_phrases("conflict markers", &self.tensions.conflict_markers)?;
+        for (field, text) in [
+            ("system", &self.prompts.system),
+            ("user", &self.prompts.user),
+            ("stricter", &self.prompts.stricter),
+        ] {
+            if text.trim().is_empty() {
+                return invalid(format!("prompts.{field} is empty"));
+            }
+        }
+        if !self.prompts.user.contains("{reflection}") {
+            return invalid("prompts.user must contain {reflection}".into());
+        }
+        if self.thresholds.max_regenerations > 10 {
+            return invalid("thresholds.max_regenerations is at most 10".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn genesis_pack_is_valid_and_hashes_stably() {
+        let params = EngineParams::genesis().unwrap();
+        assert_eq!(params.version, 1);
+        for name in [
+            "obligation_language",
+            "absolute_thinking",
+            "internal_tension",
+            "self_judgment",
+            "past_reference",
+            "future_anxiety",
+        ] {
+            assert!(params.patterns.contains_key(name), "{name} missing");
+        }
+        assert_eq!(params.tensions.axes.len(), 8);
+        let again = EngineParams::from_json(&params.canonical_json()).unwrap();
+        assert_eq!(again, params);
+        assert_eq!(again.hash(), params.hash());
+    }
+
+    #[test]
+    fn bad_packs_are_refused_with_the_reason() {
+        let mut params = EngineParams::genesis().unwrap();
+        params.patterns.insert(
+            "Bad Name".into(),
+            params.patterns["absolute_thinking"].clone(),
+        );
+        assert!(
+            params
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("Bad Name")
+        );
+        let mut params = EngineParams::genesis().unwrap();
+        params.tensions.axes[0].a.cues.push("<verb>".into());
+        assert!(
+            params
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("<verb>")
+        );
+    }
+}

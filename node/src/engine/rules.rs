@@ -1,0 +1,488 @@
+//! The rule matcher: finds where a parameter pack's phrases and rules hold
+//! in a text.
+//!
+//! A text is read once into a [`Doc`]: its word tokens (the constitution's
+//! tokenizer), which sentence each belongs to, whether that sentence is a
+//! question, and where clauses break (commas, semicolons), so the rules see
+//! structure, not just words. Phrases are compiled once per pack into
+//! sequences of [`Elem`]s.
+
+use std::ops::Range;
+
+use mirror_constitution::text::{Token, tokenize};
+use mirror_governance::params::{Context, PatternRule, QuestionRule, SubjectRule, WordClasses};
+
+/// One element of a compiled phrase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Elem {
+    Word(String),
+    Num,
+    Past,
+    Name,
+    Any,
+}
+
+pub type Phrase = Vec<Elem>;
+
+pub fn compile_phrase(text: &str) -> Phrase {
+    text.split_whitespace()
+        .map(|w| match w {
+            "<num>" => Elem::Num,
+            "<past>" => Elem::Past,
+            "<name>" => Elem::Name,
+            "<any>" => Elem::Any,
+            word => {
+                // Normalise as the tokenizer would ("don’t" → "don't").
+                Elem::Word(mirror_constitution::text::normalize_word(word))
+            }
+        })
+        .collect()
+}
+
+pub fn compile_phrases(texts: &[String]) -> Vec<Phrase> {
+    let mut phrases: Vec<Phrase> = texts.iter().map(|t| compile_phrase(t)).collect();
+    // Longest first, so the most specific phrase claims a position.
+    phrases.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    phrases
+}
+
+/// A compiled [`Context`].
+#[derive(Debug, Clone)]
+pub struct CompiledContext {
+    pub phrases: Vec<Phrase>,
+    pub window: usize,
+}
+
+impl CompiledContext {
+    fn new(context: &Context) -> Self {
+        CompiledContext {
+            phrases: compile_phrases(&context.phrases),
+            window: context.window,
+        }
+    }
+}
+
+/// A compiled [`PatternRule`].
+#[derive(Debug, Clone)]
+pub struct CompiledRule {
+    pub id: String,
+    pub cues: Vec<Phrase>,
+    pub subject: SubjectRule,
+    pub before: Option<CompiledContext>,
+    pub not_before: Option<CompiledContext>,
+    pub after: Option<CompiledContext>,
+    pub not_after: Option<CompiledContext>,
+    pub elsewhere: Vec<Phrase>,
+    pub questions: QuestionRule,
+}
+
+impl CompiledRule {
+    pub fn new(rule: &PatternRule) -> Self {
+        CompiledRule {
+            id: rule.id.clone(),
+            cues: compile_phrases(&rule.cues),
+            subject: rule.subject,
+            before: rule.before.as_ref().map(CompiledContext::new),
+            not_before: rule.not_before.as_ref().map(CompiledContext::new),
+            after: rule.after.as_ref().map(CompiledContext::new),
+            not_after: rule.not_after.as_ref().map(CompiledContext::new),
+            elsewhere: compile_phrases(&rule.elsewhere),
+            questions: rule.questions,
+        }
+    }
+}
+
+/// The word classes, ready for lookups.
+#[derive(Debug, Clone)]
+pub struct Words {
+    first_person: Vec<String>,
+    second_person: Vec<String>,
+    third_person: Vec<String>,
+    inanimate: Vec<String>,
+    determiners: Vec<String>,
+    person_nouns: Vec<String>,
+    subject_skip: Vec<String>,
+    clause_joiners: Vec<String>,
+    irregular_past: Vec<String>,
+}
+
+fn norm_all(list: &[String]) -> Vec<String> {
+    list.iter()
+        .map(|w| mirror_constitution::text::normalize_word(w.trim()))
+        .collect()
+}
+
+impl Words {
+    pub fn new(words: &WordClasses) -> Self {
+        Words {
+            first_person: norm_all(&words.first_person),
+            second_person: norm_all(&words.second_person),
+            third_person: norm_all(&words.third_person),
+            inanimate: norm_all(&words.inanimate),
+            determiners: norm_all(&words.determiners),
+            person_nouns: norm_all(&words.person_nouns),
+            subject_skip: norm_all(&words.subject_skip),
+            clause_joiners: norm_all(&words.clause_joiners),
+            irregular_past: norm_all(&words.irregular_past),
+        }
+    }
+
+    fn has(list: &[String], word: &str) -> bool {
+        list.iter().any(|w| w == word)
+    }
+
+    fn is_past(&self, word: &str) -> bool {
+        (word.len() >= 4 && word.ends_with("ed") && !word.ends_with("eed"))
+            || Self::has(&self.irregular_past, word)
+    }
+}
+
+/// A text, tokenised and segmented for rule matching.
+pub struct Doc<'a> {
+    pub text: &'a str,
+    pub tokens: Vec<Token>,
+    sentence: Vec<usize>,
+    sentence_start: Vec<bool>,
+    /// A comma, semicolon or colon stands before this token.
+    clause_break: Vec<bool>,
+    question: Vec<bool>,
+    capitalised: Vec<bool>,
+    /// Byte range of each sentence.
+    pub sentences: Vec<Range<usize>>,
+}
+
+impl<'a> Doc<'a> {
+    pub fn new(text: &'a str) -> Doc<'a> {
+        let tokens = tokenize(text);
+        let n = tokens.len();
+        let gap = |i: usize| -> &str {
+            let from = if i == 0 { 0 } else { tokens[i - 1].span.end };
+            &text[from..tokens[i].span.start]
+        };
+        let mut sentence = vec![0; n];
+        let mut sentence_start = vec![false; n];
+        let mut clause_break = vec![false; n];
+        let mut current = 0;
+        for i in 0..n {
+            let g = gap(i);
+            if i == 0 {
+                sentence_start[i] = true;
+            } else if g.contains(['.', '!', '?', '\n']) {
+                current += 1;
+                sentence_start[i] = true;
+            }
+            clause_break[i] = g.contains([',', ';', ':', '—', '–']) || (g.contains(" - "));
+            sentence[i] = current;
+        }
+        let count = if n == 0 { 0 } else { current + 1 };
+        // Sentence byte ranges and whether each ends with a question mark.
+        let mut sentences = vec![0..0; count];
+        let mut is_question = vec![false; count];
+        for s in 0..count {
+            let first = sentence.iter().position(|x| *x == s).unwrap_or(0);
+            let last = sentence.iter().rposition(|x| *x == s).unwrap_or(0);
+            let end_search_to = tokens.get(last + 1).map_or(text.len(), |t| t.span.start);
+            let tail = &text[tokens[last].span.end..end_search_to];
+            let terminal = tail.find(['.', '!', '?', '\n']);
+            let end = terminal.map_or(end_search_to, |k| tokens[last].span.end + k + 1);
+            sentences[s] = tokens[first].span.start..end.min(text.len());
+            is_question[s] = tail
+                .trim_start_matches(['"', '\'', '”', '’', ')'])
+                .contains('?')
+                && terminal.is_some_and(|k| tail[k..].starts_with('?'));
+        }
+        let question = sentence.iter().map(|s| is_question[*s]).collect();
+        let capitalised = tokens
+            .iter()
+            .map(|t| {
+                text[t.span.clone()]
+                    .chars()
+                    .next()
+                    .is_some_and(char::is_uppercase)
+            })
+            .collect();
+        Doc {
+            text,
+            tokens,
+            sentence,
+            sentence_start,
+            clause_break,
+            question,
+            capitalised,
+            sentences,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    pub fn sentence_of(&self, token: usize) -> usize {
+        self.sentence[token]
+    }
+
+    /// Whether `phrase` matches the tokens starting at `i`.
+    pub fn matches(&self, words: &Words, phrase: &[Elem], i: usize) -> bool {
+        if i + phrase.len() > self.tokens.len() {
+            return false;
+        }
+        phrase.iter().enumerate().all(|(k, elem)| {
+            let token = &self.tokens[i + k];
+            let word = token.norm.as_str();
+            // A phrase never spans two sentences.
+            if k > 0 && self.sentence[i + k] != self.sentence[i] {
+                return false;
+            }
+            match elem {
+                Elem::Word(w) => w == word,
+                Elem::Num => word.chars().all(|c| c.is_ascii_digit()),
+                Elem::Past => words.is_past(word),
+                Elem::Name => {
+                    self.capitalised[i + k]
+                        && !self.sentence_start[i + k]
+                        && !Words::has(&words.first_person, word)
+                }
+                Elem::Any => true,
+            }
+        })
+    }
+
+    /// Every position where `phrase` matches.
+    pub fn find_all<'p>(
+        &'p self,
+        words: &'p Words,
+        phrase: &'p [Elem],
+    ) -> impl Iterator<Item = usize> + 'p {
+        (0..self.tokens.len()).filter(move |&i| self.matches(words, phrase, i))
+    }
+
+    /// Byte span of tokens `from..to`.
+    pub fn span(&self, tokens: Range<usize>) -> Range<usize> {
+        self.tokens[tokens.start].span.start..self.tokens[tokens.end - 1].span.end
+    }
+
+    /// The sentence containing `token`, as written.
+    pub fn sentence_text(&self, token: usize) -> &'a str {
+        self.text[self.sentences[self.sentence[token]].clone()].trim()
+    }
+
+    /// Who is the subject of the clause a cue at `i` sits in.
+    fn subject_of(&self, words: &Words, i: usize) -> Subject {
+        let mut k = i;
+        while k > 0 {
+            if self.sentence_start[k] || self.clause_break[k] {
+                return Subject::None;
+            }
+            k -= 1;
+            let word = self.tokens[k].norm.as_str();
+            if Words::has(&words.subject_skip, word) {
+                continue;
+            }
+            if Words::has(&words.clause_joiners, word) {
+                return Subject::None;
+            }
+            if Words::has(&words.first_person, word) {
+                return Subject::Writer;
+            }
+            if Words::has(&words.second_person, word) {
+                return Subject::Reader;
+            }
+            if Words::has(&words.third_person, word) || Words::has(&words.person_nouns, word) {
+                return Subject::Third;
+            }
+            if Words::has(&words.inanimate, word) {
+                return Subject::Thing;
+            }
+            if self.capitalised[k] && !self.sentence_start[k] {
+                return Subject::Third;
+            }
+            // A noun: a thing when it follows a determiner ("the package").
+            let det_before = (k.saturating_sub(2)..k)
+                .any(|j| Words::has(&words.determiners, self.tokens[j].norm.as_str()));
+            return if det_before {
+                Subject::Thing
+            } else {
+                Subject::Unknown
+            };
+        }
+        Subject::None
+    }
+
+    fn context_before(&self, words: &Words, ctx: &CompiledContext, i: usize) -> bool {
+        ctx.phrases.iter().any(|p| {
+            (1..=ctx.window + p.len() - 1).any(|back| {
+                back <= i && {
+                    let start = i - back;
+                    let end = start + p.len();
+                    end <= i
+                        && i - end < ctx.window
+                        && self.sentence[start] == self.sentence[i]
+                        && self.matches(words, p, start)
+                }
+            })
+        })
+    }
+
+    /// Where the first phrase of `ctx` that starts within its window after
+    /// `end` ends, if any.
+    fn context_after(&self, words: &Words, ctx: &CompiledContext, end: usize) -> Option<usize> {
+        (end..end + ctx.window).find_map(|start| {
+            if start >= self.tokens.len()
+                || end == 0
+                || self.sentence[start] != self.sentence[end - 1]
+            {
+                return None;
+            }
+            ctx.phrases
+                .iter()
+                .find(|p| self.matches(words, p, start))
+                .map(|p| start + p.len())
+        })
+    }
+
+    /// Where `rule` holds: the token range of each cue occurrence that
+    /// meets every condition.
+    pub fn rule_matches(&self, words: &Words, rule: &CompiledRule) -> Vec<Range<usize>> {
+        let mut out: Vec<Range<usize>> = Vec::new();
+        for i in 0..self.tokens.len() {
+            // The longest cue matching here (cues are sorted longest first).
+            let Some(cue) = rule.cues.iter().find(|c| self.matches(words, c, i)) else {
+                continue;
+            };
+            let end = i + cue.len();
+            if out.iter().any(|r| r.start <= i && i < r.end) {
+                continue;
+            }
+            if rule.questions == QuestionRule::Never && self.question[i] {
+                continue;
+            }
+            if !subject_allows(rule.subject, self.subject_of(words, i)) {
+                continue;
+            }
+            if let Some(ctx) = &rule.before
+                && !self.context_before(words, ctx, i)
+            {
+                continue;
+            }
+            if let Some(ctx) = &rule.not_before
+                && self.context_before(words, ctx, i)
+            {
+                continue;
+            }
+            // A required phrase after the cue belongs to the evidence ("I'm
+            // such" + "an idiot").
+            let mut evidence_end = end;
+            if let Some(ctx) = &rule.after {
+                match self.context_after(words, ctx, end) {
+                    Some(after_end) => evidence_end = after_end,
+                    None => continue,
+                }
+            }
+            if let Some(ctx) = &rule.not_after
+                && self.context_after(words, ctx, end).is_some()
+            {
+                continue;
+            }
+            if !rule.elsewhere.is_empty() {
+                let found = rule.elsewhere.iter().any(|p| {
+                    self.find_all(words, p)
+                        .any(|j| j + p.len() <= i || j >= end)
+                });
+                if !found {
+                    continue;
+                }
+            }
+            out.push(i..evidence_end);
+        }
+        out
+    }
+}
+
+/// Who a clause is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subject {
+    /// "I", "we".
+    Writer,
+    /// "you".
+    Reader,
+    /// "she", "my sister", "Dad".
+    Third,
+    /// "it", "the package".
+    Thing,
+    /// A word we cannot place.
+    Unknown,
+    /// No subject before the cue in its clause ("Need to call Mum").
+    None,
+}
+
+fn subject_allows(rule: SubjectRule, subject: Subject) -> bool {
+    match rule {
+        SubjectRule::Any => true,
+        SubjectRule::Writer => matches!(subject, Subject::Writer | Subject::None),
+        SubjectRule::WriterOrReader => {
+            matches!(subject, Subject::Writer | Subject::Reader | Subject::None)
+        }
+        SubjectRule::ThirdPerson => subject == Subject::Third,
+        SubjectRule::NotThirdPerson => subject != Subject::Third,
+        SubjectRule::NotInanimate => subject != Subject::Thing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mirror_governance::params::EngineParams;
+
+    fn words() -> Words {
+        Words::new(&EngineParams::genesis().unwrap().words)
+    }
+
+    #[test]
+    fn token_classes_match() {
+        let w = words();
+        let doc = Doc::new("It has been a year since Mom died. When I was 12, Sam moved.");
+        let since = doc.tokens.iter().position(|t| t.norm == "since").unwrap();
+        assert!(doc.matches(&w, &compile_phrase("since mom <past>"), since));
+        let was = doc.tokens.iter().position(|t| t.norm == "was").unwrap();
+        assert!(doc.matches(&w, &compile_phrase("was <num>"), was));
+        let sam = doc.tokens.iter().position(|t| t.norm == "sam").unwrap();
+        assert!(doc.matches(&w, &compile_phrase("<name> <past>"), sam));
+        // "I" is capitalised but is not a name; sentence starts are not names.
+        assert!(!doc.matches(&w, &compile_phrase("<name>"), 0));
+        // "need" is not a past tense.
+        assert!(!w.is_past("need"));
+    }
+
+    #[test]
+    fn subjects_are_found_past_adverbs() {
+        let w = words();
+        let subject = |text: &str, cue: &str| {
+            let doc = Doc::new(text);
+            let i = doc.tokens.iter().position(|t| t.norm == cue).unwrap();
+            doc.subject_of(&w, i)
+        };
+        assert_eq!(subject("I really need to sleep.", "need"), Subject::Writer);
+        assert_eq!(
+            subject("The package should arrive Tuesday.", "should"),
+            Subject::Thing
+        );
+        assert_eq!(subject("My sister has to stop.", "has"), Subject::Third);
+        assert_eq!(
+            subject("It was supposed to rain.", "supposed"),
+            Subject::Thing
+        );
+        assert_eq!(subject("Need to renew my passport.", "need"), Subject::None);
+        assert_eq!(subject("Dad has to take his pills.", "has"), Subject::Third);
+    }
+
+    #[test]
+    fn questions_are_detected_per_sentence() {
+        let doc = Doc::new("Am I supposed to be over it? I don't know.");
+        assert!(doc.question[0]);
+        assert!(!doc.question[doc.len() - 1]);
+    }
+}
