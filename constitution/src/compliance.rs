@@ -181,6 +181,12 @@ pub struct Checker {
 
 const PRONOUNS: &[&str] = &["i", "you", "we", "they", "he", "she", "it", "that", "this"];
 
+/// Words after which a verb belongs to an inner clause, not to a subject.
+const INNER_CLAUSE: &[&str] = &[
+    "i", "you", "we", "they", "he", "she", "it", "that", "this", "which", "what", "who", "there",
+    "when", "if", "where", "while", "until",
+];
+
 /// Verbs and auxiliaries that, right after a sentence's first word, show the
 /// first word is a noun subject ("Sleep alone might not touch it"), not an
 /// instruction ("Sleep now.").
@@ -356,7 +362,7 @@ impl Checker {
             // A short lead-in ending in a comma ("For now,", "If it feels
             // right,") does not change what follows it.
             if let Some(comma) =
-                (k + 1..clause.tokens.end.min(k + 6)).find(|&j| layout.comma_before(j))
+                (k + 1..clause.tokens.end.min(k + 9)).find(|&j| layout.comma_before(j))
             {
                 let verb_like = self.imperative_verbs.contains(&tokens[k].norm);
                 if !verb_like {
@@ -397,8 +403,14 @@ impl Checker {
             {
                 continue;
             }
-            let looks_like_subject = (verb_at + 1..(verb_at + 3).min(clause.tokens.end))
-                .any(|j| SUBJECT_SIGNS.contains(&tokens[j].norm.as_str()));
+            // "Practice at the piano sounds like…": a verb a few words on,
+            // not belonging to an inner clause ("Rest when it feels right").
+            let looks_like_subject = (verb_at + 1..(verb_at + 5).min(clause.tokens.end))
+                .take_while(|&j| !layout.comma_before(j))
+                .any(|j| {
+                    SUBJECT_SIGNS.contains(&tokens[j].norm.as_str())
+                        && !INNER_CLAUSE.contains(&tokens[j - 1].norm.as_str())
+                });
             if looks_like_subject && negative.is_none() {
                 continue;
             }
@@ -470,7 +482,11 @@ impl Layout {
             } else {
                 let g = gap(i);
                 let sentence = g.contains(['.', '!', '?', '\n']);
-                let clause = sentence || g.contains([';', ':']);
+                // ", so ask…" starts a new instruction as surely as a full stop.
+                let joined = g.contains(',')
+                    && matches!(tokens[i].norm.as_str(), "so" | "then" | "and")
+                    && i + 1 < tokens.len();
+                let clause = sentence || g.contains([';', ':']) || joined;
                 if sentence || g.contains(';') {
                     report_stops[i] = true;
                 }

@@ -70,7 +70,7 @@ pub const GENESIS_FILES: &[(&str, &str)] = &[
 
 /// blake3 of the genesis constitution ([`Constitution::hash`] of
 /// [`GENESIS_FILES`]), in hex.
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub const GENESIS_HASH: &str = "cdbca1dd01f54157ef8f1b6c37721e5444f1b45b1d8cd686fac3fa18bf7bca7d";
 
 /// A constitution's identity: blake3 of its canonical encoding.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -86,6 +86,9 @@ pub struct PatternRule {
     /// None of these may start at most `window` words after the cue.
     #[serde(default)]
     pub not_after: Option<Context>,
+    /// None of these may occur within `window` words on either side.
+    #[serde(default)]
+    pub not_near: Option<Context>,
     /// One of these must occur somewhere else in the text.
     #[serde(default)]
     pub elsewhere: Vec<String>,
@@ -276,13 +279,19 @@ impl EngineParams {
                 let what = format!("pattern {name} rule {}", rule.id);
                 check_phrases(&what, &rule.cues)?;
                 check_phrases(&what, &rule.elsewhere)?;
-                for ctx in [&rule.before, &rule.not_before, &rule.after, &rule.not_after]
-                    .into_iter()
-                    .flatten()
+                for ctx in [
+                    &rule.before,
+                    &rule.not_before,
+                    &rule.after,
+                    &rule.not_after,
+                    &rule.not_near,
+                ]
+                .into_iter()
+                .flatten()
                 {
                     check_phrases(&what, &ctx.phrases)?;
-                    if ctx.window == 0 || ctx.window > 12 {
-                        return invalid(format!("{what}: window must be 1 to 12"));
+                    if ctx.window == 0 || ctx.window > 16 {
+                        return invalid(format!("{what}: window must be 1 to 16"));
                     }
                 }
             }

@@ -24,7 +24,8 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Id, Identity, PublicKey, Timestamp};
+use crate::engine::llm::HttpSettings;
+use crate::model::{EngineMode, Id, Identity, PublicKey, Timestamp};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,12 @@ pub enum HomeError {
     KeyMissing { path: PathBuf, identity: Id },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Constitution(#[from] mirror_constitution::ConstitutionError),
+    #[error(transparent)]
+    Params(#[from] mirror_governance::params::ParamsError),
+    #[error("{0}")]
+    BadSetting(String),
 }
 
 type Result<T, E = HomeError> = std::result::Result<T, E>;
@@ -71,12 +78,104 @@ pub struct Config {
     /// The identity new reflections belong to.
     pub identity: Option<Id>,
     #[serde(default)]
+    pub engine: EngineConfig,
+    #[serde(default)]
     pub import: ImportConfig,
+}
+
+/// Which engine writes mirrorbacks, and how to reach it. API keys are never
+/// here: only the names of the environment variables that hold them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// manual (the built-in mirror), ollama, anthropic or openai.
+    pub mode: EngineMode,
+    /// How many times a non-compliant answer is regenerated before the
+    /// built-in mirror stands in.
+    pub max_regenerations: u32,
+    pub temperature: f32,
+    pub max_tokens: u32,
+    pub http: HttpSettings,
+    pub ollama: OllamaConfig,
+    pub anthropic: AnthropicConfig,
+    pub openai: OpenAiConfig,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            mode: EngineMode::Manual,
+            max_regenerations: 2,
+            temperature: 0.7,
+            max_tokens: 400,
+            http: HttpSettings::default(),
+            ollama: OllamaConfig::default(),
+            anthropic: AnthropicConfig::default(),
+            openai: OpenAiConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OllamaConfig {
+    pub base_url: String,
+    pub model: String,
+    pub keep_alive: String,
+}
+
+impl Default for OllamaConfig {
+    fn default() -> Self {
+        OllamaConfig {
+            base_url: "http://127.0.0.1:11434".into(),
+            model: "llama3.2".into(),
+            keep_alive: "5m".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnthropicConfig {
+    pub base_url: String,
+    pub model: String,
+    /// The environment variable holding the API key.
+    pub api_key_env: String,
+}
+
+impl Default for AnthropicConfig {
+    fn default() -> Self {
+        AnthropicConfig {
+            base_url: "https://api.anthropic.com".into(),
+            model: "claude-haiku-4-5".into(),
+            api_key_env: "ANTHROPIC_API_KEY".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenAiConfig {
+    /// Up to and including `/v1`.
+    pub base_url: String,
+    pub model: String,
+    /// The environment variable holding the API key, if the server needs one.
+    pub api_key_env: String,
+}
+
+impl Default for OpenAiConfig {
+    fn default() -> Self {
+        OpenAiConfig {
+            base_url: "http://127.0.0.1:8080/v1".into(),
+            model: "local".into(),
+            api_key_env: "OPENAI_API_KEY".into(),
+        }
+    }
 }
 
 /// Limits on bundles accepted by `mirror import`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ImportConfig {
     /// Largest bundle file, in MiB.
     pub max_bundle_mib: u64,
@@ -91,6 +190,30 @@ impl Default for ImportConfig {
             max_unpacked_mib: 8192,
         }
     }
+}
+
+const CONFIG_HEADER: &str = "# Mirror node configuration (`mirror config show`, `mirror config set KEY VALUE`).\n\
+# Secrets (API keys) never go here: they are read from the environment.\n\n";
+
+/// Set `a.b.c` in a TOML table, creating tables on the way.
+fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<()> {
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(HomeError::BadSetting(format!(
+            "{key:?} is not a setting name"
+        )));
+    }
+    let mut current = table;
+    for part in &parts[..parts.len() - 1] {
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry.as_table_mut().ok_or_else(|| {
+            HomeError::BadSetting(format!("{key}: {part} is a value, not a section"))
+        })?;
+    }
+    current.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
 }
 
 /// An ed25519 secret key. Its `Debug` never shows the key.
@@ -227,11 +350,120 @@ impl Home {
             path: self.config_path(),
             reason: e.to_string(),
         })?;
-        let text = format!(
-            "# Mirror node configuration. `mirror status` shows where it lives.\n\
-             # Secrets (API keys) never go here: they are read from the environment.\n\n{body}"
-        );
+        let text = format!("{CONFIG_HEADER}{body}");
         write_atomic(&self.config_path(), text.as_bytes(), 0o600)
+    }
+
+    /// Change one setting (`engine.mode`, `engine.ollama.model`, …) in
+    /// config.toml. The value is read as TOML (`5`, `true`, `0.7`), else as a
+    /// string; the whole config must still be valid, or nothing is written.
+    pub fn set_config_value(&self, key: &str, value: &str) -> Result<Config> {
+        let last = key.rsplit('.').next().unwrap_or(key);
+        if last.contains("api_key") && !last.ends_with("_env")
+            || last.contains("secret")
+            || last.contains("token")
+        {
+            return Err(HomeError::BadSetting(format!(
+                "{key}: secrets are never stored in config; API keys are read from environment variables (see engine.<engine>.api_key_env)"
+            )));
+        }
+        let path = self.config_path();
+        let mut table: toml::Table = match fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| HomeError::Config {
+                path: path.clone(),
+                reason: e.message().to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => toml::Table::new(),
+            Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
+        };
+        let parsed: Option<toml::Value> = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"));
+        let as_string = toml::Value::String(value.to_string());
+        let mut last_error = String::new();
+        for candidate in parsed.into_iter().chain(std::iter::once(as_string)) {
+            let mut attempt = table.clone();
+            set_path(&mut attempt, key, candidate)?;
+            match toml::Value::Table(attempt.clone()).try_into::<Config>() {
+                Ok(config) => {
+                    table = attempt;
+                    let body = toml::to_string_pretty(&table).map_err(|e| HomeError::Config {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?;
+                    self.ensure_dir()?;
+                    write_atomic(&path, format!("{}{body}", CONFIG_HEADER).as_bytes(), 0o600)?;
+                    return Ok(config);
+                }
+                Err(e) => last_error = e.message().to_string(),
+            }
+        }
+        Err(HomeError::BadSetting(format!(
+            "{key} = {value}: {last_error}"
+        )))
+    }
+
+    pub fn constitution_dir(&self) -> PathBuf {
+        self.dir.join("constitution")
+    }
+
+    /// The constitution this node runs under: the copy in its home if
+    /// there is one, else the genesis compiled in. Either way it must be the
+    /// genesis or a ratified amendment, or the node refuses to run.
+    pub fn constitution(&self) -> Result<mirror_constitution::Constitution> {
+        let dir = self.constitution_dir();
+        let constitution = if dir.is_dir() {
+            let mut files = Vec::new();
+            for entry in fs::read_dir(&dir).map_err(io(format!("reading {}", dir.display())))? {
+                let entry = entry.map_err(io(format!("reading {}", dir.display())))?;
+                let path = entry.path();
+                if !path.is_file() {
+                    continue;
+                }
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let text =
+                    fs::read_to_string(&path).map_err(io(format!("reading {}", path.display())))?;
+                files.push((name, text));
+            }
+            mirror_constitution::Constitution::from_files(files)?
+        } else {
+            mirror_constitution::Constitution::genesis()
+        };
+        // Amendments ratified by a commons are accepted here once the
+        // governance layer records them.
+        constitution.verify(&[])?;
+        Ok(constitution)
+    }
+
+    /// Write the genesis constitution into the home, for the person to read
+    /// (only if it is not there yet).
+    pub fn write_constitution(&self) -> Result<()> {
+        let dir = self.constitution_dir();
+        if dir.exists() {
+            return Ok(());
+        }
+        create_private_dir(&dir)?;
+        for (name, text) in mirror_constitution::Constitution::genesis().files() {
+            write_atomic(&dir.join(name), text.as_bytes(), 0o644)?;
+        }
+        Ok(())
+    }
+
+    pub fn params_path(&self) -> PathBuf {
+        self.dir.join("params").join("current.json")
+    }
+
+    /// The engine parameters in force: a release applied to this node, or
+    /// the genesis pack.
+    pub fn engine_params(&self) -> Result<mirror_governance::params::EngineParams> {
+        let path = self.params_path();
+        match fs::read(&path) {
+            Ok(bytes) => Ok(mirror_governance::params::EngineParams::from_json(&bytes)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(mirror_governance::params::EngineParams::genesis()?)
+            }
+            Err(e) => Err(io(format!("reading {}", path.display()))(e)),
+        }
     }
 
     /// Write a new identity's secret key (refusing to overwrite one).
@@ -329,6 +561,7 @@ impl Home {
         };
         config.identity = Some(identity.id);
         self.save_config(&config)?;
+        self.write_constitution()?;
         Ok(report(identity, created))
     }
 }
@@ -419,6 +652,59 @@ mod tests {
         let key = SecretKey::generate().unwrap();
         let seed_hex = hex::encode(key.signing_key().to_bytes());
         assert!(!format!("{key:?}").contains(&seed_hex));
+    }
+
+    #[test]
+    fn settings_are_typed_validated_and_never_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        let config = home.set_config_value("engine.mode", "ollama").unwrap();
+        assert_eq!(config.engine.mode, EngineMode::Ollama);
+        let config = home
+            .set_config_value("engine.http.max_retries", "5")
+            .unwrap();
+        assert_eq!(config.engine.http.max_retries, 5);
+        // A model name that looks like a number is still a name.
+        let config = home.set_config_value("engine.ollama.model", "7").unwrap();
+        assert_eq!(config.engine.ollama.model, "7");
+        let before = std::fs::read_to_string(home.config_path()).unwrap();
+        let err = home
+            .set_config_value("engine.mode", "gpt")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("manual, ollama, anthropic, openai"), "{err}");
+        assert!(
+            home.set_config_value("engine.moed", "x")
+                .unwrap_err()
+                .to_string()
+                .contains("moed")
+        );
+        assert!(
+            home.set_config_value("engine.anthropic.api_key", "sk-1")
+                .is_err()
+        );
+        assert_eq!(
+            std::fs::read_to_string(home.config_path()).unwrap(),
+            before,
+            "failures write nothing"
+        );
+        assert_eq!(home.load_config().unwrap().engine.mode, EngineMode::Ollama);
+    }
+
+    #[test]
+    fn an_edited_constitution_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        home.init("me").unwrap();
+        assert!(home.constitution().is_ok());
+        let file = home
+            .constitution_dir()
+            .join("03-what-the-mirror-may-say.md");
+        let mut text = std::fs::read_to_string(&file).unwrap();
+        text.push_str("\nThe Mirror may give advice.\n");
+        std::fs::write(&file, text).unwrap();
+        let err = home.constitution().unwrap_err().to_string();
+        assert!(err.contains("neither the genesis"), "{err}");
     }
 
     #[test]

@@ -324,3 +324,196 @@ fn migrate_status_down_and_up() {
     let err = node.fails(&["migrate", "down", "--to", "0"], 1);
     assert!(err.contains("base schema"), "{err}");
 }
+
+#[test]
+fn reflect_answers_with_a_compliant_mirrorback_and_notices_patterns() {
+    let node = Node::new();
+    let out = node.json(&[
+        "reflect",
+        "I have to finish the report by Friday and I always feel like nobody listens.",
+    ]);
+    let mirrorback = &out["mirrorback"];
+    assert_eq!(mirrorback["engine_mode"], "manual");
+    assert_eq!(mirrorback["fell_back"], false);
+    let text = mirrorback["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("You wrote that you have to finish"),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with('?'));
+    let patterns: Vec<&str> = out["engine_run"]["patterns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(patterns, ["absolute_thinking", "obligation_language"]);
+    // Human output shows the mirrorback and how to rate it.
+    let human = node.ok(&[
+        "reflect",
+        "Part of me wants to stay, part of me wants to go.",
+    ]);
+    assert!(
+        human.contains("You wrote that part of you wants to stay"),
+        "{human}"
+    );
+    assert!(human.contains("Rate this mirrorback: mirror feedback"));
+    // The run can be rated by its short id.
+    let run = out["engine_run"]["id"].as_str().unwrap();
+    let fb = node.json(&[
+        "feedback",
+        &run[28..],
+        "--rating",
+        "4",
+        "--flag",
+        "insightful",
+    ]);
+    assert_eq!(fb["feedback"]["rating"], 4);
+}
+
+#[test]
+fn suggested_tensions_can_be_accepted_or_dismissed() {
+    let node = Node::new();
+    node.ok(&[
+        "reflect",
+        "I keep checking every detail of the move, and I know I need to let the movers do their job.",
+    ]);
+    node.ok(&[
+        "reflect",
+        "My head says the numbers don't work. My heart says buy the farmhouse anyway.",
+    ]);
+    let suggestions = node.json(&["tension", "suggestions"])["suggestions"].clone();
+    let list = suggestions.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{suggestions}");
+    let control = list.iter().find(|s| s["axis_a"] == "control").unwrap();
+    let head = list.iter().find(|s| s["axis_a"] == "thinking").unwrap();
+    let accepted = node.json(&["tension", "accept", &id(control)[28..]]);
+    assert_eq!(accepted["tension"]["origin"], "system_seed");
+    node.ok(&["tension", "dismiss", &id(head)[28..]]);
+    assert!(
+        node.json(&["tension", "suggestions"])["suggestions"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        node.json(&["tension", "suggestions", "--all"])["suggestions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let err = node.fails(&["tension", "dismiss", &id(head)[28..]], 1);
+    assert!(err.contains("already"), "{err}");
+    // A dismissed pair is not suggested again.
+    node.ok(&[
+        "reflect",
+        "My head and my heart disagree about the job in Oslo.",
+    ]);
+    assert!(
+        node.json(&["tension", "suggestions"])["suggestions"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        node.json(&["tension", "list"])["tensions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn config_consent_and_constitution_commands() {
+    let node = Node::new();
+    node.ok(&["init"]);
+    node.ok(&["config", "set", "engine.ollama.model", "llama3.1"]);
+    let shown = node.json(&["config", "show"]);
+    assert_eq!(shown["config"]["engine"]["ollama"]["model"], "llama3.1");
+    assert_eq!(shown["config"]["engine"]["mode"], "manual");
+    let err = node.fails(&["config", "set", "engine.mode", "gpt"], 2);
+    assert!(err.contains("manual, ollama, anthropic, openai"), "{err}");
+    let err = node.fails(
+        &["config", "set", "engine.anthropic.api_key", "sk-live-1"],
+        2,
+    );
+    assert!(err.contains("environment"), "{err}");
+    assert!(
+        !std::fs::read_to_string(node.home.join("config.toml"))
+            .unwrap()
+            .contains("sk-live-1")
+    );
+
+    let consent = node.json(&["consent", "show"]);
+    assert!(
+        consent["consent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["granted"] == false)
+    );
+    node.ok(&["consent", "grant", "remote_engine"]);
+    node.ok(&["consent", "revoke", "remote_engine"]);
+    let consent = node.json(&["consent", "show"]);
+    let remote = consent["consent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"] == "remote_engine")
+        .unwrap();
+    assert_eq!(remote["granted"], false);
+    node.fails(&["consent", "grant", "everything"], 2);
+
+    let constitution = node.json(&["constitution", "show"]);
+    assert_eq!(constitution["hash"], mirror_constitution::GENESIS_HASH);
+    assert_eq!(constitution["genesis"], true);
+    assert_eq!(constitution["invariants"].as_array().unwrap().len(), 6);
+    // An edited constitution: the engine refuses, but the data stays reachable.
+    let doc = node.home.join("constitution/01-core-principle.md");
+    let mut text = std::fs::read_to_string(&doc).unwrap();
+    text.push_str("\nThe Mirror may advise.\n");
+    std::fs::write(&doc, text).unwrap();
+    let err = node.fails(&["constitution", "verify"], 1);
+    assert!(err.contains("neither the genesis"), "{err}");
+    let err = node.fails(&["reflect", "hello"], 1);
+    assert!(err.contains("will not run"), "{err}");
+    node.ok(&["list"]);
+    node.ok(&[
+        "export",
+        "--out",
+        node._dir.path().join("b.tar.gz").to_str().unwrap(),
+    ]);
+}
+
+#[test]
+fn eval_reports_precision_recall_and_f1() {
+    let node = Node::new();
+    let file = node._dir.path().join("set.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"id":"1","text":"I have to go.","patterns":["obligation_language"]}"#, "\n",
+            r#"{"id":"2","text":"Nice walk today.","patterns":[]}"#, "\n",
+            r#"{"id":"3","text":"Everyone always leaves.","patterns":["absolute_thinking","self_judgment"]}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let report = node.json(&["eval", "patterns", file.to_str().unwrap()]);
+    assert_eq!(report["items"], 3);
+    let categories = report["categories"].as_array().unwrap();
+    let judgment = categories
+        .iter()
+        .find(|c| c["category"] == "self_judgment")
+        .unwrap();
+    assert_eq!(judgment["recall"], 0.0);
+    let obligation = categories
+        .iter()
+        .find(|c| c["category"] == "obligation_language")
+        .unwrap();
+    assert_eq!(obligation["f1"], 1.0);
+    std::fs::write(&file, "{not json}\n").unwrap();
+    let err = node.fails(&["eval", "patterns", file.to_str().unwrap()], 1);
+    assert!(err.contains("line 1"), "{err}");
+}

@@ -98,6 +98,22 @@ pub fn fill(store: &Store, identity: &Identity) {
         )
         .expect("position");
 
+    let suggestions = store
+        .record_tension_findings(
+            identity.id,
+            reflections[3].id,
+            &[mirror_node::store::TensionFindingInput {
+                name: "security and change".into(),
+                axis_a: "stability".into(),
+                axis_b: "growth".into(),
+                position: 0.2,
+                intensity: 0.6,
+                evidence: "What if the new job does not work out?".into(),
+            }],
+        )
+        .expect("suggestion");
+    assert_eq!(suggestions.suggestions.len(), 1);
+
     let run = EngineRun {
         id: Id::new(),
         reflection_id: reflections[0].id,

@@ -67,6 +67,7 @@ fn data_files(batch: &Batch, contents: &mut Contents) -> Result<(), BundleError>
     add_table(contents, &batch.thread_members)?;
     add_table(contents, &batch.mirrorbacks)?;
     add_table(contents, &batch.tension_evidence)?;
+    add_table(contents, &batch.tension_suggestions)?;
     add_table(contents, &batch.engine_runs)?;
     add_table(contents, &batch.engine_feedback)?;
     add_table(contents, &batch.evolution_events)?;

@@ -412,6 +412,7 @@ fn parse_records(
         mirrorbacks: parse_table(manifest, kept)?,
         tensions: parse_table(manifest, kept)?,
         tension_evidence: parse_table(manifest, kept)?,
+        tension_suggestions: parse_table(manifest, kept)?,
         threads: parse_table(manifest, kept)?,
         thread_members: parse_table(manifest, kept)?,
         engine_runs: parse_table(manifest, kept)?,

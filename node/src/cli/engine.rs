@@ -1,8 +1,11 @@
-//! `eval`.
+//! `eval`, `analyze`, `config`, `consent`, `constitution`.
+
+use serde_json::json;
 
 use super::render::Output;
-use super::{Context, EvalCommand};
-use crate::engine::{Engine, eval};
+use super::{ConfigCommand, ConsentCommand, ConstitutionCommand, Context, EvalCommand, UsageError};
+use crate::engine::eval;
+use crate::model::ConsentCategory;
 
 fn misses_text(report: &eval::SetReport) -> String {
     let mut out = String::from("\nMisses:\n");
@@ -18,8 +21,8 @@ fn misses_text(report: &eval::SetReport) -> String {
     out
 }
 
-pub fn eval(_ctx: &Context, cmd: &EvalCommand) -> anyhow::Result<Output> {
-    let engine = Engine::genesis()?;
+pub fn eval(ctx: &Context, cmd: &EvalCommand) -> anyhow::Result<Output> {
+    let engine = ctx.engine()?;
     match cmd {
         EvalCommand::Patterns { file, misses } | EvalCommand::Tensions { file, misses } => {
             let report = if matches!(cmd, EvalCommand::Patterns { .. }) {
@@ -50,7 +53,7 @@ pub fn eval(_ctx: &Context, cmd: &EvalCommand) -> anyhow::Result<Output> {
     }
 }
 
-pub fn analyze(_ctx: &Context, words: &[String]) -> anyhow::Result<Output> {
+pub fn analyze(ctx: &Context, words: &[String]) -> anyhow::Result<Output> {
     let text = if words.is_empty() {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
@@ -58,7 +61,7 @@ pub fn analyze(_ctx: &Context, words: &[String]) -> anyhow::Result<Output> {
     } else {
         words.join(" ")
     };
-    let engine = Engine::genesis()?;
+    let engine = ctx.engine()?;
     let analysis = engine.analyze(&text);
     let mut human = String::new();
     if analysis.patterns.is_empty() && analysis.tensions.is_empty() {
@@ -81,4 +84,141 @@ pub fn analyze(_ctx: &Context, words: &[String]) -> anyhow::Result<Output> {
         ));
     }
     Output::new(&analysis, human.trim_end().to_string())
+}
+
+pub fn config(ctx: &Context, cmd: &ConfigCommand) -> anyhow::Result<Output> {
+    match cmd {
+        ConfigCommand::Show => {
+            let config = ctx.home.load_config()?;
+            let text = toml::to_string_pretty(&config)?;
+            let human = format!("# {}\n{text}", ctx.home.config_path().display());
+            Output::new(
+                json!({ "path": ctx.home.config_path(), "config": config }),
+                human.trim_end().to_string(),
+            )
+        }
+        ConfigCommand::Set { key, value } => {
+            let config = ctx.home.set_config_value(key, value).map_err(|e| match e {
+                crate::home::HomeError::BadSetting(m) => anyhow::Error::new(UsageError(m)),
+                other => other.into(),
+            })?;
+            Output::new(
+                json!({ "path": ctx.home.config_path(), "config": config }),
+                format!(
+                    "Set {key} = {value} in {}.",
+                    ctx.home.config_path().display()
+                ),
+            )
+        }
+    }
+}
+
+pub fn consent(ctx: &Context, cmd: &ConsentCommand) -> anyhow::Result<Output> {
+    let store = ctx.store()?;
+    let describe = |c: ConsentCategory| match c {
+        ConsentCategory::Telemetry => "anonymous usage statistics shared with a commons",
+        ConsentCategory::EvolutionFeedback => {
+            "your ratings of mirrorbacks, shared to improve the engine"
+        }
+        ConsentCategory::SharingReflections => {
+            "reflections you mark for sharing, sent to a commons"
+        }
+        ConsentCategory::RemoteEngine => {
+            "reflection text sent to a language model off this machine"
+        }
+    };
+    match cmd {
+        ConsentCommand::Show => {
+            let consents = store.consents()?;
+            let mut human = String::new();
+            for (category, setting) in &consents {
+                let state = match setting {
+                    Some(s) if s.granted => format!("granted {}", s.updated_at),
+                    Some(s) => format!("revoked {}", s.updated_at),
+                    None => "off (never granted)".to_string(),
+                };
+                human.push_str(&format!(
+                    "{:<20} {:<40} {}\n",
+                    category.as_str(),
+                    state,
+                    describe(*category)
+                ));
+            }
+            let json: Vec<_> = consents
+                .iter()
+                .map(|(c, s)| json!({ "category": c, "granted": s.as_ref().is_some_and(|s| s.granted), "setting": s }))
+                .collect();
+            Output::new(json!({ "consent": json }), human.trim_end().to_string())
+        }
+        ConsentCommand::Grant { category } | ConsentCommand::Revoke { category } => {
+            let granted = matches!(cmd, ConsentCommand::Grant { .. });
+            let setting = store.set_consent(*category, granted)?;
+            let human = if granted {
+                format!(
+                    "Granted {category}: {}. Revoke any time with `mirror consent revoke {category}`.",
+                    describe(*category)
+                )
+            } else {
+                format!("Revoked {category}. Nothing in this category leaves the node.")
+            };
+            Output::new(json!({ "consent": setting }), human)
+        }
+    }
+}
+
+pub fn constitution(ctx: &Context, cmd: &ConstitutionCommand) -> anyhow::Result<Output> {
+    let genesis = mirror_constitution::ConstitutionHash::genesis();
+    match cmd {
+        ConstitutionCommand::Show => {
+            let constitution = ctx.home.constitution()?;
+            let hash = constitution.hash();
+            let invariants = constitution.invariants()?;
+            let mut human = format!(
+                "Constitution {hash}{}\n",
+                if hash == genesis { " (genesis)" } else { "" }
+            );
+            for i in &invariants {
+                human.push_str(&format!("  {}  {}\n", i.id, i.statement));
+            }
+            human.push_str("\nDocuments:\n");
+            for (path, text) in constitution.files() {
+                let title = text
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim_start_matches('#')
+                    .trim();
+                human.push_str(&format!("  {path:<34} {title}\n"));
+            }
+            if ctx.home.constitution_dir().is_dir() {
+                human.push_str(&format!(
+                    "\nRead them in {}",
+                    ctx.home.constitution_dir().display()
+                ));
+            }
+            let files: Vec<_> = constitution
+                .files()
+                .map(|(p, t)| json!({ "path": p, "text": t }))
+                .collect();
+            Output::new(
+                json!({ "hash": hash.to_hex(), "genesis": hash == genesis, "invariants": invariants, "files": files }),
+                human.trim_end().to_string(),
+            )
+        }
+        ConstitutionCommand::Verify => {
+            let constitution = ctx.home.constitution()?;
+            let hash = constitution.hash();
+            Output::new(
+                json!({ "hash": hash.to_hex(), "genesis": hash == genesis, "verified": true }),
+                format!(
+                    "The constitution in use is {} ({hash}).",
+                    if hash == genesis {
+                        "the genesis"
+                    } else {
+                        "a ratified amendment"
+                    }
+                ),
+            )
+        }
+    }
 }

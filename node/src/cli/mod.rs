@@ -11,6 +11,7 @@ mod engine;
 mod organize;
 mod reflections;
 mod render;
+mod stream;
 
 use std::path::PathBuf;
 
@@ -18,7 +19,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::home::{Home, InitReport};
 use crate::model::{
-    ContentType, FeedbackFlag, Identity, ThreadStatus, Timestamp, ValidationError, Visibility,
+    ConsentCategory, ContentType, EngineMode, FeedbackFlag, Identity, ThreadStatus, Timestamp,
+    ValidationError, Visibility,
 };
 use crate::store::Store;
 
@@ -117,11 +119,46 @@ pub enum Command {
     /// Measure the engine against a labelled set (JSON Lines)
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Show or change settings (config.toml)
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// What may leave this node: show, grant or revoke consent per category
+    #[command(subcommand)]
+    Consent(ConsentCommand),
+    /// The constitution this node runs under
+    #[command(subcommand)]
+    Constitution(ConstitutionCommand),
     /// Show what the engine notices in a text, without storing anything
     Analyze {
         /// The text; nothing reads stdin
         text: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Every setting in force, defaults included
+    Show,
+    /// Change one setting, e.g. `engine.mode ollama` or `engine.ollama.model llama3.1`
+    Set { key: String, value: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConsentCommand {
+    /// Each category, and when it was last decided
+    Show,
+    /// Allow one category (telemetry, evolution_feedback, sharing_reflections, remote_engine)
+    Grant { category: ConsentCategory },
+    /// Withdraw one category
+    Revoke { category: ConsentCategory },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConstitutionCommand {
+    /// The documents, invariants and hash
+    Show,
+    /// Check that the constitution in use is the genesis or ratified
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,6 +205,9 @@ pub struct ReflectArgs {
     /// When it was written, if not now (RFC 3339 or YYYY-MM-DD)
     #[arg(long)]
     pub at: Option<Timestamp>,
+    /// Answer with this engine this time (manual = the built-in mirror)
+    #[arg(long)]
+    pub engine: Option<EngineMode>,
 }
 
 #[derive(Debug, Args, Default)]
@@ -245,6 +285,16 @@ pub enum TensionCommand {
     List,
     /// Show a tension and its evidence
     Show { id: String },
+    /// Tensions the engine noticed and offers to track
+    Suggestions {
+        /// Also show accepted and dismissed ones
+        #[arg(long)]
+        all: bool,
+    },
+    /// Track a suggested tension
+    Accept { id: String },
+    /// Let a suggested tension go (it will not be suggested again)
+    Dismiss { id: String },
     /// Record where you stand now
     Position {
         id: String,
@@ -288,18 +338,29 @@ impl From<ValidationError> for UsageError {
 /// What every command needs: where the home is, and how to answer.
 pub struct Context {
     pub home: Home,
+    /// Whether the answer will be printed as JSON.
+    pub json: bool,
 }
 
 impl Context {
     pub fn new(cli: &Cli) -> anyhow::Result<Context> {
         Ok(Context {
             home: Home::resolve(cli.data_dir.clone())?,
+            json: cli.json,
         })
     }
 
     /// The store, created (with its directory) on first use.
     pub fn store(&self) -> anyhow::Result<Store> {
         Ok(self.home.open_store()?)
+    }
+
+    /// The reflection engine: this node's constitution (verified) and
+    /// parameter pack.
+    pub fn engine(&self) -> anyhow::Result<crate::engine::Engine> {
+        let constitution = self.home.constitution()?;
+        let params = self.home.engine_params()?;
+        Ok(crate::engine::Engine::new(&constitution, params)?)
     }
 
     /// The identity new records belong to, setting the node up on first use
@@ -345,6 +406,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<Output> {
         Command::Status => data::status(&ctx),
         Command::Eval(cmd) => engine::eval(&ctx, cmd),
         Command::Analyze { text } => engine::analyze(&ctx, text),
+        Command::Config(cmd) => engine::config(&ctx, cmd),
+        Command::Consent(cmd) => engine::consent(&ctx, cmd),
+        Command::Constitution(cmd) => engine::constitution(&ctx, cmd),
     }
 }
 

@@ -6,8 +6,8 @@ use super::reflections::resolve_thread;
 use super::render::{self, Output};
 use super::{Context, TensionCommand, ThreadCommand, UsageError};
 use crate::model::{
-    EngineFeedback, EngineRun, FeedbackFlag, Id, Record, Reflection, Tension, TensionOrigin,
-    TensionSyncMode, Thread, ThreadStatus, Timestamp,
+    EngineFeedback, EngineRun, FeedbackFlag, Id, Record, Reflection, SuggestionStatus, Tension,
+    TensionOrigin, TensionSuggestion, TensionSyncMode, Thread, ThreadStatus, Timestamp,
 };
 use crate::store::{ReflectionQuery, Store, TensionEvidenceInput};
 
@@ -197,6 +197,56 @@ pub fn tension(ctx: &Context, cmd: &TensionCommand) -> anyhow::Result<Output> {
                 json!({ "tension": tension, "evidence": evidence }),
                 human.trim_end().to_string(),
             )
+        }
+        TensionCommand::Suggestions { all } => {
+            let suggestions: Vec<TensionSuggestion> = store
+                .list::<TensionSuggestion>(usize::MAX)?
+                .into_iter()
+                .filter(|s| *all || s.status == SuggestionStatus::Pending)
+                .collect();
+            let human = if suggestions.is_empty() {
+                "No tension suggestions. They appear when a reflection pulls two ways.".to_string()
+            } else {
+                suggestions
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{}  {:<9} {} ↔ {}  ({})\n          \"{}\"",
+                            s.id.short(),
+                            s.status.as_str(),
+                            s.axis_a,
+                            s.axis_b,
+                            s.name,
+                            render::excerpt(&s.evidence, 90)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            Output::new(json!({ "suggestions": suggestions }), human)
+        }
+        TensionCommand::Accept { id } => {
+            let id = store.resolve::<TensionSuggestion>(id, "tension suggestion")?;
+            let (suggestion, tension) = store.accept_suggestion(id)?;
+            let human = format!(
+                "Now tracking \"{}\" ({}).\n{}",
+                tension.name,
+                tension.id.short(),
+                render::position_bar(&tension)
+            );
+            Output::new(
+                json!({ "suggestion": suggestion, "tension": tension }),
+                human,
+            )
+        }
+        TensionCommand::Dismiss { id } => {
+            let id = store.resolve::<TensionSuggestion>(id, "tension suggestion")?;
+            let suggestion = store.dismiss_suggestion(id)?;
+            let human = format!(
+                "Let go of {} ↔ {}; it will not be suggested again.",
+                suggestion.axis_a, suggestion.axis_b
+            );
+            Output::new(json!({ "suggestion": suggestion }), human)
         }
         TensionCommand::Position {
             id,

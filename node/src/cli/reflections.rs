@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::render::{self, Output};
 use super::{Context, FilterArgs, ListArgs, ReflectArgs, UsageError};
+use crate::engine::pipeline::{self, AnyAdapter, Options};
 use crate::model::{Id, Identity, Metadata, Reflection, Source, Thread, Timestamp};
 use crate::store::{ReflectionQuery, Store};
 
@@ -99,17 +100,110 @@ pub fn reflect(ctx: &Context, args: &ReflectArgs) -> anyhow::Result<Output> {
         created_at: args.at.unwrap_or_else(Timestamp::now),
         metadata,
     };
-    store.insert_reflection(&reflection, thread)?;
-    tracing::info!(reflection = %reflection.id, "reflection stored");
-    let human = format!(
-        "Stored reflection {} ({}{}).",
-        reflection.id,
-        reflection.visibility,
-        thread
-            .map(|t| format!(", in thread {}", t.short()))
-            .unwrap_or_default()
-    );
-    Output::new(json!({ "reflection": reflection, "thread": thread }), human)
+    let engine = ctx.engine()?;
+    let config = ctx.home.load_config()?;
+    let mode = args.engine.unwrap_or(config.engine.mode);
+    let adapter = AnyAdapter::from_config(&config.engine, mode);
+    let options = Options::from_config(&config.engine);
+    // Stream a model's answer live only to a person at a terminal.
+    let live = adapter.is_some() && !ctx.json && std::io::stdout().is_terminal();
+    if live {
+        println!(
+            "Stored reflection {} ({}).\n",
+            reflection.id.short(),
+            reflection.visibility
+        );
+    }
+    let mut display = live.then(|| super::stream::Display::new(engine.checker()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the engine's runtime")?;
+    let outcome = runtime.block_on(pipeline::reflect(
+        &store,
+        &engine,
+        adapter.as_ref(),
+        reflection,
+        thread,
+        &options,
+        &mut |p| {
+            if let Some(d) = display.as_mut() {
+                d.on(p);
+            }
+        },
+    ))?;
+    if let Some(d) = display.as_mut() {
+        d.finish(&outcome.mirrorback.text);
+    }
+    tracing::info!(reflection = %outcome.reflection.id, run = %outcome.run.id, "reflection stored and mirrored");
+    let human = render_outcome(&outcome, live, thread);
+    Output::new(
+        json!({
+            "reflection": outcome.reflection,
+            "thread": thread,
+            "mirrorback": outcome.mirrorback,
+            "engine_run": outcome.run,
+            "patterns": outcome.analysis.patterns,
+            "tensions": outcome.analysis.tensions,
+            "tension_suggestions": outcome.tensions.suggestions,
+            "tension_evidence": outcome.tensions.evidence,
+            "notes": outcome.notes,
+        }),
+        human,
+    )
+}
+
+fn render_outcome(outcome: &pipeline::Outcome, already_shown: bool, thread: Option<Id>) -> String {
+    let mut out = String::new();
+    if !already_shown {
+        out.push_str(&format!(
+            "Stored reflection {} ({}{}).\n\n{}\n",
+            outcome.reflection.id.short(),
+            outcome.reflection.visibility,
+            thread
+                .map(|t| format!(", in thread {}", t.short()))
+                .unwrap_or_default(),
+            outcome.mirrorback.text
+        ));
+    }
+    let mut noticed: Vec<String> = Vec::new();
+    for name in outcome.analysis.pattern_names() {
+        let cues: Vec<String> = outcome
+            .analysis
+            .patterns
+            .iter()
+            .filter(|m| m.pattern == name)
+            .map(|m| format!("\"{}\"", m.cue))
+            .collect();
+        noticed.push(format!("{} ({})", name.replace('_', " "), cues.join(", ")));
+    }
+    if !noticed.is_empty() {
+        out.push_str(&format!("\nNoticed: {}\n", noticed.join("; ")));
+    }
+    for s in &outcome.tensions.suggestions {
+        out.push_str(&format!(
+            "Tension: {} ↔ {} ({}). Track it: mirror tension accept {}  ·  let it go: mirror tension dismiss {}\n",
+            s.axis_a,
+            s.axis_b,
+            s.name,
+            s.id.short(),
+            s.id.short()
+        ));
+    }
+    for e in &outcome.tensions.evidence {
+        out.push_str(&format!(
+            "Added to a tension you track ({}).\n",
+            e.tension_id.short()
+        ));
+    }
+    for note in &outcome.notes {
+        out.push_str(&format!("Note: {note}\n"));
+    }
+    out.push_str(&format!(
+        "Rate this mirrorback: mirror feedback {} --rating 1..5",
+        outcome.run.id.short()
+    ));
+    out
 }
 
 fn query_from(store: &Store, filters: &FilterArgs) -> anyhow::Result<ReflectionQuery> {

@@ -15,6 +15,7 @@
 pub mod eval;
 pub mod llm;
 pub mod mirror;
+pub mod pipeline;
 
 pub mod rules;
 

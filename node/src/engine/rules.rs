@@ -72,6 +72,7 @@ pub struct CompiledRule {
     pub not_before: Option<CompiledContext>,
     pub after: Option<CompiledContext>,
     pub not_after: Option<CompiledContext>,
+    pub not_near: Option<CompiledContext>,
     pub elsewhere: Vec<Phrase>,
     pub questions: QuestionRule,
 }
@@ -86,6 +87,7 @@ impl CompiledRule {
             not_before: rule.not_before.as_ref().map(CompiledContext::new),
             after: rule.after.as_ref().map(CompiledContext::new),
             not_after: rule.not_after.as_ref().map(CompiledContext::new),
+            not_near: rule.not_near.as_ref().map(CompiledContext::new),
             elsewhere: compile_phrases(&rule.elsewhere),
             questions: rule.questions,
         }
@@ -384,6 +386,12 @@ impl<'a> Doc<'a> {
             }
             if let Some(ctx) = &rule.not_after
                 && self.context_after(words, ctx, end).is_some()
+            {
+                continue;
+            }
+            if let Some(ctx) = &rule.not_near
+                && (self.context_before(words, ctx, i)
+                    || self.context_after(words, ctx, end).is_some())
             {
                 continue;
             }

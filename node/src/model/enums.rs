@@ -181,6 +181,17 @@ string_enum! {
         Telemetry = "telemetry",
         EvolutionFeedback = "evolution_feedback",
         SharingReflections = "sharing_reflections",
+        /// Sending reflection text to a language model off this machine.
+        RemoteEngine = "remote_engine",
+    }
+}
+
+string_enum! {
+    /// Where a suggested tension stands.
+    SuggestionStatus, field = "status" {
+        Pending = "pending",
+        Accepted = "accepted",
+        Dismissed = "dismissed",
     }
 }
 

@@ -166,6 +166,44 @@ impl Record for TensionEvidence {
 }
 keyed!(TensionEvidence);
 
+/// A tension the engine noticed in a reflection and offers to track. The
+/// person accepts it (it becomes a [`Tension`]) or dismisses it (it is not
+/// offered again for those two poles).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensionSuggestion {
+    pub id: Id,
+    pub identity_id: Id,
+    pub reflection_id: Id,
+    pub name: String,
+    pub axis_a: String,
+    pub axis_b: String,
+    pub position: f64,
+    pub intensity: f64,
+    /// The sentences that evoke the two poles.
+    pub evidence: String,
+    pub status: SuggestionStatus,
+    /// The tension it became, once accepted.
+    pub tension_id: Option<Id>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Record for TensionSuggestion {
+    const TABLE: &'static str = "tension_suggestions";
+    const VERSION: u8 = 1;
+    fn validate(&self) -> Result<(), ValidationError> {
+        check_text("name", &self.name, 100)?;
+        check_name("axis_a", &self.axis_a)?;
+        check_name("axis_b", &self.axis_b)?;
+        check_range("position", self.position, -1.0, 1.0)?;
+        check_range("intensity", self.intensity, 0.0, 1.0)?;
+        check_text("evidence", &self.evidence, 4000)?;
+        check_order(self.created_at, self.updated_at)
+    }
+}
+keyed!(TensionSuggestion);
+
 /// A thread groups reflections on one theme over time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -39,6 +39,7 @@ pub struct Batch {
     pub mirrorbacks: Vec<Mirrorback>,
     pub tensions: Vec<Tension>,
     pub tension_evidence: Vec<TensionEvidence>,
+    pub tension_suggestions: Vec<TensionSuggestion>,
     pub threads: Vec<Thread>,
     pub thread_members: Vec<ThreadMember>,
     pub engine_runs: Vec<EngineRun>,
@@ -84,6 +85,7 @@ impl Batch {
         ThreadMember::TABLE,
         Mirrorback::TABLE,
         TensionEvidence::TABLE,
+        TensionSuggestion::TABLE,
         EngineRun::TABLE,
         EngineFeedback::TABLE,
         EvolutionEvent::TABLE,
@@ -113,6 +115,7 @@ impl Batch {
             (ThreadMember::TABLE, n(self.thread_members.len())),
             (Mirrorback::TABLE, n(self.mirrorbacks.len())),
             (TensionEvidence::TABLE, n(self.tension_evidence.len())),
+            (TensionSuggestion::TABLE, n(self.tension_suggestions.len())),
             (EngineRun::TABLE, n(self.engine_runs.len())),
             (EngineFeedback::TABLE, n(self.engine_feedback.len())),
             (EvolutionEvent::TABLE, n(self.evolution_events.len())),
@@ -140,6 +143,7 @@ impl Batch {
         each(&self.mirrorbacks)?;
         each(&self.tensions)?;
         each(&self.tension_evidence)?;
+        each(&self.tension_suggestions)?;
         each(&self.threads)?;
         each(&self.thread_members)?;
         each(&self.engine_runs)?;
@@ -181,6 +185,7 @@ impl Store {
             mirrorbacks: read_all(&txn)?,
             tensions: read_all(&txn)?,
             tension_evidence: read_all(&txn)?,
+            tension_suggestions: read_all(&txn)?,
             threads: read_all(&txn)?,
             thread_members: members,
             engine_runs: read_all(&txn)?,
@@ -309,6 +314,12 @@ fn import_in(
             tally(
                 TensionEvidence::TABLE,
                 add_immutable(txn, e, insert_evidence_in)?,
+            );
+        }
+        for suggestion in &batch.tension_suggestions {
+            tally(
+                TensionSuggestion::TABLE,
+                merge_newer(txn, suggestion, |s| s.updated_at, |_, s| s.clone())?,
             );
         }
         for r in &batch.engine_runs {
@@ -505,6 +516,14 @@ fn check_references(txn: &WriteTransaction, batch: &Batch) -> Result<()> {
         check::<Tension>(txn, &tensions, e.tension_id, &from, "tension")?;
         if let Some(r) = e.reflection_id {
             check::<Reflection>(txn, &reflections, r, &from, "reflection")?;
+        }
+    }
+    for s in &batch.tension_suggestions {
+        let from = format!("tension suggestion {}", s.id);
+        check::<Identity>(txn, &identities, s.identity_id, &from, "identity")?;
+        check::<Reflection>(txn, &reflections, s.reflection_id, &from, "reflection")?;
+        if let Some(t) = s.tension_id {
+            check::<Tension>(txn, &tensions, t, &from, "tension")?;
         }
     }
     for r in &batch.engine_runs {

@@ -11,7 +11,8 @@ use redb::{ReadableTable, WriteTransaction};
 
 use crate::model::{
     ConsentChange, EgressRecord, EngineFeedback, EngineRun, EvolutionEvent, EvolutionHistory,
-    Identity, Integration, Mirrorback, Record, Reflection, Tension, TensionEvidence, Thread,
+    Identity, Integration, Mirrorback, Record, Reflection, Tension, TensionEvidence,
+    TensionSuggestion, Thread,
 };
 
 use super::tables::*;
@@ -137,6 +138,7 @@ fn v1_up(txn: &WriteTransaction) -> Result<(), StoreError> {
         Mirrorback::TABLE,
         Tension::TABLE,
         TensionEvidence::TABLE,
+        TensionSuggestion::TABLE,
         Thread::TABLE,
         EngineRun::TABLE,
         EngineFeedback::TABLE,

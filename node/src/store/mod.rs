@@ -35,7 +35,7 @@ pub use batch::{Batch, ImportReport, TableReport};
 pub use fts::{QueryTerm, parse_query};
 use migrations::ReadMeta;
 pub use migrations::{CURRENT_VERSION, MIGRATIONS};
-pub use ops::TensionEvidenceInput;
+pub use ops::{TensionEvidenceInput, TensionFindingInput, TensionUpdate};
 pub use query::ReflectionQuery;
 use tables::record_table;
 

@@ -379,3 +379,164 @@ fn add_to_thread_in(
     }
     Ok(added)
 }
+
+/// A tension the engine found in a reflection, to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensionFindingInput {
+    pub name: String,
+    pub axis_a: String,
+    pub axis_b: String,
+    pub position: f64,
+    pub intensity: f64,
+    pub evidence: String,
+}
+
+/// What recording tension findings did.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct TensionUpdate {
+    /// Evidence added to tensions the person already tracks.
+    pub evidence: Vec<TensionEvidence>,
+    /// New suggestions for the person to accept or dismiss.
+    pub suggestions: Vec<TensionSuggestion>,
+}
+
+/// A suggestion on the same two poles (in either order), any status.
+fn suggestion_on_axes(
+    txn: &WriteTransaction,
+    identity: Id,
+    axis_a: &str,
+    axis_b: &str,
+) -> Result<Option<TensionSuggestion>> {
+    let table = txn.open_table(record_table(TensionSuggestion::TABLE))?;
+    for entry in table.iter()? {
+        let s: TensionSuggestion = codec::decode(entry?.1.value())?;
+        let same = (s.axis_a == axis_a && s.axis_b == axis_b)
+            || (s.axis_a == axis_b && s.axis_b == axis_a);
+        if same && s.identity_id == identity {
+            return Ok(Some(s));
+        }
+    }
+    Ok(None)
+}
+
+impl Store {
+    /// Record what the engine noticed in a reflection: evidence for
+    /// tensions the person tracks, and a suggestion for each new pair of
+    /// poles that was neither tracked, suggested nor dismissed before.
+    pub fn record_tension_findings(
+        &self,
+        identity: Id,
+        reflection: Id,
+        findings: &[TensionFindingInput],
+    ) -> Result<TensionUpdate> {
+        self.write(|txn| {
+            must_exist::<Reflection>(txn, reflection, "reflection")?;
+            let mut update = TensionUpdate::default();
+            let now = Timestamp::now();
+            for f in findings {
+                if let Some(tension) = tension_on_axes(txn, identity, &f.axis_a, &f.axis_b)? {
+                    let evidence = TensionEvidence {
+                        id: Id::new(),
+                        tension_id: tension.id,
+                        reflection_id: Some(reflection),
+                        excerpt: f.evidence.clone(),
+                        position: None,
+                        created_at: now,
+                    };
+                    insert_evidence_in(txn, &evidence)?;
+                    update.evidence.push(evidence);
+                } else if suggestion_on_axes(txn, identity, &f.axis_a, &f.axis_b)?.is_none() {
+                    let suggestion = TensionSuggestion {
+                        id: Id::new(),
+                        identity_id: identity,
+                        reflection_id: reflection,
+                        name: f.name.clone(),
+                        axis_a: f.axis_a.clone(),
+                        axis_b: f.axis_b.clone(),
+                        position: f.position,
+                        intensity: f.intensity,
+                        evidence: f.evidence.clone(),
+                        status: SuggestionStatus::Pending,
+                        tension_id: None,
+                        created_at: now,
+                        updated_at: now,
+                    };
+                    put(txn, &suggestion)?;
+                    update.suggestions.push(suggestion);
+                }
+            }
+            Ok(update)
+        })
+    }
+
+    /// Accept a pending suggestion: it becomes a tracked tension (or, if
+    /// the person has started tracking those poles meanwhile, evidence for
+    /// that tension).
+    pub fn accept_suggestion(&self, id: Id) -> Result<(TensionSuggestion, Tension)> {
+        self.write(|txn| {
+            let mut s: TensionSuggestion = pending(txn, id)?;
+            let now = Timestamp::now().max(s.updated_at);
+            let tension = match tension_on_axes(txn, s.identity_id, &s.axis_a, &s.axis_b)? {
+                Some(existing) => existing,
+                None => {
+                    let tension = Tension {
+                        id: Id::new(),
+                        identity_id: s.identity_id,
+                        name: s.name.clone(),
+                        axis_a: s.axis_a.clone(),
+                        axis_b: s.axis_b.clone(),
+                        position: s.position,
+                        intensity: s.intensity,
+                        origin: TensionOrigin::SystemSeed,
+                        sync_mode: TensionSyncMode::LocalOnly,
+                        created_at: now,
+                        updated_at: now,
+                    };
+                    put(txn, &tension)?;
+                    tension
+                }
+            };
+            insert_evidence_in(
+                txn,
+                &TensionEvidence {
+                    id: Id::new(),
+                    tension_id: tension.id,
+                    reflection_id: Some(s.reflection_id),
+                    excerpt: s.evidence.clone(),
+                    position: Some(s.position),
+                    created_at: now,
+                },
+            )?;
+            s.status = SuggestionStatus::Accepted;
+            s.tension_id = Some(tension.id);
+            s.updated_at = now;
+            put(txn, &s)?;
+            Ok((s, tension))
+        })
+    }
+
+    /// Dismiss a pending suggestion; those two poles are not suggested again.
+    pub fn dismiss_suggestion(&self, id: Id) -> Result<TensionSuggestion> {
+        self.write(|txn| {
+            let mut s: TensionSuggestion = pending(txn, id)?;
+            s.status = SuggestionStatus::Dismissed;
+            s.updated_at = Timestamp::now().max(s.updated_at);
+            put(txn, &s)?;
+            Ok(s)
+        })
+    }
+}
+
+fn pending(txn: &WriteTransaction, id: Id) -> Result<TensionSuggestion> {
+    let s: TensionSuggestion = fetch(txn, id)?.ok_or_else(|| StoreError::NotFound {
+        kind: "tension suggestion",
+        id: id.to_string(),
+    })?;
+    if s.status != SuggestionStatus::Pending {
+        return Err(StoreError::Conflict(format!(
+            "that suggestion was already {}",
+            s.status
+        )));
+    }
+    Ok(s)
+}

@@ -76,7 +76,7 @@ pub enum LlmError {
 
 /// Timeouts and retries for one engine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct HttpSettings {
     #[serde(default = "defaults::connect")]
     pub connect_timeout_secs: u64,
@@ -292,6 +292,13 @@ pub(crate) async fn post_with_retries(
                 stage: "waiting for the first byte",
                 seconds: settings.first_byte_timeout_secs,
             }),
+            // Nothing listening, or no such host: waiting will not help.
+            Ok(Err(e)) if e.is_connect() => {
+                return Err(LlmError::Unreachable {
+                    url: prepared.url.clone(),
+                    reason: without_url(e),
+                });
+            }
             Ok(Err(e)) => Err(LlmError::Unreachable {
                 url: prepared.url.clone(),
                 reason: without_url(e),
@@ -320,7 +327,7 @@ pub(crate) async fn post_with_retries(
                 }
                 match backoff(settings, attempt, None) {
                     Some(wait) => {
-                        tracing::warn!(attempt, error = %e, "engine request failed; retrying");
+                        tracing::info!(attempt, error = %e, "engine request failed; retrying");
                         tokio::time::sleep(wait).await;
                         continue;
                     }

@@ -1,0 +1,390 @@
+//! The reflection pipeline against real adapters talking to scripted local
+//! servers: compliant answers are stored, non-compliant ones regenerated
+//! with a stricter instruction, failures fall back to the built-in mirror,
+//! the reflection is never lost, and everything sent is in the egress log.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use mirror_node::engine::Engine;
+use mirror_node::engine::llm::*;
+use mirror_node::engine::pipeline::{self, AnyAdapter, Options, Progress};
+use mirror_node::home::Home;
+use mirror_node::model::*;
+use mirror_node::store::Store;
+use support::{Reply, Server};
+
+fn settings() -> HttpSettings {
+    HttpSettings {
+        connect_timeout_secs: 2,
+        first_byte_timeout_secs: 2,
+        idle_timeout_secs: 2,
+        total_timeout_secs: 10,
+        max_retries: 1,
+        retry_base_ms: 10,
+        max_retry_wait_secs: 2,
+    }
+}
+
+fn options() -> Options {
+    Options {
+        max_regenerations: 2,
+        temperature: 0.5,
+        max_tokens: 300,
+    }
+}
+
+/// An Ollama stream whose answer is `text`.
+fn ollama_answer(text: &str) -> Reply {
+    let mut body = String::new();
+    for word in text.split_inclusive(' ') {
+        body.push_str(
+            &serde_json::json!({"message": {"role": "assistant", "content": word}, "done": false})
+                .to_string(),
+        );
+        body.push('\n');
+    }
+    body.push_str(r#"{"message":{"content":""},"done":true,"done_reason":"stop"}"#);
+    body.push('\n');
+    Reply::new(200).chunk(body)
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: Store,
+    identity: Identity,
+    engine: Engine,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::at(dir.path());
+    let store = home.open_store().unwrap();
+    let identity = home.init_with(&store, "tester").unwrap().identity;
+    Fixture {
+        _dir: dir,
+        store,
+        identity,
+        engine: Engine::genesis().unwrap(),
+    }
+}
+
+fn reflection(identity: &Identity, text: &str) -> Reflection {
+    Reflection {
+        id: Id::new(),
+        identity_id: identity.id,
+        content: text.into(),
+        content_type: ContentType::PlainText,
+        visibility: Visibility::LocalOnly,
+        source: Source::Cli,
+        created_at: Timestamp::now(),
+        metadata: Metadata::default(),
+    }
+}
+
+async fn reflect(
+    f: &Fixture,
+    adapter: Option<&AnyAdapter>,
+    text: &str,
+) -> (pipeline::Outcome, Vec<Progress>) {
+    let mut events = Vec::new();
+    let outcome = pipeline::reflect(
+        &f.store,
+        &f.engine,
+        adapter,
+        reflection(&f.identity, text),
+        None,
+        &options(),
+        &mut |p| events.push(p),
+    )
+    .await
+    .unwrap();
+    (outcome, events)
+}
+
+const TEXT: &str = "I have to finish the report by Friday and I always feel like nobody listens.";
+
+#[tokio::test]
+async fn a_compliant_answer_is_stored_with_its_egress_record() {
+    let f = fixture();
+    let answer = "It sounds like the report has been sitting on you all week. What feels heaviest about Friday?";
+    let server = Server::start(vec![ollama_answer(answer)]).await;
+    let adapter = AnyAdapter::Ollama(Ollama::new(&server.url, "llama3.2", "5m", settings()));
+    let (outcome, events) = reflect(&f, Some(&adapter), TEXT).await;
+
+    assert_eq!(outcome.mirrorback.text, answer);
+    assert_eq!(outcome.mirrorback.engine_mode, EngineMode::Ollama);
+    assert_eq!(outcome.mirrorback.attempts, 1);
+    assert!(!outcome.mirrorback.fell_back);
+    assert_eq!(
+        outcome.run.patterns,
+        ["absolute_thinking", "obligation_language"]
+    );
+    assert!(!outcome.run.sync_allowed, "no consent, no sync");
+    let streamed: String = events
+        .iter()
+        .filter_map(|e| match e {
+            Progress::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(streamed, answer);
+
+    // Stored, and exactly what was sent is in the egress log.
+    assert_eq!(
+        f.store.mirrorbacks_for(outcome.reflection.id).unwrap(),
+        std::slice::from_ref(&outcome.mirrorback)
+    );
+    assert_eq!(
+        f.store.runs_for(outcome.reflection.id).unwrap(),
+        std::slice::from_ref(&outcome.run)
+    );
+    let sent = &server.requests()[0];
+    let egress = f.store.list::<EgressRecord>(10).unwrap();
+    assert_eq!(egress.len(), 1);
+    assert_eq!(
+        egress[0].content_hash,
+        blake3::hash(&sent.body).to_hex().to_string()
+    );
+    assert_eq!(egress[0].bytes, sent.body.len() as u64);
+    assert!(egress[0].destination.ends_with("/api/chat"));
+    let prompt = sent.json();
+    assert!(
+        prompt["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .contains(TEXT)
+    );
+    assert!(
+        prompt["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .contains("obligation language")
+    );
+}
+
+#[tokio::test]
+async fn advice_is_regenerated_with_a_stricter_instruction() {
+    let f = fixture();
+    let server = Server::start(vec![
+        ollama_answer("You should talk to your boss about the deadline. Make sure you rest."),
+        ollama_answer(
+            "You wrote that you 'have to' finish it by Friday. What is that pressure like?",
+        ),
+    ])
+    .await;
+    let adapter = AnyAdapter::Ollama(Ollama::new(&server.url, "llama3.2", "5m", settings()));
+    let (outcome, events) = reflect(&f, Some(&adapter), TEXT).await;
+
+    assert_eq!(outcome.mirrorback.attempts, 2);
+    assert!(!outcome.mirrorback.fell_back);
+    // "should" and "make sure" are 2 of 13 words: over the 0.15 threshold too.
+    assert_eq!(outcome.mirrorback.flags, ["directive", "explicit_advice"]);
+    assert!(outcome.mirrorback.text.starts_with("You wrote that"));
+    assert!(events.contains(&Progress::Rejected {
+        attempt: 1,
+        flags: vec!["directive".into(), "explicit_advice".into()]
+    }));
+    let requests = server.requests();
+    let first = requests[0].json()["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = requests[1].json()["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!first.contains("set aside"));
+    assert!(
+        second.contains("set aside") && second.contains("You should"),
+        "{second}"
+    );
+    assert_eq!(f.store.list::<EgressRecord>(10).unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_model_that_keeps_advising_is_replaced_by_the_built_in_mirror() {
+    let f = fixture();
+    let advice = "You need to rest. You must stop. You should call someone.";
+    let server = Server::start(vec![
+        ollama_answer(advice),
+        ollama_answer(advice),
+        ollama_answer(advice),
+    ])
+    .await;
+    let adapter = AnyAdapter::Ollama(Ollama::new(&server.url, "llama3.2", "5m", settings()));
+    let (outcome, _) = reflect(&f, Some(&adapter), TEXT).await;
+    assert_eq!(outcome.mirrorback.attempts, 3, "1 + max_regenerations");
+    assert!(outcome.mirrorback.fell_back);
+    assert!(outcome.mirrorback.flags.contains(&"directive".to_string()));
+    assert!(
+        f.engine
+            .checker()
+            .check(&outcome.mirrorback.text)
+            .is_compliant()
+    );
+    assert!(
+        outcome
+            .mirrorback
+            .text
+            .starts_with("You wrote that you have to finish")
+    );
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn a_broken_engine_never_costs_the_reflection() {
+    let f = fixture();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let adapter = AnyAdapter::Ollama(Ollama::new(
+        &format!("http://127.0.0.1:{port}"),
+        "m",
+        "5m",
+        settings(),
+    ));
+    let (outcome, events) = reflect(&f, Some(&adapter), TEXT).await;
+    assert!(outcome.mirrorback.fell_back);
+    assert!(
+        outcome
+            .mirrorback
+            .flags
+            .contains(&"engine_error".to_string())
+    );
+    assert!(
+        outcome.notes[0].contains("built-in mirror"),
+        "{:?}",
+        outcome.notes
+    );
+    assert!(events.iter().any(|e| matches!(e, Progress::FellBack(_))));
+    let stored: Reflection = f.store.get(outcome.reflection.id).unwrap().unwrap();
+    assert_eq!(stored.content, TEXT);
+
+    // A mid-answer error, too.
+    let server = Server::start(vec![
+        Reply::new(200)
+            .chunk("{\"message\":{\"content\":\"It sounds\"},\"done\":false}\n")
+            .chunk("{\"error\":\"out of memory\"}\n"),
+    ])
+    .await;
+    let adapter = AnyAdapter::Ollama(Ollama::new(&server.url, "m", "5m", settings()));
+    let (outcome, _) = reflect(&f, Some(&adapter), TEXT).await;
+    assert!(outcome.mirrorback.fell_back);
+    assert!(outcome.notes[0].contains("out of memory"));
+}
+
+/// An engine off this machine that records whether anything was sent. It
+/// stands in for a remote service no test may reach.
+struct Remote {
+    sent: Arc<Mutex<u32>>,
+}
+
+impl LlmAdapter for Remote {
+    fn engine(&self) -> EngineMode {
+        EngineMode::Anthropic
+    }
+    fn model(&self) -> &str {
+        "remote-model"
+    }
+    fn endpoint(&self) -> &str {
+        "https://api.anthropic.com"
+    }
+    fn prepare(&self, request: &ChatRequest) -> Prepared {
+        Prepared {
+            url: "https://api.anthropic.com/v1/messages".into(),
+            body: request.user.clone().into_bytes(),
+        }
+    }
+    async fn send<'a>(
+        &'a self,
+        _prepared: &'a Prepared,
+        sink: &'a mut (dyn FnMut(&str) + Send),
+        on_attempt: &'a mut (dyn FnMut(u32) + Send),
+    ) -> Result<Completion, LlmError> {
+        on_attempt(1);
+        *self.sent.lock().unwrap() += 1;
+        let text = "It sounds like a lot to carry. What stands out to you?";
+        sink(text);
+        Ok(Completion {
+            text: text.into(),
+            ..Completion::default()
+        })
+    }
+    async fn health(&self) -> Result<(), LlmError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn nothing_goes_to_a_remote_engine_without_consent() {
+    let f = fixture();
+    let sent = Arc::new(Mutex::new(0));
+    let remote = Remote { sent: sent.clone() };
+    let analysis = f.engine.analyze(TEXT);
+    let without = pipeline::generate(
+        &f.engine,
+        Some(&remote),
+        &f.store,
+        TEXT,
+        &analysis,
+        &options(),
+        &mut |_| {},
+    )
+    .await;
+    assert!(without.fell_back);
+    assert!(without.notes[0].contains("consent"), "{:?}", without.notes);
+    assert_eq!(*sent.lock().unwrap(), 0);
+    assert!(f.store.list::<EgressRecord>(10).unwrap().is_empty());
+
+    f.store
+        .set_consent(ConsentCategory::RemoteEngine, true)
+        .unwrap();
+    let with = pipeline::generate(
+        &f.engine,
+        Some(&remote),
+        &f.store,
+        TEXT,
+        &analysis,
+        &options(),
+        &mut |_| {},
+    )
+    .await;
+    assert!(!with.fell_back);
+    assert_eq!(*sent.lock().unwrap(), 1);
+    assert_eq!(f.store.list::<EgressRecord>(10).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn tensions_become_suggestions_once_then_evidence_when_tracked() {
+    let f = fixture();
+    let text = "I keep checking every detail of Mum's care, and I know I need to let the nurses do their job.";
+    let (first, _) = reflect(&f, None::<&AnyAdapter>, text).await;
+    assert_eq!(first.mirrorback.engine_mode, EngineMode::Manual);
+    assert_eq!(first.tensions.suggestions.len(), 1);
+    let suggestion = &first.tensions.suggestions[0];
+    assert_eq!(
+        (suggestion.axis_a.as_str(), suggestion.axis_b.as_str()),
+        ("control", "surrender")
+    );
+
+    // Not suggested twice while pending.
+    let (second, _) = reflect(&f, None::<&AnyAdapter>, text).await;
+    assert!(second.tensions.suggestions.is_empty());
+
+    // Accepted, it becomes a tension; later reflections add evidence to it.
+    let (_, tension) = f.store.accept_suggestion(suggestion.id).unwrap();
+    assert_eq!(tension.origin, TensionOrigin::SystemSeed);
+    let (third, _) = reflect(&f, None::<&AnyAdapter>, text).await;
+    assert!(third.tensions.suggestions.is_empty());
+    assert_eq!(third.tensions.evidence.len(), 1);
+    assert_eq!(third.tensions.evidence[0].tension_id, tension.id);
+    assert_eq!(f.store.evidence_for(tension.id).unwrap().len(), 2);
+    assert!(
+        f.store.accept_suggestion(suggestion.id).is_err(),
+        "already accepted"
+    );
+}
