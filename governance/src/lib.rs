@@ -22,4 +22,5 @@
 //! records, whatever order they arrived in, and the rules can be tested and
 //! simulated without a network. It depends only on `mirror-constitution`.
 
+pub mod canonical;
 pub mod params;

@@ -17,7 +17,9 @@
 //! * `<past>`: a past-tense verb (ending in "-ed" or listed in
 //!   `words.irregular_past`);
 //! * `<name>`: a capitalised word that does not start its sentence;
-//! * `<any>`: any one word.
+//! * `<any>`: any one word;
+//! * `stem*`: any word starting with `stem` (at least three letters), so
+//!   `plan*` matches "plan", "planned" and "planner".
 //!
 //! **Canonical form.** A pack's identity is blake3 over its JSON encoding
 //! (field order fixed by the types, lists in their given order), so every
@@ -215,6 +217,11 @@ fn check_phrases(what: &str, phrases: &[String]) -> Result<(), ParamsError> {
             return Err(ParamsError::Invalid(format!("{what}: empty phrase")));
         }
         for w in words {
+            if w.ends_with('*') && w.trim_end_matches('*').chars().count() < 3 {
+                return Err(ParamsError::Invalid(format!(
+                    "{what}: the stem of {w} is shorter than three letters"
+                )));
+            }
             if w.starts_with('<') && !matches!(w, "<num>" | "<past>" | "<name>" | "<any>") {
                 return Err(ParamsError::Invalid(format!(
                     "{what}: unknown token class {w} (known: <num>, <past>, <name>, <any>)"
@@ -354,7 +361,15 @@ mod tests {
         ] {
             assert!(params.patterns.contains_key(name), "{name} missing");
         }
-        assert_eq!(params.tensions.axes.len(), 8);
+        let mut axes: Vec<(&str, &str)> = params
+            .tensions
+            .axes
+            .iter()
+            .map(|a| (a.a.name.as_str(), a.b.name.as_str()))
+            .collect();
+        axes.sort_unstable();
+        axes.dedup();
+        assert_eq!(axes.len(), 8, "the eight template axes");
         let again = EngineParams::from_json(&params.canonical_json()).unwrap();
         assert_eq!(again, params);
         assert_eq!(again.hash(), params.hash());

@@ -50,7 +50,10 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
-    let runs: usize = std::env::var("MIRROR_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let runs: usize = std::env::var("MIRROR_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
     let text = long_entry(2000);
     let words = text.split_whitespace().count();
     let engine = Engine::genesis().unwrap();
@@ -58,8 +61,15 @@ fn main() {
     let home = Home::at(dir.path());
     let store = home.open_store().unwrap();
     let identity = home.init_with(&store, "bench").unwrap().identity;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let options = Options { max_regenerations: 2, temperature: 0.7, max_tokens: 400 };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let options = Options {
+        max_regenerations: 2,
+        temperature: 0.7,
+        max_tokens: 400,
+    };
     let reflection = || Reflection {
         id: Id::new(),
         identity_id: identity.id,
@@ -71,7 +81,8 @@ fn main() {
         metadata: Metadata::default(),
     };
 
-    let (mut write_only, mut full, mut analyze, mut mirror, mut check) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut write_only, mut full, mut analyze, mut mirror, mut check) =
+        (vec![], vec![], vec![], vec![], vec![]);
     let mut last_mirrorback = String::new();
     for _ in 0..runs {
         // Baseline: the durable write alone.
@@ -84,7 +95,15 @@ fn main() {
         let r = reflection();
         let t = Instant::now();
         let outcome = runtime
-            .block_on(pipeline::reflect(&store, &engine, None::<&AnyAdapter>, r, None, &options, &mut |_| {}))
+            .block_on(pipeline::reflect(
+                &store,
+                &engine,
+                None::<&AnyAdapter>,
+                r,
+                None,
+                &options,
+                &mut |_| {},
+            ))
             .unwrap();
         full.push(t.elapsed());
         last_mirrorback = outcome.mirrorback.text;
@@ -101,15 +120,25 @@ fn main() {
     }
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
-    println!("Machine: {cpu}, {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "Machine: {cpu}, {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     println!("\n### Reflect a {words}-word entry ({runs} runs each, durable writes)\n");
     println!("| step | median | p99 |");
     println!("|---|---|---|");
     for (name, times) in [
         ("baseline: durable store write only", write_only),
-        ("full reflect: store + detect + built-in mirrorback + run record", full),
+        (
+            "full reflect: store + detect + built-in mirrorback + run record",
+            full,
+        ),
         ("detect patterns and tensions", analyze),
         ("compose the built-in mirrorback", mirror),
         ("compliance check of the mirrorback", check),
@@ -117,5 +146,9 @@ fn main() {
         let (p50, p99) = stats(times);
         println!("| {name} | {} | {} |", ms(p50), ms(p99));
     }
-    println!("\nLast mirrorback ({} chars): {}", last_mirrorback.len(), last_mirrorback);
+    println!(
+        "\nLast mirrorback ({} chars): {}",
+        last_mirrorback.len(),
+        last_mirrorback
+    );
 }

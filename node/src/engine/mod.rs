@@ -202,13 +202,24 @@ impl Engine {
             out
         };
         let overlaps = |x: &Range<usize>, y: &Range<usize>| x.start < y.end && y.start < x.end;
-        let marker_count = self
+        // Where the conflict markers are, by sentence.
+        let marker_sentences: Vec<usize> = self
             .markers
             .iter()
-            .map(|m| doc.find_all(&self.words, m).count())
-            .sum::<usize>();
-        let mut found = Vec::new();
+            .flat_map(|m| doc.find_all(&self.words, m).collect::<Vec<_>>())
+            .map(|i| doc.sentence_of(i))
+            .collect();
+        let marker_count = marker_sentences.len();
+        let mut found: Vec<TensionFinding> = Vec::new();
         for axis in &self.axes {
+            // An axis may be listed twice (narrow and broad cues): once found
+            // is enough.
+            if found
+                .iter()
+                .any(|f| f.axis_a == axis.a.0 && f.axis_b == axis.b.0)
+            {
+                continue;
+            }
             let mut a = hits(&axis.a.1);
             let mut b = hits(&axis.b.1);
             // One stretch of words cannot stand for both poles: where they
@@ -221,7 +232,18 @@ impl Engine {
                     .iter()
                     .any(|ra| overlaps(ra, rb) && ra.len() >= rb.len())
             });
-            if a.is_empty() || b.is_empty() || (!axis.implicit && marker_count == 0) {
+            if a.is_empty() || b.is_empty() {
+                continue;
+            }
+            // The poles must be set against each other: a conflict marker in
+            // a sentence that evokes one of them (not anywhere in a long text).
+            let pole_sentences: Vec<usize> = a
+                .iter()
+                .chain(b.iter())
+                .map(|r| doc.sentence_of(r.start))
+                .collect();
+            let contrasted = marker_sentences.iter().any(|s| pole_sentences.contains(s));
+            if !axis.implicit && !contrasted {
                 continue;
             }
             let (na, nb) = (a.len() as f64, b.len() as f64);

@@ -16,6 +16,8 @@ use mirror_governance::params::{Context, PatternRule, QuestionRule, SubjectRule,
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Elem {
     Word(String),
+    /// `plan*`: any word starting with the stem.
+    Prefix(String),
     Num,
     Past,
     Name,
@@ -31,6 +33,9 @@ pub fn compile_phrase(text: &str) -> Phrase {
             "<past>" => Elem::Past,
             "<name>" => Elem::Name,
             "<any>" => Elem::Any,
+            word if word.len() > 3 && word.ends_with('*') => Elem::Prefix(
+                mirror_constitution::text::normalize_word(word.trim_end_matches('*')),
+            ),
             word => {
                 // Normalise as the tokenizer would ("don’t" → "don't").
                 Elem::Word(mirror_constitution::text::normalize_word(word))
@@ -241,6 +246,7 @@ impl<'a> Doc<'a> {
             }
             match elem {
                 Elem::Word(w) => w == word,
+                Elem::Prefix(stem) => word.starts_with(stem.as_str()),
                 Elem::Num => word.chars().all(|c| c.is_ascii_digit()),
                 Elem::Past => words.is_past(word),
                 Elem::Name => {
