@@ -19,3 +19,9 @@
 //! the protocol core can run in simulations without sockets. It never
 //! depends on the node: data flows constitution → governance → commons →
 //! node.
+
+pub mod doc;
+pub mod gate;
+pub mod record;
+pub mod service;
+pub mod store;

@@ -15,7 +15,10 @@
 //! * guardian signatures and releases in The Update Framework's format.
 //!
 //! Today it owns [`params`], the engine parameter pack (prompts, pattern
-//! rules, tension templates, thresholds) that releases will carry.
+//! rules, tension templates, thresholds) that releases will carry;
+//! [`canonical`], the one JSON encoding every signature and hash is over;
+//! and [`payload`], the typed payload of every kind of commons record and
+//! its validation (what the commons gate checks before a signature).
 //!
 //! Architecture invariant: **no I/O**. Every rule is a function of the
 //! records it is given, so every node computes the same answer from the same
@@ -24,3 +27,4 @@
 
 pub mod canonical;
 pub mod params;
+pub mod payload;

@@ -1,0 +1,258 @@
+//! The acceptance gate: the one place that decides whether a record enters
+//! a node's accepted state.
+//!
+//! Gossip, catch-up sync and local publishing all go through [`Gate::check`]
+//! (or its batch form), so a record cannot reach the document by a side
+//! door. The checks run cheapest first: size and shape, then the clock, then
+//! the kind's payload schema, then the signature (the expensive part, which
+//! [`Gate::check_batch`] verifies in batches), then the kind's rules, which
+//! governance plugs in through [`Rules`].
+
+use std::collections::BTreeMap;
+
+use ed25519_dalek::{Signature, VerifyingKey};
+
+use crate::record::{Kind, Record, RecordError, RecordId};
+
+/// How far in the future a record's `created_at` may be, for clock skew.
+pub const MAX_CLOCK_SKEW_MS: i64 = 10 * 60 * 1000;
+
+/// Why a record was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("malformed record: {0}")]
+    Malformed(#[from] RecordError),
+    #[error("bad payload for {kind}: {reason}")]
+    Schema { kind: Kind, reason: String },
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("record id {claimed} does not match its bytes ({actual})")]
+    WrongId { claimed: String, actual: String },
+    #[error("created_at {created_at} is more than 10 minutes ahead of this node's clock ({now})")]
+    FromTheFuture { created_at: i64, now: i64 },
+    #[error("record {0} was already accepted (replayed)")]
+    Replay(RecordId),
+    #[error("{kind} record breaks a rule: {reason}")]
+    Rule { kind: Kind, reason: String },
+    /// The Automerge change carrying the record does something other than
+    /// insert it (delete, overwrite, write elsewhere…).
+    #[error("change refused: {detail}")]
+    Change {
+        reason: &'static str,
+        detail: String,
+    },
+}
+
+impl Rejection {
+    /// A short stable name for counting and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Malformed(RecordError::TooLarge { .. }) => "too_large",
+            Rejection::Malformed(_) => "malformed",
+            Rejection::Schema { .. } => "schema",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::WrongId { .. } => "wrong_id",
+            Rejection::FromTheFuture { .. } => "from_the_future",
+            Rejection::Replay(_) => "replay",
+            Rejection::Rule { .. } => "rule",
+            Rejection::Change { reason, .. } => reason,
+        }
+    }
+}
+
+/// What the gate needs to know about the accepted state.
+pub trait Accepted {
+    fn contains(&self, id: &RecordId) -> bool;
+    /// Accepted records of one kind, in id order.
+    fn records_of(&self, kind: Kind) -> Vec<Record>;
+}
+
+/// The kind-specific rules (membership, votes, releases…). Governance
+/// supplies the real ones; a commons without them accepts every record that
+/// is well formed and correctly signed.
+pub trait Rules: Send + Sync {
+    fn check(&self, record: &Record, accepted: &dyn Accepted) -> Result<(), String>;
+}
+
+/// Accepts every well-formed, correctly signed record: the structural gate
+/// alone.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StructuralOnly;
+
+impl Rules for StructuralOnly {
+    fn check(&self, _record: &Record, _accepted: &dyn Accepted) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Rejections counted per peer and reason.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RejectionCounts(pub BTreeMap<String, BTreeMap<&'static str, u64>>);
+
+impl RejectionCounts {
+    pub fn count(&mut self, peer: &str, rejection: &Rejection) {
+        self.count_reason(peer, rejection.reason());
+    }
+
+    pub fn count_reason(&mut self, peer: &str, reason: &'static str) {
+        *self
+            .0
+            .entry(peer.to_string())
+            .or_default()
+            .entry(reason)
+            .or_default() += 1;
+    }
+
+    /// How many times `peer` was refused for `reason`.
+    pub fn get(&self, peer: &str, reason: &str) -> u64 {
+        self.0
+            .get(peer)
+            .and_then(|m| m.get(reason))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn total_for(&self, peer: &str) -> u64 {
+        self.0.get(peer).map_or(0, |m| m.values().sum())
+    }
+}
+
+pub struct Gate {
+    rules: Box<dyn Rules>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate::new(Box::new(StructuralOnly))
+    }
+}
+
+impl Gate {
+    pub fn new(rules: Box<dyn Rules>) -> Gate {
+        Gate { rules }
+    }
+
+    /// Everything but the signature and the rules: cheap, and enough to
+    /// refuse garbage before spending a verification on it.
+    pub fn precheck(&self, bytes: &[u8], now_ms: i64) -> Result<Record, Rejection> {
+        let record = Record::decode(bytes)?;
+        if record.created_at > now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
+            return Err(Rejection::FromTheFuture {
+                created_at: record.created_at,
+                now: now_ms,
+            });
+        }
+        mirror_governance::payload::validate(record.kind.as_str(), &record.payload).map_err(
+            |e| Rejection::Schema {
+                kind: record.kind,
+                reason: e.to_string(),
+            },
+        )?;
+        Ok(record)
+    }
+
+    /// Check one record completely. `claimed_id` is the id the record
+    /// arrived under (a document key), if any.
+    pub fn check(
+        &self,
+        bytes: &[u8],
+        claimed_id: Option<&RecordId>,
+        now_ms: i64,
+        accepted: &dyn Accepted,
+    ) -> Result<Record, Rejection> {
+        let record = self.precheck(bytes, now_ms)?;
+        check_claimed(&record, claimed_id)?;
+        record.verify_signature().map_err(|e| match e {
+            RecordError::BadSignature => Rejection::BadSignature,
+            other => Rejection::Malformed(other),
+        })?;
+        self.after_signature(record, accepted)
+    }
+
+    /// Check many records, verifying their signatures in one ed25519 batch
+    /// (falling back to one by one to find the culprit when the batch
+    /// fails). Results are in input order. Rules see the accepted state as
+    /// it is before the batch: records in one batch never depend on each
+    /// other's acceptance here; the caller re-checks the rejected ones.
+    pub fn check_batch(
+        &self,
+        items: &[(&[u8], Option<RecordId>)],
+        now_ms: i64,
+        accepted: &dyn Accepted,
+    ) -> Vec<Result<Record, Rejection>> {
+        let mut out: Vec<Result<Record, Rejection>> = items
+            .iter()
+            .map(|(bytes, claimed)| {
+                let r = self.precheck(bytes, now_ms)?;
+                check_claimed(&r, claimed.as_ref())?;
+                Ok(r)
+            })
+            .collect();
+        let mut messages = Vec::new();
+        let mut sigs = Vec::new();
+        let mut keys = Vec::new();
+        let mut idx = Vec::new();
+        for (i, r) in out.iter_mut().enumerate() {
+            let Ok(record) = r else { continue };
+            let prepared = record.signed_message().and_then(|m| {
+                let k = record.verifying_key()?;
+                Ok((m, k))
+            });
+            match prepared {
+                Ok((m, k)) => {
+                    messages.push(m);
+                    sigs.push(Signature::from_bytes(&record.signature));
+                    keys.push(k);
+                    idx.push(i);
+                }
+                Err(e) => *r = Err(Rejection::Malformed(e)),
+            }
+        }
+        let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        // Batch verification is not strict about small-order keys, so a
+        // batch that passes is re-checked for weak keys, and a failing one
+        // is verified record by record.
+        let batch_ok = !idx.is_empty()
+            && ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_ok()
+            && keys.iter().all(|k: &VerifyingKey| !k.is_weak());
+        if !batch_ok {
+            for &i in &idx {
+                if let Ok(record) = &out[i]
+                    && record.verify_signature().is_err()
+                {
+                    out[i] = Err(Rejection::BadSignature);
+                }
+            }
+        }
+        out.into_iter()
+            .map(|r| r.and_then(|record| self.after_signature(record, accepted)))
+            .collect()
+    }
+
+    fn after_signature(
+        &self,
+        record: Record,
+        accepted: &dyn Accepted,
+    ) -> Result<Record, Rejection> {
+        if accepted.contains(&record.id()) {
+            return Err(Rejection::Replay(record.id()));
+        }
+        self.rules
+            .check(&record, accepted)
+            .map_err(|reason| Rejection::Rule {
+                kind: record.kind,
+                reason,
+            })?;
+        Ok(record)
+    }
+}
+
+fn check_claimed(record: &Record, claimed: Option<&RecordId>) -> Result<(), Rejection> {
+    match claimed {
+        Some(c) if *c != record.id() => Err(Rejection::WrongId {
+            claimed: c.to_hex(),
+            actual: record.id().to_hex(),
+        }),
+        _ => Ok(()),
+    }
+}

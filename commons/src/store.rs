@@ -1,0 +1,191 @@
+//! Where a node keeps its accepted commons state: a redb file beside the
+//! personal store (`commons.redb`), so the commons never holds the lock on
+//! the person's reflections.
+//!
+//! Two tables: accepted records by id, and each epoch document as a list of
+//! saved chunks (a full save followed by incremental ones), compacted into
+//! one chunk when the list grows. Every write is one durable transaction, so
+//! a record acknowledged as accepted survives a crash.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::doc::DocKey;
+use crate::record::RecordId;
+
+const RECORDS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("records");
+/// (document key, chunk number) → saved bytes.
+const CHUNKS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("doc_chunks");
+const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+
+/// When a document has this many chunks, the next save writes it whole.
+pub const COMPACT_AFTER_CHUNKS: u64 = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the commons store at {path} is in use by another process")]
+    InUse { path: String },
+    #[error("the commons store belongs to commons {found}, not {expected}")]
+    OtherCommons { expected: String, found: String },
+    #[error("commons store: {0}")]
+    Db(String),
+}
+
+fn dbe<E: std::fmt::Display>(e: E) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    pub fn open(path: &Path, commons_id: &str) -> Result<Store, StoreError> {
+        let database = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                path: path.display().to_string(),
+            },
+            other => dbe(other),
+        })?;
+        let store = Store { db: database };
+        let tx = store.db.begin_write().map_err(dbe)?;
+        {
+            tx.open_table(RECORDS).map_err(dbe)?;
+            tx.open_table(CHUNKS).map_err(dbe)?;
+            let mut meta = tx.open_table(META).map_err(dbe)?;
+            let found = meta
+                .get("commons_id")
+                .map_err(dbe)?
+                .map(|v| v.value().to_string());
+            match found {
+                Some(found) if found != commons_id => {
+                    return Err(StoreError::OtherCommons {
+                        expected: commons_id.into(),
+                        found,
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    meta.insert("commons_id", commons_id).map_err(dbe)?;
+                }
+            }
+        }
+        tx.commit().map_err(dbe)?;
+        Ok(store)
+    }
+
+    /// Every accepted record, in id order.
+    pub fn records(&self) -> Result<Vec<(RecordId, Vec<u8>)>, StoreError> {
+        let tx = self.db.begin_read().map_err(dbe)?;
+        let table = tx.open_table(RECORDS).map_err(dbe)?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(dbe)? {
+            let (k, v) = row.map_err(dbe)?;
+            out.push((RecordId(*k.value()), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Every saved document: key and its chunks in order.
+    pub fn docs(&self) -> Result<Vec<SavedDoc>, StoreError> {
+        let tx = self.db.begin_read().map_err(dbe)?;
+        let table = tx.open_table(CHUNKS).map_err(dbe)?;
+        let mut out: Vec<SavedDoc> = Vec::new();
+        for row in table.iter().map_err(dbe)? {
+            let (k, v) = row.map_err(dbe)?;
+            let (doc, _) = k.value();
+            match out.last_mut() {
+                Some((d, chunks)) if d == doc => chunks.push(v.value().to_vec()),
+                _ => out.push((doc.to_string(), vec![v.value().to_vec()])),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Durably record newly accepted records and the document chunks that
+    /// hold them, in one transaction. A `Replace` chunk rewrites the
+    /// document's chunk list (compaction); an `Append` adds to it.
+    pub fn commit(
+        &self,
+        records: &[(RecordId, &[u8])],
+        chunks: &[(DocKey, Chunk)],
+    ) -> Result<(), StoreError> {
+        if records.is_empty() && chunks.is_empty() {
+            return Ok(());
+        }
+        let tx = self.db.begin_write().map_err(dbe)?;
+        {
+            let mut table = tx.open_table(RECORDS).map_err(dbe)?;
+            for (id, bytes) in records {
+                table.insert(&id.0, *bytes).map_err(dbe)?;
+            }
+            let mut table = tx.open_table(CHUNKS).map_err(dbe)?;
+            for (key, chunk) in chunks {
+                let name = key.to_string();
+                let next = table
+                    .range((name.as_str(), 0)..=(name.as_str(), u64::MAX))
+                    .map_err(dbe)?
+                    .next_back()
+                    .transpose()
+                    .map_err(dbe)?
+                    .map_or(0, |(k, _)| k.value().1 + 1);
+                match chunk {
+                    Chunk::Append(bytes) => {
+                        table
+                            .insert((name.as_str(), next), bytes.as_slice())
+                            .map_err(dbe)?;
+                    }
+                    Chunk::Replace(bytes) => {
+                        for n in 0..next {
+                            table.remove((name.as_str(), n)).map_err(dbe)?;
+                        }
+                        table
+                            .insert((name.as_str(), 0), bytes.as_slice())
+                            .map_err(dbe)?;
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(dbe)?;
+        Ok(())
+    }
+
+    /// How many chunks a document has on disk.
+    pub fn chunk_count(&self, key: &DocKey) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read().map_err(dbe)?;
+        let table = tx.open_table(CHUNKS).map_err(dbe)?;
+        let name = key.to_string();
+        Ok(table
+            .range((name.as_str(), 0)..=(name.as_str(), u64::MAX))
+            .map_err(dbe)?
+            .count() as u64)
+    }
+
+    /// Drop a whole document and the records it held (expired telemetry).
+    pub fn drop_doc(&self, key: &DocKey, ids: &[RecordId]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(dbe)?;
+        {
+            let mut chunks = tx.open_table(CHUNKS).map_err(dbe)?;
+            let name = key.to_string();
+            chunks
+                .extract_from_if((name.as_str(), 0)..=(name.as_str(), u64::MAX), |_, _| true)
+                .map_err(dbe)?
+                .for_each(drop);
+            let mut records = tx.open_table(RECORDS).map_err(dbe)?;
+            for id in ids {
+                records.remove(&id.0).map_err(dbe)?;
+            }
+        }
+        tx.commit().map_err(dbe)?;
+        Ok(())
+    }
+}
+
+/// A document's key and its saved chunks, in order.
+pub type SavedDoc = (String, Vec<Vec<u8>>);
+
+pub enum Chunk {
+    Append(Vec<u8>),
+    Replace(Vec<u8>),
+}
