@@ -22,6 +22,7 @@
 
 pub mod doc;
 pub mod gate;
+pub mod net;
 pub mod record;
 pub mod service;
 pub mod store;

@@ -1,0 +1,832 @@
+//! The event loop: swarm events and handle commands in, core calls and
+//! swarm actions out. Everything runs on one task, so per-peer state needs
+//! no locks; the core's mutex is taken for one call at a time.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use libp2p::core::transport::ListenerId;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId, PublishError};
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, ResponseChannel};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{ConnectionId, DialError, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, mdns};
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+
+use super::behaviour::{
+    Behaviour, BehaviourEvent, GRAYLIST_THRESHOLD, SCORE_PER_STRIKE, is_same_commons, topic,
+};
+use super::limits::{Strikes, TokenBucket};
+use super::{BanReason, BannedPeer, Command, NetConfig, NetError, PeerInfo};
+use crate::gate::Rejection;
+use crate::service::{Commons, GossipVerdict, SyncRejection, SyncRequest, SyncResponse};
+
+/// How long `spawn` waits for the listen addresses to be bound.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// A flooding peer gets at most one strike per this long: a burst from an
+/// honest node that is importing records should cost it little.
+const FLOOD_STRIKE_EVERY: Duration = Duration::from_secs(10);
+/// Bootstrap redials back off exponentially up to this.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How long shutdown waits for connections to close.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Addresses kept per peer (identify lists are the peer's to choose).
+const MAX_ADDRESSES: usize = 8;
+
+/// Lock the core. A panic inside a core call poisons the mutex; the core
+/// commits each accepted record in one store transaction, so the state
+/// behind a poisoned lock is still whole and the network keeps going.
+pub(crate) fn lock(commons: &Mutex<Commons>) -> MutexGuard<'_, Commons> {
+    commons.lock().unwrap_or_else(|poisoned| {
+        tracing::error!("commons lock was poisoned by a panic; continuing");
+        poisoned.into_inner()
+    })
+}
+
+/// Core calls may write to disk (an fsync per accepted batch). On a
+/// multi-threaded runtime, tell tokio so other tasks move off this thread;
+/// on a current-thread runtime there is nowhere to move them.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs(1u64 << attempts.min(6)).min(MAX_BACKOFF)
+}
+
+struct PeerState {
+    connected_since: SystemTime,
+    addresses: Vec<Multiaddr>,
+    bucket: TokenBucket,
+    last_flood_strike: Option<Instant>,
+    /// Sync requests sent and not yet answered: a new round starts only
+    /// when the previous one is over.
+    in_flight: usize,
+    agent: Option<String>,
+}
+
+impl PeerState {
+    fn add_address(&mut self, addr: Multiaddr) {
+        if !self.addresses.contains(&addr) && self.addresses.len() < MAX_ADDRESSES {
+            self.addresses.push(addr);
+        }
+    }
+}
+
+struct Bootstrap {
+    addr: Multiaddr,
+    /// Known from the address's `/p2p` suffix or from the first connection.
+    peer: Option<PeerId>,
+    attempts: u32,
+    next_at: Option<Instant>,
+    dialing: Option<ConnectionId>,
+    connected: bool,
+    given_up: bool,
+}
+
+pub(crate) struct Driver {
+    swarm: Swarm<Behaviour>,
+    commons: Arc<Mutex<Commons>>,
+    commons_id: String,
+    topic: IdentTopic,
+    sync_interval: Duration,
+    gossip_rate: u32,
+    strikes_to_ban: u32,
+    bootstrap_attempts: u32,
+    listeners: Vec<ListenerId>,
+    peers: HashMap<PeerId, PeerState>,
+    strikes: HashMap<PeerId, Strikes>,
+    banned: HashMap<PeerId, BannedPeer>,
+    bootstraps: Vec<Bootstrap>,
+    /// Events that arrived while `listen` waited for addresses.
+    early_events: Vec<SwarmEvent<BehaviourEvent>>,
+    stopping: bool,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        swarm: Swarm<Behaviour>,
+        commons: Arc<Mutex<Commons>>,
+        commons_id: String,
+        config: &NetConfig,
+    ) -> Driver {
+        Driver {
+            swarm,
+            commons,
+            topic: topic(&commons_id),
+            commons_id,
+            sync_interval: config.sync_interval.max(Duration::from_millis(100)),
+            gossip_rate: config.gossip_rate_per_sec,
+            strikes_to_ban: config.strikes_to_ban.max(1),
+            bootstrap_attempts: config.bootstrap_attempts.max(1),
+            listeners: Vec::new(),
+            peers: HashMap::new(),
+            strikes: HashMap::new(),
+            banned: HashMap::new(),
+            bootstraps: Vec::new(),
+            early_events: Vec::new(),
+            stopping: false,
+        }
+    }
+
+    /// Start every listener and wait until each has bound an address, so
+    /// the caller can learn the ports right away.
+    pub(crate) async fn listen(&mut self, addrs: &[Multiaddr]) -> Result<(), NetError> {
+        let mut waiting: HashMap<ListenerId, Multiaddr> = HashMap::new();
+        for addr in addrs {
+            let id = self
+                .swarm
+                .listen_on(addr.clone())
+                .map_err(|e| NetError::Listen {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                })?;
+            self.listeners.push(id);
+            waiting.insert(id, addr.clone());
+        }
+        let deadline = tokio::time::Instant::now() + LISTEN_TIMEOUT;
+        while !waiting.is_empty() {
+            let Ok(event) = tokio::time::timeout_at(deadline, self.swarm.select_next_some()).await
+            else {
+                let addr = waiting
+                    .into_values()
+                    .next()
+                    .unwrap_or_else(Multiaddr::empty);
+                return Err(NetError::Listen {
+                    addr,
+                    reason: format!("no address bound within {LISTEN_TIMEOUT:?}"),
+                });
+            };
+            match event {
+                SwarmEvent::NewListenAddr {
+                    listener_id,
+                    address,
+                } => {
+                    tracing::info!(%address, "listening");
+                    waiting.remove(&listener_id);
+                }
+                SwarmEvent::ListenerClosed {
+                    listener_id,
+                    reason,
+                    ..
+                } if waiting.contains_key(&listener_id) => {
+                    return Err(NetError::Listen {
+                        addr: waiting
+                            .remove(&listener_id)
+                            .unwrap_or_else(Multiaddr::empty),
+                        reason: match reason {
+                            Ok(()) => "listener closed".into(),
+                            Err(e) => e.to_string(),
+                        },
+                    });
+                }
+                SwarmEvent::ListenerError { listener_id, error }
+                    if waiting.contains_key(&listener_id) =>
+                {
+                    return Err(NetError::Listen {
+                        addr: waiting
+                            .remove(&listener_id)
+                            .unwrap_or_else(Multiaddr::empty),
+                        reason: error.to_string(),
+                    });
+                }
+                other => self.early_events.push(other),
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn add_bootstrap(&mut self, addr: Multiaddr) {
+        let peer = match addr.iter().last() {
+            Some(Protocol::P2p(p)) => Some(p),
+            _ => None,
+        };
+        self.bootstraps.push(Bootstrap {
+            addr,
+            peer,
+            attempts: 0,
+            next_at: Some(Instant::now()),
+            dialing: None,
+            connected: false,
+            given_up: false,
+        });
+    }
+
+    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        for event in std::mem::take(&mut self.early_events) {
+            self.on_swarm_event(event);
+        }
+        self.dial_due_bootstraps();
+        let start = tokio::time::Instant::now();
+        let mut sync_tick =
+            tokio::time::interval_at(start + self.sync_interval, self.sync_interval);
+        sync_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let mut maintenance = tokio::time::interval(Duration::from_secs(1));
+        maintenance.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = commands.recv() => match command {
+                    Some(Command::Shutdown { reply }) => {
+                        self.close().await;
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(command) => self.on_command(command),
+                    None => {
+                        tracing::info!("every network handle dropped; stopping");
+                        self.close().await;
+                        return;
+                    }
+                },
+                _ = sync_tick.tick() => self.sync_all(),
+                _ = maintenance.tick() => self.maintain(),
+            }
+        }
+    }
+
+    /// Stop listening, close every connection and wait (briefly) for the
+    /// closes to go through, so peers see a clean goodbye.
+    async fn close(&mut self) {
+        self.stopping = true;
+        for id in std::mem::take(&mut self.listeners) {
+            self.swarm.remove_listener(id);
+        }
+        let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in connected {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        let deadline = tokio::time::Instant::now() + CLOSE_TIMEOUT;
+        while self.swarm.network_info().num_peers() > 0 {
+            match tokio::time::timeout_at(deadline, self.swarm.select_next_some()).await {
+                Ok(event) => self.on_swarm_event(event),
+                Err(_) => break,
+            }
+        }
+        tracing::info!("network stopped");
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Publish { bytes, reply } => {
+                let _ = reply.send(self.publish(&bytes));
+            }
+            Command::Peers { reply } => {
+                let _ = reply.send(self.peer_infos());
+            }
+            Command::Banned { reply } => {
+                let _ = reply.send(self.banned.values().cloned().collect());
+            }
+            Command::ListenAddrs { reply } => {
+                let _ = reply.send(self.swarm.listeners().cloned().collect());
+            }
+            Command::Dial { addr, reply } => {
+                let _ = reply.send(self.dial(addr));
+            }
+            Command::SyncNow { reply } => {
+                self.sync_all();
+                let _ = reply.send(());
+            }
+            // Handled in `run`, which owns the loop.
+            Command::Shutdown { reply } => {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn publish(&mut self, bytes: &[u8]) -> Result<crate::record::RecordId, NetError> {
+        let span = tracing::debug_span!("publish", kind = "publish", bytes = bytes.len());
+        let _enter = span.enter();
+        let (id, change) = blocking(|| lock(&self.commons).publish(bytes, now_ms()))?;
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.topic.clone(), change)
+        {
+            Ok(_) => tracing::debug!(record = %id, "published and gossiped"),
+            // The record is durably accepted either way; peers that did not
+            // get it by gossip get it from the next sync round.
+            Err(PublishError::NoPeersSubscribedToTopic) => {
+                tracing::debug!(record = %id, "published; no gossip peers yet, sync will carry it")
+            }
+            Err(e) => {
+                tracing::warn!(record = %id, error = %e, "published but not gossiped; sync will carry it")
+            }
+        }
+        Ok(id)
+    }
+
+    fn peer_infos(&mut self) -> Vec<PeerInfo> {
+        let now = Instant::now();
+        let mut out: Vec<PeerInfo> = {
+            let core = lock(&self.commons);
+            let gossipsub = &self.swarm.behaviour().gossipsub;
+            self.peers
+                .iter()
+                .map(|(peer, state)| PeerInfo {
+                    peer_id: *peer,
+                    addresses: state.addresses.clone(),
+                    connected_since: state.connected_since,
+                    rejections: core.rejections().total_for(&peer.to_string()),
+                    score: gossipsub.peer_score(peer).unwrap_or(0.0),
+                    strikes: self.strikes.get_mut(peer).map_or(0, |s| s.count(now)),
+                    agent: state.agent.clone(),
+                })
+                .collect()
+        };
+        out.sort_by_key(|p| p.peer_id.to_bytes());
+        out
+    }
+
+    fn dial(&mut self, addr: Multiaddr) -> Result<(), NetError> {
+        if let Some(Protocol::P2p(peer)) = addr.iter().last()
+            && self.banned.contains_key(&peer)
+        {
+            return Err(NetError::Dial {
+                addr: addr.to_string(),
+                reason: "peer is banned".into(),
+            });
+        }
+        self.swarm.dial(addr.clone()).map_err(|e| NetError::Dial {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(event) => self.on_behaviour(event),
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                if self.stopping || self.banned.contains_key(&peer_id) {
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                }
+                let now = Instant::now();
+                let rate = self.gossip_rate;
+                let state = self.peers.entry(peer_id).or_insert_with(|| PeerState {
+                    connected_since: SystemTime::now(),
+                    addresses: Vec::new(),
+                    bucket: TokenBucket::new(rate, now),
+                    last_flood_strike: None,
+                    in_flight: 0,
+                    agent: None,
+                });
+                state.add_address(endpoint.get_remote_address().clone());
+                for b in &mut self.bootstraps {
+                    if b.dialing == Some(connection_id) || b.peer == Some(peer_id) {
+                        b.peer = Some(peer_id);
+                        b.dialing = None;
+                        b.connected = true;
+                        b.attempts = 0;
+                        b.next_at = None;
+                    }
+                }
+                if num_established.get() == 1 {
+                    tracing::info!(peer = %peer_id, address = %endpoint.get_remote_address(), "connected");
+                    self.start_sync(peer_id);
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                cause,
+                ..
+            } => {
+                if num_established > 0 {
+                    return;
+                }
+                self.peers.remove(&peer_id);
+                let peer = peer_id.to_string();
+                blocking(|| lock(&self.commons).peer_gone(&peer));
+                match cause {
+                    Some(e) => tracing::info!(peer = %peer_id, cause = %e, "disconnected"),
+                    None => tracing::info!(peer = %peer_id, "disconnected"),
+                }
+                let banned = self.banned.contains_key(&peer_id);
+                for b in &mut self.bootstraps {
+                    if b.peer == Some(peer_id) && b.connected {
+                        b.connected = false;
+                        if banned || self.stopping {
+                            b.given_up = true;
+                        } else {
+                            b.next_at = Some(Instant::now() + backoff(b.attempts));
+                        }
+                    }
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+            } => {
+                tracing::debug!(peer = ?peer_id, error = %error, "dial failed");
+                let denied = matches!(error, DialError::Denied { .. });
+                let max = self.bootstrap_attempts;
+                for b in &mut self.bootstraps {
+                    if b.dialing != Some(connection_id) {
+                        continue;
+                    }
+                    b.dialing = None;
+                    let banned = b
+                        .peer
+                        .or(peer_id)
+                        .is_some_and(|p| self.banned.contains_key(&p));
+                    b.attempts += 1;
+                    if denied || banned || b.attempts >= max {
+                        b.given_up = true;
+                        tracing::warn!(address = %b.addr, attempts = b.attempts, error = %error, "giving up on bootstrap peer");
+                    } else {
+                        b.next_at = Some(Instant::now() + backoff(b.attempts));
+                        tracing::info!(address = %b.addr, attempts = b.attempts, error = %error, "bootstrap dial failed; will retry");
+                    }
+                }
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+            }
+            SwarmEvent::ListenerError { error, .. } => {
+                tracing::warn!(%error, "listener error");
+            }
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                tracing::debug!(%error, "incoming connection failed");
+            }
+            _ => {}
+        }
+    }
+
+    fn on_behaviour(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => self.on_gossip(propagation_source, message_id, message),
+            BehaviourEvent::Gossipsub(other) => tracing::trace!(event = ?other, "gossipsub"),
+            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
+                match message {
+                    request_response::Message::Request {
+                        request, channel, ..
+                    } => self.on_sync_request(peer, request, channel),
+                    request_response::Message::Response { response, .. } => {
+                        self.on_sync_response(peer, response)
+                    }
+                }
+            }
+            BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                peer, error, ..
+            }) => {
+                self.request_done(&peer);
+                tracing::debug!(%peer, %error, "sync request failed");
+            }
+            BehaviourEvent::Sync(request_response::Event::InboundFailure {
+                peer, error, ..
+            }) => {
+                tracing::debug!(%peer, %error, "inbound sync request failed");
+            }
+            BehaviourEvent::Sync(request_response::Event::ResponseSent { .. }) => {}
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                if !is_same_commons(&info.protocol_version, &self.commons_id) {
+                    tracing::info!(peer = %peer_id, version = %info.protocol_version, "peer is not of this commons");
+                    self.ban(peer_id, BanReason::ForeignCommons);
+                    return;
+                }
+                if let Some(state) = self.peers.get_mut(&peer_id) {
+                    state.agent = Some(info.agent_version.chars().take(64).collect());
+                    for addr in info.listen_addrs {
+                        state.add_address(addr);
+                    }
+                }
+            }
+            BehaviourEvent::Identify(_) | BehaviourEvent::Ping(_) => {}
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, addr) in found {
+                    if self.banned.contains_key(&peer) || self.swarm.is_connected(&peer) {
+                        continue;
+                    }
+                    let opts = DialOpts::peer_id(peer)
+                        .addresses(vec![addr])
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .build();
+                    if let Err(e) = self.swarm.dial(opts) {
+                        tracing::debug!(%peer, error = %e, "could not dial a peer found by mDNS");
+                    }
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Expired(_)) => {}
+            BehaviourEvent::Blocked(never) => match never {},
+            BehaviourEvent::Limits(never) => match never {},
+        }
+    }
+
+    fn on_gossip(&mut self, source: PeerId, message_id: MessageId, message: gossipsub::Message) {
+        let span = tracing::debug_span!("gossip", peer = %source, kind = "gossip", bytes = message.data.len());
+        let _enter = span.enter();
+        let now = Instant::now();
+        let within_rate = self
+            .peers
+            .get_mut(&source)
+            .is_none_or(|p| p.bucket.take(now));
+        if !within_rate {
+            self.report(&message_id, &source, MessageAcceptance::Ignore);
+            let strike = self.peers.get_mut(&source).is_some_and(|p| {
+                let due = p
+                    .last_flood_strike
+                    .is_none_or(|t| now.saturating_duration_since(t) >= FLOOD_STRIKE_EVERY);
+                if due {
+                    p.last_flood_strike = Some(now);
+                }
+                due
+            });
+            tracing::debug!("over the gossip rate; ignored");
+            if strike {
+                self.strike(source, "flood");
+            }
+            return;
+        }
+        let peer = source.to_string();
+        let verdict = blocking(|| lock(&self.commons).on_gossip(&peer, &message.data, now_ms()));
+        match verdict {
+            GossipVerdict::Accept(id) => {
+                tracing::debug!(record = %id, "accepted");
+                self.report(&message_id, &source, MessageAcceptance::Accept);
+            }
+            GossipVerdict::Ignore => {
+                self.report(&message_id, &source, MessageAcceptance::Ignore);
+            }
+            GossipVerdict::Reject(rejection) => {
+                tracing::debug!(reason = rejection.reason(), "gossip rejected");
+                self.report(&message_id, &source, MessageAcceptance::Reject);
+                self.strike(source, rejection.reason());
+            }
+        }
+    }
+
+    fn report(&mut self, id: &MessageId, source: &PeerId, acceptance: MessageAcceptance) {
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(id, source, acceptance);
+    }
+
+    fn on_sync_request(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+        channel: ResponseChannel<SyncResponse>,
+    ) {
+        let kind = match &request {
+            SyncRequest::Docs { .. } => "docs",
+            SyncRequest::Sync { .. } => "sync",
+        };
+        let span = tracing::debug_span!("sync_request", %peer, kind);
+        let _enter = span.enter();
+        if self.banned.contains_key(&peer) {
+            return;
+        }
+        let peer_s = peer.to_string();
+        let result = blocking(|| lock(&self.commons).on_sync_request(&peer_s, request, now_ms()));
+        match result {
+            Ok(response) => self.send_response(channel, response),
+            Err(e) => {
+                let refused = SyncResponse::Refused {
+                    reason: e.reason().to_string(),
+                };
+                self.send_response(channel, refused);
+                self.on_sync_rejection(peer, &e);
+            }
+        }
+    }
+
+    fn send_response(&mut self, channel: ResponseChannel<SyncResponse>, response: SyncResponse) {
+        if self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_response(channel, response)
+            .is_err()
+        {
+            tracing::debug!("the requester went away before the response");
+        }
+    }
+
+    fn on_sync_response(&mut self, peer: PeerId, response: SyncResponse) {
+        let kind = match &response {
+            SyncResponse::Docs { .. } => "docs",
+            SyncResponse::Sync { .. } => "sync",
+            SyncResponse::Refused { .. } => "refused",
+        };
+        let span = tracing::debug_span!("sync_response", %peer, kind);
+        let _enter = span.enter();
+        self.request_done(&peer);
+        if self.banned.contains_key(&peer) {
+            return;
+        }
+        let peer_s = peer.to_string();
+        let result = blocking(|| lock(&self.commons).on_sync_response(&peer_s, response, now_ms()));
+        match result {
+            Ok(follow_ups) => {
+                for request in follow_ups {
+                    self.send_sync(peer, request);
+                }
+            }
+            Err(e) => self.on_sync_rejection(peer, &e),
+        }
+    }
+
+    /// What a refused sync message costs the peer. Honest nodes only ever
+    /// send records they accepted and changes Automerge made, so a forged
+    /// or malformed record, a wrong id or a forbidden operation is a ban.
+    /// Two gate reasons can differ between honest nodes (a record dated
+    /// ahead of our clock, a rule that depends on records we have not seen
+    /// yet): those are strikes. Our own store failing is not the peer's
+    /// fault at all.
+    fn on_sync_rejection(&mut self, peer: PeerId, e: &SyncRejection) {
+        match e {
+            SyncRejection::Store(_) => {
+                tracing::error!(%peer, error = %e, "store failed while syncing; peer not blamed");
+            }
+            SyncRejection::OtherCommons(_) => self.ban(peer, BanReason::ForeignCommons),
+            SyncRejection::Record {
+                rejection: Rejection::FromTheFuture { .. } | Rejection::Rule { .. },
+                ..
+            } => self.strike(peer, e.reason()),
+            _ => self.ban(peer, BanReason::BadSync(e.reason())),
+        }
+    }
+
+    fn request_done(&mut self, peer: &PeerId) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.in_flight = p.in_flight.saturating_sub(1);
+        }
+    }
+
+    fn send_sync(&mut self, peer: PeerId, request: SyncRequest) {
+        self.swarm.behaviour_mut().sync.send_request(&peer, request);
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.in_flight += 1;
+        }
+    }
+
+    /// Begin a catch-up round with `peer`, unless one is still running.
+    fn start_sync(&mut self, peer: PeerId) {
+        if self.stopping || self.banned.contains_key(&peer) {
+            return;
+        }
+        match self.peers.get(&peer) {
+            Some(p) if p.in_flight == 0 => {}
+            _ => return,
+        }
+        let peer_s = peer.to_string();
+        let request = blocking(|| lock(&self.commons).sync_start(&peer_s));
+        tracing::debug!(%peer, "sync round started");
+        self.send_sync(peer, request);
+    }
+
+    fn sync_all(&mut self) {
+        let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+        for peer in peers {
+            self.start_sync(peer);
+        }
+    }
+
+    fn strike(&mut self, peer: PeerId, why: &str) {
+        let now = Instant::now();
+        let count = self
+            .strikes
+            .entry(peer)
+            .or_insert_with(|| Strikes::new(now))
+            .add(1, now);
+        // The strike also lowers the gossipsub score, so a peer with
+        // strikes is the first to lose mesh slots.
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .set_application_score(&peer, f64::from(count) * SCORE_PER_STRIKE);
+        tracing::info!(%peer, why, strikes = count, "strike");
+        if count >= self.strikes_to_ban {
+            self.ban(peer, BanReason::Strikes);
+        }
+    }
+
+    /// Block the peer (no connection either way from now on), forget it in
+    /// gossipsub and close its connections.
+    fn ban(&mut self, peer: PeerId, reason: BanReason) {
+        if self.banned.contains_key(&peer) {
+            return;
+        }
+        match reason {
+            BanReason::ForeignCommons => tracing::info!(%peer, %reason, "peer cut off"),
+            _ => tracing::warn!(%peer, %reason, "peer banned"),
+        }
+        self.banned.insert(
+            peer,
+            BannedPeer {
+                peer_id: peer,
+                reason,
+                since: SystemTime::now(),
+            },
+        );
+        let behaviour = self.swarm.behaviour_mut();
+        behaviour.blocked.block_peer(peer);
+        behaviour.gossipsub.blacklist_peer(&peer);
+        let _ = self.swarm.disconnect_peer_id(peer);
+        for b in &mut self.bootstraps {
+            if b.peer == Some(peer) {
+                b.given_up = true;
+            }
+        }
+    }
+
+    /// Once a second: redial bootstrap peers that are due, and ban peers
+    /// whose gossipsub score fell below the graylist (gossipsub already
+    /// ignores them; there is no point keeping the connection).
+    fn maintain(&mut self) {
+        self.dial_due_bootstraps();
+        let gossipsub = &self.swarm.behaviour().gossipsub;
+        let graylisted: Vec<PeerId> = self
+            .peers
+            .keys()
+            .filter(|p| {
+                gossipsub
+                    .peer_score(p)
+                    .is_some_and(|s| s < GRAYLIST_THRESHOLD)
+            })
+            .copied()
+            .collect();
+        for peer in graylisted {
+            self.ban(peer, BanReason::Score);
+        }
+    }
+
+    fn dial_due_bootstraps(&mut self) {
+        if self.stopping {
+            return;
+        }
+        let now = Instant::now();
+        let connected: HashSet<PeerId> = self.swarm.connected_peers().copied().collect();
+        for b in &mut self.bootstraps {
+            if b.given_up || b.connected || b.dialing.is_some() {
+                continue;
+            }
+            if let Some(p) = b.peer {
+                if self.banned.contains_key(&p) {
+                    b.given_up = true;
+                    continue;
+                }
+                if connected.contains(&p) {
+                    b.connected = true;
+                    continue;
+                }
+            }
+            if b.next_at.is_none_or(|t| t > now) {
+                continue;
+            }
+            let opts = match b.peer {
+                Some(p) => DialOpts::peer_id(p)
+                    .addresses(vec![b.addr.clone()])
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build(),
+                None => DialOpts::unknown_peer_id().address(b.addr.clone()).build(),
+            };
+            let id = opts.connection_id();
+            match self.swarm.dial(opts) {
+                Ok(()) => {
+                    tracing::debug!(address = %b.addr, "dialing bootstrap peer");
+                    b.dialing = Some(id);
+                    b.next_at = None;
+                }
+                Err(e) => {
+                    b.attempts += 1;
+                    if b.attempts >= self.bootstrap_attempts {
+                        b.given_up = true;
+                        tracing::warn!(address = %b.addr, error = %e, "giving up on bootstrap peer");
+                    } else {
+                        b.next_at = Some(now + backoff(b.attempts));
+                    }
+                }
+            }
+        }
+    }
+}
