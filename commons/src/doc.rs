@@ -385,18 +385,22 @@ impl EpochDoc {
             if op.insert {
                 return Err(forbidden("list insertion"));
             }
+            // Deletes and root writes usually have predecessors too; they
+            // are named before the overwrite check would catch them.
+            if matches!(op.action, OpType::Delete) {
+                return Err(forbidden("deletes a key"));
+            }
+            let ObjectId::Id(obj) = &op.obj else {
+                return Err(forbidden("writes to the document root"));
+            };
             if !op.pred.is_empty() {
                 return Err(forbidden("overwrites an existing value"));
             }
             let value = match &op.action {
                 OpType::Put(ScalarValue::Bytes(b)) => b,
-                OpType::Delete => return Err(forbidden("deletes a key")),
                 OpType::Put(_) => return Err(forbidden("puts a value that is not record bytes")),
                 OpType::Make(_) => return Err(forbidden("creates an object")),
                 _ => return Err(forbidden("operation other than put")),
-            };
-            let ObjectId::Id(obj) = &op.obj else {
-                return Err(forbidden("writes to the document root"));
             };
             let kind = self
                 .maps

@@ -344,7 +344,7 @@ impl Commons {
     pub fn on_gossip(&mut self, peer: &str, data: &[u8], now_ms: i64) -> GossipVerdict {
         let verdict = self.gossip_inner(data, now_ms);
         if let GossipVerdict::Reject(r) = &verdict {
-            tracing::info!(%peer, reason = r.reason(), "gossip rejected");
+            tracing::debug!(%peer, reason = r.reason(), "gossip rejected");
             self.rejections.count(peer, r);
         }
         verdict
@@ -539,6 +539,11 @@ impl Commons {
     }
 
     fn note_sync_rejection(&mut self, peer: &str, e: &SyncRejection) {
+        if let SyncRejection::Store(_) = e {
+            // Our own disk failed: nothing to hold against the peer.
+            tracing::error!(%peer, error = %e, "sync message not stored");
+            return;
+        }
         tracing::info!(%peer, reason = e.reason(), error = %e, "sync refused");
         self.rejections.count_reason(peer, e.reason());
     }
@@ -602,7 +607,7 @@ impl Commons {
                     }
                 }
                 Err(rejection) => {
-                    self.rejections.count(peer, &rejection);
+                    // Counted once, by the caller, with the whole message.
                     return Err(SyncRejection::Record {
                         id: c.id.to_hex(),
                         rejection,

@@ -65,6 +65,9 @@ pub enum HomeError {
 
 type Result<T, E = HomeError> = std::result::Result<T, E>;
 
+/// How long opening the store waits for another process's operation.
+const STORE_BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> HomeError {
     let context = context.into();
     move |source| HomeError::Io { context, source }
@@ -81,6 +84,64 @@ pub struct Config {
     pub engine: EngineConfig,
     #[serde(default)]
     pub import: ImportConfig,
+    #[serde(default)]
+    pub commons: CommonsConfig,
+}
+
+/// How `mirror node` joins a commons.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommonsConfig {
+    /// The commons to join, by the hash of its genesis (64 hex). Empty: the
+    /// default commons of this constitution.
+    pub id: String,
+    /// Addresses to listen on (multiaddrs).
+    pub listen: Vec<String>,
+    /// Peers to connect to at start (multiaddrs ending in /p2p/<peer id>).
+    pub bootstrap: Vec<String>,
+    /// Find peers on the local network with mDNS.
+    pub mdns: bool,
+    /// Also listen on QUIC (UDP) beside TCP.
+    pub quic: bool,
+    /// Seconds between catch-up rounds with each peer.
+    pub sync_interval_secs: u64,
+    /// Most connections in total.
+    pub max_connections: u32,
+}
+
+impl Default for CommonsConfig {
+    fn default() -> Self {
+        CommonsConfig {
+            id: String::new(),
+            listen: vec!["/ip4/0.0.0.0/tcp/0".into()],
+            bootstrap: Vec::new(),
+            mdns: true,
+            quic: false,
+            sync_interval_secs: 60,
+            max_connections: 64,
+        }
+    }
+}
+
+impl CommonsConfig {
+    /// The commons id in force: the configured one, or the default commons
+    /// of the constitution this node runs (so nodes on the same constitution
+    /// find each other with no setting at all).
+    pub fn commons_id(&self) -> String {
+        if self.id.is_empty() {
+            blake3::hash(
+                format!(
+                    "mirror default commons\n{}",
+                    mirror_constitution::GENESIS_HASH
+                )
+                .as_bytes(),
+            )
+            .to_hex()
+            .to_string()
+        } else {
+            self.id.clone()
+        }
+    }
 }
 
 /// Which engine writes mirrorbacks, and how to reach it. API keys are never
@@ -316,6 +377,54 @@ impl Home {
         self.dir.join("keys")
     }
 
+    /// The node's network key (libp2p identity): separate from every
+    /// identity key, so peers cannot link the node to what its person signs.
+    pub fn network_key_path(&self) -> PathBuf {
+        self.keys_dir().join("network.key")
+    }
+
+    /// Where the commons state lives (owned by `mirror node` while it runs).
+    pub fn commons_db_path(&self) -> PathBuf {
+        self.dir.join("commons.redb")
+    }
+
+    /// Where a running daemon says how to reach it (0600: it holds the
+    /// control token).
+    pub fn daemon_file(&self) -> PathBuf {
+        self.dir.join("daemon.json")
+    }
+
+    /// The network key's 32 secret bytes, created (0600) on first use.
+    pub fn network_key(&self) -> Result<[u8; 32]> {
+        let path = self.network_key_path();
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                let mode = fs::metadata(&path)
+                    .map_err(io(format!("reading {}", path.display())))?
+                    .permissions()
+                    .mode()
+                    & 0o777;
+                if mode & 0o077 != 0 {
+                    return Err(HomeError::KeyPermissions { path, mode });
+                }
+                let mut out = [0u8; 32];
+                hex::decode_to_slice(text.trim(), &mut out)
+                    .map_err(|_| HomeError::KeyFormat { path: path.clone() })?;
+                Ok(out)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                create_private_dir(&self.keys_dir())?;
+                let mut seed = [0u8; 32];
+                getrandom::fill(&mut seed).map_err(|e| {
+                    io("drawing a network key")(std::io::Error::other(e.to_string()))
+                })?;
+                write_atomic(&path, format!("{}\n", hex::encode(seed)).as_bytes(), 0o600)?;
+                Ok(seed)
+            }
+            Err(e) => Err(io(format!("reading {}", path.display()))(e)),
+        }
+    }
+
     pub fn key_path(&self, identity: Id) -> PathBuf {
         self.keys_dir().join(format!("{identity}.key"))
     }
@@ -326,9 +435,25 @@ impl Home {
     }
 
     /// Open the store, creating the directory and database if needed.
+    ///
+    /// The store is opened for the length of one operation by whichever
+    /// process needs it (a CLI command, the daemon), and redb's file lock
+    /// keeps them apart. Those operations are short, so a lock held by
+    /// another process is waited on for a bounded time (like SQLite's busy
+    /// timeout) before `InUse` is reported.
     pub fn open_store(&self) -> Result<Store> {
         self.ensure_dir()?;
-        Ok(Store::open(&self.db_path())?)
+        let deadline = std::time::Instant::now() + STORE_BUSY_WAIT;
+        loop {
+            match Store::open(&self.db_path()) {
+                Err(crate::store::StoreError::InUse { .. })
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                other => return Ok(other?),
+            }
+        }
     }
 
     pub fn load_config(&self) -> Result<Config> {

@@ -15,6 +15,7 @@
 
 pub mod bundle;
 pub mod cli;
+pub mod daemon;
 pub mod engine;
 pub mod home;
 pub mod model;

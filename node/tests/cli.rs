@@ -250,7 +250,7 @@ fn exit_codes_two_for_usage_one_for_failures_with_one_stderr_line() {
 }
 
 #[test]
-fn the_database_in_use_is_reported_not_waited_on() {
+fn the_database_in_use_is_reported_after_a_bounded_wait() {
     let node = Node::new();
     node.ok(&["init"]);
     let _held = mirror_node::store::Store::open(&node.home.join("mirror.redb")).unwrap();

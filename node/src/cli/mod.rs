@@ -6,6 +6,7 @@
 //! through the daemon. Exit codes: 0 success, 2 usage error, 1 anything else,
 //! with one line on stderr.
 
+mod commons;
 mod data;
 mod engine;
 mod organize;
@@ -128,6 +129,12 @@ pub enum Command {
     /// The constitution this node runs under
     #[command(subcommand)]
     Constitution(ConstitutionCommand),
+    /// Run the node: the commons service (libp2p) and its control API, until
+    /// Ctrl-C or SIGTERM
+    Node(NodeArgs),
+    /// The commons this node belongs to: status, peers, records
+    #[command(subcommand)]
+    Commons(CommonsCommand),
     /// Show what the engine notices in a text, without storing anything
     Analyze {
         /// The text; nothing reads stdin
@@ -311,6 +318,37 @@ pub enum TensionCommand {
     },
 }
 
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Address to listen on (repeatable) [default: from config, /ip4/0.0.0.0/tcp/0]
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<String>,
+    /// Peer to connect to at start (repeatable), e.g. /ip4/10.0.0.2/tcp/4101/p2p/12D3…
+    #[arg(long, value_name = "MULTIADDR")]
+    pub bootstrap: Vec<String>,
+    /// Do not look for peers on the local network (mDNS)
+    #[arg(long)]
+    pub no_mdns: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CommonsCommand {
+    /// The commons id, records held, documents, rejections per peer
+    Status,
+    /// Connected peers (needs a running `mirror node`)
+    Peers,
+    /// Accepted records, newest first
+    Records {
+        /// Only this kind (vote, evolution_proposal, telemetry_packet, …)
+        #[arg(long)]
+        kind: Option<String>,
+    },
+    /// One accepted record, whole
+    Show { id: String },
+    /// Publish a signed record (its canonical JSON bytes) from a file
+    Publish { file: PathBuf },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum MigrateCommand {
     /// Show the database's schema version and the known migrations
@@ -406,6 +444,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<Output> {
         Command::Status => data::status(&ctx),
         Command::Eval(cmd) => engine::eval(&ctx, cmd),
         Command::Analyze { text } => engine::analyze(&ctx, text),
+        Command::Node(args) => commons::node(&ctx, args),
+        Command::Commons(cmd) => commons::commons(&ctx, cmd),
         Command::Config(cmd) => engine::config(&ctx, cmd),
         Command::Consent(cmd) => engine::consent(&ctx, cmd),
         Command::Constitution(cmd) => engine::constitution(&ctx, cmd),

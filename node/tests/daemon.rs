@@ -1,0 +1,330 @@
+//! `mirror node` as a person runs it: separate processes on 127.0.0.1, the
+//! CLI talking to them through the control API, a clean stop on SIGTERM and
+//! nothing acknowledged lost on kill -9.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use mirror_commons::record::{Kind, Record};
+use serde_json::{Map, Value, json};
+
+fn mirror(home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mirror"));
+    cmd.args(args)
+        .env("MIRROR_HOME", home)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn ok(home: &Path, args: &[&str]) -> String {
+    let out: Output = mirror(home, args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "mirror {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json_of(home: &Path, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    serde_json::from_str(&ok(home, &all)).unwrap()
+}
+
+/// A running `mirror node` process and what it printed at start.
+struct Daemon {
+    child: Child,
+    home: PathBuf,
+    /// Its libp2p address with /p2p/<peer id>.
+    address: String,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Daemon {
+    fn start(home: &Path, bootstrap: Option<&str>) -> Daemon {
+        let mut args = vec!["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"];
+        if let Some(b) = bootstrap {
+            args.extend(["--bootstrap", b]);
+        }
+        let mut child = mirror(home, &args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut address = None;
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
+                continue;
+            };
+            if let Some(a) = line.trim().strip_prefix("listening on ") {
+                address = Some(a.to_string());
+            }
+            let done = line.contains("stop with Ctrl-C");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        let address = address.unwrap_or_else(|| panic!("the node did not start: {seen:#?}"));
+        Daemon {
+            child,
+            home: home.to_path_buf(),
+            address,
+            stderr: rx,
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM, then the exit status and the rest of stderr.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        self.signal("TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let rest: Vec<String> = self.stderr.try_iter().collect();
+                return (status, rest.join("\n"));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the node did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn daemon_file(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.home.join("daemon.json")).unwrap()).unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A signed vote record's bytes, distinct per `n`.
+fn vote(n: u64) -> Vec<u8> {
+    let proposal = blake3::hash(&n.to_le_bytes()).to_hex().to_string();
+    let Value::Object(payload) = json!({"proposal": proposal, "choice": "approve"}) else {
+        unreachable!()
+    };
+    let payload: Map<String, Value> = payload;
+    Record::sign(
+        Kind::Vote,
+        now_ms(),
+        payload,
+        &SigningKey::from_bytes(&[9; 32]),
+    )
+    .unwrap()
+    .bytes()
+    .to_vec()
+}
+
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn record_ids(home: &Path) -> Vec<String> {
+    json_of(home, &["commons", "records"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn two_nodes_share_a_record_and_stop_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (home_a, home_b) = (dir.path().join("a"), dir.path().join("b"));
+    let a = Daemon::start(&home_a, None);
+    let b = Daemon::start(&home_b, Some(&a.address));
+
+    // The first run set each node up and left its token private.
+    let mode = std::fs::metadata(home_a.join("daemon.json"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+
+    wait_for("the nodes to connect", || {
+        json_of(&home_b, &["commons", "status"])["peers"].as_u64() == Some(1)
+    });
+    let status = json_of(&home_a, &["commons", "status"]);
+    assert_eq!(status["daemon"], true);
+    assert_eq!(status["records"], 0);
+
+    let record = dir.path().join("vote.json");
+    std::fs::write(&record, vote(1)).unwrap();
+    let published = json_of(&home_a, &["commons", "publish", record.to_str().unwrap()]);
+    let id = published["id"].as_str().unwrap().to_string();
+    wait_for("the record to reach the other node", || {
+        record_ids(&home_b).contains(&id)
+    });
+    let shown = json_of(&home_b, &["commons", "show", &id]);
+    assert_eq!(shown["record"]["kind"], "vote");
+    let by_kind = json_of(&home_b, &["commons", "records", "--kind", "vote"]);
+    assert_eq!(by_kind.as_array().unwrap().len(), 1);
+    let none = json_of(&home_b, &["commons", "records", "--kind", "genesis"]);
+    assert!(none.as_array().unwrap().is_empty());
+    let peers = json_of(&home_a, &["commons", "peers"]);
+    assert_eq!(peers["connected"].as_array().unwrap().len(), 1);
+
+    // Bad input through the daemon: a clear error, exit 1, nothing stored.
+    std::fs::write(&record, b"{\"not\": \"a record\"}").unwrap();
+    let out = mirror(&home_a, &["commons", "publish", record.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
+    assert_eq!(record_ids(&home_a), vec![id.clone()]);
+
+    // Personal reflections work while the daemon runs.
+    ok(
+        &home_a,
+        &[
+            "reflect",
+            "I want control over how the week goes, and I want to let go.",
+        ],
+    );
+
+    for node in [a, b] {
+        let home = node.home.clone();
+        let (status, rest) = node.stop();
+        assert!(status.success(), "exit {status:?}: {rest}");
+        assert!(rest.contains("stopped"), "{rest}");
+        assert!(!home.join("daemon.json").exists());
+    }
+
+    // Without a daemon the CLI reads the stores directly: nothing was lost.
+    let status = json_of(&home_b, &["commons", "status"]);
+    assert_eq!(status["daemon"], false);
+    assert_eq!(record_ids(&home_b), vec![id.clone()]);
+    assert_eq!(
+        json_of(&home_a, &["list"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// A raw HTTP request to the control API; returns the status code.
+fn http_status(addr: &str, request: &str) -> u16 {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_control_api_wants_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("n");
+    let node = Daemon::start(&home, None);
+    let file = node.daemon_file();
+    let addr = file["addr"].as_str().unwrap();
+    let token = file["token"].as_str().unwrap();
+    let get = |auth: &str| {
+        http_status(
+            addr,
+            &format!("GET /status HTTP/1.1\r\nhost: x\r\n{auth}connection: close\r\n\r\n"),
+        )
+    };
+    assert_eq!(get(""), 401);
+    assert_eq!(get("authorization: Bearer nope\r\n"), 401);
+    assert_eq!(get(&format!("authorization: Bearer {token}\r\n")), 200);
+    let bad_kind = http_status(
+        addr,
+        &format!(
+            "GET /records?kind=gossip HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\nconnection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(bad_kind, 400);
+    // A second node on the same data directory is refused.
+    let out = mirror(&home, &["node", "--no-mdns"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
+    let (status, _) = node.stop();
+    assert!(status.success());
+}
+
+#[test]
+fn an_acknowledged_publish_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("n");
+    let node = Daemon::start(&home, None);
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let path = dir.path().join(format!("{n}.json"));
+        std::fs::write(&path, vote(n)).unwrap();
+        let v = json_of(&home, &["commons", "publish", path.to_str().unwrap()]);
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    node.kill9();
+    // daemon.json is stale now: the CLI notices and opens the store itself.
+    assert!(home.join("daemon.json").exists());
+    let mut held = record_ids(&home);
+    held.sort();
+    ids.sort();
+    assert_eq!(held, ids);
+    // And a new daemon starts over the stale file.
+    let again = Daemon::start(&home, None);
+    assert_eq!(json_of(&home, &["commons", "status"])["records"], 5);
+    let (status, _) = again.stop();
+    assert!(status.success());
+}
