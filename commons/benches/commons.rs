@@ -53,21 +53,21 @@ fn load_only(path: &str) {
     let t = Instant::now();
     let c = Commons::open(std::path::Path::new(path), COMMONS, Gate::default());
     let load = t.elapsed();
-    let peak = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<f64>().ok())
-            })
-        })
-        .map_or(0.0, |kb| kb / 1024.0);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mib = |field: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
     println!(
-        "{} {} {:.1}",
+        "{} {} {:.1} {:.1}",
         c.map_or(0, |c| c.accepted_count()),
         load.as_secs_f64() * 1000.0,
-        peak
+        mib("VmHWM:"),
+        mib("VmRSS:")
     );
 }
 
@@ -196,8 +196,10 @@ fn main() {
 
     // Document load at 10k and 100k records.
     println!("\n### Loading the commons from disk\n");
-    println!("| records | store size | load time | peak RSS of the loading process |");
-    println!("|---|---|---|---|");
+    println!(
+        "| records | store size | load time | peak RSS of the loading process | RSS once loaded |"
+    );
+    println!("|---|---|---|---|---|");
     for n in [10_000usize, 100_000] {
         let dir = match tempfile::tempdir() {
             Ok(d) => d,
@@ -246,13 +248,14 @@ fn main() {
             .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
             .unwrap_or_default();
         let fields: Vec<&str> = text.split_whitespace().collect();
-        if fields.len() == 3 {
+        if fields.len() == 4 {
             assert_eq!(fields[0], n.to_string());
             println!(
-                "| {n} | {:.1} MB | {} ms | {} MiB |",
+                "| {n} | {:.1} MB | {} ms | {} MiB | {} MiB |",
                 size as f64 / 1e6,
                 fields[1].split('.').next().unwrap_or(""),
-                fields[2]
+                fields[2],
+                fields[3]
             );
         }
     }

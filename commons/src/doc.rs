@@ -97,9 +97,13 @@ pub struct DocKey {
 
 impl DocKey {
     pub fn for_record(record: &Record) -> DocKey {
+        DocKey::of(record.kind, record.created_at)
+    }
+
+    pub fn of(kind: Kind, created_at: i64) -> DocKey {
         DocKey {
-            class: Class::of(record.kind),
-            month: month_of(record.created_at),
+            class: Class::of(kind),
+            month: month_of(created_at),
         }
     }
 

@@ -80,6 +80,19 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
+    /// A stable small number for the store's index (the position in
+    /// [`Kind::ALL`], which only ever grows at the end).
+    pub fn number(self) -> u8 {
+        Kind::ALL
+            .iter()
+            .position(|k| *k == self)
+            .map_or(u8::MAX, |i| i as u8)
+    }
+
+    pub fn from_number(n: u8) -> Option<Kind> {
+        Kind::ALL.get(usize::from(n)).copied()
+    }
+
     /// Telemetry is signed by a throwaway key and expires with its epoch.
     pub fn is_anonymous(self) -> bool {
         matches!(self, Kind::TelemetryPacket)

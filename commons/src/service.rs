@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use automerge::ActorId;
 use automerge::sync;
@@ -111,27 +112,69 @@ pub enum CommonsError {
     Refused { id: String, rejection: Rejection },
 }
 
-/// The accepted records, by id and by kind.
+/// The accepted records: what is known of each (kind, time) by id and by
+/// kind. The records themselves stay in redb and are read when asked for,
+/// so a node's memory does not grow with a second copy of every payload
+/// beside the Automerge documents; a commons held only in memory keeps them
+/// here instead.
 #[derive(Default)]
 struct AcceptedSet {
-    by_id: HashMap<RecordId, Record>,
+    by_id: HashMap<RecordId, Meta>,
     by_kind: BTreeMap<Kind, BTreeSet<RecordId>>,
+    /// The records themselves when there is no store.
+    held: HashMap<RecordId, Record>,
+    store: Option<Arc<Store>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    kind: Kind,
+    created_at: i64,
 }
 
 impl AcceptedSet {
     fn insert(&mut self, record: Record) {
-        self.by_kind
-            .entry(record.kind)
-            .or_default()
-            .insert(record.id());
-        self.by_id.insert(record.id(), record);
+        let id = record.id();
+        self.note(id, record.kind, record.created_at);
+        if self.store.is_none() {
+            self.held.insert(id, record);
+        }
+    }
+
+    fn note(&mut self, id: RecordId, kind: Kind, created_at: i64) {
+        self.by_kind.entry(kind).or_default().insert(id);
+        self.by_id.insert(id, Meta { kind, created_at });
     }
 
     fn remove(&mut self, id: &RecordId) {
-        if let Some(r) = self.by_id.remove(id)
-            && let Some(set) = self.by_kind.get_mut(&r.kind)
+        self.held.remove(id);
+        if let Some(m) = self.by_id.remove(id)
+            && let Some(set) = self.by_kind.get_mut(&m.kind)
         {
             set.remove(id);
+        }
+    }
+
+    fn get(&self, id: &RecordId) -> Option<Record> {
+        if !self.by_id.contains_key(id) {
+            return None;
+        }
+        if let Some(r) = self.held.get(id) {
+            return Some(r.clone());
+        }
+        let bytes = match self.store.as_ref()?.get(id) {
+            Ok(bytes) => bytes?,
+            Err(e) => {
+                tracing::error!(record = %id, error = %e, "cannot read an accepted record");
+                return None;
+            }
+        };
+        match Record::decode(&bytes) {
+            Ok(r) if r.id() == *id => Some(r),
+            _ => {
+                tracing::error!(record = %id, "a stored record does not decode");
+                None
+            }
         }
     }
 }
@@ -144,11 +187,7 @@ impl Accepted for AcceptedSet {
     fn records_of(&self, kind: Kind) -> Vec<Record> {
         self.by_kind
             .get(&kind)
-            .map(|ids| {
-                ids.iter()
-                    .filter_map(|i| self.by_id.get(i).cloned())
-                    .collect()
-            })
+            .map(|ids| ids.iter().filter_map(|i| self.get(i)).collect())
             .unwrap_or_default()
     }
 }
@@ -166,7 +205,7 @@ pub struct Status {
 pub struct Commons {
     id: String,
     gate: Gate,
-    store: Option<Store>,
+    store: Option<Arc<Store>>,
     docs: BTreeMap<DocKey, EpochDoc>,
     accepted: AcceptedSet,
     sync_states: HashMap<(String, DocKey), sync::State>,
@@ -191,8 +230,8 @@ impl Commons {
     }
 
     /// Open (or create) the commons state kept in `path` (a redb file).
-    /// Records in the store were checked when they arrived; they are decoded
-    /// again but not re-verified.
+    /// Records in the store were checked when they arrived; at open only
+    /// their index (id, kind, time) and the documents are loaded.
     pub fn open(
         path: &Path,
         commons_id: impl Into<String>,
@@ -200,24 +239,42 @@ impl Commons {
     ) -> Result<Commons, CommonsError> {
         let mut c = Commons::in_memory(commons_id, gate);
         let store = Store::open(path, &c.id)?;
-        for (name, chunks) in store.docs()? {
+        // One document at a time, its saved bytes dropped once loaded: the
+        // peak is one document's bytes beside the loaded documents.
+        for name in store.doc_names()? {
             let key = DocKey::parse(&name).ok_or_else(|| CommonsError::Doc {
                 doc: name.clone(),
                 reason: "unknown document key".into(),
             })?;
-            let bytes: Vec<u8> = chunks.concat();
+            let bytes = store.doc_bytes(&name)?;
             let doc = EpochDoc::load(&c.id, key, &bytes).map_err(|e| CommonsError::Doc {
                 doc: name.clone(),
                 reason: e.to_string(),
             })?;
             c.docs.insert(key, doc);
         }
-        for (id, bytes) in store.records()? {
-            match Record::decode(&bytes) {
-                Ok(r) if r.id() == id => c.accepted.insert(r),
-                _ => tracing::warn!(record = %id, "stored record does not decode; skipped"),
+        let (stored, indexed) = store.counts()?;
+        if stored != indexed {
+            // A file written before the index existed (or damaged by hand):
+            // rebuild the index from the records, once.
+            tracing::info!(stored, indexed, "rebuilding the record index");
+            let mut rows = Vec::new();
+            for (id, bytes) in store.records()? {
+                match Record::decode(&bytes) {
+                    Ok(r) if r.id() == id => rows.push((id, r.kind.number(), r.created_at)),
+                    _ => tracing::warn!(record = %id, "stored record does not decode; skipped"),
+                }
+            }
+            store.rebuild_index(&rows)?;
+        }
+        for (id, kind, created_at) in store.index()? {
+            match Kind::from_number(kind) {
+                Some(kind) => c.accepted.note(id, kind, created_at),
+                None => tracing::warn!(record = %id, kind, "unknown kind in the index; skipped"),
             }
         }
+        let store = Arc::new(store);
+        c.accepted.store = Some(store.clone());
         c.store = Some(store);
         Ok(c)
     }
@@ -230,8 +287,9 @@ impl Commons {
         self.accepted.by_id.len()
     }
 
-    pub fn get(&self, id: &RecordId) -> Option<&Record> {
-        self.accepted.by_id.get(id)
+    /// One accepted record (read from the store).
+    pub fn get(&self, id: &RecordId) -> Option<Record> {
+        self.accepted.get(id)
     }
 
     pub fn records_of(&self, kind: Kind) -> Vec<Record> {
@@ -304,7 +362,10 @@ impl Commons {
                 }
             }
         }
-        let rows: Vec<(RecordId, &[u8])> = records.iter().map(|r| (r.id(), r.bytes())).collect();
+        let rows: Vec<_> = records
+            .iter()
+            .map(|r| ((r.id(), r.kind.number(), r.created_at), r.bytes()))
+            .collect();
         store.commit(&rows, &chunks)
     }
 
@@ -645,9 +706,9 @@ impl Commons {
             let ids: Vec<RecordId> = self
                 .accepted
                 .by_id
-                .values()
-                .filter(|r| DocKey::for_record(r) == key)
-                .map(|r| r.id())
+                .iter()
+                .filter(|(_, m)| DocKey::of(m.kind, m.created_at) == key)
+                .map(|(id, _)| *id)
                 .collect();
             if let Some(store) = &self.store {
                 store.drop_doc(&key, &ids)?;

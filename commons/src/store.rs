@@ -2,22 +2,30 @@
 //! personal store (`commons.redb`), so the commons never holds the lock on
 //! the person's reflections.
 //!
-//! Two tables: accepted records by id, and each epoch document as a list of
+//! Three tables: accepted records by id, a small index of their kinds and
+//! times (all a node loads at start), and each epoch document as a list of
 //! saved chunks (a full save followed by incremental ones), compacted into
 //! one chunk when the list grows. Every write is one durable transaction, so
 //! a record acknowledged as accepted survives a crash.
 
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::doc::DocKey;
 use crate::record::RecordId;
 
 const RECORDS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("records");
+/// id → (kind number, created_at): what a node must know of every record
+/// at start, without decoding any (the records themselves are read when
+/// asked for).
+const INDEX: TableDefinition<&[u8; 32], (u8, i64)> = TableDefinition::new("record_index");
 /// (document key, chunk number) → saved bytes.
 const CHUNKS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("doc_chunks");
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+
+/// redb's page cache for `commons.redb`.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// When a document has this many chunks, the next save writes it whole.
 pub const COMPACT_AFTER_CHUNKS: u64 = 32;
@@ -42,16 +50,23 @@ pub struct Store {
 
 impl Store {
     pub fn open(path: &Path, commons_id: &str) -> Result<Store, StoreError> {
-        let database = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
-                path: path.display().to_string(),
-            },
-            other => dbe(other),
-        })?;
+        // redb's page cache would otherwise grow toward its 1 GiB default
+        // while the documents are read at start; a commons node reads each
+        // document once and then works from memory.
+        let database = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                    path: path.display().to_string(),
+                },
+                other => dbe(other),
+            })?;
         let store = Store { db: database };
         let tx = store.db.begin_write().map_err(dbe)?;
         {
             tx.open_table(RECORDS).map_err(dbe)?;
+            tx.open_table(INDEX).map_err(dbe)?;
             tx.open_table(CHUNKS).map_err(dbe)?;
             let mut meta = tx.open_table(META).map_err(dbe)?;
             let found = meta
@@ -75,6 +90,48 @@ impl Store {
         Ok(store)
     }
 
+    /// The index: every accepted record's id, kind number and created_at.
+    pub fn index(&self) -> Result<Vec<IndexRow>, StoreError> {
+        let tx = self.db.begin_read().map_err(dbe)?;
+        let table = tx.open_table(INDEX).map_err(dbe)?;
+        let mut out = Vec::with_capacity(table.len().map_err(dbe)? as usize);
+        for row in table.iter().map_err(dbe)? {
+            let (k, v) = row.map_err(dbe)?;
+            let (kind, created_at) = v.value();
+            out.push((RecordId(*k.value()), kind, created_at));
+        }
+        Ok(out)
+    }
+
+    /// How many records are stored, and how many the index lists.
+    pub fn counts(&self) -> Result<(u64, u64), StoreError> {
+        let tx = self.db.begin_read().map_err(dbe)?;
+        let records = tx.open_table(RECORDS).map_err(dbe)?.len().map_err(dbe)?;
+        let index = tx.open_table(INDEX).map_err(dbe)?.len().map_err(dbe)?;
+        Ok((records, index))
+    }
+
+    /// Rewrite the index whole (a file from before the index, or one whose
+    /// index disagrees with its records).
+    pub fn rebuild_index(&self, rows: &[IndexRow]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(dbe)?;
+        {
+            tx.delete_table(INDEX).map_err(dbe)?;
+            let mut table = tx.open_table(INDEX).map_err(dbe)?;
+            for (id, kind, created_at) in rows {
+                table.insert(&id.0, (*kind, *created_at)).map_err(dbe)?;
+            }
+        }
+        tx.commit().map_err(dbe)
+    }
+
+    /// One record's bytes.
+    pub fn get(&self, id: &RecordId) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read().map_err(dbe)?;
+        let table = tx.open_table(RECORDS).map_err(dbe)?;
+        Ok(table.get(&id.0).map_err(dbe)?.map(|v| v.value().to_vec()))
+    }
+
     /// Every accepted record, in id order.
     pub fn records(&self) -> Result<Vec<(RecordId, Vec<u8>)>, StoreError> {
         let tx = self.db.begin_read().map_err(dbe)?;
@@ -87,18 +144,34 @@ impl Store {
         Ok(out)
     }
 
-    /// Every saved document: key and its chunks in order.
-    pub fn docs(&self) -> Result<Vec<SavedDoc>, StoreError> {
+    /// The names of the saved documents.
+    pub fn doc_names(&self) -> Result<Vec<String>, StoreError> {
         let tx = self.db.begin_read().map_err(dbe)?;
         let table = tx.open_table(CHUNKS).map_err(dbe)?;
-        let mut out: Vec<SavedDoc> = Vec::new();
+        let mut out: Vec<String> = Vec::new();
         for row in table.iter().map_err(dbe)? {
-            let (k, v) = row.map_err(dbe)?;
+            let (k, _) = row.map_err(dbe)?;
             let (doc, _) = k.value();
-            match out.last_mut() {
-                Some((d, chunks)) if d == doc => chunks.push(v.value().to_vec()),
-                _ => out.push((doc.to_string(), vec![v.value().to_vec()])),
+            if out.last().map(String::as_str) != Some(doc) {
+                out.push(doc.to_string());
             }
+        }
+        Ok(out)
+    }
+
+    /// One document's saved chunks, concatenated (what `Automerge::load`
+    /// takes), in one allocation.
+    pub fn doc_bytes(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        let tx = self.db.begin_read().map_err(dbe)?;
+        let table = tx.open_table(CHUNKS).map_err(dbe)?;
+        let range = (name, 0)..=(name, u64::MAX);
+        let mut total = 0;
+        for row in table.range(range.clone()).map_err(dbe)? {
+            total += row.map_err(dbe)?.1.value().len();
+        }
+        let mut out = Vec::with_capacity(total);
+        for row in table.range(range).map_err(dbe)? {
+            out.extend_from_slice(row.map_err(dbe)?.1.value());
         }
         Ok(out)
     }
@@ -108,7 +181,7 @@ impl Store {
     /// document's chunk list (compaction); an `Append` adds to it.
     pub fn commit(
         &self,
-        records: &[(RecordId, &[u8])],
+        records: &[(IndexRow, &[u8])],
         chunks: &[(DocKey, Chunk)],
     ) -> Result<(), StoreError> {
         if records.is_empty() && chunks.is_empty() {
@@ -117,8 +190,10 @@ impl Store {
         let tx = self.db.begin_write().map_err(dbe)?;
         {
             let mut table = tx.open_table(RECORDS).map_err(dbe)?;
-            for (id, bytes) in records {
+            let mut index = tx.open_table(INDEX).map_err(dbe)?;
+            for ((id, kind, created_at), bytes) in records {
                 table.insert(&id.0, *bytes).map_err(dbe)?;
+                index.insert(&id.0, (*kind, *created_at)).map_err(dbe)?;
             }
             let mut table = tx.open_table(CHUNKS).map_err(dbe)?;
             for (key, chunk) in chunks {
@@ -173,8 +248,10 @@ impl Store {
                 .map_err(dbe)?
                 .for_each(drop);
             let mut records = tx.open_table(RECORDS).map_err(dbe)?;
+            let mut index = tx.open_table(INDEX).map_err(dbe)?;
             for id in ids {
                 records.remove(&id.0).map_err(dbe)?;
+                index.remove(&id.0).map_err(dbe)?;
             }
         }
         tx.commit().map_err(dbe)?;
@@ -182,8 +259,9 @@ impl Store {
     }
 }
 
-/// A document's key and its saved chunks, in order.
-pub type SavedDoc = (String, Vec<Vec<u8>>);
+/// A row of the index: id, kind number ([`crate::record::Kind::number`]),
+/// created_at.
+pub type IndexRow = (RecordId, u8, i64);
 
 pub enum Chunk {
     Append(Vec<u8>),

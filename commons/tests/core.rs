@@ -86,10 +86,28 @@ fn a_restarted_node_keeps_its_accepted_state() {
     let mut fresh = node();
     sync_pair(&mut fresh, "fresh", &mut again, "again");
     assert_eq!(fresh.accepted_ids(), ids);
+    // Records are read back from the store, whole and by kind.
+    let one = *ids.iter().next().unwrap();
+    assert_eq!(again.get(&one).unwrap().id(), one);
+    assert_eq!(again.records_of(Kind::MembershipAttestation).len(), 50);
+    assert!(again.records_of(Kind::Vote).is_empty());
     // And a store of one commons refuses to open as another.
     drop(again);
     let other = "0".repeat(64);
     assert!(Commons::open(&path, other, Gate::default()).is_err());
+
+    // A store whose index is gone (an older file) is re-indexed on open.
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        let index: redb::TableDefinition<&[u8; 32], (u8, i64)> =
+            redb::TableDefinition::new("record_index");
+        assert!(tx.delete_table(index).unwrap());
+        tx.commit().unwrap();
+    }
+    let reindexed = Commons::open(&path, COMMONS, Gate::default()).unwrap();
+    assert_eq!(reindexed.accepted_ids(), ids);
+    assert_eq!(reindexed.records_of(Kind::MembershipAttestation).len(), 50);
 }
 
 #[test]
