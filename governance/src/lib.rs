@@ -17,8 +17,12 @@
 //! Today it owns [`params`], the engine parameter pack (prompts, pattern
 //! rules, tension templates, thresholds) that releases will carry;
 //! [`canonical`], the one JSON encoding every signature and hash is over;
-//! and [`payload`], the typed payload of every kind of commons record and
-//! its validation (what the commons gate checks before a signature).
+//! [`payload`], the typed payload of every kind of commons record and its
+//! validation (what the commons gate checks before a signature);
+//! [`invariants`], the checker of I1–I6 over a proposal's content;
+//! [`rules`], what the gate refuses from a governance record by itself; and
+//! [`ledger`], membership, guardians, proposal states and tallies as a pure
+//! function of the accepted records.
 //!
 //! Architecture invariant: **no I/O**. Every rule is a function of the
 //! records it is given, so every node computes the same answer from the same
@@ -26,5 +30,8 @@
 //! simulated without a network. It depends only on `mirror-constitution`.
 
 pub mod canonical;
+pub mod invariants;
+pub mod ledger;
 pub mod params;
 pub mod payload;
+pub mod rules;

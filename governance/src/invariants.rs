@@ -1,0 +1,397 @@
+//! The invariant checker: what the constitution forbids a proposal to do,
+//! decided from the proposal's content alone.
+//!
+//! It runs when a proposal is submitted (every node's gate refuses a
+//! proposal with a violation) and again at approval, on the exact content
+//! that was voted on: a proposal's id is the hash of that content, so "the
+//! same proposal" can never mean different bytes.
+//!
+//! I1, I3, I5 and I6 read the flags the proposer set and the change itself;
+//! I2 and I3 run the constitution's compliance checker over every text the
+//! change would put in front of a person or a model. I4 is not about
+//! content: an amendment needs guardian signatures, which the tally counts
+//! ([`crate::ledger`]).
+//!
+//! Flags are the proposer's statement, and the checker does not trust them
+//! blindly: an edit that reaches into telemetry or export settings counts as
+//! collecting data or removing export whatever the flags say.
+
+use mirror_constitution::compliance::{Checker, FlagKind};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::payload::{ChangeTarget, EvolutionProposal};
+
+/// One of the constitution's invariants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Invariant {
+    I1,
+    I2,
+    I3,
+    I4,
+    I5,
+    I6,
+}
+
+impl Invariant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Invariant::I1 => "I1",
+            Invariant::I2 => "I2",
+            Invariant::I3 => "I3",
+            Invariant::I4 => "I4",
+            Invariant::I5 => "I5",
+            Invariant::I6 => "I6",
+        }
+    }
+}
+
+/// A finding of the checker: which invariant, and what in the proposal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub invariant: Invariant,
+    /// Where: a field of the proposal or an edit's path.
+    pub at: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} at {}: {}",
+            self.invariant.as_str(),
+            self.at,
+            self.message
+        )
+    }
+}
+
+/// The checker's verdict on one proposal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Any of these refuses the proposal.
+    pub violations: Vec<Finding>,
+    /// Reported, not refusing (I2 flags under the directive threshold).
+    pub warnings: Vec<Finding>,
+}
+
+impl Report {
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// The violated invariants, sorted and distinct.
+    pub fn violated(&self) -> Vec<Invariant> {
+        let mut out: Vec<Invariant> = self.violations.iter().map(|f| f.invariant).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// One line naming every violation (for a gate rejection).
+    pub fn describe(&self) -> String {
+        self.violations
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// Parameter-pack fields whose text the engine speaks: to a person (a
+/// pattern's observation, said in a mirrorback) or to a language model (the
+/// prompts). These are the texts I2 checks. A pattern's `description`
+/// documents its lexicon and so names the very words it detects; it is
+/// never said to anyone, and is not checked.
+const TEXT_FIELDS: &[&str] = &["system", "user", "stricter", "observation"];
+
+/// Path segments that mean the edit touches what leaves the node.
+const DATA_COLLECTION_SEGMENTS: &[&str] = &["telemetry", "metrics", "egress", "collect", "upload"];
+
+/// Path segments that mean the edit touches export.
+const EXPORT_SEGMENTS: &[&str] = &["export", "bundle"];
+
+/// Check a proposal's content against I1, I2, I3, I5 and I6.
+pub fn check(proposal: &EvolutionProposal, checker: &Checker) -> Report {
+    let mut report = Report::default();
+    let flags = &proposal.flags;
+    let mut violation = |invariant, at: &str, message: String| {
+        report.violations.push(Finding {
+            invariant,
+            at: at.to_string(),
+            message,
+        });
+    };
+
+    // I1: collecting data needs the person's consent.
+    let touches_data = proposal
+        .change
+        .edits
+        .iter()
+        .find(|e| has_segment(&e.path, DATA_COLLECTION_SEGMENTS));
+    if flags.data_collection && !flags.user_consent_required {
+        violation(
+            Invariant::I1,
+            "flags",
+            "collects data without requiring the person's consent".into(),
+        );
+    } else if let Some(edit) = touches_data
+        && !(flags.data_collection && flags.user_consent_required)
+    {
+        violation(
+            Invariant::I1,
+            &edit.path,
+            "changes what data leaves the node but is not flagged data_collection with user_consent_required".into(),
+        );
+    }
+
+    // I5: export can never be removed.
+    if flags.removes_export {
+        violation(Invariant::I5, "flags", "removes export".into());
+    }
+    for edit in &proposal.change.edits {
+        if has_segment(&edit.path, EXPORT_SEGMENTS) && edit.after.is_none() {
+            violation(
+                Invariant::I5,
+                &edit.path,
+                "deletes an export setting".into(),
+            );
+        }
+    }
+
+    // I6: a breaking change needs a way through.
+    if flags.breaking_change
+        && flags
+            .migration_path
+            .as_deref()
+            .is_none_or(|p| p.trim().is_empty())
+    {
+        violation(
+            Invariant::I6,
+            "flags",
+            "breaking change without a migration path".into(),
+        );
+    }
+
+    // I3 over what the proposal says it is for; I2 and I3 over every new
+    // text a person or a model would see.
+    for (at, text) in [
+        ("title", proposal.title.as_str()),
+        ("description", proposal.description.as_str()),
+    ] {
+        for flag in &checker.check(text).flags {
+            if flag.kind == FlagKind::OutcomeOptimization {
+                report.violations.push(Finding {
+                    invariant: Invariant::I3,
+                    at: at.into(),
+                    message: format!("optimises for outcomes (\"{}\")", flag.evidence),
+                });
+            }
+        }
+    }
+    if proposal.change.target == ChangeTarget::Params {
+        for edit in &proposal.change.edits {
+            let Some(after) = &edit.after else { continue };
+            let mut texts = Vec::new();
+            collect_texts(&edit.path, after, &mut texts);
+            for (path, text) in texts {
+                let result = checker.check(&text);
+                for flag in &result.flags {
+                    let finding = Finding {
+                        invariant: if flag.kind == FlagKind::OutcomeOptimization {
+                            Invariant::I3
+                        } else {
+                            Invariant::I2
+                        },
+                        at: path.clone(),
+                        message: format!(
+                            "{} (\"{}\", directive density {:.3}, threshold {:.3})",
+                            flag.kind.as_str(),
+                            flag.evidence,
+                            result.directive_density,
+                            result.threshold
+                        ),
+                    };
+                    // Outcome optimisation and failing the directive
+                    // threshold refuse; other flags are reported.
+                    if matches!(
+                        flag.kind,
+                        FlagKind::OutcomeOptimization | FlagKind::Directive
+                    ) {
+                        report.violations.push(finding);
+                    } else {
+                        report.warnings.push(finding);
+                    }
+                }
+            }
+        }
+    }
+    report
+}
+
+fn has_segment(path: &str, segments: &[&str]) -> bool {
+    path.split('/')
+        .any(|s| segments.iter().any(|w| s.to_ascii_lowercase().contains(w)))
+}
+
+/// Every string under `value` that lands in a text field, with its full
+/// JSON Pointer path.
+fn collect_texts(path: &str, value: &Value, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::String(s) => {
+            let last = path.rsplit('/').next().unwrap_or("");
+            let in_prompts = path.starts_with("/prompts");
+            if TEXT_FIELDS.contains(&last) && (in_prompts || path.starts_with("/patterns")) {
+                out.push((path.to_string(), s.clone()));
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                let escaped = k.replace('~', "~0").replace('/', "~1");
+                collect_texts(&format!("{path}/{escaped}"), v, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                collect_texts(&format!("{path}/{i}"), v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payload::{Change, Edit, Flags, ProposalType};
+    use serde_json::json;
+
+    fn checker() -> Checker {
+        mirror_constitution::Constitution::genesis()
+            .checker()
+            .expect("the genesis lexicon loads")
+    }
+
+    fn proposal(edits: Vec<Edit>, flags: Flags) -> EvolutionProposal {
+        EvolutionProposal {
+            proposal_type: ProposalType::PatternDetection,
+            title: "Notice more ways of saying always".into(),
+            description: "Adds cue words seen in the dev set.".into(),
+            change: Change {
+                target: ChangeTarget::Params,
+                edits,
+            },
+            evidence: vec![],
+            flags,
+        }
+    }
+
+    fn edit(path: &str, after: Value) -> Edit {
+        Edit {
+            path: path.into(),
+            before: None,
+            after: Some(after),
+        }
+    }
+
+    fn no_flags() -> Flags {
+        Flags {
+            data_collection: false,
+            user_consent_required: false,
+            removes_export: false,
+            breaking_change: false,
+            migration_path: None,
+        }
+    }
+
+    #[test]
+    fn a_plain_lexicon_change_is_clean() {
+        let p = proposal(
+            vec![edit(
+                "/patterns/absolute_thinking/rules/0/cues",
+                json!(["always", "never ever"]),
+            )],
+            no_flags(),
+        );
+        let r = check(&p, &checker());
+        assert!(r.is_clean(), "{r:?}");
+    }
+
+    #[test]
+    fn each_content_invariant_is_named() {
+        let c = checker();
+        let mut f = no_flags();
+        f.data_collection = true;
+        let r = check(
+            &proposal(vec![edit("/thresholds/max_regenerations", json!(3))], f),
+            &c,
+        );
+        assert_eq!(r.violated(), vec![Invariant::I1]);
+
+        // Touching telemetry without saying so is I1 too.
+        let r = check(
+            &proposal(vec![edit("/telemetry/metrics", json!(["x"]))], no_flags()),
+            &c,
+        );
+        assert_eq!(r.violated(), vec![Invariant::I1]);
+
+        let r = check(
+            &proposal(
+                vec![edit("/prompts/system", json!("You must do this now."))],
+                no_flags(),
+            ),
+            &c,
+        );
+        assert!(r.violated().contains(&Invariant::I2), "{r:?}");
+
+        let mut p = proposal(
+            vec![edit("/thresholds/max_regenerations", json!(3))],
+            no_flags(),
+        );
+        p.description = "Maximise engagement and retention of users.".into();
+        assert_eq!(check(&p, &c).violated(), vec![Invariant::I3]);
+
+        let mut f = no_flags();
+        f.removes_export = true;
+        let r = check(
+            &proposal(vec![edit("/thresholds/max_regenerations", json!(3))], f),
+            &c,
+        );
+        assert_eq!(r.violated(), vec![Invariant::I5]);
+
+        let mut f = no_flags();
+        f.breaking_change = true;
+        let r = check(
+            &proposal(
+                vec![edit("/thresholds/max_regenerations", json!(3))],
+                f.clone(),
+            ),
+            &c,
+        );
+        assert_eq!(r.violated(), vec![Invariant::I6]);
+        f.migration_path = Some("Old packs are upgraded on apply.".into());
+        assert!(
+            check(
+                &proposal(vec![edit("/thresholds/max_regenerations", json!(3))], f),
+                &c
+            )
+            .is_clean()
+        );
+    }
+
+    #[test]
+    fn the_genesis_texts_pass_i2_and_i3() {
+        let params: Value = serde_json::to_value(
+            toml::from_str::<crate::params::EngineParams>(crate::params::GENESIS_PARAMS_TOML)
+                .expect("genesis params parse"),
+        )
+        .expect("params to JSON");
+        let mut edits = Vec::new();
+        for key in ["prompts", "patterns"] {
+            edits.push(edit(&format!("/{key}"), params[key].clone()));
+        }
+        let r = check(&proposal(edits, no_flags()), &checker());
+        assert!(r.is_clean(), "{}", r.describe());
+    }
+}
