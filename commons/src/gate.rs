@@ -33,7 +33,12 @@ pub enum Rejection {
     #[error("record {0} was already accepted (replayed)")]
     Replay(RecordId),
     #[error("{kind} record breaks a rule: {reason}")]
-    Rule { kind: Kind, reason: String },
+    Rule {
+        kind: Kind,
+        /// A short stable name for the rule, for counting.
+        name: &'static str,
+        reason: String,
+    },
     /// The Automerge change carrying the record does something other than
     /// insert it (delete, overwrite, write elsewhere…).
     #[error("change refused: {detail}")]
@@ -54,7 +59,7 @@ impl Rejection {
             Rejection::WrongId { .. } => "wrong_id",
             Rejection::FromTheFuture { .. } => "from_the_future",
             Rejection::Replay(_) => "replay",
-            Rejection::Rule { .. } => "rule",
+            Rejection::Rule { name, .. } => name,
             Rejection::Change { reason, .. } => reason,
         }
     }
@@ -71,7 +76,14 @@ pub trait Accepted {
 /// supplies the real ones; a commons without them accepts every record that
 /// is well formed and correctly signed.
 pub trait Rules: Send + Sync {
-    fn check(&self, record: &Record, accepted: &dyn Accepted) -> Result<(), String>;
+    fn check(&self, record: &Record, accepted: &dyn Accepted) -> Result<(), RuleRefusal>;
+}
+
+/// Why a kind's rules refuse a record: a stable name and the detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRefusal {
+    pub name: &'static str,
+    pub detail: String,
 }
 
 /// Accepts every well-formed, correctly signed record: the structural gate
@@ -80,7 +92,7 @@ pub trait Rules: Send + Sync {
 pub struct StructuralOnly;
 
 impl Rules for StructuralOnly {
-    fn check(&self, _record: &Record, _accepted: &dyn Accepted) -> Result<(), String> {
+    fn check(&self, _record: &Record, _accepted: &dyn Accepted) -> Result<(), RuleRefusal> {
         Ok(())
     }
 }
@@ -239,9 +251,10 @@ impl Gate {
         }
         self.rules
             .check(&record, accepted)
-            .map_err(|reason| Rejection::Rule {
+            .map_err(|refusal| Rejection::Rule {
                 kind: record.kind,
-                reason,
+                name: refusal.name,
+                reason: refusal.detail,
             })?;
         Ok(record)
     }

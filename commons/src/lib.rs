@@ -22,6 +22,7 @@
 
 pub mod doc;
 pub mod gate;
+pub mod governance;
 pub mod net;
 pub mod record;
 pub mod service;

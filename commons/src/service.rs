@@ -327,6 +327,7 @@ impl Commons {
         if expired(key, now_ms) {
             return Err(Rejection::Rule {
                 kind: record.kind,
+                name: "expired_epoch",
                 reason: format!("epoch {key} has expired"),
             });
         }
@@ -436,6 +437,7 @@ impl Commons {
         if candidates.len() != 1 {
             return GossipVerdict::Reject(Rejection::Rule {
                 kind: record.kind,
+                name: "one_record_per_change",
                 reason: "a gossiped change inserts exactly one record".into(),
             });
         }

@@ -423,3 +423,55 @@ proptest! {
         prop_assert_eq!(x.rejections().total_for("origin"), 0);
     }
 }
+
+#[test]
+fn the_governance_rules_refuse_a_proposal_that_breaks_an_invariant() {
+    use mirror_commons::governance::GovernanceRules;
+    let checker = mirror_constitution::Constitution::genesis()
+        .checker()
+        .unwrap();
+    let gate = || Gate::new(Box::new(GovernanceRules::new(COMMONS, 1, checker.clone())));
+    let mut a = Commons::in_memory(COMMONS, gate());
+    let mut b = Commons::in_memory(COMMONS, gate());
+    let proposal = |removes_export: bool| {
+        let Value::Object(p) = json!({
+            "proposal_type": "pattern_detection",
+            "title": "Notice more absolutes",
+            "description": "Adds a cue seen in the dev set.",
+            "change": {"target": "params", "edits": [
+                {"path": "/patterns/absolute_thinking/rules/0/cues", "after": ["always"]}
+            ]},
+            "evidence": [],
+            "flags": {"data_collection": false, "user_consent_required": false,
+                      "removes_export": removes_export, "breaking_change": false}
+        }) else {
+            unreachable!()
+        };
+        Record::sign(
+            Kind::EvolutionProposal,
+            NOW,
+            p,
+            &SigningKey::from_bytes(&[4; 32]),
+        )
+        .unwrap()
+    };
+    // A clean proposal passes and gossips.
+    let (_, change) = a.publish(proposal(false).bytes(), NOW).unwrap();
+    assert!(matches!(
+        b.on_gossip("a", &change, NOW),
+        GossipVerdict::Accept(_)
+    ));
+    // One that removes export is refused locally, and on arrival from a
+    // peer whose gate let it through, with I5 named.
+    let bad = proposal(true);
+    let err = a.publish(bad.bytes(), NOW).unwrap_err().to_string();
+    assert!(err.contains("I5"), "{err}");
+    let mut lax = node();
+    let (_, change) = lax.publish(bad.bytes(), NOW).unwrap();
+    match b.on_gossip("lax", &change, NOW) {
+        GossipVerdict::Reject(r) => assert_eq!(r.reason(), "invariant_violation"),
+        other => panic!("accepted: {other:?}"),
+    }
+    assert_eq!(b.rejections().get("lax", "invariant_violation"), 1);
+    assert_eq!(b.accepted_count(), 1);
+}

@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use mirror_commons::gate::Gate;
+use mirror_commons::governance::GovernanceRules;
 use mirror_commons::net::{self, NetConfig, NetHandle};
 use mirror_commons::record::{Kind, RecordId};
 use mirror_commons::service::Commons;
@@ -111,10 +112,7 @@ pub fn run(home: &Home, options: &NodeOptions) -> anyhow::Result<()> {
     net_config.sync_interval = Duration::from_secs(config.commons.sync_interval_secs.max(1));
     net_config.max_connections = config.commons.max_connections;
 
-    let commons = Arc::new(Mutex::new(open_at(
-        &home.commons_db_path(),
-        commons_id.clone(),
-    )?));
+    let commons = Arc::new(Mutex::new(open_at(home, commons_id.clone())?));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -442,11 +440,26 @@ pub fn call(
 /// Open the commons store directly (no daemon running).
 pub fn open_local(home: &Home) -> anyhow::Result<Commons> {
     let config = home.load_config()?;
-    open_at(&home.commons_db_path(), config.commons.commons_id())
+    open_at(home, config.commons.commons_id())
 }
 
-fn open_at(path: &Path, id: String) -> anyhow::Result<Commons> {
-    let commons = Commons::open(path, id, Gate::default())
+/// The gate every record passes on this node: structure, signature, and the
+/// governance rules under this node's constitution.
+fn gate(home: &Home, commons_id: &str) -> anyhow::Result<Gate> {
+    let checker = home
+        .constitution()?
+        .checker()
+        .map_err(|e| anyhow::anyhow!("the constitution's compliance lexicon: {e}"))?;
+    Ok(Gate::new(Box::new(GovernanceRules::new(
+        commons_id, 1, checker,
+    ))))
+}
+
+fn open_at(home: &Home, id: String) -> anyhow::Result<Commons> {
+    let path = home.commons_db_path();
+    let path = path.as_path();
+    let gate = gate(home, &id)?;
+    let commons = Commons::open(path, id, gate)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("opening {}", path.display()))?;
     // Records in the commons are public, but which ones this node holds,
