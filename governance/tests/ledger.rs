@@ -104,7 +104,7 @@ impl World {
     }
 
     /// Submit and move to voting, opening at `opens`.
-    fn to_voting(&mut self, author: u8, proposal: Hash, opens: i64) {
+    fn open_voting(&mut self, author: u8, proposal: Hash, opens: i64) {
         self.step(author, opens - 3, proposal, ProposalState::Testing);
         self.step(author, opens - 2, proposal, ProposalState::Review);
         self.add(
@@ -218,7 +218,7 @@ fn a_proposal_walks_its_lifecycle_and_is_approved() {
         w.ledger().proposal(&p, T0 + 600).unwrap().state,
         ProposalState::Draft
     );
-    w.to_voting(10, p, OPENS);
+    w.open_voting(10, p, OPENS);
     let during = w.ledger().proposal(&p, OPENS + 5).unwrap();
     assert_eq!(during.state, ProposalState::Voting);
     w.vote(10, OPENS + 10, p, Choice::Approve);
@@ -238,7 +238,7 @@ fn a_proposal_walks_its_lifecycle_and_is_approved() {
 fn votes_that_do_not_count_are_held_with_a_reason() {
     let mut w = with_members(3);
     let p = w.propose(10, T0 + 500, ProposalType::PatternDetection);
-    w.to_voting(10, p, OPENS);
+    w.open_voting(10, p, OPENS);
     // A non-member, and a member admitted after voting opened.
     let stranger = w.vote(99, OPENS + 5, p, Choice::Approve);
     w.attest(1, 50, OPENS + 1);
@@ -272,7 +272,7 @@ fn votes_that_do_not_count_are_held_with_a_reason() {
 fn equal_times_are_broken_by_record_id() {
     let mut w = with_members(2);
     let p = w.propose(10, T0 + 500, ProposalType::PatternDetection);
-    w.to_voting(10, p, OPENS);
+    w.open_voting(10, p, OPENS);
     let a = w.vote(10, OPENS + 9, p, Choice::Approve);
     let b = w.vote(10, OPENS + 9, p, Choice::Reject);
     let t = w.ledger().tally(&p, AFTER).unwrap();
@@ -284,7 +284,7 @@ fn equal_times_are_broken_by_record_id() {
 fn a_tie_is_rejected_and_quorum_counts_approve_and_abstain() {
     let mut w = with_members(4);
     let p = w.propose(10, T0 + 500, ProposalType::PatternDetection);
-    w.to_voting(10, p, OPENS);
+    w.open_voting(10, p, OPENS);
     w.vote(10, OPENS + 1, p, Choice::Approve);
     w.vote(11, OPENS + 2, p, Choice::Reject);
     let t = w.ledger().tally(&p, AFTER).unwrap();
@@ -313,7 +313,7 @@ fn a_tie_is_rejected_and_quorum_counts_approve_and_abstain() {
 fn an_amendment_needs_a_supermajority_and_the_guardian_threshold() {
     let mut w = with_members(3);
     let p = w.propose(10, T0 + 500, ProposalType::ConstitutionalAmendment);
-    w.to_voting(10, p, OPENS);
+    w.open_voting(10, p, OPENS);
     w.vote(10, OPENS + 1, p, Choice::Approve);
     w.vote(11, OPENS + 2, p, Choice::Approve);
     w.vote(12, OPENS + 3, p, Choice::Reject);
@@ -343,7 +343,7 @@ fn an_amendment_needs_a_supermajority_and_the_guardian_threshold() {
     // Below the supermajority: 1 approve of 2.
     let mut w = with_members(2);
     let q = w.propose(10, T0 + 500, ProposalType::ConstitutionalAmendment);
-    w.to_voting(10, q, OPENS);
+    w.open_voting(10, q, OPENS);
     w.vote(10, OPENS + 1, q, Choice::Approve);
     w.vote(11, OPENS + 2, q, Choice::Reject);
     w.sign(1, OPENS + 4, SignaturePurpose::Amendment, q);
@@ -514,7 +514,7 @@ fn an_approved_proposal_whose_content_now_fails_is_rejected_at_approval() {
     let mut bad = proposal(ProposalType::PatternDetection);
     bad.flags.breaking_change = true;
     let p = w.add(10, T0 + 500, AnyPayload::EvolutionProposal(bad));
-    w.to_voting(10, p, OPENS);
+    w.open_voting(10, p, OPENS);
     w.vote(10, OPENS + 1, p, Choice::Approve);
     w.vote(11, OPENS + 2, p, Choice::Approve);
     let t = w.ledger().tally(&p, AFTER).unwrap();
@@ -538,7 +538,7 @@ proptest! {
     ) {
         let mut w = with_members(5);
         let p = w.propose(10, T0 + 500, ProposalType::PatternDetection);
-        w.to_voting(10, p, OPENS);
+        w.open_voting(10, p, OPENS);
         w.revoke(1, 14, OPENS + 50);
         for (member, offset, choice) in votes {
             let choice = [Choice::Approve, Choice::Reject, Choice::Abstain][choice as usize];
