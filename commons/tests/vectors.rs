@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier};
 use mirror_commons::record::{Kind, Record, RecordError, RecordId, SIGNING_DOMAIN};
 use mirror_governance::payload::{self, GuardianSignature, PayloadError, SignaturePurpose};
+use mirror_governance::release;
 use serde_json::{Map, Value, json};
 
 fn vectors_path() -> PathBuf {
@@ -50,10 +51,6 @@ const EPHEMERAL: [u8; 32] = [0x7f; 32];
 
 fn public_hex(seed: &[u8; 32]) -> String {
     hex::encode(SigningKey::from_bytes(seed).verifying_key().to_bytes())
-}
-
-fn b64(bytes: &[u8]) -> String {
-    payload::encode_base64(bytes)
 }
 
 /// Sign one vector and describe it completely.
@@ -88,7 +85,7 @@ fn vector(
 fn build() -> Value {
     let mut vectors = Vec::new();
 
-    let (_, v) = vector(
+    let (genesis_id, v) = vector(
         "genesis",
         "A commons with two guardians (seeds 01 and 02), both needed to sign; the genesis constitution.",
         GUARDIAN_A,
@@ -199,43 +196,55 @@ fn build() -> Value {
     );
     vectors.push(v);
 
-    // Stand-ins for TUF metadata files: exact bytes, including a trailing
-    // newline, which is why they travel as base64 rather than as JSON.
-    let timestamp = b"{\"signatures\":[],\"signed\":{\"_type\":\"timestamp\",\"spec_version\":\"1.0.31\",\"version\":1}}\n";
-    let snapshot = b"{\"signatures\":[],\"signed\":{\"_type\":\"snapshot\",\"spec_version\":\"1.0.31\",\"version\":1}}\n";
-    let targets = b"{\"signatures\":[],\"signed\":{\"_type\":\"targets\",\"spec_version\":\"1.0.31\",\"version\":1}}\n";
-    let (release, v) = vector(
+    // A real TUF release, signed by both guardians: what `mirror release
+    // build` and `mirror release sign` make.
+    let guardians = mirror_governance::ledger::GuardianSet {
+        version: 1,
+        keys: [GUARDIAN_A, GUARDIAN_B]
+            .iter()
+            .map(|s| payload::Hex(SigningKey::from_bytes(s).verifying_key().to_bytes()))
+            .collect(),
+        threshold: 2,
+        attestations_required: 1,
+        record: payload::Hex(genesis_id.0),
+        since: T0,
+    };
+    let proposal_hash = payload::Hex::<32>::from_hex(&proposal_hex).unwrap();
+    let params = mirror_governance::params::EngineParams::genesis().unwrap();
+    let unsigned = release::build(&release::BuildSpec {
+        version: 1,
+        previous: None,
+        proposals: vec![proposal_hash],
+        params: &params,
+        constitution: None,
+        guardians: &guardians,
+        expires_ms: T0 + 3650 * DAY,
+    })
+    .unwrap();
+    let (half, _) = release::sign(&unsigned, &SigningKey::from_bytes(&GUARDIAN_A)).unwrap();
+    let (signed, _) = release::sign(&half, &SigningKey::from_bytes(&GUARDIAN_B)).unwrap();
+    let (_, v) = vector(
         "release_manifest",
-        "The first release (no previous), applying the proposal. The metadata are placeholders with the shape of TUF files, not signed TUF metadata.",
+        "The first release (no previous), applying the proposal: TUF metadata for the four roles signed by both guardians, the release description and the genesis parameter pack as targets.",
         GUARDIAN_A,
         Kind::ReleaseManifest,
         T0 + 11 * DAY,
-        json!({
-            "version": 1,
-            "proposals": [proposal_hex],
-            "tuf_metadata": {
-                "snapshot": b64(snapshot),
-                "targets": b64(targets),
-                "timestamp": b64(timestamp)
-            },
-            "targets": {"params/engine.json": b64(b"{\"version\":2}")}
-        }),
+        Value::Object(payload::to_payload(&signed).unwrap()),
     );
     vectors.push(v);
 
-    let purpose = SignaturePurpose::Release;
-    let release_hash = payload::Hex(release.0);
+    let purpose = SignaturePurpose::Amendment;
     let guardian_sig = SigningKey::from_bytes(&GUARDIAN_B)
-        .sign(&GuardianSignature::signed_message(purpose, &release_hash));
+        .sign(&GuardianSignature::signed_message(purpose, &proposal_hash));
     let (_, v) = vector(
         "guardian_signature",
-        "Guardian B signs the release's record id: the inner signature is over \"mirror/governance/guardian/v1\\nrelease\\n\" + the id in hex.",
+        "Guardian B signs the proposal's record id as an amendment: the inner signature is over \"mirror/governance/guardian/v1\\namendment\\n\" + the id in hex.",
         GUARDIAN_B,
         Kind::GuardianSignature,
         T0 + 11 * DAY + 60_000,
         json!({
-            "target_hash": release_hash.to_hex(),
-            "purpose": "release",
+            "target_hash": proposal_hex,
+            "purpose": "amendment",
             "signature": hex::encode(guardian_sig.to_bytes())
         }),
     );
@@ -912,7 +921,7 @@ fn every_vector_decodes_verifies_and_validates() {
 }
 
 #[test]
-fn the_guardian_signature_vector_signs_the_release() {
+fn the_guardian_signature_vector_signs_the_proposal() {
     let file = load();
     let find = |name: &str| {
         vectors(&file)
@@ -925,13 +934,13 @@ fn the_guardian_signature_vector_signs_the_release() {
     let sig: GuardianSignature = payload::parse(&record.payload).unwrap();
     assert_eq!(
         sig.target_hash.to_hex(),
-        text(find("release_manifest"), "id")
+        text(find("evolution_proposal"), "id")
     );
     let key = record.verifying_key().unwrap();
     key.verify(&sig.message(), &Signature::from_bytes(&sig.signature.0))
         .unwrap();
     // Over another purpose it does not verify.
-    let other = GuardianSignature::signed_message(SignaturePurpose::Amendment, &sig.target_hash);
+    let other = GuardianSignature::signed_message(SignaturePurpose::RootRotation, &sig.target_hash);
     assert!(
         key.verify(&other, &Signature::from_bytes(&sig.signature.0))
             .is_err()

@@ -443,21 +443,49 @@ impl Ledger {
         })
     }
 
-    /// The first release with enough guardian signatures that lists `id`.
+    /// The first release that lists `id` and whose TUF metadata verifies
+    /// under the guardian set in force when it was published.
     fn applied_by(&self, id: &Hash) -> Option<(i64, Hash)> {
-        let guardians = self.guardians();
         self.of(|p| match p {
             AnyPayload::ReleaseManifest(r) => Some(r),
             _ => None,
         })
         .into_iter()
         .filter(|(_, r)| r.proposals.contains(id))
-        .find(|(e, _)| {
-            self.guardian_signers(SignaturePurpose::Release, &e.id, &guardians)
-                .len()
-                >= guardians.threshold as usize
-        })
+        .filter(|(e, r)| self.release_holds(e, r).is_ok())
+        .min_by_key(|(e, _)| (e.created_at, e.id))
         .map(|(e, _)| (e.created_at, e.id))
+    }
+
+    /// A release record's TUF metadata, checked by itself and against the
+    /// guardian set at its time.
+    pub fn release_holds(
+        &self,
+        entry: &Entry,
+        manifest: &crate::payload::ReleaseManifest,
+    ) -> Result<crate::release::Release, crate::release::ReleaseError> {
+        let release = crate::release::verify(manifest)?;
+        crate::release::check_guardians(&release, &self.guardians_at(entry.created_at))?;
+        Ok(release)
+    }
+
+    /// Every release record, oldest first, with its verdict.
+    pub fn releases(
+        &self,
+    ) -> Vec<(
+        &Entry,
+        Result<crate::release::Release, crate::release::ReleaseError>,
+    )> {
+        let mut out: Vec<_> = self
+            .of(|p| match p {
+                AnyPayload::ReleaseManifest(r) => Some(r),
+                _ => None,
+            })
+            .into_iter()
+            .map(|(e, r)| (e, self.release_holds(e, r)))
+            .collect();
+        out.sort_by_key(|(e, _)| (e.created_at, e.id));
+        out
     }
 
     /// The distinct keys of `guardians` that signed `target` for `purpose`.

@@ -30,8 +30,10 @@
 //! simulated without a network. It depends only on `mirror-constitution`.
 
 pub mod canonical;
+pub mod change;
 pub mod invariants;
 pub mod ledger;
 pub mod params;
 pub mod payload;
+pub mod release;
 pub mod rules;

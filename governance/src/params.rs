@@ -195,7 +195,7 @@ pub struct Thresholds {
 }
 
 /// Why a pack was refused.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParamsError {
     #[error("parameter pack is not valid TOML/JSON: {0}")]
     Parse(String),

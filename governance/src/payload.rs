@@ -978,7 +978,7 @@ impl Payload for Vote {
 pub const GUARDIAN_SIGNING_DOMAIN: &str = "mirror/governance/guardian/v1\n";
 
 /// `guardian_signature`: a guardian's signature over a content hash (an
-/// amendment's proposal id, a release's hash, a new root's hash). The
+/// amendment's proposal id, a new root's record id; releases carry their own TUF signatures). The
 /// guardian is the record's author; `signature` is the author's ed25519
 /// signature over [`GuardianSignature::signed_message`], so it can be
 /// checked apart from the record that carries it.
@@ -994,7 +994,6 @@ pub struct GuardianSignature {
 #[serde(rename_all = "snake_case")]
 pub enum SignaturePurpose {
     Amendment,
-    Release,
     RootRotation,
 }
 
@@ -2272,12 +2271,12 @@ mod tests {
 
     #[test]
     fn guardian_message_is_domain_separated() {
-        let m = GuardianSignature::signed_message(SignaturePurpose::Release, &Hex([0xab; 32]));
+        let m = GuardianSignature::signed_message(SignaturePurpose::Amendment, &Hex([0xab; 32]));
         let text = String::from_utf8(m).unwrap();
         assert_eq!(
             text,
             format!(
-                "mirror/governance/guardian/v1\nrelease\n{}",
+                "mirror/governance/guardian/v1\namendment\n{}",
                 "ab".repeat(32)
             )
         );

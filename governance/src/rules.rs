@@ -22,6 +22,14 @@ pub enum RuleViolation {
     BadGuardianSignature,
     #[error("a genesis other than this commons' own must be a rotation (root_version above {0})")]
     SecondGenesis(u64),
+    #[error("release: {0}")]
+    Release(crate::release::ReleaseError),
+}
+
+impl From<crate::release::ReleaseError> for RuleViolation {
+    fn from(e: crate::release::ReleaseError) -> Self {
+        RuleViolation::Release(e)
+    }
 }
 
 impl RuleViolation {
@@ -31,6 +39,7 @@ impl RuleViolation {
             RuleViolation::Invariants(_) => "invariant_violation",
             RuleViolation::BadGuardianSignature => "bad_guardian_signature",
             RuleViolation::SecondGenesis(_) => "second_genesis",
+            RuleViolation::Release(e) => e.reason(),
         }
     }
 }
@@ -68,6 +77,10 @@ pub fn check(
                 Err(RuleViolation::BadGuardianSignature)
             }
         }
+        // A release's TUF metadata must hold together by itself (its own
+        // root's signatures, the version chain, every file's hash); whether
+        // that root is the guardians' is the ledger's question.
+        AnyPayload::ReleaseManifest(m) => crate::release::verify(m).map(|_| ()).map_err(Into::into),
         _ => Ok(()),
     }
 }

@@ -331,7 +331,7 @@ fn an_amendment_needs_a_supermajority_and_the_guardian_threshold() {
     w.sign(9, OPENS + 6, SignaturePurpose::Amendment, p);
     // A signature over another hash, and one for another purpose.
     w.sign(2, OPENS + 7, SignaturePurpose::Amendment, Hex([5; 32]));
-    w.sign(2, OPENS + 8, SignaturePurpose::Release, p);
+    w.sign(2, OPENS + 8, SignaturePurpose::RootRotation, p);
     let t = w.ledger().tally(&p, AFTER).unwrap();
     assert_eq!(t.guardian_signatures, Some(1));
     assert!(!t.approved);

@@ -313,6 +313,10 @@ async fn banned(State(state): State<AppState>) -> ApiResult {
 #[derive(Deserialize)]
 struct RecordsQuery {
     kind: Option<String>,
+    /// Include each record's exact bytes (`raw`), for clients that fold
+    /// them (the governance commands).
+    #[serde(default)]
+    full: bool,
 }
 
 async fn records(State(state): State<AppState>, Query(q): Query<RecordsQuery>) -> ApiResult {
@@ -324,6 +328,9 @@ async fn records(State(state): State<AppState>, Query(q): Query<RecordsQuery>) -
         None => None,
     };
     let commons = lock(&state.commons)?;
+    if q.full {
+        return Ok(Json(full_records_json(&commons, kind)));
+    }
     Ok(Json(records_json(&commons, kind)))
 }
 
@@ -349,6 +356,24 @@ pub fn records_json(c: &Commons, kind: Option<Kind>) -> Value {
             .then_with(|| a["id"].as_str().cmp(&b["id"].as_str()))
     });
     Value::Array(rows)
+}
+
+/// Accepted records with their exact bytes (as UTF-8 JSON text).
+pub fn full_records_json(c: &Commons, kind: Option<Kind>) -> Value {
+    let kinds: Vec<Kind> = kind.map_or_else(|| Kind::ALL.to_vec(), |k| vec![k]);
+    Value::Array(
+        kinds
+            .into_iter()
+            .flat_map(|k| c.records_of(k))
+            .map(|r| {
+                json!({
+                    "id": r.id().to_hex(),
+                    "kind": r.kind.as_str(),
+                    "raw": String::from_utf8_lossy(r.bytes()),
+                })
+            })
+            .collect(),
+    )
 }
 
 /// One record, whole, or None.

@@ -19,4 +19,5 @@ pub mod daemon;
 pub mod engine;
 pub mod home;
 pub mod model;
+pub mod release;
 pub mod store;

@@ -2,145 +2,17 @@
 //! CLI talking to them through the control API, a clean stop on SIGTERM and
 //! nothing acknowledged lost on kill -9.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use mirror_commons::record::{Kind, Record};
 use serde_json::{Map, Value, json};
 
-fn mirror(home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mirror"));
-    cmd.args(args)
-        .env("MIRROR_HOME", home)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
-    cmd
-}
+mod nodes;
 
-fn ok(home: &Path, args: &[&str]) -> String {
-    let out: Output = mirror(home, args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "mirror {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json_of(home: &Path, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    serde_json::from_str(&ok(home, &all)).unwrap()
-}
-
-/// A running `mirror node` process and what it printed at start.
-struct Daemon {
-    child: Child,
-    home: PathBuf,
-    /// Its libp2p address with /p2p/<peer id>.
-    address: String,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Daemon {
-    fn start(home: &Path, bootstrap: Option<&str>) -> Daemon {
-        let mut args = vec!["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"];
-        if let Some(b) = bootstrap {
-            args.extend(["--bootstrap", b]);
-        }
-        let mut child = mirror(home, &args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut address = None;
-        let mut seen = Vec::new();
-        while Instant::now() < deadline {
-            let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
-                continue;
-            };
-            if let Some(a) = line.trim().strip_prefix("listening on ") {
-                address = Some(a.to_string());
-            }
-            let done = line.contains("stop with Ctrl-C");
-            seen.push(line);
-            if done {
-                break;
-            }
-        }
-        let address = address.unwrap_or_else(|| panic!("the node did not start: {seen:#?}"));
-        Daemon {
-            child,
-            home: home.to_path_buf(),
-            address,
-            stderr: rx,
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// SIGTERM, then the exit status and the rest of stderr.
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
-        self.signal("TERM");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let rest: Vec<String> = self.stderr.try_iter().collect();
-                return (status, rest.join("\n"));
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the node did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn daemon_file(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.home.join("daemon.json")).unwrap()).unwrap()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+use nodes::{Daemon, json_of, mirror, now_ms, ok, record_ids, wait_for};
 
 /// A signed vote record's bytes, distinct per `n`.
 fn vote(n: u64) -> Vec<u8> {
@@ -158,23 +30,6 @@ fn vote(n: u64) -> Vec<u8> {
     .unwrap()
     .bytes()
     .to_vec()
-}
-
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn record_ids(home: &Path) -> Vec<String> {
-    json_of(home, &["commons", "records"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect()
 }
 
 #[test]

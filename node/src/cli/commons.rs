@@ -32,6 +32,8 @@ pub fn node(ctx: &Context, args: &NodeArgs) -> anyhow::Result<Output> {
 pub fn commons(ctx: &Context, cmd: &CommonsCommand) -> anyhow::Result<Output> {
     let running = daemon::find(&ctx.home);
     match cmd {
+        CommonsCommand::Genesis(g) => super::governance::genesis(ctx, g),
+        CommonsCommand::Join { file } => super::governance::join(ctx, file),
         CommonsCommand::Status => {
             let v = match &running {
                 Some(d) => daemon::call(d, "GET", "/status", None)?,

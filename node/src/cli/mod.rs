@@ -9,6 +9,7 @@
 mod commons;
 mod data;
 mod engine;
+mod governance;
 mod organize;
 mod reflections;
 mod render;
@@ -135,6 +136,18 @@ pub enum Command {
     /// The commons this node belongs to: status, peers, records
     #[command(subcommand)]
     Commons(CommonsCommand),
+    /// Commons membership: attest, revoke, list
+    #[command(subcommand)]
+    Member(governance::MemberCommand),
+    /// Evolution proposals: draft, submit, advance, vote, tally
+    #[command(subcommand)]
+    Proposal(governance::ProposalCommand),
+    /// Guardian acts: sign an amendment or a root rotation
+    #[command(subcommand)]
+    Guardian(governance::GuardianCommand),
+    /// Guardian-signed releases (TUF): build, sign, publish, verify, apply, roll back
+    #[command(subcommand)]
+    Release(governance::ReleaseCommand),
     /// Show what the engine notices in a text, without storing anything
     Analyze {
         /// The text; nothing reads stdin
@@ -347,6 +360,11 @@ pub enum CommonsCommand {
     Show { id: String },
     /// Publish a signed record (its canonical JSON bytes) from a file
     Publish { file: PathBuf },
+    /// Found a commons (its genesis record)
+    #[command(subcommand)]
+    Genesis(governance::GenesisCommand),
+    /// Make a commons (by its genesis record file) this node's commons
+    Join { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -446,6 +464,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<Output> {
         Command::Analyze { text } => engine::analyze(&ctx, text),
         Command::Node(args) => commons::node(&ctx, args),
         Command::Commons(cmd) => commons::commons(&ctx, cmd),
+        Command::Member(cmd) => governance::member(&ctx, cmd),
+        Command::Proposal(cmd) => governance::proposal(&ctx, cmd),
+        Command::Guardian(cmd) => governance::guardian(&ctx, cmd),
+        Command::Release(cmd) => governance::release_cmd(&ctx, cmd),
         Command::Config(cmd) => engine::config(&ctx, cmd),
         Command::Consent(cmd) => engine::consent(&ctx, cmd),
         Command::Constitution(cmd) => engine::constitution(&ctx, cmd),

@@ -1,0 +1,650 @@
+//! Releases in The Update Framework's format.
+//!
+//! A release is a small TUF repository: the four top-level roles (`root`,
+//! `targets`, `snapshot`, `timestamp`), every one of them listing the
+//! guardians' ed25519 keys with the guardian threshold k, and three kinds of
+//! target file:
+//!
+//! * `mirror/release.json`: what the release is (its version, the previous
+//!   release, the approved proposals it applies, the hash of the pack);
+//! * `mirror/params.json.gz`: the engine parameter pack, gzip'd canonical
+//!   JSON (a pack is ~60 KiB of JSON, ~12 KiB compressed, and a commons
+//!   record is at most 64 KiB);
+//! * `mirror/constitution.json.gz`, only when an amendment changes the
+//!   constitution: the documents, file name → text.
+//!
+//! Because this is plain TUF, standard tools (python-tuf, tough) can create,
+//! sign and inspect Mirror releases; the repository tests prove it both ways.
+//!
+//! Checking is split in two, as everywhere in this crate:
+//!
+//! * [`verify`] reads the release alone: the root signs itself with its own
+//!   threshold and the other roles with theirs (tough's `verify_role`), the
+//!   versions chain (timestamp → snapshot → targets), every target's length
+//!   and sha256 match, the release description matches the record, and the
+//!   pack is valid. It never looks at the clock, so the commons gate can run
+//!   it and every node accepts the same releases.
+//! * [`check_guardians`] ties the release's root to the commons' guardian set
+//!   (the same version, only guardian ed25519 keys, at least the guardian
+//!   threshold on every role). That needs the ledger.
+//!
+//! Expiry (freeze protection) and the node's own rollback protection depend
+//! on the moment and the node; the node checks them, loading the release with
+//! tough's repository client.
+//!
+//! Building and signing are here too, as pure functions over bytes: a
+//! guardian signs each role's canonical `signed` part (OLPC canonical JSON,
+//! as TUF prescribes), and signatures can be added in any order because the
+//! snapshot and timestamp reference the roles by version only.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read as _, Write as _};
+
+use ed25519_dalek::{Signer as _, SigningKey};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest as _, Sha256};
+use tough::schema::key::Key;
+use tough::schema::{Root, Signed, Snapshot, Targets, Timestamp};
+
+use crate::ledger::GuardianSet;
+use crate::params::{EngineParams, ParamsError};
+use crate::payload::{Hash, Hex, PublicKey, ReleaseManifest, decode_base64, encode_base64};
+
+pub const SPEC_VERSION: &str = "1.0.31";
+pub const RELEASE_TARGET: &str = "mirror/release.json";
+pub const PARAMS_TARGET: &str = "mirror/params.json.gz";
+pub const CONSTITUTION_TARGET: &str = "mirror/constitution.json.gz";
+pub const ROLES: [&str; 4] = ["root", "targets", "snapshot", "timestamp"];
+/// What `mirror/release.json` says it is.
+pub const FORMAT: &str = "mirror-release/1";
+/// A compressed target never unpacks to more than this (a gzip bomb in a
+/// record would otherwise cost every node that reads it).
+const MAX_UNPACKED: u64 = 4 << 20;
+
+/// The signed description of a release (`mirror/release.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseInfo {
+    pub format: String,
+    pub version: u64,
+    pub previous: Option<Hash>,
+    pub proposals: Vec<Hash>,
+    /// blake3 of the pack's canonical JSON (`EngineParams::hash`).
+    pub params_hash: String,
+    /// blake3 of the constitution documents' canonical JSON, when the
+    /// release carries them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constitution_hash: Option<String>,
+}
+
+/// A release whose signatures and files hold together.
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub info: ReleaseInfo,
+    /// The version of the TUF root that signs it (the guardian set's).
+    pub root_version: u64,
+    /// Every role's key ids and threshold, by role.
+    pub roles: BTreeMap<String, (BTreeSet<String>, u64)>,
+    /// Key id → the ed25519 public key, for the keys that are ed25519.
+    pub ed25519_keys: BTreeMap<String, PublicKey>,
+    /// Key ids whose type is not ed25519 (never a guardian key).
+    pub other_keys: BTreeSet<String>,
+    /// The earliest expiry of the four roles, unix ms.
+    pub expires_ms: i64,
+    pub params: EngineParams,
+    pub constitution: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReleaseError {
+    #[error("{role} metadata: {reason}")]
+    Metadata { role: String, reason: String },
+    #[error("{role} metadata is not signed by enough of its keys: {reason}")]
+    Signatures { role: String, reason: String },
+    #[error("the metadata does not chain: {0}")]
+    Chain(String),
+    #[error("target {path}: {reason}")]
+    Target { path: String, reason: String },
+    #[error("{RELEASE_TARGET}: {0}")]
+    Info(String),
+    #[error("the parameter pack: {0}")]
+    Params(#[from] ParamsError),
+    #[error("not signed by this commons' guardians: {0}")]
+    Guardians(String),
+    #[error("signing: {0}")]
+    Signing(String),
+}
+
+impl ReleaseError {
+    /// A stable name for logs, refusals and tests.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ReleaseError::Metadata { .. } => "release_metadata",
+            ReleaseError::Signatures { .. } => "release_signatures",
+            ReleaseError::Chain(_) => "release_chain",
+            ReleaseError::Target { .. } => "release_target_mismatch",
+            ReleaseError::Info(_) => "release_info",
+            ReleaseError::Params(_) => "release_params",
+            ReleaseError::Guardians(_) => "release_not_guardians",
+            ReleaseError::Signing(_) => "release_signing",
+        }
+    }
+}
+
+/// A guardian key as TUF writes it.
+pub fn tuf_key(key: &PublicKey) -> Value {
+    json!({"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": key.to_hex()}})
+}
+
+/// A key's TUF key id: sha256 of its canonical JSON, hex.
+pub fn key_id(key: &PublicKey) -> String {
+    hex(&Sha256::digest(canonical(&tuf_key(key))))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// OLPC canonical JSON, the encoding TUF signs.
+fn canonical(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut ser =
+        serde_json::Serializer::with_formatter(&mut out, olpc_cjson::CanonicalFormatter::new());
+    // Serialising a Value into memory only fails for floats, which TUF
+    // metadata (and ours) never holds.
+    let _ = value.serialize(&mut ser);
+    out
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(bytes);
+    enc.finish().unwrap_or_default()
+}
+
+fn gunzip(path: &str, bytes: &[u8]) -> Result<Vec<u8>, ReleaseError> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .take(MAX_UNPACKED + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ReleaseError::Target {
+            path: path.into(),
+            reason: format!("not gzip: {e}"),
+        })?;
+    if out.len() as u64 > MAX_UNPACKED {
+        return Err(ReleaseError::Target {
+            path: path.into(),
+            reason: format!("unpacks to more than {MAX_UNPACKED} bytes"),
+        });
+    }
+    Ok(out)
+}
+
+/// The documents as the target carries them (before gzip): compact JSON,
+/// file names in byte order. (Not OLPC canonical JSON, which leaves control
+/// characters such as newlines unescaped and so is not JSON a reader takes.)
+fn documents_json(documents: &BTreeMap<String, String>) -> Vec<u8> {
+    serde_json::to_vec(documents).unwrap_or_default()
+}
+
+/// blake3 of the documents' JSON (see `documents_json`).
+pub fn constitution_hash(documents: &BTreeMap<String, String>) -> String {
+    blake3::hash(&documents_json(documents))
+        .to_hex()
+        .to_string()
+}
+
+fn expires_text(ms: i64) -> Result<String, ReleaseError> {
+    let t = jiff::Timestamp::from_millisecond(ms)
+        .map_err(|e| ReleaseError::Signing(format!("expiry {ms}: {e}")))?;
+    Ok(t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+/// What a new release contains.
+pub struct BuildSpec<'a> {
+    pub version: u64,
+    pub previous: Option<Hash>,
+    pub proposals: Vec<Hash>,
+    pub params: &'a EngineParams,
+    pub constitution: Option<&'a BTreeMap<String, String>>,
+    /// The guardian set whose root signs it.
+    pub guardians: &'a GuardianSet,
+    /// When every role expires, unix ms.
+    pub expires_ms: i64,
+}
+
+/// An unsigned release: each guardian then adds signatures with [`sign`].
+pub fn build(spec: &BuildSpec<'_>) -> Result<ReleaseManifest, ReleaseError> {
+    let expires = expires_text(spec.expires_ms)?;
+    let mut targets = BTreeMap::new();
+    let params_json = spec.params.canonical_json();
+    targets.insert(PARAMS_TARGET.to_string(), gzip(&params_json));
+    let constitution_hash = spec.constitution.map(|docs| {
+        targets.insert(CONSTITUTION_TARGET.to_string(), gzip(&documents_json(docs)));
+        constitution_hash(docs)
+    });
+    let info = ReleaseInfo {
+        format: FORMAT.into(),
+        version: spec.version,
+        previous: spec.previous,
+        proposals: spec.proposals.clone(),
+        params_hash: spec.params.hash(),
+        constitution_hash,
+    };
+    let info_json = serde_json::to_vec(&info).map_err(|e| ReleaseError::Info(e.to_string()))?;
+    targets.insert(RELEASE_TARGET.to_string(), info_json);
+
+    let key_ids: Vec<String> = spec.guardians.keys.iter().map(key_id).collect();
+    let keys: Map<String, Value> = spec
+        .guardians
+        .keys
+        .iter()
+        .map(|k| (key_id(k), tuf_key(k)))
+        .collect();
+    let role = json!({"keyids": key_ids, "threshold": spec.guardians.threshold});
+    let root = json!({
+        "_type": "root",
+        "spec_version": SPEC_VERSION,
+        "consistent_snapshot": false,
+        "version": spec.guardians.version,
+        "expires": expires,
+        "keys": keys,
+        "roles": {"root": role, "targets": role, "snapshot": role, "timestamp": role},
+    });
+    let listed: Map<String, Value> = targets
+        .iter()
+        .map(|(path, bytes)| {
+            (
+                path.clone(),
+                json!({"length": bytes.len(), "hashes": {"sha256": hex(&Sha256::digest(bytes))}}),
+            )
+        })
+        .collect();
+    let v = spec.version;
+    let targets_meta = json!({
+        "_type": "targets", "spec_version": SPEC_VERSION, "version": v,
+        "expires": expires, "targets": listed,
+    });
+    let snapshot = json!({
+        "_type": "snapshot", "spec_version": SPEC_VERSION, "version": v,
+        "expires": expires, "meta": {"targets.json": {"version": v}},
+    });
+    let timestamp = json!({
+        "_type": "timestamp", "spec_version": SPEC_VERSION, "version": v,
+        "expires": expires, "meta": {"snapshot.json": {"version": v}},
+    });
+    let unsigned = |signed: Value| -> String {
+        encode_base64(
+            &serde_json::to_vec(&json!({"signatures": [], "signed": signed})).unwrap_or_default(),
+        )
+    };
+    let tuf_metadata = [
+        ("root", root),
+        ("targets", targets_meta),
+        ("snapshot", snapshot),
+        ("timestamp", timestamp),
+    ]
+    .into_iter()
+    .map(|(name, signed)| (name.to_string(), unsigned(signed)))
+    .collect();
+    Ok(ReleaseManifest {
+        version: spec.version,
+        previous: spec.previous,
+        proposals: spec.proposals.clone(),
+        tuf_metadata,
+        targets: targets
+            .into_iter()
+            .map(|(p, b)| (p, encode_base64(&b)))
+            .collect(),
+    })
+}
+
+fn metadata_value(m: &ReleaseManifest, role: &str) -> Result<Value, ReleaseError> {
+    let bytes = m
+        .metadata_bytes(role)
+        .ok_or_else(|| ReleaseError::Metadata {
+            role: role.into(),
+            reason: "missing".into(),
+        })?;
+    serde_json::from_slice(&bytes).map_err(|e| ReleaseError::Metadata {
+        role: role.into(),
+        reason: format!("not JSON: {e}"),
+    })
+}
+
+/// Add `key`'s signature to every role of `m` that lists it (replacing an
+/// earlier signature by the same key). Returns the roles signed; none means
+/// the key is not in this release's root.
+pub fn sign(
+    m: &ReleaseManifest,
+    key: &SigningKey,
+) -> Result<(ReleaseManifest, Vec<String>), ReleaseError> {
+    let public = Hex(key.verifying_key().to_bytes());
+    let id = key_id(&public);
+    let root = metadata_value(m, "root")?;
+    let mut out = m.clone();
+    let mut signed_roles = Vec::new();
+    for role in ROLES {
+        let listed = root["signed"]["roles"][role]["keyids"]
+            .as_array()
+            .is_some_and(|ids| ids.iter().any(|k| k.as_str() == Some(&id)));
+        if !listed {
+            continue;
+        }
+        let mut doc = metadata_value(m, role)?;
+        let signature = key.sign(&canonical(&doc["signed"])).to_bytes();
+        let Some(sigs) = doc.get_mut("signatures").and_then(Value::as_array_mut) else {
+            return Err(ReleaseError::Metadata {
+                role: role.into(),
+                reason: "no signatures list".into(),
+            });
+        };
+        sigs.retain(|s| s["keyid"].as_str() != Some(&id));
+        sigs.push(json!({"keyid": id, "sig": hex(&signature)}));
+        let bytes = serde_json::to_vec(&doc).map_err(|e| ReleaseError::Signing(e.to_string()))?;
+        out.tuf_metadata
+            .insert(role.to_string(), encode_base64(&bytes));
+        signed_roles.push(role.to_string());
+    }
+    Ok((out, signed_roles))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    m: &ReleaseManifest,
+    role: &str,
+) -> Result<(Signed<T>, Vec<u8>), ReleaseError> {
+    let bytes = m
+        .metadata_bytes(role)
+        .ok_or_else(|| ReleaseError::Metadata {
+            role: role.into(),
+            reason: "missing".into(),
+        })?;
+    let signed = serde_json::from_slice(&bytes).map_err(|e| ReleaseError::Metadata {
+        role: role.into(),
+        reason: e.to_string(),
+    })?;
+    Ok((signed, bytes))
+}
+
+fn signatures(role: &str, r: Result<(), tough::schema::Error>) -> Result<(), ReleaseError> {
+    r.map_err(|e| ReleaseError::Signatures {
+        role: role.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// Check a release by itself (see the module docs): signatures under its
+/// own root, the version chain, every target file, the description and the
+/// pack. Time-independent.
+pub fn verify(m: &ReleaseManifest) -> Result<Release, ReleaseError> {
+    if let Some(extra) = m.tuf_metadata.keys().find(|r| !ROLES.contains(&r.as_str())) {
+        return Err(ReleaseError::Metadata {
+            role: extra.clone(),
+            reason: "a Mirror release has the four top-level roles only".into(),
+        });
+    }
+    let (root, _) = parse::<Root>(m, "root")?;
+    let (targets, targets_bytes) = parse::<Targets>(m, "targets")?;
+    let (snapshot, snapshot_bytes) = parse::<Snapshot>(m, "snapshot")?;
+    let (timestamp, _) = parse::<Timestamp>(m, "timestamp")?;
+    signatures("root", root.signed.verify_role(&root))?;
+    signatures("targets", root.signed.verify_role(&targets))?;
+    signatures("snapshot", root.signed.verify_role(&snapshot))?;
+    signatures("timestamp", root.signed.verify_role(&timestamp))?;
+    if targets.signed.delegations.is_some() {
+        return Err(ReleaseError::Metadata {
+            role: "targets".into(),
+            reason: "a Mirror release has no delegations".into(),
+        });
+    }
+
+    // timestamp → snapshot → targets, by version (and by hash when given).
+    let chain = |from: &str,
+                 meta: &std::collections::HashMap<String, tough::schema::Metafile>,
+                 name: &str,
+                 version: u64,
+                 bytes: &[u8]| {
+        let Some(entry) = meta.get(name) else {
+            return Err(ReleaseError::Chain(format!("{from} does not list {name}")));
+        };
+        if entry.version.get() != version {
+            return Err(ReleaseError::Chain(format!(
+                "{from} lists {name} version {}, but it is version {version}",
+                entry.version
+            )));
+        }
+        if let Some(h) = &entry.hashes
+            && h.sha256.as_ref() != Sha256::digest(bytes).as_slice()
+        {
+            return Err(ReleaseError::Chain(format!(
+                "{name} does not match the hash {from} lists"
+            )));
+        }
+        if entry.length.is_some_and(|l| l != bytes.len() as u64) {
+            return Err(ReleaseError::Chain(format!(
+                "{name} does not have the length {from} lists"
+            )));
+        }
+        Ok(())
+    };
+    chain(
+        "timestamp",
+        &timestamp.signed.meta,
+        "snapshot.json",
+        snapshot.signed.version.get(),
+        &snapshot_bytes,
+    )?;
+    chain(
+        "snapshot",
+        &snapshot.signed.meta,
+        "targets.json",
+        targets.signed.version.get(),
+        &targets_bytes,
+    )?;
+
+    // Exactly the listed files, each with its length and sha256.
+    let listed: BTreeMap<&str, &tough::schema::Target> = targets
+        .signed
+        .targets
+        .iter()
+        .map(|(name, t)| (name.raw(), t))
+        .collect();
+    for path in m.targets.keys() {
+        if !listed.contains_key(path.as_str()) {
+            return Err(ReleaseError::Target {
+                path: path.clone(),
+                reason: "carried but not listed in the targets metadata".into(),
+            });
+        }
+    }
+    let mut files = BTreeMap::new();
+    for (path, target) in &listed {
+        let bytes = m.target_bytes(path).ok_or_else(|| ReleaseError::Target {
+            path: path.to_string(),
+            reason: "listed but not carried".into(),
+        })?;
+        if bytes.len() as u64 != target.length {
+            return Err(ReleaseError::Target {
+                path: path.to_string(),
+                reason: format!("{} bytes, the metadata says {}", bytes.len(), target.length),
+            });
+        }
+        if target.hashes.sha256.as_ref() != Sha256::digest(&bytes).as_slice() {
+            return Err(ReleaseError::Target {
+                path: path.to_string(),
+                reason: "its sha256 is not the one signed".into(),
+            });
+        }
+        files.insert(path.to_string(), bytes);
+    }
+
+    let info_bytes = files
+        .get(RELEASE_TARGET)
+        .ok_or_else(|| ReleaseError::Info("missing".into()))?;
+    let info: ReleaseInfo =
+        serde_json::from_slice(info_bytes).map_err(|e| ReleaseError::Info(e.to_string()))?;
+    if info.format != FORMAT {
+        return Err(ReleaseError::Info(format!(
+            "format {:?}, expected {FORMAT:?}",
+            info.format
+        )));
+    }
+    if info.version != m.version || info.previous != m.previous || info.proposals != m.proposals {
+        return Err(ReleaseError::Info(
+            "the record's version, previous release or proposals differ from the signed ones"
+                .into(),
+        ));
+    }
+    if targets.signed.version.get() != info.version {
+        return Err(ReleaseError::Chain(format!(
+            "targets version {} is not the release version {}",
+            targets.signed.version, info.version
+        )));
+    }
+    let params_gz = files
+        .get(PARAMS_TARGET)
+        .ok_or_else(|| ReleaseError::Target {
+            path: PARAMS_TARGET.into(),
+            reason: "missing".into(),
+        })?;
+    let params = EngineParams::from_json(&gunzip(PARAMS_TARGET, params_gz)?)?;
+    if params.hash() != info.params_hash {
+        return Err(ReleaseError::Info(
+            "the pack's hash is not params_hash".into(),
+        ));
+    }
+    let constitution = match (files.get(CONSTITUTION_TARGET), &info.constitution_hash) {
+        (None, None) => None,
+        (Some(gz), Some(expected)) => {
+            let docs: BTreeMap<String, String> =
+                serde_json::from_slice(&gunzip(CONSTITUTION_TARGET, gz)?).map_err(|e| {
+                    ReleaseError::Target {
+                        path: CONSTITUTION_TARGET.into(),
+                        reason: e.to_string(),
+                    }
+                })?;
+            if constitution_hash(&docs) != *expected {
+                return Err(ReleaseError::Info(
+                    "the documents' hash is not constitution_hash".into(),
+                ));
+            }
+            Some(docs)
+        }
+        _ => {
+            return Err(ReleaseError::Info(
+                "constitution_hash and the constitution target come together".into(),
+            ));
+        }
+    };
+
+    let mut ed25519_keys = BTreeMap::new();
+    let mut other_keys = BTreeSet::new();
+    for (id, key) in &root.signed.keys {
+        let id = hex(id.as_ref());
+        match key {
+            Key::Ed25519 { keyval, .. } => match <[u8; 32]>::try_from(keyval.public.as_ref()) {
+                Ok(bytes) => {
+                    ed25519_keys.insert(id, Hex(bytes));
+                }
+                Err(_) => {
+                    other_keys.insert(id);
+                }
+            },
+            _ => {
+                other_keys.insert(id);
+            }
+        }
+    }
+    let roles = root
+        .signed
+        .roles
+        .iter()
+        .map(|(role, keys)| {
+            (
+                role.to_string(),
+                (
+                    keys.keyids.iter().map(|k| hex(k.as_ref())).collect(),
+                    keys.threshold.get(),
+                ),
+            )
+        })
+        .collect();
+    let expires_ms = [
+        root.signed.expires,
+        targets.signed.expires,
+        snapshot.signed.expires,
+        timestamp.signed.expires,
+    ]
+    .iter()
+    .map(|t| t.as_millisecond())
+    .min()
+    .unwrap_or(i64::MIN);
+    Ok(Release {
+        info,
+        root_version: root.signed.version.get(),
+        roles,
+        ed25519_keys,
+        other_keys,
+        expires_ms,
+        params,
+        constitution,
+    })
+}
+
+/// Whether `release`'s root is the guardian set's: the same root version,
+/// only the guardians' ed25519 keys, and at least their threshold on every
+/// top-level role.
+pub fn check_guardians(release: &Release, guardians: &GuardianSet) -> Result<(), ReleaseError> {
+    let fail = |m: String| Err(ReleaseError::Guardians(m));
+    if release.root_version != guardians.version {
+        return fail(format!(
+            "root version {}, the guardian set is version {}",
+            release.root_version, guardians.version
+        ));
+    }
+    let guardian_ids: BTreeMap<String, PublicKey> =
+        guardians.keys.iter().map(|k| (key_id(k), *k)).collect();
+    for role in ROLES {
+        let Some((ids, threshold)) = release.roles.get(role) else {
+            return fail(format!("the root has no {role} role"));
+        };
+        if let Some(id) = ids.iter().find(|id| release.other_keys.contains(*id)) {
+            return fail(format!(
+                "{role} lists key {id}, which is not an ed25519 key"
+            ));
+        }
+        if let Some(id) = ids.iter().find(|id| !guardian_ids.contains_key(*id)) {
+            return fail(format!("{role} lists key {id}, which is not a guardian's"));
+        }
+        if *threshold < u64::from(guardians.threshold) {
+            return fail(format!(
+                "{role} needs {threshold} signature(s), the guardians' threshold is {}",
+                guardians.threshold
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// File name (or target path) → bytes.
+pub type Files = BTreeMap<String, Vec<u8>>;
+
+/// The files of `m` as a TUF repository holds them: `<role>.json` metadata
+/// and the targets by path (None if its base64 does not decode).
+pub fn files(m: &ReleaseManifest) -> Option<(Files, Files)> {
+    let metadata = m
+        .tuf_metadata
+        .iter()
+        .map(|(role, b64)| Some((format!("{role}.json"), decode_base64(b64)?)))
+        .collect::<Option<_>>()?;
+    let targets = m
+        .targets
+        .iter()
+        .map(|(path, b64)| Some((path.clone(), decode_base64(b64)?)))
+        .collect::<Option<_>>()?;
+    Some((metadata, targets))
+}

@@ -1,0 +1,281 @@
+//! Releases in TUF's format: the update-system checklist over the pure
+//! checks (`release::verify`, `release::check_guardians`). Expiry and the
+//! node's rollback protection are the node's (see node/tests/release.rs).
+
+use std::collections::BTreeMap;
+
+use ed25519_dalek::SigningKey;
+use mirror_governance::ledger::GuardianSet;
+use mirror_governance::params::EngineParams;
+use mirror_governance::payload::{Hex, ReleaseManifest, decode_base64, encode_base64};
+use mirror_governance::release::{self, BuildSpec, ReleaseError};
+use serde_json::{Value, json};
+
+const T0: i64 = 1_795_000_000_000;
+const YEAR: i64 = 365 * 86_400_000;
+
+fn key(n: u8) -> SigningKey {
+    SigningKey::from_bytes(&[n; 32])
+}
+
+fn guardians(ns: &[u8], threshold: u32, version: u64) -> GuardianSet {
+    GuardianSet {
+        version,
+        keys: ns
+            .iter()
+            .map(|n| Hex(key(*n).verifying_key().to_bytes()))
+            .collect(),
+        threshold,
+        attestations_required: 1,
+        record: Hex([0; 32]),
+        since: T0,
+    }
+}
+
+fn unsigned(set: &GuardianSet) -> ReleaseManifest {
+    release::build(&BuildSpec {
+        version: 3,
+        previous: Some(Hex([7; 32])),
+        proposals: vec![Hex([9; 32])],
+        params: &EngineParams::genesis().unwrap(),
+        constitution: None,
+        guardians: set,
+        expires_ms: T0 + YEAR,
+    })
+    .unwrap()
+}
+
+fn signed_by(m: &ReleaseManifest, signers: &[u8]) -> ReleaseManifest {
+    signers
+        .iter()
+        .fold(m.clone(), |m, n| release::sign(&m, &key(*n)).unwrap().0)
+}
+
+/// Rewrite one role's metadata JSON.
+fn edit_role(m: &ReleaseManifest, role: &str, f: impl FnOnce(&mut Value)) -> ReleaseManifest {
+    let mut doc: Value = serde_json::from_slice(&m.metadata_bytes(role).unwrap()).unwrap();
+    f(&mut doc);
+    let mut out = m.clone();
+    out.tuf_metadata.insert(
+        role.into(),
+        encode_base64(&serde_json::to_vec(&doc).unwrap()),
+    );
+    out
+}
+
+#[test]
+fn a_release_signed_by_the_threshold_verifies_and_ties_to_the_guardians() {
+    let set = guardians(&[1, 2, 3], 2, 1);
+    let m = signed_by(&unsigned(&set), &[1, 3]);
+    let r = release::verify(&m).unwrap();
+    assert_eq!(r.info.version, 3);
+    assert_eq!(r.info.proposals, vec![Hex([9; 32])]);
+    assert_eq!(r.params.hash(), EngineParams::genesis().unwrap().hash());
+    assert_eq!(r.expires_ms, T0 + YEAR);
+    release::check_guardians(&r, &set).unwrap();
+    // Signing again with the same key replaces its signature: still valid.
+    let again = release::sign(&m, &key(1)).unwrap().0;
+    release::verify(&again).unwrap();
+    // A key that is not in the root signs nothing.
+    let (_, roles) = release::sign(&m, &key(8)).unwrap();
+    assert!(roles.is_empty());
+}
+
+#[test]
+fn below_threshold_and_the_same_guardian_twice_are_refused() {
+    let set = guardians(&[1, 2], 2, 1);
+    let one = signed_by(&unsigned(&set), &[1]);
+    let e = release::verify(&one).unwrap_err();
+    assert!(matches!(e, ReleaseError::Signatures { .. }), "{e}");
+    assert_eq!(e.reason(), "release_signatures");
+
+    // Guardian 1's signature listed twice does not make two.
+    let twice = ["root", "targets", "snapshot", "timestamp"]
+        .iter()
+        .fold(one.clone(), |m, role| {
+            edit_role(&m, role, |doc| {
+                let sig = doc["signatures"][0].clone();
+                doc["signatures"].as_array_mut().unwrap().push(sig);
+            })
+        });
+    assert!(matches!(
+        release::verify(&twice).unwrap_err(),
+        ReleaseError::Signatures { .. }
+    ));
+    // Unsigned: refused.
+    assert!(release::verify(&unsigned(&set)).is_err());
+}
+
+#[test]
+fn a_root_that_is_not_the_guardians_is_refused() {
+    let set = guardians(&[1, 2], 2, 1);
+    // Non-guardians 5 and 6 make a self-consistent release: it verifies by
+    // itself, but it is not this commons' guardians'.
+    let impostors = guardians(&[5, 6], 2, 1);
+    let fake = signed_by(&unsigned(&impostors), &[5, 6]);
+    let r = release::verify(&fake).unwrap();
+    let e = release::check_guardians(&r, &set).unwrap_err();
+    assert_eq!(e.reason(), "release_not_guardians");
+    assert!(e.to_string().contains("not a guardian"), "{e}");
+
+    // A lower threshold than the guardians'.
+    let lax = guardians(&[1, 2], 1, 1);
+    let r = release::verify(&signed_by(&unsigned(&lax), &[1])).unwrap();
+    assert!(release::check_guardians(&r, &set).is_err());
+
+    // A root version that skips (the guardians are at version 1).
+    let skip = guardians(&[1, 2], 2, 3);
+    let r = release::verify(&signed_by(&unsigned(&skip), &[1, 2])).unwrap();
+    let e = release::check_guardians(&r, &set).unwrap_err();
+    assert!(e.to_string().contains("root version 3"), "{e}");
+}
+
+#[test]
+fn a_key_of_the_wrong_type_is_never_a_guardian() {
+    let set = guardians(&[1, 2], 2, 1);
+    let m = unsigned(&set);
+    // Add an ECDSA key to the root's targets role, then sign with the
+    // guardians: the metadata verifies, the key is refused by type.
+    let ecdsa = json!({
+        "keytype": "ecdsa",
+        "scheme": "ecdsa-sha2-nistp256",
+        "keyval": {"public": "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEcLZxhvVrldFqIhNYNCPPrJ5OjMnl\nGDM0Q7ImkRNTOjlyhUeTx8r5bF/J/aZxSgdDYBcVMtPlfHVb5CTOwLC+1g==\n-----END PUBLIC KEY-----\n"}
+    });
+    let id = "c2b7a1bc2f3b2a5d87a9c8a0b0f9d3c4c6d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0";
+    let m = edit_role(&m, "root", |doc| {
+        doc["signed"]["keys"][id] = ecdsa;
+        doc["signed"]["roles"]["targets"]["keyids"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(id));
+    });
+    match release::verify(&signed_by(&m, &[1, 2])) {
+        // tough checks key ids as it reads the root: a made-up id is refused.
+        Err(e) => assert_eq!(e.reason(), "release_metadata", "{e}"),
+        Ok(r) => {
+            let e = release::check_guardians(&r, &set).unwrap_err();
+            assert!(e.to_string().contains("not an ed25519 key"), "{e}");
+        }
+    }
+}
+
+#[test]
+fn a_file_swapped_after_signing_is_refused() {
+    let set = guardians(&[1, 2], 2, 1);
+    let good = signed_by(&unsigned(&set), &[1, 2]);
+
+    // Another valid pack in place of the signed one (mix-and-match).
+    let other = signed_by(
+        &release::build(&BuildSpec {
+            version: 3,
+            previous: Some(Hex([7; 32])),
+            proposals: vec![Hex([9; 32])],
+            params: &{
+                let mut p = EngineParams::genesis().unwrap();
+                p.thresholds.mirrored_clauses += 1;
+                p
+            },
+            constitution: None,
+            guardians: &set,
+            expires_ms: T0 + YEAR,
+        })
+        .unwrap(),
+        &[1, 2],
+    );
+    let mut swapped = good.clone();
+    swapped.targets.insert(
+        release::PARAMS_TARGET.into(),
+        other.targets[release::PARAMS_TARGET].clone(),
+    );
+    let e = release::verify(&swapped).unwrap_err();
+    assert_eq!(e.reason(), "release_target_mismatch", "{e}");
+
+    // Another release's targets metadata with this one's snapshot.
+    let mut mixed = good.clone();
+    mixed
+        .tuf_metadata
+        .insert("targets".into(), other.tuf_metadata["targets"].clone());
+    assert!(release::verify(&mixed).is_err());
+
+    // A file carried but not listed.
+    let mut extra = good.clone();
+    extra
+        .targets
+        .insert("mirror/extra.json".into(), encode_base64(b"{}"));
+    assert_eq!(
+        release::verify(&extra).unwrap_err().reason(),
+        "release_target_mismatch"
+    );
+
+    // Metadata edited after signing (a later expiry).
+    let later = edit_role(&good, "timestamp", |doc| {
+        doc["signed"]["expires"] = json!("2099-01-01T00:00:00Z");
+    });
+    assert_eq!(
+        release::verify(&later).unwrap_err().reason(),
+        "release_signatures"
+    );
+}
+
+#[test]
+fn the_record_must_say_what_the_guardians_signed() {
+    let set = guardians(&[1, 2], 2, 1);
+    let good = signed_by(&unsigned(&set), &[1, 2]);
+    // The proposals changed in the record after signing: refused.
+    let mut changed = good.clone();
+    changed.proposals = vec![Hex([8; 32])];
+    assert_eq!(
+        release::verify(&changed).unwrap_err().reason(),
+        "release_info"
+    );
+    let mut older = good.clone();
+    older.previous = Some(Hex([6; 32]));
+    assert!(release::verify(&older).is_err());
+}
+
+#[test]
+fn a_gzip_bomb_is_refused_without_unpacking_it_all() {
+    let set = guardians(&[1], 1, 1);
+    let mut m = unsigned(&set);
+    // 64 MiB of zeros compress to ~64 KiB; re-sign so only the size trips.
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut enc, &vec![b' '; 64 << 20]).unwrap();
+    let bomb = enc.finish().unwrap();
+    m.targets
+        .insert(release::PARAMS_TARGET.into(), encode_base64(&bomb));
+    let m = edit_role(&m, "targets", |doc| {
+        use sha2::Digest as _;
+        doc["signed"]["targets"][release::PARAMS_TARGET] = json!({
+            "length": bomb.len(),
+            "hashes": {"sha256": hex::encode(sha2::Sha256::digest(&bomb))}
+        });
+    });
+    let m = signed_by(&m, &[1]);
+    let e = release::verify(&m).unwrap_err();
+    assert!(e.to_string().contains("unpacks to more than"), "{e}");
+}
+
+#[test]
+fn releases_carry_the_constitution_when_an_amendment_changes_it() {
+    let set = guardians(&[1], 1, 1);
+    let docs: BTreeMap<String, String> = mirror_constitution::Constitution::genesis()
+        .files()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect();
+    let m = release::build(&BuildSpec {
+        version: 1,
+        previous: None,
+        proposals: vec![],
+        params: &EngineParams::genesis().unwrap(),
+        constitution: Some(&docs),
+        guardians: &set,
+        expires_ms: T0 + YEAR,
+    })
+    .unwrap();
+    let m = signed_by(&m, &[1]);
+    let r = release::verify(&m).unwrap();
+    assert_eq!(r.constitution.as_ref(), Some(&docs));
+    let bytes = serde_json::to_vec(&mirror_governance::payload::to_payload(&m).unwrap()).unwrap();
+    assert!(bytes.len() < 60_000, "{} bytes", bytes.len());
+    assert!(decode_base64(&m.targets[release::CONSTITUTION_TARGET]).is_some());
+}

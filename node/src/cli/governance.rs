@@ -1,0 +1,1307 @@
+//! `mirror commons genesis|join`, `mirror member …`, `mirror proposal …`,
+//! `mirror guardian sign` and `mirror release …`.
+//!
+//! Every command reads the commons' records (through the running daemon, or
+//! the store when none runs), folds them into the governance ledger, and
+//! answers from it; commands that act sign a record with this node's
+//! identity key and publish it the same way `mirror commons publish` does.
+//! Nothing here decides anything the ledger does not: the CLI is a window
+//! onto pure rules.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use ed25519_dalek::SigningKey;
+use mirror_commons::record::{Kind, Record};
+use mirror_governance::ledger::{Ledger, ProposalStatus, Tally};
+use mirror_governance::params::EngineParams;
+use mirror_governance::payload::{
+    self, Change, ChangeTarget, Choice, Edit, Evidence, EvolutionProposal, Flags, Genesis,
+    GuardianSignature, Hash, Hex, MembershipAttestation, MembershipRevocation, Payload,
+    ProposalState, ProposalTransition, ProposalType, PublicKey, ReleaseManifest, SignaturePurpose,
+    Vote, VotingRules,
+};
+use mirror_governance::release as tuf;
+use serde_json::{Value, json};
+
+use super::{Context, Output, UsageError};
+use crate::daemon;
+use crate::release;
+
+// ---------------------------------------------------------------------------
+// Arguments
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, clap::Subcommand)]
+pub enum GenesisCommand {
+    /// Found a new commons: write its genesis record, make it this node's
+    /// commons, and hold it in the local store
+    New(GenesisArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GenesisArgs {
+    /// A name for people
+    #[arg(long)]
+    pub name: String,
+    /// A guardian's public key (64 hex; repeatable, at least one)
+    #[arg(long = "guardian", value_name = "KEY", required = true)]
+    pub guardians: Vec<String>,
+    /// How many distinct guardians must sign (k of n)
+    #[arg(long, default_value_t = 1)]
+    pub threshold: u32,
+    /// How many guardians' attestations admit a member
+    #[arg(long, default_value_t = 1)]
+    pub attestations: u32,
+    /// How long voting stays open (e.g. 90s, 30m, 12h, 7d)
+    #[arg(long, default_value = "7d")]
+    pub period: String,
+    /// Approve + abstain votes needed, percent of members
+    #[arg(long, default_value_t = 50)]
+    pub quorum: u32,
+    /// Supermajority for amendments, as N/D
+    #[arg(long, default_value = "2/3")]
+    pub supermajority: String,
+    /// Where to write the genesis record [default: ./genesis-<id prefix>.json]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum MemberCommand {
+    /// Admit a member key (a guardian's act)
+    Attest {
+        key: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Remove a member key (a guardian's act)
+    Revoke {
+        key: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Members and guardians now, and this node's key
+    List,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ProposalCommand {
+    /// Draft a proposal into a file (nothing leaves the node); edits to the
+    /// parameter pack read their `before` from the pack in force
+    New(ProposalNewArgs),
+    /// Proposals in the commons and their states
+    List,
+    /// One proposal: content, history, tally
+    Show { id: String },
+    /// Check a draft against the invariants, then publish it to the commons
+    Submit { file: PathBuf },
+    /// Move your proposal one step: testing, review, voting, cancelled
+    Advance {
+        id: String,
+        #[arg(value_parser = serde_enum::<ProposalState>)]
+        to: ProposalState,
+    },
+    /// Vote as a member: approve, reject or abstain
+    Vote {
+        id: String,
+        #[arg(value_parser = serde_enum::<Choice>)]
+        choice: Choice,
+    },
+    /// The tally as every node computes it
+    Tally { id: String },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProposalNewArgs {
+    /// prompt_adjustment, pattern_detection, tension_heuristic,
+    /// constitutional_amendment or safety_refinement
+    #[arg(long = "type", value_name = "TYPE", value_parser = serde_enum::<ProposalType>)]
+    pub proposal_type: Option<ProposalType>,
+    #[arg(long)]
+    pub title: Option<String>,
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// Replace a value: /json/pointer=JSON (repeatable)
+    #[arg(long = "set", value_name = "PATH=JSON")]
+    pub set: Vec<String>,
+    /// Add a value (into an array: an index or `-` to append): PATH=JSON
+    #[arg(long = "add", value_name = "PATH=JSON")]
+    pub add: Vec<String>,
+    /// Remove a value: PATH
+    #[arg(long = "remove", value_name = "PATH")]
+    pub remove: Vec<String>,
+    /// Evidence, in words (repeatable)
+    #[arg(long)]
+    pub evidence: Vec<String>,
+    #[arg(long)]
+    pub data_collection: bool,
+    #[arg(long)]
+    pub user_consent_required: bool,
+    #[arg(long)]
+    pub removes_export: bool,
+    #[arg(long)]
+    pub breaking_change: bool,
+    #[arg(long)]
+    pub migration_path: Option<String>,
+    /// Start from a whole proposal in JSON instead of the flags above
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["proposal_type", "set", "add", "remove"])]
+    pub from_file: Option<PathBuf>,
+    /// Where to write the draft [default: ./proposal-<hash prefix>.json]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum GuardianCommand {
+    /// Sign a content hash as a guardian: an amendment's proposal id, or a
+    /// root rotation's genesis record id
+    Sign {
+        id: String,
+        #[arg(long, default_value = "amendment", value_parser = serde_enum::<SignaturePurpose>)]
+        purpose: SignaturePurpose,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ReleaseCommand {
+    /// Build the next release from approved proposals into a file (unsigned)
+    Build {
+        /// An approved proposal to apply (repeatable) [default: every
+        /// approved proposal no verified release has applied yet]
+        #[arg(long = "proposal", value_name = "ID")]
+        proposals: Vec<String>,
+        /// Days until its metadata expires
+        #[arg(long, default_value_t = 90)]
+        expires_days: u32,
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Add this node's guardian signature to a release file (in place)
+    Sign { file: PathBuf },
+    /// Publish a signed release file to the commons
+    Publish { file: PathBuf },
+    /// Verify a release (a file, a TUF repository directory, or a record id)
+    /// as `apply` would, changing nothing
+    Verify { release: String },
+    /// Write a release as a TUF repository (metadata/, targets/) for other
+    /// TUF tools
+    Export { release: String, dir: PathBuf },
+    /// Releases in the commons, their verdicts, and what is in force here
+    List,
+    /// Verify, then put a release's parameter pack in force [default: the
+    /// newest verified release in the commons]
+    Apply { release: Option<String> },
+    /// Go back to the pack in force before the current release
+    Rollback,
+}
+
+// ---------------------------------------------------------------------------
+// Shared plumbing
+// ---------------------------------------------------------------------------
+
+/// Parse a command-line word as a serde (snake_case) enum, so the CLI speaks
+/// the record format's own names.
+pub fn serde_enum<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
+    serde_json::from_value(Value::String(s.to_string())).map_err(|e| e.to_string())
+}
+
+fn now() -> i64 {
+    daemon::now_ms()
+}
+
+fn parse_hash(s: &str, what: &str) -> Result<Hash, UsageError> {
+    Hex::from_hex(s).ok_or_else(|| UsageError(format!("{what} {s:?} is not 64 hex digits")))
+}
+
+fn short(h: &impl std::fmt::Display) -> String {
+    h.to_string().chars().take(12).collect()
+}
+
+/// Every accepted record but telemetry, through the daemon or the store.
+fn governance_records(ctx: &Context) -> anyhow::Result<Vec<Record>> {
+    let texts: Vec<String> = match daemon::find(&ctx.home) {
+        Some(d) => daemon::call(&d, "GET", "/records?full=true", None)?
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["kind"] != "telemetry_packet")
+            .filter_map(|r| r["raw"].as_str().map(str::to_string))
+            .collect(),
+        None => {
+            let c = daemon::open_local(&ctx.home)?;
+            Kind::ALL
+                .iter()
+                .filter(|k| **k != Kind::TelemetryPacket)
+                .flat_map(|k| c.records_of(*k))
+                .map(|r| String::from_utf8_lossy(r.bytes()).into_owned())
+                .collect()
+        }
+    };
+    texts
+        .iter()
+        .map(|t| Record::decode(t.as_bytes()).map_err(|e| anyhow::anyhow!("a stored record: {e}")))
+        .collect()
+}
+
+/// The ledger of this node's commons.
+fn ledger(ctx: &Context) -> anyhow::Result<(Ledger, Vec<Record>)> {
+    let config = ctx.home.load_config()?;
+    let id = config.commons.commons_id();
+    let genesis = parse_hash(&id, "commons id")?;
+    let records = governance_records(ctx)?;
+    let checker = ctx
+        .home
+        .constitution()?
+        .checker()
+        .map_err(|e| anyhow::anyhow!("the constitution's compliance lexicon: {e}"))?;
+    let entries = records.iter().filter_map(mirror_commons::governance::entry);
+    let ledger = Ledger::from_entries(genesis, entries, checker).map_err(|_| {
+        anyhow::anyhow!(
+            "this node holds no genesis for commons {id}: found one with `mirror commons genesis new`, or join one with `mirror commons join GENESIS_FILE`"
+        )
+    })?;
+    Ok((ledger, records))
+}
+
+/// This node's signing key (its primary identity's), creating the node on
+/// first use.
+fn signer(ctx: &Context) -> anyhow::Result<SigningKey> {
+    let store = ctx.store()?;
+    let identity = ctx.identity(&store)?;
+    drop(store);
+    Ok(ctx.home.read_key(&identity)?.signing_key().clone())
+}
+
+fn my_key(key: &SigningKey) -> PublicKey {
+    Hex(key.verifying_key().to_bytes())
+}
+
+/// Sign and publish a record; returns its id and how it went out.
+fn publish<T: Payload>(
+    ctx: &Context,
+    key: &SigningKey,
+    value: &T,
+) -> anyhow::Result<(String, &'static str)> {
+    let kind = Kind::parse(T::KIND).ok_or_else(|| anyhow::anyhow!("unknown kind {}", T::KIND))?;
+    let map = payload::to_payload(value).map_err(|e| UsageError(e.to_string()))?;
+    let record = Record::sign(kind, now(), map, key).map_err(|e| anyhow::anyhow!("{e}"))?;
+    publish_bytes(ctx, record.bytes())
+}
+
+fn publish_bytes(ctx: &Context, bytes: &[u8]) -> anyhow::Result<(String, &'static str)> {
+    match daemon::find(&ctx.home) {
+        Some(d) => {
+            let v = daemon::call(&d, "POST", "/publish", Some(bytes.to_vec()))?;
+            Ok((
+                v["id"].as_str().unwrap_or("").to_string(),
+                "accepted and gossiped",
+            ))
+        }
+        None => {
+            let mut c = daemon::open_local(&ctx.home)?;
+            let (id, _) = c
+                .publish(bytes, now())
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok((
+                id.to_hex(),
+                "accepted locally; peers receive it when `mirror node` next syncs",
+            ))
+        }
+    }
+}
+
+/// "90s", "30m", "12h", "7d" or plain milliseconds.
+fn parse_duration_ms(s: &str) -> Result<u64, UsageError> {
+    let bad = || UsageError(format!("{s:?} is not a duration (e.g. 90s, 30m, 12h, 7d)"));
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let scale = match unit {
+        "" | "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(scale).ok_or_else(bad)
+}
+
+fn read_json_file(path: &Path) -> anyhow::Result<Value> {
+    let bytes =
+        std::fs::read(path).map_err(|e| UsageError(format!("reading {}: {e}", path.display())))?;
+    Ok(serde_json::from_slice(&bytes)
+        .map_err(|e| UsageError(format!("{}: not JSON: {e}", path.display())))?)
+}
+
+fn write_file(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value)?;
+    bytes.push(b'\n');
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+// ---------------------------------------------------------------------------
+// Genesis and joining
+// ---------------------------------------------------------------------------
+
+pub fn genesis(ctx: &Context, cmd: &GenesisCommand) -> anyhow::Result<Output> {
+    let GenesisCommand::New(a) = cmd;
+    if daemon::find(&ctx.home).is_some() {
+        return Err(UsageError(
+            "stop `mirror node` first: the commons it serves would change".into(),
+        )
+        .into());
+    }
+    let guardians = a
+        .guardians
+        .iter()
+        .map(|g| {
+            Hex::from_hex(g)
+                .ok_or_else(|| UsageError(format!("guardian key {g:?} is not 64 hex digits")))
+        })
+        .collect::<Result<Vec<PublicKey>, _>>()?;
+    let (num, den) = a
+        .supermajority
+        .split_once('/')
+        .and_then(|(n, d)| Some((n.trim().parse().ok()?, d.trim().parse().ok()?)))
+        .ok_or_else(|| UsageError(format!("--supermajority {:?} is not N/D", a.supermajority)))?;
+    let g = Genesis {
+        name: a.name.clone(),
+        constitution_hash: Hex(ctx.home.constitution()?.hash().0),
+        guardians,
+        guardian_threshold: a.threshold,
+        attestations_required: a.attestations,
+        voting: VotingRules {
+            period_ms: parse_duration_ms(&a.period)?,
+            quorum_percent: a.quorum,
+            supermajority_numerator: num,
+            supermajority_denominator: den,
+        },
+        root_version: 1,
+    };
+    g.check().map_err(|e| UsageError(e.to_string()))?;
+    let key = signer(ctx)?;
+    let map = payload::to_payload(&g).map_err(|e| UsageError(e.to_string()))?;
+    let record =
+        Record::sign(Kind::Genesis, now(), map, &key).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let id = record.id().to_hex();
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("genesis-{}.json", &id[..12])));
+    std::fs::write(&out, record.bytes()).with_context(|| format!("writing {}", out.display()))?;
+    join_record(ctx, &record)?;
+    Output::new(
+        json!({"id": id, "file": out, "genesis": g}),
+        format!(
+            "founded commons {id}\n  genesis record written to {} (others join with `mirror commons join {}`)\n  this node's commons is now {id}",
+            out.display(),
+            out.display()
+        ),
+    )
+}
+
+/// Make `record` (a genesis) this node's commons and hold it.
+fn join_record(ctx: &Context, record: &Record) -> anyhow::Result<()> {
+    if record.kind != Kind::Genesis {
+        return Err(UsageError(format!(
+            "that is a {} record, not a genesis",
+            record.kind.as_str()
+        ))
+        .into());
+    }
+    record
+        .verify_signature()
+        .map_err(|e| UsageError(format!("the genesis record: {e}")))?;
+    let id = record.id().to_hex();
+    let mut config = ctx.home.load_config()?;
+    config.commons.id = id.clone();
+    ctx.home.save_config(&config)?;
+    let mut c = daemon::open_local(&ctx.home)?;
+    if c.get(&record.id()).is_none() {
+        c.publish(record.bytes(), now())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(())
+}
+
+pub fn join(ctx: &Context, file: &Path) -> anyhow::Result<Output> {
+    if daemon::find(&ctx.home).is_some() {
+        return Err(UsageError(
+            "stop `mirror node` first: the commons it serves would change".into(),
+        )
+        .into());
+    }
+    let bytes =
+        std::fs::read(file).map_err(|e| UsageError(format!("reading {}: {e}", file.display())))?;
+    let record =
+        Record::decode(&bytes).map_err(|e| UsageError(format!("{}: {e}", file.display())))?;
+    join_record(ctx, &record)?;
+    let id = record.id().to_hex();
+    Output::new(
+        json!({"id": id}),
+        format!("joined commons {id}; `mirror node` serves it"),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Members
+// ---------------------------------------------------------------------------
+
+pub fn member(ctx: &Context, cmd: &MemberCommand) -> anyhow::Result<Output> {
+    match cmd {
+        MemberCommand::Attest { key, note } | MemberCommand::Revoke { key, reason: note } => {
+            let member = Hex::from_hex(key)
+                .ok_or_else(|| UsageError(format!("{key:?} is not a key (64 hex)")))?;
+            let (ledger, _) = ledger(ctx)?;
+            let signer = signer(ctx)?;
+            if !ledger.guardians().keys.contains(&my_key(&signer)) {
+                return Err(UsageError(
+                    "this node's key is not a guardian's: only guardians attest or revoke members"
+                        .into(),
+                )
+                .into());
+            }
+            let attest = matches!(cmd, MemberCommand::Attest { .. });
+            let (id, how) = if attest {
+                publish(
+                    ctx,
+                    &signer,
+                    &MembershipAttestation {
+                        member,
+                        note: note.clone(),
+                    },
+                )?
+            } else {
+                publish(
+                    ctx,
+                    &signer,
+                    &MembershipRevocation {
+                        member,
+                        reason: note.clone(),
+                    },
+                )?
+            };
+            let verb = if attest { "attested" } else { "revoked" };
+            Output::new(
+                json!({"id": id, "member": key, "action": verb}),
+                format!("{verb} {key}: record {id} {how}"),
+            )
+        }
+        MemberCommand::List => {
+            let (ledger, _) = ledger(ctx)?;
+            let me = my_key(&signer(ctx)?);
+            let t = now();
+            let members = ledger.members_at(t);
+            let guardians = ledger.guardians();
+            let mut text = format!(
+                "this node  {}{}{}\n",
+                me.to_hex(),
+                if members.contains(&me) {
+                    "  member"
+                } else {
+                    ""
+                },
+                if guardians.keys.contains(&me) {
+                    "  guardian"
+                } else {
+                    ""
+                }
+            );
+            let _ = writeln!(
+                text,
+                "guardians  {} of {} must sign (root version {})",
+                guardians.threshold,
+                guardians.keys.len(),
+                guardians.version
+            );
+            for g in &guardians.keys {
+                let _ = writeln!(text, "  {}", g.to_hex());
+            }
+            let _ = writeln!(text, "members    {}", members.len());
+            for m in &members {
+                let _ = writeln!(text, "  {}", m.to_hex());
+            }
+            Output::new(
+                json!({"me": me, "members": members, "guardians": guardians}),
+                text.trim_end().to_string(),
+            )
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Proposals
+// ---------------------------------------------------------------------------
+
+fn split_assignment(s: &str) -> Result<(String, Value), UsageError> {
+    let (path, json) = s
+        .split_once('=')
+        .ok_or_else(|| UsageError(format!("{s:?} is not PATH=JSON")))?;
+    let value = serde_json::from_str(json).map_err(|e| {
+        UsageError(format!(
+            "{path}: the value is not JSON ({e}); quote strings: '\"text\"'"
+        ))
+    })?;
+    Ok((path.to_string(), value))
+}
+
+fn draft(ctx: &Context, a: &ProposalNewArgs) -> anyhow::Result<EvolutionProposal> {
+    if let Some(file) = &a.from_file {
+        let value = read_json_file(file)?;
+        let map = value
+            .as_object()
+            .cloned()
+            .ok_or_else(|| UsageError("a proposal is a JSON object".into()))?;
+        return Ok(
+            payload::parse::<EvolutionProposal>(&map).map_err(|e| UsageError(e.to_string()))?
+        );
+    }
+    let proposal_type = a
+        .proposal_type
+        .ok_or_else(|| UsageError("--type is needed (or --from-file)".into()))?;
+    let title = a
+        .title
+        .clone()
+        .ok_or_else(|| UsageError("--title is needed".into()))?;
+    if proposal_type.target() != ChangeTarget::Params {
+        return Err(UsageError(
+            "an amendment changes documents: write it as JSON and use --from-file".into(),
+        )
+        .into());
+    }
+    let params = ctx.home.engine_params()?;
+    let doc: Value = serde_json::from_slice(&params.canonical_json())?;
+    let mut edits = Vec::new();
+    for s in &a.set {
+        let (path, after) = split_assignment(s)?;
+        let before = doc
+            .pointer(&path)
+            .cloned()
+            .ok_or_else(|| UsageError(format!("{path} is not in the pack in force")))?;
+        edits.push(Edit {
+            path,
+            before: Some(before),
+            after: Some(after),
+        });
+    }
+    for s in &a.add {
+        let (path, after) = split_assignment(s)?;
+        edits.push(Edit {
+            path,
+            before: None,
+            after: Some(after),
+        });
+    }
+    for path in &a.remove {
+        let before = doc
+            .pointer(path)
+            .cloned()
+            .ok_or_else(|| UsageError(format!("{path} is not in the pack in force")))?;
+        edits.push(Edit {
+            path: path.clone(),
+            before: Some(before),
+            after: None,
+        });
+    }
+    if edits.is_empty() {
+        return Err(
+            UsageError("a proposal needs at least one --set, --add or --remove".into()).into(),
+        );
+    }
+    Ok(EvolutionProposal {
+        proposal_type,
+        title,
+        description: a.description.clone(),
+        change: Change {
+            target: ChangeTarget::Params,
+            edits,
+        },
+        evidence: a
+            .evidence
+            .iter()
+            .map(|e| Evidence::Text(e.clone()))
+            .collect(),
+        flags: Flags {
+            data_collection: a.data_collection,
+            user_consent_required: a.user_consent_required,
+            removes_export: a.removes_export,
+            breaking_change: a.breaking_change,
+            migration_path: a.migration_path.clone(),
+        },
+    })
+}
+
+fn check_report(
+    ctx: &Context,
+    p: &EvolutionProposal,
+) -> anyhow::Result<mirror_governance::invariants::Report> {
+    let checker = ctx
+        .home
+        .constitution()?
+        .checker()
+        .map_err(|e| anyhow::anyhow!("the constitution's compliance lexicon: {e}"))?;
+    Ok(mirror_governance::invariants::check(p, &checker))
+}
+
+fn describe_status(s: &ProposalStatus) -> String {
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "{}  {:?}  {}",
+        s.id.to_hex(),
+        s.proposal.proposal_type,
+        s.proposal.title
+    );
+    let _ = writeln!(text, "state      {}", state_name(s.state));
+    let _ = writeln!(text, "proposer   {}", s.proposer.to_hex());
+    for (at, state, record) in &s.history {
+        let _ = writeln!(
+            text,
+            "  {at}  {:<10} {}",
+            state_name(*state),
+            short(&record.to_hex())
+        );
+    }
+    for e in &s.proposal.change.edits {
+        let _ = writeln!(
+            text,
+            "edit       {}: {} → {}",
+            e.path,
+            e.before
+                .as_ref()
+                .map_or("(absent)".into(), |v| v.to_string()),
+            e.after
+                .as_ref()
+                .map_or("(removed)".into(), |v| v.to_string())
+        );
+    }
+    if let Some(t) = &s.tally {
+        text.push_str(&describe_tally(t));
+    }
+    text
+}
+
+fn state_name(s: ProposalState) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn describe_tally(t: &Tally) -> String {
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "window     {} → {}{}",
+        t.window.opens,
+        t.window.closes,
+        if t.closed { " (closed)" } else { " (open)" }
+    );
+    let _ = writeln!(
+        text,
+        "votes      approve {}  reject {}  abstain {}  (members {}, quorum {}{})",
+        t.approve,
+        t.reject,
+        t.abstain,
+        t.members,
+        t.quorum,
+        if t.quorum_met { ", met" } else { ", not met" }
+    );
+    if let Some(g) = t.guardian_signatures {
+        let _ = writeln!(text, "guardians  {g} signature(s)");
+    }
+    let _ = writeln!(
+        text,
+        "result     {}",
+        if !t.closed {
+            "voting still open"
+        } else if t.approved {
+            "approved"
+        } else {
+            "rejected"
+        }
+    );
+    for r in &t.reasons {
+        let _ = writeln!(text, "  {r}");
+    }
+    if !t.ignored_votes.is_empty() {
+        let _ = writeln!(text, "not counted: {}", t.ignored_votes.len());
+        for i in &t.ignored_votes {
+            let _ = writeln!(text, "  {}  {}", short(&i.record.to_hex()), i.reason);
+        }
+    }
+    text
+}
+
+pub fn proposal(ctx: &Context, cmd: &ProposalCommand) -> anyhow::Result<Output> {
+    match cmd {
+        ProposalCommand::New(a) => {
+            let p = draft(ctx, a)?;
+            p.check().map_err(|e| UsageError(e.to_string()))?;
+            let report = check_report(ctx, &p)?;
+            let map = payload::to_payload(&p).map_err(|e| UsageError(e.to_string()))?;
+            let hash = blake3::hash(
+                &mirror_governance::canonical::to_vec(&Value::Object(map.clone()))
+                    .unwrap_or_default(),
+            )
+            .to_hex()
+            .to_string();
+            let out = a
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("proposal-{}.json", &hash[..12])));
+            write_file(&out, &map)?;
+            let mut text = format!(
+                "draft written to {} (nothing has left this node; `mirror proposal submit {}` publishes it)\n",
+                out.display(),
+                out.display()
+            );
+            text.push_str(&report.describe());
+            Output::new(
+                json!({"file": out, "proposal": map, "report": report}),
+                text.trim_end().to_string(),
+            )
+        }
+        ProposalCommand::Submit { file } => {
+            let value = read_json_file(file)?;
+            let map = value
+                .as_object()
+                .cloned()
+                .ok_or_else(|| UsageError("a proposal is a JSON object".into()))?;
+            let p: EvolutionProposal =
+                payload::parse(&map).map_err(|e| UsageError(e.to_string()))?;
+            let report = check_report(ctx, &p)?;
+            if !report.is_clean() {
+                return Err(UsageError(format!(
+                    "not submitted: the proposal violates the constitution: {}",
+                    report.describe()
+                ))
+                .into());
+            }
+            ledger(ctx)?;
+            let (id, how) = publish(ctx, &signer(ctx)?, &p)?;
+            let mut text = format!("submitted proposal {id} ({how})\n");
+            text.push_str(&report.describe());
+            Output::new(
+                json!({"id": id, "report": report}),
+                text.trim_end().to_string(),
+            )
+        }
+        ProposalCommand::Advance { id, to } => {
+            let hash = parse_hash(id, "proposal id")?;
+            let (ledger, _) = ledger(ctx)?;
+            let status = ledger
+                .proposal(&hash, now())
+                .ok_or_else(|| UsageError(format!("no proposal {id} in the commons")))?;
+            let key = signer(ctx)?;
+            if status.proposer != my_key(&key) {
+                return Err(UsageError("only the proposer moves a proposal".into()).into());
+            }
+            let (opens, closes) = if *to == ProposalState::Voting {
+                let opens = u64::try_from(now()).unwrap_or(0);
+                (Some(opens), Some(opens + ledger.genesis().voting.period_ms))
+            } else {
+                (None, None)
+            };
+            let t = ProposalTransition {
+                proposal: hash,
+                to: *to,
+                voting_opens_at: opens,
+                voting_closes_at: closes,
+            };
+            t.check().map_err(|e| UsageError(e.to_string()))?;
+            let (rid, how) = publish(ctx, &key, &t)?;
+            let window = opens
+                .map(|o| format!(" (voting {o} → {})", closes.unwrap_or(o)))
+                .unwrap_or_default();
+            Output::new(
+                json!({"id": rid, "proposal": id, "to": to, "voting_opens_at": opens, "voting_closes_at": closes}),
+                format!(
+                    "{} → {}{window}: record {rid} {how}",
+                    short(id),
+                    state_name(*to)
+                ),
+            )
+        }
+        ProposalCommand::Vote { id, choice } => {
+            let hash = parse_hash(id, "proposal id")?;
+            let (ledger, _) = ledger(ctx)?;
+            let key = signer(ctx)?;
+            let t = now();
+            let status = ledger
+                .proposal(&hash, t)
+                .ok_or_else(|| UsageError(format!("no proposal {id} in the commons")))?;
+            if status.state != ProposalState::Voting {
+                return Err(UsageError(format!(
+                    "proposal {} is {}, not voting",
+                    short(id),
+                    state_name(status.state)
+                ))
+                .into());
+            }
+            if let Some(tally) = &status.tally
+                && !ledger
+                    .members_at(tally.window.opens)
+                    .contains(&my_key(&key))
+            {
+                eprintln!(
+                    "mirror: note: this node's key was not a member when voting opened, so its vote will not count"
+                );
+            }
+            let (rid, how) = publish(
+                ctx,
+                &key,
+                &Vote {
+                    proposal: hash,
+                    choice: *choice,
+                },
+            )?;
+            Output::new(
+                json!({"id": rid, "proposal": id, "choice": choice}),
+                format!(
+                    "voted {} on {}: record {rid} {how}",
+                    serde_json::to_value(choice)?.as_str().unwrap_or(""),
+                    short(id)
+                ),
+            )
+        }
+        ProposalCommand::List => {
+            let (ledger, _) = ledger(ctx)?;
+            let t = now();
+            let rows: Vec<ProposalStatus> = ledger
+                .proposals()
+                .iter()
+                .filter_map(|id| ledger.proposal(id, t))
+                .collect();
+            let mut text = String::new();
+            for s in &rows {
+                let _ = writeln!(
+                    text,
+                    "{}  {:<9} {}",
+                    short(&s.id.to_hex()),
+                    state_name(s.state),
+                    s.proposal.title
+                );
+            }
+            if text.is_empty() {
+                text = "no proposals".into();
+            }
+            Output::new(&rows, text.trim_end().to_string())
+        }
+        ProposalCommand::Show { id } => {
+            let hash = parse_hash(id, "proposal id")?;
+            let (ledger, _) = ledger(ctx)?;
+            let s = ledger
+                .proposal(&hash, now())
+                .ok_or_else(|| UsageError(format!("no proposal {id} in the commons")))?;
+            let text = describe_status(&s);
+            Output::new(&s, text.trim_end().to_string())
+        }
+        ProposalCommand::Tally { id } => {
+            let hash = parse_hash(id, "proposal id")?;
+            let (ledger, _) = ledger(ctx)?;
+            let t = ledger.tally(&hash, now()).ok_or_else(|| {
+                UsageError(format!(
+                    "proposal {id} has not opened for voting (or is not in the commons)"
+                ))
+            })?;
+            let text = describe_tally(&t);
+            Output::new(&t, text.trim_end().to_string())
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Guardians
+// ---------------------------------------------------------------------------
+
+pub fn guardian(ctx: &Context, cmd: &GuardianCommand) -> anyhow::Result<Output> {
+    let GuardianCommand::Sign { id, purpose } = cmd;
+    let target = parse_hash(id, "id")?;
+    let (ledger, _) = ledger(ctx)?;
+    let key = signer(ctx)?;
+    if !ledger.guardians().keys.contains(&my_key(&key)) {
+        eprintln!(
+            "mirror: note: this node's key is not in the current guardian set; the signature will not count"
+        );
+    }
+    let message = GuardianSignature::signed_message(*purpose, &target);
+    let signature = ed25519_dalek::Signer::sign(&key, &message).to_bytes();
+    let sig = GuardianSignature {
+        target_hash: target,
+        purpose: *purpose,
+        signature: Hex::<64>(signature),
+    };
+    let (rid, how) = publish(ctx, &key, &sig)?;
+    Output::new(
+        json!({"id": rid, "target": id, "purpose": purpose}),
+        format!("signed {} as a guardian: record {rid} {how}", short(id)),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Releases
+// ---------------------------------------------------------------------------
+
+/// A release given as a record id in the commons, a release file, or a TUF
+/// repository directory; with its record id when it has one.
+fn load_release(records: &[Record], spec: &str) -> anyhow::Result<(ReleaseManifest, String)> {
+    let path = Path::new(spec);
+    if path.is_dir() {
+        return Ok((release::read_repository(path)?, String::new()));
+    }
+    if path.is_file() {
+        let value = read_json_file(path)?;
+        let map = value
+            .as_object()
+            .cloned()
+            .ok_or_else(|| UsageError("a release file is a JSON object".into()))?;
+        let m = payload::parse::<ReleaseManifest>(&map)
+            .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+        return Ok((m, String::new()));
+    }
+    let id = parse_hash(spec, "release (a file, a directory or a record id)")?;
+    let record = records
+        .iter()
+        .find(|r| r.id().0 == id.0)
+        .ok_or_else(|| UsageError(format!("no release record {spec} in the commons")))?;
+    let m =
+        payload::parse::<ReleaseManifest>(&record.payload).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((m, spec.to_string()))
+}
+
+/// Verified releases in the commons, oldest first, with their record ids.
+fn verified_releases(ledger: &Ledger) -> Vec<(Hash, tuf::Release)> {
+    ledger
+        .releases()
+        .into_iter()
+        .filter_map(|(e, r)| r.ok().map(|r| (e.id, r)))
+        .collect()
+}
+
+pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output> {
+    match cmd {
+        ReleaseCommand::Build {
+            proposals,
+            expires_days,
+            out,
+        } => {
+            let (ledger, _) = ledger(ctx)?;
+            let t = now();
+            let verified = verified_releases(&ledger);
+            let latest = verified.iter().max_by_key(|(_, r)| r.info.version);
+            let released: std::collections::BTreeSet<Hash> = verified
+                .iter()
+                .flat_map(|(_, r)| r.info.proposals.clone())
+                .collect();
+            let chosen: Vec<Hash> = if proposals.is_empty() {
+                ledger
+                    .proposals()
+                    .into_iter()
+                    .filter(|id| {
+                        !released.contains(id)
+                            && ledger
+                                .proposal(id, t)
+                                .is_some_and(|s| s.state == ProposalState::Approved)
+                    })
+                    .collect()
+            } else {
+                proposals
+                    .iter()
+                    .map(|p| parse_hash(p, "proposal id"))
+                    .collect::<Result<_, _>>()?
+            };
+            if chosen.is_empty() {
+                return Err(UsageError("no approved proposal waits for a release".into()).into());
+            }
+            let mut statuses: Vec<ProposalStatus> = Vec::new();
+            for id in &chosen {
+                let s = ledger.proposal(id, t).ok_or_else(|| {
+                    UsageError(format!("no proposal {} in the commons", id.to_hex()))
+                })?;
+                if s.state != ProposalState::Approved {
+                    return Err(UsageError(format!(
+                        "proposal {} is {}, not approved",
+                        id.to_hex(),
+                        state_name(s.state)
+                    ))
+                    .into());
+                }
+                statuses.push(s);
+            }
+            // Apply in the order they were approved (then by id).
+            statuses.sort_by_key(|s| (s.tally.as_ref().map(|t| t.window.closes), s.id));
+            let mut params: EngineParams = match latest {
+                Some((_, r)) => r.params.clone(),
+                None => EngineParams::genesis()?,
+            };
+            let mut documents: Option<BTreeMap<String, String>> = None;
+            for s in &statuses {
+                match s.proposal.change.target {
+                    ChangeTarget::Params => {
+                        params =
+                            mirror_governance::change::apply_to_params(&params, &s.proposal.change)
+                                .map_err(|e| {
+                                    UsageError(format!("proposal {}: {e}", short(&s.id.to_hex())))
+                                })?;
+                    }
+                    ChangeTarget::Constitution => {
+                        let base =
+                            match (&documents, latest.and_then(|(_, r)| r.constitution.clone())) {
+                                (Some(d), _) => d.clone(),
+                                (None, Some(d)) => d,
+                                (None, None) => ctx
+                                    .home
+                                    .constitution()?
+                                    .files()
+                                    .map(|(n, t)| (n.to_string(), t.to_string()))
+                                    .collect(),
+                            };
+                        documents = Some(
+                            mirror_governance::change::apply_to_documents(
+                                &base,
+                                &s.proposal.change,
+                            )
+                            .map_err(|e| {
+                                UsageError(format!("proposal {}: {e}", short(&s.id.to_hex())))
+                            })?,
+                        );
+                    }
+                }
+            }
+            let guardians = ledger.guardians();
+            let m = tuf::build(&tuf::BuildSpec {
+                version: latest.map_or(1, |(_, r)| r.info.version + 1),
+                previous: latest.map(|(id, _)| *id),
+                proposals: statuses.iter().map(|s| s.id).collect(),
+                params: &params,
+                constitution: documents.as_ref(),
+                guardians: &guardians,
+                expires_ms: t + i64::from(*expires_days) * 86_400_000,
+            })?;
+            let out = out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("release-{}.json", m.version)));
+            write_file(
+                &out,
+                &payload::to_payload(&m).map_err(|e| anyhow::anyhow!("{e}"))?,
+            )?;
+            Output::new(
+                json!({"file": out, "version": m.version, "proposals": m.proposals, "params_hash": params.hash()}),
+                format!(
+                    "release {} built into {} (unsigned; {} of {} guardians sign it with `mirror release sign {}`)",
+                    m.version,
+                    out.display(),
+                    guardians.threshold,
+                    guardians.keys.len(),
+                    out.display()
+                ),
+            )
+        }
+        ReleaseCommand::Sign { file } => {
+            let (m, _) = load_release(&[], &file.to_string_lossy())?;
+            let key = signer(ctx)?;
+            let (signed, roles) = tuf::sign(&m, &key)?;
+            if roles.is_empty() {
+                return Err(UsageError(
+                    "this node's key is not among the release root's keys: nothing signed".into(),
+                )
+                .into());
+            }
+            write_file(
+                file,
+                &payload::to_payload(&signed).map_err(|e| anyhow::anyhow!("{e}"))?,
+            )?;
+            let complete = tuf::verify(&signed).is_ok();
+            Output::new(
+                json!({"file": file, "roles": roles, "complete": complete}),
+                format!(
+                    "signed {} in {}{}",
+                    roles.join(", "),
+                    file.display(),
+                    if complete {
+                        "; the threshold is reached: `mirror release publish` sends it"
+                    } else {
+                        "; more guardians must sign"
+                    }
+                ),
+            )
+        }
+        ReleaseCommand::Publish { file } => {
+            let (m, _) = load_release(&[], &file.to_string_lossy())?;
+            let (ledger, _) = ledger(ctx)?;
+            let r = tuf::verify(&m)?;
+            tuf::check_guardians(&r, &ledger.guardians())?;
+            let (id, how) = publish(ctx, &signer(ctx)?, &m)?;
+            Output::new(
+                json!({"id": id, "version": m.version}),
+                format!("release {} published: record {id} {how}", m.version),
+            )
+        }
+        ReleaseCommand::Verify { release: spec } => {
+            let (ledger, records) = ledger(ctx)?;
+            let (m, id) = load_release(&records, spec)?;
+            let r = release::verify(&m, &ledger.guardians(), now())?;
+            let text = format!(
+                "release {} verifies: signed by the guardians (root version {}), expires {}, {} proposal(s), pack {}",
+                r.info.version,
+                r.root_version,
+                jiff::Timestamp::from_millisecond(r.expires_ms)
+                    .map(|t| t.to_string())
+                    .unwrap_or_default(),
+                r.info.proposals.len(),
+                short(&r.info.params_hash)
+            );
+            Output::new(
+                json!({"ok": true, "id": id, "version": r.info.version, "proposals": r.info.proposals, "params_hash": r.info.params_hash, "expires_ms": r.expires_ms}),
+                text,
+            )
+        }
+        ReleaseCommand::Export { release: spec, dir } => {
+            let records = if Path::new(spec).exists() {
+                Vec::new()
+            } else {
+                governance_records(ctx)?
+            };
+            let (m, _) = load_release(&records, spec)?;
+            release::write_repository(&m, dir)?;
+            Output::new(
+                json!({"dir": dir}),
+                format!(
+                    "written as a TUF repository in {} (metadata/, targets/)",
+                    dir.display()
+                ),
+            )
+        }
+        ReleaseCommand::List => {
+            let (ledger, _) = ledger(ctx)?;
+            let state = release::applied_state(&ctx.home)?;
+            let current = state.stack.last();
+            let mut rows = Vec::new();
+            let mut text = String::new();
+            for (e, verdict) in ledger.releases() {
+                let id = e.id.to_hex();
+                let in_force = current.is_some_and(|c| c.release_id == id);
+                let (ok, detail, version) = match &verdict {
+                    Ok(r) => (true, "verified".to_string(), r.info.version),
+                    Err(err) => (false, err.to_string(), 0),
+                };
+                let _ = writeln!(
+                    text,
+                    "{}  v{version:<4} {}{}",
+                    short(&id),
+                    detail,
+                    if in_force { "  (in force)" } else { "" }
+                );
+                rows.push(json!({"id": id, "version": version, "verified": ok, "detail": detail, "in_force": in_force}));
+            }
+            let _ = writeln!(
+                text,
+                "in force: {}",
+                current.map_or("the genesis pack".to_string(), |c| format!(
+                    "release {} (pack {})",
+                    c.version,
+                    short(&c.params_hash)
+                ))
+            );
+            Output::new(
+                json!({"releases": rows, "applied": state}),
+                text.trim_end().to_string(),
+            )
+        }
+        ReleaseCommand::Apply { release: spec } => {
+            let (ledger, records) = ledger(ctx)?;
+            let (m, id) = match spec {
+                Some(s) => load_release(&records, s)?,
+                None => {
+                    let (id, _) = verified_releases(&ledger)
+                        .into_iter()
+                        .max_by_key(|(_, r)| r.info.version)
+                        .ok_or_else(|| UsageError("no verified release in the commons".into()))?;
+                    load_release(&records, &id.to_hex())?
+                }
+            };
+            let t = now();
+            let r = release::verify(&m, &ledger.guardians(), t)?;
+            let (applied, previous) = release::apply(&ctx.home, &r, &id, t)?;
+            record_history(
+                ctx,
+                crate::model::EvolutionAction::Applied,
+                &applied,
+                previous.as_ref(),
+            )?;
+            Output::new(
+                json!({"applied": applied, "previous": previous}),
+                format!(
+                    "release {} applied: pack {} in force (was {}); the previous pack is kept, `mirror release rollback` returns to it",
+                    applied.version,
+                    short(&applied.params_hash),
+                    previous
+                        .as_ref()
+                        .map_or("the genesis pack".into(), |p| format!(
+                            "release {}",
+                            p.version
+                        ))
+                ),
+            )
+        }
+        ReleaseCommand::Rollback => {
+            let (undone, now_in_force) = release::rollback(&ctx.home)?;
+            let back = now_in_force.clone().unwrap_or(release::Applied {
+                version: 0,
+                release_id: String::new(),
+                params_hash: EngineParams::genesis()?.hash(),
+                proposals: Vec::new(),
+                applied_at: now(),
+            });
+            record_history(
+                ctx,
+                crate::model::EvolutionAction::RolledBack,
+                &back,
+                Some(&undone),
+            )?;
+            Output::new(
+                json!({"undone": undone, "in_force": now_in_force}),
+                format!(
+                    "rolled back release {}: {} in force",
+                    undone.version,
+                    now_in_force.map_or("the genesis pack".into(), |p| format!(
+                        "release {}",
+                        p.version
+                    ))
+                ),
+            )
+        }
+    }
+}
+
+/// A step in evolution history (the local store).
+fn record_history(
+    ctx: &Context,
+    action: crate::model::EvolutionAction,
+    now_in_force: &release::Applied,
+    before: Option<&release::Applied>,
+) -> anyhow::Result<()> {
+    let store = ctx.store()?;
+    let entry = crate::model::EvolutionHistory {
+        id: crate::model::Id::new(),
+        action,
+        version: now_in_force.version,
+        pack_hash: now_in_force.params_hash.clone(),
+        previous_pack_hash: Some(before.map_or_else(
+            || {
+                EngineParams::genesis()
+                    .map(|p| p.hash())
+                    .unwrap_or_default()
+            },
+            |b| b.params_hash.clone(),
+        )),
+        proposal_ids: now_in_force.proposals.clone(),
+        at: crate::model::Timestamp::now(),
+    };
+    store.insert_evolution_history(&entry)?;
+    Ok(())
+}

@@ -1,0 +1,419 @@
+//! `mirror release` on one node, as a person runs it: verify, apply,
+//! rollback, and the protections a TUF client owes its user (rollback,
+//! freeze, mix-and-match, below-threshold); and TUF interoperability both
+//! ways with python-tuf, installed from PyPI into the build directory.
+
+mod nodes;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ed25519_dalek::SigningKey;
+use mirror_governance::ledger::GuardianSet;
+use mirror_governance::params::EngineParams;
+use mirror_governance::payload::{self, Hex, ReleaseManifest};
+use mirror_governance::release::{self, BuildSpec};
+use nodes::{fails, json_of, now_ms, ok};
+use serde_json::{Value, json};
+
+const DAY: i64 = 86_400_000;
+/// The second guardian's seed; the first guardian is the node itself.
+const OTHER: [u8; 32] = [5; 32];
+const REFLECTION: &str = "I keep circling back to the same conversation with my sister.";
+
+/// A node whose commons has two guardians (itself and OTHER), 2 of 2.
+fn guardian_node(dir: &Path) -> (PathBuf, GuardianSet) {
+    let home = dir.join("node");
+    ok(&home, &["init"]);
+    let me = json_of(&home, &["status"])["identity"]["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other = hex::encode(SigningKey::from_bytes(&OTHER).verifying_key().to_bytes());
+    let genesis = dir.join("genesis.json");
+    ok(
+        &home,
+        &[
+            "commons",
+            "genesis",
+            "new",
+            "--name",
+            "test",
+            "--guardian",
+            &me,
+            "--guardian",
+            &other,
+            "--threshold",
+            "2",
+            "--out",
+            genesis.to_str().unwrap(),
+        ],
+    );
+    let set = GuardianSet {
+        version: 1,
+        keys: [me.as_str(), other.as_str()]
+            .iter()
+            .map(|k| Hex::from_hex(k).unwrap())
+            .collect(),
+        threshold: 2,
+        attestations_required: 1,
+        record: Hex([0; 32]),
+        since: 0,
+    };
+    (home, set)
+}
+
+/// The genesis pack with a new way to notice looping back (a rule of
+/// `past_reference`).
+fn params_with_new_rule() -> EngineParams {
+    let mut doc: Value =
+        serde_json::from_slice(&EngineParams::genesis().unwrap().canonical_json()).unwrap();
+    doc["patterns"]["past_reference"]["rules"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "circling_back", "cues": ["circling back"]}));
+    EngineParams::from_json(&serde_json::to_vec(&doc).unwrap()).unwrap()
+}
+
+fn build(
+    set: &GuardianSet,
+    version: u64,
+    params: &EngineParams,
+    expires_ms: i64,
+) -> ReleaseManifest {
+    release::build(&BuildSpec {
+        version,
+        previous: (version > 1).then_some(Hex([version as u8; 32])),
+        proposals: vec![],
+        params,
+        constitution: None,
+        guardians: set,
+        expires_ms,
+    })
+    .unwrap()
+}
+
+fn write(path: &Path, m: &ReleaseManifest) {
+    std::fs::write(
+        path,
+        serde_json::to_vec(&payload::to_payload(m).unwrap()).unwrap(),
+    )
+    .unwrap();
+}
+
+fn read(path: &Path) -> ReleaseManifest {
+    let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    payload::parse(v.as_object().unwrap()).unwrap()
+}
+
+/// Build, then sign with the node (through the CLI) and with OTHER.
+fn signed_file(dir: &Path, home: &Path, name: &str, m: &ReleaseManifest) -> PathBuf {
+    let path = dir.join(name);
+    write(&path, m);
+    ok(home, &["release", "sign", path.to_str().unwrap()]);
+    let (m, roles) = release::sign(&read(&path), &SigningKey::from_bytes(&OTHER)).unwrap();
+    assert_eq!(roles.len(), 4);
+    write(&path, &m);
+    path
+}
+
+fn patterns(home: &Path) -> Vec<String> {
+    json_of(home, &["analyze", REFLECTION])["patterns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p["pattern"]
+                .as_str()
+                .or(p["name"].as_str())
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect()
+}
+
+fn current_pack(home: &Path) -> Option<Vec<u8>> {
+    std::fs::read(home.join("params/current.json")).ok()
+}
+
+#[test]
+fn apply_rollback_and_the_protections_of_a_tuf_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let (home, set) = guardian_node(dir.path());
+    let year = now_ms() + 365 * DAY;
+    assert!(
+        !patterns(&home).iter().any(|p| p == "past_reference"),
+        "{:?}",
+        patterns(&home)
+    );
+
+    // Release 1: the new rule, signed 2 of 2.
+    let v1 = signed_file(
+        dir.path(),
+        &home,
+        "v1.json",
+        &build(&set, 1, &params_with_new_rule(), year),
+    );
+    let v = json_of(&home, &["release", "verify", v1.to_str().unwrap()]);
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["version"], 1);
+    ok(&home, &["release", "apply", v1.to_str().unwrap()]);
+    assert!(
+        patterns(&home).iter().any(|p| p == "past_reference"),
+        "{:?}",
+        patterns(&home)
+    );
+
+    // Release 2 on top of it.
+    let mut p2 = params_with_new_rule();
+    p2.thresholds.mirrored_clauses += 1;
+    let v2 = signed_file(dir.path(), &home, "v2.json", &build(&set, 2, &p2, year));
+    ok(&home, &["release", "apply", v2.to_str().unwrap()]);
+    let in_force = current_pack(&home).unwrap();
+    assert_eq!(
+        EngineParams::from_json(&in_force).unwrap().hash(),
+        p2.hash()
+    );
+
+    // Rollback protection: release 1 again, or 2 again, is refused, and the
+    // pack in force is untouched.
+    let e = fails(&home, &["release", "apply", v1.to_str().unwrap()]);
+    assert!(e.contains("rollback protection"), "{e}");
+    fails(&home, &["release", "apply", v2.to_str().unwrap()]);
+    assert_eq!(current_pack(&home).unwrap(), in_force);
+
+    // Freeze protection: an expired release is not applied, and says so.
+    let old = signed_file(
+        dir.path(),
+        &home,
+        "v3-expired.json",
+        &build(&set, 3, &p2, now_ms() - 1000),
+    );
+    let e = fails(&home, &["release", "apply", old.to_str().unwrap()]);
+    assert!(e.contains("frozen") && e.contains("expired"), "{e}");
+    assert_eq!(current_pack(&home).unwrap(), in_force);
+
+    // Mix-and-match: release 3's pack swapped for another after signing.
+    let v3 = signed_file(
+        dir.path(),
+        &home,
+        "v3.json",
+        &build(&set, 3, &EngineParams::genesis().unwrap(), year),
+    );
+    let mut swapped = read(&v3);
+    swapped.targets.insert(
+        release::PARAMS_TARGET.into(),
+        read(&v1).targets[release::PARAMS_TARGET].clone(),
+    );
+    let swapped_path = dir.path().join("v3-swapped.json");
+    write(&swapped_path, &swapped);
+    let e = fails(&home, &["release", "apply", swapped_path.to_str().unwrap()]);
+    assert!(e.contains("target mirror/params.json.gz"), "{e}");
+
+    // Below the threshold: only the node signed.
+    let half = dir.path().join("v3-half.json");
+    write(
+        &half,
+        &build(&set, 3, &EngineParams::genesis().unwrap(), year),
+    );
+    ok(&home, &["release", "sign", half.to_str().unwrap()]);
+    let e = fails(&home, &["release", "verify", half.to_str().unwrap()]);
+    assert!(e.contains("not signed by enough"), "{e}");
+
+    // A release signed by two keys that are not this commons' guardians.
+    let strangers = GuardianSet {
+        keys: [[7u8; 32], [8u8; 32]]
+            .iter()
+            .map(|s| Hex(SigningKey::from_bytes(s).verifying_key().to_bytes()))
+            .collect(),
+        ..set.clone()
+    };
+    let fake = [7u8, 8]
+        .iter()
+        .fold(build(&strangers, 3, &p2, year), |m, s| {
+            release::sign(&m, &SigningKey::from_bytes(&[*s; 32]))
+                .unwrap()
+                .0
+        });
+    let fake_path = dir.path().join("v3-fake.json");
+    write(&fake_path, &fake);
+    let e = fails(&home, &["release", "apply", fake_path.to_str().unwrap()]);
+    assert!(e.contains("not a guardian"), "{e}");
+    assert_eq!(current_pack(&home).unwrap(), in_force);
+
+    // Explicit rollback: back to release 1, then to the genesis pack.
+    ok(&home, &["release", "rollback"]);
+    assert_eq!(
+        EngineParams::from_json(&current_pack(&home).unwrap())
+            .unwrap()
+            .hash(),
+        params_with_new_rule().hash()
+    );
+    assert!(patterns(&home).iter().any(|p| p == "past_reference"));
+    ok(&home, &["release", "rollback"]);
+    assert!(current_pack(&home).is_none());
+    assert!(!patterns(&home).iter().any(|p| p == "past_reference"));
+    fails(&home, &["release", "rollback"]);
+
+    // Every step is in evolution history: two applies, two rollbacks.
+    let status = json_of(&home, &["status"]);
+    assert_eq!(status["record_counts"]["evolution_history"], 4);
+}
+
+/// A virtualenv with python-tuf from PyPI, made once per build directory.
+fn python_tuf() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tuf-venv");
+    let python = venv.join("bin/python");
+    let ready = venv.join(".ready");
+    if !ready.exists() {
+        let status = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .unwrap();
+        assert!(status.success(), "python3 -m venv failed");
+        let status = Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "tuf>=6,<8",
+                "cryptography",
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success(), "installing python-tuf from PyPI failed");
+        std::fs::write(&ready, b"").unwrap();
+    }
+    python
+}
+
+fn interop_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tuf_interop.py")
+}
+
+#[test]
+fn releases_interoperate_with_python_tuf_both_ways() {
+    let python = python_tuf();
+    let dir = tempfile::tempdir().unwrap();
+    let (home, set) = guardian_node(dir.path());
+    let year = now_ms() + 365 * DAY;
+
+    // Mirror → python-tuf: built and signed here, exported as a TUF
+    // repository, loaded by python-tuf's client with every target downloaded.
+    let params = params_with_new_rule();
+    let ours = signed_file(
+        dir.path(),
+        &home,
+        "ours.json",
+        &build(&set, 1, &params, year),
+    );
+    let repo = dir.path().join("ours-repo");
+    ok(
+        &home,
+        &[
+            "release",
+            "export",
+            ours.to_str().unwrap(),
+            repo.to_str().unwrap(),
+        ],
+    );
+    let out = Command::new(&python)
+        .arg(interop_script())
+        .arg("verify")
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python-tuf refused Mirror's release: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["targets_version"], 1);
+    assert_eq!(seen["root_version"], 1);
+    let m = read(&ours);
+    for (path, b64) in &m.targets {
+        assert_eq!(
+            seen["files"][path].as_str().unwrap(),
+            hex::encode(payload::decode_base64(b64).unwrap()),
+            "{path}"
+        );
+    }
+    // And python-tuf notices a swapped target.
+    std::fs::write(
+        repo.join("targets").join(release::PARAMS_TARGET),
+        b"not the pack",
+    )
+    .unwrap();
+    let out = Command::new(&python)
+        .arg(interop_script())
+        .arg("verify")
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "python-tuf took a swapped target");
+
+    // python-tuf → Mirror: made and signed by python-tuf with the guardians'
+    // keys, verified and applied here.
+    let files = release::files(&build(&set, 2, &params, year)).unwrap().1;
+    let seed_of_node = {
+        let key_dir = home.join("keys");
+        let entry = std::fs::read_dir(&key_dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        text.lines()
+            .find(|l| l.len() == 64 && l.bytes().all(|b| b.is_ascii_hexdigit()))
+            .unwrap_or_else(|| panic!("no seed in the key file"))
+            .to_string()
+    };
+    let spec = json!({
+        "seeds": [seed_of_node, hex::encode(OTHER)],
+        "threshold": 2,
+        "root_version": 1,
+        "version": 2,
+        "expires": jiff::Timestamp::from_millisecond(year).unwrap().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "files": files.iter().map(|(p, b)| (p.clone(), Value::String(hex::encode(b)))).collect::<serde_json::Map<_, _>>(),
+    });
+    let spec_path = dir.path().join("spec.json");
+    std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let theirs = dir.path().join("theirs-repo");
+    let out = Command::new(&python)
+        .arg(interop_script())
+        .arg("make")
+        .arg(&theirs)
+        .arg(&spec_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python-tuf make: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_of(&home, &["release", "verify", theirs.to_str().unwrap()]);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["version"], 2);
+    ok(&home, &["release", "apply", theirs.to_str().unwrap()]);
+    assert!(patterns(&home).iter().any(|p| p == "past_reference"));
+
+    // A python-tuf release signed by one guardian only is refused here.
+    let mut one = spec.clone();
+    one["seeds"] = json!([hex::encode(OTHER)]);
+    one["threshold"] = json!(1);
+    std::fs::write(&spec_path, serde_json::to_vec(&one).unwrap()).unwrap();
+    let lone = dir.path().join("lone-repo");
+    let out = Command::new(&python)
+        .arg(interop_script())
+        .arg("make")
+        .arg(&lone)
+        .arg(&spec_path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let e = fails(&home, &["release", "verify", lone.to_str().unwrap()]);
+    assert!(e.contains("guardians' threshold is 2"), "{e}");
+}
