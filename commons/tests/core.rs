@@ -475,3 +475,61 @@ fn the_governance_rules_refuse_a_proposal_that_breaks_an_invariant() {
     assert_eq!(b.rejections().get("lax", "invariant_violation"), 1);
     assert_eq!(b.accepted_count(), 1);
 }
+
+#[test]
+fn the_governance_rules_refuse_a_release_below_its_own_threshold() {
+    use mirror_commons::governance::GovernanceRules;
+    use mirror_governance::release;
+    let checker = mirror_constitution::Constitution::genesis()
+        .checker()
+        .unwrap();
+    let mut c = Commons::in_memory(
+        COMMONS,
+        Gate::new(Box::new(GovernanceRules::new(COMMONS, 1, checker))),
+    );
+    let guardians = mirror_governance::ledger::GuardianSet {
+        version: 1,
+        keys: [1u8, 2]
+            .iter()
+            .map(|n| {
+                mirror_governance::payload::Hex(
+                    SigningKey::from_bytes(&[*n; 32]).verifying_key().to_bytes(),
+                )
+            })
+            .collect(),
+        threshold: 2,
+        attestations_required: 1,
+        record: mirror_governance::payload::Hex([0; 32]),
+        since: 0,
+    };
+    let unsigned = release::build(&release::BuildSpec {
+        version: 1,
+        previous: None,
+        proposals: vec![],
+        params: &mirror_governance::params::EngineParams::genesis().unwrap(),
+        constitution: None,
+        guardians: &guardians,
+        expires_ms: NOW + 86_400_000,
+    })
+    .unwrap();
+    let (half, _) = release::sign(&unsigned, &SigningKey::from_bytes(&[1; 32])).unwrap();
+    let (full, _) = release::sign(&half, &SigningKey::from_bytes(&[2; 32])).unwrap();
+    let record = |m: &mirror_governance::payload::ReleaseManifest| {
+        let map = mirror_governance::payload::to_payload(m).unwrap();
+        Record::sign(
+            Kind::ReleaseManifest,
+            NOW,
+            map,
+            &SigningKey::from_bytes(&[1; 32]),
+        )
+        .unwrap()
+    };
+    let err = c
+        .publish(record(&half).bytes(), NOW)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not signed by enough"), "{err}");
+    assert_eq!(c.accepted_count(), 0);
+    c.publish(record(&full).bytes(), NOW).unwrap();
+    assert_eq!(c.accepted_count(), 1);
+}

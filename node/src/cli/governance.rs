@@ -279,15 +279,26 @@ fn my_key(key: &SigningKey) -> PublicKey {
     Hex(key.verifying_key().to_bytes())
 }
 
-/// Sign and publish a record; returns its id and how it went out.
+/// Sign and publish a record, created now; returns its id and how it went
+/// out.
 fn publish<T: Payload>(
     ctx: &Context,
     key: &SigningKey,
     value: &T,
 ) -> anyhow::Result<(String, &'static str)> {
+    publish_at(ctx, key, value, now())
+}
+
+/// Sign and publish a record created at `at` (unix ms).
+fn publish_at<T: Payload>(
+    ctx: &Context,
+    key: &SigningKey,
+    value: &T,
+    at: i64,
+) -> anyhow::Result<(String, &'static str)> {
     let kind = Kind::parse(T::KIND).ok_or_else(|| anyhow::anyhow!("unknown kind {}", T::KIND))?;
     let map = payload::to_payload(value).map_err(|e| UsageError(e.to_string()))?;
-    let record = Record::sign(kind, now(), map, key).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let record = Record::sign(kind, at, map, key).map_err(|e| anyhow::anyhow!("{e}"))?;
     publish_bytes(ctx, record.bytes())
 }
 
@@ -800,8 +811,11 @@ pub fn proposal(ctx: &Context, cmd: &ProposalCommand) -> anyhow::Result<Output> 
             if status.proposer != my_key(&key) {
                 return Err(UsageError("only the proposer moves a proposal".into()).into());
             }
+            // Voting opens with the transition that opens it, at the record's
+            // own time, so the ledger sees opens_at >= created_at.
+            let at = now();
             let (opens, closes) = if *to == ProposalState::Voting {
-                let opens = u64::try_from(now()).unwrap_or(0);
+                let opens = u64::try_from(at).unwrap_or(0);
                 (Some(opens), Some(opens + ledger.genesis().voting.period_ms))
             } else {
                 (None, None)
@@ -813,7 +827,7 @@ pub fn proposal(ctx: &Context, cmd: &ProposalCommand) -> anyhow::Result<Output> 
                 voting_closes_at: closes,
             };
             t.check().map_err(|e| UsageError(e.to_string()))?;
-            let (rid, how) = publish(ctx, &key, &t)?;
+            let (rid, how) = publish_at(ctx, &key, &t, at)?;
             let window = opens
                 .map(|o| format!(" (voting {o} → {})", closes.unwrap_or(o)))
                 .unwrap_or_default();
