@@ -554,10 +554,33 @@ impl Home {
         } else {
             mirror_constitution::Constitution::genesis()
         };
-        // Amendments ratified by a commons are accepted here once the
-        // governance layer records them.
-        constitution.verify(&[])?;
+        // Amendments ratified by a commons: their documents came in a
+        // guardian-signed release this node verified and applied.
+        constitution.verify(&self.ratified_constitutions()?)?;
         Ok(constitution)
+    }
+
+    /// Where applied releases record the constitutions they ratified.
+    pub fn ratified_path(&self) -> PathBuf {
+        self.dir.join("releases").join("ratified.json")
+    }
+
+    /// The constitution hashes ratified by releases applied here.
+    pub fn ratified_constitutions(&self) -> Result<Vec<mirror_constitution::ConstitutionHash>> {
+        let path = self.ratified_path();
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
+        };
+        let hashes: Vec<String> = serde_json::from_slice(&bytes).map_err(|e| HomeError::Io {
+            context: format!("reading {}", path.display()),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+        })?;
+        Ok(hashes
+            .iter()
+            .filter_map(|h| mirror_constitution::ConstitutionHash::from_hex(h))
+            .collect())
     }
 
     /// Write the genesis constitution into the home, for the person to read

@@ -216,6 +216,12 @@ pub struct Applied {
     pub params_hash: String,
     pub proposals: Vec<String>,
     pub applied_at: i64,
+    /// The constitution this release put in force (an amendment's), and the
+    /// one before it, by `Constitution::hash`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constitution: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_constitution: Option<String>,
 }
 
 /// What is in force: the stack of applied releases (the last is current;
@@ -297,13 +303,20 @@ pub fn apply(
             current: cur.version,
         });
     }
-    let applied = Applied {
+    let mut applied = Applied {
         version: release.info.version,
         release_id: release_id.to_string(),
         params_hash: release.params.hash(),
         proposals: release.info.proposals.iter().map(|p| p.to_hex()).collect(),
         applied_at: now_ms,
+        constitution: None,
+        previous_constitution: None,
     };
+    if let Some(docs) = &release.constitution {
+        let (new, old) = install_constitution(home, docs)?;
+        applied.constitution = Some(new);
+        applied.previous_constitution = Some(old);
+    }
     // The pack first, then the state that names it: a crash between the two
     // leaves the new pack in force and the state one step behind, which
     // `mirror release list` shows and a second apply repairs.
@@ -324,6 +337,9 @@ pub fn rollback(home: &Home) -> Result<(Applied, Option<Applied>), NodeReleaseEr
         ));
     };
     let now = state.stack.last().cloned();
+    if let Some(previous) = &undone.previous_constitution {
+        restore_constitution(home, previous)?;
+    }
     match &now {
         Some(prev) => {
             let path = pack_path(home, &prev.params_hash);
@@ -338,4 +354,94 @@ pub fn rollback(home: &Home) -> Result<(Applied, Option<Applied>), NodeReleaseEr
     }
     write_json(&state_path(home), &state)?;
     Ok((undone, now))
+}
+
+fn kept_constitution_dir(home: &Home, hash: &str) -> PathBuf {
+    home.dir().join("releases").join("constitutions").join(hash)
+}
+
+fn write_documents(dir: &Path, docs: &BTreeMap<String, String>) -> Result<(), NodeReleaseError> {
+    std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    for (name, text) in docs {
+        // Documents are flat files; a name with a separator would escape.
+        if name.contains('/') || name.starts_with('.') {
+            return Err(NodeReleaseError::Repository(format!(
+                "document name {name:?} is not a plain file name"
+            )));
+        }
+        write_atomic(&dir.join(name), text.as_bytes(), 0o644)?;
+    }
+    Ok(())
+}
+
+/// Put `dir`'s documents in place of the home's constitution: written beside
+/// it, then swapped by two renames (a crash between them leaves no
+/// directory, and the node falls back to the genesis compiled in, never to a
+/// half-written constitution).
+fn swap_constitution(home: &Home, docs: &BTreeMap<String, String>) -> Result<(), NodeReleaseError> {
+    let target = home.constitution_dir();
+    let fresh = home.dir().join("constitution.incoming");
+    let old = home.dir().join("constitution.outgoing");
+    for d in [&fresh, &old] {
+        if d.exists() {
+            std::fs::remove_dir_all(d).map_err(io(format!("removing {}", d.display())))?;
+        }
+    }
+    write_documents(&fresh, docs)?;
+    if target.exists() {
+        std::fs::rename(&target, &old).map_err(io(format!("moving {}", target.display())))?;
+    }
+    std::fs::rename(&fresh, &target).map_err(io(format!("moving {}", fresh.display())))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io(format!("removing {}", old.display())))?;
+    }
+    Ok(())
+}
+
+/// Ratify and install an amendment's documents; returns the new and the
+/// previous constitution's hashes. The previous documents are kept.
+fn install_constitution(
+    home: &Home,
+    docs: &BTreeMap<String, String>,
+) -> Result<(String, String), NodeReleaseError> {
+    let new = mirror_constitution::Constitution::from_files(docs.clone())
+        .map_err(|e| NodeReleaseError::Repository(format!("the amended constitution: {e}")))?;
+    let new_hash = new.hash().to_hex();
+    let current = home.constitution()?;
+    let old_hash = current.hash().to_hex();
+    let keep = kept_constitution_dir(home, &old_hash);
+    if !keep.exists() {
+        let files = current
+            .files()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
+        write_documents(&keep, &files)?;
+    }
+    let mut ratified: Vec<String> = home
+        .ratified_constitutions()?
+        .into_iter()
+        .map(|h| h.to_hex())
+        .collect();
+    if !ratified.contains(&new_hash) {
+        ratified.push(new_hash.clone());
+        write_json(&home.ratified_path(), &ratified)?;
+    }
+    swap_constitution(home, docs)?;
+    Ok((new_hash, old_hash))
+}
+
+/// Put back the constitution kept under `hash`.
+fn restore_constitution(home: &Home, hash: &str) -> Result<(), NodeReleaseError> {
+    let dir = kept_constitution_dir(home, hash);
+    let mut docs = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).map_err(io(format!(
+        "reading the kept constitution {}",
+        dir.display()
+    )))? {
+        let entry = entry.map_err(io(format!("reading {}", dir.display())))?;
+        let text = std::fs::read_to_string(entry.path())
+            .map_err(io(format!("reading {}", entry.path().display())))?;
+        docs.insert(entry.file_name().to_string_lossy().into_owned(), text);
+    }
+    swap_constitution(home, &docs)
 }

@@ -417,3 +417,53 @@ fn releases_interoperate_with_python_tuf_both_ways() {
     let e = fails(&home, &["release", "verify", lone.to_str().unwrap()]);
     assert!(e.contains("guardians' threshold is 2"), "{e}");
 }
+
+#[test]
+fn an_amendment_release_ratifies_its_constitution_and_rollback_restores_the_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let (home, set) = guardian_node(dir.path());
+    let genesis_hash = json_of(&home, &["constitution", "show"])["hash"].clone();
+    let mut docs: std::collections::BTreeMap<String, String> =
+        mirror_constitution::Constitution::genesis()
+            .files()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
+    docs.get_mut("01-core-principle.md")
+        .unwrap()
+        .push_str("\nAmended: the mirror also keeps silence when silence serves.\n");
+    let amended = mirror_constitution::Constitution::from_files(docs.clone()).unwrap();
+    let m = release::build(&BuildSpec {
+        version: 1,
+        previous: None,
+        proposals: vec![],
+        params: &EngineParams::genesis().unwrap(),
+        constitution: Some(&docs),
+        guardians: &set,
+        expires_ms: now_ms() + 30 * DAY,
+    })
+    .unwrap();
+    let path = signed_file(dir.path(), &home, "amendment.json", &m);
+
+    // Edited by hand, the same documents are refused: only a release
+    // ratifies.
+    let by_hand = home.join("constitution/01-core-principle.md");
+    let original = std::fs::read_to_string(&by_hand).unwrap();
+    std::fs::write(&by_hand, &docs["01-core-principle.md"]).unwrap();
+    let e = fails(&home, &["constitution", "verify"]);
+    assert!(e.contains("neither the genesis"), "{e}");
+    std::fs::write(&by_hand, original).unwrap();
+
+    ok(&home, &["release", "apply", path.to_str().unwrap()]);
+    let shown = json_of(&home, &["constitution", "show"]);
+    assert_eq!(shown["hash"], amended.hash().to_hex(), "{shown}");
+    ok(&home, &["constitution", "verify"]);
+    // The engine runs under it.
+    ok(&home, &["analyze", REFLECTION]);
+
+    ok(&home, &["release", "rollback"]);
+    assert_eq!(
+        json_of(&home, &["constitution", "show"])["hash"],
+        genesis_hash
+    );
+    ok(&home, &["constitution", "verify"]);
+}

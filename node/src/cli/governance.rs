@@ -502,8 +502,22 @@ pub fn member(ctx: &Context, cmd: &MemberCommand) -> anyhow::Result<Output> {
             )
         }
         MemberCommand::List => {
-            let (ledger, _) = ledger(ctx)?;
             let me = my_key(&signer(ctx)?);
+            let ledger = match ledger(ctx) {
+                Ok((ledger, _)) => ledger,
+                Err(e) => {
+                    // Before founding or joining, the key is what a person
+                    // needs: to be named a guardian or attested a member.
+                    return Output::new(
+                        json!({"me": me, "members": [], "guardians": null, "note": e.to_string()}),
+                        format!(
+                            "this node  {}
+{e}",
+                            me.to_hex()
+                        ),
+                    );
+                }
+            };
             let t = now();
             let members = ledger.members_at(t);
             let guardians = ledger.guardians();
@@ -1270,6 +1284,8 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
                 params_hash: EngineParams::genesis()?.hash(),
                 proposals: Vec::new(),
                 applied_at: now(),
+                constitution: None,
+                previous_constitution: None,
             });
             record_history(
                 ctx,
