@@ -1,0 +1,290 @@
+//! Governance benchmarks: a tally over many members and votes, and checking
+//! a release, each beside a baseline measured in the same run.
+//!
+//! `cargo bench -p mirror-governance --bench governance` prints Markdown
+//! tables for BENCHMARKS.md.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use mirror_governance::ledger::{Entry, GuardianSet, Ledger};
+use mirror_governance::params::EngineParams;
+use mirror_governance::payload::{
+    AnyPayload, Change, ChangeTarget, Choice, Edit, EvolutionProposal, Flags, Genesis, Hash, Hex,
+    MembershipAttestation, ProposalState, ProposalTransition, ProposalType, PublicKey, Vote,
+    VotingRules, decode_base64,
+};
+use mirror_governance::release::{self, BuildSpec};
+use serde_json::json;
+
+const T0: i64 = 1_795_000_000_000;
+const PERIOD: u64 = 7 * 86_400_000;
+
+fn member(i: u64) -> PublicKey {
+    Hex(*blake3::hash(&i.to_le_bytes()).as_bytes())
+}
+
+fn id(i: u64) -> Hash {
+    Hex(*blake3::hash(&(i ^ 0xdead_beef).to_le_bytes()).as_bytes())
+}
+
+fn guardian() -> PublicKey {
+    Hex(SigningKey::from_bytes(&[1; 32]).verifying_key().to_bytes())
+}
+
+/// A commons with `members` members; one proposal in voting; every member
+/// votes once and a tenth vote twice (the later vote replaces).
+fn world(members: u64) -> (Vec<Entry>, Hash, Hash) {
+    let mut entries = Vec::new();
+    let mut serial = 0;
+    let mut add = |author: PublicKey, at: i64, payload: AnyPayload| {
+        serial += 1;
+        let e = Entry {
+            id: id(serial),
+            author,
+            created_at: at,
+            payload,
+        };
+        let i = e.id;
+        entries.push(e);
+        i
+    };
+    let genesis = add(
+        guardian(),
+        T0,
+        AnyPayload::Genesis(Genesis {
+            name: "bench".into(),
+            constitution_hash: Hex([7; 32]),
+            guardians: vec![guardian()],
+            guardian_threshold: 1,
+            attestations_required: 1,
+            voting: VotingRules {
+                period_ms: PERIOD,
+                quorum_percent: 50,
+                supermajority_numerator: 2,
+                supermajority_denominator: 3,
+            },
+            root_version: 1,
+        }),
+    );
+    for i in 0..members {
+        add(
+            guardian(),
+            T0 + 1,
+            AnyPayload::MembershipAttestation(MembershipAttestation {
+                member: member(i),
+                note: None,
+            }),
+        );
+    }
+    let proposal = add(
+        member(0),
+        T0 + 10,
+        AnyPayload::EvolutionProposal(EvolutionProposal {
+            proposal_type: ProposalType::PatternDetection,
+            title: "Notice more absolutes".into(),
+            description: String::new(),
+            change: Change {
+                target: ChangeTarget::Params,
+                edits: vec![Edit {
+                    path: "/patterns/absolute_thinking/rules/0/cues".into(),
+                    before: None,
+                    after: Some(json!(["always"])),
+                }],
+            },
+            evidence: vec![],
+            flags: Flags {
+                data_collection: false,
+                user_consent_required: false,
+                removes_export: false,
+                breaking_change: false,
+                migration_path: None,
+            },
+        }),
+    );
+    let opens = T0 + 100;
+    for (at, to) in [
+        (opens - 3, ProposalState::Testing),
+        (opens - 2, ProposalState::Review),
+    ] {
+        add(
+            member(0),
+            at,
+            AnyPayload::ProposalTransition(ProposalTransition {
+                proposal,
+                to,
+                voting_opens_at: None,
+                voting_closes_at: None,
+            }),
+        );
+    }
+    add(
+        member(0),
+        opens - 1,
+        AnyPayload::ProposalTransition(ProposalTransition {
+            proposal,
+            to: ProposalState::Voting,
+            voting_opens_at: Some(opens as u64),
+            voting_closes_at: Some(opens as u64 + PERIOD),
+        }),
+    );
+    for i in 0..members {
+        let choice = [Choice::Approve, Choice::Reject, Choice::Abstain][(i % 3) as usize];
+        add(
+            member(i),
+            opens + 1 + i as i64,
+            AnyPayload::Vote(Vote { proposal, choice }),
+        );
+        if i % 10 == 0 {
+            add(
+                member(i),
+                opens + 2 + i as i64,
+                AnyPayload::Vote(Vote {
+                    proposal,
+                    choice: Choice::Approve,
+                }),
+            );
+        }
+    }
+    (entries, genesis, proposal)
+}
+
+fn best_of(runs: usize, mut f: impl FnMut()) -> Duration {
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+fn ms(d: Duration) -> String {
+    if d < Duration::from_millis(1) {
+        format!("{} µs", d.as_micros())
+    } else {
+        format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+    }
+}
+
+fn main() {
+    let checker = mirror_constitution::Constitution::genesis()
+        .checker()
+        .unwrap_or_else(|e| {
+            eprintln!("the genesis lexicon: {e}");
+            std::process::exit(1)
+        });
+
+    println!("### Tallies (one proposal, every member votes, a tenth twice)\n");
+    println!("| members | records | baseline: count the choices | build the ledger | tally |");
+    println!("|---|---|---|---|---|");
+    for members in [1_000u64, 10_000, 50_000] {
+        let (entries, genesis, proposal) = world(members);
+        let baseline = best_of(5, || {
+            let mut counts = [0u64; 3];
+            for e in &entries {
+                if let AnyPayload::Vote(v) = &e.payload {
+                    counts[v.choice as usize] += 1;
+                }
+            }
+            black_box(counts);
+        });
+        let mut ledger = None;
+        let build = best_of(3, || {
+            ledger = Some(
+                Ledger::from_entries(genesis, entries.clone(), checker.clone())
+                    .unwrap_or_else(|e| panic!("{e}")),
+            );
+        });
+        let ledger = ledger.unwrap_or_else(|| std::process::exit(1));
+        let now = T0 + 100 + PERIOD as i64 + 1;
+        let tally = best_of(5, || {
+            black_box(ledger.tally(&proposal, now));
+        });
+        let t = ledger
+            .tally(&proposal, now)
+            .unwrap_or_else(|| std::process::exit(1));
+        assert_eq!(t.approve + t.reject + t.abstain, members);
+        println!(
+            "| {members} | {} | {} | {} | {} |",
+            entries.len(),
+            ms(baseline),
+            ms(build),
+            ms(tally)
+        );
+    }
+
+    println!("\n### Checking a release (two guardians, the genesis pack)\n");
+    let keys = [
+        SigningKey::from_bytes(&[1; 32]),
+        SigningKey::from_bytes(&[2; 32]),
+    ];
+    let set = GuardianSet {
+        version: 1,
+        keys: keys
+            .iter()
+            .map(|k| Hex(k.verifying_key().to_bytes()))
+            .collect(),
+        threshold: 2,
+        attestations_required: 1,
+        record: Hex([0; 32]),
+        since: T0,
+    };
+    let params = EngineParams::genesis().unwrap_or_else(|_| std::process::exit(1));
+    let unsigned = release::build(&BuildSpec {
+        version: 1,
+        previous: None,
+        proposals: vec![],
+        params: &params,
+        constitution: None,
+        guardians: &set,
+        expires_ms: T0 + 365 * 86_400_000,
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let m = keys.iter().fold(unsigned, |m, k| {
+        release::sign(&m, k).unwrap_or_else(|e| panic!("{e}")).0
+    });
+    let size = serde_json::to_vec(&mirror_governance::payload::to_payload(&m).unwrap_or_default())
+        .map(|b| b.len())
+        .unwrap_or(0);
+    let baseline = best_of(50, || {
+        for b in m.tuf_metadata.values().chain(m.targets.values()) {
+            black_box(decode_base64(b));
+        }
+        black_box(EngineParams::from_json(&params.canonical_json()).ok());
+    });
+    let verify = best_of(50, || {
+        black_box(release::verify(&m).ok());
+    });
+    let build = best_of(20, || {
+        black_box(
+            release::build(&BuildSpec {
+                version: 1,
+                previous: None,
+                proposals: vec![],
+                params: &params,
+                constitution: None,
+                guardians: &set,
+                expires_ms: T0,
+            })
+            .ok(),
+        );
+    });
+    println!("Release record: {size} bytes.\n");
+    println!("| step | time |");
+    println!("|---|---|");
+    println!(
+        "| baseline: decode the files and parse the pack | {} |",
+        ms(baseline)
+    );
+    println!(
+        "| `release::verify` (signatures, chain, hashes, pack) | {} |",
+        ms(verify)
+    );
+    println!(
+        "| `release::build` (gzip the pack, write the metadata) | {} |",
+        ms(build)
+    );
+}
