@@ -10,7 +10,8 @@
 
 use mirror_constitution::compliance::Checker;
 use mirror_governance::ledger::Entry;
-use mirror_governance::payload::{Hex, parse_any};
+use mirror_governance::payload::{Hex, TelemetryPacket, parse_any};
+use mirror_governance::telemetry::TelemetryRegistry;
 
 use crate::gate::{Accepted, RuleRefusal, Rules};
 use crate::record::{Kind, Record};
@@ -20,12 +21,20 @@ pub struct GovernanceRules {
     commons: Hex<32>,
     founding_root_version: u64,
     checker: Checker,
+    registry: TelemetryRegistry,
 }
 
 impl GovernanceRules {
     /// `commons` is the commons id (64 hex digits); `founding_root_version`
-    /// the genesis root version if the genesis is known (else 1).
-    pub fn new(commons: &str, founding_root_version: u64, checker: Checker) -> GovernanceRules {
+    /// the genesis root version if the genesis is known (else 1);
+    /// `registry` the metric registry of the pack in force, which telemetry
+    /// packets must keep to.
+    pub fn new(
+        commons: &str,
+        founding_root_version: u64,
+        checker: Checker,
+        registry: TelemetryRegistry,
+    ) -> GovernanceRules {
         let mut id = [0u8; 32];
         // An id that is not hex matches no genesis record: every genesis
         // must then be a rotation, which no guardian set can sign.
@@ -34,6 +43,7 @@ impl GovernanceRules {
             commons: Hex(id),
             founding_root_version: founding_root_version.max(1),
             checker,
+            registry,
         }
     }
 }
@@ -53,7 +63,19 @@ pub fn entry(record: &Record) -> Option<Entry> {
 impl Rules for GovernanceRules {
     fn check(&self, record: &Record, _accepted: &dyn Accepted) -> Result<(), RuleRefusal> {
         if record.kind == Kind::TelemetryPacket {
-            return Ok(());
+            // Only metrics the registry declares, in their declared shape.
+            let packet = mirror_governance::payload::parse::<TelemetryPacket>(&record.payload)
+                .map_err(|e| RuleRefusal {
+                    name: "schema",
+                    detail: e.to_string(),
+                })?;
+            return self
+                .registry
+                .check_packet(&packet)
+                .map_err(|detail| RuleRefusal {
+                    name: "undeclared_metric",
+                    detail,
+                });
         }
         let Some(entry) = entry(record) else {
             return Err(RuleRefusal {

@@ -430,7 +430,14 @@ fn the_governance_rules_refuse_a_proposal_that_breaks_an_invariant() {
     let checker = mirror_constitution::Constitution::genesis()
         .checker()
         .unwrap();
-    let gate = || Gate::new(Box::new(GovernanceRules::new(COMMONS, 1, checker.clone())));
+    let gate = || {
+        Gate::new(Box::new(GovernanceRules::new(
+            COMMONS,
+            1,
+            checker.clone(),
+            registry(),
+        )))
+    };
     let mut a = Commons::in_memory(COMMONS, gate());
     let mut b = Commons::in_memory(COMMONS, gate());
     let proposal = |removes_export: bool| {
@@ -485,7 +492,12 @@ fn the_governance_rules_refuse_a_release_below_its_own_threshold() {
         .unwrap();
     let mut c = Commons::in_memory(
         COMMONS,
-        Gate::new(Box::new(GovernanceRules::new(COMMONS, 1, checker))),
+        Gate::new(Box::new(GovernanceRules::new(
+            COMMONS,
+            1,
+            checker,
+            registry(),
+        ))),
     );
     let guardians = mirror_governance::ledger::GuardianSet {
         version: 1,
@@ -531,5 +543,52 @@ fn the_governance_rules_refuse_a_release_below_its_own_threshold() {
     assert!(err.contains("not signed by enough"), "{err}");
     assert_eq!(c.accepted_count(), 0);
     c.publish(record(&full).bytes(), NOW).unwrap();
+    assert_eq!(c.accepted_count(), 1);
+}
+
+fn registry() -> mirror_governance::telemetry::TelemetryRegistry {
+    mirror_governance::params::EngineParams::genesis()
+        .unwrap()
+        .telemetry
+}
+
+#[test]
+fn the_governance_rules_refuse_a_packet_with_an_undeclared_metric() {
+    use mirror_commons::governance::GovernanceRules;
+    let checker = mirror_constitution::Constitution::genesis()
+        .checker()
+        .unwrap();
+    let mut c = Commons::in_memory(
+        COMMONS,
+        Gate::new(Box::new(GovernanceRules::new(
+            COMMONS,
+            1,
+            checker,
+            registry(),
+        ))),
+    );
+    let packet = |name: &str, n: u8| {
+        let Value::Object(p) = json!({
+            "registry_version": 1,
+            "period": NOW / 86_400_000,
+            "metrics": [{"name": name, "kind": "counter", "values": [3]}]
+        }) else {
+            unreachable!()
+        };
+        Record::sign(
+            Kind::TelemetryPacket,
+            NOW,
+            p,
+            &SigningKey::from_bytes(&[n; 32]),
+        )
+        .unwrap()
+    };
+    c.publish(packet("reflections.count", 40).bytes(), NOW)
+        .unwrap();
+    let err = c
+        .publish(packet("reflections.words", 41).bytes(), NOW)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not declared"), "{err}");
     assert_eq!(c.accepted_count(), 1);
 }

@@ -271,9 +271,9 @@ fn build() -> Value {
             "registry_version": 1,
             "period": period_start / DAY,
             "metrics": [
-                {"name": "compliance.fallbacks", "kind": "counter", "values": [2]},
-                {"name": "compliance.directive_violations", "kind": "rate", "values": [-1, 37]},
-                {"name": "feedback.ratings", "kind": "histogram", "values": [0, 1, 4, 9, 3]}
+                {"name": "reflections.count", "kind": "counter", "values": [7]},
+                {"name": "engine.directive_violations", "kind": "rate", "values": [0, 1]},
+                {"name": "feedback.rating", "kind": "histogram", "values": [0, 0, 0, 1, 0]}
             ]
         }),
     );

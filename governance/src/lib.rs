@@ -37,3 +37,4 @@ pub mod params;
 pub mod payload;
 pub mod release;
 pub mod rules;
+pub mod telemetry;

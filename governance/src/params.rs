@@ -43,6 +43,8 @@ pub struct EngineParams {
     pub tensions: TensionSpec,
     pub words: WordClasses,
     pub thresholds: Thresholds,
+    /// What telemetry may carry (the metric registry).
+    pub telemetry: crate::telemetry::TelemetryRegistry,
 }
 
 /// Prompt templates for language-model engines. `{reflection}`,
@@ -266,6 +268,7 @@ impl EngineParams {
 
     pub fn validate(&self) -> Result<(), ParamsError> {
         let invalid = |m: String| Err(ParamsError::Invalid(m));
+        self.telemetry.validate().map_err(ParamsError::Invalid)?;
         for (name, spec) in &self.patterns {
             if !is_identifier(name) {
                 return invalid(format!(

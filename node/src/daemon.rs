@@ -475,8 +475,9 @@ fn gate(home: &Home, commons_id: &str) -> anyhow::Result<Gate> {
         .constitution()?
         .checker()
         .map_err(|e| anyhow::anyhow!("the constitution's compliance lexicon: {e}"))?;
+    let registry = home.engine_params()?.telemetry;
     Ok(Gate::new(Box::new(GovernanceRules::new(
-        commons_id, 1, checker,
+        commons_id, 1, checker, registry,
     ))))
 }
 
