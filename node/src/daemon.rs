@@ -184,8 +184,11 @@ async fn serve(
             require_token,
         ))
         .with_state(state);
+    let every = Duration::from_secs(home.load_config()?.commons.telemetry_check_secs.max(1));
+    let telemetry_task = tokio::spawn(telemetry_loop(home.clone(), net.clone(), every));
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
     let result = server.await;
+    telemetry_task.abort();
     tracing::info!("stopping");
     if let Err(e) = net.shutdown().await {
         tracing::warn!(error = %e, "network did not stop cleanly");
@@ -194,6 +197,53 @@ async fn serve(
     let _ = std::fs::remove_file(home.daemon_file());
     eprintln!("mirror node: stopped");
     result.map_err(Into::into)
+}
+
+/// Send the telemetry packet that is due, if any (consent and everything
+/// else is decided by `telemetry::prepare`); the store is opened for each
+/// step only, as everywhere in the daemon.
+async fn telemetry_loop(home: Home, net: NetHandle, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let h = home.clone();
+        let prepared = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let registry = h.engine_params()?.telemetry;
+            let store = h.open_store()?;
+            let Some(p) = crate::telemetry::prepare(&h, &store, &registry, now_ms())? else {
+                return Ok(None);
+            };
+            crate::telemetry::log_departure(&h, &store, &p, "commons (gossip)")?;
+            Ok(Some((p, registry)))
+        })
+        .await;
+        let (pending, registry) = match prepared {
+            Ok(Ok(Some(x))) => x,
+            Ok(Ok(None)) => continue,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "telemetry not sent");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "telemetry task failed");
+                continue;
+            }
+        };
+        match net.publish(pending.record.clone().into_bytes()).await {
+            Ok(id) => {
+                tracing::info!(period = pending.period, record = %id.to_hex(), "telemetry packet sent");
+                let h = home.clone();
+                let done = tokio::task::spawn_blocking(move || {
+                    crate::telemetry::mark_sent(&h, &registry, &pending)
+                })
+                .await;
+                if let Ok(Err(e)) = done {
+                    tracing::warn!(error = %e, "telemetry sent but its state not saved");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "telemetry packet refused; kept for the next try"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -107,6 +107,9 @@ pub struct CommonsConfig {
     pub sync_interval_secs: u64,
     /// Most connections in total.
     pub max_connections: u32,
+    /// Seconds between checks for a telemetry packet due (sent only with
+    /// `telemetry` consent, at most one per reporting period).
+    pub telemetry_check_secs: u64,
 }
 
 impl Default for CommonsConfig {
@@ -119,6 +122,7 @@ impl Default for CommonsConfig {
             quic: false,
             sync_interval_secs: 60,
             max_connections: 64,
+            telemetry_check_secs: 300,
         }
     }
 }

@@ -21,3 +21,4 @@ pub mod home;
 pub mod model;
 pub mod release;
 pub mod store;
+pub mod telemetry;

@@ -34,6 +34,7 @@ pub fn commons(ctx: &Context, cmd: &CommonsCommand) -> anyhow::Result<Output> {
     match cmd {
         CommonsCommand::Genesis(g) => super::governance::genesis(ctx, g),
         CommonsCommand::Join { file } => super::governance::join(ctx, file),
+        CommonsCommand::Telemetry { period } => super::telemetry::commons_telemetry(ctx, *period),
         CommonsCommand::Status => {
             let v = match &running {
                 Some(d) => daemon::call(d, "GET", "/status", None)?,

@@ -153,6 +153,10 @@ pub fn consent(ctx: &Context, cmd: &ConsentCommand) -> anyhow::Result<Output> {
         ConsentCommand::Grant { category } | ConsentCommand::Revoke { category } => {
             let granted = matches!(cmd, ConsentCommand::Grant { .. });
             let setting = store.set_consent(*category, granted)?;
+            // Revoking empties what waits to be sent.
+            if !granted && *category == ConsentCategory::Telemetry {
+                crate::telemetry::discard_pending(&ctx.home)?;
+            }
             let human = if granted {
                 format!(
                     "Granted {category}: {}. Revoke any time with `mirror consent revoke {category}`.",

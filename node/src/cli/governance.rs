@@ -302,7 +302,7 @@ fn publish_at<T: Payload>(
     publish_bytes(ctx, record.bytes())
 }
 
-fn publish_bytes(ctx: &Context, bytes: &[u8]) -> anyhow::Result<(String, &'static str)> {
+pub(super) fn publish_bytes(ctx: &Context, bytes: &[u8]) -> anyhow::Result<(String, &'static str)> {
     match daemon::find(&ctx.home) {
         Some(d) => {
             let v = daemon::call(&d, "POST", "/publish", Some(bytes.to_vec()))?;

@@ -14,6 +14,7 @@ mod organize;
 mod reflections;
 mod render;
 mod stream;
+mod telemetry;
 
 use std::path::PathBuf;
 
@@ -148,6 +149,9 @@ pub enum Command {
     /// Guardian-signed releases (TUF): build, sign, publish, verify, apply, roll back
     #[command(subcommand)]
     Release(governance::ReleaseCommand),
+    /// Anonymous telemetry this node shares with consent: preview, send, budget, log
+    #[command(subcommand)]
+    Telemetry(telemetry::TelemetryCommand),
     /// Show what the engine notices in a text, without storing anything
     Analyze {
         /// The text; nothing reads stdin
@@ -365,6 +369,13 @@ pub enum CommonsCommand {
     Genesis(governance::GenesisCommand),
     /// Make a commons (by its genesis record file) this node's commons
     Join { file: PathBuf },
+    /// The commons-wide telemetry aggregate, corrected for the noise, with
+    /// 95% intervals
+    Telemetry {
+        /// This period index instead of the newest
+        #[arg(long)]
+        period: Option<u64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -465,6 +476,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Output> {
         Command::Node(args) => commons::node(&ctx, args),
         Command::Commons(cmd) => commons::commons(&ctx, cmd),
         Command::Member(cmd) => governance::member(&ctx, cmd),
+        Command::Telemetry(cmd) => telemetry::telemetry_cmd(&ctx, cmd),
         Command::Proposal(cmd) => governance::proposal(&ctx, cmd),
         Command::Guardian(cmd) => governance::guardian(&ctx, cmd),
         Command::Release(cmd) => governance::release_cmd(&ctx, cmd),

@@ -1,0 +1,258 @@
+//! Telemetry and privacy: what a node hands to the network, captured at the
+//! publish and sync-response boundary of real commons cores, searched for
+//! anything that is the person's; consent off means nothing at all; revoking
+//! empties what waits; two packets of one node share nothing that links.
+
+mod nodes;
+
+use std::path::Path;
+
+use mirror_commons::gate::Gate;
+use mirror_commons::governance::GovernanceRules;
+use mirror_commons::record::Record;
+use mirror_commons::service::{Commons, SyncResponse};
+use mirror_governance::telemetry::TelemetryRegistry;
+use mirror_node::home::Home;
+use mirror_node::model::ConsentCategory;
+use mirror_node::telemetry;
+use nodes::{json_of, ok};
+
+const COMMONS: &str = "5e1f0000000000000000000000000000000000000000000000000000000000aa";
+
+fn registry() -> TelemetryRegistry {
+    mirror_governance::params::EngineParams::genesis()
+        .unwrap()
+        .telemetry
+}
+
+fn commons() -> Commons {
+    let checker = mirror_constitution::Constitution::genesis()
+        .checker()
+        .unwrap();
+    Commons::in_memory(
+        COMMONS,
+        Gate::new(Box::new(GovernanceRules::new(
+            COMMONS,
+            1,
+            checker,
+            registry(),
+        ))),
+    )
+}
+
+/// A home with reflections carrying canaries, a tension, a thread.
+fn person(dir: &Path) -> (Home, Vec<String>) {
+    let home_dir = dir.join("home");
+    let mut secrets = Vec::new();
+    for i in 0..6 {
+        let canary = format!("canary{i}x{:08x}", 0x5eed_0000u32 + i);
+        let out = json_of(
+            &home_dir,
+            &[
+                "reflect",
+                &format!(
+                    "I never stop thinking about {canary}; part of me wants to go, but part of me wants to stay."
+                ),
+            ],
+        );
+        secrets.push(canary);
+        secrets.push(out["reflection"]["id"].as_str().unwrap().to_string());
+    }
+    let tension = json_of(
+        &home_dir,
+        &["tension", "add", "lantern-orchard", "control", "surrender"],
+    );
+    secrets.push("lantern-orchard".into());
+    secrets.push(tension["tension"]["id"].as_str().unwrap().to_string());
+    let thread = json_of(&home_dir, &["thread", "new", "quiet-harbour-thread"]);
+    secrets.push("quiet-harbour-thread".into());
+    secrets.push(thread["thread"]["id"].as_str().unwrap().to_string());
+    let status = json_of(&home_dir, &["status"]);
+    let key = status["identity"]["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    secrets.push(status["identity"]["id"].as_str().unwrap().to_string());
+    secrets.push(key);
+    // The secret key's seed, from its file.
+    let keys = std::fs::read_dir(home_dir.join("keys")).unwrap();
+    for entry in keys {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        secrets.extend(text.lines().filter(|l| l.len() == 64).map(str::to_string));
+    }
+    (Home::resolve(Some(home_dir)).unwrap(), secrets)
+}
+
+/// Every form a secret might take on the wire: as written, and for hex and
+/// UUIDs, their raw bytes.
+fn forms(secret: &str) -> Vec<Vec<u8>> {
+    let mut out = vec![secret.as_bytes().to_vec()];
+    let hexed = secret.replace('-', "");
+    if hexed.len() >= 32 && hexed.bytes().all(|b| b.is_ascii_hexdigit()) {
+        out.push(hex::decode(&hexed).unwrap());
+        out.push(hexed.into_bytes());
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Prepare, log and publish the packet due at `now`; the record and the
+/// gossip payload.
+fn send(home: &Home, a: &mut Commons, now: i64) -> Option<(Record, Vec<u8>)> {
+    let registry = registry();
+    let store = home.open_store().unwrap();
+    let p = telemetry::prepare(home, &store, &registry, now).unwrap()?;
+    telemetry::log_departure(home, &store, &p, "commons (test)").unwrap();
+    let (_, change) = a.publish(p.record.as_bytes(), now).unwrap();
+    telemetry::mark_sent(home, &registry, &p).unwrap();
+    Some((Record::decode(p.record.as_bytes()).unwrap(), change))
+}
+
+/// A fresh peer syncs everything from `a`; every response `a` gives.
+fn sync_out(a: &mut Commons, now: i64) -> Vec<Vec<u8>> {
+    let mut b = commons();
+    let mut out = Vec::new();
+    let mut requests = vec![b.sync_start("a")];
+    for _ in 0..50 {
+        let mut next = Vec::new();
+        for r in requests {
+            let resp = a.on_sync_request("b", r, now).unwrap();
+            if let SyncResponse::Sync {
+                message: Some(m), ..
+            } = &resp
+            {
+                out.push(m.clone());
+            }
+            next.extend(b.on_sync_response("a", resp, now).unwrap());
+        }
+        if next.is_empty() {
+            break;
+        }
+        requests = next;
+    }
+    assert!(b.accepted_count() > 0, "the peer received nothing");
+    out
+}
+
+#[test]
+fn nothing_the_node_hands_to_the_network_is_the_persons() {
+    let dir = tempfile::tempdir().unwrap();
+    let (home, secrets) = person(dir.path());
+    for c in ["telemetry", "evolution_feedback", "sharing_reflections"] {
+        ok(home.dir(), &["consent", "grant", c]);
+    }
+    let registry = registry();
+    let today = telemetry::due_period(&registry, nodes::now_ms()).unwrap() + 1;
+    let mut a = commons();
+    let mut wire: Vec<Vec<u8>> = Vec::new();
+    // Four reporting periods: today's (with the reflections) and three more.
+    for k in 1..=4u64 {
+        let now = ((today + k) * registry.period_ms) as i64 + 1000;
+        let (record, change) = send(&home, &mut a, now).expect("a packet is due each period");
+        wire.push(record.bytes().to_vec());
+        wire.push(change);
+    }
+    let now = ((today + 5) * registry.period_ms) as i64;
+    wire.extend(sync_out(&mut a, now));
+    assert!(wire.len() >= 9);
+    for secret in &secrets {
+        for form in forms(secret) {
+            for bytes in &wire {
+                assert!(!contains(bytes, &form), "{secret:?} left the node");
+            }
+        }
+    }
+    // What left is what the log says left.
+    assert_eq!(telemetry::sent_log(&home).unwrap().len(), 4);
+    let egress = json_of(home.dir(), &["status"])["record_counts"]["egress_log"].clone();
+    assert_eq!(egress, 4);
+}
+
+#[test]
+fn with_consent_off_nothing_is_prepared_or_sent_and_revoking_empties_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let (home, _) = person(dir.path());
+    let registry = registry();
+    let now = nodes::now_ms() + registry.period_ms as i64;
+    let mut a = commons();
+    // Off by default: nothing, not even an empty packet.
+    assert!(send(&home, &mut a, now).is_none());
+    assert!(telemetry::pending(&home).unwrap().is_none());
+    assert_eq!(a.accepted_count(), 0);
+    let out = json_of(home.dir(), &["telemetry", "send"]);
+    assert_eq!(out["sent"], false);
+
+    // Granted: a packet is prepared (previewed) …
+    ok(home.dir(), &["consent", "grant", "telemetry"]);
+    let preview = json_of(home.dir(), &["telemetry", "preview"]);
+    assert!(preview["pending"]["record"].is_string(), "{preview}");
+    // … and revoking throws it away: nothing queued is sent.
+    ok(home.dir(), &["consent", "revoke", "telemetry"]);
+    assert!(telemetry::pending(&home).unwrap().is_none());
+    assert!(send(&home, &mut a, now).is_none());
+    assert_eq!(json_of(home.dir(), &["telemetry", "send"])["sent"], false);
+    assert!(telemetry::sent_log(&home).unwrap().is_empty());
+    assert_eq!(a.accepted_count(), 0);
+    let store = home.open_store().unwrap();
+    assert!(!store.consent_granted(ConsentCategory::Telemetry).unwrap());
+}
+
+#[test]
+fn two_packets_of_one_node_share_no_key_actor_or_identifying_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let (home, _) = person(dir.path());
+    ok(home.dir(), &["consent", "grant", "telemetry"]);
+    let registry = registry();
+    let today = telemetry::due_period(&registry, nodes::now_ms()).unwrap() + 1;
+    let mut a = commons();
+    let (r1, c1) = send(&home, &mut a, ((today + 1) * registry.period_ms) as i64 + 5).unwrap();
+    let (r2, c2) = send(&home, &mut a, ((today + 2) * registry.period_ms) as i64 + 5).unwrap();
+    assert_ne!(r1.author, r2.author, "the same key signed both");
+    assert_ne!(r1.signature, r2.signature);
+    let actor = |c: &[u8]| {
+        automerge::Change::from_bytes(c.to_vec())
+            .unwrap()
+            .actor_id()
+            .clone()
+    };
+    assert_ne!(
+        actor(&c1),
+        actor(&c2),
+        "the same Automerge actor wrote both"
+    );
+    // Everything else in the envelope is either common to every node
+    // (kind, format version, registry version) or the period itself.
+    let p1: serde_json::Value = serde_json::from_slice(r1.bytes()).unwrap();
+    let p2: serde_json::Value = serde_json::from_slice(r2.bytes()).unwrap();
+    assert_eq!(
+        p1.as_object().unwrap().keys().collect::<Vec<_>>(),
+        [
+            "author",
+            "created_at",
+            "kind",
+            "payload",
+            "signature",
+            "version"
+        ]
+    );
+    assert_eq!(
+        p1["payload"]["registry_version"],
+        p2["payload"]["registry_version"]
+    );
+    assert_ne!(p1["created_at"], p2["created_at"]);
+    assert_eq!(
+        p1["created_at"].as_i64().unwrap() % registry.period_ms as i64,
+        0,
+        "a time finer than the period"
+    );
+    // The budget ledger moved by one report per metric per packet.
+    let budget = json_of(home.dir(), &["telemetry", "budget"]);
+    let spent = budget["metrics"][0]["spent"].as_f64().unwrap();
+    assert!(
+        (spent - 2.0 * registry.metrics[0].epsilon).abs() < 1e-9,
+        "{budget}"
+    );
+}
