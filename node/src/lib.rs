@@ -17,6 +17,7 @@ pub mod bundle;
 pub mod cli;
 pub mod daemon;
 pub mod engine;
+pub mod evolution;
 pub mod home;
 pub mod model;
 pub mod release;

@@ -226,3 +226,94 @@ pub fn constitution(ctx: &Context, cmd: &ConstitutionCommand) -> anyhow::Result<
         }
     }
 }
+
+/// `mirror evolution report`: the week's statistics, the critics' findings
+/// (stored, so a proposal can be drafted from one) and what observers
+/// noticed.
+pub fn evolution_report(ctx: &Context, days: u32) -> anyhow::Result<Output> {
+    use std::fmt::Write as _;
+    if days == 0 || days > 3660 {
+        return Err(UsageError("--days is 1 to 3660".into()).into());
+    }
+    let store = ctx.store()?;
+    let batch = store.snapshot()?;
+    let now = crate::model::Timestamp::now();
+    let stats = crate::evolution::Stats::from_history(&batch, now, days);
+    let findings = crate::evolution::Registry::builtin().review(&stats);
+    let stored = crate::evolution::record_findings(&store, &findings)?;
+    let from = now.as_micros() - i64::from(days) * 86_400_000_000;
+    let observed: Vec<crate::model::EvolutionEvent> = store
+        .snapshot()?
+        .evolution_events
+        .into_iter()
+        .filter(|e| {
+            e.kind == crate::model::EvolutionEventKind::Finding && e.created_at.as_micros() > from
+        })
+        .filter(|e| !stored.iter().any(|s| s.id == e.id))
+        .collect();
+    let mut text = format!(
+        "The last {days} day(s): {} reflection(s), {} engine run(s)\n",
+        stats.reflections, stats.runs
+    );
+    for (engine, e) in &stats.engines {
+        let _ = writeln!(
+            text,
+            "  {engine:<10} {} run(s), {} refused for directives, {} fell back",
+            e.runs, e.directive_violations, e.fallbacks
+        );
+    }
+    if !stats.patterns.is_empty() {
+        let _ = writeln!(
+            text,
+            "patterns   {}",
+            stats
+                .patterns
+                .iter()
+                .map(|(p, n)| format!("{p} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if !stats.flags.is_empty() {
+        let _ = writeln!(
+            text,
+            "flags      {}",
+            stats
+                .flags
+                .iter()
+                .map(|(p, n)| format!("{p} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if !stats.ratings.is_empty() {
+        let _ = writeln!(
+            text,
+            "ratings    {}",
+            stats
+                .ratings
+                .iter()
+                .map(|(r, n)| format!("{r}★ {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if let (Some(m), Some(p)) = (stats.duration_ms_median, stats.duration_ms_p90) {
+        let _ = writeln!(text, "duration   median {m} ms, p90 {p} ms");
+    }
+    for e in stored.iter().chain(observed.iter()) {
+        let _ = writeln!(text, "finding {}  {}", e.id, e.summary);
+        if let Some(r) = e.details.0.get("recommendation").filter(|r| !r.is_null()) {
+            let _ = writeln!(
+                text,
+                "  suggests a {} proposal: `mirror proposal new --from-finding {}`",
+                r["proposal_type"].as_str().unwrap_or("governance"),
+                e.id.short()
+            );
+        }
+    }
+    Output::new(
+        json!({"stats": stats, "findings": stored, "observed": observed}),
+        text.trim_end().to_string(),
+    )
+}

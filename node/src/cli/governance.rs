@@ -91,7 +91,7 @@ pub enum MemberCommand {
 pub enum ProposalCommand {
     /// Draft a proposal into a file (nothing leaves the node); edits to the
     /// parameter pack read their `before` from the pack in force
-    New(ProposalNewArgs),
+    New(Box<ProposalNewArgs>),
     /// Proposals in the commons and their states
     List,
     /// One proposal: content, history, tally
@@ -149,6 +149,11 @@ pub struct ProposalNewArgs {
     /// Start from a whole proposal in JSON instead of the flags above
     #[arg(long, value_name = "FILE", conflicts_with_all = ["proposal_type", "set", "add", "remove"])]
     pub from_file: Option<PathBuf>,
+    /// Start from a finding of `mirror evolution report` (id or prefix): its
+    /// recommendation sets the type and a first edit, the finding becomes
+    /// evidence; --set/--add/--remove add edits
+    #[arg(long, value_name = "ID", conflicts_with_all = ["from_file", "proposal_type"])]
+    pub from_finding: Option<String>,
     /// Where to write the draft [default: ./proposal-<hash prefix>.json]
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -584,12 +589,40 @@ fn draft(ctx: &Context, a: &ProposalNewArgs) -> anyhow::Result<EvolutionProposal
             payload::parse::<EvolutionProposal>(&map).map_err(|e| UsageError(e.to_string()))?
         );
     }
-    let proposal_type = a
-        .proposal_type
-        .ok_or_else(|| UsageError("--type is needed (or --from-file)".into()))?;
+    let finding = match &a.from_finding {
+        Some(text) => Some(finding(ctx, text)?),
+        None => None,
+    };
+    let recommendation = finding.as_ref().and_then(|f| {
+        f.details
+            .0
+            .get("recommendation")
+            .filter(|r| !r.is_null())
+            .cloned()
+    });
+    let proposal_type = match (&recommendation, a.proposal_type) {
+        (_, Some(t)) => t,
+        (Some(r), None) => serde_enum::<ProposalType>(r["proposal_type"].as_str().unwrap_or(""))
+            .map_err(|e| UsageError(format!("the finding's recommendation: {e}")))?,
+        (None, None) if finding.is_some() => {
+            return Err(
+                UsageError("the finding recommends no proposal type: give --type".into()).into(),
+            );
+        }
+        (None, None) => {
+            return Err(
+                UsageError("--type is needed (or --from-file, --from-finding)".into()).into(),
+            );
+        }
+    };
     let title = a
         .title
         .clone()
+        .or_else(|| {
+            recommendation
+                .as_ref()
+                .and_then(|r| r["title"].as_str().map(str::to_string))
+        })
         .ok_or_else(|| UsageError("--title is needed".into()))?;
     if proposal_type.target() != ChangeTarget::Params {
         return Err(UsageError(
@@ -600,6 +633,25 @@ fn draft(ctx: &Context, a: &ProposalNewArgs) -> anyhow::Result<EvolutionProposal
     let params = ctx.home.engine_params()?;
     let doc: Value = serde_json::from_slice(&params.canonical_json())?;
     let mut edits = Vec::new();
+    if let Some((path, by)) = recommendation
+        .as_ref()
+        .and_then(|r| r["increment"].as_array().cloned())
+        .and_then(|a| Some((a.first()?.as_str()?.to_string(), a.get(1)?.as_i64()?)))
+    {
+        let before = doc
+            .pointer(&path)
+            .cloned()
+            .ok_or_else(|| UsageError(format!("{path} is not in the pack in force")))?;
+        let after = before
+            .as_i64()
+            .and_then(|b| b.checked_add(by))
+            .ok_or_else(|| UsageError(format!("{path} is not a number")))?;
+        edits.push(Edit {
+            path,
+            before: Some(before),
+            after: Some(json!(after)),
+        });
+    }
     for s in &a.set {
         let (path, after) = split_assignment(s)?;
         let before = doc
@@ -636,19 +688,26 @@ fn draft(ctx: &Context, a: &ProposalNewArgs) -> anyhow::Result<EvolutionProposal
             UsageError("a proposal needs at least one --set, --add or --remove".into()).into(),
         );
     }
+    let mut evidence: Vec<Evidence> = Vec::new();
+    let mut description = a.description.clone();
+    if let Some(f) = &finding {
+        if description.is_empty() {
+            description = f.summary.clone();
+        }
+        let mut data = f.details.0.clone();
+        data.insert("finding_id".into(), json!(f.id.to_string()));
+        evidence.push(Evidence::Data(data));
+    }
+    evidence.extend(a.evidence.iter().map(|e| Evidence::Text(e.clone())));
     Ok(EvolutionProposal {
         proposal_type,
         title,
-        description: a.description.clone(),
+        description,
         change: Change {
             target: ChangeTarget::Params,
             edits,
         },
-        evidence: a
-            .evidence
-            .iter()
-            .map(|e| Evidence::Text(e.clone()))
-            .collect(),
+        evidence,
         flags: Flags {
             data_collection: a.data_collection,
             user_consent_required: a.user_consent_required,
@@ -657,6 +716,19 @@ fn draft(ctx: &Context, a: &ProposalNewArgs) -> anyhow::Result<EvolutionProposal
             migration_path: a.migration_path.clone(),
         },
     })
+}
+
+/// A stored finding, by id or prefix.
+fn finding(ctx: &Context, text: &str) -> anyhow::Result<crate::model::EvolutionEvent> {
+    let store = ctx.store()?;
+    let id = store.resolve::<crate::model::EvolutionEvent>(text, "finding")?;
+    let event: crate::model::EvolutionEvent = store
+        .get(id)?
+        .ok_or_else(|| UsageError(format!("no finding {text}")))?;
+    if event.kind != crate::model::EvolutionEventKind::Finding {
+        return Err(UsageError(format!("{text} is a {} event, not a finding", event.kind)).into());
+    }
+    Ok(event)
 }
 
 fn check_report(
@@ -768,17 +840,27 @@ pub fn proposal(ctx: &Context, cmd: &ProposalCommand) -> anyhow::Result<Output> 
             p.check().map_err(|e| UsageError(e.to_string()))?;
             let report = check_report(ctx, &p)?;
             let map = payload::to_payload(&p).map_err(|e| UsageError(e.to_string()))?;
-            let hash = blake3::hash(
-                &mirror_governance::canonical::to_vec(&Value::Object(map.clone()))
-                    .unwrap_or_default(),
-            )
-            .to_hex()
-            .to_string();
+            // The whole record payload, as the gate will check it.
+            payload::validate(EvolutionProposal::KIND, &map)
+                .map_err(|e| UsageError(e.to_string()))?;
+            let canonical = mirror_governance::canonical::to_vec(&Value::Object(map.clone()))
+                .map_err(|e| UsageError(format!("the proposal cannot be published: {e}")))?;
+            let hash = blake3::hash(&canonical).to_hex().to_string();
             let out = a
                 .out
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(format!("proposal-{}.json", &hash[..12])));
             write_file(&out, &map)?;
+            if let Some(f) = &a.from_finding {
+                let store = ctx.store()?;
+                store.insert_evolution_event(&crate::model::EvolutionEvent {
+                    id: crate::model::Id::new(),
+                    kind: crate::model::EvolutionEventKind::ProposalDrafted,
+                    summary: format!("drafted {} from finding {f}", out.display()),
+                    details: Default::default(),
+                    created_at: crate::model::Timestamp::now(),
+                })?;
+            }
             let mut text = format!(
                 "draft written to {} (nothing has left this node; `mirror proposal submit {}` publishes it)\n",
                 out.display(),

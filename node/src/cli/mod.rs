@@ -149,6 +149,9 @@ pub enum Command {
     /// Guardian-signed releases (TUF): build, sign, publish, verify, apply, roll back
     #[command(subcommand)]
     Release(governance::ReleaseCommand),
+    /// What the node noticed about its own engine
+    #[command(subcommand)]
+    Evolution(EvolutionCommand),
     /// Anonymous telemetry this node shares with consent: preview, send, budget, log
     #[command(subcommand)]
     Telemetry(telemetry::TelemetryCommand),
@@ -156,6 +159,17 @@ pub enum Command {
     Analyze {
         /// The text; nothing reads stdin
         text: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvolutionCommand {
+    /// Pattern and flag frequencies, violations and fallbacks per engine,
+    /// ratings, durations; the critics' findings and recommendations
+    Report {
+        /// Over the last N days
+        #[arg(long, default_value_t = 7)]
+        days: u32,
     },
 }
 
@@ -477,6 +491,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<Output> {
         Command::Commons(cmd) => commons::commons(&ctx, cmd),
         Command::Member(cmd) => governance::member(&ctx, cmd),
         Command::Telemetry(cmd) => telemetry::telemetry_cmd(&ctx, cmd),
+        Command::Evolution(EvolutionCommand::Report { days }) => {
+            engine::evolution_report(&ctx, *days)
+        }
         Command::Proposal(cmd) => governance::proposal(&ctx, cmd),
         Command::Guardian(cmd) => governance::guardian(&ctx, cmd),
         Command::Release(cmd) => governance::release_cmd(&ctx, cmd),

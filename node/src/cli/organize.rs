@@ -314,6 +314,7 @@ pub fn feedback(
     };
     feedback.validate().map_err(UsageError::from)?;
     store.insert_feedback(&feedback)?;
+    crate::evolution::after_reflection(&store, crate::evolution::Event::Feedback(feedback.clone()));
     let human = format!(
         "Thank you. Feedback {} recorded for run {}.",
         feedback.id.short(),

@@ -136,6 +136,22 @@ pub fn reflect(ctx: &Context, args: &ReflectArgs) -> anyhow::Result<Output> {
         d.finish(&outcome.mirrorback.text);
     }
     tracing::info!(reflection = %outcome.reflection.id, run = %outcome.run.id, "reflection stored and mirrored");
+    // The reflection is stored; observers run now, bounded, and whatever
+    // they do cannot undo it.
+    crate::evolution::after_reflection(
+        &store,
+        crate::evolution::Event::Reflected {
+            patterns: outcome.analysis.pattern_names(),
+            tensions: outcome
+                .analysis
+                .tensions
+                .iter()
+                .map(|t| t.name.clone())
+                .collect(),
+            mirrorback: Box::new(outcome.mirrorback.clone()),
+            run: Box::new(outcome.run.clone()),
+        },
+    );
     let human = render_outcome(&outcome, live, thread);
     Output::new(
         json!({
