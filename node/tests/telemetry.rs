@@ -256,3 +256,77 @@ fn two_packets_of_one_node_share_no_key_actor_or_identifying_field() {
         "{budget}"
     );
 }
+
+#[test]
+fn the_commons_aggregate_is_released_only_from_k_packets() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    ok(&home, &["init"]);
+    let registry = registry();
+    let period = telemetry::due_period(&registry, nodes::now_ms()).unwrap();
+    let mut noise = {
+        let mut s = 11u64;
+        move || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            s ^ (s >> 29)
+        }
+    };
+    let publish = |i: usize, noise: &mut dyn FnMut() -> u64| {
+        let measured = vec![
+            (
+                "reflections.count".to_string(),
+                mirror_governance::telemetry::TrueValue::Counter(4),
+            ),
+            (
+                "feedback.rating".to_string(),
+                mirror_governance::telemetry::TrueValue::Histogram(5.0),
+            ),
+        ];
+        let p =
+            telemetry::packet(&registry, &Default::default(), period, &measured, noise).unwrap();
+        let record = telemetry::sign(&registry, &p).unwrap();
+        let file = dir.path().join(format!("packet-{i}.json"));
+        std::fs::write(&file, record.bytes()).unwrap();
+        ok(&home, &["commons", "publish", file.to_str().unwrap()]);
+    };
+    let k = registry.min_packets as usize;
+    for i in 0..k - 1 {
+        publish(i, &mut noise);
+    }
+    let withheld = json_of(&home, &["commons", "telemetry"]);
+    assert_eq!(withheld["packets"], k as u64 - 1);
+    assert!(
+        withheld["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["released"] == false),
+        "{withheld}"
+    );
+    for i in k - 1..k + 20 {
+        publish(i, &mut noise);
+    }
+    let out = json_of(&home, &["commons", "telemetry"]);
+    let count = out["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "reflections.count")
+        .unwrap();
+    assert_eq!(count["released"], true, "{out}");
+    let (lo, hi) = (
+        count["low"][0].as_f64().unwrap(),
+        count["high"][0].as_f64().unwrap(),
+    );
+    assert!(lo < hi && hi - lo < 20.0, "{count}");
+    // Metrics nobody reported stay withheld.
+    let fallbacks = out["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "engine.fallbacks")
+        .unwrap();
+    assert_eq!(fallbacks["released"], false);
+}
