@@ -330,3 +330,48 @@ fn the_commons_aggregate_is_released_only_from_k_packets() {
         .unwrap();
     assert_eq!(fallbacks["released"], false);
 }
+
+#[test]
+fn the_daemon_sends_the_due_packet_with_consent_and_nothing_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let (with, without) = (dir.path().join("with"), dir.path().join("without"));
+    for h in [&with, &without] {
+        ok(h, &["init"]);
+        ok(h, &["config", "set", "commons.telemetry_check_secs", "1"]);
+    }
+    ok(&with, &["consent", "grant", "telemetry"]);
+    let a = nodes::Daemon::start(&with, None);
+    let b = nodes::Daemon::start(&without, Some(&a.address));
+    nodes::wait_for("node A's packet to reach node B", || {
+        json_of(
+            &without,
+            &["commons", "records", "--kind", "telemetry_packet"],
+        )
+        .as_array()
+        .is_some_and(|r| r.len() == 1)
+    });
+    // A sent exactly one (one per period) and logged it; B, without
+    // consent, in the same seconds of checking, sent nothing at all.
+    assert_eq!(
+        json_of(&with, &["telemetry", "log"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        json_of(&without, &["telemetry", "log"])
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        json_of(&without, &["status"])["record_counts"]["egress_log"],
+        0
+    );
+    let held = json_of(&with, &["commons", "records", "--kind", "telemetry_packet"]);
+    assert_eq!(held.as_array().unwrap().len(), 1);
+    assert!(b.stop().0.success());
+    assert!(a.stop().0.success());
+}
