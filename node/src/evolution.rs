@@ -386,6 +386,14 @@ pub struct Notified {
 }
 
 impl Registry {
+    /// The built-in observers whose names are in `enabled`, and the critic.
+    pub fn enabled(enabled: &[String]) -> Registry {
+        let mut r = Registry::builtin();
+        r.observers
+            .retain(|o| enabled.iter().any(|n| n == o.name()));
+        r
+    }
+
     /// The built-in observers and critic.
     pub fn builtin() -> Registry {
         Registry {
@@ -496,7 +504,11 @@ pub fn record_findings(
 
 /// Run the observers after a reflection was stored: best effort, bounded,
 /// never an error for the caller (the reflection is already safe).
-pub fn after_reflection(store: &Store, event: Event) -> Notified {
+pub fn after_reflection(store: &Store, enabled: &[String], event: Event) -> Notified {
+    let registry = Registry::enabled(enabled);
+    if registry.observers.is_empty() {
+        return Notified::default();
+    }
     let batch = match store.snapshot() {
         Ok(b) => b,
         Err(e) => {
@@ -508,7 +520,7 @@ pub fn after_reflection(store: &Store, event: Event) -> Notified {
         batch,
         now: Timestamp::now(),
     });
-    let notified = Registry::builtin().notify(&event, history);
+    let notified = registry.notify(&event, history);
     if let Err(e) = record_findings(store, &notified.findings) {
         tracing::warn!(error = %e, "evolution: findings not stored");
     }

@@ -86,6 +86,25 @@ pub struct Config {
     pub import: ImportConfig,
     #[serde(default)]
     pub commons: CommonsConfig,
+    #[serde(default)]
+    pub evolution: EvolutionConfig,
+}
+
+/// Which observers watch the reflection pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvolutionConfig {
+    /// Observer names (built in: performance, drift); an empty list turns
+    /// observing off.
+    pub observers: Vec<String>,
+}
+
+impl Default for EvolutionConfig {
+    fn default() -> Self {
+        EvolutionConfig {
+            observers: vec!["performance".into(), "drift".into()],
+        }
+    }
 }
 
 /// How `mirror node` joins a commons.

@@ -314,7 +314,12 @@ pub fn feedback(
     };
     feedback.validate().map_err(UsageError::from)?;
     store.insert_feedback(&feedback)?;
-    crate::evolution::after_reflection(&store, crate::evolution::Event::Feedback(feedback.clone()));
+    let observers = ctx.home.load_config()?.evolution.observers;
+    crate::evolution::after_reflection(
+        &store,
+        &observers,
+        crate::evolution::Event::Feedback(feedback.clone()),
+    );
     let human = format!(
         "Thank you. Feedback {} recorded for run {}.",
         feedback.id.short(),

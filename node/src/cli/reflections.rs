@@ -140,6 +140,7 @@ pub fn reflect(ctx: &Context, args: &ReflectArgs) -> anyhow::Result<Output> {
     // they do cannot undo it.
     crate::evolution::after_reflection(
         &store,
+        &config.evolution.observers,
         crate::evolution::Event::Reflected {
             patterns: outcome.analysis.pattern_names(),
             tensions: outcome
