@@ -303,17 +303,26 @@ pub fn build(spec: &BuildSpec<'_>) -> Result<ReleaseManifest, ReleaseError> {
     })
 }
 
-fn metadata_value(m: &ReleaseManifest, role: &str) -> Result<Value, ReleaseError> {
+/// A role's metadata file: its bytes, parsed as `T`.
+fn read_role<T: serde::de::DeserializeOwned>(
+    m: &ReleaseManifest,
+    role: &str,
+) -> Result<(T, Vec<u8>), ReleaseError> {
     let bytes = m
         .metadata_bytes(role)
         .ok_or_else(|| ReleaseError::Metadata {
             role: role.into(),
             reason: "missing".into(),
         })?;
-    serde_json::from_slice(&bytes).map_err(|e| ReleaseError::Metadata {
+    let parsed = serde_json::from_slice(&bytes).map_err(|e| ReleaseError::Metadata {
         role: role.into(),
-        reason: format!("not JSON: {e}"),
-    })
+        reason: e.to_string(),
+    })?;
+    Ok((parsed, bytes))
+}
+
+fn metadata_value(m: &ReleaseManifest, role: &str) -> Result<Value, ReleaseError> {
+    Ok(read_role(m, role)?.0)
 }
 
 /// Add `key`'s signature to every role of `m` that lists it (replacing an
@@ -357,17 +366,7 @@ fn parse<T: serde::de::DeserializeOwned>(
     m: &ReleaseManifest,
     role: &str,
 ) -> Result<(Signed<T>, Vec<u8>), ReleaseError> {
-    let bytes = m
-        .metadata_bytes(role)
-        .ok_or_else(|| ReleaseError::Metadata {
-            role: role.into(),
-            reason: "missing".into(),
-        })?;
-    let signed = serde_json::from_slice(&bytes).map_err(|e| ReleaseError::Metadata {
-        role: role.into(),
-        reason: e.to_string(),
-    })?;
-    Ok((signed, bytes))
+    read_role(m, role)
 }
 
 fn signatures(role: &str, r: Result<(), tough::schema::Error>) -> Result<(), ReleaseError> {

@@ -386,17 +386,31 @@ async fn records(State(state): State<AppState>, Query(q): Query<RecordsQuery>) -
 
 /// Accepted records (optionally of one kind), newest first.
 pub fn records_json(c: &Commons, kind: Option<Kind>) -> Value {
+    records_listing(c, kind, false)
+}
+
+/// The same listing with each record's exact bytes (`raw`, UTF-8 JSON
+/// text), for clients that fold them (the governance commands).
+pub fn full_records_json(c: &Commons, kind: Option<Kind>) -> Value {
+    records_listing(c, kind, true)
+}
+
+fn records_listing(c: &Commons, kind: Option<Kind>, raw: bool) -> Value {
     let kinds: Vec<Kind> = kind.map_or_else(|| Kind::ALL.to_vec(), |k| vec![k]);
     let mut rows: Vec<Value> = kinds
         .into_iter()
         .flat_map(|k| c.records_of(k))
         .map(|r| {
-            json!({
+            let mut row = json!({
                 "id": r.id().to_hex(),
                 "kind": r.kind.as_str(),
                 "author": r.author_hex(),
                 "created_at": r.created_at,
-            })
+            });
+            if raw {
+                row["raw"] = Value::String(String::from_utf8_lossy(r.bytes()).into_owned());
+            }
+            row
         })
         .collect();
     rows.sort_by(|a, b| {
@@ -406,24 +420,6 @@ pub fn records_json(c: &Commons, kind: Option<Kind>) -> Value {
             .then_with(|| a["id"].as_str().cmp(&b["id"].as_str()))
     });
     Value::Array(rows)
-}
-
-/// Accepted records with their exact bytes (as UTF-8 JSON text).
-pub fn full_records_json(c: &Commons, kind: Option<Kind>) -> Value {
-    let kinds: Vec<Kind> = kind.map_or_else(|| Kind::ALL.to_vec(), |k| vec![k]);
-    Value::Array(
-        kinds
-            .into_iter()
-            .flat_map(|k| c.records_of(k))
-            .map(|r| {
-                json!({
-                    "id": r.id().to_hex(),
-                    "kind": r.kind.as_str(),
-                    "raw": String::from_utf8_lossy(r.bytes()),
-                })
-            })
-            .collect(),
-    )
 }
 
 /// One record, whole, or None.

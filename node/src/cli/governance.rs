@@ -227,19 +227,33 @@ fn short(h: &impl std::fmt::Display) -> String {
 
 /// Every accepted record but telemetry, through the daemon or the store.
 fn governance_records(ctx: &Context) -> anyhow::Result<Vec<Record>> {
+    Ok(accepted_records(ctx, None)?
+        .into_iter()
+        .filter(|r| r.kind != Kind::TelemetryPacket)
+        .collect())
+}
+
+/// Accepted records (of one kind, or all), through the daemon when one
+/// runs, else from the store.
+pub(super) fn accepted_records(ctx: &Context, kind: Option<Kind>) -> anyhow::Result<Vec<Record>> {
     let texts: Vec<String> = match daemon::find(&ctx.home) {
-        Some(d) => daemon::call(&d, "GET", "/records?full=true", None)?
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|r| r["kind"] != "telemetry_packet")
-            .filter_map(|r| r["raw"].as_str().map(str::to_string))
-            .collect(),
+        Some(d) => {
+            let path = match kind {
+                Some(k) => format!("/records?full=true&kind={}", k.as_str()),
+                None => "/records?full=true".into(),
+            };
+            daemon::call(&d, "GET", &path, None)?
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["raw"].as_str().map(str::to_string))
+                .collect()
+        }
         None => {
             let c = daemon::open_local(&ctx.home)?;
-            Kind::ALL
+            let kinds = kind.map_or_else(|| Kind::ALL.to_vec(), |k| vec![k]);
+            kinds
                 .iter()
-                .filter(|k| **k != Kind::TelemetryPacket)
                 .flat_map(|k| c.records_of(*k))
                 .map(|r| String::from_utf8_lossy(r.bytes()).into_owned())
                 .collect()

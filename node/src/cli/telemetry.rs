@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use mirror_commons::record::{Kind, Record};
+use mirror_commons::record::Kind;
 use mirror_governance::payload::{self, TelemetryPacket};
 use mirror_governance::telemetry::aggregate;
 use serde_json::{Value, json};
@@ -131,24 +131,11 @@ pub fn telemetry_cmd(ctx: &Context, cmd: &TelemetryCommand) -> anyhow::Result<Ou
 /// packet reports (or `period`).
 pub fn commons_telemetry(ctx: &Context, period: Option<u64>) -> anyhow::Result<Output> {
     let registry = ctx.home.engine_params()?.telemetry;
-    let texts: Vec<String> = match daemon::find(&ctx.home) {
-        Some(d) => daemon::call(&d, "GET", "/records?kind=telemetry_packet&full=true", None)?
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|r| r["raw"].as_str().map(str::to_string))
-            .collect(),
-        None => daemon::open_local(&ctx.home)?
-            .records_of(Kind::TelemetryPacket)
+    let packets: Vec<TelemetryPacket> =
+        super::governance::accepted_records(ctx, Some(Kind::TelemetryPacket))?
             .iter()
-            .map(|r| String::from_utf8_lossy(r.bytes()).into_owned())
-            .collect(),
-    };
-    let packets: Vec<TelemetryPacket> = texts
-        .iter()
-        .filter_map(|t| Record::decode(t.as_bytes()).ok())
-        .filter_map(|r| payload::parse::<TelemetryPacket>(&r.payload).ok())
-        .collect();
+            .filter_map(|r| payload::parse::<TelemetryPacket>(&r.payload).ok())
+            .collect();
     let Some(period) = period.or_else(|| packets.iter().map(|p| p.period).max()) else {
         return Output::new(
             json!({"period": null, "metrics": []}),
