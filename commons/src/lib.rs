@@ -21,6 +21,7 @@
 //! node.
 
 pub mod doc;
+pub mod fuzz;
 pub mod gate;
 pub mod governance;
 pub mod net;

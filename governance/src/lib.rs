@@ -31,6 +31,7 @@
 
 pub mod canonical;
 pub mod change;
+pub mod fuzz;
 pub mod invariants;
 pub mod ledger;
 pub mod params;

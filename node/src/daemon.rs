@@ -35,6 +35,9 @@ use serde_json::{Value, json};
 
 use crate::home::{Home, write_atomic};
 
+mod control;
+pub use control::Limits as ControlLimits;
+
 /// What the CLI reads from `daemon.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DaemonFile {
@@ -153,9 +156,16 @@ async fn serve(
         0o600,
     )?;
 
-    // Give the swarm a moment to bind so the addresses printed are real.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let addrs = net.listen_addrs().await.unwrap_or_default();
+    // Wait (boundedly) for the swarm to bind, so the addresses printed are
+    // real ones rather than whatever was bound after a fixed pause.
+    let bound_by = tokio::time::Instant::now() + Duration::from_secs(5);
+    let addrs = loop {
+        let addrs = net.listen_addrs().await.unwrap_or_default();
+        if !addrs.is_empty() || tokio::time::Instant::now() >= bound_by {
+            break addrs;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     eprintln!("mirror node: running from {}", home.dir().display());
     eprintln!(
         "  store    {} ({reflections} reflections)",
@@ -186,8 +196,7 @@ async fn serve(
         .with_state(state);
     let every = Duration::from_secs(home.load_config()?.commons.telemetry_check_secs.max(1));
     let telemetry_task = tokio::spawn(telemetry_loop(home.clone(), net.clone(), every));
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
-    let result = server.await;
+    let result = control::serve(listener, app, control::Limits::default(), shutdown_signal()).await;
     telemetry_task.abort();
     tracing::info!("stopping");
     if let Err(e) = net.shutdown().await {

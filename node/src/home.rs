@@ -88,6 +88,168 @@ pub struct Config {
     pub commons: CommonsConfig,
     #[serde(default)]
     pub evolution: EvolutionConfig,
+    #[serde(default)]
+    pub safety: SafetyConfig,
+    #[serde(default)]
+    pub backups: BackupConfig,
+}
+
+impl Config {
+    /// Check every number against the range it is used in, so a value that
+    /// parses but cannot work (a sync interval of 2^63 seconds, a timeout of
+    /// zero) is refused when it is set or loaded, naming the key, instead of
+    /// failing later inside a running task.
+    pub fn validate(&self) -> Result<(), String> {
+        fn range<T: PartialOrd + std::fmt::Display>(
+            key: &str,
+            value: T,
+            min: T,
+            max: T,
+        ) -> Result<(), String> {
+            if value < min || value > max {
+                return Err(format!("{key} = {value} is out of range ({min} to {max})"));
+            }
+            Ok(())
+        }
+        const DAY: u64 = 86_400;
+        let e = &self.engine;
+        range("engine.max_regenerations", e.max_regenerations, 0, 10)?;
+        if !e.temperature.is_finite() {
+            return Err(format!(
+                "engine.temperature = {} is not a number",
+                e.temperature
+            ));
+        }
+        range("engine.temperature", e.temperature, 0.0, 2.0)?;
+        range("engine.max_tokens", e.max_tokens, 1, 200_000)?;
+        let h = &e.http;
+        range(
+            "engine.http.connect_timeout_secs",
+            h.connect_timeout_secs,
+            1,
+            600,
+        )?;
+        range(
+            "engine.http.first_byte_timeout_secs",
+            h.first_byte_timeout_secs,
+            1,
+            3600,
+        )?;
+        range(
+            "engine.http.idle_timeout_secs",
+            h.idle_timeout_secs,
+            1,
+            3600,
+        )?;
+        range(
+            "engine.http.total_timeout_secs",
+            h.total_timeout_secs,
+            1,
+            4 * 3600,
+        )?;
+        range("engine.http.max_retries", h.max_retries, 0, 20)?;
+        range("engine.http.retry_base_ms", h.retry_base_ms, 1, 60_000)?;
+        range(
+            "engine.http.max_retry_wait_secs",
+            h.max_retry_wait_secs,
+            0,
+            3600,
+        )?;
+        range(
+            "import.max_bundle_mib",
+            self.import.max_bundle_mib,
+            1,
+            1 << 20,
+        )?;
+        range(
+            "import.max_unpacked_mib",
+            self.import.max_unpacked_mib,
+            1,
+            1 << 22,
+        )?;
+        let c = &self.commons;
+        range("commons.sync_interval_secs", c.sync_interval_secs, 1, DAY)?;
+        range("commons.max_connections", c.max_connections, 1, 10_000)?;
+        range(
+            "commons.telemetry_check_secs",
+            c.telemetry_check_secs,
+            1,
+            7 * DAY,
+        )?;
+        range("backups.keep", self.backups.keep, 0, 1000)?;
+        range(
+            "backups.interval_hours",
+            self.backups.interval_hours,
+            1,
+            24 * 365,
+        )?;
+        Ok(())
+    }
+}
+
+/// Rolling copies of the database, so a damaged disk costs at most a day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// How many daily copies to keep in `backups/` (0 turns them off).
+    pub keep: u32,
+    /// Hours between two copies.
+    pub interval_hours: u64,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            keep: 7,
+            interval_hours: 24,
+        }
+    }
+}
+
+/// Where the crisis answer points.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SafetyConfig {
+    /// The region whose emergency number and helplines the crisis answer
+    /// shows (ISO 3166-1 alpha-2, e.g. `GB`). Empty: the locale's region
+    /// (LC_ALL, LC_MESSAGES, LANG), else the directory's default.
+    #[serde(deserialize_with = "region_code")]
+    pub region: String,
+}
+
+fn region_code<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    let code = text.trim();
+    let ok = code.is_empty()
+        || code.eq_ignore_ascii_case("intl")
+        || (code.len() == 2 && code.chars().all(|c| c.is_ascii_alphabetic()));
+    if ok {
+        Ok(code.to_ascii_uppercase())
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{text:?} is not a region code: two letters (ISO 3166-1, e.g. GB, US, FR), INTL, or empty"
+        )))
+    }
+}
+
+impl SafetyConfig {
+    /// The region in force: the configured one, else the one the locale
+    /// names (`vars` as read from the environment).
+    pub fn region<'a>(&self, vars: impl IntoIterator<Item = (&'a str, String)>) -> Option<String> {
+        if self.region.is_empty() {
+            crate::engine::safety::region_from_locale(vars)
+        } else {
+            Some(self.region.clone())
+        }
+    }
+}
+
+/// The locale variables the crisis answer's default region is read from.
+pub fn locale_vars() -> Vec<(&'static str, String)> {
+    ["LC_ALL", "LC_MESSAGES", "LANG"]
+        .into_iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k, v)))
+        .collect()
 }
 
 /// Which observers watch the reflection pipeline.
@@ -152,19 +314,18 @@ impl CommonsConfig {
     /// find each other with no setting at all).
     pub fn commons_id(&self) -> String {
         if self.id.is_empty() {
-            blake3::hash(
-                format!(
-                    "mirror default commons\n{}",
-                    mirror_constitution::GENESIS_HASH
-                )
-                .as_bytes(),
-            )
-            .to_hex()
-            .to_string()
+            default_commons_id(mirror_constitution::GENESIS_HASH)
         } else {
             self.id.clone()
         }
     }
+}
+
+/// The default commons of nodes running the constitution `hash`.
+pub fn default_commons_id(hash: &str) -> String {
+    blake3::hash(format!("mirror default commons\n{hash}").as_bytes())
+        .to_hex()
+        .to_string()
 }
 
 /// Which engine writes mirrorbacks, and how to reach it. API keys are never
@@ -464,17 +625,78 @@ impl Home {
     /// keeps them apart. Those operations are short, so a lock held by
     /// another process is waited on for a bounded time (like SQLite's busy
     /// timeout) before `InUse` is reported.
+    ///
+    /// The first writing open after `backups.interval_hours` checks the
+    /// store and writes the rolling backup (see [`crate::store::backup`]).
     pub fn open_store(&self) -> Result<Store> {
         self.ensure_dir()?;
+        self.tighten_permissions();
+        let store = Self::wait_for(|| Store::open(&self.db_path()))?;
+        let backups = self.load_config().map(|c| c.backups).unwrap_or_default();
+        if let Err(e) = store.daily_backup(backups.keep, backups.interval_hours) {
+            if e.is_damage() {
+                return Err(e.into());
+            }
+            // A backup that cannot be written (a full disk) must not stop
+            // the person from writing; say so.
+            tracing::warn!(error = %e, "the daily backup could not be written");
+        }
+        Ok(store)
+    }
+
+    /// Open the store for reading only (see [`Store::open_read_only`]): what
+    /// `list`, `show`, `search`, `status` and `export` use, so they work on
+    /// a read-only disk and never change the file. A home with no database
+    /// yet gets one, as with [`Home::open_store`].
+    pub fn open_store_read(&self) -> Result<Store> {
+        let empty = !fs::metadata(self.db_path()).is_ok_and(|m| m.len() > 0);
+        if empty {
+            return self.open_store();
+        }
+        self.tighten_permissions();
+        Self::wait_for(|| Store::open_read_only(&self.db_path()))
+    }
+
+    fn wait_for(open: impl Fn() -> Result<Store, StoreError>) -> Result<Store> {
         let deadline = std::time::Instant::now() + STORE_BUSY_WAIT;
         loop {
-            match Store::open(&self.db_path()) {
-                Err(crate::store::StoreError::InUse { .. })
-                    if std::time::Instant::now() < deadline =>
-                {
+            match open() {
+                Err(StoreError::InUse { .. }) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(25));
                 }
                 other => return Ok(other?),
+            }
+        }
+    }
+
+    /// The home, the database and the config hold private writing: make
+    /// them the owner's only again if something loosened them, and say so.
+    /// (A read-only home is left as it is.)
+    fn tighten_permissions(&self) {
+        for (path, mode) in [
+            (self.dir.clone(), 0o700),
+            (self.db_path(), 0o600),
+            (self.config_path(), 0o600),
+        ] {
+            let Ok(meta) = fs::metadata(&path) else {
+                continue;
+            };
+            let current = meta.permissions().mode() & 0o777;
+            if current & 0o077 != 0 {
+                match fs::set_permissions(&path, fs::Permissions::from_mode(mode)) {
+                    Ok(()) => tracing::warn!(
+                        path = %path.display(),
+                        was = format!("{current:o}"),
+                        now = format!("{mode:o}"),
+                        "others could read this private file; its permissions were tightened"
+                    ),
+                    Err(e) => tracing::warn!(
+                        path = %path.display(),
+                        mode = format!("{current:o}"),
+                        error = %e,
+                        "others can read this private file and its permissions could not be tightened"
+                    ),
+                }
             }
         }
     }
@@ -486,10 +708,14 @@ impl Home {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
             Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
         };
-        toml::from_str(&text).map_err(|e| HomeError::Config {
-            path,
+        let config: Config = toml::from_str(&text).map_err(|e| HomeError::Config {
+            path: path.clone(),
             reason: e.message().to_string(),
-        })
+        })?;
+        config
+            .validate()
+            .map_err(|reason| HomeError::Config { path, reason })?;
+        Ok(config)
     }
 
     /// Write the config atomically (temp file, fsync, rename).
@@ -506,11 +732,14 @@ impl Home {
     /// config.toml. The value is read as TOML (`5`, `true`, `0.7`), else as a
     /// string; the whole config must still be valid, or nothing is written.
     pub fn set_config_value(&self, key: &str, value: &str) -> Result<Config> {
+        // No setting holds a secret (unknown keys are refused anyway); this
+        // only gives the reason for names that look like one. `max_tokens`
+        // is a count, not a token.
         let last = key.rsplit('.').next().unwrap_or(key);
-        if last.contains("api_key") && !last.ends_with("_env")
-            || last.contains("secret")
-            || last.contains("token")
-        {
+        let secret_like = ["api_key", "secret", "token", "password"]
+            .iter()
+            .any(|word| last == *word || last.ends_with(&format!("_{word}")));
+        if secret_like {
             return Err(HomeError::BadSetting(format!(
                 "{key}: secrets are never stored in config; API keys are read from environment variables (see engine.<engine>.api_key_env)"
             )));
@@ -533,6 +762,12 @@ impl Home {
             let mut attempt = table.clone();
             set_path(&mut attempt, key, candidate)?;
             match toml::Value::Table(attempt.clone()).try_into::<Config>() {
+                Ok(config) if config.validate().is_err() => {
+                    // The value has the right type but not a usable size:
+                    // that is the reason to give, not the string fallback's.
+                    let reason = config.validate().err().unwrap_or_default();
+                    return Err(HomeError::BadSetting(reason));
+                }
                 Ok(config) => {
                     table = attempt;
                     let body = toml::to_string_pretty(&table).map_err(|e| HomeError::Config {
@@ -579,8 +814,79 @@ impl Home {
         };
         // Amendments ratified by a commons: their documents came in a
         // guardian-signed release this node verified and applied.
-        constitution.verify(&self.ratified_constitutions()?)?;
+        let ratified = self.ratified_constitutions()?;
+        if constitution.hash().is_superseded_genesis() && !ratified.contains(&constitution.hash()) {
+            return self.upgrade_genesis(&constitution);
+        }
+        constitution.verify(&ratified)?;
         Ok(constitution)
+    }
+
+    /// Where in-place upgrades of a superseded genesis are recorded, one
+    /// JSON object per line.
+    pub fn constitution_upgrades_path(&self) -> PathBuf {
+        self.dir
+            .join("releases")
+            .join("constitution-upgrades.jsonl")
+    }
+
+    /// Replace the home's copy of a genesis an earlier build shipped with
+    /// this build's genesis: the old documents are kept beside applied
+    /// releases' (`releases/constitutions/<hash>`), the new ones swapped in
+    /// whole, and the upgrade recorded. A node that joined its commons by
+    /// default keeps that commons: its id is written into the config, since
+    /// the default follows the genesis hash.
+    fn upgrade_genesis(
+        &self,
+        old: &mirror_constitution::Constitution,
+    ) -> Result<mirror_constitution::Constitution> {
+        let genesis = mirror_constitution::Constitution::genesis();
+        let old_hash = old.hash().to_hex();
+        let docs = |c: &mirror_constitution::Constitution| {
+            c.files()
+                .map(|(n, t)| (n.to_string(), t.to_string()))
+                .collect::<std::collections::BTreeMap<String, String>>()
+        };
+        let kept = crate::release::kept_constitution_dir(self, &old_hash);
+        if !kept.exists() {
+            crate::release::write_documents(&kept, &docs(old)).map_err(|e| {
+                HomeError::BadSetting(format!("keeping the previous constitution: {e}"))
+            })?;
+        }
+        crate::release::swap_constitution(self, &docs(&genesis))
+            .map_err(|e| HomeError::BadSetting(format!("upgrading the constitution: {e}")))?;
+        let mut config = self.load_config()?;
+        let pinned = if config.commons.id.is_empty() && self.commons_db_path().exists() {
+            config.commons.id = default_commons_id(&old_hash);
+            self.save_config(&config)?;
+            Some(config.commons.id.clone())
+        } else {
+            None
+        };
+        let record = serde_json::json!({
+            "at": Timestamp::now(),
+            "from": old_hash,
+            "to": mirror_constitution::GENESIS_HASH,
+            "kept": kept,
+            "reason": "this build's genesis adds the safety clause (document 07, I7)",
+            "commons_id_pinned": pinned,
+        });
+        let path = self.constitution_upgrades_path();
+        let mut line = serde_json::to_vec(&record).unwrap_or_default();
+        line.push(b'\n');
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(format!("opening {}", path.display())))?;
+        file.write_all(&line)
+            .and_then(|_| file.sync_all())
+            .map_err(io(format!("writing {}", path.display())))?;
+        tracing::info!(from = %old_hash, to = mirror_constitution::GENESIS_HASH, "constitution upgraded in place");
+        Ok(genesis)
     }
 
     /// Where applied releases record the constitutions they ratified.

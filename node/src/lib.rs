@@ -16,8 +16,10 @@
 pub mod bundle;
 pub mod cli;
 pub mod daemon;
+pub mod doctor;
 pub mod engine;
 pub mod evolution;
+pub mod fuzz;
 pub mod home;
 pub mod model;
 pub mod release;

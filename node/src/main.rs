@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     // clap prints usage errors itself and exits with code 2.
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    mirror_node::store::integrity::install_panic_hook();
     match cli::run(&cli) {
         Ok(output) => {
             println!("{}", output.render(cli.json));
@@ -22,7 +23,7 @@ fn main() -> ExitCode {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(": ");
-            eprintln!("mirror: error: {message}");
+            eprintln!("mirror: error: {}", cli::escape(&message));
             ExitCode::from(cli::exit_code(&error) as u8)
         }
     }

@@ -356,11 +356,14 @@ pub fn rollback(home: &Home) -> Result<(Applied, Option<Applied>), NodeReleaseEr
     Ok((undone, now))
 }
 
-fn kept_constitution_dir(home: &Home, hash: &str) -> PathBuf {
+pub(crate) fn kept_constitution_dir(home: &Home, hash: &str) -> PathBuf {
     home.dir().join("releases").join("constitutions").join(hash)
 }
 
-fn write_documents(dir: &Path, docs: &BTreeMap<String, String>) -> Result<(), NodeReleaseError> {
+pub(crate) fn write_documents(
+    dir: &Path,
+    docs: &BTreeMap<String, String>,
+) -> Result<(), NodeReleaseError> {
     std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
     for (name, text) in docs {
         // Documents are flat files; a name with a separator would escape.
@@ -378,7 +381,10 @@ fn write_documents(dir: &Path, docs: &BTreeMap<String, String>) -> Result<(), No
 /// it, then swapped by two renames (a crash between them leaves no
 /// directory, and the node falls back to the genesis compiled in, never to a
 /// half-written constitution).
-fn swap_constitution(home: &Home, docs: &BTreeMap<String, String>) -> Result<(), NodeReleaseError> {
+pub(crate) fn swap_constitution(
+    home: &Home,
+    docs: &BTreeMap<String, String>,
+) -> Result<(), NodeReleaseError> {
     let target = home.constitution_dir();
     let fresh = home.dir().join("constitution.incoming");
     let old = home.dir().join("constitution.outgoing");

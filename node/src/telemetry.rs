@@ -155,15 +155,27 @@ pub fn measure(
         start <= ms && ms < end
     };
     let batch = store.snapshot()?;
+    // An entry the crisis check answered adds nothing to telemetry: not
+    // its reflection, not its run, not its mirrorback (constitution, I7).
+    let crisis: std::collections::HashSet<crate::model::Id> = batch
+        .engine_runs
+        .iter()
+        .filter(|r| {
+            r.flags
+                .iter()
+                .any(|f| f == crate::engine::safety::CRISIS_FLAG)
+        })
+        .map(|r| r.reflection_id)
+        .collect();
     let reflections = batch
         .reflections
         .iter()
-        .filter(|r| inside(r.created_at))
+        .filter(|r| inside(r.created_at) && !crisis.contains(&r.id))
         .count() as u64;
     let runs: Vec<_> = batch
         .engine_runs
         .iter()
-        .filter(|r| inside(r.created_at))
+        .filter(|r| inside(r.created_at) && !crisis.contains(&r.reflection_id))
         .collect();
     let model_runs: Vec<_> = runs
         .iter()
@@ -172,7 +184,11 @@ pub fn measure(
     let mirrorbacks: Vec<_> = batch
         .mirrorbacks
         .iter()
-        .filter(|m| inside(m.created_at) && m.engine_mode != EngineMode::Manual)
+        .filter(|m| {
+            inside(m.created_at)
+                && m.engine_mode != EngineMode::Manual
+                && !crisis.contains(&m.reflection_id)
+        })
         .collect();
     let ratings: Vec<f64> = batch
         .engine_feedback

@@ -336,3 +336,69 @@ proptest! {
         prop_assert_eq!(found, expected);
     }
 }
+
+/// A store that cannot be written (a read-only disk, a full one, a damage
+/// mark) still answers a search: from the index, plus a scan of what the
+/// index does not cover yet, in the same order a writable search gives.
+#[test]
+fn search_works_read_only_from_the_index_and_a_scan_of_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mirror.redb");
+    let store = Store::open(&path).unwrap();
+    let me = identity(&store);
+    let base = 1_767_225_600_000_000i64;
+    let garden = |i: i64, text: &str| reflection(me.id, text, base + i, Visibility::LocalOnly);
+    store
+        .insert_reflection(&garden(1, "The garden after rain."), None)
+        .unwrap();
+    // Indexed now; the next two are written after and not indexed.
+    assert_eq!(
+        store
+            .search("garden", &ReflectionQuery::newest(10))
+            .unwrap()
+            .len(),
+        1
+    );
+    store
+        .insert_reflection(&garden(2, "Garden gloves, the old ones."), None)
+        .unwrap();
+    store
+        .insert_reflection(&garden(3, "Nothing about plants."), None)
+        .unwrap();
+    let writable: Vec<Id> = ids(&store
+        .search("garden", &ReflectionQuery::newest(10))
+        .unwrap());
+    drop(store);
+    // Reopen a copy from before the catch-up: build it again, read-only.
+    let path2 = dir.path().join("second.redb");
+    let store = Store::open(&path2).unwrap();
+    let me2 = identity(&store);
+    let mut written = Vec::new();
+    for (i, text) in [
+        (1, "The garden after rain."),
+        (2, "Garden gloves, the old ones."),
+        (3, "Nothing about plants."),
+    ] {
+        let r = reflection(me2.id, text, base + i, Visibility::LocalOnly);
+        store.insert_reflection(&r, None).unwrap();
+        written.push(r);
+        if i == 1 {
+            store.index_pending().unwrap();
+        }
+    }
+    drop(store);
+    let read_only = Store::open_read_only(&path2).unwrap();
+    assert!(matches!(
+        read_only.index_pending(),
+        Err(StoreError::ReadOnly { .. })
+    ));
+    let found = read_only
+        .search("garden", &ReflectionQuery::newest(10))
+        .unwrap();
+    assert_eq!(ids(&found), vec![written[1].id, written[0].id]);
+    assert_eq!(writable.len(), 2);
+    let prefix = read_only
+        .search("glove*", &ReflectionQuery::newest(10))
+        .unwrap();
+    assert_eq!(ids(&prefix), vec![written[1].id]);
+}

@@ -90,6 +90,8 @@ pub struct Behaviour {
     /// Denies banned peers before any other behaviour sees them.
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     pub limits: connection_limits::Behaviour,
+    /// Pending incoming connections per remote IP (see `pending`).
+    pub pending: super::pending::PendingPerIp,
     pub gossipsub: Gossipsub,
     pub sync: SyncBehaviour,
     pub identify: identify::Behaviour,
@@ -211,11 +213,12 @@ pub fn build_behaviour(
     let limits = connection_limits::ConnectionLimits::default()
         .with_max_established(Some(config.max_connections))
         .with_max_established_per_peer(Some(config.max_per_peer))
-        .with_max_pending_incoming(Some(config.max_connections));
+        .with_max_pending_incoming(Some(config.max_pending_incoming));
 
     Ok(Behaviour {
         blocked: allow_block_list::Behaviour::default(),
         limits: connection_limits::Behaviour::new(limits),
+        pending: super::pending::PendingPerIp::new(config.max_pending_per_ip),
         gossipsub,
         sync,
         identify,

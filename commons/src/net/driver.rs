@@ -537,6 +537,7 @@ impl Driver {
             BehaviourEvent::Mdns(mdns::Event::Expired(_)) => {}
             BehaviourEvent::Blocked(never) => match never {},
             BehaviourEvent::Limits(never) => match never {},
+            BehaviourEvent::Pending(never) => match never {},
         }
     }
 

@@ -26,6 +26,7 @@
 mod behaviour;
 mod driver;
 mod limits;
+pub mod pending;
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -63,6 +64,12 @@ pub struct NetConfig {
     pub quic: bool,
     /// Established connections in total.
     pub max_connections: u32,
+    /// Incoming connections still in their handshake, in total (counted
+    /// apart from established ones).
+    pub max_pending_incoming: u32,
+    /// Incoming connections in their handshake from one IP address, so one
+    /// host cannot take every pending slot.
+    pub max_pending_per_ip: u32,
     /// Established connections per peer (two lets simultaneous dials
     /// both succeed).
     pub max_per_peer: u32,
@@ -97,6 +104,8 @@ impl NetConfig {
             mdns: true,
             quic: false,
             max_connections: 64,
+            max_pending_incoming: 32,
+            max_pending_per_ip: 4,
             max_per_peer: 2,
             sync_interval: Duration::from_secs(60),
             gossip_rate_per_sec: 50,
@@ -142,6 +151,8 @@ impl fmt::Debug for NetConfig {
             .field("mdns", &self.mdns)
             .field("quic", &self.quic)
             .field("max_connections", &self.max_connections)
+            .field("max_pending_incoming", &self.max_pending_incoming)
+            .field("max_pending_per_ip", &self.max_pending_per_ip)
             .field("max_per_peer", &self.max_per_peer)
             .field("sync_interval", &self.sync_interval)
             .field("gossip_rate_per_sec", &self.gossip_rate_per_sec)

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use flate2::Compression;
@@ -30,6 +30,9 @@ pub struct ExportSummary {
     pub record_counts: BTreeMap<String, u64>,
     pub files: usize,
     pub includes_keys: bool,
+    /// Records that could not be read from a damaged store (or that depend
+    /// on one that could not), left out of the bundle and named here.
+    pub skipped: Vec<crate::store::integrity::Problem>,
 }
 
 /// Everything the bundle will hold, in archive order, before packing.
@@ -115,8 +118,95 @@ fn markdown_files(batch: &Batch, contents: &mut Contents) {
     }
 }
 
+/// The temporary name an export writes under: hidden, and carrying the
+/// writer's process id so a later run can tell a stale one from one being
+/// written.
+const TEMP_PREFIX: &str = ".mirror-export-";
+
+/// Remove what an export killed mid-way left in `dir`: hidden temporary
+/// bundles (22 MB of private text for a large journal) whose process is
+/// gone. Runs before every export and at every command's start for the
+/// places recorded in the home (see [`clean_recorded`]).
+pub fn remove_stale_temp_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(TEMP_PREFIX)) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let running = pid.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !running {
+            tracing::info!(file = %entry.path().display(), "removing an unfinished export");
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Where exports in progress are noted, so the next command can clean up
+/// after one that was killed, wherever it was writing.
+fn record_dir(home: &Home) -> PathBuf {
+    home.dir().join("exports-in-progress")
+}
+
+/// Clean up after exports that were killed: each note names a directory an
+/// export was writing in; stale temporary files there are removed.
+pub fn clean_recorded(home: &Home) {
+    let Ok(entries) = std::fs::read_dir(record_dir(home)) else {
+        return;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let pid = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists()) {
+            continue;
+        }
+        if let Ok(dir) = std::fs::read_to_string(entry.path()) {
+            remove_stale_temp_files(Path::new(dir.trim_end_matches('\n')));
+        }
+        let _ = std::fs::remove_file(entry.path());
+    }
+}
+
+/// A note that an export is writing in `dir`, removed when dropped.
+struct InProgress(Option<PathBuf>);
+
+impl InProgress {
+    fn note(home: &Home, dir: &Path) -> InProgress {
+        let notes = record_dir(home);
+        let note = notes.join(format!(
+            "{}-{}",
+            std::process::id(),
+            crate::model::Id::new()
+        ));
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let written = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&notes)
+            .and_then(|_| std::fs::write(&note, dir.to_string_lossy().as_bytes()));
+        InProgress(written.ok().map(|_| note))
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        if let Some(note) = &self.0 {
+            let _ = std::fs::remove_file(note);
+        }
+    }
+}
+
 /// Write the whole store to a new bundle file at `out` (mode 0600: it holds
 /// a person's private writing). The file appears only once complete.
+///
+/// A damaged store still exports: every record that can be read goes in,
+/// and the ones that cannot are named in [`ExportSummary::skipped`].
 pub fn export(
     store: &Store,
     home: &Home,
@@ -128,7 +218,21 @@ pub fn export(
             path: out.to_path_buf(),
         });
     }
-    let batch = store.snapshot()?;
+    let salvaged = store.salvage();
+    if !salvaged.lost.is_empty()
+        && let Some(path) = store.path()
+    {
+        crate::store::integrity::mark_damaged(
+            path,
+            &format!(
+                "export could not read {} record(s), first in {}: {}",
+                salvaged.lost.len(),
+                salvaged.lost[0].table,
+                salvaged.lost[0].reason
+            ),
+        );
+    }
+    let batch = salvaged.batch;
     let mut contents = Contents { files: Vec::new() };
     data_files(&batch, &mut contents)?;
     markdown_files(&batch, &mut contents);
@@ -178,8 +282,11 @@ pub fn export(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    remove_stale_temp_files(dir);
+    let _noted = InProgress::note(home, dir);
+    let prefix = format!("{TEMP_PREFIX}{}-", std::process::id());
     let tmp = tempfile::Builder::new()
-        .prefix(".mirror-export-")
+        .prefix(&prefix)
         .permissions(std::fs::Permissions::from_mode(0o600))
         .tempfile_in(dir)
         .map_err(io_err(format!("creating a file in {}", dir.display())))?;
@@ -226,6 +333,7 @@ pub fn export(
         record_counts: manifest.record_counts,
         files: manifest.files.len() + 1,
         includes_keys: options.include_keys,
+        skipped: salvaged.lost,
     })
 }
 

@@ -2,16 +2,16 @@
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::home::{Config, Home, ImportConfig, SecretKey};
-use crate::model::{Id, Identity, Record};
+use crate::model::{Id, Identity, Record, Timestamp};
 use crate::store::{Batch, CURRENT_VERSION, ImportReport, Store};
 
 use super::manifest::{BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, Manifest};
@@ -63,6 +63,10 @@ pub struct ImportSummary {
     pub keys_written: Vec<PathBuf>,
     /// Set when this node had no identity and took the bundle's.
     pub identity_adopted: Option<Id>,
+    /// Whether the bundle's config was applied (`--restore-config`).
+    pub config_restored: bool,
+    /// What the bundle carried that this import did not apply, and why.
+    pub left_out: Vec<String>,
 }
 
 /// Counts the bytes coming out of the decompressor and fails once they pass
@@ -144,7 +148,38 @@ fn corrupt_or_limit(
     }
 }
 
+/// The largest `config/config.toml` or key file a bundle may carry: both
+/// are a few hundred bytes when real.
+const MAX_SMALL_FILE_BYTES: u64 = 1 << 20;
+
+/// The longest line a data file may have: one record, whose largest field
+/// (a reflection's content, at most 1 MiB) may grow sixfold when escaped.
+const MAX_RECORD_LINE_BYTES: usize = 8 << 20;
+
+/// Hashes and counts what passes through, so an entry is checked as it is
+/// read instead of being held whole first.
+struct Hashing<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
 /// Read and check a bundle completely, writing nothing.
+///
+/// Memory stays bounded by what the bundle really holds: no entry is given
+/// the room its header declares, data files are parsed line by line as they
+/// are decompressed and hashed (a line is at most
+/// [`MAX_RECORD_LINE_BYTES`]), the Markdown copies are only hashed, and the
+/// unpacked-size limit is counted on the bytes as they come out of gzip.
 #[tracing::instrument(skip(limits), fields(path = %path.display()))]
 pub fn read_bundle(path: &Path, limits: &ImportLimits) -> Result<VerifiedBundle, BundleError> {
     let file = std::fs::File::open(path).map_err(io_err(format!("opening {}", path.display())))?;
@@ -152,6 +187,16 @@ pub fn read_bundle(path: &Path, limits: &ImportLimits) -> Result<VerifiedBundle,
         .metadata()
         .map_err(io_err(format!("reading {}", path.display())))?
         .len();
+    read_bundle_from(std::io::BufReader::new(file), size, limits)
+}
+
+/// [`read_bundle`] over any reader of `size` bytes (a file, or bytes in
+/// memory for the fuzz targets).
+pub fn read_bundle_from(
+    input: impl std::io::BufRead,
+    size: u64,
+    limits: &ImportLimits,
+) -> Result<VerifiedBundle, BundleError> {
     if size > limits.max_bundle_bytes {
         return Err(BundleError::TooLarge {
             size,
@@ -160,126 +205,185 @@ pub fn read_bundle(path: &Path, limits: &ImportLimits) -> Result<VerifiedBundle,
     }
     let exceeded = Rc::new(Cell::new(false));
     let reader = Limited {
-        inner: GzDecoder::new(std::io::BufReader::new(file)),
+        inner: GzDecoder::new(input),
         remaining: limits.max_unpacked_bytes,
         exceeded: exceeded.clone(),
     };
     let fail = corrupt_or_limit(&exceeded, limits.max_unpacked_bytes);
     let mut archive = tar::Archive::new(reader);
-    let mut entries = archive.entries().map_err(&fail)?;
+    let now = Timestamp::now();
 
-    // The manifest comes first and tells us what to expect.
-    let manifest: Manifest = {
-        let mut entry = entries
-            .next()
-            .ok_or_else(|| BundleError::NotABundle("the archive is empty".into()))?
-            .map_err(&fail)?;
-        let name = safe_path(&entry.path().map_err(&fail)?)?;
-        if name != "MANIFEST.json" {
-            return Err(BundleError::NotABundle(format!(
-                "the first entry is {name}, not MANIFEST.json"
-            )));
-        }
-        let declared = entry.size();
-        if declared > limits.max_manifest_bytes {
-            return Err(BundleError::EntryTooLarge {
-                path: name,
-                size: declared,
-                max: limits.max_manifest_bytes,
-            });
-        }
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).map_err(&fail)?;
-        serde_json::from_slice(&bytes).map_err(|e| BundleError::Manifest(e.to_string()))?
-    };
-    check_versions(&manifest)?;
+    let (manifest, batch, small) = {
+        let mut entries = archive.entries().map_err(&fail)?;
 
-    let expected: HashMap<&str, &super::FileEntry> = manifest
-        .files
-        .iter()
-        .map(|f| (f.path.as_str(), f))
-        .collect();
-    if expected.len() != manifest.files.len() {
-        return Err(BundleError::Manifest("a file is listed twice".into()));
-    }
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut kept: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut count: u64 = 1;
-
-    for entry in entries {
-        let mut entry = entry.map_err(&fail)?;
-        count += 1;
-        if count > limits.max_entries {
-            return Err(BundleError::TooManyEntries {
-                max: limits.max_entries,
-            });
-        }
-        let name = safe_path(&entry.path().map_err(&fail)?)?;
-        let kind = entry.header().entry_type();
-        if !kind.is_file() {
-            return Err(BundleError::UnsupportedEntry {
-                path: name,
-                kind: kind_name(kind),
-            });
-        }
-        if !seen.insert(name.clone()) {
-            return Err(BundleError::DuplicateEntry { path: name });
-        }
-        let listed = expected
-            .get(name.as_str())
-            .ok_or_else(|| BundleError::UnlistedEntry { path: name.clone() })?;
-        let declared = entry.size();
-        if declared != listed.size {
-            return Err(BundleError::SizeMismatch {
-                path: name,
-                expected: listed.size,
-                actual: declared,
-            });
-        }
-        if declared > limits.max_unpacked_bytes {
-            return Err(BundleError::EntryTooLarge {
-                path: name,
-                size: declared,
-                max: limits.max_unpacked_bytes,
-            });
-        }
-        // Keep what import needs; only hash the rest (the Markdown copies).
-        let keep =
-            name.starts_with("data/") || name.starts_with("keys/") || name == "config/config.toml";
-        let mut hasher = blake3::Hasher::new();
-        let actual = if keep {
-            let mut bytes = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
+        // The manifest comes first and tells us what to expect.
+        let manifest: Manifest = {
+            let mut entry = entries
+                .next()
+                .ok_or_else(|| BundleError::NotABundle("the archive is empty".into()))?
+                .map_err(&fail)?;
+            let name = safe_path(&entry.path().map_err(&fail)?)?;
+            if name != "MANIFEST.json" {
+                return Err(BundleError::NotABundle(format!(
+                    "the first entry is {name}, not MANIFEST.json"
+                )));
+            }
+            let declared = entry.size();
+            if declared > limits.max_manifest_bytes {
+                return Err(BundleError::EntryTooLarge {
+                    path: name,
+                    size: declared,
+                    max: limits.max_manifest_bytes,
+                });
+            }
+            // Grows as bytes arrive (the entry ends at its declared size).
+            let mut bytes = Vec::new();
             entry.read_to_end(&mut bytes).map_err(&fail)?;
-            hasher.update(&bytes);
-            let n = bytes.len() as u64;
-            kept.insert(name.clone(), bytes);
-            n
-        } else {
-            std::io::copy(&mut entry, &mut hasher).map_err(&fail)?
+            serde_json::from_slice(&bytes).map_err(|e| BundleError::Manifest(e.to_string()))?
         };
-        if actual != listed.size {
-            return Err(BundleError::SizeMismatch {
-                path: name,
-                expected: listed.size,
+        check_versions(&manifest)?;
+        if let Some(unknown) = manifest
+            .record_counts
+            .keys()
+            .find(|t| !Batch::TABLES.contains(&t.as_str()))
+        {
+            return Err(BundleError::Manifest(format!("unknown table {unknown:?}")));
+        }
+
+        let expected: HashMap<&str, &super::FileEntry> = manifest
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f))
+            .collect();
+        if expected.len() != manifest.files.len() {
+            return Err(BundleError::Manifest("a file is listed twice".into()));
+        }
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut small: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        let mut batch = Batch::default();
+        let mut unknown_data: Option<String> = None;
+        let mut count: u64 = 1;
+
+        for entry in entries {
+            let mut entry = entry.map_err(&fail)?;
+            count += 1;
+            if count > limits.max_entries {
+                return Err(BundleError::TooManyEntries {
+                    max: limits.max_entries,
+                });
+            }
+            let name = safe_path(&entry.path().map_err(&fail)?)?;
+            let kind = entry.header().entry_type();
+            if !kind.is_file() {
+                return Err(BundleError::UnsupportedEntry {
+                    path: name,
+                    kind: kind_name(kind),
+                });
+            }
+            if !seen.insert(name.clone()) {
+                return Err(BundleError::DuplicateEntry { path: name });
+            }
+            let listed = expected
+                .get(name.as_str())
+                .ok_or_else(|| BundleError::UnlistedEntry { path: name.clone() })?;
+            let declared = entry.size();
+            if declared != listed.size {
+                return Err(BundleError::SizeMismatch {
+                    path: name,
+                    expected: listed.size,
+                    actual: declared,
+                });
+            }
+            let is_small = name.starts_with("keys/") || name == "config/config.toml";
+            let max = if is_small {
+                MAX_SMALL_FILE_BYTES
+            } else {
+                limits.max_unpacked_bytes
+            };
+            if declared > max {
+                return Err(BundleError::EntryTooLarge {
+                    path: name,
+                    size: declared,
+                    max,
+                });
+            }
+            let mut reader = Hashing {
+                inner: &mut entry,
+                hasher: blake3::Hasher::new(),
+                bytes: 0,
+            };
+            // A record error is reported only once the whole file is known to
+            // match its hash: a damaged file is named as damaged, not by the
+            // first line the damage happened to break.
+            let mut deferred: Option<BundleError> = None;
+            if let Some(table) = name
+                .strip_prefix("data/")
+                .and_then(|f| f.strip_suffix(".jsonl"))
+            {
+                match Batch::TABLES.iter().find(|t| **t == table) {
+                    Some(table) => {
+                        let mut lines = std::io::BufReader::with_capacity(64 << 10, &mut reader);
+                        deferred = parse_data_file(
+                            &mut lines, table, &name, &manifest, &mut batch, now, &fail,
+                        )?
+                        .err();
+                        std::io::copy(&mut lines, &mut std::io::sink()).map_err(&fail)?;
+                    }
+                    None => {
+                        unknown_data.get_or_insert(name.clone());
+                        std::io::copy(&mut reader, &mut std::io::sink()).map_err(&fail)?;
+                    }
+                }
+            } else if is_small {
+                let mut bytes = Vec::new();
+                reader.read_to_end(&mut bytes).map_err(&fail)?;
+                small.insert(name.clone(), bytes);
+            } else {
+                std::io::copy(&mut reader, &mut std::io::sink()).map_err(&fail)?;
+            }
+            let (actual, hash) = (reader.bytes, reader.hasher.finalize());
+            if actual != listed.size {
+                return Err(BundleError::SizeMismatch {
+                    path: name,
+                    expected: listed.size,
+                    actual,
+                });
+            }
+            if hash.to_hex().as_str() != listed.blake3 {
+                return Err(BundleError::HashMismatch { path: name });
+            }
+            if let Some(error) = deferred {
+                return Err(error);
+            }
+        }
+        if let Some(missing) = manifest.files.iter().find(|f| !seen.contains(&f.path)) {
+            return Err(BundleError::MissingFile {
+                path: missing.path.clone(),
+            });
+        }
+        if let Some(extra) = unknown_data {
+            return Err(BundleError::Manifest(format!("unknown data file {extra}")));
+        }
+        (manifest, batch, small)
+    };
+    check_trailing(archive.into_inner(), &fail)?;
+
+    for (table, actual) in batch.counts() {
+        let expected = manifest.record_counts.get(table).copied().unwrap_or(0);
+        if expected != actual {
+            return Err(BundleError::CountMismatch {
+                table: table.into(),
+                file: format!("data/{table}.jsonl"),
+                expected,
                 actual,
             });
         }
-        if hasher.finalize().to_hex().as_str() != listed.blake3 {
-            return Err(BundleError::HashMismatch { path: name });
-        }
     }
-    if let Some(missing) = manifest.files.iter().find(|f| !seen.contains(&f.path)) {
-        return Err(BundleError::MissingFile {
-            path: missing.path.clone(),
-        });
-    }
-
-    let batch = parse_records(&manifest, &mut kept)?;
-    let keys = parse_keys(&batch, &kept)?;
-    let config = kept
-        .remove("config/config.toml")
+    let keys = parse_keys(&batch, &small)?;
+    let config = small
+        .get("config/config.toml")
         .map(|bytes| {
-            String::from_utf8(bytes)
+            String::from_utf8(bytes.clone())
                 .map_err(|_| BundleError::Manifest("config/config.toml is not UTF-8".into()))
         })
         .transpose()?;
@@ -290,6 +394,192 @@ pub fn read_bundle(path: &Path, limits: &ImportLimits) -> Result<VerifiedBundle,
         config,
         keys,
     })
+}
+
+/// After the archive's end: what remains of the tar stream must be its zero
+/// padding, the gzip stream must end there (its CRC checked), and nothing
+/// may follow it in the file. A bundle with bytes appended is not the
+/// bundle that was written.
+fn check_trailing(
+    mut reader: Limited<GzDecoder<impl std::io::BufRead>>,
+    fail: &impl Fn(std::io::Error) -> BundleError,
+) -> Result<(), BundleError> {
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = reader.read(&mut buf).map_err(fail)?;
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|b| *b != 0) {
+            return Err(BundleError::Corrupt(
+                "data after the end of the archive".into(),
+            ));
+        }
+    }
+    let mut file = reader.inner.into_inner();
+    match file.read(&mut buf[..1]) {
+        Ok(0) => Ok(()),
+        Ok(_) => Err(BundleError::Corrupt(
+            "data after the end of the gzip stream".into(),
+        )),
+        Err(e) => Err(BundleError::Corrupt(e.to_string())),
+    }
+}
+
+/// The times a record carries, read beside the record itself: every
+/// record's times are top-level fields with these names. Fields that are
+/// absent or malformed are left to the record's own parse to report.
+#[derive(serde::Deserialize)]
+struct Times {
+    #[serde(default, deserialize_with = "lenient")]
+    at: Option<Timestamp>,
+    #[serde(default, deserialize_with = "lenient")]
+    created_at: Option<Timestamp>,
+    #[serde(default, deserialize_with = "lenient")]
+    updated_at: Option<Timestamp>,
+    #[serde(default, deserialize_with = "lenient")]
+    started_at: Option<Timestamp>,
+    #[serde(default, deserialize_with = "lenient")]
+    last_active: Option<Timestamp>,
+    #[serde(default, deserialize_with = "lenient")]
+    added_at: Option<Timestamp>,
+}
+
+fn lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+    let value = <serde_json::Value as serde::Deserialize>::deserialize(d)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
+/// Refuse a record whose times run ahead of this machine's clock: they
+/// would win every last-writer-wins merge from then on.
+fn check_times(line: &[u8], now: Timestamp) -> Result<(), String> {
+    let Ok(times) = serde_json::from_slice::<Times>(line) else {
+        return Ok(());
+    };
+    for (field, time) in [
+        ("at", times.at),
+        ("created_at", times.created_at),
+        ("updated_at", times.updated_at),
+        ("started_at", times.started_at),
+        ("last_active", times.last_active),
+        ("added_at", times.added_at),
+    ] {
+        if let Some(time) = time {
+            time.check_not_future(field, now)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// Parse one data file line by line into its table of `batch`. I/O errors
+/// (a damaged archive, the size limit) end the import at once; the first
+/// record error is returned as `Ok(Err(..))` so the caller can check the
+/// file's hash first.
+fn parse_data_file(
+    lines: &mut impl std::io::BufRead,
+    table: &str,
+    file: &str,
+    manifest: &Manifest,
+    batch: &mut Batch,
+    now: Timestamp,
+    fail: &impl Fn(std::io::Error) -> BundleError,
+) -> Result<Result<(), BundleError>, BundleError> {
+    macro_rules! dispatch {
+        ($($field:ident),+) => {
+            $(
+                if table == table_of(&batch.$field) {
+                    return parse_lines(lines, file, manifest, &mut batch.$field, now, fail);
+                }
+            )+
+        };
+    }
+    dispatch!(
+        identities,
+        reflections,
+        mirrorbacks,
+        tensions,
+        tension_evidence,
+        tension_suggestions,
+        threads,
+        thread_members,
+        engine_runs,
+        engine_feedback,
+        evolution_events,
+        evolution_history,
+        integrations,
+        consent,
+        consent_changes,
+        egress_log
+    );
+    Ok(Err(BundleError::Manifest(format!(
+        "unknown data file {file}"
+    ))))
+}
+
+fn table_of<R: Record>(_: &[R]) -> &'static str {
+    R::TABLE
+}
+
+fn parse_lines<R: Record + DeserializeOwned>(
+    lines: &mut impl std::io::BufRead,
+    file: &str,
+    manifest: &Manifest,
+    records: &mut Vec<R>,
+    now: Timestamp,
+    fail: &impl Fn(std::io::Error) -> BundleError,
+) -> Result<Result<(), BundleError>, BundleError> {
+    let current = manifest.schema_version == CURRENT_VERSION;
+    let mut line = Vec::new();
+    let mut number = 0usize;
+    loop {
+        line.clear();
+        let n = lines
+            .by_ref()
+            .take(MAX_RECORD_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(fail)?;
+        if n == 0 {
+            return Ok(Ok(()));
+        }
+        number += 1;
+        let err = |reason: String| BundleError::Record {
+            file: file.to_string(),
+            line: number,
+            reason,
+        };
+        if line.len() > MAX_RECORD_LINE_BYTES {
+            return Ok(Err(err(format!(
+                "longer than {MAX_RECORD_LINE_BYTES} bytes"
+            ))));
+        }
+        let mut body: &[u8] = &line;
+        if let Some(rest) = body.strip_suffix(b"\n") {
+            body = rest.strip_suffix(b"\r").unwrap_or(rest);
+        }
+        let Ok(text) = std::str::from_utf8(body) else {
+            return Ok(Err(err("not UTF-8".into())));
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        let parsed = (|| -> Result<R, String> {
+            let record: R = if current {
+                serde_json::from_str(text).map_err(|e| json_reason(&e))?
+            } else {
+                let value = serde_json::from_str(text).map_err(|e| json_reason(&e))?;
+                let value = upgrade(R::TABLE, manifest.schema_version, value)?;
+                serde_json::from_value(value).map_err(|e| json_reason(&e))?
+            };
+            record.validate().map_err(|e| e.to_string())?;
+            check_times(body, now)?;
+            Ok(record)
+        })();
+        match parsed {
+            Ok(record) => records.push(record),
+            Err(reason) => return Ok(Err(err(reason))),
+        }
+    }
 }
 
 fn check_versions(manifest: &Manifest) -> Result<(), BundleError> {
@@ -338,53 +628,6 @@ fn upgrade(
     Ok(value)
 }
 
-fn parse_table<R: Record + DeserializeOwned>(
-    manifest: &Manifest,
-    kept: &mut BTreeMap<String, Vec<u8>>,
-) -> Result<Vec<R>, BundleError> {
-    let file = format!("data/{}.jsonl", R::TABLE);
-    let bytes = kept.remove(&file).unwrap_or_default();
-    let text = std::str::from_utf8(&bytes).map_err(|e| BundleError::Record {
-        file: file.clone(),
-        line: 1 + bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count(),
-        reason: "not UTF-8".into(),
-    })?;
-    let current = manifest.schema_version == CURRENT_VERSION;
-    let mut records = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let err = |reason: String| BundleError::Record {
-            file: file.clone(),
-            line: i + 1,
-            reason,
-        };
-        let record: R = if current {
-            serde_json::from_str(line).map_err(|e| err(json_reason(&e)))?
-        } else {
-            let value = serde_json::from_str(line).map_err(|e| err(json_reason(&e)))?;
-            let value = upgrade(R::TABLE, manifest.schema_version, value).map_err(&err)?;
-            serde_json::from_value(value).map_err(|e| err(json_reason(&e)))?
-        };
-        record.validate().map_err(|e| err(e.to_string()))?;
-        records.push(record);
-    }
-    let expected = manifest.record_counts.get(R::TABLE).copied().unwrap_or(0);
-    if expected != records.len() as u64 {
-        return Err(BundleError::CountMismatch {
-            table: R::TABLE.into(),
-            file,
-            expected,
-            actual: records.len() as u64,
-        });
-    }
-    Ok(records)
-}
-
 /// serde_json's message without its "at line 1 column N" tail (we give the
 /// file line ourselves).
 fn json_reason(e: &serde_json::Error) -> String {
@@ -393,41 +636,6 @@ fn json_reason(e: &serde_json::Error) -> String {
         Some(i) => text[..i].to_string(),
         None => text,
     }
-}
-
-fn parse_records(
-    manifest: &Manifest,
-    kept: &mut BTreeMap<String, Vec<u8>>,
-) -> Result<Batch, BundleError> {
-    if let Some(unknown) = manifest
-        .record_counts
-        .keys()
-        .find(|t| !Batch::TABLES.contains(&t.as_str()))
-    {
-        return Err(BundleError::Manifest(format!("unknown table {unknown:?}")));
-    }
-    let batch = Batch {
-        identities: parse_table(manifest, kept)?,
-        reflections: parse_table(manifest, kept)?,
-        mirrorbacks: parse_table(manifest, kept)?,
-        tensions: parse_table(manifest, kept)?,
-        tension_evidence: parse_table(manifest, kept)?,
-        tension_suggestions: parse_table(manifest, kept)?,
-        threads: parse_table(manifest, kept)?,
-        thread_members: parse_table(manifest, kept)?,
-        engine_runs: parse_table(manifest, kept)?,
-        engine_feedback: parse_table(manifest, kept)?,
-        evolution_events: parse_table(manifest, kept)?,
-        evolution_history: parse_table(manifest, kept)?,
-        integrations: parse_table(manifest, kept)?,
-        consent: parse_table(manifest, kept)?,
-        consent_changes: parse_table(manifest, kept)?,
-        egress_log: parse_table(manifest, kept)?,
-    };
-    if let Some(extra) = kept.keys().find(|k| k.starts_with("data/")) {
-        return Err(BundleError::Manifest(format!("unknown data file {extra}")));
-    }
-    Ok(batch)
 }
 
 fn parse_keys(
@@ -459,14 +667,61 @@ fn parse_keys(
     Ok(keys)
 }
 
-/// Merge a verified bundle into the store and home. Key files are checked
-/// for conflicts before the store changes; the records land in one
-/// transaction; keys are written after.
+/// Choices a person makes for one import.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyOptions {
+    /// Take the bundle's `config.toml` (engines, endpoints, commons): only on
+    /// the person's explicit word, after it was shown to them.
+    pub restore_config: bool,
+}
+
+/// Merge a verified bundle into the store and home, never restoring its
+/// config (see [`apply_with`]).
 pub fn apply(
     store: &Store,
     home: &Home,
     bundle: &VerifiedBundle,
 ) -> Result<ImportSummary, BundleError> {
+    apply_with(store, home, bundle, &ApplyOptions::default())
+}
+
+/// The bundle's config as it would be applied: parsed and range-checked,
+/// with this node's identity choice kept.
+pub fn bundle_config(bundle: &VerifiedBundle) -> Result<Option<Config>, BundleError> {
+    let Some(text) = bundle.config.as_deref() else {
+        return Ok(None);
+    };
+    let config: Config = toml::from_str(text)
+        .map_err(|e| BundleError::Manifest(format!("config/config.toml: {}", e.message())))?;
+    config
+        .validate()
+        .map_err(|e| BundleError::Manifest(format!("config/config.toml: {e}")))?;
+    Ok(Some(config))
+}
+
+/// Merge a verified bundle into the store and home. Key files are checked
+/// for conflicts before the store changes; the records land in one
+/// transaction; keys are written after.
+///
+/// What an import never does, whatever the bundle says: grant consent,
+/// enable an integration or change an endpoint (the store's merge leaves
+/// them out and says so), or take the bundle's config unless
+/// `options.restore_config` is set.
+pub fn apply_with(
+    store: &Store,
+    home: &Home,
+    bundle: &VerifiedBundle,
+    options: &ApplyOptions,
+) -> Result<ImportSummary, BundleError> {
+    // Check the config before anything is written, so a bad one refused
+    // leaves everything as it was.
+    let restored = if options.restore_config {
+        Some(bundle_config(bundle)?.ok_or_else(|| {
+            BundleError::Manifest("the bundle has no config/config.toml to restore".into())
+        })?)
+    } else {
+        None
+    };
     let mut to_write = Vec::new();
     for (id, text) in &bundle.keys {
         let path = home.key_path(*id);
@@ -491,33 +746,52 @@ pub fn apply(
         keys_written.push(home.write_key(id, &key)?);
     }
 
-    // A node with no identity yet (a fresh machine restoring a bundle) takes
-    // the bundle's, and its settings when it has none of its own.
+    let mut left_out = report.left_out.clone();
     let mut config = home.load_config()?;
+    let mut changed = false;
+    let config_restored = restored.is_some();
+    match restored {
+        Some(theirs) => {
+            let identity = config.identity;
+            config = theirs;
+            // Which identity writes here stays this node's choice when it
+            // has one.
+            if identity.is_some() {
+                config.identity = identity;
+            }
+            changed = true;
+        }
+        None if bundle.config.is_some() => left_out.push(
+            "config/config.toml: not applied; an import never changes settings or engine endpoints (`mirror import --restore-config` shows and applies it)".into(),
+        ),
+        None => {}
+    }
+
+    // A node with no identity yet (a fresh machine restoring a bundle)
+    // takes the bundle's: its own records name it.
     let mut identity_adopted = None;
     if config.identity.is_none() {
-        let bundle_config: Option<Config> = bundle
-            .config
-            .as_deref()
-            .and_then(|text| toml::from_str(text).ok());
-        if !home.config_path().exists()
-            && let Some(theirs) = bundle_config.clone()
-        {
-            config = theirs;
-        }
-        let preferred = bundle_config.and_then(|c| c.identity);
+        let preferred = bundle_config(bundle)
+            .ok()
+            .flatten()
+            .and_then(|c| c.identity);
         let chosen = preferred
             .filter(|id| bundle.batch.identities.iter().any(|i| i.id == *id))
             .or_else(|| bundle.batch.identities.first().map(|i| i.id));
         if let Some(id) = chosen {
             config.identity = Some(id);
             identity_adopted = Some(id);
+            changed = true;
         }
+    }
+    if changed {
         home.save_config(&config)?;
     }
     Ok(ImportSummary {
         report,
         keys_written,
         identity_adopted,
+        config_restored,
+        left_out,
     })
 }

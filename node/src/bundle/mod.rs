@@ -24,8 +24,14 @@ mod export;
 mod import;
 mod manifest;
 
-pub use export::{ExportOptions, ExportSummary, default_file_name, export};
-pub use import::{ImportLimits, ImportSummary, VerifiedBundle, apply, read_bundle};
+pub use export::{
+    ExportOptions, ExportSummary, clean_recorded, default_file_name, export,
+    remove_stale_temp_files,
+};
+pub use import::{
+    ApplyOptions, ImportLimits, ImportSummary, VerifiedBundle, apply, apply_with, bundle_config,
+    read_bundle, read_bundle_from,
+};
 pub use manifest::{BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, FileEntry, Manifest};
 
 use std::path::PathBuf;

@@ -6,7 +6,10 @@ use serde_json::json;
 
 use super::render::Output;
 use super::{Context, MigrateCommand, announce_init};
-use crate::bundle::{self, ExportOptions, ImportLimits};
+use std::io::IsTerminal;
+
+use super::render;
+use crate::bundle::{self, ApplyOptions, ExportOptions, ImportLimits};
 use crate::model::{Identity, Timestamp};
 use crate::store::{CURRENT_VERSION, MIGRATIONS, Store};
 
@@ -45,7 +48,7 @@ pub fn init(ctx: &Context, name: &str) -> anyhow::Result<Output> {
 }
 
 pub fn export(ctx: &Context, out: Option<&Path>, include_keys: bool) -> anyhow::Result<Output> {
-    let store = ctx.store()?;
+    let store = ctx.store_read()?;
     let out = match out {
         Some(path) => path.to_path_buf(),
         None => Path::new(".").join(bundle::default_file_name(Timestamp::now())),
@@ -69,28 +72,114 @@ pub fn export(ctx: &Context, out: Option<&Path>, include_keys: bool) -> anyhow::
     if include_keys {
         human.push_str("\nThis bundle contains your secret keys: keep it somewhere private.");
     }
+    if !summary.skipped.is_empty() {
+        human.push_str(&format!(
+            "\nThe database is damaged: {} record(s) could not be read and are not in the bundle:",
+            summary.skipped.len()
+        ));
+        for p in &summary.skipped {
+            human.push_str(&format!(
+                "\n  - {} {}: {}",
+                p.table,
+                p.key.as_deref().unwrap_or("(unknown id)"),
+                p.reason
+            ));
+        }
+        human.push_str("\n`mirror doctor` says more.");
+    }
     Output::new(summary, human)
 }
 
-pub fn import(ctx: &Context, file: &Path, dry_run: bool) -> anyhow::Result<Output> {
+/// How `mirror import` was asked to run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImportChoices {
+    pub dry_run: bool,
+    pub restore_config: bool,
+    pub yes: bool,
+}
+
+/// The settings a bundle would restore, one `key = value` a line, with the
+/// ones that decide where text is sent called out.
+fn describe_config(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let endpoint = line.contains("base_url")
+            || line.starts_with("mode")
+            || line.starts_with("bootstrap")
+            || line.starts_with("listen");
+        out.push_str("  ");
+        out.push_str(&render::escape(line));
+        if endpoint {
+            out.push_str("    <- decides where your writing is sent");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+pub fn import(ctx: &Context, file: &Path, choices: &ImportChoices) -> anyhow::Result<Output> {
     let limits = ImportLimits::from(&ctx.home.load_config()?.import);
     let verified = bundle::read_bundle(file, &limits)?;
     let total = verified.batch.len();
-    if dry_run {
-        let human = format!(
+    if choices.dry_run {
+        let mut human = format!(
             "{} is a valid bundle: {total} records (schema {}, written by mirror {} at {}). Nothing was imported.",
             file.display(),
             verified.manifest.schema_version,
             verified.manifest.node_version,
             verified.manifest.created_at
         );
+        if let Some(config) = &verified.config {
+            human.push_str(&format!(
+                "\nIts settings (applied only with --restore-config):\n{}",
+                describe_config(config).trim_end()
+            ));
+        }
         return Output::new(
-            json!({ "valid": true, "manifest": verified.manifest }),
+            json!({ "valid": true, "manifest": verified.manifest, "config": verified.config }),
             human,
         );
     }
+    if choices.restore_config {
+        // Shown before anything changes, and applied only on a yes.
+        let Some(config) = &verified.config else {
+            anyhow::bail!(
+                "{} has no config.toml to restore; nothing was imported",
+                file.display()
+            );
+        };
+        bundle::bundle_config(&verified)?;
+        eprintln!(
+            "The bundle's settings, which --restore-config applies:\n{}",
+            describe_config(config).trim_end()
+        );
+        if !choices.yes {
+            if !std::io::stdin().is_terminal() {
+                anyhow::bail!(
+                    "--restore-config changes where your writing may be sent; confirm with --yes (nothing was imported)"
+                );
+            }
+            eprint!("Apply these settings? [y/N] ");
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                anyhow::bail!("settings not applied; nothing was imported");
+            }
+        }
+    }
     let store = ctx.store()?;
-    let summary = bundle::apply(&store, &ctx.home, &verified)?;
+    let summary = bundle::apply_with(
+        &store,
+        &ctx.home,
+        &verified,
+        &ApplyOptions {
+            restore_config: choices.restore_config,
+        },
+    )?;
     let mut human = format!(
         "Imported {}: {} records added, {} updated, {} already here.",
         file.display(),
@@ -101,8 +190,17 @@ pub fn import(ctx: &Context, file: &Path, dry_run: bool) -> anyhow::Result<Outpu
     if let Some(id) = summary.identity_adopted {
         human.push_str(&format!("\nThis node now uses the bundle's identity {id}."));
     }
+    if summary.config_restored {
+        human.push_str("\nThe bundle's settings were applied (config.toml).");
+    }
     for key in &summary.keys_written {
         human.push_str(&format!("\nRestored secret key {}.", key.display()));
+    }
+    if !summary.left_out.is_empty() {
+        human.push_str("\nLeft out:");
+        for line in &summary.left_out {
+            human.push_str(&format!("\n  - {line}"));
+        }
     }
     Output::new(summary, human)
 }
@@ -159,7 +257,7 @@ fn migrate_report(report: crate::store::MigrationReport) -> anyhow::Result<Outpu
 }
 
 pub fn status(ctx: &Context) -> anyhow::Result<Output> {
-    let store = ctx.store()?;
+    let store = ctx.store_read()?;
     let config = ctx.home.load_config()?;
     let identity = match config.identity {
         Some(id) => store.get::<Identity>(id)?,
@@ -212,4 +310,87 @@ pub fn status(ctx: &Context) -> anyhow::Result<Output> {
         }),
         human,
     )
+}
+
+pub fn doctor(ctx: &Context, salvage: Option<&Path>, with_backup: bool) -> anyhow::Result<Output> {
+    if let Some(out) = salvage {
+        let report = crate::doctor::salvage(&ctx.home, out, with_backup)?;
+        let saved: u64 = report.saved.iter().map(|(_, n)| n).sum();
+        let mut human = format!("Saved {saved} records to {}.", report.out.display());
+        if let Some(backup) = &report.backup {
+            human.push_str(&format!(
+                "\n{} of them came from the backup {} (the damaged file had lost them).",
+                report.from_backup,
+                backup.display()
+            ));
+        }
+        if report.lost.is_empty() {
+            human.push_str("\nNothing was lost.");
+        } else {
+            human.push_str(&format!("\nLost ({}):", report.lost.len()));
+            for p in &report.lost {
+                human.push_str(&format!(
+                    "\n  - {} {}: {}",
+                    p.table,
+                    p.key.as_deref().unwrap_or("(unknown id)"),
+                    p.reason
+                ));
+            }
+        }
+        human.push_str(&format!(
+            "\nThe damaged database {} was not changed. Consent is not carried over: grant again what you want to share.",
+            ctx.home.db_path().display()
+        ));
+        return Output::new(report, human);
+    }
+    let d = crate::doctor::diagnose(&ctx.home)?;
+    let records: u64 = d.readable.iter().map(|(_, n)| n).sum();
+    let mut human = if d.ok {
+        format!(
+            "The database {} is intact: {records} records read and checked, every page checksum verified.",
+            d.database.display()
+        )
+    } else {
+        format!(
+            "The database {} is damaged: {records} records are readable, {} problem(s) found{}.",
+            d.database.display(),
+            d.problems.len(),
+            if d.pages == crate::store::integrity::PageCheck::Damaged {
+                ", and redb's page checksums fail"
+            } else {
+                ""
+            }
+        )
+    };
+    for p in d.problems.iter().take(20) {
+        human.push_str(&format!(
+            "\n  - {} {}: {}",
+            p.table,
+            p.key.as_deref().unwrap_or("(unknown id)"),
+            p.reason
+        ));
+    }
+    if d.problems.len() > 20 {
+        human.push_str(&format!(
+            "\n  … and {} more (--json lists all)",
+            d.problems.len() - 20
+        ));
+    }
+    if d.mark_cleared {
+        human.push_str("\nThe damage mark was cleared: writing works again.");
+    }
+    if d.backups.is_empty() {
+        human.push_str("\nNo backups yet.");
+    } else {
+        human.push_str("\nBackups:");
+        for b in &d.backups {
+            human.push_str(&format!("\n  {} ({} bytes)", b.path.display(), b.bytes));
+        }
+    }
+    if !d.ok {
+        human.push_str(
+            "\nWriting is stopped so nothing more is lost. `mirror doctor --salvage NEW.redb` copies out every readable record (add --with-backup to take what was lost from the newest backup); then move the new file in place of the old one.",
+        );
+    }
+    Output::new(d, human)
 }

@@ -19,14 +19,49 @@ impl Output {
         })
     }
 
-    /// The text to print for this mode.
+    /// The text to print for this mode. Text for people is escaped (see
+    /// [`escape`]); JSON escapes control characters itself.
     pub fn render(&self, json: bool) -> String {
         if json {
             serde_json::to_string_pretty(&self.json).unwrap_or_else(|_| "null".into())
         } else {
-            self.human.clone()
+            escape(&self.human).into_owned()
         }
     }
+}
+
+/// Make text safe to print to a terminal: control characters (ANSI escape
+/// sequences start with one) and the Unicode controls that reorder or hide
+/// text (bidi overrides and isolates, zero-width marks) are shown as
+/// `\u{..}` instead of acting on the terminal. Newlines and tabs stay.
+///
+/// Everything a person wrote, a bundle carried or a model answered passes
+/// through here on its way to the screen, so a stored reflection cannot
+/// rewrite what is displayed around it.
+pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(
+                c,
+                '\u{200b}'..='\u{200f}'
+                    | '\u{202a}'..='\u{202e}'
+                    | '\u{2060}'..='\u{2069}'
+                    | '\u{061c}'
+                    | '\u{feff}'
+            )
+    }
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The first line of `text`, cut to `max` characters with an ellipsis.
@@ -99,6 +134,19 @@ pub fn position_bar(t: &Tension) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_controls_are_shown_not_obeyed() {
+        assert_eq!(escape("plain\ttext\nline"), "plain\ttext\nline");
+        assert_eq!(
+            escape("\x1b[2J\x1b]0;owned\x07"),
+            "\\u{1b}[2J\\u{1b}]0;owned\\u{7}"
+        );
+        assert_eq!(escape("abc\u{202e}fed"), "abc\\u{202e}fed");
+        assert_eq!(escape("a\rb"), "a\\u{d}b");
+        let out = Output::new(serde_json::json!({}), "name \x1b[31mred").unwrap();
+        assert!(!out.render(false).contains('\x1b'));
+    }
 
     #[test]
     fn excerpt_cuts_and_marks() {

@@ -67,7 +67,8 @@ impl<'a> Display<'a> {
 
     fn print(&mut self, text: &str) {
         let mut out = std::io::stdout().lock();
-        let _ = out.write_all(text.as_bytes());
+        // A model's text reaches the terminal escaped, like everything else.
+        let _ = out.write_all(super::render::escape(text).as_bytes());
         let _ = out.flush();
         self.shown.push_str(text);
     }

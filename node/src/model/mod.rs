@@ -77,6 +77,25 @@ pub trait Keyed: Record {
 
 /// Largest reflection the node accepts (1 MiB of UTF-8).
 pub const MAX_CONTENT_BYTES: usize = 1024 * 1024;
+/// Largest mirrorback text the store keeps.
+pub const MAX_MIRRORBACK_BYTES: usize = 64 * 1024;
+
+/// `text` cut to at most `max` bytes on a character boundary, ending in an
+/// ellipsis when cut: for text the node makes itself (a mirrorback quoting a
+/// very long reflection) that must still fit its record.
+pub fn fit_text(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push('…');
+    text
+}
+
 /// Largest metadata object, serialised.
 pub const MAX_METADATA_BYTES: usize = 64 * 1024;
 

@@ -82,7 +82,7 @@ impl Record for Mirrorback {
     const TABLE: &'static str = "mirrorbacks";
     const VERSION: u8 = 1;
     fn validate(&self) -> Result<(), ValidationError> {
-        check_text("text", &self.text, 64 * 1024)?;
+        check_text("text", &self.text, MAX_MIRRORBACK_BYTES)?;
         check_text("engine_version", &self.engine_version, 64)?;
         if let Some(model) = &self.model {
             check_text("model", model, 200)?;

@@ -34,6 +34,31 @@ impl Timestamp {
         }
     }
 
+    /// How far ahead of this machine's clock a time from outside (a bundle's
+    /// record, `--at`) may be. Last-writer-wins merges trust `updated_at`, so
+    /// a time far in the future would win every merge for good; a day covers
+    /// clocks that disagree and a bare date typed east of UTC.
+    pub const MAX_FUTURE_SKEW_MICROS: i64 = 24 * 3600 * 1_000_000;
+
+    /// Refuse a time more than [`Self::MAX_FUTURE_SKEW_MICROS`] after `now`,
+    /// naming the field it came from.
+    pub fn check_not_future(
+        self,
+        field: &'static str,
+        now: Timestamp,
+    ) -> Result<(), ValidationError> {
+        let limit = now.0.saturating_add(Self::MAX_FUTURE_SKEW_MICROS);
+        if self.0 > limit {
+            return Err(ValidationError::Invalid {
+                field,
+                reason: format!(
+                    "{self} is in the future (this machine's clock says {now}); times more than a day ahead are refused"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     pub fn as_micros(self) -> i64 {
         self.0
     }

@@ -12,14 +12,18 @@
 //! * mutable records (threads, tensions, integrations, consent) keep
 //!   whichever side was updated last; a thread's `last_active` is the later
 //!   of both;
-//! * identities must agree on the public key.
+//! * identities must agree on the public key;
+//! * consent is the person's act on this node: an import may narrow it (a
+//!   newer "no" is taken) but never grants it, and an integration from a
+//!   bundle never arrives enabled nor changes a local one's endpoint. What
+//!   was left out is listed in the report.
 //!
 //! Every reference (a reflection's identity, a mirrorback's reflection, …)
 //! must resolve in the batch or in the store, or the import is refused.
 
 use std::collections::{BTreeMap, HashSet};
 
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadableTable, WriteTransaction};
 use serde::Serialize;
 
 use crate::model::*;
@@ -64,6 +68,9 @@ pub struct TableReport {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ImportReport {
     pub tables: BTreeMap<&'static str, TableReport>,
+    /// What the bundle asked for that an import never does (grant consent,
+    /// enable an integration or change its endpoint), one line each.
+    pub left_out: Vec<String>,
 }
 
 impl ImportReport {
@@ -235,6 +242,7 @@ fn import_in(
         // batch included) is indexed and the watermark can move to the top.
         fts::catch_up(txn)?;
         let mut report = ImportReport::default();
+        let mut left_out = Vec::new();
         let mut tally = |table: &'static str, outcome: Outcome| {
             let entry = report.tables.entry(table).or_default();
             match outcome {
@@ -338,28 +346,11 @@ fn import_in(
             tally(EvolutionHistory::TABLE, add_immutable(txn, h, put)?);
         }
         for i in &batch.integrations {
-            tally(
-                Integration::TABLE,
-                merge_newer(txn, i, |i| i.updated_at, |_, i| i.clone())?,
-            );
+            let outcome = merge_integration(txn, i, &mut left_out)?;
+            tally(Integration::TABLE, outcome);
         }
         for setting in &batch.consent {
-            let local = txn
-                .open_table(CONSENT)?
-                .get(setting.category.as_str())?
-                .map(|v| codec::decode::<ConsentSetting>(v.value()))
-                .transpose()?;
-            let outcome = match local {
-                None => {
-                    put_consent_in(txn, setting)?;
-                    Outcome::Added
-                }
-                Some(local) if setting.updated_at > local.updated_at => {
-                    put_consent_in(txn, setting)?;
-                    Outcome::Updated
-                }
-                Some(_) => Outcome::Unchanged,
-            };
+            let outcome = merge_consent(txn, setting, &mut left_out)?;
             tally(ConsentSetting::TABLE, outcome);
         }
         for c in &batch.consent_changes {
@@ -381,6 +372,7 @@ fn import_in(
         }
         fts::write_postings(&mut txn.open_table(FTS_BLOCKS)?, postings)?;
         fts::advance_watermark(txn)?;
+        report.left_out = left_out;
         Ok(report)
     }
 }
@@ -416,6 +408,80 @@ fn add_immutable<R: Keyed>(
         }
         Some(local) => same_or_conflict(&local, record),
     }
+}
+
+/// A consent setting from a bundle: a "no" newer than this node's decision
+/// is taken (an import may only narrow what leaves the node); a "yes" never
+/// is, whatever its time, because consent is given here, by the person.
+fn merge_consent(
+    txn: &WriteTransaction,
+    incoming: &ConsentSetting,
+    left_out: &mut Vec<String>,
+) -> Result<Outcome> {
+    let local = txn
+        .open_table(CONSENT)?
+        .get(incoming.category.as_str())?
+        .map(|v| codec::decode::<ConsentSetting>(v.value()))
+        .transpose()?;
+    let granted_here = local.as_ref().is_some_and(|l| l.granted);
+    if incoming.granted {
+        if !granted_here {
+            left_out.push(format!(
+                "consent {}: granted in the bundle, not here; an import never grants consent (`mirror consent grant {}` does)",
+                incoming.category, incoming.category
+            ));
+        }
+        return Ok(Outcome::Unchanged);
+    }
+    match local {
+        None => {
+            put_consent_in(txn, incoming)?;
+            Ok(Outcome::Added)
+        }
+        Some(local) if local.granted && incoming.updated_at > local.updated_at => {
+            put_consent_in(txn, incoming)?;
+            put(
+                txn,
+                &ConsentChange {
+                    id: Id::new(),
+                    category: incoming.category,
+                    granted: false,
+                    at: incoming.updated_at,
+                },
+            )?;
+            left_out.push(format!(
+                "consent {}: withdrawn, as the bundle's newer decision says",
+                incoming.category
+            ));
+            Ok(Outcome::Updated)
+        }
+        Some(_) => Ok(Outcome::Unchanged),
+    }
+}
+
+/// An integration from a bundle arrives disabled, and never changes where a
+/// local one points or whether it is on: both decide what leaves the node.
+fn merge_integration(
+    txn: &WriteTransaction,
+    incoming: &Integration,
+    left_out: &mut Vec<String>,
+) -> Result<Outcome> {
+    let local = fetch::<Integration>(txn, incoming.id)?;
+    let mut safe = incoming.clone();
+    match &local {
+        None => safe.enabled = false,
+        Some(local) => {
+            safe.enabled = local.enabled;
+            safe.endpoint = local.endpoint.clone();
+        }
+    }
+    if safe.enabled != incoming.enabled || safe.endpoint != incoming.endpoint {
+        left_out.push(format!(
+            "integration {}: its endpoint and whether it is enabled stay as they are here",
+            incoming.name
+        ));
+    }
+    merge_newer(txn, &safe, |i| i.updated_at, |_, i| i.clone())
 }
 
 /// Last writer wins, by `updated`; ties keep the local record, so import

@@ -67,6 +67,23 @@ pub fn parse_query(query: &str) -> Vec<QueryTerm> {
     terms
 }
 
+/// Whether `content` has every term, as the index would find it: the same
+/// terms, without the index (for reflections it does not cover yet).
+pub(crate) fn matches(terms: &[QueryTerm], content: &str) -> bool {
+    if terms.is_empty() {
+        return false;
+    }
+    let mut present: HashSet<String> = HashSet::new();
+    let mut buf = String::new();
+    text::for_each_index_term(content, &mut buf, |term| {
+        present.insert(term.to_string());
+    });
+    terms.iter().all(|t| match t {
+        QueryTerm::Exact(word) => present.contains(word),
+        QueryTerm::Prefix(prefix) => present.iter().any(|p| p.starts_with(prefix.as_str())),
+    })
+}
+
 type Blocks<'txn> = Table<'txn, (&'static str, u128), &'static [u8]>;
 
 fn decode_ids(bytes: &[u8]) -> impl DoubleEndedIterator<Item = u128> + '_ {

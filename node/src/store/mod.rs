@@ -15,19 +15,24 @@
 //! The same `Store` runs on redb's in-memory backend for tests, so there is
 //! one implementation to trust rather than a trait with a fake beside it.
 
+pub mod backup;
 mod batch;
-mod codec;
+pub(crate) mod codec;
 mod fts;
+pub mod integrity;
 pub mod migrations;
 mod ops;
 mod query;
 mod tables;
 
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use redb::backends::InMemoryBackend;
-use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{
+    Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata,
+};
 
 use crate::model::{Id, Keyed, Record, ValidationError};
 
@@ -88,6 +93,34 @@ pub enum StoreError {
     },
     #[error("storage error: {0}")]
     Redb(#[from] redb::Error),
+    #[error(
+        "the database {} was not closed cleanly and needs recovery, which needs a writable disk",
+        path.display()
+    )]
+    NeedsRecovery { path: PathBuf },
+    #[error(
+        "the database {} was opened read-only (for reading or on a read-only disk); nothing can be written",
+        path.display()
+    )]
+    ReadOnly { path: PathBuf },
+    #[error(
+        "the database {} is damaged ({reason}); it is kept read-only so nothing more is lost: `mirror doctor` shows what is readable and `mirror doctor --salvage OUT` copies it out",
+        path.display()
+    )]
+    Damaged { path: PathBuf, reason: String },
+}
+
+impl StoreError {
+    /// Whether this error means the file itself is damaged (as opposed to a
+    /// bad request, a lock, or a full disk).
+    pub fn is_damage(&self) -> bool {
+        match self {
+            StoreError::Corrupt { .. } | StoreError::Damaged { .. } => true,
+            StoreError::NotADatabase { .. } => true,
+            StoreError::Redb(e) => integrity::is_corruption(e),
+            _ => false,
+        }
+    }
 }
 
 macro_rules! via_redb_error {
@@ -109,9 +142,25 @@ via_redb_error!(
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// The redb handle: writable, or read-only for reading commands and for
+/// disks that cannot be written.
+enum Db {
+    Writable(Database),
+    ReadOnly(ReadOnlyDatabase),
+}
+
+impl Db {
+    fn begin_read(&self) -> std::result::Result<redb::ReadTransaction, redb::TransactionError> {
+        match self {
+            Db::Writable(db) => db.begin_read(),
+            Db::ReadOnly(db) => db.begin_read(),
+        }
+    }
+}
+
 /// An open store.
 pub struct Store {
-    db: Database,
+    db: Db,
     /// The file, or `None` for an in-memory store.
     path: Option<PathBuf>,
     version: u32,
@@ -140,6 +189,7 @@ impl Store {
     /// Open (or create) without migrating, for `mirror migrate`. A newer
     /// schema is still refused, before the file is opened for writing.
     pub fn open_unmigrated(path: &Path) -> Result<Store> {
+        integrity::refuse_if_damaged(path)?;
         let non_empty = std::fs::metadata(path)
             .map(|m| m.len() > 0)
             .unwrap_or(false);
@@ -159,16 +209,71 @@ impl Store {
                     source,
                 })?;
         }
-        let db = Database::builder()
-            .create(path)
-            .map_err(|e| open_error(path, e))?;
-        let version = db.begin_read()?.schema_version()?;
+        // redb repairs a file left by an unclean stop as it opens it; note
+        // that it did, so the records are checked before anything is
+        // written on top of the repair.
+        let repaired = std::rc::Rc::new(std::cell::Cell::new(false));
+        let noted = repaired.clone();
+        let db = integrity::guard(path, || {
+            Database::builder()
+                .set_repair_callback(move |_| noted.set(true))
+                .create(path)
+                .map_err(|e| open_error(path, e))
+        })?;
+        let version = integrity::guard(path, || db.begin_read()?.schema_version())?;
         check_not_newer(path, version)?;
+        let store = Store {
+            db: Db::Writable(db),
+            path: Some(path.to_path_buf()),
+            version,
+        };
+        if repaired.get() {
+            tracing::warn!(path = %path.display(), "the database was not closed cleanly; checking it");
+            store.check_and_record()?;
+        }
+        Ok(store)
+    }
+
+    /// Open an existing database for reading only: nothing is written to
+    /// the file (not even by opening it), so reading works on a read-only
+    /// disk and can never make damage worse. A file that needs redb's crash
+    /// recovery, or an older schema, needs one writable open first; when the
+    /// disk allows it, that is done here and the file reopened read-only.
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        let open = || {
+            integrity::guard(path, || {
+                Database::builder()
+                    .open_read_only(path)
+                    .map_err(|e| open_error(path, e))
+            })
+        };
+        let db = match open() {
+            Ok(db) => db,
+            Err(StoreError::NeedsRecovery { .. }) if !integrity::is_marked_damaged(path) => {
+                // Left by an unclean stop: recover with a writable open (it
+                // checks the records too), then read as asked.
+                drop(Self::open(path)?);
+                open()?
+            }
+            Err(e) => return Err(e),
+        };
+        let version = integrity::guard(path, || db.begin_read()?.schema_version())?;
+        check_not_newer(path, version)?;
+        if version < CURRENT_VERSION {
+            drop(db);
+            drop(Self::open(path)?);
+            return Self::open_read_only(path);
+        }
         Ok(Store {
-            db,
+            db: Db::ReadOnly(db),
             path: Some(path.to_path_buf()),
             version,
         })
+    }
+
+    /// Whether this store can be written.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.db, Db::ReadOnly(_))
     }
 
     /// A store that lives in memory only, at the current schema.
@@ -184,7 +289,7 @@ impl Store {
             .create_with_backend(InMemoryBackend::new())
             .map_err(|e| open_error(Path::new(":memory:"), e))?;
         let mut store = Store {
-            db,
+            db: Db::Writable(db),
             path: None,
             version: 0,
         };
@@ -222,59 +327,48 @@ impl Store {
                 "version 1 is the base schema; a database cannot go below it".into(),
             ));
         }
+        self.writable()?;
         if from > 0 {
-            report.backup = self.backup(from)?;
+            report.backup = self.backup_before_migration(from)?;
         }
         while self.version < target {
             let step = migrations::migration(self.version + 1).ok_or_else(|| {
                 StoreError::Migration(format!("no migration to version {}", self.version + 1))
             })?;
-            migrations::step_up(&self.db, step)?;
+            migrations::step_up(self.writable()?, step)?;
             self.version += 1;
         }
         while self.version > target {
             let step = migrations::migration(self.version).ok_or_else(|| {
                 StoreError::Migration(format!("no migration from version {}", self.version))
             })?;
-            migrations::step_down(&self.db, step)?;
+            migrations::step_down(self.writable()?, step)?;
             self.version -= 1;
         }
         report.to = self.version;
         Ok(report)
     }
 
-    /// Copy the database file to `backups/` beside it. We hold the lock and
-    /// no transaction is open, so the file is a consistent snapshot.
-    fn backup(&self, version: u32) -> Result<Option<PathBuf>> {
+    /// Copy the database to `backups/` beside it before its schema moves
+    /// (written under a temporary name and renamed, so a kill never leaves
+    /// a truncated "backup"; older ones beyond the last few are pruned).
+    fn backup_before_migration(&self, version: u32) -> Result<Option<PathBuf>> {
         let Some(path) = &self.path else {
             return Ok(None);
         };
-        let dir = path
-            .parent()
-            .unwrap_or_else(|| Path::new("."))
-            .join("backups");
-        let io = |context: String| move |source| StoreError::Io { context, source };
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(io(format!("creating {}", dir.display())))?;
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("mirror");
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
-        let target = dir.join(format!("{stem}-v{version}-{stamp}.redb"));
-        std::fs::copy(path, &target).map_err(io(format!(
-            "backing up {} to {}",
-            path.display(),
-            target.display()
-        )))?;
-        std::fs::File::open(&target)
-            .and_then(|f| f.sync_all())
-            .map_err(io(format!("syncing {}", target.display())))?;
+        let target = backup::write_copy(path, &format!("v{version}"), backup::MIGRATION_KEEP)?;
         tracing::info!(backup = %target.display(), "database backed up before migration");
         Ok(Some(target))
+    }
+
+    /// The writable handle, or `ReadOnly`.
+    fn writable(&self) -> Result<&Database> {
+        match &self.db {
+            Db::Writable(db) => Ok(db),
+            Db::ReadOnly(_) => Err(StoreError::ReadOnly {
+                path: self.path.clone().unwrap_or_default(),
+            }),
+        }
     }
 
     /// Refuse work that needs the current schema on an older database
@@ -403,12 +497,20 @@ impl Store {
 
     /// Run `f` in one write transaction: committed durably if it returns
     /// `Ok`, dropped (so nothing changes) if it returns `Err`.
+    ///
+    /// A panic inside redb (which it may do on a damaged file) is caught
+    /// here, the file marked damaged, and an error returned: the write is
+    /// dropped and nothing more is written to that file.
     fn write<T>(&self, f: impl FnOnce(&redb::WriteTransaction) -> Result<T>) -> Result<T> {
         self.require_current()?;
-        let txn = self.db.begin_write()?;
-        let out = f(&txn)?;
-        txn.commit()?;
-        Ok(out)
+        let db = self.writable()?;
+        let path = self.path.as_deref().unwrap_or(Path::new(":memory:"));
+        integrity::guard(path, || {
+            let txn = db.begin_write()?;
+            let out = f(&txn)?;
+            txn.commit()?;
+            Ok(out)
+        })
     }
 }
 
@@ -417,9 +519,10 @@ impl Store {
 /// which only a writer may do, or is not a database); the writable open that
 /// follows reports or repairs it.
 fn peek_version(path: &Path) -> Result<Option<u32>> {
-    match Database::builder().open_read_only(path) {
+    let opened = integrity::guard(path, || Ok(Database::builder().open_read_only(path)));
+    match opened? {
         Ok(db) => {
-            let version = db.begin_read()?.schema_version()?;
+            let version = integrity::guard(path, || db.begin_read()?.schema_version())?;
             Ok(Some(version))
         }
         Err(DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch) => {
@@ -442,12 +545,13 @@ fn check_not_newer(path: &Path, found: u32) -> Result<()> {
     Ok(())
 }
 
-fn open_error(path: &Path, error: DatabaseError) -> StoreError {
+pub(crate) fn open_error(path: &Path, error: DatabaseError) -> StoreError {
     let path = path.to_path_buf();
     match error {
         DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
             StoreError::InUse { path }
         }
+        DatabaseError::RepairAborted => StoreError::NeedsRecovery { path },
         DatabaseError::Storage(redb::StorageError::Io(source)) => StoreError::Io {
             context: format!("opening {}", path.display()),
             source,

@@ -1,12 +1,12 @@
 //! Reads: reflections by identity, thread, time range and visibility, the
 //! full-text search, and the records that hang off a reflection or tension.
 
-use redb::{ReadTransaction, ReadableDatabase};
+use redb::{ReadTransaction, ReadableTable};
 
 use crate::model::*;
 
 use super::tables::*;
-use super::{Result, Store, codec, fts, load};
+use super::{Result, Store, StoreError, codec, fts, load};
 
 /// Which reflections to list. Every filter is optional; results come newest
 /// first unless `oldest_first`.
@@ -157,9 +157,25 @@ impl Store {
     /// Full-text search: reflections containing every word of `text`
     /// (`word*` for a prefix), most recently written first, narrowed by the
     /// filters of `query`.
+    ///
+    /// The index is brought up to date first. Where that cannot be written
+    /// (a read-only store or disk, a full disk), the answer comes from what
+    /// is indexed plus a scan of the reflections the index does not cover
+    /// yet, so search still works, only slower for the part not indexed.
     pub fn search(&self, text: &str, query: &ReflectionQuery) -> Result<Vec<Reflection>> {
-        self.index_pending()?;
         let terms = fts::parse_query(text);
+        let scanned = match self.index_pending() {
+            Ok(_) => Vec::new(),
+            // The index could not be written (a read-only store or disk, a
+            // full disk); anything else is an answer in itself.
+            Err(
+                e @ (StoreError::ReadOnly { .. } | StoreError::Io { .. } | StoreError::Redb(_)),
+            ) if !e.is_damage() => {
+                tracing::info!(error = %e, "the search index cannot be updated; scanning what it does not cover");
+                self.scan_unindexed(&terms, query)?
+            }
+            Err(e) => return Err(e),
+        };
         let txn = self.db.begin_read()?;
         let records = txn.open_table(record_table(Reflection::TABLE))?;
         let postings = txn.open_table(FTS_BLOCKS)?;
@@ -178,7 +194,50 @@ impl Store {
                 _ => Ok(false),
             }
         })?;
+        if !scanned.is_empty() {
+            found.extend(scanned);
+            found.sort_by_key(|r| std::cmp::Reverse(r.id));
+            found.dedup_by(|a, b| a.id == b.id);
+            found.truncate(query.limit);
+        }
         Ok(found)
+    }
+
+    /// Reflections the index does not cover yet (above its watermark, or
+    /// queued) that match every term and the filters: the read-only half of
+    /// [`Store::search`].
+    fn scan_unindexed(
+        &self,
+        terms: &[fts::QueryTerm],
+        query: &ReflectionQuery,
+    ) -> Result<Vec<Reflection>> {
+        let txn = self.db.begin_read()?;
+        let mark = fts::watermark(&txn)?;
+        let records = txn.open_table(record_table(Reflection::TABLE))?;
+        let filters = Filters {
+            txn: &txn,
+            query,
+            check_thread: true,
+        };
+        let mut candidates: Vec<u128> = Vec::new();
+        if let Some(next) = mark.checked_add(1) {
+            for entry in records.range(next..)? {
+                candidates.push(entry?.0.value());
+            }
+        }
+        for entry in txn.open_table(FTS_PENDING)?.iter()? {
+            candidates.push(entry?.0.value());
+        }
+        let mut out = Vec::new();
+        for id in candidates {
+            if let Some(r) = load::<Reflection>(&records, id)?
+                && fts::matches(terms, &r.content)
+                && filters.accept_record(&r)?
+            {
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 
     /// Bring the full-text index up to date with every reflection written
