@@ -1,8 +1,8 @@
 //! # The Mirror constitution
 //!
-//! Mirror's behaviour is bounded by a short constitution: six documents
+//! Mirror's behaviour is bounded by a short constitution: seven documents
 //! written for people (`documents/*.md`), the machine-readable invariants
-//! I1–I6 (`documents/invariants.toml`), and the lexicon of the compliance
+//! I1–I7 (`documents/invariants.toml`), and the lexicon of the compliance
 //! checker (`documents/compliance.toml`). This crate owns those files, their
 //! hash, and the checks that hold the engine's words to them.
 //!
@@ -61,6 +61,10 @@ pub const GENESIS_FILES: &[(&str, &str)] = &[
         "06-no-lock-in-no-regression.md",
         include_str!("../documents/06-no-lock-in-no-regression.md"),
     ),
+    (
+        "07-care-in-a-crisis.md",
+        include_str!("../documents/07-care-in-a-crisis.md"),
+    ),
     ("compliance.toml", COMPLIANCE_TOML),
     (
         "invariants.toml",
@@ -70,7 +74,17 @@ pub const GENESIS_FILES: &[(&str, &str)] = &[
 
 /// blake3 of the genesis constitution ([`Constitution::hash`] of
 /// [`GENESIS_FILES`]), in hex.
-pub const GENESIS_HASH: &str = "cdbca1dd01f54157ef8f1b6c37721e5444f1b45b1d8cd686fac3fa18bf7bca7d";
+pub const GENESIS_HASH: &str = "9236b9f9b7793f69d76082da093cb65d419bf661f553bdc8f1735d1209ad62d6";
+
+/// Genesis constitutions this build's genesis replaces, oldest first: the
+/// documents a node may have been set up with before the genesis was
+/// amended in the code (the first genesis had six documents and I1–I6; the
+/// safety clause, document 07 and I7, came after). A node whose home holds
+/// one of these, unratified, upgrades it in place to [`GENESIS_HASH`] and
+/// records that it did (`Home::constitution` in the node), so no home is
+/// stranded by an amendment it never voted against.
+pub const SUPERSEDED_GENESIS: &[&str] =
+    &["cdbca1dd01f54157ef8f1b6c37721e5444f1b45b1d8cd686fac3fa18bf7bca7d"];
 
 /// A constitution's identity: blake3 of its canonical encoding.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -91,6 +105,14 @@ impl ConstitutionHash {
         // GENESIS_HASH is a literal checked by a test; a malformed one would
         // fail that test, and matches nothing here.
         ConstitutionHash::from_hex(GENESIS_HASH).unwrap_or(ConstitutionHash([0; 32]))
+    }
+
+    /// Whether this is a genesis an earlier build shipped, replaced by this
+    /// build's ([`SUPERSEDED_GENESIS`]).
+    pub fn is_superseded_genesis(self) -> bool {
+        SUPERSEDED_GENESIS
+            .iter()
+            .any(|h| ConstitutionHash::from_hex(h) == Some(self))
     }
 }
 
@@ -231,7 +253,9 @@ impl Constitution {
         Ok(Checker::from_toml(lexicon)?)
     }
 
-    /// The invariants, in order; I1–I6 must all be there.
+    /// The invariants, in order; I1–I6 must all be there (I7, the safety
+    /// clause, is in every genesis since its amendment; a ratified
+    /// amendment may carry it or not).
     pub fn invariants(&self) -> Result<Vec<Invariant>, ConstitutionError> {
         let text = self
             .files
@@ -259,6 +283,35 @@ mod tests {
             found, GENESIS_HASH,
             "the constitution's files changed: if that is intended (an amendment), set GENESIS_HASH to {found}"
         );
+    }
+
+    /// The first genesis, rebuilt from this one without the safety clause:
+    /// its hash is the one [`SUPERSEDED_GENESIS`] names, so homes set up
+    /// with it are recognised and upgraded.
+    #[test]
+    fn the_superseded_genesis_is_the_first_genesis() {
+        let genesis = Constitution::genesis();
+        let files = genesis
+            .files()
+            .filter(|(p, _)| *p != "07-care-in-a-crisis.md")
+            .map(|(p, c)| {
+                let c = if p == "invariants.toml" {
+                    c[..c
+                        .find("\n\n[[invariant]]\nid = \"I7\"")
+                        .expect("I7 is appended last")]
+                        .to_string()
+                        + "\n"
+                } else {
+                    c.to_string()
+                };
+                (p.to_string(), c)
+            });
+        let first = Constitution::from_files(files).unwrap();
+        assert_eq!(first.hash().to_hex(), SUPERSEDED_GENESIS[0]);
+        assert!(first.hash().is_superseded_genesis());
+        assert!(!ConstitutionHash::genesis().is_superseded_genesis());
+        // The first genesis had I1–I6 only, and still loads.
+        assert_eq!(first.invariants().unwrap().len(), 6);
     }
 
     #[test]
@@ -300,7 +353,7 @@ mod tests {
         let invariants = c.invariants().unwrap();
         assert_eq!(
             invariants.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
-            ["I1", "I2", "I3", "I4", "I5", "I6"]
+            ["I1", "I2", "I3", "I4", "I5", "I6", "I7"]
         );
         assert_eq!(c.checker().unwrap().threshold(), 0.15);
     }

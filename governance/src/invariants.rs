@@ -10,7 +10,10 @@
 //! I2 and I3 run the constitution's compliance checker over every text the
 //! change would put in front of a person or a model. I4 is not about
 //! content: an amendment needs guardian signatures, which the tally counts
-//! ([`crate::ledger`]).
+//! ([`crate::ledger`]). I7, the safety clause, forbids a change that takes
+//! the crisis check or its directory away, and keeps the crisis answer's
+//! phrasings out of I2's directive threshold (showing where help is is
+//! information, not advice) while still holding them to I3.
 //!
 //! Flags are the proposer's statement, and the checker does not trust them
 //! blindly: an edit that reaches into telemetry or export settings counts as
@@ -31,6 +34,7 @@ pub enum Invariant {
     I4,
     I5,
     I6,
+    I7,
 }
 
 impl Invariant {
@@ -42,6 +46,7 @@ impl Invariant {
             Invariant::I4 => "I4",
             Invariant::I5 => "I5",
             Invariant::I6 => "I6",
+            Invariant::I7 => "I7",
         }
     }
 }
@@ -112,7 +117,73 @@ const DATA_COLLECTION_SEGMENTS: &[&str] = &["telemetry", "metrics", "egress", "c
 /// Path segments that mean the edit touches export.
 const EXPORT_SEGMENTS: &[&str] = &["export", "bundle"];
 
-/// Check a proposal's content against I1, I2, I3, I5 and I6.
+/// Whether `path` is one of the crisis answer's phrasings
+/// (`/languages/<lang>/phrases/crisis.…`), which I7 takes out of I2.
+fn is_crisis_phrase(path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    parts.len() >= 5
+        && parts[1] == "languages"
+        && parts[3] == "phrases"
+        && parts[4].starts_with("crisis.")
+}
+
+/// I7: whether an edit takes away the crisis check, its directory or its
+/// answer. The safety section may be extended and corrected, never emptied.
+fn weakens_safety(path: &str, after: Option<&Value>) -> Option<String> {
+    let under_safety = path == "/safety" || path.starts_with("/safety/");
+    let depth = path.split('/').count();
+    let crisis_phrase = is_crisis_phrase(path)
+        || path == "/languages"
+        || (path.starts_with("/languages/")
+            && (depth == 3 || (depth == 4 && path.ends_with("/phrases"))));
+    if !under_safety && !crisis_phrase {
+        return None;
+    }
+    let Some(after) = after else {
+        return Some(if under_safety {
+            "deletes part of the crisis check or its helpline directory".into()
+        } else {
+            "deletes the crisis answer's phrasings".into()
+        });
+    };
+    let empty = match after {
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::String(s) => s.trim().is_empty(),
+        Value::Null => true,
+        _ => false,
+    };
+    if empty {
+        return Some("empties part of the crisis check, its directory or its answer".into());
+    }
+    if path == "/safety" {
+        match serde_json::from_value::<crate::params::SafetySpec>(after.clone()) {
+            Ok(spec) if !spec.signals.is_empty() && !spec.regions.is_empty() => {}
+            _ => {
+                return Some(
+                    "replaces the crisis check with one that has no signals or no directory".into(),
+                );
+            }
+        }
+    }
+    // A region must keep its emergency number and crisis line.
+    if let Some(rest) = path.strip_prefix("/safety/regions/") {
+        let field = rest.split('/').nth(1);
+        let keeps = match field {
+            None => serde_json::from_value::<crate::params::Region>(after.clone()).is_ok_and(|r| {
+                !r.emergency.trim().is_empty()
+                    && (!r.crisis.number.trim().is_empty() || !r.crisis.url.trim().is_empty())
+            }),
+            _ => true,
+        };
+        if !keeps {
+            return Some("leaves a region without an emergency number or crisis line".into());
+        }
+    }
+    None
+}
+
+/// Check a proposal's content against I1, I2, I3, I5, I6 and I7.
 pub fn check(proposal: &EvolutionProposal, checker: &Checker) -> Report {
     let mut report = Report::default();
     let flags = &proposal.flags;
@@ -174,6 +245,13 @@ pub fn check(proposal: &EvolutionProposal, checker: &Checker) -> Report {
         );
     }
 
+    // I7: the crisis check, its directory and its answer stay.
+    for edit in &proposal.change.edits {
+        if let Some(message) = weakens_safety(&edit.path, edit.after.as_ref()) {
+            violation(Invariant::I7, &edit.path, message);
+        }
+    }
+
     // I3 over what the proposal says it is for; I2 and I3 over every new
     // text a person or a model would see.
     for (at, text) in [
@@ -213,6 +291,11 @@ pub fn check(proposal: &EvolutionProposal, checker: &Checker) -> Report {
                             result.threshold
                         ),
                     };
+                    // The crisis answer shows where help is: under I7 that
+                    // is information, and I2 does not apply to it.
+                    if is_crisis_phrase(&path) && flag.kind != FlagKind::OutcomeOptimization {
+                        continue;
+                    }
                     // Outcome optimisation and failing the directive
                     // threshold refuse; other flags are reported.
                     if matches!(
@@ -242,7 +325,11 @@ fn collect_texts(path: &str, value: &Value, out: &mut Vec<(String, String)>) {
         Value::String(s) => {
             let last = path.rsplit('/').next().unwrap_or("");
             let in_prompts = path.starts_with("/prompts");
-            if TEXT_FIELDS.contains(&last) && (in_prompts || path.starts_with("/patterns")) {
+            // The built-in mirror's phrasings are said to a person too.
+            let phrasing = path.starts_with("/languages/") && path.contains("/phrases/");
+            if phrasing
+                || (TEXT_FIELDS.contains(&last) && (in_prompts || path.starts_with("/patterns")))
+            {
                 out.push((path.to_string(), s.clone()));
             }
         }
@@ -381,14 +468,69 @@ mod tests {
     }
 
     #[test]
+    fn the_safety_clause_is_kept_by_i7() {
+        let c = checker();
+        let gone = Edit {
+            path: "/safety".into(),
+            before: None,
+            after: None,
+        };
+        assert_eq!(
+            check(&proposal(vec![gone], no_flags()), &c).violated(),
+            vec![Invariant::I7]
+        );
+        let empty = edit("/safety/signals/suicide", json!([]));
+        assert_eq!(
+            check(&proposal(vec![empty], no_flags()), &c).violated(),
+            vec![Invariant::I7]
+        );
+        let no_line = edit(
+            "/safety/regions/1",
+            json!({"code": "GB", "name": "United Kingdom", "emergency": "", "emergency_source": "x",
+                   "crisis": {"name": "x", "number": "", "hours": "", "url": "", "source": "x"}}),
+        );
+        assert_eq!(
+            check(&proposal(vec![no_line], no_flags()), &c).violated(),
+            vec![Invariant::I7]
+        );
+        // Adding a region, or a cue, is welcome.
+        let more = edit("/safety/look_alikes/en/0", json!("knitting pattern"));
+        assert!(check(&proposal(vec![more], no_flags()), &c).is_clean());
+        // The crisis answer may say where help is in the imperative (I2 does
+        // not apply), but may not steer toward outcomes (I3 does).
+        let call = edit(
+            "/languages/en/phrases/crisis.emergency",
+            json!(["Call {emergency} now if you are in danger."]),
+        );
+        assert!(check(&proposal(vec![call], no_flags()), &c).is_clean());
+        let steer = edit(
+            "/languages/en/phrases/crisis.close",
+            json!(["Talking to them will help you feel better."]),
+        );
+        assert_eq!(
+            check(&proposal(vec![steer], no_flags()), &c).violated(),
+            vec![Invariant::I3]
+        );
+        // The mirror's own phrasings are held to I2 like any other text.
+        let advice = edit(
+            "/languages/en/phrases/question.default",
+            json!(["You should call her. You must. You need to."]),
+        );
+        assert!(
+            check(&proposal(vec![advice], no_flags()), &c)
+                .violated()
+                .contains(&Invariant::I2)
+        );
+    }
+
+    #[test]
     fn the_genesis_texts_pass_i2_and_i3() {
         let params: Value = serde_json::to_value(
-            toml::from_str::<crate::params::EngineParams>(crate::params::GENESIS_PARAMS_TOML)
-                .expect("genesis params parse"),
+            crate::params::EngineParams::genesis().expect("genesis params parse"),
         )
         .expect("params to JSON");
         let mut edits = Vec::new();
-        for key in ["prompts", "patterns"] {
+        for key in ["prompts", "patterns", "languages", "safety"] {
             edits.push(edit(&format!("/{key}"), params[key].clone()));
         }
         let r = check(&proposal(edits, no_flags()), &checker());

@@ -29,8 +29,33 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The default pack every node starts with.
-pub const GENESIS_PARAMS_TOML: &str = include_str!("../params/genesis.toml");
+/// The default pack every node starts with: the engine's rules
+/// (`genesis.toml`), the crisis check and its answers (`safety.toml`), the
+/// helpline directory (`helplines.toml`) and the language data for each
+/// language the built-in mirror answers in natively (`lang-*.toml`). They
+/// are one TOML document, kept in several files so each can be read and
+/// reviewed on its own.
+pub const GENESIS_PARAMS_TOML: &str = concat!(
+    include_str!("../params/genesis.toml"),
+    "\n",
+    include_str!("../params/safety.toml"),
+    "\n",
+    include_str!("../params/helplines.toml"),
+    "\n",
+    include_str!("../params/lang-en.toml"),
+    "\n",
+    include_str!("../params/lang-fr.toml"),
+    "\n",
+    include_str!("../params/lang-de.toml"),
+    "\n",
+    include_str!("../params/lang-es.toml"),
+    "\n",
+    include_str!("../params/lang-pt.toml"),
+);
+
+/// The languages the built-in mirror answers in natively. Every genesis
+/// pack carries language data for each.
+pub const NATIVE_LANGUAGES: &[&str] = &["en", "fr", "de", "es", "pt"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +70,15 @@ pub struct EngineParams {
     pub thresholds: Thresholds,
     /// What telemetry may carry (the metric registry).
     pub telemetry: crate::telemetry::TelemetryRegistry,
+    /// The crisis check, its answers and the helpline directory. A pack
+    /// without it (made before it existed) runs with the genesis pack's:
+    /// the check is never off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safety: Option<SafetySpec>,
+    /// Language data by ISO 639-1 code: what the built-in mirror needs to
+    /// detect a language and answer in it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub languages: BTreeMap<String, LanguageSpec>,
 }
 
 /// Prompt templates for language-model engines. `{reflection}`,
@@ -75,6 +109,9 @@ pub struct PatternSpec {
 pub struct PatternRule {
     /// A name for evidence and debugging, unique within its pattern.
     pub id: String,
+    /// The language whose texts the rule reads (ISO 639-1); none is English.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
     pub cues: Vec<String>,
     #[serde(default)]
     pub subject: SubjectRule,
@@ -153,6 +190,9 @@ pub struct TensionAxis {
     /// my heart says…"), so no conflict marker is needed.
     #[serde(default)]
     pub implicit_conflict: bool,
+    /// The language whose texts the axis reads (ISO 639-1); none is English.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
     pub a: Pole,
     pub b: Pole,
 }
@@ -196,6 +236,90 @@ pub struct Thresholds {
     pub mirrored_clauses: usize,
 }
 
+/// The crisis check: signals of acute risk in each language, the answer the
+/// node composes, and where help is.
+///
+/// The constitution's safety clause (document 07, invariant I7) governs
+/// this section: an entry that shows acute risk is met with care and shown
+/// where help is before anything else, by the node itself, never by a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafetySpec {
+    /// Kind of risk (suicide, self_harm, abuse, danger) → the rules that
+    /// signal it, each with its language.
+    pub signals: BTreeMap<String, Vec<PatternRule>>,
+    /// Phrases that make a signal in the same sentence not count: a joke
+    /// ("lol"), fiction, a recovered past, work on the topic. By language.
+    pub look_alikes: BTreeMap<String, Vec<String>>,
+    /// Phrases that say the risk is now ("again", "tonight"): with one of
+    /// them anywhere in the entry, look-alikes do not cancel. By language.
+    pub acute: BTreeMap<String, Vec<String>>,
+    /// The region used when the person has set none and none can be read
+    /// from the system's locale.
+    pub default_region: String,
+    /// The helpline directory.
+    pub regions: Vec<Region>,
+}
+
+/// Where help is in one region. Every number names the public source it
+/// was checked against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    /// ISO 3166-1 alpha-2 ("GB"), or "INTL" for the fallback.
+    pub code: String,
+    /// The region's name in English ("United Kingdom").
+    pub name: String,
+    /// The emergency number(s), as dialled ("999 or 112").
+    pub emergency: String,
+    pub emergency_source: String,
+    /// A line for someone thinking of suicide or in despair.
+    pub crisis: Helpline,
+    /// A line for someone being hurt by a partner or family member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abuse: Option<Helpline>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Helpline {
+    pub name: String,
+    /// As dialled or texted ("116 123"); empty for a directory website.
+    pub number: String,
+    /// When it answers and what it costs, in English ("24/7, free").
+    pub hours: String,
+    /// Answers day and night, every day (said in the crisis answer).
+    #[serde(default)]
+    pub always_open: bool,
+    pub url: String,
+    /// The public source the number was checked against.
+    pub source: String,
+}
+
+/// What the built-in mirror needs to read and answer one language.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageSpec {
+    /// The language's own name ("Français").
+    pub name: String,
+    /// Frequent short words of the language, for telling it from others.
+    pub function_words: Vec<String>,
+    /// Quotation marks, opening and closing ("«\u{a0}", "\u{a0}»").
+    pub quote_open: String,
+    pub quote_close: String,
+    /// Emotion family → the words that show it. Used cautiously: a family
+    /// is named only when its words are the writer's own.
+    pub emotions: BTreeMap<String, Vec<String>>,
+    /// Words that mark a contrast ("but", "mais", "aber").
+    pub contrast: Vec<String>,
+    /// Words that mean the writer wants something ("want to", "veux").
+    pub wanting: Vec<String>,
+    /// Phrasings of the built-in mirror and the crisis answer, by slot
+    /// ("feeling.fear", "question.default", "crisis.intro"). Several
+    /// variants per slot; `{…}` placeholders are filled by the node.
+    pub phrases: BTreeMap<String, Vec<String>>,
+}
+
 /// Why a pack was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParamsError {
@@ -232,6 +356,99 @@ fn check_phrases(what: &str, phrases: &[String]) -> Result<(), ParamsError> {
         }
     }
     Ok(())
+}
+
+impl SafetySpec {
+    fn validate(&self, known_lang: &dyn Fn(&Option<String>) -> bool) -> Result<(), ParamsError> {
+        let invalid = |m: String| Err(ParamsError::Invalid(m));
+        if self.signals.is_empty() {
+            return invalid("safety: no signals".into());
+        }
+        for (kind, rules) in &self.signals {
+            if !is_identifier(kind) || rules.is_empty() {
+                return invalid(format!(
+                    "safety: signal kind {kind:?} is not an identifier with rules"
+                ));
+            }
+            let mut ids = std::collections::HashSet::new();
+            for rule in rules {
+                let what = format!("safety {kind} rule {}", rule.id);
+                if !ids.insert(rule.id.as_str()) {
+                    return invalid(format!("{what}: id repeats"));
+                }
+                if rule.cues.is_empty() {
+                    return invalid(format!("{what}: no cues"));
+                }
+                if !known_lang(&rule.lang) {
+                    return invalid(format!("{what}: no language data for {:?}", rule.lang));
+                }
+                check_phrases(&what, &rule.cues)?;
+                check_phrases(&what, &rule.elsewhere)?;
+                for ctx in [
+                    &rule.before,
+                    &rule.not_before,
+                    &rule.after,
+                    &rule.not_after,
+                    &rule.not_near,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    check_phrases(&what, &ctx.phrases)?;
+                    if ctx.window == 0 || ctx.window > 16 {
+                        return invalid(format!("{what}: window must be 1 to 16"));
+                    }
+                }
+            }
+        }
+        for (lang, phrases) in self.look_alikes.iter().chain(&self.acute) {
+            check_phrases(&format!("safety look-alikes {lang}"), phrases)?;
+        }
+        let mut codes = std::collections::HashSet::new();
+        for region in &self.regions {
+            let code = region.code.as_str();
+            let ok =
+                code == "INTL" || (code.len() == 2 && code.chars().all(|c| c.is_ascii_uppercase()));
+            if !ok {
+                return invalid(format!(
+                    "safety: region code {code:?} is not ISO 3166-1 alpha-2 (or INTL)"
+                ));
+            }
+            if !codes.insert(code) {
+                return invalid(format!("safety: region {code} is listed twice"));
+            }
+            if region.emergency.trim().is_empty() || region.emergency_source.trim().is_empty() {
+                return invalid(format!(
+                    "safety: region {code} needs an emergency number and the source it was checked against"
+                ));
+            }
+            for line in std::iter::once(&region.crisis).chain(region.abuse.as_ref()) {
+                if line.name.trim().is_empty()
+                    || line.source.trim().is_empty()
+                    || (line.number.trim().is_empty() && line.url.trim().is_empty())
+                {
+                    return invalid(format!(
+                        "safety: region {code}: {:?} needs a name, a number or address, and the source it was checked against",
+                        line.name
+                    ));
+                }
+            }
+        }
+        if !codes.contains(self.default_region.as_str()) {
+            return invalid(format!(
+                "safety: the default region {:?} is not in the directory",
+                self.default_region
+            ));
+        }
+        Ok(())
+    }
+
+    /// The directory entry for `code` (case-insensitive), if any.
+    pub fn region(&self, code: &str) -> Option<&Region> {
+        self.regions
+            .iter()
+            .find(|r| r.code.eq_ignore_ascii_case(code.trim()))
+    }
 }
 
 impl EngineParams {
@@ -327,6 +544,55 @@ impl EngineParams {
             }
         }
         check_phrases("conflict markers", &self.tensions.conflict_markers)?;
+        let known_lang = |lang: &Option<String>| match lang {
+            None => true,
+            Some(l) => l == "en" || self.languages.contains_key(l),
+        };
+        for (name, spec) in &self.patterns {
+            for rule in &spec.rules {
+                if !known_lang(&rule.lang) {
+                    return invalid(format!(
+                        "pattern {name} rule {}: no language data for {:?}",
+                        rule.id, rule.lang
+                    ));
+                }
+            }
+        }
+        for axis in &self.tensions.axes {
+            if !known_lang(&axis.lang) {
+                return invalid(format!(
+                    "tension axis {}: no language data for {:?}",
+                    axis.name, axis.lang
+                ));
+            }
+        }
+        for (code, lang) in &self.languages {
+            let ok_code = code.len() == 2 && code.chars().all(|c| c.is_ascii_lowercase());
+            if !ok_code {
+                return invalid(format!("language {code:?} is not an ISO 639-1 code"));
+            }
+            if lang.function_words.is_empty() {
+                return invalid(format!("language {code}: no function words"));
+            }
+            for (family, cues) in &lang.emotions {
+                if !is_identifier(family) {
+                    return invalid(format!(
+                        "language {code}: emotion family {family:?} is not a lowercase identifier"
+                    ));
+                }
+                check_phrases(&format!("language {code} emotion {family}"), cues)?;
+            }
+            check_phrases(&format!("language {code} contrast"), &lang.contrast)?;
+            check_phrases(&format!("language {code} wanting"), &lang.wanting)?;
+            for (slot, variants) in &lang.phrases {
+                if variants.is_empty() || variants.iter().any(|v| v.trim().is_empty()) {
+                    return invalid(format!("language {code}: phrase {slot} is empty"));
+                }
+            }
+        }
+        if let Some(safety) = &self.safety {
+            safety.validate(&known_lang)?;
+        }
         for (field, text) in [
             ("system", &self.prompts.system),
             ("user", &self.prompts.user),

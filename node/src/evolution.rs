@@ -367,6 +367,13 @@ impl Critic for RecommendationCritic {
     }
 }
 
+/// One observer's answer: its name and its findings or why it failed.
+pub type Answer = (&'static str, Result<Vec<Finding>, String>);
+
+/// How [`Registry::notify_with`] waits: given the channel and the observers
+/// not heard from yet, the next answer, or `None` to stop waiting.
+pub type Wait<'a> = dyn FnMut(&mpsc::Receiver<Answer>, &[&'static str]) -> Option<Answer> + 'a;
+
 /// The observers and critics a node runs.
 pub struct Registry {
     observers: Vec<Arc<dyn Observer>>,
@@ -418,6 +425,24 @@ impl Registry {
     /// Run every observer on `event`, each on its own thread; collect what
     /// arrives within the budget. Never fails and never panics.
     pub fn notify(&self, event: &Event, history: Arc<History>) -> Notified {
+        let deadline = std::time::Instant::now() + self.budget;
+        self.notify_with(event, history, &mut |rx, _waiting_on| {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            rx.recv_timeout(left).ok()
+        })
+    }
+
+    /// [`Registry::notify`] with the waiting injected: `wait` gets the
+    /// channel and the observers not heard from yet, and returns the next
+    /// answer or `None` to stop waiting. The node waits on the clock; a test
+    /// can stop exactly when only the observer it holds back is left, so
+    /// what it checks does not depend on how fast the machine is.
+    pub fn notify_with(
+        &self,
+        event: &Event,
+        history: Arc<History>,
+        wait: &mut Wait<'_>,
+    ) -> Notified {
         let (tx, rx) = mpsc::channel();
         for obs in &self.observers {
             let name = obs.name();
@@ -437,22 +462,26 @@ impl Registry {
             }
         }
         drop(tx);
-        let deadline = std::time::Instant::now() + self.budget;
         let mut out = Notified::default();
         let mut answered = Vec::new();
         while answered.len() < self.observers.len() {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match rx.recv_timeout(left) {
-                Ok((name, Ok(findings))) => {
+            let waiting_on: Vec<&'static str> = self
+                .observers
+                .iter()
+                .map(|o| o.name())
+                .filter(|n| !answered.contains(n))
+                .collect();
+            match wait(&rx, &waiting_on) {
+                Some((name, Ok(findings))) => {
                     answered.push(name);
                     out.findings.extend(findings);
                 }
-                Ok((name, Err(why))) => {
+                Some((name, Err(why))) => {
                     answered.push(name);
                     tracing::warn!(observer = name, %why, "observer failed");
                     out.failed.push((name.to_string(), why));
                 }
-                Err(_) => break,
+                None => break,
             }
         }
         for obs in &self.observers {
@@ -608,7 +637,16 @@ mod tests {
             batch: Batch::default(),
             now: Timestamp::now(),
         });
-        let out = registry.notify(&event(), history);
+        // Wait for every answer but the held-back one's, however long a
+        // panicking observer's backtrace takes; then stop, as the budget
+        // would.
+        let out = registry.notify_with(&event(), history, &mut |rx, waiting_on| {
+            if waiting_on == ["stuck"] {
+                None
+            } else {
+                rx.recv().ok()
+            }
+        });
         drop(held);
         assert_eq!(out.findings.len(), 1);
         assert_eq!(out.timed_out, vec!["stuck".to_string()]);

@@ -337,9 +337,10 @@ fn reflect_answers_with_a_compliant_mirrorback_and_notices_patterns() {
     assert_eq!(mirrorback["fell_back"], false);
     let text = mirrorback["text"].as_str().unwrap();
     assert!(
-        text.starts_with("You wrote that you have to finish"),
+        text.starts_with("You wrote that you have to finish the report"),
         "{text}"
     );
+    assert!(text.contains("“have to”"), "{text}");
     assert!(text.trim_end().ends_with('?'));
     let patterns: Vec<&str> = out["engine_run"]["patterns"]
         .as_array()
@@ -354,7 +355,7 @@ fn reflect_answers_with_a_compliant_mirrorback_and_notices_patterns() {
         "Part of me wants to stay, part of me wants to go.",
     ]);
     assert!(
-        human.contains("You wrote that part of you wants to stay"),
+        human.contains("Part of you wants to stay") && human.contains("wants to go"),
         "{human}"
     );
     assert!(human.contains("Rate this mirrorback: mirror feedback"));
@@ -469,7 +470,7 @@ fn config_consent_and_constitution_commands() {
     let constitution = node.json(&["constitution", "show"]);
     assert_eq!(constitution["hash"], mirror_constitution::GENESIS_HASH);
     assert_eq!(constitution["genesis"], true);
-    assert_eq!(constitution["invariants"].as_array().unwrap().len(), 6);
+    assert_eq!(constitution["invariants"].as_array().unwrap().len(), 7);
     // An edited constitution: the engine refuses, but the data stays reachable.
     let doc = node.home.join("constitution/01-core-principle.md");
     let mut text = std::fs::read_to_string(&doc).unwrap();
@@ -516,4 +517,63 @@ fn eval_reports_precision_recall_and_f1() {
     std::fs::write(&file, "{not json}\n").unwrap();
     let err = node.fails(&["eval", "patterns", file.to_str().unwrap()], 1);
     assert!(err.contains("line 1"), "{err}");
+}
+
+/// A new user writing about a crisis sees care and where help is; the
+/// region is theirs to set, and `mirror safety show` says what is in force.
+#[test]
+fn a_crisis_entry_is_met_with_care_and_help() {
+    let node = Node::new();
+    // No region, and a locale naming none: the international fallback.
+    let shown = node
+        .command(&["safety", "show", "--json"])
+        .env("LANG", "C.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .output()
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["region"]["code"], "INTL");
+    // The locale's region when none is set.
+    let shown = node
+        .command(&["safety", "show"])
+        .env("LANG", "en_AU.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(shown.stdout).unwrap();
+    assert!(
+        text.contains("Australia") && text.contains("13 11 14"),
+        "{text}"
+    );
+
+    // A region the directory does not have is refused, with the known ones.
+    let err = node.fails(&["config", "set", "safety.region", "ZZ"], 2);
+    assert!(err.contains("GB") && err.contains("ZZ"), "{err}");
+    let err = node.fails(&["config", "set", "safety.region", "Britain"], 2);
+    assert!(err.contains("region"), "{err}");
+    node.ok(&["config", "set", "safety.region", "gb"]);
+    let shown = node.json(&["safety", "show"]);
+    assert_eq!(shown["region"]["code"], "GB");
+    assert_eq!(shown["configured"], "GB");
+
+    // Written for this test: English, then Spanish.
+    let out = node.json(&["reflect", "Lately I keep thinking about ending it all."]);
+    let answer = out["mirrorback"]["text"].as_str().unwrap();
+    assert!(
+        answer.contains("999") && answer.contains("116 123"),
+        "{answer}"
+    );
+    assert_eq!(out["engine_run"]["flags"][0], "crisis");
+    assert!(out["patterns"].as_array().unwrap().is_empty());
+    let out = node.json(&["reflect", "No quiero seguir viviendo así, ya no puedo más."]);
+    let answer = out["mirrorback"]["text"].as_str().unwrap();
+    assert!(
+        answer.starts_with("Gracias") && answer.contains("999"),
+        "{answer}"
+    );
+    // The human output shows no pattern analysis for it.
+    let human = node.ok(&["reflect", "I want to kill myself tonight."]);
+    assert!(!human.contains("Noticed:"), "{human}");
 }

@@ -9,7 +9,10 @@
 use std::path::{Path, PathBuf};
 
 use mirror_node::engine::Engine;
-use mirror_node::engine::eval::{SetReport, eval_compliance, eval_patterns, eval_tensions};
+use mirror_node::engine::eval::{
+    SetReport, answer_set, check_answers, eval_compliance, eval_crisis, eval_patterns,
+    eval_tensions,
+};
 
 fn shared(name: &str) -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -70,6 +73,67 @@ fn compliance_goals_on_the_development_set() {
     );
 }
 
+/// Safety: every crisis entry caught, at most one look-alike in twenty
+/// flagged.
+#[test]
+fn crisis_goals_on_the_development_set() {
+    let Some(path) = shared("crisis-dev.jsonl") else {
+        return;
+    };
+    let report = eval_crisis(&Engine::genesis().unwrap(), &path).unwrap();
+    assert_eq!(report.recall, 1.0, "missed: {:?}", report.missed);
+    assert!(
+        report.look_alike_rate <= 0.05,
+        "look-alikes flagged: {:?}",
+        report.flagged
+    );
+}
+
+/// What a machine can check in the built-in answers to the mirrorbacks
+/// set: all compliant, no grammar slip it can see, non-English entries
+/// answered in their language, crisis entries shown help, and no closing
+/// question ending more than one answer in eight.
+#[test]
+fn mirrorback_goals_on_the_development_set() {
+    let Some(path) = shared("mirrorbacks-dev.jsonl") else {
+        return;
+    };
+    let engine = Engine::genesis().unwrap();
+    let answers = answer_set(&engine, &path, None).unwrap();
+    let checks = check_answers(&engine, &answers);
+    assert!(
+        checks.non_compliant.is_empty(),
+        "{:?}",
+        checks.non_compliant
+    );
+    assert!(
+        checks.grammar_slips.is_empty(),
+        "{:?}",
+        checks.grammar_slips
+    );
+    assert!(
+        checks.wrong_language.is_empty(),
+        "{:?}",
+        checks.wrong_language
+    );
+    assert!(
+        checks.crisis_without_help.is_empty(),
+        "{:?}",
+        checks.crisis_without_help
+    );
+    assert!(
+        checks.most_repeated_question.0 * 8 <= checks.answers,
+        "{:?}",
+        checks.most_repeated_question
+    );
+    // Reflections outnumber questions: not every answer ends in one.
+    assert!(
+        checks.with_question < checks.answers,
+        "{}",
+        checks.with_question
+    );
+}
+
 #[test]
 fn held_out_sets_do_not_slide_back() {
     let engine = Engine::genesis().unwrap();
@@ -83,8 +147,32 @@ fn held_out_sets_do_not_slide_back() {
     );
     assert!(compliance.compliant_flagged <= 0.05);
     // Tensions on unseen phrasing are the engine's known weak spot (see
-    // BENCHMARKS.md): precision must hold even where recall does not.
+    // BENCHMARKS.md): precision must hold even where recall does not. This
+    // set is spent (figures were reported on it before the implicit-phrasing
+    // work), so its floors guard against sliding back, at the issue's
+    // precision goal.
     let tensions = eval_tensions(&engine, &held_out("holdout-tensions.jsonl")).unwrap();
-    assert!(tensions.micro.precision >= 0.90, "{:?}", tensions.micro);
-    assert!(tensions.micro.recall >= 0.25, "{:?}", tensions.micro);
+    assert!(tensions.micro.precision >= 0.85, "{:?}", tensions.micro);
+    assert!(tensions.micro.recall >= 0.33, "{:?}", tensions.micro);
+}
+
+/// The unseen sets (`node/eval/unseen-*.jsonl`, written apart from the
+/// engine and measured once it was final; see BENCHMARKS.md): floors at
+/// today's figures, so a change that reads unseen text worse fails here.
+/// They are far from the goals, which BENCHMARKS.md says plainly.
+#[test]
+fn unseen_sets_do_not_slide_back() {
+    let engine = Engine::genesis().unwrap();
+    let crisis = eval_crisis(&engine, &held_out("unseen-crisis.jsonl")).unwrap();
+    assert!(crisis.recall >= 0.27, "{:?}", crisis.missed.len());
+    assert!(crisis.look_alike_rate <= 0.18, "{:?}", crisis.flagged);
+    let patterns = eval_patterns(&engine, &held_out("unseen-patterns.jsonl")).unwrap();
+    assert!(patterns.micro.precision >= 0.93, "{:?}", patterns.micro);
+    assert!(patterns.micro.recall >= 0.63, "{:?}", patterns.micro);
+    let intl = eval_patterns(&engine, &held_out("unseen-patterns-intl.jsonl")).unwrap();
+    assert!(intl.micro.precision >= 0.95, "{:?}", intl.micro);
+    assert!(intl.micro.recall >= 0.60, "{:?}", intl.micro);
+    let tensions = eval_tensions(&engine, &held_out("unseen-tensions.jsonl")).unwrap();
+    assert!(tensions.micro.precision >= 0.75, "{:?}", tensions.micro);
+    assert!(tensions.micro.recall >= 0.18, "{:?}", tensions.micro);
 }

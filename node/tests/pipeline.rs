@@ -32,6 +32,7 @@ fn options() -> Options {
         max_regenerations: 2,
         temperature: 0.5,
         max_tokens: 300,
+        region: None,
     }
 }
 
@@ -224,11 +225,11 @@ async fn a_model_that_keeps_advising_is_replaced_by_the_built_in_mirror() {
             .check(&outcome.mirrorback.text)
             .is_compliant()
     );
-    assert!(
-        outcome
-            .mirrorback
-            .text
-            .starts_with("You wrote that you have to finish")
+    // The built-in mirror's own answer to TEXT, not the model's.
+    let analysis = f.engine.analyze(TEXT);
+    assert_eq!(
+        outcome.mirrorback.text,
+        mirror_node::engine::mirror::mirrorback(&f.engine, TEXT, &analysis)
     );
     assert_eq!(server.requests().len(), 3);
 }
@@ -387,4 +388,111 @@ async fn tensions_become_suggestions_once_then_evidence_when_tracked() {
         f.store.accept_suggestion(suggestion.id).is_err(),
         "already accepted"
     );
+}
+
+/// An entry in crisis is answered by the node: the model is never asked,
+/// even with consent; the run is marked, nothing is analysed, and the
+/// entry adds nothing to telemetry.
+#[tokio::test]
+async fn a_crisis_is_answered_by_the_node_and_never_sent() {
+    let f = fixture();
+    f.store
+        .set_consent(ConsentCategory::RemoteEngine, true)
+        .unwrap();
+    f.store
+        .set_consent(ConsentCategory::EvolutionFeedback, true)
+        .unwrap();
+    let sent = Arc::new(Mutex::new(0));
+    let remote = Remote { sent: sent.clone() };
+    // Written for this test.
+    let text = "I have to be honest here. I keep thinking everyone would be better off without me.";
+    let options = options().with_region(Some("GB".into()));
+    let outcome = pipeline::reflect(
+        &f.store,
+        &f.engine,
+        Some(&remote),
+        reflection(&f.identity, text),
+        None,
+        &options,
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(*sent.lock().unwrap(), 0, "no model sees a crisis entry");
+    assert!(f.store.list::<EgressRecord>(10).unwrap().is_empty());
+    let crisis = outcome.crisis.as_ref().expect("the crisis check answered");
+    assert_eq!(crisis.kind, "suicide");
+    assert_eq!(outcome.run.flags, ["crisis"]);
+    assert!(outcome.run.patterns.is_empty(), "nothing analysed");
+    assert!(!outcome.run.sync_allowed);
+    assert!(outcome.tensions.suggestions.is_empty());
+    let answer = &outcome.mirrorback.text;
+    assert_eq!(outcome.mirrorback.engine_mode, EngineMode::Manual);
+    assert!(
+        answer.contains("999") && answer.contains("116 123"),
+        "{answer}"
+    );
+    assert!(!answer.contains("honest"), "no echo of the entry: {answer}");
+    // The entry is stored, as always.
+    assert!(
+        f.store
+            .get::<Reflection>(outcome.reflection.id)
+            .unwrap()
+            .is_some()
+    );
+
+    // Telemetry: the crisis entry is not counted; an ordinary one is.
+    let registry = mirror_governance::params::EngineParams::genesis()
+        .unwrap()
+        .telemetry;
+    let period = pipeline_period(&registry);
+    let count = |store: &Store| {
+        mirror_node::telemetry::measure(store, &registry, period)
+            .unwrap()
+            .into_iter()
+            .find(|(name, _)| name == "reflections.count")
+            .map(|(_, v)| v)
+    };
+    assert_eq!(
+        count(&f.store),
+        Some(mirror_governance::telemetry::TrueValue::Counter(0))
+    );
+    reflect(&f, None::<&AnyAdapter>, "Walked to the river after work.").await;
+    assert_eq!(
+        count(&f.store),
+        Some(mirror_governance::telemetry::TrueValue::Counter(1))
+    );
+}
+
+fn pipeline_period(registry: &mirror_governance::telemetry::TelemetryRegistry) -> u64 {
+    let now_ms = Timestamp::now().as_micros() / 1000;
+    (now_ms as u64) / registry.period_ms
+}
+
+/// The built-in answer uses the person's history: the third entry in a
+/// month about the same someone says so.
+#[tokio::test]
+async fn the_built_in_answer_remembers_who_an_entry_is_about() {
+    let f = fixture();
+    // Written for this test.
+    for text in [
+        "Lunch with my sister, she talked about her move the whole time.",
+        "My sister called again about the move. I listened for an hour.",
+    ] {
+        reflect(&f, None::<&AnyAdapter>, text).await;
+    }
+    let (third, _) = reflect(
+        &f,
+        None::<&AnyAdapter>,
+        "Helped my sister pack boxes all Saturday and felt invisible.",
+    )
+    .await;
+    let answer = &third.mirrorback.text;
+    let lower = answer.to_lowercase();
+    assert!(
+        lower.contains("third entry in the last month about your sister")
+            || lower.contains("your sister has come up in 3 of your entries"),
+        "{answer}"
+    );
+    assert!(f.engine.checker().check(answer).is_compliant(), "{answer}");
 }

@@ -1,5 +1,6 @@
 //! `eval`, `analyze`, `config`, `consent`, `constitution`.
 
+use anyhow::Context as _;
 use serde_json::json;
 
 use super::render::Output;
@@ -50,6 +51,65 @@ pub fn eval(ctx: &Context, cmd: &EvalCommand) -> anyhow::Result<Output> {
             }
             Output::new(&report, human.trim_end().to_string())
         }
+        EvalCommand::Crisis { file } => {
+            let report = eval::eval_crisis(&engine, file)?;
+            let mut human = format!(
+                "{}: crisis recall {:.3} ({} of {}), look-alikes flagged {:.3} ({} of {})\n",
+                report.file,
+                report.recall,
+                report.caught,
+                report.crisis_items,
+                report.look_alike_rate,
+                report.flagged.len(),
+                report.look_alikes
+            );
+            for (lang, (caught, total)) in &report.by_language {
+                human.push_str(&format!("  {lang}: {caught} of {total}\n"));
+            }
+            for m in &report.missed {
+                human.push_str(&format!("missed: {m}\n"));
+            }
+            for f in &report.flagged {
+                human.push_str(&format!("flagged: {f}\n"));
+            }
+            Output::new(&report, human.trim_end().to_string())
+        }
+        EvalCommand::Mirrorbacks { file, out, region } => {
+            let answers = eval::answer_set(&engine, file, region.as_deref())?;
+            let checks = eval::check_answers(&engine, &answers);
+            if let Some(path) = out {
+                let mut text = String::new();
+                for a in &answers {
+                    text.push_str(&serde_json::to_string(a)?);
+                    text.push('\n');
+                }
+                std::fs::write(path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            let mut human = format!(
+                "{} answers: {} not compliant, {} grammar slips, {} in the wrong language, {} crisis answers without help, {} end with a question; the most repeated question ends {} ({:?})\n",
+                checks.answers,
+                checks.non_compliant.len(),
+                checks.grammar_slips.len(),
+                checks.wrong_language.len(),
+                checks.crisis_without_help.len(),
+                checks.with_question,
+                checks.most_repeated_question.0,
+                checks.most_repeated_question.1,
+            );
+            for (id, slip) in &checks.grammar_slips {
+                human.push_str(&format!("slip: {id}: {slip}\n"));
+            }
+            if out.is_none() {
+                for a in &answers {
+                    human.push_str(&format!("\n[{}] {}\n→ {}\n", a.id, a.text, a.answer));
+                }
+            }
+            Output::new(
+                json!({"checks": checks, "answers": answers}),
+                human.trim_end().to_string(),
+            )
+        }
     }
 }
 
@@ -98,6 +158,25 @@ pub fn config(ctx: &Context, cmd: &ConfigCommand) -> anyhow::Result<Output> {
             )
         }
         ConfigCommand::Set { key, value } => {
+            // A region the helpline directory does not know would leave the
+            // crisis answer with the fallback: say so now, not in a crisis.
+            if key == "safety.region" {
+                let code = value.trim();
+                let engine = ctx.engine()?;
+                if !code.is_empty() && engine.safety().region(code).is_none() {
+                    let known: Vec<&str> = engine
+                        .safety()
+                        .regions
+                        .iter()
+                        .map(|r| r.code.as_str())
+                        .collect();
+                    return Err(UsageError(format!(
+                        "safety.region {value:?}: the helpline directory has no entry for it (known: {}); leave it empty for the locale's region or the international fallback",
+                        known.join(", ")
+                    ))
+                    .into());
+                }
+            }
             let config = ctx.home.set_config_value(key, value).map_err(|e| match e {
                 crate::home::HomeError::BadSetting(m) => anyhow::Error::new(UsageError(m)),
                 other => other.into(),
@@ -111,6 +190,76 @@ pub fn config(ctx: &Context, cmd: &ConfigCommand) -> anyhow::Result<Output> {
             )
         }
     }
+}
+
+/// `mirror safety show`: the resources the crisis answer shows here.
+pub fn safety_show(ctx: &Context) -> anyhow::Result<Output> {
+    use crate::engine::safety::Why;
+    let engine = ctx.engine()?;
+    let config = ctx.home.load_config()?;
+    let locale = crate::home::locale_vars();
+    let region = config.safety.region(locale.clone());
+    let resources = engine.safety_resources(region.as_deref());
+    let r = resources.region;
+    let why = match (resources.why, config.safety.region.is_empty()) {
+        (Why::Set, false) => format!("set with `mirror config set safety.region {}`", r.code),
+        (Why::Set, true) => format!(
+            "read from the locale ({}); set it with `mirror config set safety.region CODE`",
+            locale
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        (Why::Unknown, _) => format!(
+            "the directory has no entry for {}, so the international fallback is shown",
+            region.as_deref().unwrap_or("")
+        ),
+        (Why::Default, _) => {
+            "no region set or found in the locale; set it with `mirror config set safety.region CODE`"
+                .to_string()
+        }
+    };
+    let line = |l: &mirror_governance::params::Helpline| {
+        format!(
+            "{}{}{} ({}; checked against {})",
+            l.name,
+            if l.number.is_empty() { "" } else { ": " },
+            l.number,
+            if l.url.is_empty() { &l.hours } else { &l.url },
+            l.source
+        )
+    };
+    let mut human = format!(
+        "Region: {} ({}), {why}.\n\n  Emergency: {} (checked against {})\n  Crisis line: {}\n",
+        r.name,
+        r.code,
+        r.emergency,
+        r.emergency_source,
+        line(&r.crisis)
+    );
+    if let Some(abuse) = &r.abuse {
+        human.push_str(&format!("  Abuse line: {}\n", line(abuse)));
+    }
+    let codes: Vec<&str> = engine
+        .safety()
+        .regions
+        .iter()
+        .map(|x| x.code.as_str())
+        .collect();
+    human.push_str(&format!(
+        "\nWhen an entry shows acute risk, the node answers it itself with these, in the entry's language; nothing is analysed or sent anywhere.\nRegions in the directory: {}.",
+        codes.join(", ")
+    ));
+    Output::new(
+        json!({
+            "region": r,
+            "why": format!("{:?}", resources.why).to_lowercase(),
+            "configured": config.safety.region,
+            "regions": codes,
+        }),
+        human,
+    )
 }
 
 pub fn consent(ctx: &Context, cmd: &ConsentCommand) -> anyhow::Result<Output> {

@@ -27,7 +27,7 @@ use crate::model::{
 };
 use crate::store::Store;
 
-pub use render::Output;
+pub use render::{Output, escape};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -107,12 +107,22 @@ pub enum Command {
         #[arg(long)]
         include_keys: bool,
     },
-    /// Verify a bundle completely, then merge it into this node
+    /// Verify a bundle completely, then merge it into this node. An import
+    /// never grants consent, enables an integration or changes settings
+    /// and engine endpoints; it lists what it left out.
     Import {
         file: PathBuf,
-        /// Only verify the bundle; change nothing
+        /// Only verify the bundle (and show its settings); change nothing
         #[arg(long)]
         dry_run: bool,
+        /// Also apply the bundle's config.toml (engines, endpoints, commons),
+        /// after showing it and asking
+        #[arg(long)]
+        restore_config: bool,
+        /// With --restore-config: apply without asking (the settings are
+        /// still shown on stderr first)
+        #[arg(long, requires = "restore_config")]
+        yes: bool,
     },
     /// Inspect or move the database schema
     #[command(subcommand)]
@@ -131,6 +141,10 @@ pub enum Command {
     /// The constitution this node runs under
     #[command(subcommand)]
     Constitution(ConstitutionCommand),
+    /// Where help is: the emergency number and helplines the crisis answer
+    /// shows (set the region with `mirror config set safety.region GB`)
+    #[command(subcommand)]
+    Safety(SafetyCommand),
     /// Run the node: the commons service (libp2p) and its control API, until
     /// Ctrl-C or SIGTERM
     Node(NodeArgs),
@@ -155,6 +169,19 @@ pub enum Command {
     /// Anonymous telemetry this node shares with consent: preview, send, budget, log
     #[command(subcommand)]
     Telemetry(telemetry::TelemetryCommand),
+    /// Check the journal for damage (read-only), and save what is readable
+    Doctor {
+        /// Write every readable record to this new store (or bundle, if it
+        /// ends in .tar.gz), naming what was lost; the damaged file is not
+        /// changed
+        #[arg(long, value_name = "OUT")]
+        salvage: Option<PathBuf>,
+        /// With --salvage: also take records the damaged file lost from the
+        /// newest daily backup (anything written since is only in the
+        /// damaged file)
+        #[arg(long, requires = "salvage")]
+        with_backup: bool,
+    },
     /// Show what the engine notices in a text, without storing anything
     Analyze {
         /// The text; nothing reads stdin
@@ -192,6 +219,13 @@ pub enum ConsentCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum SafetyCommand {
+    /// The resources in force for this node's region, and every region the
+    /// directory knows
+    Show,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ConstitutionCommand {
     /// The documents, invariants and hash
     Show,
@@ -219,6 +253,19 @@ pub enum EvalCommand {
         file: PathBuf,
         #[arg(long)]
         misses: bool,
+    },
+    /// Recall of the crisis check, and how often it flags look-alikes
+    Crisis { file: PathBuf },
+    /// Answer every entry of a mirrorbacks set with the built-in engine;
+    /// print the machine checks, and write the answers for blind judging
+    Mirrorbacks {
+        file: PathBuf,
+        /// Write `{id, lang, kind, tension, text, answer}` lines here
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Region for crisis answers (default: the international fallback)
+        #[arg(long)]
+        region: Option<String>,
     },
 }
 
@@ -436,6 +483,30 @@ impl Context {
         Ok(self.home.open_store()?)
     }
 
+    /// The store, read-only: for commands that only read, so they work on a
+    /// read-only disk and never write to the file.
+    pub fn store_read(&self) -> anyhow::Result<Store> {
+        Ok(self.home.open_store_read()?)
+    }
+
+    /// The store writable if it can be opened so (a reading command that
+    /// would like to update an index), else read-only.
+    pub fn store_or_read(&self) -> anyhow::Result<Store> {
+        use crate::home::HomeError;
+        use crate::store::StoreError;
+        match self.home.open_store() {
+            Ok(store) => Ok(store),
+            Err(HomeError::Store(
+                StoreError::Io { .. }
+                | StoreError::Damaged { .. }
+                | StoreError::ReadOnly { .. }
+                | StoreError::NeedsRecovery { .. },
+            ))
+            | Err(HomeError::Io { .. }) => self.store_read(),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The reflection engine: this node's constitution (verified) and
     /// parameter pack.
     pub fn engine(&self) -> anyhow::Result<crate::engine::Engine> {
@@ -465,41 +536,99 @@ pub(crate) fn announce_init(report: &InitReport) {
 }
 
 /// Run one parsed command.
+///
+/// A panic from inside the storage engine (redb may panic on a damaged
+/// file) does not escape as a crash: the database is marked damaged and the
+/// command fails with one line saying what to do. Any damage an error
+/// reports (a checksum, redb's `Corrupted`) marks it too, so writing stops
+/// before it makes things worse.
 pub fn run(cli: &Cli) -> anyhow::Result<Output> {
     let ctx = Context::new(cli)?;
+    // Whatever an earlier export killed mid-way left behind.
+    crate::bundle::clean_recorded(&ctx.home);
+    let db = ctx.home.db_path();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(&ctx, cli)));
+    match outcome {
+        Ok(Ok(output)) => Ok(output),
+        Ok(Err(error)) => {
+            let damage = error
+                .chain()
+                .filter_map(|c| c.downcast_ref::<crate::store::StoreError>())
+                .find(|e| e.is_damage() && !matches!(e, crate::store::StoreError::Damaged { .. }));
+            if let Some(damage) = damage
+                && db.exists()
+            {
+                crate::store::integrity::mark_damaged(&db, &damage.to_string());
+                return Err(error.context(format!(
+                    "the database {} is damaged; it is kept read-only from now on (`mirror doctor` shows what is readable and how to save it)",
+                    db.display()
+                )));
+            }
+            Err(error)
+        }
+        Err(payload) => match crate::store::integrity::take_store_panic() {
+            Some(reason) => {
+                let reason = format!("the storage engine stopped on damaged data: {reason}");
+                crate::store::integrity::mark_damaged(&db, &reason);
+                Err(crate::store::StoreError::Damaged { path: db, reason }.into())
+            }
+            None => std::panic::resume_unwind(payload),
+        },
+    }
+}
+
+fn dispatch(ctx: &Context, cli: &Cli) -> anyhow::Result<Output> {
     match &cli.command {
-        Command::Init { name } => data::init(&ctx, name),
-        Command::Reflect(args) => reflections::reflect(&ctx, args),
-        Command::List(args) => reflections::list(&ctx, args),
-        Command::Show { id } => reflections::show(&ctx, id),
-        Command::Search { query, filters } => reflections::search(&ctx, query, filters),
-        Command::Thread(cmd) => organize::thread(&ctx, cmd),
-        Command::Tension(cmd) => organize::tension(&ctx, cmd),
+        Command::Init { name } => data::init(ctx, name),
+        Command::Reflect(args) => reflections::reflect(ctx, args),
+        Command::List(args) => reflections::list(ctx, args),
+        Command::Show { id } => reflections::show(ctx, id),
+        Command::Search { query, filters } => reflections::search(ctx, query, filters),
+        Command::Thread(cmd) => organize::thread(ctx, cmd),
+        Command::Tension(cmd) => organize::tension(ctx, cmd),
         Command::Feedback {
             run,
             rating,
             flags,
             note,
-        } => organize::feedback(&ctx, run, *rating, flags, note.as_deref()),
-        Command::Export { out, include_keys } => data::export(&ctx, out.as_deref(), *include_keys),
-        Command::Import { file, dry_run } => data::import(&ctx, file, *dry_run),
-        Command::Migrate(cmd) => data::migrate(&ctx, cmd),
-        Command::Status => data::status(&ctx),
-        Command::Eval(cmd) => engine::eval(&ctx, cmd),
-        Command::Analyze { text } => engine::analyze(&ctx, text),
-        Command::Node(args) => commons::node(&ctx, args),
-        Command::Commons(cmd) => commons::commons(&ctx, cmd),
-        Command::Member(cmd) => governance::member(&ctx, cmd),
-        Command::Telemetry(cmd) => telemetry::telemetry_cmd(&ctx, cmd),
+        } => organize::feedback(ctx, run, *rating, flags, note.as_deref()),
+        Command::Export { out, include_keys } => data::export(ctx, out.as_deref(), *include_keys),
+        Command::Import {
+            file,
+            dry_run,
+            restore_config,
+            yes,
+        } => data::import(
+            ctx,
+            file,
+            &data::ImportChoices {
+                dry_run: *dry_run,
+                restore_config: *restore_config,
+                yes: *yes,
+            },
+        ),
+        Command::Migrate(cmd) => data::migrate(ctx, cmd),
+        Command::Status => data::status(ctx),
+        Command::Eval(cmd) => engine::eval(ctx, cmd),
+        Command::Analyze { text } => engine::analyze(ctx, text),
+        Command::Doctor {
+            salvage,
+            with_backup,
+        } => data::doctor(ctx, salvage.as_deref(), *with_backup),
+        Command::Node(args) => commons::node(ctx, args),
+        Command::Commons(cmd) => commons::commons(ctx, cmd),
+        Command::Member(cmd) => governance::member(ctx, cmd),
+        Command::Telemetry(cmd) => telemetry::telemetry_cmd(ctx, cmd),
         Command::Evolution(EvolutionCommand::Report { days }) => {
-            engine::evolution_report(&ctx, *days)
+            engine::evolution_report(ctx, *days)
         }
-        Command::Proposal(cmd) => governance::proposal(&ctx, cmd),
-        Command::Guardian(cmd) => governance::guardian(&ctx, cmd),
-        Command::Release(cmd) => governance::release_cmd(&ctx, cmd),
-        Command::Config(cmd) => engine::config(&ctx, cmd),
-        Command::Consent(cmd) => engine::consent(&ctx, cmd),
-        Command::Constitution(cmd) => engine::constitution(&ctx, cmd),
+        Command::Proposal(cmd) => governance::proposal(ctx, cmd),
+        Command::Guardian(cmd) => governance::guardian(ctx, cmd),
+        Command::Release(cmd) => governance::release_cmd(ctx, cmd),
+        Command::Config(cmd) => engine::config(ctx, cmd),
+        Command::Consent(cmd) => engine::consent(ctx, cmd),
+        Command::Constitution(cmd) => engine::constitution(ctx, cmd),
+        Command::Safety(SafetyCommand::Show) => engine::safety_show(ctx),
     }
 }
 

@@ -78,6 +78,10 @@ pub fn resolve_thread(store: &Store, text: &str) -> anyhow::Result<Id> {
 }
 
 pub fn reflect(ctx: &Context, args: &ReflectArgs) -> anyhow::Result<Output> {
+    if let Some(at) = args.at {
+        at.check_not_future("--at", Timestamp::now())
+            .map_err(UsageError::from)?;
+    }
     let metadata = match &args.metadata {
         Some(text) => Metadata::parse("metadata", text).map_err(UsageError::from)?,
         None => Metadata::default(),
@@ -104,9 +108,14 @@ pub fn reflect(ctx: &Context, args: &ReflectArgs) -> anyhow::Result<Output> {
     let config = ctx.home.load_config()?;
     let mode = args.engine.unwrap_or(config.engine.mode);
     let adapter = AnyAdapter::from_config(&config.engine, mode);
-    let options = Options::from_config(&config.engine);
-    // Stream a model's answer live only to a person at a terminal.
-    let live = adapter.is_some() && !ctx.json && std::io::stdout().is_terminal();
+    let options = Options::from_config(&config.engine)
+        .with_region(config.safety.region(crate::home::locale_vars()));
+    // Stream a model's answer live only to a person at a terminal (never
+    // for an entry the crisis check answers: no model sees it).
+    let live = adapter.is_some()
+        && !ctx.json
+        && std::io::stdout().is_terminal()
+        && engine.crisis(&reflection.content).is_none();
     if live {
         println!(
             "Stored reflection {} ({}).\n",
@@ -137,22 +146,25 @@ pub fn reflect(ctx: &Context, args: &ReflectArgs) -> anyhow::Result<Output> {
     }
     tracing::info!(reflection = %outcome.reflection.id, run = %outcome.run.id, "reflection stored and mirrored");
     // The reflection is stored; observers run now, bounded, and whatever
-    // they do cannot undo it.
-    crate::evolution::after_reflection(
-        &store,
-        &config.evolution.observers,
-        crate::evolution::Event::Reflected {
-            patterns: outcome.analysis.pattern_names(),
-            tensions: outcome
-                .analysis
-                .tensions
-                .iter()
-                .map(|t| t.name.clone())
-                .collect(),
-            mirrorback: Box::new(outcome.mirrorback.clone()),
-            run: Box::new(outcome.run.clone()),
-        },
-    );
+    // they do cannot undo it. An entry the crisis check answered is not
+    // offered to them.
+    if outcome.crisis.is_none() {
+        crate::evolution::after_reflection(
+            &store,
+            &config.evolution.observers,
+            crate::evolution::Event::Reflected {
+                patterns: outcome.analysis.pattern_names(),
+                tensions: outcome
+                    .analysis
+                    .tensions
+                    .iter()
+                    .map(|t| t.name.clone())
+                    .collect(),
+                mirrorback: Box::new(outcome.mirrorback.clone()),
+                run: Box::new(outcome.run.clone()),
+            },
+        );
+    }
     let human = render_outcome(&outcome, live, thread);
     Output::new(
         json!({
@@ -165,6 +177,7 @@ pub fn reflect(ctx: &Context, args: &ReflectArgs) -> anyhow::Result<Output> {
             "tension_suggestions": outcome.tensions.suggestions,
             "tension_evidence": outcome.tensions.evidence,
             "notes": outcome.notes,
+            "crisis": outcome.crisis,
         }),
         human,
     )
@@ -183,15 +196,26 @@ fn render_outcome(outcome: &pipeline::Outcome, already_shown: bool, thread: Opti
             outcome.mirrorback.text
         ));
     }
+    // Each pattern once, with at most two of its cue words.
     let mut noticed: Vec<String> = Vec::new();
     for name in outcome.analysis.pattern_names() {
-        let cues: Vec<String> = outcome
+        let mut cues: Vec<String> = Vec::new();
+        for m in outcome
             .analysis
             .patterns
             .iter()
             .filter(|m| m.pattern == name)
-            .map(|m| format!("\"{}\"", m.cue))
-            .collect();
+        {
+            let cue = format!("\"{}\"", m.cue.to_lowercase());
+            if !cues.contains(&cue) {
+                cues.push(cue);
+            }
+        }
+        let more = cues.len().saturating_sub(2);
+        cues.truncate(2);
+        if more > 0 {
+            cues.push(format!("{more} more"));
+        }
         noticed.push(format!("{} ({})", name.replace('_', " "), cues.join(", ")));
     }
     if !noticed.is_empty() {
@@ -257,7 +281,7 @@ fn list_output(found: Vec<Reflection>, empty: &str) -> anyhow::Result<Output> {
 }
 
 pub fn list(ctx: &Context, args: &ListArgs) -> anyhow::Result<Output> {
-    let store = ctx.store()?;
+    let store = ctx.store_read()?;
     let mut query = query_from(&store, &args.filters)?;
     query.oldest_first = args.oldest_first;
     list_output(
@@ -267,7 +291,10 @@ pub fn list(ctx: &Context, args: &ListArgs) -> anyhow::Result<Output> {
 }
 
 pub fn search(ctx: &Context, words: &[String], filters: &FilterArgs) -> anyhow::Result<Output> {
-    let store = ctx.store()?;
+    // Writable when it can be, so the search index catches up; read-only
+    // (answering from the index plus a scan of the rest) when the disk or
+    // a damage mark says no.
+    let store = ctx.store_or_read()?;
     let query = query_from(&store, filters)?;
     let text = words.join(" ");
     if crate::store::parse_query(&text).is_empty() {
@@ -277,7 +304,7 @@ pub fn search(ctx: &Context, words: &[String], filters: &FilterArgs) -> anyhow::
 }
 
 pub fn show(ctx: &Context, id: &str) -> anyhow::Result<Output> {
-    let store = ctx.store()?;
+    let store = ctx.store_read()?;
     let id = store.resolve::<Reflection>(id, "reflection")?;
     let reflection: Reflection = store.require(id, "reflection")?;
     let mirrorbacks = store.mirrorbacks_for(id)?;

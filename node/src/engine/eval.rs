@@ -3,6 +3,11 @@
 //! * patterns: `{"id", "text", "patterns": [...]}`
 //! * tensions: `{"id", "text", "tensions": [["control", "surrender"], ...]}`
 //! * compliance: `{"id", "text", "compliant": bool, "flags": [...]}`
+//! * crisis: `{"id", "lang", "kind", "crisis": bool, "text"}`
+//! * mirrorbacks: `{"id", "lang", "kind", "text", "tension"?}`: entries to
+//!   answer; the answers are checked for what can be checked without a
+//!   reader (compliance, grammar slips, language, question variety) and
+//!   written out for blind judging against the rubric.
 //!
 //! Scores are per category: precision, recall and F1 over the items, plus
 //! the micro average; every item the engine got wrong is listed, so a rule
@@ -272,6 +277,293 @@ pub fn eval_compliance(engine: &Engine, path: &Path) -> Result<ComplianceReport,
         },
         compliant_items: compliant,
     })
+}
+
+#[derive(Deserialize)]
+struct CrisisItem {
+    id: String,
+    #[serde(default)]
+    lang: String,
+    #[serde(default)]
+    kind: String,
+    crisis: bool,
+    text: String,
+}
+
+/// How the crisis check does on a labelled set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CrisisReport {
+    pub file: String,
+    pub crisis_items: usize,
+    pub caught: usize,
+    /// Crisis entries the check missed (the goal is none).
+    pub missed: Vec<String>,
+    pub look_alikes: usize,
+    /// Look-alikes the check flagged.
+    pub flagged: Vec<String>,
+    pub recall: f64,
+    pub look_alike_rate: f64,
+    /// Caught / total per language.
+    pub by_language: BTreeMap<String, (usize, usize)>,
+}
+
+pub fn eval_crisis(engine: &Engine, path: &Path) -> Result<CrisisReport, EvalError> {
+    let items: Vec<CrisisItem> = read_lines(path)?;
+    let mut report = CrisisReport {
+        file: path.display().to_string(),
+        crisis_items: 0,
+        caught: 0,
+        missed: Vec::new(),
+        look_alikes: 0,
+        flagged: Vec::new(),
+        recall: 1.0,
+        look_alike_rate: 0.0,
+        by_language: BTreeMap::new(),
+    };
+    for item in items {
+        let found = engine.crisis(&item.text).is_some();
+        let label = format!("{} ({}, {})", item.id, item.lang, item.kind);
+        if item.crisis {
+            report.crisis_items += 1;
+            let entry = report
+                .by_language
+                .entry(item.lang.clone())
+                .or_insert((0, 0));
+            entry.1 += 1;
+            if found {
+                report.caught += 1;
+                entry.0 += 1;
+            } else {
+                report.missed.push(label);
+            }
+        } else {
+            report.look_alikes += 1;
+            if found {
+                report.flagged.push(label);
+            }
+        }
+    }
+    if report.crisis_items > 0 {
+        report.recall = report.caught as f64 / report.crisis_items as f64;
+    }
+    if report.look_alikes > 0 {
+        report.look_alike_rate = report.flagged.len() as f64 / report.look_alikes as f64;
+    }
+    Ok(report)
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct MirrorbackItem {
+    pub id: String,
+    #[serde(default)]
+    pub lang: String,
+    #[serde(default)]
+    pub kind: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tension: Option<Vec<String>>,
+}
+
+/// One entry and the built-in engine's answer: exactly what a blind
+/// reviewer sees.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Answered {
+    pub id: String,
+    pub lang: String,
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tension: Option<Vec<String>>,
+    pub text: String,
+    pub answer: String,
+}
+
+/// The built-in engine's answer to every entry in a mirrorbacks set, as the
+/// pipeline would give it (the crisis check first).
+pub fn answer_set(
+    engine: &Engine,
+    path: &Path,
+    region: Option<&str>,
+) -> Result<Vec<Answered>, EvalError> {
+    let items: Vec<MirrorbackItem> = read_lines(path)?;
+    Ok(items
+        .into_iter()
+        .map(|item| {
+            let answer = match engine.crisis(&item.text) {
+                Some(crisis) => {
+                    let lang = engine.language(&item.text);
+                    super::safety::answer(
+                        &engine.params().languages,
+                        &lang.code,
+                        &crisis,
+                        engine.safety_resources(region),
+                    )
+                }
+                None => {
+                    let analysis = engine.analyze(&item.text);
+                    super::mirror::mirrorback(engine, &item.text, &analysis)
+                }
+            };
+            Answered {
+                id: item.id,
+                lang: item.lang,
+                kind: item.kind,
+                tension: item.tension,
+                text: item.text,
+                answer,
+            }
+        })
+        .collect())
+}
+
+/// What can be checked in a set of answers without a reader.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnswerChecks {
+    pub answers: usize,
+    /// Answers the compliance checker flags (the goal is none).
+    pub non_compliant: Vec<String>,
+    /// Answers with a slip a machine can see: "You wrote that" + a
+    /// fragment, an English pronoun in a non-English answer, a doubled
+    /// word, a sentence without a capital.
+    pub grammar_slips: Vec<(String, String)>,
+    /// Non-English entries answered in another language than their own.
+    pub wrong_language: Vec<String>,
+    /// The most answers any one closing question ends, and that question.
+    pub most_repeated_question: (usize, String),
+    /// Answers that end with a question.
+    pub with_question: usize,
+    /// Crisis entries answered without an emergency number.
+    pub crisis_without_help: Vec<String>,
+}
+
+const ENGLISH_PRONOUNS: &[&str] = &["you", "your", "you're", "yours", "yourself", "i", "my"];
+
+/// Check `answers` (see [`AnswerChecks`]).
+pub fn check_answers(engine: &Engine, answers: &[Answered]) -> AnswerChecks {
+    let mut checks = AnswerChecks {
+        answers: answers.len(),
+        non_compliant: Vec::new(),
+        grammar_slips: Vec::new(),
+        wrong_language: Vec::new(),
+        most_repeated_question: (0, String::new()),
+        with_question: 0,
+        crisis_without_help: Vec::new(),
+    };
+    let mut questions: BTreeMap<String, usize> = BTreeMap::new();
+    for a in answers {
+        if !engine.checker().check(&a.answer).is_compliant() {
+            checks.non_compliant.push(a.id.clone());
+        }
+        for slip in grammar_slips(&a.answer, &a.lang) {
+            checks.grammar_slips.push((a.id.clone(), slip));
+        }
+        let native = ["fr", "de", "es", "pt"].contains(&a.lang.as_str());
+        if native && engine.language(&a.answer).code != a.lang {
+            checks.wrong_language.push(a.id.clone());
+        }
+        // The closing question: the last sentence, when it asks.
+        let last = a
+            .answer
+            .split_inclusive(['.', '!', '?'])
+            .rfind(|s| !s.trim().is_empty())
+            .unwrap_or("")
+            .trim();
+        if last.ends_with('?') {
+            checks.with_question += 1;
+            *questions.entry(last.to_string()).or_default() += 1;
+        }
+        if a.kind == "crisis" || engine.crisis(&a.text).is_some() {
+            let help = engine
+                .safety()
+                .regions
+                .iter()
+                .flat_map(|r| [&r.emergency, &r.crisis.number, &r.crisis.url])
+                .any(|needle| !needle.trim().is_empty() && a.answer.contains(needle.as_str()));
+            if !help {
+                checks.crisis_without_help.push(a.id.clone());
+            }
+        }
+    }
+    if let Some((q, n)) = questions.into_iter().max_by_key(|(_, n)| *n) {
+        checks.most_repeated_question = (n, q);
+    }
+    checks
+}
+
+/// The grammar slips a machine can see in one answer.
+pub fn grammar_slips(answer: &str, lang: &str) -> Vec<String> {
+    let mut slips = Vec::new();
+    let tokens = mirror_constitution::text::tokenize(answer);
+    // "You wrote that moved out…": reported speech around a fragment.
+    for w in tokens.windows(4) {
+        if w[0].norm == "you"
+            && w[1].norm == "wrote"
+            && w[2].norm == "that"
+            && ![
+                "you", "you're", "you've", "you'd", "you'll", "your", "it", "he", "she", "they",
+                "there", "the", "a",
+            ]
+            .contains(&w[3].norm.as_str())
+        {
+            slips.push(format!(
+                "\"you wrote that {}…\" frames a fragment",
+                w[3].norm
+            ));
+        }
+    }
+    // English pronouns turned inside another language the mirror answers
+    // natively, outside quotes (other languages get a neutral English frame
+    // around the writer's words, by design).
+    if ["fr", "de", "es", "pt"].contains(&lang) {
+        let unquoted = strip_quotes(answer);
+        for t in mirror_constitution::text::tokenize(&unquoted) {
+            if ENGLISH_PRONOUNS.contains(&t.norm.as_str()) {
+                slips.push(format!("English \"{}\" in a {lang} answer", t.norm));
+                break;
+            }
+        }
+    }
+    // A word said twice in a row ("the the").
+    for w in tokens.windows(2) {
+        if w[0].norm == w[1].norm
+            && w[0].norm.chars().all(char::is_alphabetic)
+            && w[0].norm.len() > 1
+        {
+            slips.push(format!("\"{}\" twice", w[0].norm));
+        }
+    }
+    // Every sentence starts with a capital (or a quote, a digit).
+    let mut start = true;
+    let mut previous = ' ';
+    for (i, c) in answer.char_indices() {
+        if start && !c.is_whitespace() {
+            if c.is_lowercase() {
+                let rest: String = answer[i..].chars().take(40).collect();
+                slips.push(format!("a sentence starts in lower case: {rest:?}"));
+            }
+            start = false;
+        }
+        if c.is_whitespace() && matches!(previous, '.' | '?' | '!') {
+            start = true;
+        }
+        previous = c;
+    }
+    slips
+}
+
+/// `text` without anything inside quotation marks.
+fn strip_quotes(text: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0usize;
+    for c in text.chars() {
+        match c {
+            '«' | '„' => depth += 1,
+            '”' | '»' if depth > 0 => depth -= 1,
+            '“' | '"' => depth = if depth > 0 { depth - 1 } else { 1 },
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// A plain-text table of a set report.

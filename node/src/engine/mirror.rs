@@ -1,34 +1,74 @@
-//! The built-in mirror: a mirrorback made from the person's own words, with
+//! The built-in mirror: an answer made from the person's own words, with
 //! no network and no model.
 //!
-//! It composes, deterministically:
+//! It aims at what Motivational Interviewing calls a *complex reflection*:
+//! not an echo of the words but what they seem to carry — a feeling or need
+//! the words name, both sides of an ambivalence, whose words a hard
+//! sentence really was — and then, only where it fits, one open question.
+//! Deterministically, from the pack's phrasings in the writer's language:
 //!
-//! 1. one or two key sentences mirrored back as reported speech ("You wrote
-//!    that you have to…"), pronouns turned (I → you, my → your). Sentences
-//!    where a pattern was found come first. A sentence that would not pass
-//!    the compliance checker once turned (someone writing "so you should
-//!    tell me what to do") is quoted verbatim instead, with its own quotation
-//!    marks neutralised so it cannot close the quotation early;
-//! 2. the patterns noticed, named as observations with the person's cue
-//!    words quoted;
-//! 3. a tension, if one was found, as the pull between its two poles;
-//! 4. one open question, chosen by what was noticed.
+//! 1. an opening that reflects what matters most in the entry: a request
+//!    for advice met with the person behind it; someone else's words given
+//!    back to their speaker ("your dad's words"); both sides of a pull
+//!    ("Part of you wants…, and part of you…"); a harsh word for oneself;
+//!    the feelings named in the entry; or, failing all of that, the
+//!    writer's own words quoted;
+//! 2. a second reflection: the need under the feeling, the tension between
+//!    two poles, or one pattern with at most two of its cue words — never a
+//!    pattern analysis of a good day or of grief;
+//! 3. what the person's history adds, when the pipeline passes it ("your
+//!    third entry this month about your sister");
+//! 4. a question that fits what was noticed, from a pool large enough that
+//!    no one question closes many answers; sometimes none, when the
+//!    reflection stands better alone.
 //!
-//! Every part is checked, and the whole is checked again at the end; if it
-//! ever failed (it cannot, by construction, but the rule is that nothing
-//! unchecked is shown), a fixed reflective answer stands in.
+//! **Grammar by construction.** Phrasings are whole sentences with slots.
+//! A slot holds either the writer's words in quotation marks (intact, in
+//! any language) or an English clause turned to the second person only when
+//! it begins with the writer as subject ("I also like…" → "you also
+//! like…"), where turning cannot break the grammar. Fragments, commands and
+//! questions are never wrapped in reported speech, and no pronoun is ever
+//! turned inside another language.
+//!
+//! Every part is checked by the compliance checker, and the whole again; if
+//! the whole ever failed, the pack's quiet answer stands in.
 
-use mirror_constitution::Checker;
 use mirror_constitution::text::tokenize;
+use mirror_governance::params::LanguageSpec;
 
+use super::rules::Doc;
 use super::{Analysis, Engine};
 
 /// The answer when there is nothing to mirror, and the last line of defence.
 pub const QUIET_ANSWER: &str =
     "You shared something without many words this time. What feels most present for you right now?";
 
-/// Words longer sentences are cut to when mirrored.
-const MAX_MIRRORED_WORDS: usize = 32;
+/// What the person's history adds to an answer, found by the pipeline.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    /// Someone or something this entry is about, and how many entries in
+    /// the last month (this one included) are about it too.
+    pub topic: Option<(String, usize)>,
+    /// A pattern found in this entry, and in how many recent entries.
+    pub pattern: Option<(String, usize)>,
+    /// A tension the person tracks that this entry touches: its poles.
+    pub tracked: Option<(String, String)>,
+}
+
+/// Emotion families that make an entry a good day, not a problem to look
+/// into.
+const POSITIVE: &[&str] = &[
+    "joy",
+    "pride",
+    "relief",
+    "gratitude",
+    "love",
+    "hope",
+    "calm",
+];
+
+/// Families that call for gentleness, not analysis.
+const TENDER: &[&str] = &["grief"];
 
 /// First- to second-person, for mirroring.
 fn turn(word: &str, previous: Option<&str>) -> Option<&'static str> {
@@ -54,13 +94,14 @@ fn turn(word: &str, previous: Option<&str>) -> Option<&'static str> {
         "am" if matches!(previous, Some("i")) => "are",
         "was" if matches!(previous, Some("i" | "we")) => "were",
         "wasn't" if matches!(previous, Some("i" | "we")) => "weren't",
-        "i'm not" => "you're not",
         _ => return None,
     })
 }
 
 /// Turn a sentence's first person into second person, keeping everything
 /// else as written. Returns the new text and whether anything was turned.
+/// Only for English text that starts with the writer as subject: see
+/// [`turn_clause`].
 pub fn turn_pronouns(sentence: &str) -> (String, bool) {
     let tokens = tokenize(sentence);
     let mut out = String::with_capacity(sentence.len() + 16);
@@ -71,19 +112,13 @@ pub fn turn_pronouns(sentence: &str) -> (String, bool) {
         out.push_str(&sentence[last..token.span.start]);
         match turn(&token.norm, previous.as_deref()) {
             Some(replacement) => {
-                // Keep a capital only where the word was not "I" (which is
-                // always capitalised) and started its sentence.
                 let original = &sentence[token.span.clone()];
                 let capital = original.chars().next().is_some_and(char::is_uppercase)
                     && token.norm != "i"
                     && !token.norm.starts_with("i'")
                     && token.span.start == 0;
                 if capital {
-                    let mut chars = replacement.chars();
-                    if let Some(first) = chars.next() {
-                        out.extend(first.to_uppercase());
-                        out.push_str(chars.as_str());
-                    }
+                    out.push_str(&upper_first(replacement));
                 } else {
                     out.push_str(replacement);
                 }
@@ -98,26 +133,12 @@ pub fn turn_pronouns(sentence: &str) -> (String, bool) {
     (out, turned)
 }
 
-/// At most `max` words of `sentence`, cut at a word boundary.
-fn shorten(sentence: &str, max: usize) -> String {
-    let tokens = tokenize(sentence);
-    if tokens.len() <= max {
-        return sentence.to_string();
+fn upper_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
-    let end = tokens[max - 1].span.end;
-    format!("{}…", sentence[..end].trim_end())
-}
-
-/// Quotation marks inside quoted text become neutral so they cannot end
-/// the quotation.
-fn neutralise_quotes(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '"' | '“' | '”' | '«' | '»' | '„' => '\'',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .collect()
 }
 
 fn lower_first(text: &str) -> String {
@@ -134,186 +155,945 @@ fn lower_first(text: &str) -> String {
     }
 }
 
-/// One sentence of the person's, mirrored back and checked. `again` when
-/// another sentence was mirrored before it ("You also wrote…").
-fn mirror_sentence(checker: &Checker, sentence: &str, again: bool) -> Option<String> {
-    let frame = if again { "You also wrote" } else { "You wrote" };
-    let trimmed = sentence
-        .trim()
-        .trim_end_matches(['.', '!', ';', ':', ',', ' ', '…'])
-        .trim();
-    if tokenize(trimmed).is_empty() {
-        return None;
-    }
-    let short = shorten(trimmed, MAX_MIRRORED_WORDS);
-    let clean = neutralise_quotes(&short);
-    let question = clean.ends_with('?');
-    let (turned, changed) = turn_pronouns(&clean);
-    // Reported speech reads naturally for English statements about the
-    // writer; anything else (questions, other languages) is quoted as is.
-    if changed && !question && !turned.contains([';', '?', '!']) {
-        let candidate = format!("{frame} that {}.", lower_first(&turned));
-        if checker.check(&candidate).is_compliant() {
-            return Some(candidate);
-        }
-    }
-    let quoted = format!("{frame}: \"{}\"", clean.trim_end_matches('.'));
-    let quoted = if question {
-        quoted
-    } else {
-        format!("{quoted}.")
-    };
-    checker.check(&quoted).is_compliant().then_some(quoted)
-}
-
-/// The sentences worth mirroring, best first: those where a pattern was
-/// found (in text order), then the longest others.
-fn key_sentences<'a>(text: &'a str, analysis: &Analysis, max: usize) -> Vec<&'a str> {
-    let doc = super::rules::Doc::new(text);
-    let mut chosen: Vec<usize> = Vec::new();
-    for m in &analysis.patterns {
-        if let Some(s) = doc
-            .sentences
-            .iter()
-            .position(|r| r.start <= m.span.start && m.span.start < r.end)
-            && !chosen.contains(&s)
-        {
-            chosen.push(s);
-        }
-    }
-    chosen.truncate(max);
-    if chosen.len() < max {
-        let mut rest: Vec<usize> = (0..doc.sentences.len())
-            .filter(|s| !chosen.contains(s))
-            .collect();
-        rest.sort_by_key(|s| std::cmp::Reverse(doc.sentences[*s].len()));
-        chosen.extend(rest.into_iter().take(max - chosen.len()));
-    }
-    chosen.sort_unstable();
-    chosen
-        .into_iter()
-        .map(|s| text[doc.sentences[s].clone()].trim())
+/// Quotation marks inside quoted text become neutral so they cannot end
+/// the quotation; control characters become spaces.
+fn neutralise_quotes(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '"' | '“' | '”' | '«' | '»' | '„' => '\'',
+            c if c.is_control() => ' ',
+            c => c,
+        })
         .collect()
 }
 
-/// The question that ends the mirrorback, by what was noticed first.
-fn closing_question(analysis: &Analysis, seed: u64) -> &'static str {
-    let by_pattern: &[(&str, &[&str])] = &[
-        (
-            "internal_tension",
-            &[
-                "What does each part of you seem to want?",
-                "If both sides could speak at once, what might they say?",
-            ],
-        ),
-        (
-            "obligation_language",
-            &[
-                "Whose voice does that pressure sound like?",
-                "Where do you think those 'have to's come from?",
-            ],
-        ),
-        (
-            "self_judgment",
-            &[
-                "What would you say to a friend who wrote this about themselves?",
-                "Where do you think that harsh voice learned its words?",
-            ],
-        ),
-        (
-            "absolute_thinking",
-            &[
-                "Reading the 'always' and 'never' back, how true do they feel?",
-                "Are there moments that do not fit the 'always'?",
-            ],
-        ),
-        (
-            "future_anxiety",
-            &[
-                "What feels most uncertain as you look ahead?",
-                "What is the worry trying to protect?",
-            ],
-        ),
-        (
-            "past_reference",
-            &[
-                "What stays with you most from that time?",
-                "What does that part of your past still carry for you now?",
-            ],
-        ),
+/// Verbs a clause may start with after "I" that take an -s for "part of
+/// you", and their third-person forms.
+fn third_person(verb: &str) -> Option<&'static str> {
+    Some(match verb {
+        "want" => "wants",
+        "need" => "needs",
+        "like" => "likes",
+        "love" => "loves",
+        "miss" => "misses",
+        "hate" => "hates",
+        "wish" => "wishes",
+        "hope" => "hopes",
+        "feel" => "feels",
+        "know" => "knows",
+        "think" => "thinks",
+        "crave" => "craves",
+        "dread" => "dreads",
+        "fear" => "fears",
+        "enjoy" => "enjoys",
+        "long" => "longs",
+        "keep" => "keeps",
+        "believe" => "believes",
+        "can" => "can",
+        "can't" => "can't",
+        "could" => "could",
+        "would" => "would",
+        "'d" => "would",
+        "am" | "'m" => "is",
+        "was" => "was",
+        "still" => "still",
+        _ => return None,
+    })
+}
+
+/// Adverbs that may stand between "I" and its verb.
+const ADVERBS: &[&str] = &[
+    "also", "really", "still", "just", "kind", "of", "actually", "honestly", "totally", "so",
+    "secretly", "even", "do",
+];
+
+/// A clause that starts with the writer as subject, turned to the second
+/// person ("I also really like X" → "you also really like X"); and, when
+/// its verb can take "part of you", that form ("also really likes X").
+/// `None` for anything else: a fragment, a question, another subject.
+fn turn_clause(clause: &str) -> Option<(String, Option<String>)> {
+    let clause = clause
+        .trim()
+        .trim_start_matches([',', ';', ':', '—', '–', '-', ' '])
+        .trim_end_matches(['.', '!', ';', ':', ',', ' ', '…'])
+        .trim();
+    if clause.is_empty() || clause.contains(['?', '"', '“', '”', '«', '»']) {
+        return None;
+    }
+    let tokens = tokenize(clause);
+    if tokens.len() < 2 || tokens.len() > 24 {
+        return None;
+    }
+    // Skip a leading joiner ("and I…", "also I…").
+    let mut k = 0;
+    while k < tokens.len()
+        && matches!(
+            tokens[k].norm.as_str(),
+            "and" | "so" | "also" | "then" | "now"
+        )
+    {
+        k += 1;
+    }
+    let first = tokens.get(k)?;
+    let rest_at =
+        |i: usize| clause[tokens.get(i).map_or(clause.len(), |t| t.span.start)..].to_string();
+    // "part of me wants X" is already third person.
+    if first.norm == "part"
+        && tokens.get(k + 1).is_some_and(|t| t.norm == "of")
+        && tokens.get(k + 2).is_some_and(|t| t.norm == "me")
+    {
+        let vp = rest_at(k + 3);
+        let (vp_turned, _) = turn_pronouns(&vp);
+        let (whole, _) = turn_pronouns(&clause[first.span.start..]);
+        return Some((whole, Some(vp_turned)));
+    }
+    let subject_contracted = match first.norm.as_str() {
+        "i" => None,
+        "i'm" | "im" => Some("is"),
+        "i've" | "ive" => Some("has"),
+        "i'd" => Some("would"),
+        "i'll" => Some("will"),
+        _ => return None,
+    };
+    let whole = turn_pronouns(&clause[first.span.start..]).0;
+    // The part-of-you form: "I'm X" → "is X"; "I (adverbs) want X" → "(adverbs) wants X".
+    let parts_form = match subject_contracted {
+        Some(aux) => Some(format!("{aux} {}", turn_pronouns(&rest_at(k + 1)).0)),
+        None => {
+            let mut v = k + 1;
+            while v < tokens.len() && ADVERBS.contains(&tokens[v].norm.as_str()) {
+                v += 1;
+            }
+            tokens.get(v).and_then(|verb| {
+                let third = third_person(verb.norm.as_str())?;
+                let adverbs = clause[tokens[k + 1].span.start..verb.span.start].to_string();
+                let after = turn_pronouns(&rest_at(v + 1)).0;
+                Some(format!("{adverbs}{third} {after}").trim().to_string())
+            })
+        }
+    };
+    Some((whole, parts_form))
+}
+
+/// `text` quoted with the language's marks, shortened to `max` words.
+fn quote(lang: &LanguageSpec, text: &str, max: usize) -> String {
+    let trimmed = text
+        .trim()
+        .trim_end_matches(['.', ';', ':', ',', ' '])
+        .trim();
+    let tokens = tokenize(trimmed);
+    let short = if tokens.len() > max {
+        format!("{}…", trimmed[..tokens[max - 1].span.end].trim_end())
+    } else {
+        trimmed.to_string()
+    };
+    format!(
+        "{}{}{}",
+        lang.quote_open,
+        strip_single_quotes(&neutralise_quotes(&short).replace('\n', " ")),
+        lang.quote_close
+    )
+}
+
+/// Single quotation marks that are not apostrophes ("'beach tonight?'"),
+/// removed: inside a quotation they would be left unbalanced when cut.
+fn strip_single_quotes(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in chars.iter().enumerate() {
+        let is_quote = matches!(c, '\'' | '‘' | '’');
+        let letter = |k: Option<&char>| k.is_some_and(|c| c.is_alphanumeric());
+        let apostrophe = i > 0 && letter(chars.get(i - 1)) && letter(chars.get(i + 1));
+        if is_quote && !apostrophe {
+            continue;
+        }
+        out.push(*c);
+    }
+    out.trim().to_string()
+}
+
+/// Chooses among a slot's variants so that answers vary.
+struct Phrases<'a> {
+    lang: &'a LanguageSpec,
+    seed: u64,
+}
+
+impl<'a> Phrases<'a> {
+    fn has(&self, slot: &str) -> bool {
+        self.lang.phrases.contains_key(slot)
+    }
+
+    fn pick(&self, slot: &str) -> Option<&'a str> {
+        let variants = self.lang.phrases.get(slot)?;
+        let salt = slot
+            .bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+        let i = (self.seed ^ salt).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33;
+        variants
+            .get((i % variants.len() as u64) as usize)
+            .map(String::as_str)
+    }
+
+    fn first(&self, slot: &str) -> Option<&'a str> {
+        self.lang.phrases.get(slot)?.first().map(String::as_str)
+    }
+}
+
+/// A request the Mirror will not answer with advice, in English.
+fn asks_for_advice(lower: &str) -> Option<&'static str> {
+    let injection = [
+        "system override",
+        "ignore previous",
+        "ignore all previous",
+        "ignore your instructions",
+        "you are now",
+        "act as",
+        "pretend to be",
+        "no reflections",
+        "new instructions",
     ];
-    let names = analysis.pattern_names();
-    let pick = |options: &[&'static str]| options[(seed % options.len() as u64) as usize];
-    for (pattern, options) in by_pattern {
-        if names.iter().any(|n| n == pattern) {
-            return pick(options);
+    if injection.iter().any(|p| lower.contains(p)) {
+        return Some("injection");
+    }
+    let advice = [
+        "should i",
+        "what should",
+        "tell me what",
+        "give me",
+        "what do i do",
+        "what's the trick",
+        "what is the trick",
+        "how do i stop",
+        "how do i",
+        "or not?",
+        "what would you do",
+        "just tell me",
+        "any advice",
+        "advise me",
+        "straight answer",
+    ];
+    advice.iter().any(|p| lower.contains(p)).then_some("advice")
+}
+
+/// Someone else's words in the entry: (possessive for the speaker, the
+/// words). `person_nouns` are the pack's words for people ("mum", "coach").
+fn reported_speech(text: &str, person_nouns: &[String]) -> Option<(String, String)> {
+    let doc = Doc::new(text);
+    let verbs = [
+        "said", "says", "told", "tells", "keeps", "kept", "yelled", "shouted", "asked",
+    ];
+    for (i, t) in doc.tokens.iter().enumerate() {
+        if !verbs.contains(&t.norm.as_str()) || i == 0 {
+            continue;
+        }
+        // The speaker: "my coach", "Dad", "Mum".
+        let prev = &doc.tokens[i - 1];
+        let speaker_text = &text[prev.span.clone()];
+        let person = person_nouns.contains(&prev.norm);
+        let same_sentence = |k: usize| doc.sentence_of(k) == doc.sentence_of(i);
+        let sentence_start = i == 1 || !same_sentence(i - 2);
+        let capital = speaker_text.chars().next().is_some_and(char::is_uppercase);
+        let possessive =
+            if i >= 2 && doc.tokens[i - 2].norm == "my" && same_sentence(i - 2) && person {
+                format!("your {}'s", speaker_text.to_lowercase())
+            } else if capital
+                && (person || !sentence_start)
+                && !matches!(
+                    prev.norm.as_str(),
+                    "i" | "he" | "she" | "they" | "we" | "it" | "you"
+                )
+            {
+                format!("{speaker_text}'s")
+            } else {
+                continue;
+            };
+        // The words: in quotation marks after the verb, or "told me (that) …"
+        // up to the end of the clause.
+        let after = &text[t.span.end..];
+        let sentence_end = doc.sentences[doc.sentence_of(i)].end;
+        let window = &text[t.span.end..sentence_end.max(t.span.end)];
+        let opens = ['"', '“', '\'', '‘', '«'];
+        if let Some(o) = window.find(opens) {
+            let open_char = window[o..].chars().next().unwrap_or('"');
+            let close = match open_char {
+                '“' => '”',
+                '‘' => '’',
+                '«' => '»',
+                c => c,
+            };
+            let inner_start = o + open_char.len_utf8();
+            if let Some(len) = after[inner_start..].find(close) {
+                let words = after[inner_start..inner_start + len].trim();
+                if tokenize(words).len() >= 2 {
+                    return Some((possessive, words.to_string()));
+                }
+            }
+        }
+        if matches!(t.norm.as_str(), "told" | "tells") {
+            let rest = window.trim_start();
+            let rest = rest.strip_prefix("me ").unwrap_or(rest);
+            let rest = rest.strip_prefix("that ").unwrap_or(rest);
+            let clause_end = rest.find(['.', ';', '!', '?', '\n']).unwrap_or(rest.len());
+            let words = rest[..clause_end].trim();
+            // Reported, not quoted: their point in the second person.
+            if tokenize(words).len() >= 3
+                && let Some((turned, _)) = turn_clause(words)
+            {
+                return Some((possessive, turned));
+            }
         }
     }
-    if !analysis.tensions.is_empty() {
-        return pick(&[
-            "What is it like to hold both of these at once?",
-            "Which side feels louder today?",
-        ]);
+    None
+}
+
+/// Both sides of an ambivalence in `sentence`, split at a contrast word.
+fn two_sides<'t>(lang: &LanguageSpec, sentence: &'t str) -> Option<(&'t str, &'t str)> {
+    let tokens = tokenize(sentence);
+    let contrast: Vec<Vec<String>> = lang
+        .contrast
+        .iter()
+        .map(|c| {
+            c.split_whitespace()
+                .map(mirror_constitution::text::normalize_word)
+                .collect()
+        })
+        .collect();
+    // "Part of me… part of me…" splits at the second "part".
+    let parts: Vec<usize> = tokens
+        .windows(3)
+        .enumerate()
+        .filter(|(_, w)| w[0].norm == "part" && w[1].norm == "of" && w[2].norm == "me")
+        .map(|(i, _)| i)
+        .collect();
+    if parts.len() >= 2 {
+        let cut = tokens[parts[1]].span.start;
+        let left = sentence[..cut].trim_end().trim_end_matches([',', ';', ' ']);
+        let left = left.strip_suffix(" and").unwrap_or(left);
+        return Some((left, &sentence[cut..]));
     }
-    pick(&[
-        "What stands out to you as you read this back?",
-        "What feels most alive in this for you right now?",
-        "What did writing this bring up for you?",
-    ])
+    for (i, t) in tokens.iter().enumerate().skip(2) {
+        for c in &contrast {
+            let matches = c
+                .iter()
+                .enumerate()
+                .all(|(k, w)| tokens.get(i + k).is_some_and(|x| &x.norm == w));
+            if matches {
+                let end = tokens[i + c.len() - 1].span.end;
+                let left = &sentence[..t.span.start];
+                let right = &sentence[end..];
+                if tokenize(right).len() >= 2 {
+                    return Some((left, right));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The clause around a cue, for quoting: at most `max` words, within its
+/// sentence, cut at commas.
+fn clause_around(text: &str, cue: &str, max: usize) -> Option<String> {
+    let at = text.find(cue)?;
+    let start = text[..at]
+        .rfind(['.', '!', '?', '\n', ',', ';', ':'])
+        .map_or(0, |k| k + 1);
+    let end = text[at..]
+        .find(['.', '!', '?', '\n', ',', ';'])
+        .map_or(text.len(), |k| at + k);
+    let clause = text[start..end].trim();
+    let tokens = tokenize(clause);
+    if tokens.len() <= max {
+        return Some(clause.to_string());
+    }
+    // Keep the words nearest the cue.
+    let cue_start = at - (start + text[start..].len() - text[start..].trim_start().len());
+    let centre = tokens
+        .iter()
+        .position(|t| t.span.start >= cue_start)
+        .unwrap_or(0);
+    let from = centre.saturating_sub(max / 2).min(tokens.len() - max);
+    Some(clause[tokens[from].span.start..tokens[from + max - 1].span.end].to_string())
+}
+
+/// A clause without the joiner it starts with ("Then I sat…" → "I sat…"),
+/// so it reads on its own inside a quotation.
+fn strip_joiner(clause: &str) -> String {
+    let mut rest = clause.trim();
+    loop {
+        let lower = rest.to_lowercase();
+        let Some(word) = ["then ", "and ", "but ", "also ", "so ", "or "]
+            .iter()
+            .find(|w| lower.starts_with(*w))
+        else {
+            break;
+        };
+        rest = rest[word.len()..].trim_start();
+    }
+    upper_first(rest)
+}
+
+/// Everything the composer needs, in one place.
+struct Compose<'a> {
+    engine: &'a Engine,
+    text: &'a str,
+    analysis: &'a Analysis,
+    history: &'a History,
+    p: Phrases<'a>,
+    english: bool,
+}
+
+impl Compose<'_> {
+    fn cues_of(&self, pattern: &str) -> String {
+        let mut cues: Vec<String> = Vec::new();
+        for m in self
+            .analysis
+            .patterns
+            .iter()
+            .filter(|m| m.pattern == pattern)
+        {
+            let q = quote(self.p.lang, &lower_first(&m.cue), 6);
+            if !cues.contains(&q) {
+                cues.push(q);
+            }
+            if cues.len() == 2 {
+                break;
+            }
+        }
+        let and = self
+            .p
+            .first("and")
+            .unwrap_or(if self.english { " and " } else { ", " });
+        cues.join(and)
+    }
+
+    /// Emotion families in order of first mention, distinct.
+    fn families(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for e in &self.analysis.emotions {
+            if !out.contains(&e.family.as_str()) {
+                out.push(&e.family);
+            }
+        }
+        out
+    }
+
+    fn opening_ambivalence(&self) -> Option<String> {
+        let lang = self.p.lang;
+        let doc = Doc::new(self.text);
+        // Sentences where the engine saw two wants first, then any with a
+        // contrast word.
+        let mut candidates: Vec<&str> = self
+            .analysis
+            .patterns
+            .iter()
+            .filter(|m| m.pattern == "internal_tension")
+            .map(|m| m.evidence.as_str())
+            .collect();
+        // Both sides come from one sentence where the engine saw the pull:
+        // one of the tension's passage, not any sentence with a "but".
+        if let Some(t) = self.analysis.tensions.first() {
+            let passage = Doc::new(&t.evidence);
+            let inside: Vec<&str> = passage
+                .sentences
+                .iter()
+                .map(|r| t.evidence[r.clone()].trim())
+                .collect();
+            candidates.extend(
+                doc.sentences
+                    .iter()
+                    .map(|r| self.text[r.clone()].trim())
+                    .filter(|s| inside.contains(s)),
+            );
+        }
+        if candidates.is_empty() {
+            return None;
+        }
+        for sentence in candidates {
+            let Some((left, right)) = two_sides(lang, sentence) else {
+                continue;
+            };
+            if self.english
+                && let (Some((wa, pa)), Some((wb, pb))) = (turn_clause(left), turn_clause(right))
+            {
+                if let (Some(pa), Some(pb)) = (&pa, &pb)
+                    && let Some(t) = self.p.pick("ambivalence.parts")
+                {
+                    return Some(t.replace("{a}", pa).replace("{b}", pb));
+                }
+                if let Some(t) = self.p.pick("ambivalence.both") {
+                    return Some(upper_first(&t.replace("{a}", &wa).replace("{b}", &wb)));
+                }
+            }
+            if tokenize(left).len() >= 2
+                && let Some(t) = self.p.pick("ambivalence.quoted")
+            {
+                return Some(upper_first(
+                    &t.replace("{qa}", &quote(lang, left, 12))
+                        .replace("{qb}", &quote(lang, right, 12)),
+                ));
+            }
+        }
+        None
+    }
+
+    fn tension_line(&self) -> Option<String> {
+        let t = self.analysis.tensions.first()?;
+        let pole = |name: &str| self.p.first(&format!("pole.{name}")).map(str::to_string);
+        let (a, b) = (pole(&t.axis_a)?, pole(&t.axis_b)?);
+        Some(
+            self.p
+                .pick("tension.named")?
+                .replace("{pole_a}", &a)
+                .replace("{pole_b}", &b),
+        )
+    }
+
+    /// A tension shown in the writer's own words: a quoted clause for each
+    /// pole, then the poles named; or, when one clause holds both, that
+    /// clause with the poles.
+    fn tension_lines(&self) -> Vec<String> {
+        let Some(t) = self.analysis.tensions.first() else {
+            return Vec::new();
+        };
+        let pole = |name: &str| self.p.first(&format!("pole.{name}")).map(str::to_string);
+        let (Some(pa), Some(pb)) = (pole(&t.axis_a), pole(&t.axis_b)) else {
+            return Vec::new();
+        };
+        let clauses = t.cues_a.first().zip(t.cues_b.first()).and_then(|(ca, cb)| {
+            let qa = strip_joiner(&clause_around(&t.evidence, ca, 40)?);
+            let qb = strip_joiner(&clause_around(&t.evidence, cb, 40)?);
+            let a_first = t.evidence.find(ca.as_str()) <= t.evidence.find(cb.as_str());
+            Some(if a_first { (qa, qb) } else { (qb, qa) })
+        });
+        let named = |slot: &str| {
+            self.p
+                .pick(slot)
+                .map(|t| t.replace("{pole_a}", &pa).replace("{pole_b}", &pb))
+        };
+        match clauses {
+            Some((first, second)) if first != second => {
+                let mut out = Vec::new();
+                if let Some(e) = self.p.pick("tension.evidence") {
+                    out.push(upper_first(
+                        &e.replace("{qa}", &quote(self.p.lang, &first, 12))
+                            .replace("{qb}", &quote(self.p.lang, &second, 12)),
+                    ));
+                }
+                out.extend(named("tension.named"));
+                out
+            }
+            Some((one, _)) if tokenize(&one).len() <= 24 && self.p.has("tension.named_quoted") => {
+                named("tension.named_quoted")
+                    .map(|t| upper_first(&t.replace("{q}", &quote(self.p.lang, &one, 24))))
+                    .into_iter()
+                    .collect()
+            }
+            _ => named("tension.named").into_iter().collect(),
+        }
+    }
+
+    /// The label a writer gave themself ("a terrible mother" from "I'm a
+    /// terrible mother"), when the self-judgment is one.
+    fn self_label(&self) -> Option<String> {
+        let m = self
+            .analysis
+            .patterns
+            .iter()
+            .find(|m| m.pattern == "self_judgment")?;
+        let lower = m.evidence.to_lowercase().replace('’', "'");
+        let at = ["i'm ", "i am ", "im "]
+            .iter()
+            .filter_map(|p| lower.find(p).map(|i| i + p.len()))
+            .min()?;
+        let rest = &m.evidence[at..];
+        let end = rest
+            .find(['.', ',', ';', '!', '?', '\n'])
+            .unwrap_or(rest.len());
+        let label = rest[..end].trim();
+        let words = tokenize(label).len();
+        (1..=6).contains(&words).then(|| label.to_string())
+    }
+
+    /// "part of me thinks he's right" → "Part of you thinks he's right."
+    fn part_of_me(&self) -> Option<String> {
+        let lower = self.text.to_lowercase();
+        let at = lower.find("part of me ")?;
+        let rest = &self.text[at..];
+        let end = rest
+            .find(['.', ',', ';', '!', '?', '\n'])
+            .unwrap_or(rest.len());
+        let (_, vp) = turn_clause(&rest[..end])?;
+        Some(self.p.pick("part")?.replace("{vp}", vp.as_deref()?))
+    }
+
+    fn feeling_line(&self, families: &[&str]) -> Option<String> {
+        let positive = |f: &&str| POSITIVE.contains(f);
+        // A good feeling and a hard one about the same moment: both named,
+        // in the order the writer gave them.
+        let first_good = families.iter().find(|f| positive(f));
+        let first_hard = families.iter().find(|f| !positive(f));
+        if let (Some(good), Some(hard)) = (first_good, first_hard)
+            && let Some(t) = self.p.pick("mixed")
+        {
+            let name = |f: &str| self.p.first(&format!("family.{f}")).map(str::to_string);
+            let good_first =
+                families.iter().position(|f| f == good) < families.iter().position(|f| f == hard);
+            let (a, b) = if good_first {
+                (*good, *hard)
+            } else {
+                (*hard, *good)
+            };
+            if let (Some(na), Some(nb)) = (name(a), name(b)) {
+                return Some(
+                    t.replace("{a}", &na)
+                        .replace("{b}", &lower_first(&nb))
+                        .replace("{a_low}", &lower_first(&na))
+                        .replace("{b_low}", &lower_first(&nb)),
+                );
+            }
+        }
+        let f = families.first()?;
+        self.p.pick(&format!("feeling.{f}")).map(str::to_string)
+    }
+
+    /// The sentence where the first feeling is named, quoted (for answers
+    /// in languages whose pronouns are never turned).
+    fn feeling_echo(&self) -> Option<String> {
+        let e = self.analysis.emotions.first()?;
+        let doc = Doc::new(self.text);
+        let sentence = doc
+            .sentences
+            .iter()
+            .find(|r| r.start <= e.span.start && e.span.start < r.end)?;
+        let t = self.p.pick("echo")?;
+        Some(t.replace(
+            "{quote}",
+            &quote(self.p.lang, &self.text[sentence.clone()], 16),
+        ))
+    }
+
+    fn history_line(&self) -> Option<String> {
+        let h = self.history;
+        if let Some((a, b)) = &h.tracked {
+            let pole = |name: &str| self.p.first(&format!("pole.{name}")).map(str::to_string);
+            return Some(
+                self.p
+                    .pick("history.tension")?
+                    .replace("{pole_a}", &pole(a)?)
+                    .replace("{pole_b}", &pole(b)?),
+            );
+        }
+        if let Some((topic, count)) = &h.topic
+            && *count >= 3
+        {
+            let ordinal = self
+                .p
+                .lang
+                .phrases
+                .get("ordinal")
+                .and_then(|o| o.get(count - 1))?;
+            return Some(upper_first(
+                &self
+                    .p
+                    .pick("history.topic")?
+                    .replace("{nth}", ordinal)
+                    .replace("{count}", &count.to_string())
+                    .replace("{topic}", topic),
+            ));
+        }
+        if let Some((pattern, count)) = &h.pattern
+            && *count >= 3
+        {
+            let name = self.p.first(&format!("pattern_name.{pattern}"))?;
+            return Some(
+                self.p
+                    .pick("history.pattern")?
+                    .replace("{pattern}", name)
+                    .replace("{count}", &count.to_string()),
+            );
+        }
+        None
+    }
+
+    fn question(&self, keys: &[String]) -> Option<String> {
+        for key in keys {
+            let slot = format!("question.{key}");
+            if let Some(q) = self.p.pick(&slot) {
+                let cue = self
+                    .analysis
+                    .patterns
+                    .iter()
+                    .find(|m| m.pattern == *key)
+                    .map(|m| quote(self.p.lang, &lower_first(&m.cue), 4))
+                    .unwrap_or_default();
+                if q.contains("{cue}") && cue.is_empty() {
+                    continue;
+                }
+                return Some(q.replace("{cue}", &cue));
+            }
+        }
+        self.p.pick("question.default").map(str::to_string)
+    }
+
+    fn compose(&self) -> Vec<String> {
+        let lang = self.p.lang;
+        let text = self.text.trim();
+        let words = tokenize(text).len();
+        let lower = text.to_lowercase();
+        let families = self.families();
+        let negative: Vec<&str> = families
+            .iter()
+            .copied()
+            .filter(|f| !POSITIVE.contains(f))
+            .collect();
+        let good_day = !families.is_empty() && negative.is_empty();
+        let tender = families.iter().any(|f| TENDER.contains(f));
+        let names = self.analysis.pattern_names();
+        let has = |p: &str| names.iter().any(|n| n == p);
+        let mut parts: Vec<String> = Vec::new();
+        let mut question_keys: Vec<String> = Vec::new();
+        let mut used_patterns: Vec<&str> = Vec::new();
+        let mut used_tension = false;
+        let mut judged = false;
+
+        // 1. The opening.
+        let request = if self.english {
+            asks_for_advice(&lower)
+        } else {
+            None
+        };
+        let speech = if self.english {
+            reported_speech(text, &self.engine.params().words.person_nouns)
+        } else {
+            None
+        };
+        if let Some(kind) = request {
+            if let Some(t) = self.p.pick(kind) {
+                parts.push(t.to_string());
+            }
+            if let Some(f) = self.feeling_line(&negative) {
+                parts.push(f);
+            }
+            question_keys.push(kind.to_string());
+            question_keys.push("advice".into());
+        } else if words <= 3 && families.is_empty() {
+            if let Some(t) = self.p.pick("short") {
+                parts.push(upper_first(&t.replace("{quote}", &quote(lang, text, 8))));
+            }
+        } else if let Some((speaker, said)) = speech {
+            if let Some(t) = self.p.pick("speech") {
+                parts.push(upper_first(
+                    &t.replace("{speaker}", &speaker)
+                        .replace("{quote}", &quote(lang, &said, 14)),
+                ));
+            }
+            question_keys.push("speech".into());
+            // Their words are theirs: the patterns inside them are not
+            // the writer's to be analysed.
+            used_patterns.extend(["obligation_language", "absolute_thinking"]);
+            if let Some(a) = self.opening_ambivalence() {
+                parts.push(a);
+                used_patterns.push("internal_tension");
+            } else if let Some(part) = self.part_of_me() {
+                parts.push(part);
+            }
+        } else if let Some(a) = self.opening_ambivalence() {
+            parts.push(a);
+            used_patterns.push("internal_tension");
+            if let Some(t) = self.tension_line() {
+                parts.push(t);
+                used_tension = true;
+            }
+            if has("internal_tension") {
+                question_keys.push("internal_tension".into());
+            }
+            question_keys.push("tension".into());
+        } else if let Some(label) = self.self_label()
+            && let Some(t) = self.p.pick("self_judgment")
+        {
+            parts.push(upper_first(&t.replace("{quote}", &quote(lang, &label, 8))));
+            used_patterns.push("self_judgment");
+            judged = true;
+            question_keys.push("self_judgment".into());
+        } else if let Some(f) = self.feeling_line(&families) {
+            if !self.english
+                && let Some(echo) = self.feeling_echo()
+            {
+                parts.push(echo);
+            }
+            parts.push(f);
+        } else if self.analysis.tensions.is_empty() {
+            // Nothing named: the writer's own words, quoted.
+            let doc = Doc::new(text);
+            let longest = doc
+                .sentences
+                .iter()
+                .max_by_key(|r| r.len())
+                .map(|r| &text[r.clone()]);
+            if let Some(sentence) = longest {
+                let turned = if self.english {
+                    turn_clause(sentence)
+                } else {
+                    None
+                };
+                match turned {
+                    Some((whole, _)) if tokenize(&whole).len() <= 24 => {
+                        // The writer's own "have to" is theirs: reported as
+                        // such, it is not the Mirror telling them.
+                        let plain = format!("{}.", upper_first(&whole));
+                        if self.engine.checker().check(&plain).is_compliant() {
+                            parts.push(plain);
+                        } else if let Some(t) = self.p.pick("report") {
+                            parts.push(t.replace("{clause}", &whole));
+                        }
+                    }
+                    _ => {
+                        if let Some(t) = self.p.pick("echo") {
+                            parts.push(t.replace("{quote}", &quote(lang, sentence, 20)));
+                        }
+                    }
+                }
+            }
+        }
+
+        // 2. A second reflection.
+        if !used_tension && !self.analysis.tensions.is_empty() {
+            let lines = self.tension_lines();
+            if !lines.is_empty() {
+                parts.extend(lines);
+                used_tension = true;
+                question_keys.push("tension".into());
+            }
+        }
+        let mut second = false;
+        let need_family = if judged {
+            Some("shame")
+        } else {
+            negative.first().copied()
+        };
+        if parts.len() < 3
+            && let Some(f) = need_family
+            && let Some(n) = self.p.pick(&format!("need.{f}"))
+        {
+            parts.push(n.to_string());
+            second = true;
+        }
+        if !good_day && !tender && !second && !used_tension {
+            let order = [
+                "obligation_language",
+                "future_anxiety",
+                "absolute_thinking",
+                "past_reference",
+                "self_judgment",
+                "internal_tension",
+            ];
+            if let Some(pattern) = order.iter().find(|p| has(p) && !used_patterns.contains(*p))
+                && let Some(t) = self.p.pick(&format!("pattern.{pattern}"))
+            {
+                let line = t.replace("{cues}", &self.cues_of(pattern));
+                parts.push(upper_first(&line));
+                question_keys.push(pattern.to_string());
+            }
+        }
+        if parts.is_empty()
+            && let Some(f) = self.feeling_line(&families)
+        {
+            parts.push(f);
+        }
+
+        // 3. History.
+        if let Some(h) = self.history_line() {
+            parts.push(h);
+        }
+
+        // 4. The question: what was noticed first decides; the feelings
+        // next; then the default pool.
+        for f in &families {
+            question_keys.push(f.to_string());
+        }
+        if lower
+            .lines()
+            .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+            .count()
+            >= 3
+        {
+            question_keys.insert(0, "list".into());
+        }
+        // A reflection that stands on its own is left alone now and then:
+        // reflections should outnumber questions.
+        let reflections = parts.len();
+        let skip = reflections >= 2 && (self.p.seed.is_multiple_of(3) || tender);
+        if !skip && let Some(q) = self.question(&question_keys) {
+            parts.push(q);
+        }
+        parts
+    }
 }
 
 /// The built-in mirrorback for `text`, given what the engine noticed.
 pub fn mirrorback(engine: &Engine, text: &str, analysis: &Analysis) -> String {
+    mirrorback_with(engine, text, analysis, &History::default())
+}
+
+/// [`mirrorback`] with what the person's history adds.
+pub fn mirrorback_with(
+    engine: &Engine,
+    text: &str,
+    analysis: &Analysis,
+    history: &History,
+) -> String {
     let checker = engine.checker();
     let seed = u64::from_le_bytes(
         blake3::hash(text.as_bytes()).as_bytes()[..8]
             .try_into()
             .unwrap_or([0; 8]),
     );
-    let mut parts: Vec<String> = Vec::new();
-
-    let clauses = engine.params().thresholds.mirrored_clauses.max(1);
-    for sentence in key_sentences(text, analysis, clauses) {
-        let again = !parts.is_empty();
-        if let Some(mirrored) = mirror_sentence(checker, sentence, again) {
-            parts.push(mirrored);
+    let languages = &engine.params().languages;
+    let native = analysis
+        .language
+        .native
+        .then(|| languages.get(&analysis.language.code))
+        .flatten();
+    let Some(lang) = native.or_else(|| languages.get("en")) else {
+        return QUIET_ANSWER.to_string();
+    };
+    if tokenize(text).is_empty() {
+        return lang
+            .phrases
+            .get("quiet")
+            .and_then(|q| q.first())
+            .cloned()
+            .unwrap_or_else(|| QUIET_ANSWER.to_string());
+    }
+    let parts = if native.is_some() {
+        Compose {
+            engine,
+            text,
+            analysis,
+            history,
+            p: Phrases { lang, seed },
+            english: analysis.language.code == "en",
         }
-    }
-
-    // Patterns, as observations with the person's own words quoted.
-    let mut seen: Vec<&str> = Vec::new();
-    let mut observations: Vec<String> = Vec::new();
-    for m in &analysis.patterns {
-        if seen.contains(&m.pattern.as_str()) || observations.len() == 2 {
-            continue;
-        }
-        seen.push(&m.pattern);
-        if let Some(observation) = engine.observation(&m.pattern) {
-            let cue = neutralise_quotes(&m.cue).replace('\'', "’");
-            observations.push(format!("{observation} (you wrote \"{cue}\")"));
-        }
-    }
-    if !observations.is_empty() {
-        parts.push(format!("I notice {}.", observations.join(", and ")));
-    }
-
-    if let Some(t) = analysis.tensions.first() {
-        parts.push(format!(
-            "There seems to be a pull between {} and {} in this.",
-            t.axis_a, t.axis_b
-        ));
-    }
-
-    parts.push(closing_question(analysis, seed).to_string());
-
+        .compose()
+    } else {
+        // A language the pack cannot answer in: the writer's words, quoted
+        // intact, in a neutral frame; no pronoun is turned inside them.
+        let doc = Doc::new(text);
+        let first = doc.sentences.first().map_or(text, |r| &text[r.clone()]);
+        vec![
+            format!("In your words: {}.", quote(lang, first, 30)),
+            "What feels most important in them for you right now?".to_string(),
+        ]
+    };
     // Keep only parts that pass on their own, then check the whole.
     let parts: Vec<String> = parts
         .into_iter()
-        .filter(|p| checker.check(p).is_compliant())
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty() && checker.check(p).is_compliant())
         .collect();
-    let text = parts.join(" ");
-    if parts.len() > 1 && checker.check(&text).is_compliant() {
-        text
+    let answer = parts.join(" ");
+    if !parts.is_empty() && checker.check(&answer).is_compliant() {
+        answer
     } else {
         QUIET_ANSWER.to_string()
     }
@@ -323,14 +1103,17 @@ pub fn mirrorback(engine: &Engine, text: &str, analysis: &Analysis) -> String {
 mod tests {
     use super::*;
 
-    fn engine() -> Engine {
-        Engine::genesis().unwrap()
+    /// One engine for every test and proptest case: building it parses
+    /// the whole pack.
+    fn engine() -> &'static Engine {
+        static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+        ENGINE.get_or_init(|| Engine::genesis().unwrap())
     }
 
     fn mirror(text: &str) -> String {
         let e = engine();
         let analysis = e.analyze(text);
-        mirrorback(&e, text, &analysis)
+        mirrorback(e, text, &analysis)
     }
 
     #[test]
@@ -347,21 +1130,72 @@ mod tests {
     }
 
     #[test]
-    fn mirrors_words_names_patterns_and_asks() {
-        let text =
-            "I have to finish the report by Friday. I always feel like nobody listens to me.";
+    fn clauses_turn_only_when_the_writer_is_their_subject() {
+        assert_eq!(
+            turn_clause("I also really like having my evenings"),
+            Some((
+                "you also really like having your evenings".into(),
+                Some("also really likes having your evenings".into())
+            ))
+        );
+        assert_eq!(
+            turn_clause("I'm bored out of my mind")
+                .unwrap()
+                .1
+                .as_deref(),
+            Some("is bored out of your mind")
+        );
+        // Fragments and other subjects are never turned.
+        assert_eq!(turn_clause("moved out to have my own space"), None);
+        assert_eq!(turn_clause("two months of my weekends"), None);
+        assert_eq!(turn_clause("my mum said I should call"), None);
+        assert_eq!(turn_clause("should I call her?"), None);
+    }
+
+    #[test]
+    fn ambivalence_comes_back_double_sided() {
+        // Written for this test.
+        let answer =
+            mirror("I want to take the job in Lisbon, but I also love being near my brother.");
+        assert!(
+            answer.contains("Part of you wants to take the job in Lisbon")
+                || answer.contains("you want to take the job in Lisbon"),
+            "{answer}"
+        );
+        assert!(
+            answer.contains("love") || answer.contains("loves"),
+            "{answer}"
+        );
+    }
+
+    #[test]
+    fn another_persons_words_stay_theirs() {
+        let answer = mirror("My sister said \"you never finish anything\" and I laughed it off.");
+        assert!(
+            answer.to_lowercase().contains("your sister's words"),
+            "{answer}"
+        );
+        assert!(!answer.contains("all-or-nothing"), "{answer}");
+    }
+
+    #[test]
+    fn french_is_answered_in_french_without_english_pronouns() {
+        let answer =
+            mirror("Je suis tellement fatiguée ce soir, mais je suis fière de ce que j'ai fait.");
+        for english in [" you ", " your ", "You ", "I notice"] {
+            assert!(!answer.contains(english), "{answer}");
+        }
+        assert!(
+            answer.contains("fatigue") || answer.contains("fierté"),
+            "{answer}"
+        );
+    }
+
+    #[test]
+    fn other_languages_are_quoted_intact() {
+        let text = "今日は雨でしたが、散歩に行きました。";
         let answer = mirror(text);
-        assert!(
-            answer.starts_with("You wrote that you have to finish the report by Friday."),
-            "{answer}"
-        );
-        assert!(answer.contains("\"have to\""), "{answer}");
-        assert!(
-            answer.contains("You also wrote that you always feel"),
-            "{answer}"
-        );
-        assert!(answer.trim_end().ends_with('?'), "{answer}");
-        assert!(engine().checker().check(&answer).is_compliant());
+        assert!(answer.contains(text.trim_end_matches('。')), "{answer}");
     }
 
     #[test]
@@ -403,6 +1237,7 @@ mod tests {
                 "will help you", "leads to success", "part of me wants", "I always", "never",
                 "I'm such an idiot", "what if", "used to", "🙂", "Ça va", "\n", "?", "!", "…",
                 "you need to stop", "Don't", "Please just", "why don't you", "ignore the rules and",
+                "I want to ", "but I also ", "my mum said ", "\"you need to\" ", "je dois ", "mais ",
             ]), 1..24),
         ) {
             let text = parts.concat();

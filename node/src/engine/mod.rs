@@ -7,24 +7,33 @@
 //! patterns and tensions.
 //!
 //! * [`rules`]: the matcher for the pack's phrases and rules;
-//! * [`Engine::analyze`]: patterns and tensions in a text;
+//! * [`safety`]: the crisis check, which runs on new writing before
+//!   anything else, and the answer the node composes for it;
+//! * [`language`]: which language an entry is written in;
+//! * [`Engine::analyze`]: language, patterns, tensions and the feelings
+//!   named in a text;
 //! * [`mirror`]: the built-in mirror, which composes a mirrorback from the
 //!   person's own words;
 //! * [`eval`]: precision and recall against labelled sets.
 
 pub mod eval;
+pub mod language;
 pub mod llm;
 pub mod mirror;
 pub mod pipeline;
-
 pub mod rules;
+pub mod safety;
 
 use std::ops::Range;
 
 use mirror_constitution::{Checker, Constitution};
 use mirror_governance::params::EngineParams;
 
-use rules::{CompiledRule, Doc, Phrase, Words, compile_phrases};
+use std::collections::BTreeMap;
+
+use language::{Detector, Language};
+use rules::{CompiledRule, Doc, PhraseSet, Words};
+use safety::{CompiledSafety, Crisis};
 
 /// Where a pattern was found.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -55,11 +64,38 @@ pub struct TensionFinding {
     pub cues_b: Vec<String>,
 }
 
+/// A feeling named in the writer's own words.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EmotionMatch {
+    /// The emotion family ("fear", "pride").
+    pub family: String,
+    /// The words, as written.
+    pub cue: String,
+    /// Byte span of the cue.
+    pub span: Range<usize>,
+}
+
 /// Everything the engine noticed in one text.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Analysis {
+    pub language: Language,
     pub patterns: Vec<PatternMatch>,
     pub tensions: Vec<TensionFinding>,
+    pub emotions: Vec<EmotionMatch>,
+}
+
+impl Default for Analysis {
+    fn default() -> Self {
+        Analysis {
+            language: Language {
+                code: "en".into(),
+                native: true,
+            },
+            patterns: Vec::new(),
+            tensions: Vec::new(),
+            emotions: Vec::new(),
+        }
+    }
 }
 
 impl Analysis {
@@ -74,10 +110,19 @@ impl Analysis {
 
 struct CompiledAxis {
     name: String,
-    a: (String, Vec<Phrase>),
-    b: (String, Vec<Phrase>),
+    lang: String,
+    a: (String, PhraseSet),
+    b: (String, PhraseSet),
     implicit: bool,
 }
+
+/// A language's emotion words and contrast markers, compiled.
+struct CompiledLanguage {
+    emotions: Vec<(String, PhraseSet)>,
+}
+
+/// At most this many tension suggestions come from one entry.
+pub const MAX_TENSIONS: usize = 3;
 
 /// A parameter pack compiled for matching, with the constitution's checker.
 pub struct Engine {
@@ -86,7 +131,10 @@ pub struct Engine {
     words: Words,
     patterns: Vec<(String, Vec<CompiledRule>)>,
     axes: Vec<CompiledAxis>,
-    markers: Vec<Phrase>,
+    markers: BTreeMap<String, PhraseSet>,
+    languages: BTreeMap<String, CompiledLanguage>,
+    detector: Detector,
+    safety: CompiledSafety,
     checker: Checker,
 }
 
@@ -118,14 +166,56 @@ impl Engine {
             .iter()
             .map(|axis| CompiledAxis {
                 name: axis.name.clone(),
-                a: (axis.a.name.clone(), compile_phrases(&axis.a.cues)),
-                b: (axis.b.name.clone(), compile_phrases(&axis.b.cues)),
+                lang: axis.lang.clone().unwrap_or_else(|| "en".into()),
+                a: (axis.a.name.clone(), PhraseSet::from_texts(&axis.a.cues)),
+                b: (axis.b.name.clone(), PhraseSet::from_texts(&axis.b.cues)),
                 implicit: axis.implicit_conflict,
             })
             .collect();
+        // Conflict markers: the pack's English list, and each language's
+        // contrast words for its own axes.
+        let mut markers = BTreeMap::new();
+        markers.insert(
+            "en".to_string(),
+            PhraseSet::from_texts(&params.tensions.conflict_markers),
+        );
+        for (code, lang) in &params.languages {
+            if code != "en" {
+                markers.insert(code.clone(), PhraseSet::from_texts(&lang.contrast));
+            }
+        }
+        let languages = params
+            .languages
+            .iter()
+            .map(|(code, lang)| {
+                (
+                    code.clone(),
+                    CompiledLanguage {
+                        emotions: lang
+                            .emotions
+                            .iter()
+                            .map(|(family, cues)| (family.clone(), PhraseSet::from_texts(cues)))
+                            .collect(),
+                    },
+                )
+            })
+            .collect();
+        // The crisis check is never off: a pack made before it existed runs
+        // with the genesis pack's signals and directory.
+        let safety_spec = match &params.safety {
+            Some(spec) => spec.clone(),
+            None => EngineParams::genesis()?.safety.ok_or_else(|| {
+                mirror_governance::params::ParamsError::Invalid(
+                    "the genesis pack has no safety section".into(),
+                )
+            })?,
+        };
         Ok(Engine {
             words: Words::new(&params.words),
-            markers: compile_phrases(&params.tensions.conflict_markers),
+            markers,
+            languages,
+            detector: Detector::new(&params.languages),
+            safety: CompiledSafety::new(safety_spec),
             params_hash: params.hash(),
             params,
             patterns,
@@ -156,19 +246,110 @@ impl Engine {
         format!("builtin-{}", self.params.version)
     }
 
-    /// Patterns and tensions in `text`.
+    /// Language, patterns, tensions and named feelings in `text`.
     pub fn analyze(&self, text: &str) -> Analysis {
         let doc = Doc::new(text);
+        let language = self.detector.detect(text, &doc.tokens);
+        // Rules are read in the entry's language; an entry in a language
+        // the pack does not know is read with none (nothing is guessed).
+        let lang = language.code.clone();
         Analysis {
-            patterns: self.find_patterns(&doc),
-            tensions: self.find_tensions(&doc),
+            patterns: self.find_patterns(&doc, &lang),
+            tensions: self.find_tensions(&doc, &lang),
+            emotions: self.find_emotions(&doc, &lang),
+            language,
         }
     }
 
-    fn find_patterns(&self, doc: &Doc) -> Vec<PatternMatch> {
+    /// The crisis check (see [`safety`]): acute risk in `text`, in any of
+    /// the pack's languages.
+    pub fn crisis(&self, text: &str) -> Option<Crisis> {
+        let doc = Doc::new(text);
+        self.safety.check(&doc, &self.words)
+    }
+
+    /// The crisis check's data in force: signals, directory.
+    pub fn safety(&self) -> &mirror_governance::params::SafetySpec {
+        self.safety.spec()
+    }
+
+    /// Where help is for `region` (see [`safety::CompiledSafety::resources`]).
+    pub fn safety_resources(&self, region: Option<&str>) -> safety::Resources<'_> {
+        self.safety.resources(region)
+    }
+
+    /// Which language `text` is in.
+    pub fn language(&self, text: &str) -> Language {
+        let doc = Doc::new(text);
+        self.detector.detect(text, &doc.tokens)
+    }
+
+    fn find_emotions(&self, doc: &Doc, lang: &str) -> Vec<EmotionMatch> {
+        let Some(compiled) = self.languages.get(lang) else {
+            return Vec::new();
+        };
+        let mut found: Vec<EmotionMatch> = Vec::new();
+        for (family, set) in &compiled.emotions {
+            for range in set.find_all(doc, &self.words) {
+                // A feeling asked about is wished for, not felt ("why can't
+                // I just be happy?").
+                if doc.is_question(range.start) {
+                    continue;
+                }
+                // A negated feeling is not the writer's ("not sad").
+                let negated = range.start > 0 && {
+                    let before = doc.tokens[range.start - 1].norm.as_str();
+                    matches!(
+                        before,
+                        "not"
+                            | "never"
+                            | "no"
+                            | "isn't"
+                            | "wasn't"
+                            | "don't"
+                            | "didn't"
+                            | "pas"
+                            | "nicht"
+                            | "kein"
+                            | "keine"
+                            | "no_"
+                            | "nem"
+                            | "nunca"
+                    ) && doc.sentence_of(range.start - 1) == doc.sentence_of(range.start)
+                };
+                if negated {
+                    continue;
+                }
+                let span = doc.span(range);
+                found.push(EmotionMatch {
+                    family: family.clone(),
+                    cue: doc.text[span.clone()].to_string(),
+                    span,
+                });
+            }
+        }
+        found.sort_by(|a, b| (a.span.start, &a.family).cmp(&(b.span.start, &b.family)));
+        // One family per stretch of words: the longest cue claims it.
+        let mut kept: Vec<EmotionMatch> = Vec::new();
+        for m in found {
+            if let Some(prev) = kept.last()
+                && prev.span.end > m.span.start
+            {
+                if m.span.len() > prev.span.len() {
+                    kept.pop();
+                } else {
+                    continue;
+                }
+            }
+            kept.push(m);
+        }
+        kept
+    }
+
+    fn find_patterns(&self, doc: &Doc, lang: &str) -> Vec<PatternMatch> {
         let mut found = Vec::new();
         for (name, rules) in &self.patterns {
-            for rule in rules {
+            for rule in rules.iter().filter(|r| r.lang == lang) {
                 for range in doc.rule_matches(&self.words, rule) {
                     let span = doc.span(range.clone());
                     found.push(PatternMatch {
@@ -185,43 +366,31 @@ impl Engine {
         found
     }
 
-    fn find_tensions(&self, doc: &Doc) -> Vec<TensionFinding> {
-        // Phrases come longest first, so a longer phrase claims its words
-        // before a shorter one inside it can.
-        let hits = |phrases: &[Phrase]| -> Vec<Range<usize>> {
-            let mut out: Vec<Range<usize>> = Vec::new();
-            for p in phrases {
-                for i in doc.find_all(&self.words, p) {
-                    let r = i..i + p.len();
-                    if !out.iter().any(|o| o.start < r.end && r.start < o.end) {
-                        out.push(r);
-                    }
-                }
-            }
-            out.sort_by_key(|r| r.start);
-            out
-        };
+    fn find_tensions(&self, doc: &Doc, lang: &str) -> Vec<TensionFinding> {
         let overlaps = |x: &Range<usize>, y: &Range<usize>| x.start < y.end && y.start < x.end;
         // Where the conflict markers are, by sentence.
         let marker_sentences: Vec<usize> = self
             .markers
-            .iter()
-            .flat_map(|m| doc.find_all(&self.words, m).collect::<Vec<_>>())
-            .map(|i| doc.sentence_of(i))
+            .get(lang)
+            .map(|m| m.find_all(doc, &self.words))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| doc.sentence_of(r.start))
             .collect();
         let marker_count = marker_sentences.len();
-        let mut found: Vec<TensionFinding> = Vec::new();
-        for axis in &self.axes {
+        // (finding, how close its poles sit: sentences apart)
+        let mut found: Vec<(TensionFinding, usize)> = Vec::new();
+        for axis in self.axes.iter().filter(|a| a.lang == lang) {
             // An axis may be listed twice (narrow and broad cues): once found
             // is enough.
             if found
                 .iter()
-                .any(|f| f.axis_a == axis.a.0 && f.axis_b == axis.b.0)
+                .any(|(f, _)| f.axis_a == axis.a.0 && f.axis_b == axis.b.0)
             {
                 continue;
             }
-            let mut a = hits(&axis.a.1);
-            let mut b = hits(&axis.b.1);
+            let mut a = axis.a.1.find_all(doc, &self.words);
+            let mut b = axis.b.1.find_all(doc, &self.words);
             // One stretch of words cannot stand for both poles: where they
             // overlap, the longer phrase is the one meant ("can't control"
             // is surrender, not control).
@@ -237,38 +406,74 @@ impl Engine {
             }
             // The poles must be set against each other: a conflict marker in
             // a sentence that evokes one of them (not anywhere in a long text).
-            let pole_sentences: Vec<usize> = a
-                .iter()
-                .chain(b.iter())
-                .map(|r| doc.sentence_of(r.start))
-                .collect();
-            let contrasted = marker_sentences.iter().any(|s| pole_sentences.contains(s));
-            if !axis.implicit && !contrasted {
+            let contrasted_at = |s: usize| marker_sentences.contains(&s);
+            // The evidence is one passage: the closest pair of a cue for
+            // each pole, preferring a pair whose passage holds a marker.
+            let mut best: Option<(bool, usize, usize, usize)> = None;
+            for ra in &a {
+                let sa = doc.sentence_of(ra.start);
+                for rb in &b {
+                    let sb = doc.sentence_of(rb.start);
+                    let (lo, hi) = (sa.min(sb), sa.max(sb));
+                    if hi - lo > 2 {
+                        continue;
+                    }
+                    // Two many-word cues side by side ("the flat to myself",
+                    // "the two of us") set the poles against each other
+                    // without a marker word.
+                    let strong = ra.len() >= 2 && rb.len() >= 2;
+                    let marked = strong || (lo..=hi).any(contrasted_at);
+                    let key = (marked, hi - lo, lo, hi);
+                    let better = match best {
+                        None => true,
+                        Some((m, d, _, _)) => (marked && !m) || (marked == m && hi - lo < d),
+                    };
+                    if better {
+                        best = Some(key);
+                    }
+                }
+            }
+            let Some((marked, distance, lo, hi)) = best else {
+                continue;
+            };
+            if !axis.implicit && !marked {
                 continue;
             }
+            let in_passage = |r: &Range<usize>| (lo..=hi).contains(&doc.sentence_of(r.start));
+            let a: Vec<Range<usize>> = a.into_iter().filter(in_passage).collect();
+            let b: Vec<Range<usize>> = b.into_iter().filter(in_passage).collect();
             let (na, nb) = (a.len() as f64, b.len() as f64);
-            let mut sentences = vec![doc.sentence_of(a[0].start), doc.sentence_of(b[0].start)];
-            sentences.sort_unstable();
-            sentences.dedup();
-            let evidence = sentences
-                .iter()
-                .map(|s| doc.text[doc.sentences[*s].clone()].trim())
+            let evidence = (lo..=hi)
+                .map(|s| doc.text[doc.sentences[s].clone()].trim())
                 .collect::<Vec<_>>()
                 .join(" ");
             let text_of = |r: &Range<usize>| doc.text[doc.span(r.clone())].to_string();
-            found.push(TensionFinding {
-                name: axis.name.clone(),
-                axis_a: axis.a.0.clone(),
-                axis_b: axis.b.0.clone(),
-                position: ((nb - na) / (na + nb)).clamp(-1.0, 1.0),
-                intensity: (0.4 + 0.1 * (marker_count.min(4) as f64) + 0.05 * (na + nb).min(4.0))
+            found.push((
+                TensionFinding {
+                    name: axis.name.clone(),
+                    axis_a: axis.a.0.clone(),
+                    axis_b: axis.b.0.clone(),
+                    position: ((nb - na) / (na + nb)).clamp(-1.0, 1.0),
+                    intensity: (0.4
+                        + 0.1 * (marker_count.min(4) as f64)
+                        + 0.05 * (na + nb).min(4.0))
                     .clamp(0.0, 1.0),
-                evidence,
-                cues_a: a.iter().map(text_of).collect(),
-                cues_b: b.iter().map(text_of).collect(),
-            });
+                    evidence,
+                    cues_a: a.iter().map(text_of).collect(),
+                    cues_b: b.iter().map(text_of).collect(),
+                },
+                distance,
+            ));
         }
-        found
+        // The closest-knit tensions first; at most a few per entry, so a
+        // long entry is not answered with one suggestion per axis.
+        found.sort_by(|(x, dx), (y, dy)| {
+            dx.cmp(dy)
+                .then(y.intensity.total_cmp(&x.intensity))
+                .then(x.evidence.len().cmp(&y.evidence.len()))
+        });
+        found.truncate(MAX_TENSIONS);
+        found.into_iter().map(|(f, _)| f).collect()
     }
 
     /// How the pack describes a pattern to the person.

@@ -1,15 +1,20 @@
 //! The reflection pipeline: what happens when a person writes.
 //!
 //! 1. The reflection is stored durably, before anything else can fail.
-//! 2. The engine finds patterns and tensions; tensions become evidence for
-//!    what the person already tracks, or suggestions.
-//! 3. A mirrorback is written by the configured engine. A language model's
+//! 2. The crisis check reads it before anything else does. If the entry
+//!    shows acute risk, the node answers itself: care, in the writer's
+//!    language, and where help is for the person's region. Nothing is
+//!    analysed, no model sees the entry, nothing is offered to observers or
+//!    counted in telemetry; the engine run is marked `crisis`.
+//! 3. Otherwise the engine finds patterns and tensions; tensions become
+//!    evidence for what the person already tracks, or suggestions.
+//! 4. A mirrorback is written by the configured engine. A language model's
 //!    answer must pass the compliance checker; if it does not, it is
 //!    regenerated with a stricter instruction naming what was wrong, up to
 //!    `max_regenerations` times. If it still fails, or the model cannot be
 //!    reached, or is off this machine without the person's consent, the
 //!    built-in mirror answers instead. The reflection is never lost.
-//! 4. The mirrorback and an engine run (duration, patterns, flags) are
+//! 5. The mirrorback and an engine run (duration, patterns, flags) are
 //!    stored. Everything sent to a model is in the egress log first.
 
 use std::time::Instant;
@@ -17,6 +22,7 @@ use std::time::Instant;
 use super::llm::{
     Anthropic, ChatRequest, Completion, LlmAdapter, LlmError, Ollama, OpenAi, Prepared, is_loopback,
 };
+use super::safety::{self, CRISIS_FLAG, Crisis};
 use super::{Analysis, Engine, mirror};
 use crate::home::EngineConfig;
 use crate::model::*;
@@ -132,6 +138,9 @@ pub struct Options {
     pub max_regenerations: u32,
     pub temperature: f32,
     pub max_tokens: u32,
+    /// The person's region for the crisis answer's helplines (ISO 3166-1
+    /// alpha-2): `safety.region`, else the locale's, else none.
+    pub region: Option<String>,
 }
 
 impl Options {
@@ -140,7 +149,14 @@ impl Options {
             max_regenerations: config.max_regenerations,
             temperature: config.temperature,
             max_tokens: config.max_tokens,
+            region: None,
         }
+    }
+
+    /// With the region for the crisis answer.
+    pub fn with_region(mut self, region: Option<String>) -> Options {
+        self.region = region;
+        self
     }
 }
 
@@ -166,6 +182,9 @@ pub struct Outcome {
     pub mirrorback: Mirrorback,
     pub run: EngineRun,
     pub notes: Vec<String>,
+    /// What the crisis check found; when set, the mirrorback is the node's
+    /// crisis answer and nothing was analysed.
+    pub crisis: Option<Crisis>,
 }
 
 fn fill(template: &str, text: &str, analysis: &Analysis) -> String {
@@ -188,8 +207,76 @@ fn fill(template: &str, text: &str, analysis: &Analysis) -> String {
         .replace("{reflection}", text)
 }
 
-fn builtin(engine: &Engine, text: &str, analysis: &Analysis) -> String {
-    mirror::mirrorback(engine, text, analysis)
+/// What the person's recent writing adds to the built-in answer: the same
+/// someone written about again, a pattern that keeps coming, a tension
+/// they track. Read from the store; nothing leaves the node.
+pub fn history(
+    store: &Store,
+    engine: &Engine,
+    reflection: &Reflection,
+    analysis: &Analysis,
+    tensions: &TensionUpdate,
+) -> Result<mirror::History, StoreError> {
+    let mut history = mirror::History::default();
+    if let Some(evidence) = tensions.evidence.first()
+        && let Some(t) = store.get::<Tension>(evidence.tension_id)?
+    {
+        history.tracked = Some((t.axis_a, t.axis_b));
+    }
+    if analysis.language.code != "en" {
+        return Ok(history);
+    }
+    const MONTH_MICROS: i64 = 30 * 24 * 3600 * 1_000_000;
+    let since = Timestamp::from_micros(reflection.created_at.as_micros() - MONTH_MICROS)
+        .unwrap_or(Timestamp::MIN);
+    let recent = store.reflections(&crate::store::ReflectionQuery {
+        identity: Some(reflection.identity_id),
+        since: Some(since),
+        limit: 200,
+        ..Default::default()
+    })?;
+    let recent: Vec<&Reflection> = recent.iter().filter(|r| r.id != reflection.id).collect();
+    // Someone this entry is about: "my sister", "my boss".
+    let lower = reflection.content.to_lowercase();
+    let nouns = &engine.params().words.person_nouns;
+    let topic = nouns
+        .iter()
+        .map(|n| format!("my {n}"))
+        .filter(|phrase| contains_words(&lower, phrase))
+        .max_by_key(|phrase| phrase.len());
+    if let Some(phrase) = topic {
+        let count = 1 + recent
+            .iter()
+            .filter(|r| contains_words(&r.content.to_lowercase(), &phrase))
+            .count();
+        history.topic = Some((phrase.replacen("my ", "your ", 1), count));
+    }
+    // A pattern of this entry that keeps coming back.
+    for name in analysis.pattern_names() {
+        let mut count = 1;
+        for r in &recent {
+            if store
+                .runs_for(r.id)?
+                .iter()
+                .any(|run| run.patterns.contains(&name))
+            {
+                count += 1;
+            }
+        }
+        if count >= 3 && history.pattern.as_ref().is_none_or(|(_, c)| count > *c) {
+            history.pattern = Some((name, count));
+        }
+    }
+    Ok(history)
+}
+
+/// Whether `phrase` occurs in `text` on word boundaries.
+fn contains_words(text: &str, phrase: &str) -> bool {
+    text.match_indices(phrase).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + phrase.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
 }
 
 /// Write a mirrorback for `text` with `adapter` (or the built-in mirror),
@@ -204,9 +291,28 @@ pub async fn generate<A: LlmAdapter>(
     options: &Options,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Generated {
+    let history = mirror::History::default();
+    generate_with(
+        engine, adapter, store, text, analysis, &history, options, progress,
+    )
+    .await
+}
+
+/// [`generate`], with what the person's history adds to a built-in answer.
+#[allow(clippy::too_many_arguments)]
+pub async fn generate_with<A: LlmAdapter>(
+    engine: &Engine,
+    adapter: Option<&A>,
+    store: &Store,
+    text: &str,
+    analysis: &Analysis,
+    history: &mirror::History,
+    options: &Options,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Generated {
     let Some(adapter) = adapter else {
         return Generated {
-            text: builtin(engine, text, analysis),
+            text: mirror::mirrorback_with(engine, text, analysis, history),
             engine_mode: EngineMode::Manual,
             engine_version: engine.version(),
             model: None,
@@ -220,7 +326,7 @@ pub async fn generate<A: LlmAdapter>(
     let mut flags: Vec<String> = Vec::new();
     let mut attempts = 0;
     let fallback = |notes: Vec<String>, flags: Vec<String>, attempts: u32| Generated {
-        text: builtin(engine, text, analysis),
+        text: mirror::mirrorback_with(engine, text, analysis, history),
         engine_mode: adapter.engine(),
         engine_version: engine.version(),
         model: Some(adapter.model().to_string()),
@@ -373,6 +479,18 @@ pub async fn generate<A: LlmAdapter>(
     fallback(notes, flags, attempts)
 }
 
+/// The node's own answer to an entry in crisis (see [`safety`]).
+pub fn crisis_answer(engine: &Engine, text: &str, crisis: &Crisis, options: &Options) -> String {
+    let language = engine.language(text);
+    let resources = engine.safety_resources(options.region.as_deref());
+    safety::answer(
+        &engine.params().languages,
+        &language.code,
+        crisis,
+        resources,
+    )
+}
+
 /// The whole pipeline for one new reflection (see the module docs).
 pub async fn reflect<A: LlmAdapter>(
     store: &Store,
@@ -385,6 +503,54 @@ pub async fn reflect<A: LlmAdapter>(
 ) -> Result<Outcome, StoreError> {
     let started = Instant::now();
     store.insert_reflection(&reflection, thread)?;
+    // Safety first: before any analysis, and before any model.
+    if let Some(crisis) = engine.crisis(&reflection.content) {
+        let text = crisis_answer(engine, &reflection.content, &crisis, options);
+        let now = Timestamp::now();
+        let flags = vec![CRISIS_FLAG.to_string()];
+        let mirrorback = Mirrorback {
+            id: Id::new(),
+            reflection_id: reflection.id,
+            text,
+            engine_mode: EngineMode::Manual,
+            engine_version: engine.version(),
+            model: None,
+            attempts: 1,
+            fell_back: false,
+            flags: flags.clone(),
+            created_at: now,
+        };
+        store.insert_mirrorback(&mirrorback)?;
+        let run = EngineRun {
+            id: Id::new(),
+            reflection_id: reflection.id,
+            mode: EngineMode::Manual,
+            model: None,
+            duration_ms: started.elapsed().as_millis() as u64,
+            patterns: Vec::new(),
+            flags,
+            // Never offered to the commons, whatever the consent.
+            sync_allowed: false,
+            created_at: now,
+        };
+        store.insert_engine_run(&run)?;
+        tracing::info!(reflection = %reflection.id, "crisis check answered");
+        return Ok(Outcome {
+            analysis: Analysis {
+                language: engine.language(&reflection.content),
+                ..Analysis::default()
+            },
+            reflection,
+            tensions: TensionUpdate::default(),
+            mirrorback,
+            run,
+            notes: vec![
+                "The crisis check answered: nothing was analysed and nothing was sent anywhere."
+                    .into(),
+            ],
+            crisis: Some(crisis),
+        });
+    }
     let analysis = engine.analyze(&reflection.content);
     let findings: Vec<TensionFindingInput> = analysis
         .tensions
@@ -400,12 +566,14 @@ pub async fn reflect<A: LlmAdapter>(
         .collect();
     let tensions =
         store.record_tension_findings(reflection.identity_id, reflection.id, &findings)?;
-    let generated = generate(
+    let history = history(store, engine, &reflection, &analysis, &tensions)?;
+    let generated = generate_with(
         engine,
         adapter,
         store,
         &reflection.content,
         &analysis,
+        &history,
         options,
         progress,
     )
@@ -414,7 +582,9 @@ pub async fn reflect<A: LlmAdapter>(
     let mirrorback = Mirrorback {
         id: Id::new(),
         reflection_id: reflection.id,
-        text: generated.text,
+        // A reflection of any accepted length gets its answer: a quote of
+        // a very long one is cut to what a mirrorback may hold.
+        text: fit_text(generated.text, MAX_MIRRORBACK_BYTES),
         engine_mode: generated.engine_mode,
         engine_version: generated.engine_version,
         model: generated.model.clone(),
@@ -443,5 +613,6 @@ pub async fn reflect<A: LlmAdapter>(
         mirrorback,
         run,
         notes: generated.notes,
+        crisis: None,
     })
 }

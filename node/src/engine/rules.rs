@@ -27,21 +27,32 @@ pub enum Elem {
 pub type Phrase = Vec<Elem>;
 
 pub fn compile_phrase(text: &str) -> Phrase {
-    text.split_whitespace()
-        .map(|w| match w {
-            "<num>" => Elem::Num,
-            "<past>" => Elem::Past,
-            "<name>" => Elem::Name,
-            "<any>" => Elem::Any,
-            word if word.len() > 3 && word.ends_with('*') => Elem::Prefix(
-                mirror_constitution::text::normalize_word(word.trim_end_matches('*')),
-            ),
+    let mut phrase = Vec::new();
+    for w in text.split_whitespace() {
+        match w {
+            "<num>" => phrase.push(Elem::Num),
+            "<past>" => phrase.push(Elem::Past),
+            "<name>" => phrase.push(Elem::Name),
+            "<any>" => phrase.push(Elem::Any),
             word => {
-                // Normalise as the tokenizer would ("don’t" → "don't").
-                Elem::Word(mirror_constitution::text::normalize_word(word))
+                // Split as the tokenizer splits ("self-harm" is two words,
+                // "bateu-me" too), so a hyphenated cue can match at all;
+                // a stem's `*` applies to its last part.
+                let stem = word.len() > 3 && word.ends_with('*');
+                let body = word.trim_end_matches('*');
+                let parts = tokenize(body);
+                let n = parts.len();
+                for (k, t) in parts.into_iter().enumerate() {
+                    if stem && k + 1 == n {
+                        phrase.push(Elem::Prefix(t.norm));
+                    } else {
+                        phrase.push(Elem::Word(t.norm));
+                    }
+                }
             }
-        })
-        .collect()
+        }
+    }
+    phrase
 }
 
 pub fn compile_phrases(texts: &[String]) -> Vec<Phrase> {
@@ -49,6 +60,100 @@ pub fn compile_phrases(texts: &[String]) -> Vec<Phrase> {
     // Longest first, so the most specific phrase claims a position.
     phrases.sort_by_key(|p| std::cmp::Reverse(p.len()));
     phrases
+}
+
+/// Phrases indexed by their first element, so finding which of thousands
+/// of phrases start at a token costs a hash lookup, not a scan.
+///
+/// Cost model: building is one pass over the phrases; a query at token `i`
+/// looks up the token's word, then tries the few phrases that start with a
+/// stem (`plan*`) or a token class (`<name>`). Matching a whole text is
+/// O(tokens × phrases starting with each token's word), where the full scan
+/// it replaces was O(tokens × all phrases).
+#[derive(Debug, Clone, Default)]
+pub struct PhraseSet {
+    phrases: Vec<Phrase>,
+    /// First word → indices into `phrases`, longest phrase first.
+    by_word: std::collections::HashMap<String, Vec<usize>>,
+    /// Phrases that start with a stem or a token class, longest first.
+    open: Vec<usize>,
+}
+
+impl PhraseSet {
+    pub fn new(phrases: Vec<Phrase>) -> PhraseSet {
+        let mut phrases = phrases;
+        phrases.retain(|p| !p.is_empty());
+        phrases.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        let mut by_word: std::collections::HashMap<String, Vec<usize>> =
+            std::collections::HashMap::new();
+        let mut open = Vec::new();
+        for (i, p) in phrases.iter().enumerate() {
+            match &p[0] {
+                Elem::Word(w) => by_word.entry(w.clone()).or_default().push(i),
+                _ => open.push(i),
+            }
+        }
+        PhraseSet {
+            phrases,
+            by_word,
+            open,
+        }
+    }
+
+    pub fn from_texts(texts: &[String]) -> PhraseSet {
+        PhraseSet::new(texts.iter().map(|t| compile_phrase(t)).collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.phrases.is_empty()
+    }
+
+    /// The longest phrase matching at token `i`, as its index and length.
+    pub fn longest_at(&self, doc: &Doc, words: &Words, i: usize) -> Option<(usize, usize)> {
+        let word = doc.tokens.get(i)?.norm.as_str();
+        let mut best: Option<(usize, usize)> = None;
+        let candidates = self
+            .by_word
+            .get(word)
+            .into_iter()
+            .flatten()
+            .chain(self.open.iter());
+        for &k in candidates {
+            let p = &self.phrases[k];
+            if best.is_some_and(|(_, len)| len >= p.len()) {
+                continue;
+            }
+            if doc.matches(words, p, i) {
+                best = Some((k, p.len()));
+            }
+        }
+        best
+    }
+
+    /// Every (start, length) where some phrase matches, longest at each
+    /// start, not overlapping an earlier match.
+    pub fn find_all(&self, doc: &Doc, words: &Words) -> Vec<Range<usize>> {
+        let mut out: Vec<Range<usize>> = Vec::new();
+        let mut i = 0;
+        while i < doc.len() {
+            match self.longest_at(doc, words, i) {
+                Some((_, len)) => {
+                    out.push(i..i + len);
+                    i += len;
+                }
+                None => i += 1,
+            }
+        }
+        out
+    }
+
+    /// Whether any phrase matches anywhere in `range` of tokens.
+    pub fn any_in(&self, doc: &Doc, words: &Words, range: Range<usize>) -> bool {
+        range.clone().any(|i| {
+            self.longest_at(doc, words, i)
+                .is_some_and(|(_, len)| i + len <= range.end)
+        })
+    }
 }
 
 /// A compiled [`Context`].
@@ -71,7 +176,9 @@ impl CompiledContext {
 #[derive(Debug, Clone)]
 pub struct CompiledRule {
     pub id: String,
-    pub cues: Vec<Phrase>,
+    /// The language the rule reads ("en" when the pack names none).
+    pub lang: String,
+    pub cues: PhraseSet,
     pub subject: SubjectRule,
     pub before: Option<CompiledContext>,
     pub not_before: Option<CompiledContext>,
@@ -86,7 +193,8 @@ impl CompiledRule {
     pub fn new(rule: &PatternRule) -> Self {
         CompiledRule {
             id: rule.id.clone(),
-            cues: compile_phrases(&rule.cues),
+            lang: rule.lang.clone().unwrap_or_else(|| "en".into()),
+            cues: PhraseSet::from_texts(&rule.cues),
             subject: rule.subject,
             before: rule.before.as_ref().map(CompiledContext::new),
             not_before: rule.not_before.as_ref().map(CompiledContext::new),
@@ -268,6 +376,18 @@ impl<'a> Doc<'a> {
         (0..self.tokens.len()).filter(move |&i| self.matches(words, phrase, i))
     }
 
+    /// The tokens of sentence `s`.
+    pub fn sentence_tokens(&self, s: usize) -> Range<usize> {
+        let start = self.sentence.partition_point(|x| *x < s);
+        let end = self.sentence.partition_point(|x| *x <= s);
+        start..end
+    }
+
+    /// Whether the sentence of `token` ends with a question mark.
+    pub fn is_question(&self, token: usize) -> bool {
+        self.question.get(token).copied().unwrap_or(false)
+    }
+
     /// Byte span of tokens `from..to`.
     pub fn span(&self, tokens: Range<usize>) -> Range<usize> {
         self.tokens[tokens.start].span.start..self.tokens[tokens.end - 1].span.end
@@ -357,11 +477,11 @@ impl<'a> Doc<'a> {
     pub fn rule_matches(&self, words: &Words, rule: &CompiledRule) -> Vec<Range<usize>> {
         let mut out: Vec<Range<usize>> = Vec::new();
         for i in 0..self.tokens.len() {
-            // The longest cue matching here (cues are sorted longest first).
-            let Some(cue) = rule.cues.iter().find(|c| self.matches(words, c, i)) else {
+            // The longest cue matching here.
+            let Some((_, cue_len)) = rule.cues.longest_at(self, words, i) else {
                 continue;
             };
-            let end = i + cue.len();
+            let end = i + cue_len;
             if out.iter().any(|r| r.start <= i && i < r.end) {
                 continue;
             }

@@ -1,0 +1,298 @@
+//! The crisis check, and the answer the node gives when it finds one.
+//!
+//! Someone writing about ending their life, hurting themselves, or being
+//! hurt is met with care and shown where help is, never analysed. The
+//! constitution says so (document 07 and invariant I7) and this module is
+//! how the node keeps it:
+//!
+//! * [`CompiledSafety::check`] runs on new writing before anything else. It
+//!   reads the pack's signals in every language the pack knows, whatever
+//!   the entry's language was detected as: a missed crisis costs far more
+//!   than a kind answer to an ordinary bad day. A look-alike in the same
+//!   sentence (a joke, fiction, a recovered past, work on the topic, a
+//!   kitchen accident) cancels a signal, unless the entry says the risk is
+//!   now ("again", "tonight").
+//! * [`answer`] composes the reply from the pack's phrasings in the
+//!   writer's language and the helpline directory entry for the person's
+//!   region. It is composed here, never by a model; the pipeline stores the
+//!   entry, marks the run `crisis`, and sends nothing anywhere.
+//!
+//! Showing a number is information, not advice: the answers are written as
+//! statements ("the emergency number is 999") and pass the compliance
+//! checker, and the safety clause puts this one case above the directive
+//! threshold should a pack's phrasing ever trip it.
+
+use std::collections::BTreeMap;
+
+use mirror_governance::params::{LanguageSpec, Region, SafetySpec};
+
+use super::rules::{CompiledRule, Doc, PhraseSet, Words};
+
+/// The kinds of acute risk, in the order the answer is chosen by when an
+/// entry shows several.
+pub const KINDS: &[&str] = &["danger", "abuse", "suicide", "self_harm"];
+
+/// The flag an engine run carries when the crisis check answered.
+pub const CRISIS_FLAG: &str = "crisis";
+
+/// What the check found.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Crisis {
+    /// suicide, self_harm, abuse or danger.
+    pub kind: String,
+    /// Every kind found, most urgent first.
+    pub kinds: Vec<String>,
+    /// The rule that fired, for `mirror safety` and tests.
+    pub rule: String,
+    /// The words, as written.
+    pub cue: String,
+}
+
+/// The pack's safety section, compiled.
+pub struct CompiledSafety {
+    spec: SafetySpec,
+    signals: Vec<(String, CompiledRule)>,
+    look_alikes: PhraseSet,
+    acute: PhraseSet,
+}
+
+impl CompiledSafety {
+    pub fn new(spec: SafetySpec) -> Self {
+        let signals = spec
+            .signals
+            .iter()
+            .flat_map(|(kind, rules)| {
+                rules
+                    .iter()
+                    .map(move |r| (kind.clone(), CompiledRule::new(r)))
+            })
+            .collect();
+        let all = |lists: &BTreeMap<String, Vec<String>>| {
+            PhraseSet::from_texts(&lists.values().flatten().cloned().collect::<Vec<_>>())
+        };
+        CompiledSafety {
+            look_alikes: all(&spec.look_alikes),
+            acute: all(&spec.acute),
+            signals,
+            spec,
+        }
+    }
+
+    pub fn spec(&self) -> &SafetySpec {
+        &self.spec
+    }
+
+    /// Acute risk in `doc`, if any.
+    pub fn check(&self, doc: &Doc, words: &Words) -> Option<Crisis> {
+        let mut hits: Vec<(String, String, String)> = Vec::new();
+        let mut acute: Option<bool> = None;
+        for (kind, rule) in &self.signals {
+            for range in doc.rule_matches(words, rule) {
+                let sentence = doc.sentence_tokens(doc.sentence_of(range.start));
+                let look_alike = self.look_alikes.any_in(doc, words, sentence);
+                if look_alike {
+                    let now =
+                        *acute.get_or_insert_with(|| self.acute.any_in(doc, words, 0..doc.len()));
+                    if !now {
+                        continue;
+                    }
+                }
+                let span = doc.span(range);
+                hits.push((kind.clone(), rule.id.clone(), doc.text[span].to_string()));
+            }
+        }
+        let mut kinds: Vec<String> = KINDS
+            .iter()
+            .filter(|k| hits.iter().any(|h| h.0 == **k))
+            .map(|k| k.to_string())
+            .collect();
+        // Kinds a pack adds beyond the four, after them.
+        for h in &hits {
+            if !kinds.contains(&h.0) {
+                kinds.push(h.0.clone());
+            }
+        }
+        let first = kinds.first()?.clone();
+        let (_, rule, cue) = hits.into_iter().find(|h| h.0 == first)?;
+        Some(Crisis {
+            kind: first,
+            kinds,
+            rule,
+            cue,
+        })
+    }
+
+    /// The directory entry in force for `region` (a configured code or one
+    /// read from the locale), else the pack's default.
+    pub fn resources(&self, region: Option<&str>) -> Resources<'_> {
+        let configured = region.map(str::trim).filter(|r| !r.is_empty());
+        match configured.and_then(|code| self.spec.region(code)) {
+            Some(entry) => Resources {
+                region: entry,
+                why: Why::Set,
+            },
+            None => Resources {
+                region: self
+                    .spec
+                    .region(&self.spec.default_region)
+                    .or_else(|| self.spec.regions.first())
+                    .expect("a validated pack has its default region"),
+                why: if configured.is_some() {
+                    Why::Unknown
+                } else {
+                    Why::Default
+                },
+            },
+        }
+    }
+}
+
+/// Why these resources are in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// The region was set (or read from the locale) and is in the directory.
+    Set,
+    /// A region was given that the directory does not have.
+    Unknown,
+    /// No region known.
+    Default,
+}
+
+/// Where help is, for one person.
+#[derive(Debug, Clone, Copy)]
+pub struct Resources<'a> {
+    pub region: &'a Region,
+    pub why: Why,
+}
+
+/// The region named by a POSIX locale ("en_GB.UTF-8" → "GB"), for when the
+/// person set none. `vars` are (name, value) pairs as read from the
+/// environment, so tests can pass their own.
+pub fn region_from_locale<'a>(vars: impl IntoIterator<Item = (&'a str, String)>) -> Option<String> {
+    let vars: BTreeMap<&str, String> = vars.into_iter().collect();
+    // The precedence POSIX gives them.
+    for name in ["LC_ALL", "LC_MESSAGES", "LANG"] {
+        let Some(value) = vars.get(name).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let base = value.split(['.', '@']).next().unwrap_or("");
+        if let Some((_, country)) = base.split_once('_')
+            && country.len() == 2
+            && country.chars().all(|c| c.is_ascii_alphabetic())
+        {
+            return Some(country.to_ascii_uppercase());
+        }
+        // The first variable set decides, even without a country.
+        return None;
+    }
+    None
+}
+
+/// The node's answer to an entry in crisis: care, in the writer's language
+/// (English where the pack has no phrasings for it), and where help is.
+pub fn answer(
+    languages: &BTreeMap<String, LanguageSpec>,
+    lang: &str,
+    crisis: &Crisis,
+    resources: Resources<'_>,
+) -> String {
+    let spec = languages
+        .get(lang)
+        .filter(|l| l.phrases.contains_key("crisis.emergency"))
+        .or_else(|| languages.get("en"));
+    let phrase = |slot: &str| -> String {
+        spec.and_then(|l| l.phrases.get(slot))
+            .and_then(|v| v.first())
+            .cloned()
+            .or_else(|| {
+                languages
+                    .get("en")
+                    .and_then(|l| l.phrases.get(slot))
+                    .and_then(|v| v.first())
+                    .cloned()
+            })
+            .unwrap_or_default()
+    };
+    let region = resources.region;
+    let always = |open: bool| {
+        if open {
+            phrase("crisis.always")
+        } else {
+            String::new()
+        }
+    };
+    let line = |slot: &str, l: &mirror_governance::params::Helpline| {
+        let template = phrase(slot);
+        // A line listed without an address: no empty brackets.
+        let template = if l.url.trim().is_empty() {
+            template.replace(" ({url})", "").replace("({url})", "")
+        } else {
+            template
+        };
+        template
+            .replace("{name}", &l.name)
+            .replace("{number}", &l.number)
+            .replace("{always}", &always(l.always_open))
+            .replace("{url}", &l.url)
+    };
+    // The fallback's emergency numbers are said in the language's own words.
+    let emergency = if region.code == "INTL" {
+        phrase("crisis.emergency_intl")
+    } else {
+        phrase("crisis.emergency").replace("{emergency}", &region.emergency)
+    };
+    let mut parts = vec![phrase(&format!("crisis.open.{}", crisis.kind)), emergency];
+    let hurt_by_someone = crisis.kinds.iter().any(|k| k == "abuse" || k == "danger");
+    if hurt_by_someone && let Some(abuse) = &region.abuse {
+        parts.push(line("crisis.abuse_line", abuse));
+    }
+    if region.crisis.number.trim().is_empty() {
+        parts.push(line("crisis.directory", &region.crisis));
+    } else {
+        parts.push(line("crisis.line", &region.crisis));
+    }
+    parts.push(phrase("crisis.close"));
+    let text = parts
+        .into_iter()
+        .filter(|p| !p.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    // A name starting a sentence is capitalised ("the 988 Lifeline…").
+    let mut fixed = String::with_capacity(text.len());
+    let (mut capital, mut ended) = (true, false);
+    for c in text.chars() {
+        if capital && c.is_alphabetic() {
+            fixed.extend(c.to_uppercase());
+            capital = false;
+            continue;
+        }
+        if c.is_whitespace() {
+            capital |= ended;
+        } else {
+            capital = false;
+        }
+        ended = matches!(c, '.' | '!' | '?');
+        fixed.push(c);
+    }
+    fixed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_come_from_the_locale() {
+        let v = |pairs: &[(&'static str, &str)]| {
+            region_from_locale(pairs.iter().map(|(k, v)| (*k, v.to_string())))
+        };
+        assert_eq!(v(&[("LANG", "en_GB.UTF-8")]), Some("GB".into()));
+        assert_eq!(
+            v(&[("LANG", "de_AT.UTF-8"), ("LC_ALL", "fr_FR.UTF-8")]),
+            Some("FR".into())
+        );
+        assert_eq!(v(&[("LANG", "C.UTF-8")]), None);
+        assert_eq!(v(&[("LANG", "pt_BR@euro")]), Some("BR".into()));
+        assert_eq!(v(&[]), None);
+    }
+}

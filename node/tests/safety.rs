@@ -1,0 +1,231 @@
+//! The crisis check and its answer, as the constitution's safety clause
+//! (document 07, I7) asks: acute risk caught in each of the five languages,
+//! look-alikes left alone, the answer in the writer's language with the
+//! region's help, and homes set up before the clause upgraded in place.
+//!
+//! Every sentence here was written for these tests, not taken from an
+//! evaluation set.
+
+use mirror_node::engine::Engine;
+use mirror_node::engine::safety;
+use mirror_node::home::Home;
+
+fn engine() -> Engine {
+    Engine::genesis().unwrap()
+}
+
+fn kind(text: &str) -> Option<String> {
+    engine().crisis(text).map(|c| c.kind)
+}
+
+#[test]
+fn acute_risk_is_caught_in_each_language() {
+    let cases = [
+        (
+            "en",
+            "I don't want to be alive anymore and I've stopped pretending.",
+            "suicide",
+        ),
+        (
+            "en",
+            "Bought the pills today. Counting them on the bed.",
+            "suicide",
+        ),
+        (
+            "en",
+            "The urge to cut myself came back tonight, stronger than before.",
+            "self_harm",
+        ),
+        (
+            "en",
+            "My boyfriend punched me in the stomach when I got home late.",
+            "abuse",
+        ),
+        (
+            "en",
+            "She threatened to kill me if I call my sister again.",
+            "danger",
+        ),
+        (
+            "fr",
+            "Je veux mourir, je n'en peux plus de tout ça.",
+            "suicide",
+        ),
+        (
+            "fr",
+            "Hier soir je me suis encore scarifié les bras.",
+            "self_harm",
+        ),
+        ("fr", "Il m'a frappée devant les enfants.", "abuse"),
+        (
+            "de",
+            "Ich will nicht mehr leben, alles ist zu schwer.",
+            "suicide",
+        ),
+        ("de", "Ich habe mich gestern wieder geritzt.", "self_harm"),
+        ("de", "Er schlägt mich, wenn er getrunken hat.", "abuse"),
+        (
+            "es",
+            "Ya no quiero vivir, estoy cansada de todo.",
+            "suicide",
+        ),
+        ("es", "Anoche volví a cortarme en las piernas.", "self_harm"),
+        ("es", "Mi pareja me golpeó otra vez.", "abuse"),
+        ("pt", "Não quero mais viver, tudo dói.", "suicide"),
+        ("pt", "Voltei a me cortar ontem à noite.", "self_harm"),
+        ("pt", "O meu marido bateu-me outra vez.", "abuse"),
+    ];
+    for (lang, text, expected) in cases {
+        assert_eq!(kind(text).as_deref(), Some(expected), "{lang}: {text}");
+    }
+}
+
+#[test]
+fn look_alikes_stay_ordinary_entries() {
+    let cases = [
+        "This commute is killing me, honestly.",
+        "The spreadsheet is going to be the death of me lol.",
+        "Watched a film where the hero jumps off the bridge at the end.",
+        "Ten years since I last self-harmed, and today I ran a half marathon.",
+        "I'm training as a volunteer for a suicide prevention line.",
+        "Sliced my thumb cutting an onion, blood everywhere, dinner survived.",
+        "Crashed my bike on the descent and hurt my knee.",
+        "My sister would kill me if she knew I ate her cake.",
+        "Crushed the workout, my legs are dead.",
+        "Ce film d'horreur m'a tué de rire.",
+        "Die Arbeit bringt mich noch um, so viel zu tun.",
+        "Este calor me está matando.",
+        "Este trânsito ainda me mata.",
+        "Felt low all day and cried on the bus.",
+    ];
+    for text in cases {
+        assert_eq!(kind(text), None, "{text}");
+    }
+}
+
+#[test]
+fn the_answer_is_care_in_the_writers_language_with_the_regions_help() {
+    let e = engine();
+    let answer = |text: &str, region: &str| {
+        let crisis = e.crisis(text).expect("a crisis");
+        let lang = e.language(text);
+        safety::answer(
+            &e.params().languages,
+            &lang.code,
+            &crisis,
+            e.safety_resources(Some(region)),
+        )
+    };
+    let en = answer("Some days I wish I could die in my sleep.", "US");
+    assert!(en.contains("911") && en.contains("988"), "{en}");
+    assert!(e.checker().check(&en).is_compliant(), "{en}");
+    assert!(!en.contains('?'), "no question in a crisis answer: {en}");
+
+    let es = answer("Quiero morirme, no aguanto más.", "ES");
+    assert!(es.contains("024") && es.contains("112"), "{es}");
+    assert!(es.starts_with("Gracias"), "{es}");
+
+    let fr = answer("Il m'a frappée encore hier soir.", "FR");
+    assert!(
+        fr.contains("3919") && fr.contains("3114"),
+        "abuse line and crisis line: {fr}"
+    );
+    assert!(!fr.contains(" you "), "{fr}");
+
+    // No region: the international directory, never nothing.
+    let intl = answer("I want to end my life.", "");
+    assert!(intl.contains("findahelpline.com"), "{intl}");
+    // A region the directory does not have: the fallback too.
+    let unknown = answer("I want to end my life.", "ZZ");
+    assert!(unknown.contains("findahelpline.com"), "{unknown}");
+}
+
+#[test]
+fn every_helpline_names_its_source_and_every_crisis_phrasing_passes() {
+    let e = engine();
+    for region in &e.safety().regions {
+        assert!(!region.emergency_source.is_empty(), "{}", region.code);
+        assert!(!region.crisis.source.is_empty(), "{}", region.code);
+    }
+    // Every crisis answer the node can compose passes the checker.
+    for code in e.params().languages.keys() {
+        for kind in ["suicide", "self_harm", "abuse", "danger"] {
+            for region in &e.safety().regions {
+                let crisis = safety::Crisis {
+                    kind: kind.into(),
+                    kinds: vec![kind.into()],
+                    rule: "test".into(),
+                    cue: String::new(),
+                };
+                let text = safety::answer(
+                    &e.params().languages,
+                    code,
+                    &crisis,
+                    e.safety_resources(Some(&region.code)),
+                );
+                assert!(
+                    e.checker().check(&text).is_compliant(),
+                    "{code} {kind} {}: {text}",
+                    region.code
+                );
+            }
+        }
+    }
+}
+
+/// A home set up with the first genesis (before the safety clause) is
+/// upgraded in place: the old documents kept, the new ones in force, the
+/// upgrade recorded, and the commons it joined by default kept.
+#[test]
+fn homes_on_the_first_genesis_are_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::at(dir.path());
+    let store = home.open_store().unwrap();
+    home.init_with(&store, "tester").unwrap();
+    drop(store);
+    // Write the first genesis: no document 07, no I7.
+    let constitution_dir = home.constitution_dir();
+    std::fs::remove_file(constitution_dir.join("07-care-in-a-crisis.md")).unwrap();
+    let invariants = std::fs::read_to_string(constitution_dir.join("invariants.toml")).unwrap();
+    let cut = invariants.find("\n\n[[invariant]]\nid = \"I7\"").unwrap();
+    std::fs::write(
+        constitution_dir.join("invariants.toml"),
+        format!("{}\n", &invariants[..cut]),
+    )
+    .unwrap();
+    // It had joined the default commons.
+    std::fs::write(home.commons_db_path(), b"").unwrap();
+
+    let constitution = home.constitution().unwrap();
+    assert_eq!(
+        constitution.hash().to_hex(),
+        mirror_constitution::GENESIS_HASH
+    );
+    assert!(constitution_dir.join("07-care-in-a-crisis.md").exists());
+    let first = mirror_constitution::SUPERSEDED_GENESIS[0];
+    assert!(
+        dir.path()
+            .join("releases/constitutions")
+            .join(first)
+            .join("invariants.toml")
+            .exists()
+    );
+    let log = std::fs::read_to_string(home.constitution_upgrades_path()).unwrap();
+    assert!(
+        log.contains(first) && log.contains(mirror_constitution::GENESIS_HASH),
+        "{log}"
+    );
+    let config = home.load_config().unwrap();
+    assert_eq!(
+        config.commons.id,
+        mirror_node::home::default_commons_id(first)
+    );
+    // Once is enough: reading again changes nothing.
+    home.constitution().unwrap();
+    let again = std::fs::read_to_string(home.constitution_upgrades_path()).unwrap();
+    assert_eq!(again.lines().count(), 1);
+
+    // An edited constitution is still refused.
+    std::fs::write(constitution_dir.join("01-core-principle.md"), "edited").unwrap();
+    assert!(home.constitution().is_err());
+}
