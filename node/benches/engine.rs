@@ -1,5 +1,6 @@
 //! Reflection engine benchmarks: a full reflect of a 2,000-word entry
-//! (durable store write + pattern and tension detection + built-in
+//! (durable store write + crisis check + language detection + pattern,
+//! tension and feeling detection + the person's history + built-in
 //! mirrorback + mirrorback and engine-run writes), side by side with the
 //! baseline of the durable write alone, and the engine's parts on their own.
 //!
@@ -69,6 +70,7 @@ fn main() {
         max_regenerations: 2,
         temperature: 0.7,
         max_tokens: 400,
+        region: None,
     };
     let reflection = || Reflection {
         id: Id::new(),
@@ -83,6 +85,7 @@ fn main() {
 
     let (mut write_only, mut full, mut analyze, mut mirror, mut check) =
         (vec![], vec![], vec![], vec![], vec![]);
+    let (mut crisis, mut language) = (vec![], vec![]);
     let mut last_mirrorback = String::new();
     for _ in 0..runs {
         // Baseline: the durable write alone.
@@ -108,6 +111,12 @@ fn main() {
         full.push(t.elapsed());
         last_mirrorback = outcome.mirrorback.text;
 
+        let t = Instant::now();
+        std::hint::black_box(engine.crisis(&text));
+        crisis.push(t.elapsed());
+        let t = Instant::now();
+        std::hint::black_box(engine.language(&text));
+        language.push(t.elapsed());
         let t = Instant::now();
         let analysis = engine.analyze(&text);
         analyze.push(t.elapsed());
@@ -136,10 +145,15 @@ fn main() {
     for (name, times) in [
         ("baseline: durable store write only", write_only),
         (
-            "full reflect: store + detect + built-in mirrorback + run record",
+            "full reflect: store + crisis check + detect + history + built-in mirrorback + run record",
             full,
         ),
-        ("detect patterns and tensions", analyze),
+        ("crisis check (every language's signals)", crisis),
+        ("language detection", language),
+        (
+            "analyze: language + patterns + tensions + feelings",
+            analyze,
+        ),
         ("compose the built-in mirrorback", mirror),
         ("compliance check of the mirrorback", check),
     ] {
