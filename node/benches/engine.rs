@@ -40,6 +40,128 @@ fn long_entry(words: usize) -> String {
     text
 }
 
+/// The naive detector: lower-case the text and look for every cue of the
+/// same parameter pack as a plain substring. A pattern is present when any
+/// of its cues is; a tension when a cue of each pole is. No word
+/// boundaries, no negation, no subject, no context: what one writes first.
+/// Placeholders (`<num>`, `<any>`…) and stem stars are dropped from a cue.
+struct Naive {
+    patterns: Vec<(String, Vec<String>)>,
+    tensions: Vec<(String, Vec<String>, Vec<String>)>,
+}
+
+impl Naive {
+    fn new(params: &mirror_governance::params::EngineParams) -> Naive {
+        let clean = |cue: &String| -> Option<String> {
+            let words: Vec<&str> = cue
+                .split_whitespace()
+                .filter(|w| !(w.starts_with('<') && w.ends_with('>')))
+                .map(|w| w.trim_end_matches('*'))
+                .collect();
+            (!words.is_empty()).then(|| words.join(" ").to_lowercase())
+        };
+        let patterns = params
+            .patterns
+            .iter()
+            .map(|(name, spec)| {
+                let cues = spec
+                    .rules
+                    .iter()
+                    .filter(|r| r.lang.as_deref().is_none_or(|l| l == "en"))
+                    .flat_map(|r| r.cues.iter().filter_map(clean))
+                    .collect();
+                (name.clone(), cues)
+            })
+            .collect();
+        let tensions = params
+            .tensions
+            .axes
+            .iter()
+            .filter(|a| a.lang.as_deref().is_none_or(|l| l == "en"))
+            .map(|a| {
+                (
+                    format!("{}/{}", a.a.name, a.b.name),
+                    a.a.cues.iter().filter_map(clean).collect(),
+                    a.b.cues.iter().filter_map(clean).collect(),
+                )
+            })
+            .collect();
+        Naive { patterns, tensions }
+    }
+
+    fn detect(&self, text: &str) -> (Vec<String>, Vec<String>) {
+        let lower = text.to_lowercase();
+        let has = |cues: &Vec<String>| cues.iter().any(|c| lower.contains(c.as_str()));
+        let patterns = self
+            .patterns
+            .iter()
+            .filter(|(_, cues)| has(cues))
+            .map(|(n, _)| n.clone())
+            .collect();
+        let mut tensions: Vec<String> = self
+            .tensions
+            .iter()
+            .filter(|(_, a, b)| has(a) && has(b))
+            .map(|(n, _, _)| n.clone())
+            .collect();
+        tensions.dedup();
+        (patterns, tensions)
+    }
+}
+
+/// Micro precision and recall of two detectors over a labelled JSON Lines
+/// set (`patterns-dev.jsonl` or `tensions-dev.jsonl` shapes).
+fn score_both(
+    path: &std::path::Path,
+    key: &str,
+    engine: &Engine,
+    naive: &Naive,
+) -> Option<[(f64, f64); 2]> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut counts = [[0usize; 3]; 2]; // tp, fp, fn
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let item: serde_json::Value = serde_json::from_str(line).ok()?;
+        let entry = item["text"].as_str()?;
+        let expected: Vec<String> = item[key]
+            .as_array()?
+            .iter()
+            .map(|v| match v {
+                serde_json::Value::Array(pair) => pair
+                    .iter()
+                    .filter_map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                other => other.as_str().unwrap_or_default().to_string(),
+            })
+            .collect();
+        let analysis = engine.analyze(entry);
+        let ours: Vec<String> = if key == "patterns" {
+            analysis.pattern_names()
+        } else {
+            analysis
+                .tensions
+                .iter()
+                .map(|t| format!("{}/{}", t.axis_a, t.axis_b))
+                .collect()
+        };
+        let (np, nt) = naive.detect(entry);
+        let theirs = if key == "patterns" { np } else { nt };
+        for (k, found) in [ours, theirs].into_iter().enumerate() {
+            let found: std::collections::BTreeSet<String> = found.into_iter().collect();
+            let want: std::collections::BTreeSet<String> = expected.iter().cloned().collect();
+            counts[k][0] += found.intersection(&want).count();
+            counts[k][1] += found.difference(&want).count();
+            counts[k][2] += want.difference(&found).count();
+        }
+    }
+    let pr = |c: [usize; 3]| {
+        let p = c[0] as f64 / (c[0] + c[1]).max(1) as f64;
+        let r = c[0] as f64 / (c[0] + c[2]).max(1) as f64;
+        (p, r)
+    };
+    Some([pr(counts[0]), pr(counts[1])])
+}
+
 fn stats(mut times: Vec<Duration>) -> (Duration, Duration) {
     times.sort();
     let p = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
@@ -72,6 +194,7 @@ fn main() {
         max_tokens: 400,
         region: None,
     };
+    let observers = home.load_config().unwrap().evolution.observers;
     let reflection = || Reflection {
         id: Id::new(),
         identity_id: identity.id,
@@ -85,7 +208,8 @@ fn main() {
 
     let (mut write_only, mut full, mut analyze, mut mirror, mut check) =
         (vec![], vec![], vec![], vec![], vec![]);
-    let (mut crisis, mut language) = (vec![], vec![]);
+    let (mut crisis, mut language, mut naive_times) = (vec![], vec![], vec![]);
+    let naive = Naive::new(engine.params());
     let mut last_mirrorback = String::new();
     for _ in 0..runs {
         // Baseline: the durable write alone.
@@ -108,8 +232,30 @@ fn main() {
                 &mut |_| {},
             ))
             .unwrap();
+        if outcome.crisis.is_none() {
+            // As `mirror reflect` does once the reflection is stored.
+            mirror_node::evolution::after_reflection(
+                &store,
+                &observers,
+                mirror_node::evolution::Event::Reflected {
+                    patterns: outcome.analysis.pattern_names(),
+                    tensions: outcome
+                        .analysis
+                        .tensions
+                        .iter()
+                        .map(|t| t.name.clone())
+                        .collect(),
+                    mirrorback: Box::new(outcome.mirrorback.clone()),
+                    run: Box::new(outcome.run.clone()),
+                },
+            );
+        }
         full.push(t.elapsed());
         last_mirrorback = outcome.mirrorback.text;
+
+        let t = Instant::now();
+        std::hint::black_box(naive.detect(&text));
+        naive_times.push(t.elapsed());
 
         let t = Instant::now();
         std::hint::black_box(engine.crisis(&text));
@@ -143,10 +289,14 @@ fn main() {
     println!("| step | median | p99 |");
     println!("|---|---|---|");
     for (name, times) in [
-        ("baseline: durable store write only", write_only),
+        ("breakdown: durable store write only", write_only),
         (
-            "full reflect: store + crisis check + detect + history + built-in mirrorback + run record",
+            "full reflect as `mirror reflect` runs it: store + crisis check + detect + history + built-in mirrorback + run record + observers",
             full,
+        ),
+        (
+            "side by side: naive substring detector, same cues",
+            naive_times,
         ),
         ("crisis check (every language's signals)", crisis),
         ("language detection", language),
@@ -159,6 +309,20 @@ fn main() {
     ] {
         let (p50, p99) = stats(times);
         println!("| {name} | {} | {} |", ms(p50), ms(p99));
+    }
+    if let Some(dir) = std::env::var_os("MIRROR_EVAL_DIR") {
+        let dir = std::path::PathBuf::from(dir);
+        println!("\n### Detection quality, engine and naive detector side by side (micro P / R)\n");
+        println!("| set | engine P | engine R | naive P | naive R |");
+        println!("|---|---|---|---|---|");
+        for (file, key) in [
+            ("patterns-dev.jsonl", "patterns"),
+            ("tensions-dev.jsonl", "tensions"),
+        ] {
+            if let Some([(ep, er), (np, nr)]) = score_both(&dir.join(file), key, &engine, &naive) {
+                println!("| {file} | {ep:.3} | {er:.3} | {np:.3} | {nr:.3} |");
+            }
+        }
     }
     println!(
         "\nLast mirrorback ({} chars): {}",
