@@ -89,6 +89,42 @@ fn crisis_goals_on_the_development_set() {
     );
 }
 
+/// Ordinary journal entries (every entry of the pattern and tension sets,
+/// none written about a crisis) stay ordinary: the crisis check answers at
+/// most one in fifty of them with helplines.
+#[test]
+fn ordinary_entries_are_not_read_as_crisis() {
+    let engine = Engine::genesis().unwrap();
+    let mut files = vec![
+        held_out("unseen-patterns.jsonl"),
+        held_out("unseen-patterns-intl.jsonl"),
+        held_out("unseen-tensions.jsonl"),
+        held_out("unseen-tensions-intl.jsonl"),
+    ];
+    files.extend(shared("patterns-dev.jsonl"));
+    files.extend(shared("tensions-dev.jsonl"));
+    let (mut total, mut flagged) = (0usize, Vec::new());
+    for file in files {
+        for line in std::fs::read_to_string(&file).unwrap().lines() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let item: serde_json::Value = serde_json::from_str(line).unwrap();
+            let text = item["text"].as_str().unwrap();
+            total += 1;
+            if let Some(c) = engine.crisis(text) {
+                flagged.push(format!("{}: {}", item["id"], c.rule));
+            }
+        }
+    }
+    assert!(total > 400, "{total}");
+    assert!(
+        flagged.len() * 50 <= total,
+        "{} of {total}: {flagged:?}",
+        flagged.len()
+    );
+}
+
 /// What a machine can check in the built-in answers to the mirrorbacks
 /// set: all compliant, no grammar slip it can see, non-English entries
 /// answered in their language, crisis entries shown help, and no closing
@@ -164,8 +200,10 @@ fn held_out_sets_do_not_slide_back() {
 fn unseen_sets_do_not_slide_back() {
     let engine = Engine::genesis().unwrap();
     let crisis = eval_crisis(&engine, &held_out("unseen-crisis.jsonl")).unwrap();
-    assert!(crisis.recall >= 0.27, "{:?}", crisis.missed.len());
-    assert!(crisis.look_alike_rate <= 0.18, "{:?}", crisis.flagged);
+    // Spent: the crisis rules and the scorer's corpus were developed with
+    // this set in view (BENCHMARKS.md), so it guards what they catch.
+    assert_eq!(crisis.recall, 1.0, "{:?}", crisis.missed);
+    assert!(crisis.look_alike_rate <= 0.05, "{:?}", crisis.flagged);
     let patterns = eval_patterns(&engine, &held_out("unseen-patterns.jsonl")).unwrap();
     assert!(patterns.micro.precision >= 0.93, "{:?}", patterns.micro);
     assert!(patterns.micro.recall >= 0.63, "{:?}", patterns.micro);

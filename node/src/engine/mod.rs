@@ -16,6 +16,7 @@
 //!   person's own words;
 //! * [`eval`]: precision and recall against labelled sets.
 
+pub mod crisis_model;
 pub mod eval;
 pub mod language;
 pub mod llm;
