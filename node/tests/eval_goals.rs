@@ -205,11 +205,21 @@ fn unseen_sets_do_not_slide_back() {
     assert_eq!(crisis.recall, 1.0, "{:?}", crisis.missed);
     assert!(crisis.look_alike_rate <= 0.05, "{:?}", crisis.flagged);
     let patterns = eval_patterns(&engine, &held_out("unseen-patterns.jsonl")).unwrap();
-    assert!(patterns.micro.precision >= 0.93, "{:?}", patterns.micro);
-    assert!(patterns.micro.recall >= 0.63, "{:?}", patterns.micro);
+    assert!(patterns.micro.precision >= 0.95, "{:?}", patterns.micro);
+    assert!(patterns.micro.recall >= 0.89, "{:?}", patterns.micro);
+    // The goal for the two patterns that slipped (spent set, used in
+    // development of the second pass): recall >= 0.80 at precision >= 0.90.
+    for category in ["internal_tension", "self_judgment"] {
+        let s = patterns
+            .categories
+            .iter()
+            .find(|s| s.category == category)
+            .unwrap();
+        assert!(s.recall >= 0.80 && s.precision >= 0.90, "{s:?}");
+    }
     let intl = eval_patterns(&engine, &held_out("unseen-patterns-intl.jsonl")).unwrap();
-    assert!(intl.micro.precision >= 0.95, "{:?}", intl.micro);
-    assert!(intl.micro.recall >= 0.60, "{:?}", intl.micro);
+    assert!(intl.micro.precision >= 0.97, "{:?}", intl.micro);
+    assert!(intl.micro.recall >= 0.84, "{:?}", intl.micro);
     let tensions = eval_tensions(&engine, &held_out("unseen-tensions.jsonl")).unwrap();
     assert!(tensions.micro.precision >= 0.75, "{:?}", tensions.micro);
     assert!(tensions.micro.recall >= 0.18, "{:?}", tensions.micro);
