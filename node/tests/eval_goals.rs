@@ -189,7 +189,7 @@ fn held_out_sets_do_not_slide_back() {
     // precision goal.
     let tensions = eval_tensions(&engine, &held_out("holdout-tensions.jsonl")).unwrap();
     assert!(tensions.micro.precision >= 0.85, "{:?}", tensions.micro);
-    assert!(tensions.micro.recall >= 0.33, "{:?}", tensions.micro);
+    assert!(tensions.micro.recall >= 0.37, "{:?}", tensions.micro);
 }
 
 /// The unseen sets (`node/eval/unseen-*.jsonl`, written apart from the
@@ -221,6 +221,6 @@ fn unseen_sets_do_not_slide_back() {
     assert!(intl.micro.precision >= 0.97, "{:?}", intl.micro);
     assert!(intl.micro.recall >= 0.84, "{:?}", intl.micro);
     let tensions = eval_tensions(&engine, &held_out("unseen-tensions.jsonl")).unwrap();
-    assert!(tensions.micro.precision >= 0.82, "{:?}", tensions.micro);
-    assert!(tensions.micro.recall >= 0.26, "{:?}", tensions.micro);
+    assert!(tensions.micro.precision >= 0.90, "{:?}", tensions.micro);
+    assert!(tensions.micro.recall >= 0.65, "{:?}", tensions.micro);
 }
