@@ -76,6 +76,17 @@ pub struct EmotionMatch {
     pub span: Range<usize>,
 }
 
+/// The pack's warm emotion families: named only where the entry is warm.
+const WARM_FAMILIES: &[&str] = &[
+    "joy",
+    "pride",
+    "calm",
+    "gratitude",
+    "love",
+    "relief",
+    "hope",
+];
+
 /// Everything the engine noticed in one text.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Analysis {
@@ -254,10 +265,21 @@ impl Engine {
         // Rules are read in the entry's language; an entry in a language
         // the pack does not know is read with none (nothing is guessed).
         let lang = language.code.clone();
+        let patterns = self.find_patterns(&doc, &lang);
+        let tensions = self.find_tensions(&doc, &lang);
+        let mut emotions = self.find_emotions(&doc, &lang);
+        // An entry that acts out a pull between two things without naming
+        // a mixed feeling is not a happy one because a warm word appears in
+        // it ("everyone's so excited about the new house… tonight I walked
+        // round the old one"): its warm words are not named as its feeling.
+        let mixed = patterns.iter().any(|p| p.pattern == "internal_tension");
+        if !tensions.is_empty() && !mixed {
+            emotions.retain(|e| !WARM_FAMILIES.contains(&e.family.as_str()));
+        }
         Analysis {
-            patterns: self.find_patterns(&doc, &lang),
-            tensions: self.find_tensions(&doc, &lang),
-            emotions: self.find_emotions(&doc, &lang),
+            patterns,
+            tensions,
+            emotions,
             language,
         }
     }
@@ -286,6 +308,22 @@ impl Engine {
     }
 
     fn find_emotions(&self, doc: &Doc, lang: &str) -> Vec<EmotionMatch> {
+        /// The pack's family of ironic markers, and the warm families irony
+        /// turns around.
+        const IRONY: &str = "irony";
+        /// Families named only when the feeling is the writer's: grief,
+        /// longing and loneliness are about someone else by nature ("Dad
+        /// died").
+        const OWN_FAMILIES: &[&str] = &[
+            "joy",
+            "pride",
+            "calm",
+            "gratitude",
+            "love",
+            "relief",
+            "hope",
+            "sadness",
+        ];
         let Some(compiled) = self.languages.get(lang) else {
             return Vec::new();
         };
@@ -298,11 +336,19 @@ impl Engine {
                     continue;
                 }
                 // A negated feeling is not the writer's ("not sad").
-                let negated = range.start > 0 && {
-                    let before = doc.tokens[range.start - 1].norm.as_str();
+                // One or two words back: "haven't laughed", "not really happy".
+                let negated = (range.start.saturating_sub(2)..range.start).any(|k| {
+                    let before = doc.tokens[k].norm.as_str();
                     matches!(
                         before,
                         "not"
+                            | "haven't"
+                            | "hasn't"
+                            | "hadn't"
+                            | "can't"
+                            | "couldn't"
+                            | "won't"
+                            | "wouldn't"
                             | "never"
                             | "no"
                             | "isn't"
@@ -316,9 +362,17 @@ impl Engine {
                             | "no_"
                             | "nem"
                             | "nunca"
-                    ) && doc.sentence_of(range.start - 1) == doc.sentence_of(range.start)
-                };
+                    ) && doc.sentence_of(k) == doc.sentence_of(range.start)
+                });
                 if negated {
+                    continue;
+                }
+                // Someone else's feeling is not named as the writer's ("the
+                // staff are lovely" is not joy in an entry about worry, "he's
+                // been struggling" not the writer's sadness).
+                if OWN_FAMILIES.contains(&family.as_str())
+                    && doc.about_someone_else(&self.words, range.start)
+                {
                     continue;
                 }
                 let span = doc.span(range);
@@ -343,6 +397,12 @@ impl Engine {
                 }
             }
             kept.push(m);
+        }
+        // Irony ("oh great", "love that for me") turns the warm words of
+        // the entry around: they are not named as felt, and the irony
+        // itself is only a reading aid, never named.
+        if kept.iter().any(|m| m.family == IRONY) {
+            kept.retain(|m| m.family != IRONY && !WARM_FAMILIES.contains(&m.family.as_str()));
         }
         kept
     }
