@@ -64,6 +64,7 @@ pub struct CompiledSafety {
     spec: SafetySpec,
     signals: Vec<(String, CompiledRule)>,
     look_alikes: PhraseSet,
+    sentence_look_alikes: PhraseSet,
     acute: PhraseSet,
 }
 
@@ -83,6 +84,7 @@ impl CompiledSafety {
         };
         CompiledSafety {
             look_alikes: all(&spec.look_alikes),
+            sentence_look_alikes: all(&spec.sentence_look_alikes),
             acute: all(&spec.acute),
             signals,
             spec,
@@ -105,7 +107,10 @@ impl CompiledSafety {
             for range in doc.rule_matches(words, rule) {
                 let sentence = doc.sentence_tokens(doc.sentence_of(range.start));
                 let coloured = *look_alike
-                    .get_or_insert_with(|| self.look_alikes.any_in(doc, words, 0..doc.len()));
+                    .get_or_insert_with(|| self.look_alikes.any_in(doc, words, 0..doc.len()))
+                    || self
+                        .sentence_look_alikes
+                        .any_in(doc, words, sentence.clone());
                 if coloured && !self.acute.any_in(doc, words, sentence) {
                     continue;
                 }
