@@ -230,4 +230,7 @@ fn unseen_sets_do_not_slide_back() {
     let tensions = eval_tensions(&engine, &held_out("unseen-tensions.jsonl")).unwrap();
     assert!(tensions.micro.precision >= 0.90, "{:?}", tensions.micro);
     assert!(tensions.micro.recall >= 0.65, "{:?}", tensions.micro);
+    let intl = eval_tensions(&engine, &held_out("unseen-tensions-intl.jsonl")).unwrap();
+    assert!(intl.micro.precision >= 0.90, "{:?}", intl.micro);
+    assert!(intl.micro.recall >= 0.70, "{:?}", intl.micro);
 }
