@@ -18,6 +18,7 @@
 
 pub mod crisis_model;
 pub mod eval;
+pub mod floor;
 pub mod language;
 pub mod llm;
 pub mod mirror;
@@ -162,7 +163,17 @@ impl Engine {
     pub fn new(constitution: &Constitution, params: EngineParams) -> Result<Engine, EngineError> {
         params.validate()?;
         let checker = constitution.checker()?;
-        let patterns = params
+        // The crisis check is never off: a pack made before it existed runs
+        // with the genesis pack's signals and directory.
+        let mut read = params.clone();
+        if read.safety.is_none() {
+            read.safety = EngineParams::genesis()?.safety;
+        }
+        // What the engine reads: the pack and the node's floor (see
+        // `floor`); `params` stays the pack, whose hash runs are recorded
+        // under.
+        let read = floor::apply(read)?;
+        let patterns = read
             .patterns
             .iter()
             .map(|(name, spec)| {
@@ -172,7 +183,7 @@ impl Engine {
                 )
             })
             .collect();
-        let axes = params
+        let axes = read
             .tensions
             .axes
             .iter()
@@ -189,14 +200,14 @@ impl Engine {
         let mut markers = BTreeMap::new();
         markers.insert(
             "en".to_string(),
-            PhraseSet::from_texts(&params.tensions.conflict_markers),
+            PhraseSet::from_texts(&read.tensions.conflict_markers),
         );
-        for (code, lang) in &params.languages {
+        for (code, lang) in &read.languages {
             if code != "en" {
                 markers.insert(code.clone(), PhraseSet::from_texts(&lang.contrast));
             }
         }
-        let languages = params
+        let languages = read
             .languages
             .iter()
             .map(|(code, lang)| {
@@ -212,21 +223,16 @@ impl Engine {
                 )
             })
             .collect();
-        // The crisis check is never off: a pack made before it existed runs
-        // with the genesis pack's signals and directory.
-        let safety_spec = match &params.safety {
-            Some(spec) => spec.clone(),
-            None => EngineParams::genesis()?.safety.ok_or_else(|| {
-                mirror_governance::params::ParamsError::Invalid(
-                    "the genesis pack has no safety section".into(),
-                )
-            })?,
-        };
+        let safety_spec = read.safety.clone().ok_or_else(|| {
+            mirror_governance::params::ParamsError::Invalid(
+                "the genesis pack has no safety section".into(),
+            )
+        })?;
         Ok(Engine {
-            words: Words::new(&params.words),
+            words: Words::new(&read.words),
             markers,
             languages,
-            detector: Detector::new(&params.languages),
+            detector: Detector::new(&read.languages),
             safety: CompiledSafety::new(safety_spec),
             params_hash: params.hash(),
             params,
