@@ -163,18 +163,28 @@ impl CompiledSafety {
                 return None;
             }
         }
-        // The cue is the sentence the model reads as most at risk.
-        let cue = doc
-            .sentences
-            .iter()
-            .map(|r| doc.text[r.clone()].trim())
+        // The cue is the sentence the model reads as most at risk; an
+        // everyday scene in it (brambles, a kitchen knife) makes it not
+        // count unless that sentence says the risk is now.
+        let (best, cue) = (0..doc.sentences.len())
+            .map(|k| (k, doc.text[doc.sentences[k].clone()].trim()))
             .max_by(|a, b| {
                 Scorer::builtin()
-                    .score(a)
-                    .total_cmp(&Scorer::builtin().score(b))
+                    .score(a.1)
+                    .total_cmp(&Scorer::builtin().score(b.1))
             })
-            .unwrap_or(doc.text)
-            .to_string();
+            .unwrap_or((0, doc.text));
+        if !doc.sentences.is_empty() {
+            let sentence = doc.sentence_tokens(best);
+            if self
+                .sentence_look_alikes
+                .any_in(doc, words, sentence.clone())
+                && !self.acute.any_in(doc, words, sentence)
+            {
+                return None;
+            }
+        }
+        let cue = cue.to_string();
         Some(Crisis {
             kind: GENERAL.into(),
             kinds: vec![GENERAL.into()],
