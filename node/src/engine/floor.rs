@@ -6,8 +6,9 @@
 //! this node grew past that. They live here instead (`floor.toml`, the
 //! pack's own schema), appended to the pack's lists when the engine is
 //! built. Two consequences, both wanted: the pack's hash and releases are
-//! untouched by them, and no release can take them away (I7 asks that the
-//! crisis check never be weakened; a pack can only add to the floor).
+//! untouched by them, and no release can delete them (I7 asks that the
+//! crisis check never be weakened; a pack's look-alikes still apply to
+//! floor signals, so look-alike edits deserve the same review).
 
 use std::collections::BTreeMap;
 
