@@ -256,8 +256,10 @@ pub struct SafetySpec {
     /// Phrases that make a signal not count in their own sentence only:
     /// everyday scenes and accidents ("chopping onions", "at the
     /// hairdresser") that can sit beside real risk elsewhere in an entry
-    /// ("he dragged me into the kitchen"). By language.
-    #[serde(default)]
+    /// ("he dragged me into the kitchen"). By language. Left out of the
+    /// canonical JSON when empty, so a pack without it hashes and reads as
+    /// before on nodes that do not know the field.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sentence_look_alikes: BTreeMap<String, Vec<String>>,
     /// Phrases that say the risk is now ("again", "tonight"): with one of
     /// them anywhere in the entry, look-alikes do not cancel. By language.
