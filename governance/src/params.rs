@@ -248,9 +248,19 @@ pub struct SafetySpec {
     /// Kind of risk (suicide, self_harm, abuse, danger) → the rules that
     /// signal it, each with its language.
     pub signals: BTreeMap<String, Vec<PatternRule>>,
-    /// Phrases that make a signal in the same sentence not count: a joke
-    /// ("lol"), fiction, a recovered past, work on the topic. By language.
+    /// Phrases that set a whole entry in a look-alike's context: a joke
+    /// ("lol"), fiction, a recovered past, work on the topic. A signal in
+    /// such an entry counts only where its own sentence says the risk is
+    /// now. By language.
     pub look_alikes: BTreeMap<String, Vec<String>>,
+    /// Phrases that make a signal not count in their own sentence only:
+    /// everyday scenes and accidents ("chopping onions", "at the
+    /// hairdresser") that can sit beside real risk elsewhere in an entry
+    /// ("he dragged me into the kitchen"). By language. Left out of the
+    /// canonical JSON when empty, so a pack without it hashes and reads as
+    /// before on nodes that do not know the field.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sentence_look_alikes: BTreeMap<String, Vec<String>>,
     /// Phrases that say the risk is now ("again", "tonight"): with one of
     /// them anywhere in the entry, look-alikes do not cancel. By language.
     pub acute: BTreeMap<String, Vec<String>>,
@@ -401,7 +411,12 @@ impl SafetySpec {
                 }
             }
         }
-        for (lang, phrases) in self.look_alikes.iter().chain(&self.acute) {
+        for (lang, phrases) in self
+            .look_alikes
+            .iter()
+            .chain(&self.sentence_look_alikes)
+            .chain(&self.acute)
+        {
             check_phrases(&format!("safety look-alikes {lang}"), phrases)?;
         }
         let mut codes = std::collections::HashSet::new();

@@ -89,6 +89,43 @@ fn crisis_goals_on_the_development_set() {
     );
 }
 
+/// Ordinary journal entries (every entry of the pattern and tension sets,
+/// none written about a crisis) stay ordinary: the crisis check answers at
+/// most one in thirty of them with helplines (the price of the scorer's
+/// reach into indirect writing; see BENCHMARKS.md).
+#[test]
+fn ordinary_entries_are_not_read_as_crisis() {
+    let engine = Engine::genesis().unwrap();
+    let mut files = vec![
+        held_out("unseen-patterns.jsonl"),
+        held_out("unseen-patterns-intl.jsonl"),
+        held_out("unseen-tensions.jsonl"),
+        held_out("unseen-tensions-intl.jsonl"),
+    ];
+    files.extend(shared("patterns-dev.jsonl"));
+    files.extend(shared("tensions-dev.jsonl"));
+    let (mut total, mut flagged) = (0usize, Vec::new());
+    for file in files {
+        for line in std::fs::read_to_string(&file).unwrap().lines() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let item: serde_json::Value = serde_json::from_str(line).unwrap();
+            let text = item["text"].as_str().unwrap();
+            total += 1;
+            if let Some(c) = engine.crisis(text) {
+                flagged.push(format!("{}: {}", item["id"], c.rule));
+            }
+        }
+    }
+    assert!(total > 400, "{total}");
+    assert!(
+        flagged.len() * 30 <= total,
+        "{} of {total}: {flagged:?}",
+        flagged.len()
+    );
+}
+
 /// What a machine can check in the built-in answers to the mirrorbacks
 /// set: all compliant, no grammar slip it can see, non-English entries
 /// answered in their language, crisis entries shown help, and no closing
@@ -153,7 +190,7 @@ fn held_out_sets_do_not_slide_back() {
     // precision goal.
     let tensions = eval_tensions(&engine, &held_out("holdout-tensions.jsonl")).unwrap();
     assert!(tensions.micro.precision >= 0.85, "{:?}", tensions.micro);
-    assert!(tensions.micro.recall >= 0.33, "{:?}", tensions.micro);
+    assert!(tensions.micro.recall >= 0.37, "{:?}", tensions.micro);
 }
 
 /// The unseen sets (`node/eval/unseen-*.jsonl`, written apart from the
@@ -164,15 +201,36 @@ fn held_out_sets_do_not_slide_back() {
 fn unseen_sets_do_not_slide_back() {
     let engine = Engine::genesis().unwrap();
     let crisis = eval_crisis(&engine, &held_out("unseen-crisis.jsonl")).unwrap();
-    assert!(crisis.recall >= 0.27, "{:?}", crisis.missed.len());
-    assert!(crisis.look_alike_rate <= 0.18, "{:?}", crisis.flagged);
+    // Two probes written by the scorer corpus's author after the first
+    // version (p*: measured 4/24 then; q*: 11/20 with the widened scorer),
+    // then used in development like the unseen set (BENCHMARKS.md).
+    let probe = eval_crisis(&engine, &held_out("probe-crisis.jsonl")).unwrap();
+    assert!(probe.recall >= 0.95, "{:?}", probe.missed);
+    assert!(probe.look_alike_rate <= 0.05, "{:?}", probe.flagged);
+    // Spent: the crisis rules and the scorer's corpus were developed with
+    // this set in view (BENCHMARKS.md), so it guards what they catch.
+    assert_eq!(crisis.recall, 1.0, "{:?}", crisis.missed);
+    assert!(crisis.look_alike_rate <= 0.05, "{:?}", crisis.flagged);
     let patterns = eval_patterns(&engine, &held_out("unseen-patterns.jsonl")).unwrap();
-    assert!(patterns.micro.precision >= 0.93, "{:?}", patterns.micro);
-    assert!(patterns.micro.recall >= 0.63, "{:?}", patterns.micro);
+    assert!(patterns.micro.precision >= 0.95, "{:?}", patterns.micro);
+    assert!(patterns.micro.recall >= 0.89, "{:?}", patterns.micro);
+    // The goal for the two patterns that slipped (spent set, used in
+    // development of the second pass): recall >= 0.80 at precision >= 0.90.
+    for category in ["internal_tension", "self_judgment"] {
+        let s = patterns
+            .categories
+            .iter()
+            .find(|s| s.category == category)
+            .unwrap();
+        assert!(s.recall >= 0.80 && s.precision >= 0.90, "{s:?}");
+    }
     let intl = eval_patterns(&engine, &held_out("unseen-patterns-intl.jsonl")).unwrap();
-    assert!(intl.micro.precision >= 0.95, "{:?}", intl.micro);
-    assert!(intl.micro.recall >= 0.60, "{:?}", intl.micro);
+    assert!(intl.micro.precision >= 0.97, "{:?}", intl.micro);
+    assert!(intl.micro.recall >= 0.84, "{:?}", intl.micro);
     let tensions = eval_tensions(&engine, &held_out("unseen-tensions.jsonl")).unwrap();
-    assert!(tensions.micro.precision >= 0.75, "{:?}", tensions.micro);
-    assert!(tensions.micro.recall >= 0.18, "{:?}", tensions.micro);
+    assert!(tensions.micro.precision >= 0.90, "{:?}", tensions.micro);
+    assert!(tensions.micro.recall >= 0.65, "{:?}", tensions.micro);
+    let intl = eval_tensions(&engine, &held_out("unseen-tensions-intl.jsonl")).unwrap();
+    assert!(intl.micro.precision >= 0.90, "{:?}", intl.micro);
+    assert!(intl.micro.recall >= 0.70, "{:?}", intl.micro);
 }

@@ -80,6 +80,27 @@ fn acute_risk_is_caught_in_each_language() {
     }
 }
 
+/// Everyday words that also mark look-alikes ("no longer", "used to", a
+/// kitchen, the news, "a book") never cancel plain words of risk around
+/// them, and the scorer reaches entries no rule names.
+#[test]
+fn everyday_context_does_not_cancel_risk() {
+    let cases = [
+        "I no longer want to live.",
+        "I used to love my job. Now I just want to die.",
+        "When I was at school I was happy. Now I want to kill myself.",
+        "I can't book anything for next week because I won't be here. I want to die.",
+        "He dragged me into the kitchen by my hair.",
+        "I left letters for my children in the kitchen drawer. I won't need anything after Sunday.",
+        "Mein Stiefvater schickt mir nachts Nachrichten und sagt, ich soll Mama nichts davon erzählen.",
+        "Il m'a tirée par les cheveux jusqu'à la chambre et m'a enfermée.",
+        "Sorted the bills into a pile with a note saying who to call, so it's easy for whoever.",
+    ];
+    for text in cases {
+        assert!(kind(text).is_some(), "{text}");
+    }
+}
+
 #[test]
 fn look_alikes_stay_ordinary_entries() {
     let cases = [

@@ -321,7 +321,8 @@ pub fn eval_crisis(engine: &Engine, path: &Path) -> Result<CrisisReport, EvalErr
         by_language: BTreeMap::new(),
     };
     for item in items {
-        let found = engine.crisis(&item.text).is_some();
+        let crisis = engine.crisis(&item.text);
+        let found = crisis.is_some();
         let label = format!("{} ({}, {})", item.id, item.lang, item.kind);
         if item.crisis {
             report.crisis_items += 1;
@@ -338,8 +339,12 @@ pub fn eval_crisis(engine: &Engine, path: &Path) -> Result<CrisisReport, EvalErr
             }
         } else {
             report.look_alikes += 1;
-            if found {
-                report.flagged.push(label);
+            if let Some(c) = crisis {
+                // Which rule (or the scorer) fired, so a look-alike can be
+                // traced to what to fix.
+                report
+                    .flagged
+                    .push(format!("{label}: {} «{}»", c.rule, c.cue));
             }
         }
     }

@@ -283,7 +283,20 @@ fn quote(lang: &LanguageSpec, text: &str, max: usize) -> String {
         .trim();
     let tokens = tokenize(trimmed);
     let short = if tokens.len() > max {
-        format!("{}…", trimmed[..tokens[max - 1].span.end].trim_end())
+        let end = tokens[max - 1].span.end;
+        // A quote cut mid-clause reads as a slip ("the first thing I…"):
+        // end it at the last clause break that keeps at least half of it,
+        // and only where there is none, cut and say so with "…".
+        let keep_from = tokens[max / 2].span.start;
+        let clause_end = [", ", "; ", ": ", " – ", " — ", " - "]
+            .iter()
+            .filter_map(|sep| trimmed[..end].rfind(sep))
+            .filter(|&at| at >= keep_from)
+            .max();
+        match clause_end {
+            Some(at) => trimmed[..at].trim_end().to_string(),
+            None => format!("{}…", trimmed[..end].trim_end()),
+        }
     } else {
         trimmed.to_string()
     };
@@ -1114,6 +1127,71 @@ mod tests {
         let e = engine();
         let analysis = e.analyze(text);
         mirrorback(e, text, &analysis)
+    }
+
+    /// The judge's failure modes, kept out: a quote cut mid-clause, a
+    /// question that disputes an "always", a warm word named as the
+    /// feeling of an ironic entry.
+    #[test]
+    fn quotes_end_at_a_clause_when_they_must_be_shortened() {
+        let en = &engine().params().languages["en"];
+        let q = quote(
+            en,
+            "I keep doing my old job on the side because I am good at it, and I have not opened one email",
+            16,
+        );
+        assert_eq!(
+            q,
+            "“I keep doing my old job on the side because I am good at it”"
+        );
+        // No clause break in reach: cut, and say so.
+        let q = quote(en, "one two three four five six seven eight nine ten", 4);
+        assert!(q.ends_with("four…”"), "{q}");
+    }
+
+    #[test]
+    fn absolute_words_are_reflected_not_disputed() {
+        for (code, lang) in &engine().params().languages {
+            for q in lang
+                .phrases
+                .get("question.absolute_thinking")
+                .into_iter()
+                .flatten()
+            {
+                let q = q.to_lowercase();
+                for disputing in ["true", "fit every", "vrai", "wahr", "cierto", "verdadeiro"] {
+                    assert!(!q.contains(disputing), "{code}: {q}");
+                }
+            }
+        }
+        let answer = mirror("Everyone at work always ignores my ideas in meetings.");
+        assert!(!answer.contains("fit every time"), "{answer}");
+        assert!(!answer.contains("How true"), "{answer}");
+    }
+
+    #[test]
+    fn irony_is_not_read_as_joy() {
+        let e = engine();
+        let a = e.analyze("Oh great, another meeting at six on a Friday. Love that for me.");
+        assert!(
+            !a.emotions
+                .iter()
+                .any(|m| m.family == "joy" || m.family == "love"),
+            "{:?}",
+            a.emotions
+        );
+        let a = e.analyze("I haven't laughed properly in ages.");
+        assert!(
+            !a.emotions.iter().any(|m| m.family == "joy"),
+            "{:?}",
+            a.emotions
+        );
+        let a = e.analyze("We had the best day at the beach and I laughed until I cried.");
+        assert!(
+            a.emotions.iter().any(|m| m.family == "joy"),
+            "{:?}",
+            a.emotions
+        );
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //!   person's own words;
 //! * [`eval`]: precision and recall against labelled sets.
 
+pub mod crisis_model;
 pub mod eval;
+pub mod floor;
 pub mod language;
 pub mod llm;
 pub mod mirror;
@@ -74,6 +76,17 @@ pub struct EmotionMatch {
     /// Byte span of the cue.
     pub span: Range<usize>,
 }
+
+/// The pack's warm emotion families: named only where the entry is warm.
+const WARM_FAMILIES: &[&str] = &[
+    "joy",
+    "pride",
+    "calm",
+    "gratitude",
+    "love",
+    "relief",
+    "hope",
+];
 
 /// Everything the engine noticed in one text.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -150,7 +163,17 @@ impl Engine {
     pub fn new(constitution: &Constitution, params: EngineParams) -> Result<Engine, EngineError> {
         params.validate()?;
         let checker = constitution.checker()?;
-        let patterns = params
+        // The crisis check is never off: a pack made before it existed runs
+        // with the genesis pack's signals and directory.
+        let mut read = params.clone();
+        if read.safety.is_none() {
+            read.safety = EngineParams::genesis()?.safety;
+        }
+        // What the engine reads: the pack and the node's floor (see
+        // `floor`); `params` stays the pack, whose hash runs are recorded
+        // under.
+        let read = floor::apply(read)?;
+        let patterns = read
             .patterns
             .iter()
             .map(|(name, spec)| {
@@ -160,7 +183,7 @@ impl Engine {
                 )
             })
             .collect();
-        let axes = params
+        let axes = read
             .tensions
             .axes
             .iter()
@@ -177,14 +200,14 @@ impl Engine {
         let mut markers = BTreeMap::new();
         markers.insert(
             "en".to_string(),
-            PhraseSet::from_texts(&params.tensions.conflict_markers),
+            PhraseSet::from_texts(&read.tensions.conflict_markers),
         );
-        for (code, lang) in &params.languages {
+        for (code, lang) in &read.languages {
             if code != "en" {
                 markers.insert(code.clone(), PhraseSet::from_texts(&lang.contrast));
             }
         }
-        let languages = params
+        let languages = read
             .languages
             .iter()
             .map(|(code, lang)| {
@@ -200,21 +223,16 @@ impl Engine {
                 )
             })
             .collect();
-        // The crisis check is never off: a pack made before it existed runs
-        // with the genesis pack's signals and directory.
-        let safety_spec = match &params.safety {
-            Some(spec) => spec.clone(),
-            None => EngineParams::genesis()?.safety.ok_or_else(|| {
-                mirror_governance::params::ParamsError::Invalid(
-                    "the genesis pack has no safety section".into(),
-                )
-            })?,
-        };
+        let safety_spec = read.safety.clone().ok_or_else(|| {
+            mirror_governance::params::ParamsError::Invalid(
+                "the genesis pack has no safety section".into(),
+            )
+        })?;
         Ok(Engine {
-            words: Words::new(&params.words),
+            words: Words::new(&read.words),
             markers,
             languages,
-            detector: Detector::new(&params.languages),
+            detector: Detector::new(&read.languages),
             safety: CompiledSafety::new(safety_spec),
             params_hash: params.hash(),
             params,
@@ -253,10 +271,21 @@ impl Engine {
         // Rules are read in the entry's language; an entry in a language
         // the pack does not know is read with none (nothing is guessed).
         let lang = language.code.clone();
+        let patterns = self.find_patterns(&doc, &lang);
+        let tensions = self.find_tensions(&doc, &lang);
+        let mut emotions = self.find_emotions(&doc, &lang);
+        // An entry that acts out a pull between two things without naming
+        // a mixed feeling is not a happy one because a warm word appears in
+        // it ("everyone's so excited about the new house… tonight I walked
+        // round the old one"): its warm words are not named as its feeling.
+        let mixed = patterns.iter().any(|p| p.pattern == "internal_tension");
+        if !tensions.is_empty() && !mixed {
+            emotions.retain(|e| !WARM_FAMILIES.contains(&e.family.as_str()));
+        }
         Analysis {
-            patterns: self.find_patterns(&doc, &lang),
-            tensions: self.find_tensions(&doc, &lang),
-            emotions: self.find_emotions(&doc, &lang),
+            patterns,
+            tensions,
+            emotions,
             language,
         }
     }
@@ -285,6 +314,22 @@ impl Engine {
     }
 
     fn find_emotions(&self, doc: &Doc, lang: &str) -> Vec<EmotionMatch> {
+        /// The pack's family of ironic markers, and the warm families irony
+        /// turns around.
+        const IRONY: &str = "irony";
+        /// Families named only when the feeling is the writer's: grief,
+        /// longing and loneliness are about someone else by nature ("Dad
+        /// died").
+        const OWN_FAMILIES: &[&str] = &[
+            "joy",
+            "pride",
+            "calm",
+            "gratitude",
+            "love",
+            "relief",
+            "hope",
+            "sadness",
+        ];
         let Some(compiled) = self.languages.get(lang) else {
             return Vec::new();
         };
@@ -297,11 +342,19 @@ impl Engine {
                     continue;
                 }
                 // A negated feeling is not the writer's ("not sad").
-                let negated = range.start > 0 && {
-                    let before = doc.tokens[range.start - 1].norm.as_str();
+                // One or two words back: "haven't laughed", "not really happy".
+                let negated = (range.start.saturating_sub(2)..range.start).any(|k| {
+                    let before = doc.tokens[k].norm.as_str();
                     matches!(
                         before,
                         "not"
+                            | "haven't"
+                            | "hasn't"
+                            | "hadn't"
+                            | "can't"
+                            | "couldn't"
+                            | "won't"
+                            | "wouldn't"
                             | "never"
                             | "no"
                             | "isn't"
@@ -315,9 +368,17 @@ impl Engine {
                             | "no_"
                             | "nem"
                             | "nunca"
-                    ) && doc.sentence_of(range.start - 1) == doc.sentence_of(range.start)
-                };
+                    ) && doc.sentence_of(k) == doc.sentence_of(range.start)
+                });
                 if negated {
+                    continue;
+                }
+                // Someone else's feeling is not named as the writer's ("the
+                // staff are lovely" is not joy in an entry about worry, "he's
+                // been struggling" not the writer's sadness).
+                if OWN_FAMILIES.contains(&family.as_str())
+                    && doc.about_someone_else(&self.words, range.start)
+                {
                     continue;
                 }
                 let span = doc.span(range);
@@ -342,6 +403,12 @@ impl Engine {
                 }
             }
             kept.push(m);
+        }
+        // Irony ("oh great", "love that for me") turns the warm words of
+        // the entry around: they are not named as felt, and the irony
+        // itself is only a reading aid, never named.
+        if kept.iter().any(|m| m.family == IRONY) {
+            kept.retain(|m| m.family != IRONY && !WARM_FAMILIES.contains(&m.family.as_str()));
         }
         kept
     }

@@ -398,6 +398,13 @@ impl<'a> Doc<'a> {
         self.text[self.sentences[self.sentence[token]].clone()].trim()
     }
 
+    /// Whether the clause a cue at `i` sits in is about someone else ("the
+    /// staff are lovely", "he's been struggling"): their feeling, not the
+    /// writer's.
+    pub fn about_someone_else(&self, words: &Words, i: usize) -> bool {
+        self.subject_of(words, i) == Subject::Third
+    }
+
     /// Who is the subject of the clause a cue at `i` sits in.
     fn subject_of(&self, words: &Words, i: usize) -> Subject {
         let mut k = i;

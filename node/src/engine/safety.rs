@@ -26,11 +26,22 @@ use std::collections::BTreeMap;
 
 use mirror_governance::params::{LanguageSpec, Region, SafetySpec};
 
+use super::crisis_model::Scorer;
 use super::rules::{CompiledRule, Doc, PhraseSet, Words};
 
 /// The kinds of acute risk, in the order the answer is chosen by when an
 /// entry shows several.
-pub const KINDS: &[&str] = &["danger", "abuse", "suicide", "self_harm"];
+pub const KINDS: &[&str] = &["danger", "abuse", "suicide", "self_harm", GENERAL];
+
+/// The kind the trained scorer reports: it tells acute risk from its
+/// look-alikes, not which risk, so the answer it leads to names no kind
+/// and shows every line the region has.
+pub const GENERAL: &str = "general";
+
+/// The score above which the trained scorer alone marks an entry. High on
+/// purpose: the scorer adds catches the rules cannot name, and a look-alike
+/// flagged costs a person an answer they did not need.
+pub const SCORE_THRESHOLD: f64 = 0.65;
 
 /// The flag an engine run carries when the crisis check answered.
 pub const CRISIS_FLAG: &str = "crisis";
@@ -53,6 +64,7 @@ pub struct CompiledSafety {
     spec: SafetySpec,
     signals: Vec<(String, CompiledRule)>,
     look_alikes: PhraseSet,
+    sentence_look_alikes: PhraseSet,
     acute: PhraseSet,
 }
 
@@ -72,6 +84,7 @@ impl CompiledSafety {
         };
         CompiledSafety {
             look_alikes: all(&spec.look_alikes),
+            sentence_look_alikes: all(&spec.sentence_look_alikes),
             acute: all(&spec.acute),
             signals,
             spec,
@@ -85,17 +98,21 @@ impl CompiledSafety {
     /// Acute risk in `doc`, if any.
     pub fn check(&self, doc: &Doc, words: &Words) -> Option<Crisis> {
         let mut hits: Vec<(String, String, String)> = Vec::new();
-        let mut acute: Option<bool> = None;
+        // A look-alike anywhere in the entry (a novel, a shift on the
+        // helpline, "ten years ago") colours every signal in it; the entry
+        // still counts when the signal's own sentence says the risk is now
+        // ("cut again", "the urge is back tonight").
+        let mut look_alike: Option<bool> = None;
         for (kind, rule) in &self.signals {
             for range in doc.rule_matches(words, rule) {
                 let sentence = doc.sentence_tokens(doc.sentence_of(range.start));
-                let look_alike = self.look_alikes.any_in(doc, words, sentence);
-                if look_alike {
-                    let now =
-                        *acute.get_or_insert_with(|| self.acute.any_in(doc, words, 0..doc.len()));
-                    if !now {
-                        continue;
-                    }
+                let coloured = *look_alike
+                    .get_or_insert_with(|| self.look_alikes.any_in(doc, words, 0..doc.len()))
+                    || self
+                        .sentence_look_alikes
+                        .any_in(doc, words, sentence.clone());
+                if coloured && !self.acute.any_in(doc, words, sentence) {
+                    continue;
                 }
                 let span = doc.span(range);
                 hits.push((kind.clone(), rule.id.clone(), doc.text[span].to_string()));
@@ -112,12 +129,66 @@ impl CompiledSafety {
                 kinds.push(h.0.clone());
             }
         }
+        if kinds.is_empty() {
+            return self.scored(doc, words);
+        }
         let first = kinds.first()?.clone();
         let (_, rule, cue) = hits.into_iter().find(|h| h.0 == first)?;
         Some(Crisis {
             kind: first,
             kinds,
             rule,
+            cue,
+        })
+    }
+
+    /// The trained scorer's verdict, for an entry no rule caught: above the
+    /// threshold, and not in a look-alike's context (fiction, news, work on
+    /// the topic, a recovered past) unless the entry says the risk is now.
+    fn scored(&self, doc: &Doc, words: &Words) -> Option<Crisis> {
+        let score = Scorer::builtin().risk(doc.text);
+        if score < SCORE_THRESHOLD {
+            return None;
+        }
+        // In a look-alike's context the score counts only when a sentence
+        // free of the look-alike says the risk is now: "again" in "a true
+        // crime podcast again" is about the podcast.
+        if self.look_alikes.any_in(doc, words, 0..doc.len()) {
+            let now = (0..doc.sentences.len()).any(|k| {
+                let sentence = doc.sentence_tokens(k);
+                !self.look_alikes.any_in(doc, words, sentence.clone())
+                    && self.acute.any_in(doc, words, sentence)
+            });
+            if !now {
+                return None;
+            }
+        }
+        // The cue is the sentence the model reads as most at risk; an
+        // everyday scene in it (brambles, a kitchen knife) makes it not
+        // count unless that sentence says the risk is now.
+        let (best, cue) = (0..doc.sentences.len())
+            .map(|k| (k, doc.text[doc.sentences[k].clone()].trim()))
+            .max_by(|a, b| {
+                Scorer::builtin()
+                    .score(a.1)
+                    .total_cmp(&Scorer::builtin().score(b.1))
+            })
+            .unwrap_or((0, doc.text));
+        if !doc.sentences.is_empty() {
+            let sentence = doc.sentence_tokens(best);
+            if self
+                .sentence_look_alikes
+                .any_in(doc, words, sentence.clone())
+                && !self.acute.any_in(doc, words, sentence)
+            {
+                return None;
+            }
+        }
+        let cue = cue.to_string();
+        Some(Crisis {
+            kind: GENERAL.into(),
+            kinds: vec![GENERAL.into()],
+            rule: format!("scorer ({score:.2})"),
             cue,
         })
     }
@@ -242,7 +313,10 @@ pub fn answer(
         phrase("crisis.emergency").replace("{emergency}", &region.emergency)
     };
     let mut parts = vec![phrase(&format!("crisis.open.{}", crisis.kind)), emergency];
-    let hurt_by_someone = crisis.kinds.iter().any(|k| k == "abuse" || k == "danger");
+    let hurt_by_someone = crisis
+        .kinds
+        .iter()
+        .any(|k| k == "abuse" || k == "danger" || k == GENERAL);
     if hurt_by_someone && let Some(abuse) = &region.abuse {
         parts.push(line("crisis.abuse_line", abuse));
     }

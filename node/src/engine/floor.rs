@@ -1,0 +1,138 @@
+//! The node's floor: rules and words the engine reads in addition to the
+//! parameter pack in force.
+//!
+//! A release carries the whole pack in one commons record, and a record
+//! must fit 64 KiB; the crisis signals, pattern rules and tension listings
+//! this node grew past that. They live here instead (`floor.toml`, the
+//! pack's own schema), appended to the pack's lists when the engine is
+//! built. Two consequences, both wanted: the pack's hash and releases are
+//! untouched by them, and no release can delete them (I7 asks that the
+//! crisis check never be weakened; a pack's look-alikes still apply to
+//! floor signals, so look-alike edits deserve the same review).
+
+use std::collections::BTreeMap;
+
+use mirror_governance::params::{EngineParams, ParamsError, PatternRule, TensionAxis};
+use serde::Deserialize;
+
+const FLOOR_TOML: &str = include_str!("floor.toml");
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Floor {
+    #[serde(default)]
+    safety: FloorSafety,
+    #[serde(default)]
+    patterns: BTreeMap<String, FloorRules>,
+    #[serde(default)]
+    tensions: FloorTensions,
+    #[serde(default)]
+    languages: BTreeMap<String, FloorLanguage>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FloorSafety {
+    #[serde(default)]
+    signals: BTreeMap<String, Vec<PatternRule>>,
+    #[serde(default)]
+    look_alikes: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    sentence_look_alikes: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    acute: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FloorRules {
+    rules: Vec<PatternRule>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FloorTensions {
+    #[serde(default)]
+    conflict_markers: Vec<String>,
+    #[serde(default)]
+    axes: Vec<TensionAxis>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FloorLanguage {
+    #[serde(default)]
+    contrast: Vec<String>,
+    #[serde(default)]
+    emotions: BTreeMap<String, Vec<String>>,
+}
+
+fn append<T: Clone>(into: &mut BTreeMap<String, Vec<T>>, from: &BTreeMap<String, Vec<T>>) {
+    for (key, items) in from {
+        into.entry(key.clone())
+            .or_default()
+            .extend(items.iter().cloned());
+    }
+}
+
+/// `pack` with the floor appended, validated as a whole. Patterns and
+/// languages the pack does not have are left out (the floor extends, it
+/// does not invent categories); the safety additions need the pack's
+/// safety section, which the engine always has (the genesis one when a pack
+/// lacks it).
+pub fn apply(mut pack: EngineParams) -> Result<EngineParams, ParamsError> {
+    let floor: Floor =
+        toml::from_str(FLOOR_TOML).map_err(|e| ParamsError::Parse(format!("floor: {e}")))?;
+    if let Some(safety) = pack.safety.as_mut() {
+        append(&mut safety.signals, &floor.safety.signals);
+        append(&mut safety.look_alikes, &floor.safety.look_alikes);
+        append(
+            &mut safety.sentence_look_alikes,
+            &floor.safety.sentence_look_alikes,
+        );
+        append(&mut safety.acute, &floor.safety.acute);
+    }
+    for (name, extra) in &floor.patterns {
+        if let Some(spec) = pack.patterns.get_mut(name) {
+            spec.rules.extend(extra.rules.iter().cloned());
+        }
+    }
+    pack.tensions
+        .conflict_markers
+        .extend(floor.tensions.conflict_markers.iter().cloned());
+    pack.tensions
+        .axes
+        .extend(floor.tensions.axes.iter().cloned());
+    for (code, extra) in &floor.languages {
+        if let Some(lang) = pack.languages.get_mut(code) {
+            lang.contrast.extend(extra.contrast.iter().cloned());
+            append(&mut lang.emotions, &extra.emotions);
+        }
+    }
+    pack.validate()?;
+    Ok(pack)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_reads_and_adds_to_the_genesis_pack() {
+        let pack = EngineParams::genesis().unwrap();
+        let floored = apply(pack.clone()).unwrap();
+        let signals = |p: &EngineParams| -> usize {
+            p.safety
+                .as_ref()
+                .unwrap()
+                .signals
+                .values()
+                .map(Vec::len)
+                .sum()
+        };
+        assert!(signals(&floored) > signals(&pack));
+        assert!(floored.tensions.axes.len() > pack.tensions.axes.len());
+        // The pack itself, and so its hash and every release, is untouched.
+        assert_eq!(pack, EngineParams::genesis().unwrap());
+    }
+}
