@@ -34,10 +34,11 @@ fn doc() -> EpochDoc {
 /// changes the document.
 ///
 /// Applying a change that passed the check is not exercised here: fuzzing
-/// found changes that pass `check_change` and then make Automerge panic
-/// inside `apply_changes` (`fuzz/crashers/change/`). `EpochDoc::apply_change`
-/// catches that panic, so the node does not crash, but libFuzzer counts any
-/// panic as a crash; see FUZZING.md.
+/// found changes that passed `check_change` and then made Automerge panic
+/// inside `apply_changes` (`fuzz/crashers/change/`: a change naming an
+/// actor the document does not know). `check_change` now refuses those,
+/// and `EpochDoc::apply_change` still catches a panic, but libFuzzer counts
+/// any panic as a crash; see FUZZING.md.
 pub fn change(data: &[u8]) {
     let d = doc();
     let heads = d.heads();

@@ -881,3 +881,56 @@ async fn records_travel_over_quic_too() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Issue #14, bug 5: the network driver drops telemetry epochs when their
+/// retention ends, with nothing arriving to prompt it. The clock is the
+/// test's: time jumps four months and the running node forgets the epoch
+/// (in memory and on disk).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_node_drops_expired_telemetry_epochs() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.redb");
+    let start = now_ms();
+    let packet = Record::sign(
+        Kind::TelemetryPacket,
+        start,
+        object(json!({
+            "registry_version": 1,
+            "period": start / 86_400_000,
+            "metrics": [{"name": "reflections.count", "kind": "counter", "values": [1]}]
+        })),
+        &SigningKey::from_bytes(&[9; 32]),
+    )
+    .unwrap();
+    let commons = open(&path);
+    commons
+        .lock()
+        .unwrap()
+        .publish(packet.bytes(), start)
+        .unwrap();
+    commons
+        .lock()
+        .unwrap()
+        .publish(vote(1, start, &author()).bytes(), start)
+        .unwrap();
+    let clock = Arc::new(AtomicI64::new(start));
+    let mut c = config(vec![], Duration::from_secs(600));
+    let read = clock.clone();
+    c.clock = Arc::new(move || read.load(Ordering::SeqCst));
+    let a = Node::start(commons, c).await;
+    // A tick at the present month keeps everything.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(count(&a.commons), 2);
+    clock.store(start + 4 * 31 * 86_400_000, Ordering::SeqCst);
+    wait_until("the telemetry epoch to expire", WAIT, || async {
+        count(&a.commons) == 1
+    })
+    .await;
+    let commons = a.stop().await;
+    drop(commons);
+    let reopened = Commons::open(&path, commons_id(), Gate::default()).unwrap();
+    assert_eq!(reopened.accepted_count(), 1);
+    assert_eq!(reopened.records_of(Kind::TelemetryPacket).len(), 0);
+}

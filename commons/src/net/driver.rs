@@ -58,7 +58,8 @@ fn blocking<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
-fn now_ms() -> i64 {
+/// The system clock in unix milliseconds (the default [`super::Clock`]).
+pub(crate) fn system_now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -113,6 +114,8 @@ pub(crate) struct Driver {
     strikes: HashMap<PeerId, Strikes>,
     banned: HashMap<PeerId, BannedPeer>,
     bootstraps: Vec<Bootstrap>,
+    /// What time it is (unix ms): the system clock, or a test's.
+    clock: super::Clock,
     /// Events that arrived while `listen` waited for addresses.
     early_events: Vec<SwarmEvent<BehaviourEvent>>,
     stopping: bool,
@@ -140,6 +143,7 @@ impl Driver {
             banned: HashMap::new(),
             bootstraps: Vec::new(),
             early_events: Vec::new(),
+            clock: config.clock.clone(),
             stopping: false,
         }
     }
@@ -312,7 +316,10 @@ impl Driver {
     fn publish(&mut self, bytes: &[u8]) -> Result<crate::record::RecordId, NetError> {
         let span = tracing::debug_span!("publish", kind = "publish", bytes = bytes.len());
         let _enter = span.enter();
-        let (id, change) = blocking(|| lock(&self.commons).publish(bytes, now_ms()))?;
+        let (id, change) = {
+            let now = (self.clock)();
+            blocking(|| lock(&self.commons).publish(bytes, now))
+        }?;
         match self
             .swarm
             .behaviour_mut()
@@ -567,7 +574,10 @@ impl Driver {
             return;
         }
         let peer = source.to_string();
-        let verdict = blocking(|| lock(&self.commons).on_gossip(&peer, &message.data, now_ms()));
+        let verdict = {
+            let now = (self.clock)();
+            blocking(|| lock(&self.commons).on_gossip(&peer, &message.data, now))
+        };
         match verdict {
             GossipVerdict::Accept(id) => {
                 tracing::debug!(record = %id, "accepted");
@@ -607,7 +617,10 @@ impl Driver {
             return;
         }
         let peer_s = peer.to_string();
-        let result = blocking(|| lock(&self.commons).on_sync_request(&peer_s, request, now_ms()));
+        let result = {
+            let now = (self.clock)();
+            blocking(|| lock(&self.commons).on_sync_request(&peer_s, request, now))
+        };
         match result {
             Ok(response) => self.send_response(channel, response),
             Err(e) => {
@@ -645,7 +658,10 @@ impl Driver {
             return;
         }
         let peer_s = peer.to_string();
-        let result = blocking(|| lock(&self.commons).on_sync_response(&peer_s, response, now_ms()));
+        let result = {
+            let now = (self.clock)();
+            blocking(|| lock(&self.commons).on_sync_response(&peer_s, response, now))
+        };
         match result {
             Ok(follow_ups) => {
                 for request in follow_ups {
@@ -765,6 +781,12 @@ impl Driver {
     /// ignores them; there is no point keeping the connection).
     fn maintain(&mut self) {
         self.dial_due_bootstraps();
+        // Old telemetry epochs go when their retention ends, whether or not
+        // anything arrives (the core checks once per calendar month).
+        let now = (self.clock)();
+        if let Err(e) = blocking(|| lock(&self.commons).expire_due(now)) {
+            tracing::error!(error = %e, "could not drop expired telemetry epochs");
+        }
         let gossipsub = &self.swarm.behaviour().gossipsub;
         let graylisted: Vec<PeerId> = self
             .peers

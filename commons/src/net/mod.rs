@@ -48,6 +48,15 @@ pub use behaviour::{
 };
 pub use limits::{BURST_SECONDS, STRIKE_FORGIVENESS, Strikes, TokenBucket};
 
+/// What time it is, in unix milliseconds. The driver reads every time it
+/// hands the core through this, so tests can move time without waiting.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(driver::system_now_ms)
+}
+
 /// How the network runs. [`NetConfig::new`] gives the defaults.
 #[derive(Clone)]
 pub struct NetConfig {
@@ -91,6 +100,8 @@ pub struct NetConfig {
     /// Dial attempts per bootstrap address before giving up on it (the
     /// count restarts after each successful connection).
     pub bootstrap_attempts: u32,
+    /// The clock the core is handed (records' ages, epoch expiry).
+    pub clock: Clock,
 }
 
 impl NetConfig {
@@ -114,6 +125,7 @@ impl NetConfig {
             idle_timeout: Duration::from_secs(120),
             request_timeout: Duration::from_secs(30),
             bootstrap_attempts: 10,
+            clock: system_clock(),
         }
     }
 
