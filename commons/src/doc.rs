@@ -491,15 +491,20 @@ impl EpochDoc {
         if bytes.len() > MAX_SYNC_MESSAGE_BYTES {
             return Err(SyncError::TooLarge(bytes.len()));
         }
-        let message = catch_unwind(|| Message::decode(bytes))
+        let mut message = catch_unwind(|| Message::decode(bytes))
             .map_err(|_| SyncError::Decode("panic while decoding".into()))?
             .map_err(|e| SyncError::Decode(e.to_string()))?;
         // Honest nodes speak V1 with one change per chunk: V2 may carry a
         // whole compressed document, which cannot be checked op by op
         // without inflating it first.
-        if message.version != MessageVersion::V1 || message.flags.is_some() {
-            return Err(SyncError::Format("only V1 sync messages without flags"));
+        if message.version != MessageVersion::V1 {
+            return Err(SyncError::Format("only V1 sync messages"));
         }
+        // Current Automerge implementations add a flags section (capability
+        // advertisements such as SUPPORTS_SYNC_RESET). It is read and
+        // dropped: were Automerge to see it, it would take the peer for one
+        // that accepts V2 messages and might answer with a whole document.
+        message.flags = None;
         if message.heads.len() > MAX_HASHES
             || message.need.len() > MAX_HASHES
             || message.have.len() > 64

@@ -999,3 +999,156 @@ fn sync_message_bytes_are_cbor_byte_strings_and_the_old_form_still_reads() {
         assert_eq!(back, resp);
     }
 }
+
+/// The sync protocol's test vectors (`schemas/sync-vectors.json`, described
+/// in `schemas/PROTOCOL.md`): the CBOR of every request and response shape,
+/// each document's genesis change hash, a fresh node's first Automerge sync
+/// message, and a message in the form current Automerge implementations
+/// send (V1 with a flags section) that a node must accept. Regenerate with
+/// `MIRROR_WRITE_VECTORS=1 cargo test -p mirror-commons --test core vectors`.
+#[test]
+fn sync_vectors_match_schemas_sync_vectors_json() {
+    use automerge::sync::{MessageFlags, MessageVersion, State};
+    use futures::executor::block_on;
+    use libp2p::request_response::Codec;
+    use mirror_commons::doc::{DocKey, EpochDoc};
+    use mirror_commons::net::{MAX_SYNC_BYTES, sync_protocol};
+    let mut codec =
+        libp2p::request_response::cbor::codec::Codec::<SyncRequest, SyncResponse>::default()
+            .set_request_size_maximum(MAX_SYNC_BYTES)
+            .set_response_size_maximum(MAX_SYNC_BYTES);
+    let protocol = sync_protocol(COMMONS).unwrap();
+    let doc = "governance/2026-11";
+    let key = DocKey::parse(doc).unwrap();
+    let fresh = EpochDoc::new(COMMONS, key);
+    let first = fresh.generate(&mut State::new()).unwrap();
+    // A record inserted by a node whose actor ids are seeded, sent the way
+    // stock Automerge 3 sends it: V1, with a flags section.
+    let mut origin = node();
+    origin.seed_actors([3; 32]);
+    let record = attestation(9, 1, NOW);
+    let (_, change) = origin.publish(record.bytes(), NOW).unwrap();
+    let mut flags = MessageFlags::new();
+    flags.set(MessageFlags::SUPPORTS_SYNC_RESET);
+    let flagged = Message {
+        heads: vec![],
+        need: vec![],
+        have: vec![],
+        changes: vec![change.clone()].into(),
+        flags: Some(flags),
+        version: MessageVersion::V1,
+    }
+    .encode();
+    let requests = [
+        (
+            "docs",
+            SyncRequest::Docs {
+                commons: COMMONS.into(),
+            },
+        ),
+        (
+            "sync_first_round",
+            SyncRequest::Sync {
+                commons: COMMONS.into(),
+                doc: doc.into(),
+                message: first.clone(),
+            },
+        ),
+    ];
+    let responses = [
+        (
+            "docs",
+            SyncResponse::Docs {
+                docs: vec![doc.into(), "telemetry/2026-11".into()],
+            },
+        ),
+        (
+            "sync_nothing_to_send",
+            SyncResponse::Sync {
+                doc: doc.into(),
+                message: None,
+            },
+        ),
+        (
+            "sync_with_change",
+            SyncResponse::Sync {
+                doc: doc.into(),
+                message: Some(flagged.clone()),
+            },
+        ),
+        (
+            "refused",
+            SyncResponse::Refused {
+                reason: "bad_change".into(),
+            },
+        ),
+    ];
+    let mut out_requests = serde_json::Map::new();
+    for (name, req) in &requests {
+        let mut wire = futures::io::Cursor::new(Vec::new());
+        block_on(codec.write_request(&protocol, &mut wire, req.clone())).unwrap();
+        let wire = wire.into_inner();
+        let back =
+            block_on(codec.read_request(&protocol, &mut futures::io::Cursor::new(wire.clone())))
+                .unwrap();
+        assert_eq!(&back, req);
+        out_requests.insert((*name).into(), json!(hex::encode(&wire)));
+    }
+    let mut out_responses = serde_json::Map::new();
+    for (name, resp) in &responses {
+        let mut wire = futures::io::Cursor::new(Vec::new());
+        block_on(codec.write_response(&protocol, &mut wire, resp.clone())).unwrap();
+        let wire = wire.into_inner();
+        let back =
+            block_on(codec.read_response(&protocol, &mut futures::io::Cursor::new(wire.clone())))
+                .unwrap();
+        assert_eq!(&back, resp);
+        out_responses.insert((*name).into(), json!(hex::encode(&wire)));
+    }
+    let genesis: serde_json::Map<String, Value> = [doc, "telemetry/2026-11"]
+        .iter()
+        .map(|d| {
+            let e = EpochDoc::new(COMMONS, DocKey::parse(d).unwrap());
+            ((*d).to_string(), json!(e.heads()[0].to_string()))
+        })
+        .collect();
+    // The flagged message is accepted by a fresh node, with its record.
+    let mut b = node();
+    b.on_sync_request(
+        "stock",
+        SyncRequest::Sync {
+            commons: COMMONS.into(),
+            doc: doc.into(),
+            message: flagged.clone(),
+        },
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(b.accepted_ids(), BTreeSet::from([record.id()]));
+    let vectors = json!({
+        "description": "Sync protocol test vectors for a Mirror commons (see schemas/PROTOCOL.md). CBOR values are hex of what the sync codec writes on the stream (no length prefix: request-response writes one value per stream). Regenerate with MIRROR_WRITE_VECTORS=1 cargo test -p mirror-commons --test core vectors.",
+        "commons_id": COMMONS,
+        "sync_protocol": protocol.as_ref(),
+        "gossip_topic": mirror_commons::net::topic(COMMONS).to_string(),
+        "identify_protocol_version": mirror_commons::net::identify_version(COMMONS),
+        "genesis_change_hash": genesis,
+        "fresh_first_sync_message": hex::encode(&first),
+        "record": hex::encode(record.bytes()),
+        "record_id": record.id().to_hex(),
+        "record_change": hex::encode(&change),
+        "stock_automerge_v1_message_with_flags": hex::encode(&flagged),
+        "requests_cbor": out_requests,
+        "responses_cbor": out_responses,
+    });
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/sync-vectors.json");
+    if std::env::var("MIRROR_WRITE_VECTORS").is_ok() {
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&vectors).unwrap() + "\n",
+        )
+        .unwrap();
+    }
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(stored, vectors, "schemas/sync-vectors.json is out of date");
+}

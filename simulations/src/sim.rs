@@ -32,10 +32,10 @@ use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, Automerge, ROOT, ReadDoc, ScalarValue};
 use ed25519_dalek::SigningKey;
 use mirror_commons::doc::{DocKey, EpochDoc};
-use mirror_commons::gate::Gate;
+use mirror_commons::gate::{Gate, Rejection};
 use mirror_commons::net::Strikes;
 use mirror_commons::record::{Kind, Record, RecordId};
-use mirror_commons::service::{Commons, GossipVerdict, SyncRequest, SyncResponse};
+use mirror_commons::service::{Commons, GossipVerdict, SyncRejection, SyncRequest, SyncResponse};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 use serde_json::{Map, Value, json};
@@ -400,9 +400,11 @@ impl Sim {
                 self.schedule(every, Event::SyncTick { node });
             }
             Event::Spam { node } => {
-                self.spam(node);
-                let every = self.config.spam_every_ms;
-                self.schedule(every, Event::Spam { node });
+                // A Sybil every honest peer has banned is cut off: it stops.
+                if self.spam(node) {
+                    let every = self.config.spam_every_ms;
+                    self.schedule(every, Event::Spam { node });
+                }
             }
             Event::Online { node, online } => {
                 self.nodes[node].online = online;
@@ -502,6 +504,20 @@ impl Sim {
         self.nodes[node].core.peer_gone(&name);
     }
 
+    /// As `net/driver.rs` does: our own store failing is nobody's fault; a
+    /// record from the future or breaking a kind's rule is a strike; any
+    /// other refused sync message is a ban.
+    fn on_sync_rejection(&mut self, node: NodeId, peer: NodeId, e: &SyncRejection) {
+        match e {
+            SyncRejection::Store(_) => {}
+            SyncRejection::Record {
+                rejection: Rejection::FromTheFuture { .. } | Rejection::Rule { .. },
+                ..
+            } => self.strike(node, peer, 1),
+            _ => self.ban(node, peer),
+        }
+    }
+
     fn note_arrival(&mut self, node: NodeId, id: RecordId) {
         if let Some(&i) = self.index.get(&id) {
             self.published[i].arrived.entry(node).or_insert(self.now);
@@ -556,9 +572,7 @@ impl Sim {
         let resp = match self.nodes[to].core.on_sync_request(&from_name, req, now) {
             Ok(r) => r,
             Err(e) => {
-                if e.reason() != "store" {
-                    self.ban(to, from);
-                }
+                self.on_sync_rejection(to, from, &e);
                 SyncResponse::Refused {
                     reason: e.reason().to_string(),
                 }
@@ -591,25 +605,40 @@ impl Sim {
                     self.send_request(to, from, req);
                 }
             }
-            Err(e) => {
-                if e.reason() != "store" {
-                    self.ban(to, from);
-                }
-            }
+            Err(e) => self.on_sync_rejection(to, from, &e),
         }
     }
 
     /// A Sybil sends each of its peers a fresh invalid record: a vote whose
     /// signature does not verify, in a change that is otherwise well formed
     /// (so every honest node pays a decode and a signature check for it).
-    fn spam(&mut self, node: NodeId) {
-        if !self.nodes[node].online {
-            return;
+    /// Returns whether the Sybil still has a peer that takes its messages.
+    fn spam(&mut self, node: NodeId) -> bool {
+        let open: Vec<NodeId> = self.nodes[node]
+            .peers
+            .iter()
+            .copied()
+            .filter(|p| !self.nodes[*p].banned.contains(&node))
+            .collect();
+        if open.is_empty() {
+            return false;
         }
         let n = self.seq;
         let data: Arc<[u8]> = forged_vote_change(n, self.wall()).into();
         let id = message_id(&data);
-        self.forward(node, None, id, data);
+        for p in open {
+            let d = self.delay(node, p);
+            self.schedule(
+                d,
+                Event::Gossip {
+                    from: node,
+                    to: p,
+                    id,
+                    data: data.clone(),
+                },
+            );
+        }
+        true
     }
 
     /// Every honest, online node holds every published record.
