@@ -61,6 +61,11 @@ fn main() {
                 r.converge_after_heal_ms
             );
         }
+        "skew" => {
+            let spread = arg(&args, "--spread-ms", 86_400_000) as i64;
+            header();
+            row(&scenarios::version_skew(nodes, records, spread, seed));
+        }
         "sybils" => {
             let (base, attacked) = scenarios::sybils(nodes, sybils, records, seed);
             header();
@@ -69,7 +74,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: mirror-simulations honest|partition|sybils [--nodes N] [--records R] [--sybils S] [--seed X]"
+                "usage: mirror-simulations honest|partition|skew|sybils [--spread-ms MS] [--nodes N] [--records R] [--sybils S] [--seed X]"
             );
             std::process::exit(2);
         }

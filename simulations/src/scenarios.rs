@@ -5,7 +5,7 @@
 
 use ed25519_dalek::SigningKey;
 
-use crate::sim::{Config, Report, Sim, T0, packet, vote};
+use crate::sim::{Config, Report, Sim, T0, packet, packet_under, vote};
 
 /// How long after the last publication a run waits for convergence.
 const SETTLE_MS: i64 = 10 * 60 * 1000;
@@ -92,4 +92,35 @@ pub fn sybils(nodes: usize, sybils: usize, records: usize, seed: u64) -> (Report
         sim.report()
     };
     (run(0), run(sybils))
+}
+
+/// Version skew: a release that changes the metric registry (version 2
+/// declares one more metric) reaches the nodes at random times over
+/// `spread_ms`; each node's packets declare the version it runs. Every node
+/// runs the daemon's gate. No honest node may refuse, strike or ban
+/// another, and all end with the same accepted set.
+pub fn version_skew(nodes: usize, records: usize, spread_ms: i64, seed: u64) -> Report {
+    let mut config = Config::new(seed, nodes);
+    config.governance_rules = true;
+    let mut sim = Sim::new(config);
+    let upgrade: Vec<i64> = (0..nodes)
+        .map(|_| sim.random_below(spread_ms.max(1) as u64) as i64)
+        .collect();
+    let spacing = (spread_ms / records.max(1) as i64).max(1);
+    for i in 0..records {
+        let at = 1_000 + i as i64 * spacing;
+        let node = sim.random_below(nodes as u64) as usize;
+        let n = (5 << 32) | i as u64;
+        let version = if at >= upgrade[node] { 2 } else { 1 };
+        let record = if i % 4 == 0 {
+            let key = SigningKey::from_bytes(blake3::hash(&n.to_le_bytes()).as_bytes());
+            vote(n, T0 + at, &key)
+        } else {
+            packet_under(version, n, T0 + at)
+        };
+        sim.publish_at(at, node, record);
+    }
+    let end = 1_000 + records as i64 * spacing + SETTLE_MS;
+    sim.run_until_converged(1_000, end);
+    sim.report()
 }

@@ -33,6 +33,7 @@ use automerge::{ActorId, Automerge, ROOT, ReadDoc, ScalarValue};
 use ed25519_dalek::SigningKey;
 use mirror_commons::doc::{DocKey, EpochDoc};
 use mirror_commons::gate::{Gate, Rejection};
+use mirror_commons::governance::GovernanceRules;
 use mirror_commons::net::Strikes;
 use mirror_commons::record::{Kind, Record, RecordId};
 use mirror_commons::service::{Commons, GossipVerdict, SyncRejection, SyncRequest, SyncResponse};
@@ -74,6 +75,9 @@ pub struct Config {
     pub strikes_to_ban: u32,
     /// How often each Sybil sends an invalid record to each of its peers.
     pub spam_every_ms: i64,
+    /// Run the daemon's gate (governance rules under the genesis
+    /// constitution) instead of the structural one.
+    pub governance_rules: bool,
 }
 
 impl Config {
@@ -92,6 +96,7 @@ impl Config {
             sync_interval_ms: 60_000,
             strikes_to_ban: 5,
             spam_every_ms: 1_000,
+            governance_rules: false,
         }
     }
 }
@@ -181,6 +186,8 @@ pub struct Report {
     /// When (simulated ms) every honest online node held every record.
     pub converged_at_ms: Option<i64>,
     pub events: u64,
+    /// Publications the publishing node's own gate refused.
+    pub refused_publications: usize,
 }
 
 pub struct Sim {
@@ -198,6 +205,9 @@ pub struct Sim {
     published: Vec<Published>,
     index: BTreeMap<RecordId, usize>,
     events: u64,
+    refused_publications: usize,
+    /// Publications scheduled and not yet made.
+    to_publish: usize,
     base: Instant,
     converged_at: Option<i64>,
 }
@@ -215,8 +225,17 @@ impl Sim {
         let total = config.honest + config.sybils;
         let base = Instant::now();
         let mut nodes = Vec::with_capacity(total);
+        let checker = config.governance_rules.then(|| {
+            mirror_constitution::Constitution::genesis()
+                .checker()
+                .expect("the genesis constitution's lexicon loads")
+        });
         for i in 0..total {
-            let mut core = Commons::in_memory(COMMONS, Gate::default());
+            let gate = match &checker {
+                Some(c) => Gate::new(Box::new(GovernanceRules::new(COMMONS, 1, c.clone()))),
+                None => Gate::default(),
+            };
+            let mut core = Commons::in_memory(COMMONS, gate);
             let mut seed = [0u8; 32];
             rng.fill_bytes(&mut seed);
             core.seed_actors(seed);
@@ -250,6 +269,8 @@ impl Sim {
             published: Vec::new(),
             index: BTreeMap::new(),
             events: 0,
+            refused_publications: 0,
+            to_publish: 0,
             base,
             converged_at: None,
         };
@@ -350,6 +371,7 @@ impl Sim {
 
     /// `node` publishes `record` at simulated time `at`.
     pub fn publish_at(&mut self, at: i64, node: NodeId, record: Record) {
+        self.to_publish += 1;
         self.at(at, Event::Publish { node, record });
     }
 
@@ -420,12 +442,19 @@ impl Sim {
     }
 
     fn on_publish(&mut self, node: NodeId, record: Record) {
+        self.to_publish -= 1;
         let now = self.wall();
         if !self.nodes[node].online {
             return;
         }
-        let Ok((id, change)) = self.nodes[node].core.publish(record.bytes(), now) else {
-            return;
+        let (id, change) = match self.nodes[node].core.publish(record.bytes(), now) {
+            Ok(published) => published,
+            Err(_) => {
+                // Counted: a scenario whose own records are refused is
+                // broken, and its report says so.
+                self.refused_publications += 1;
+                return;
+            }
         };
         let i = self.published.len();
         self.published.push(Published {
@@ -643,6 +672,9 @@ impl Sim {
 
     /// Every honest, online node holds every published record.
     fn converged(&self) -> bool {
+        if self.to_publish > 0 {
+            return false;
+        }
         let online: Vec<NodeId> = (0..self.config.honest)
             .filter(|n| self.nodes[*n].online)
             .collect();
@@ -730,6 +762,7 @@ impl Sim {
             sybils_banned_by_all,
             converged_at_ms: self.converged_at,
             events: self.events,
+            refused_publications: self.refused_publications,
         }
     }
 
@@ -789,16 +822,31 @@ pub fn vote(n: u64, at: i64, key: &SigningKey) -> Record {
     .expect("a vote signs")
 }
 
-/// A telemetry packet (anonymous: a fresh actor per record).
+/// A telemetry packet under registry version 1 (anonymous: a fresh actor
+/// per record).
 pub fn packet(n: u64, at: i64) -> Record {
+    packet_under(1, n, at)
+}
+
+/// A telemetry packet made under registry `version`: version 2 adds a
+/// metric (`commons.syncs`) that version 1 does not declare.
+pub fn packet_under(version: u64, n: u64, at: i64) -> Record {
     let key = SigningKey::from_bytes(blake3::hash(&n.to_be_bytes()).as_bytes());
+    let metrics = if version >= 2 {
+        json!([
+            {"name": "reflections.count", "kind": "counter", "values": [n % 7]},
+            {"name": "commons.syncs", "kind": "counter", "values": [n % 3]}
+        ])
+    } else {
+        json!([{"name": "reflections.count", "kind": "counter", "values": [n % 7]}])
+    };
     Record::sign(
         Kind::TelemetryPacket,
         at,
         object(json!({
-            "registry_version": 1,
+            "registry_version": version,
             "period": at / 86_400_000,
-            "metrics": [{"name": "reflections.count", "kind": "counter", "values": [n % 7]}]
+            "metrics": metrics
         })),
         &key,
     )

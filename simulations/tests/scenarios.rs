@@ -42,3 +42,16 @@ fn sybils_spamming_invalid_records_are_banned_and_honest_delivery_holds() {
         "{base:?} {attacked:?}"
     );
 }
+
+#[test]
+fn a_registry_change_applied_at_different_times_splits_no_one() {
+    // 30 nodes pick up registry version 2 at random times over 20 minutes
+    // while packets of both versions flow.
+    let r = scenarios::version_skew(30, 40, 20 * 60 * 1000, 9);
+    assert_eq!(r.records, 40);
+    assert_eq!(r.refused_publications, 0);
+    assert!(r.delivery_pct >= 99.9, "{r:?}");
+    assert!(r.identical_sets, "{r:?}");
+    assert_eq!(r.honest_bans, 0, "{r:?}");
+    assert_eq!(r.honest_strikes, 0, "{r:?}");
+}
