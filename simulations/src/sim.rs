@@ -13,8 +13,9 @@
 //!   Reject;
 //! * **sync**: every `sync_interval_ms` each node runs a catch-up round with
 //!   one random connected peer, and with several when it comes back online;
-//! * **peer policy**: the driver's strike counter ([`Strikes`]) with the
-//!   same forgiveness, a ban at `strikes_to_ban` strikes, and any refused
+//! * **peer policy**: the core's [`PeerPolicy`], the very one the libp2p
+//!   driver asks (strikes with forgiveness, a ban at `strikes_to_ban`
+//!   strikes, gossip rate buckets, sync refusals judged by kind), and any refused
 //!   sync message a ban, as `net/driver.rs` does;
 //! * **the world**: per-link latency (`latency_ms` ± `jitter`, fixed per
 //!   link from the seed), nodes going offline and back, partitions.
@@ -32,9 +33,9 @@ use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, Automerge, ROOT, ReadDoc, ScalarValue};
 use ed25519_dalek::SigningKey;
 use mirror_commons::doc::{DocKey, EpochDoc};
-use mirror_commons::gate::{Gate, Rejection};
+use mirror_commons::gate::Gate;
 use mirror_commons::governance::GovernanceRules;
-use mirror_commons::net::Strikes;
+use mirror_commons::policy::{Action, Admission, PeerPolicy};
 use mirror_commons::record::{Kind, Record, RecordId};
 use mirror_commons::service::{Commons, GossipVerdict, SyncRejection, SyncRequest, SyncResponse};
 use rand::{Rng, RngExt, SeedableRng};
@@ -144,7 +145,7 @@ struct Node {
     online: bool,
     peers: BTreeSet<NodeId>,
     banned: BTreeSet<NodeId>,
-    strikes: BTreeMap<NodeId, Strikes>,
+    policy: PeerPolicy<NodeId>,
     seen: HashSet<u64>,
     /// Bytes this node sent (gossip payloads and sync messages).
     sent_bytes: u64,
@@ -250,7 +251,7 @@ impl Sim {
                 online: true,
                 peers: BTreeSet::new(),
                 banned: BTreeSet::new(),
-                strikes: BTreeMap::new(),
+                policy: PeerPolicy::new(config.strikes_to_ban, 50),
                 seen: HashSet::new(),
                 sent_bytes: 0,
             });
@@ -498,9 +499,19 @@ impl Sim {
         if self.nodes[to].role == Role::Sybil {
             return; // withholds
         }
+        let instant = self.instant();
+        if let Admission::Ignore { then } = self.nodes[to].policy.admit_gossip(&from, instant) {
+            self.nodes[to].seen.remove(&id);
+            self.act(to, from, then);
+            return;
+        }
         let now = self.wall();
         let from_name = self.nodes[from].name.clone();
         let verdict = self.nodes[to].core.on_gossip(&from_name, &data, now);
+        let action = self.nodes[to]
+            .policy
+            .on_gossip_verdict(&from, &verdict, instant);
+        self.act(to, from, action);
         match verdict {
             GossipVerdict::Accept(rid) => {
                 self.note_arrival(to, rid);
@@ -511,40 +522,30 @@ impl Sim {
                 // later (once its parent is here) is tried again.
                 self.nodes[to].seen.remove(&id);
             }
-            GossipVerdict::Reject(_) => self.strike(to, from, 1),
+            GossipVerdict::Reject(_) => {}
         }
     }
 
-    fn strike(&mut self, node: NodeId, peer: NodeId, n: u32) {
-        let now = self.instant();
-        let count = self.nodes[node]
-            .strikes
-            .entry(peer)
-            .or_insert_with(|| Strikes::new(now))
-            .add(n, now);
-        if count >= self.config.strikes_to_ban {
+    /// Carry out what the policy decided (a ban cuts the link both ways).
+    fn act(&mut self, node: NodeId, peer: NodeId, action: Action) {
+        if let Action::Ban(_) = action {
             self.ban(node, peer);
         }
     }
 
     fn ban(&mut self, node: NodeId, peer: NodeId) {
         self.nodes[node].banned.insert(peer);
+        self.nodes[node].policy.note_ban(&peer);
         let name = self.nodes[peer].name.clone();
         self.nodes[node].core.peer_gone(&name);
     }
 
-    /// As `net/driver.rs` does: our own store failing is nobody's fault; a
-    /// record from the future or breaking a kind's rule is a strike; any
-    /// other refused sync message is a ban.
+    /// The core refused a sync message: the policy judges it, as in the
+    /// driver.
     fn on_sync_rejection(&mut self, node: NodeId, peer: NodeId, e: &SyncRejection) {
-        match e {
-            SyncRejection::Store(_) => {}
-            SyncRejection::Record {
-                rejection: Rejection::FromTheFuture { .. } | Rejection::Rule { .. },
-                ..
-            } => self.strike(node, peer, 1),
-            _ => self.ban(node, peer),
-        }
+        let now = self.instant();
+        let action = self.nodes[node].policy.on_sync_rejection(&peer, e, now);
+        self.act(node, peer, action);
     }
 
     fn note_arrival(&mut self, node: NodeId, id: RecordId) {
@@ -730,10 +731,9 @@ impl Sim {
         let now = self.instant();
         for n in 0..honest {
             honest_bans += self.nodes[n].banned.iter().filter(|p| **p < honest).count();
-            for (p, s) in &self.nodes[n].strikes {
-                if *p < honest {
-                    honest_strikes += u64::from(s.clone().count(now));
-                }
+            let mut policy = self.nodes[n].policy.clone();
+            for p in 0..honest {
+                honest_strikes += u64::from(policy.strikes(&p, now));
             }
         }
         let sybils_banned_by_all = (honest..self.nodes.len())

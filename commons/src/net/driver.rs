@@ -20,16 +20,12 @@ use tokio::time::MissedTickBehavior;
 use super::behaviour::{
     Behaviour, BehaviourEvent, GRAYLIST_THRESHOLD, SCORE_PER_STRIKE, is_same_commons, topic,
 };
-use super::limits::{Strikes, TokenBucket};
 use super::{BanReason, BannedPeer, Command, NetConfig, NetError, PeerInfo};
-use crate::gate::Rejection;
+use crate::policy::{Action, Admission, BanCause, PeerPolicy};
 use crate::service::{Commons, GossipVerdict, SyncRejection, SyncRequest, SyncResponse};
 
 /// How long `spawn` waits for the listen addresses to be bound.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
-/// A flooding peer gets at most one strike per this long: a burst from an
-/// honest node that is importing records should cost it little.
-const FLOOD_STRIKE_EVERY: Duration = Duration::from_secs(10);
 /// Bootstrap redials back off exponentially up to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How long shutdown waits for connections to close.
@@ -73,8 +69,6 @@ fn backoff(attempts: u32) -> Duration {
 struct PeerState {
     connected_since: SystemTime,
     addresses: Vec<Multiaddr>,
-    bucket: TokenBucket,
-    last_flood_strike: Option<Instant>,
     /// Sync requests sent and not yet answered: a new round starts only
     /// when the previous one is over.
     in_flight: usize,
@@ -106,12 +100,11 @@ pub(crate) struct Driver {
     commons_id: String,
     topic: IdentTopic,
     sync_interval: Duration,
-    gossip_rate: u32,
-    strikes_to_ban: u32,
     bootstrap_attempts: u32,
     listeners: Vec<ListenerId>,
     peers: HashMap<PeerId, PeerState>,
-    strikes: HashMap<PeerId, Strikes>,
+    /// Strikes, bans and gossip rates: the core's peer policy.
+    policy: PeerPolicy<PeerId>,
     banned: HashMap<PeerId, BannedPeer>,
     bootstraps: Vec<Bootstrap>,
     /// What time it is (unix ms): the system clock, or a test's.
@@ -134,12 +127,10 @@ impl Driver {
             topic: topic(&commons_id),
             commons_id,
             sync_interval: config.sync_interval.max(Duration::from_millis(100)),
-            gossip_rate: config.gossip_rate_per_sec,
-            strikes_to_ban: config.strikes_to_ban.max(1),
             bootstrap_attempts: config.bootstrap_attempts.max(1),
             listeners: Vec::new(),
             peers: HashMap::new(),
-            strikes: HashMap::new(),
+            policy: PeerPolicy::new(config.strikes_to_ban, config.gossip_rate_per_sec),
             banned: HashMap::new(),
             bootstraps: Vec::new(),
             early_events: Vec::new(),
@@ -352,7 +343,7 @@ impl Driver {
                     connected_since: state.connected_since,
                     rejections: core.rejections().total_for(&peer.to_string()),
                     score: gossipsub.peer_score(peer).unwrap_or(0.0),
-                    strikes: self.strikes.get_mut(peer).map_or(0, |s| s.count(now)),
+                    strikes: self.policy.strikes(peer, now),
                     agent: state.agent.clone(),
                 })
                 .collect()
@@ -390,13 +381,9 @@ impl Driver {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                     return;
                 }
-                let now = Instant::now();
-                let rate = self.gossip_rate;
                 let state = self.peers.entry(peer_id).or_insert_with(|| PeerState {
                     connected_since: SystemTime::now(),
                     addresses: Vec::new(),
-                    bucket: TokenBucket::new(rate, now),
-                    last_flood_strike: None,
                     in_flight: 0,
                     agent: None,
                 });
@@ -425,6 +412,7 @@ impl Driver {
                     return;
                 }
                 self.peers.remove(&peer_id);
+                self.policy.gone(&peer_id);
                 let peer = peer_id.to_string();
                 blocking(|| lock(&self.commons).peer_gone(&peer));
                 match cause {
@@ -551,26 +539,10 @@ impl Driver {
     fn on_gossip(&mut self, source: PeerId, message_id: MessageId, message: gossipsub::Message) {
         let span = tracing::debug_span!("gossip", peer = %source, kind = "gossip", bytes = message.data.len());
         let _enter = span.enter();
-        let now = Instant::now();
-        let within_rate = self
-            .peers
-            .get_mut(&source)
-            .is_none_or(|p| p.bucket.take(now));
-        if !within_rate {
+        if let Admission::Ignore { then } = self.policy.admit_gossip(&source, Instant::now()) {
             self.report(&message_id, &source, MessageAcceptance::Ignore);
-            let strike = self.peers.get_mut(&source).is_some_and(|p| {
-                let due = p
-                    .last_flood_strike
-                    .is_none_or(|t| now.saturating_duration_since(t) >= FLOOD_STRIKE_EVERY);
-                if due {
-                    p.last_flood_strike = Some(now);
-                }
-                due
-            });
             tracing::debug!("over the gossip rate; ignored");
-            if strike {
-                self.strike(source, "flood");
-            }
+            self.act(source, then, "flood");
             return;
         }
         let peer = source.to_string();
@@ -586,10 +558,13 @@ impl Driver {
             GossipVerdict::Ignore => {
                 self.report(&message_id, &source, MessageAcceptance::Ignore);
             }
-            GossipVerdict::Reject(rejection) => {
+            GossipVerdict::Reject(ref rejection) => {
                 tracing::debug!(reason = rejection.reason(), "gossip rejected");
                 self.report(&message_id, &source, MessageAcceptance::Reject);
-                self.strike(source, rejection.reason());
+                let action = self
+                    .policy
+                    .on_gossip_verdict(&source, &verdict, Instant::now());
+                self.act(source, action, rejection.reason());
             }
         }
     }
@@ -680,17 +655,11 @@ impl Driver {
     /// yet): those are strikes. Our own store failing is not the peer's
     /// fault at all.
     fn on_sync_rejection(&mut self, peer: PeerId, e: &SyncRejection) {
-        match e {
-            SyncRejection::Store(_) => {
-                tracing::error!(%peer, error = %e, "store failed while syncing; peer not blamed");
-            }
-            SyncRejection::OtherCommons(_) => self.ban(peer, BanReason::ForeignCommons),
-            SyncRejection::Record {
-                rejection: Rejection::FromTheFuture { .. } | Rejection::Rule { .. },
-                ..
-            } => self.strike(peer, e.reason()),
-            _ => self.ban(peer, BanReason::BadSync(e.reason())),
+        if let SyncRejection::Store(_) = e {
+            tracing::error!(%peer, error = %e, "store failed while syncing; peer not blamed");
         }
+        let action = self.policy.on_sync_rejection(&peer, e, Instant::now());
+        self.act(peer, action, e.reason());
     }
 
     fn request_done(&mut self, peer: &PeerId) {
@@ -728,22 +697,28 @@ impl Driver {
         }
     }
 
-    fn strike(&mut self, peer: PeerId, why: &str) {
-        let now = Instant::now();
-        let count = self
-            .strikes
-            .entry(peer)
-            .or_insert_with(|| Strikes::new(now))
-            .add(1, now);
-        // The strike also lowers the gossipsub score, so a peer with
-        // strikes is the first to lose mesh slots.
-        self.swarm
-            .behaviour_mut()
-            .gossipsub
-            .set_application_score(&peer, f64::from(count) * SCORE_PER_STRIKE);
-        tracing::info!(%peer, why, strikes = count, "strike");
-        if count >= self.strikes_to_ban {
-            self.ban(peer, BanReason::Strikes);
+    /// Carry out what the peer policy decided.
+    fn act(&mut self, peer: PeerId, action: Action, why: &str) {
+        match action {
+            Action::Nothing => {}
+            Action::Strike { count } => {
+                // The strike also lowers the gossipsub score, so a peer with
+                // strikes is the first to lose mesh slots.
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .set_application_score(&peer, f64::from(count) * SCORE_PER_STRIKE);
+                tracing::info!(%peer, why, strikes = count, "strike");
+            }
+            Action::Ban(cause) => {
+                let reason = match cause {
+                    BanCause::Strikes => BanReason::Strikes,
+                    BanCause::BadSync(r) => BanReason::BadSync(r),
+                    BanCause::ForeignCommons => BanReason::ForeignCommons,
+                };
+                tracing::info!(%peer, why, "ban");
+                self.ban(peer, reason);
+            }
         }
     }
 
@@ -753,6 +728,7 @@ impl Driver {
         if self.banned.contains_key(&peer) {
             return;
         }
+        self.policy.note_ban(&peer);
         match reason {
             BanReason::ForeignCommons => tracing::info!(%peer, %reason, "peer cut off"),
             _ => tracing::warn!(%peer, %reason, "peer banned"),
