@@ -679,16 +679,14 @@ async fn a_malicious_peer_is_rejected_penalised_and_cut_off() {
                 message: doc.sync_message(vec![put, attack]),
             })
             .await;
-        // The refusal may or may not get out before the connection closes.
-        if let Some(r) = response {
-            assert_eq!(
-                r,
-                SyncResponse::Refused {
-                    reason: "forbidden_op".into()
-                },
-                "{what}"
-            );
-        }
+        // The refusal gets out before the connection closes (issue #14).
+        assert_eq!(
+            response,
+            Some(SyncResponse::Refused {
+                reason: "forbidden_op".into()
+            }),
+            "{what}"
+        );
         let peer = attacker.peer_id;
         assert_eq!(reasons(&a.commons, &peer), vec!["forbidden_op"], "{what}");
         wait_until(

@@ -30,6 +30,9 @@ const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How long shutdown waits for connections to close.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a banned peer's connection stays open for its refusal to go
+/// out.
+const REFUSAL_GRACE: Duration = Duration::from_secs(2);
 /// Addresses kept per peer (identify lists are the peer's to choose).
 const MAX_ADDRESSES: usize = 8;
 
@@ -112,6 +115,10 @@ pub(crate) struct Driver {
     /// Events that arrived while `listen` waited for addresses.
     early_events: Vec<SwarmEvent<BehaviourEvent>>,
     stopping: bool,
+    /// Banned peers whose refusal is still on its way to them: their
+    /// connections close [`REFUSAL_GRACE`] after it was sent (at once if
+    /// sending failed). Meanwhile nothing of theirs is taken.
+    closing: Vec<(PeerId, Instant)>,
 }
 
 impl Driver {
@@ -136,6 +143,7 @@ impl Driver {
             early_events: Vec::new(),
             clock: config.clock.clone(),
             stopping: false,
+            closing: Vec::new(),
         }
     }
 
@@ -499,7 +507,11 @@ impl Driver {
                 peer, error, ..
             }) => {
                 tracing::debug!(%peer, %error, "inbound sync request failed");
+                self.close_if_refused(&peer);
             }
+            // A refusal counts as out a grace period after it was sent, not
+            // at ResponseSent: closing the connection right then can still
+            // drop the bytes on their way (the attacker test saw it).
             BehaviourEvent::Sync(request_response::Event::ResponseSent { .. }) => {}
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 if !is_same_commons(&info.protocol_version, &self.commons_id) {
@@ -603,7 +615,13 @@ impl Driver {
                     reason: e.reason().to_string(),
                 };
                 self.send_response(channel, refused);
+                // If this is a ban, the connection stays open until the
+                // refusal is out, so the peer learns why.
+                self.closing.push((peer, Instant::now()));
                 self.on_sync_rejection(peer, &e);
+                if !self.banned.contains_key(&peer) {
+                    self.closing.retain(|(p, _)| *p != peer);
+                }
             }
         }
     }
@@ -741,14 +759,30 @@ impl Driver {
                 since: SystemTime::now(),
             },
         );
-        let behaviour = self.swarm.behaviour_mut();
-        behaviour.blocked.block_peer(peer);
-        behaviour.gossipsub.blacklist_peer(&peer);
-        let _ = self.swarm.disconnect_peer_id(peer);
+        self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
+        if !self.closing.iter().any(|(p, _)| *p == peer) {
+            self.cut_off(peer);
+        }
         for b in &mut self.bootstraps {
             if b.peer == Some(peer) {
                 b.given_up = true;
             }
+        }
+    }
+
+    /// Block a banned peer and close its connections.
+    fn cut_off(&mut self, peer: PeerId) {
+        self.swarm.behaviour_mut().blocked.block_peer(peer);
+        let _ = self.swarm.disconnect_peer_id(peer);
+    }
+
+    /// A refusal to `peer` had its grace period (or failed to send): if it
+    /// banned the peer, close now.
+    fn close_if_refused(&mut self, peer: &PeerId) {
+        let before = self.closing.len();
+        self.closing.retain(|(p, _)| p != peer);
+        if self.closing.len() != before && self.banned.contains_key(peer) {
+            self.cut_off(*peer);
         }
     }
 
@@ -757,6 +791,15 @@ impl Driver {
     /// ignores them; there is no point keeping the connection).
     fn maintain(&mut self) {
         self.dial_due_bootstraps();
+        let overdue: Vec<PeerId> = self
+            .closing
+            .iter()
+            .filter(|(_, since)| since.elapsed() >= REFUSAL_GRACE)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in overdue {
+            self.close_if_refused(&peer);
+        }
         // Old telemetry epochs go when their retention ends, whether or not
         // anything arrives (the core checks once per calendar month).
         let now = (self.clock)();
