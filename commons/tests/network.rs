@@ -932,3 +932,60 @@ async fn a_running_node_drops_expired_telemetry_epochs() {
     assert_eq!(reopened.accepted_count(), 1);
     assert_eq!(reopened.records_of(Kind::TelemetryPacket).len(), 0);
 }
+
+/// A peer that connects but never answers identify (here: one that runs
+/// nothing but ping) is cut off once the identify timeout passes: identify
+/// is what tells commons apart, so silence is not a pass (issue #14).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_identifies_is_cut_off() {
+    use libp2p::swarm::NetworkBehaviour;
+    #[derive(NetworkBehaviour)]
+    struct Silent {
+        ping: libp2p::ping::Behaviour,
+    }
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(vec![], Duration::from_secs(600));
+    c.identify_timeout = Duration::from_secs(2);
+    let a = Node::start(open(&dir.path().join("a.redb")), c).await;
+    let mut silent = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| Silent {
+            ping: libp2p::ping::Behaviour::default(),
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    let peer = *silent.local_peer_id();
+    silent.dial(a.addr.clone()).unwrap();
+    let closed = Arc::new(Mutex::new((false, false)));
+    let flags = closed.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            match silent.select_next_some().await {
+                SwarmEvent::ConnectionEstablished { .. } => flags.lock().unwrap().0 = true,
+                SwarmEvent::ConnectionClosed { .. } => flags.lock().unwrap().1 = true,
+                _ => {}
+            }
+        }
+    });
+    wait_until("the silent peer to connect", WAIT, || async {
+        closed.lock().unwrap().0
+    })
+    .await;
+    wait_until("the silent peer to be cut off", WAIT, || async {
+        closed.lock().unwrap().1
+    })
+    .await;
+    let banned = a.banned().await;
+    let ban = banned.iter().find(|b| b.peer_id == peer).expect("banned");
+    assert_eq!(ban.reason, BanReason::NoIdentify);
+    task.abort();
+    a.stop().await;
+}

@@ -110,6 +110,7 @@ pub(crate) struct Driver {
     policy: PeerPolicy<PeerId>,
     banned: HashMap<PeerId, BannedPeer>,
     bootstraps: Vec<Bootstrap>,
+    identify_timeout: Duration,
     /// What time it is (unix ms): the system clock, or a test's.
     clock: super::Clock,
     /// Events that arrived while `listen` waited for addresses.
@@ -144,6 +145,7 @@ impl Driver {
             clock: config.clock.clone(),
             stopping: false,
             closing: Vec::new(),
+            identify_timeout: config.identify_timeout,
         }
     }
 
@@ -791,6 +793,22 @@ impl Driver {
     /// ignores them; there is no point keeping the connection).
     fn maintain(&mut self) {
         self.dial_due_bootstraps();
+        // A peer that has not identified as a node of this commons in time
+        // is not one (identify's answer is what tells commons apart).
+        let silent: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| {
+                p.agent.is_none()
+                    && p.connected_since
+                        .elapsed()
+                        .is_ok_and(|e| e >= self.identify_timeout)
+            })
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in silent {
+            self.ban(peer, BanReason::NoIdentify);
+        }
         let overdue: Vec<PeerId> = self
             .closing
             .iter()

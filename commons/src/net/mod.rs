@@ -100,6 +100,10 @@ pub struct NetConfig {
     /// Dial attempts per bootstrap address before giving up on it (the
     /// count restarts after each successful connection).
     pub bootstrap_attempts: u32,
+    /// How long a connected peer has to identify as a node of this commons
+    /// before it is cut off (a peer that never answers identify would
+    /// otherwise never be checked).
+    pub identify_timeout: Duration,
     /// The clock the core is handed (records' ages, epoch expiry).
     pub clock: Clock,
 }
@@ -125,6 +129,7 @@ impl NetConfig {
             idle_timeout: Duration::from_secs(120),
             request_timeout: Duration::from_secs(30),
             bootstrap_attempts: 10,
+            identify_timeout: Duration::from_secs(10),
             clock: system_clock(),
         }
     }
@@ -247,6 +252,8 @@ pub enum BanReason {
     BadSync(&'static str),
     /// It belongs to another commons.
     ForeignCommons,
+    /// It did not identify as a node of this commons in time.
+    NoIdentify,
 }
 
 impl fmt::Display for BanReason {
@@ -256,6 +263,7 @@ impl fmt::Display for BanReason {
             BanReason::Score => f.write_str("gossip score below the graylist threshold"),
             BanReason::BadSync(r) => write!(f, "bad sync message ({r})"),
             BanReason::ForeignCommons => f.write_str("belongs to another commons"),
+            BanReason::NoIdentify => f.write_str("did not identify as a node of this commons"),
         }
     }
 }
