@@ -11,5 +11,6 @@
 //! [`scenarios`] the runs. See `simulations/README.md` for the figures and
 //! what the model leaves out.
 
+pub mod plot;
 pub mod scenarios;
 pub mod sim;

@@ -66,6 +66,33 @@ fn main() {
             header();
             row(&scenarios::version_skew(nodes, records, spread, seed));
         }
+        "plot" => {
+            // Propagation CDFs of honest networks of growing size, and of
+            // 1,000 honest nodes under Sybils.
+            let mut runs = Vec::new();
+            for n in [100, 300, nodes] {
+                let r = scenarios::honest(n, records, seed);
+                runs.push((format!("{n} honest nodes"), r.latencies_ms));
+            }
+            let (_, attacked) = scenarios::sybils(nodes, sybils, records, seed);
+            runs.push((
+                format!("{nodes} honest + {sybils} Sybils"),
+                attacked.latencies_ms,
+            ));
+            let path = std::path::Path::new("simulations/plots/propagation.svg");
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            if let Err(e) = mirror_simulations::plot::propagation_cdf(
+                path,
+                "Propagation of a record (25 ms ± 10% links)",
+                &runs,
+            ) {
+                eprintln!("plot: {e}");
+                std::process::exit(1);
+            }
+            println!("wrote {}", path.display());
+        }
         "sybils" => {
             let (base, attacked) = scenarios::sybils(nodes, sybils, records, seed);
             header();
@@ -74,7 +101,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: mirror-simulations honest|partition|skew|sybils [--spread-ms MS] [--nodes N] [--records R] [--sybils S] [--seed X]"
+                "usage: mirror-simulations honest|partition|skew|sybils|plot [--spread-ms MS] [--nodes N] [--records R] [--sybils S] [--seed X]"
             );
             std::process::exit(2);
         }

@@ -189,6 +189,8 @@ pub struct Report {
     pub events: u64,
     /// Publications the publishing node's own gate refused.
     pub refused_publications: usize,
+    /// Every delivered pair's propagation time, sorted (for plots).
+    pub latencies_ms: Vec<i64>,
 }
 
 pub struct Sim {
@@ -763,6 +765,7 @@ impl Sim {
             converged_at_ms: self.converged_at,
             events: self.events,
             refused_publications: self.refused_publications,
+            latencies_ms: latencies,
         }
     }
 
