@@ -46,8 +46,10 @@ use crate::record::{Kind, Record, RecordId};
 /// Bounds on what a peer may ask of us in one sync message.
 pub const MAX_SYNC_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 const MAX_HASHES: usize = 100_000;
-/// Changes per outgoing message, in bytes (well under the incoming limit).
-const MAX_OUTGOING_CHANGE_BYTES: usize = 60 * 1024 * 1024;
+/// Changes per outgoing message, in bytes: a quarter of the 16 MiB the
+/// sync codec takes in one message, so framing never pushes a message over
+/// it; a larger catch-up goes out over several rounds.
+pub const MAX_OUTGOING_CHANGE_BYTES: usize = 4 * 1024 * 1024;
 const MAX_BLOOM_ENTRIES: u64 = 10_000_000;
 /// Automerge's own bloom filter parameters; anything else is not from an
 /// honest Automerge and can make its filter code divide by zero or spin.
@@ -196,6 +198,13 @@ pub enum SyncError {
     },
     #[error("Automerge refused the message: {0}")]
     Apply(String),
+    /// A change whose dependencies this document lacks. Automerge would
+    /// queue it out of sight: the record would be counted as accepted while
+    /// the document (what sync serves) does not hold it. Not the sender's
+    /// fault (gossip runs ahead of sync); sync brings it with its
+    /// dependencies.
+    #[error("change depends on {0} change(s) this document does not hold yet")]
+    MissingDeps(usize),
 }
 
 impl SyncError {
@@ -207,6 +216,7 @@ impl SyncError {
             SyncError::BadRecord { .. } => "bad_record",
             SyncError::Timestamp { .. } => "timestamp",
             SyncError::ChunkType { .. } | SyncError::BadChange { .. } => "bad_change",
+            SyncError::MissingDeps(_) => "missing_deps",
             _ => "bad_sync_message",
         }
     }
@@ -221,9 +231,16 @@ pub struct Candidate {
 }
 
 /// A sync message whose every operation has the allowed shape.
+///
+/// Its changes may still lack a parent: an honest peer sends a child whose
+/// parent it wrongly believes we hold (a bloom filter false positive), and
+/// Automerge queues it until the parent comes, asking for the parent in
+/// its next message. So a candidate is accepted only once the document
+/// holds it (see `Commons::receive`).
 #[derive(Debug)]
 pub struct CheckedMessage {
     message: Message,
+    /// The records in the message's changes, not yet through the gate.
     pub candidates: Vec<Candidate>,
 }
 
@@ -366,6 +383,28 @@ impl EpochDoc {
         if change.timestamp() != 0 {
             return Err(SyncError::Timestamp { index });
         }
+        // A commons change writes into a kind map made by the genesis
+        // actor, with no predecessors, so the only other actor it may name
+        // is the genesis actor. Naming one this document does not know
+        // makes Automerge panic while applying (fuzz/crashers/change/);
+        // refused here, before Automerge sees it.
+        let genesis = genesis_actor();
+        if change.actors().skip(1).any(|a| *a != genesis) {
+            return Err(SyncError::ForbiddenOp {
+                index,
+                op: 0,
+                what: "names an actor other than its author and the genesis",
+            });
+        }
+        // A change with no operation inserts no record and has no business
+        // in the commons.
+        if change.is_empty() {
+            return Err(SyncError::ForbiddenOp {
+                index,
+                op: 0,
+                what: "carries no operation",
+            });
+        }
         let expanded = catch_unwind(AssertUnwindSafe(|| change.decode())).map_err(|_| {
             SyncError::BadChange {
                 index,
@@ -452,15 +491,20 @@ impl EpochDoc {
         if bytes.len() > MAX_SYNC_MESSAGE_BYTES {
             return Err(SyncError::TooLarge(bytes.len()));
         }
-        let message = catch_unwind(|| Message::decode(bytes))
+        let mut message = catch_unwind(|| Message::decode(bytes))
             .map_err(|_| SyncError::Decode("panic while decoding".into()))?
             .map_err(|e| SyncError::Decode(e.to_string()))?;
         // Honest nodes speak V1 with one change per chunk: V2 may carry a
         // whole compressed document, which cannot be checked op by op
         // without inflating it first.
-        if message.version != MessageVersion::V1 || message.flags.is_some() {
-            return Err(SyncError::Format("only V1 sync messages without flags"));
+        if message.version != MessageVersion::V1 {
+            return Err(SyncError::Format("only V1 sync messages"));
         }
+        // Current Automerge implementations add a flags section (capability
+        // advertisements such as SUPPORTS_SYNC_RESET). It is read and
+        // dropped: were Automerge to see it, it would take the peer for one
+        // that accepts V2 messages and might answer with a whole document.
+        message.flags = None;
         if message.heads.len() > MAX_HASHES
             || message.need.len() > MAX_HASHES
             || message.have.len() > 64
@@ -497,16 +541,45 @@ impl EpochDoc {
         .map_err(|e| SyncError::Apply(e.to_string()))
     }
 
-    /// Apply one checked gossiped change.
+    /// How many of a change's dependencies this document lacks.
+    pub fn missing_deps(&self, bytes: &[u8]) -> Result<usize, SyncError> {
+        let change = catch_unwind(|| Change::try_from(bytes))
+            .map_err(|_| SyncError::BadChange {
+                index: 0,
+                reason: "panic while decoding".into(),
+            })?
+            .map_err(|e| SyncError::BadChange {
+                index: 0,
+                reason: e.to_string(),
+            })?;
+        Ok(change
+            .deps()
+            .iter()
+            .filter(|d| self.doc.get_change_meta_by_hash(d).is_none())
+            .count())
+    }
+
+    /// Apply one checked gossiped change. Refused unless every dependency
+    /// is present, and verified to be in the document afterwards: a change
+    /// Automerge merely queued would be a record counted but never served.
     pub fn apply_change(&mut self, bytes: &[u8]) -> Result<(), SyncError> {
+        let missing = self.missing_deps(bytes)?;
+        if missing > 0 {
+            return Err(SyncError::MissingDeps(missing));
+        }
         let change = Change::try_from(bytes).map_err(|e| SyncError::BadChange {
             index: 0,
             reason: e.to_string(),
         })?;
+        let hash = change.hash();
         let doc = &mut self.doc;
         catch_unwind(AssertUnwindSafe(|| doc.apply_changes([change])))
             .map_err(|_| SyncError::Apply("panic while applying".into()))?
-            .map_err(|e| SyncError::Apply(e.to_string()))
+            .map_err(|e| SyncError::Apply(e.to_string()))?;
+        if self.doc.get_change_meta_by_hash(&hash).is_none() {
+            return Err(SyncError::Apply("the change was not applied".into()));
+        }
+        Ok(())
     }
 
     /// The next message for a peer, in the V1 format honest nodes speak.

@@ -75,8 +75,16 @@ pub trait Accepted {
 /// The kind-specific rules (membership, votes, releases…). Governance
 /// supplies the real ones; a commons without them accepts every record that
 /// is well formed and correctly signed.
+///
+/// A rule sees the record and nothing else: not the accepted state, not
+/// this node's pack or registry. Two honest nodes must refuse exactly the
+/// same records whatever they hold, or the first release that changes what
+/// a node holds would have them refuse, strike and ban each other. What
+/// needs more than the record (membership, windows, which registry a
+/// packet's metrics belong to) is judged where it is counted, and a record
+/// that cannot be judged yet is kept and left out of the counts.
 pub trait Rules: Send + Sync {
-    fn check(&self, record: &Record, accepted: &dyn Accepted) -> Result<(), RuleRefusal>;
+    fn check(&self, record: &Record) -> Result<(), RuleRefusal>;
 }
 
 /// Why a kind's rules refuse a record: a stable name and the detail.
@@ -92,7 +100,7 @@ pub struct RuleRefusal {
 pub struct StructuralOnly;
 
 impl Rules for StructuralOnly {
-    fn check(&self, _record: &Record, _accepted: &dyn Accepted) -> Result<(), RuleRefusal> {
+    fn check(&self, _record: &Record) -> Result<(), RuleRefusal> {
         Ok(())
     }
 }
@@ -250,7 +258,7 @@ impl Gate {
             return Err(Rejection::Replay(record.id()));
         }
         self.rules
-            .check(&record, accepted)
+            .check(&record)
             .map_err(|refusal| Rejection::Rule {
                 kind: record.kind,
                 name: refusal.name,

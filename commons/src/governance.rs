@@ -11,30 +11,31 @@
 use mirror_constitution::compliance::Checker;
 use mirror_governance::ledger::Entry;
 use mirror_governance::payload::{Hex, TelemetryPacket, parse_any};
-use mirror_governance::telemetry::TelemetryRegistry;
 
-use crate::gate::{Accepted, RuleRefusal, Rules};
+use crate::gate::{RuleRefusal, Rules};
 use crate::record::{Kind, Record};
 
-/// The rules of one commons.
+/// The rules of one commons. Every one is a function of the record alone
+/// (see [`Rules`]): the checker is the genesis constitution's, the same on
+/// every node of this protocol, and telemetry packets are checked only for
+/// what holds under any registry; whether their metrics are the ones the
+/// registry version they declare lists is decided when they are counted
+/// ([`mirror_governance::telemetry::aggregate`]), so a node that has not yet
+/// applied a release keeps the new packets, uncounted, instead of refusing
+/// them and banning the honest nodes that sent them.
 pub struct GovernanceRules {
     commons: Hex<32>,
     founding_root_version: u64,
     checker: Checker,
-    registry: TelemetryRegistry,
 }
 
 impl GovernanceRules {
     /// `commons` is the commons id (64 hex digits); `founding_root_version`
-    /// the genesis root version if the genesis is known (else 1);
-    /// `registry` the metric registry of the pack in force, which telemetry
-    /// packets must keep to.
-    pub fn new(
-        commons: &str,
-        founding_root_version: u64,
-        checker: Checker,
-        registry: TelemetryRegistry,
-    ) -> GovernanceRules {
+    /// the genesis root version if the genesis is known (else 1); `checker`
+    /// the genesis constitution's compliance checker (never a node's amended
+    /// copy: an amendment applied at different times on different nodes
+    /// must not split them).
+    pub fn new(commons: &str, founding_root_version: u64, checker: Checker) -> GovernanceRules {
         let mut id = [0u8; 32];
         // An id that is not hex matches no genesis record: every genesis
         // must then be a rotation, which no guardian set can sign.
@@ -43,7 +44,6 @@ impl GovernanceRules {
             commons: Hex(id),
             founding_root_version: founding_root_version.max(1),
             checker,
-            registry,
         }
     }
 }
@@ -61,21 +61,19 @@ pub fn entry(record: &Record) -> Option<Entry> {
 }
 
 impl Rules for GovernanceRules {
-    fn check(&self, record: &Record, _accepted: &dyn Accepted) -> Result<(), RuleRefusal> {
+    fn check(&self, record: &Record) -> Result<(), RuleRefusal> {
         if record.kind == Kind::TelemetryPacket {
-            // Only metrics the registry declares, in their declared shape.
             let packet = mirror_governance::payload::parse::<TelemetryPacket>(&record.payload)
                 .map_err(|e| RuleRefusal {
                     name: "schema",
                     detail: e.to_string(),
                 })?;
-            return self
-                .registry
-                .check_packet(&packet)
-                .map_err(|detail| RuleRefusal {
-                    name: "undeclared_metric",
+            return mirror_governance::telemetry::check_packet_shape(&packet).map_err(|detail| {
+                RuleRefusal {
+                    name: "bad_metric",
                     detail,
-                });
+                }
+            });
         }
         let Some(entry) = entry(record) else {
             return Err(RuleRefusal {

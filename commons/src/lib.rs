@@ -25,6 +25,7 @@ pub mod fuzz;
 pub mod gate;
 pub mod governance;
 pub mod net;
+pub mod policy;
 pub mod record;
 pub mod service;
 pub mod store;

@@ -35,9 +35,14 @@ pub const REPLAY_AFTER_MS: i64 = 5 * 60 * 1000;
 /// Telemetry epochs older than this many months are dropped.
 pub const TELEMETRY_RETENTION_MONTHS: u32 = 3;
 const MAX_DOCS_IN_LIST: usize = 1024;
+/// Checked records whose changes wait in Automerge's queue for a parent,
+/// at most (a peer sending orphans without end is refused past this).
+const MAX_WAITING: usize = 100_000;
 /// An incremental save larger than this is replaced by a whole save.
 const COMPACT_ABOVE_BYTES: usize = 256 * 1024;
 
+/// A sync request. On the wire (CBOR), `message` is a byte string; the
+/// older form, an array of integers, is still read (see [`wire_bytes`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncRequest {
     /// Which documents do you have?
@@ -46,6 +51,7 @@ pub enum SyncRequest {
     Sync {
         commons: String,
         doc: String,
+        #[serde(with = "wire_bytes")]
         message: Vec<u8>,
     },
 }
@@ -57,6 +63,7 @@ pub enum SyncResponse {
     },
     Sync {
         doc: String,
+        #[serde(with = "wire_bytes::option")]
         message: Option<Vec<u8>>,
     },
     Refused {
@@ -212,6 +219,20 @@ pub struct Commons {
     rejections: RejectionCounts,
     /// Random per node session: changes say nothing about who made them.
     actor: ActorId,
+    /// The month [`Commons::expire_due`] last ran in.
+    expired_through: Option<u32>,
+    /// Records that passed the gate in a sync message whose change
+    /// Automerge queued for a missing parent: accepted when it lands.
+    waiting: HashMap<RecordId, (DocKey, Record)>,
+    /// Where actor ids come from: the OS by default, a seed in simulations
+    /// (see [`Commons::seed_actors`]).
+    actors: ActorSource,
+}
+
+/// Random actor ids, or a seeded sequence for reproducible runs.
+enum ActorSource {
+    Random,
+    Seeded { seed: [u8; 32], next: u64 },
 }
 
 impl Commons {
@@ -226,6 +247,9 @@ impl Commons {
             sync_states: HashMap::new(),
             rejections: RejectionCounts::default(),
             actor: ActorId::random(),
+            expired_through: None,
+            waiting: HashMap::new(),
+            actors: ActorSource::Random,
         }
     }
 
@@ -279,12 +303,38 @@ impl Commons {
         Ok(c)
     }
 
+    /// Derive this node's actor ids from `seed` instead of the OS, so a
+    /// simulation's documents (and every change hash in them) are the same
+    /// on every run. Never for a real node: actor ids must not link the
+    /// records of one person.
+    pub fn seed_actors(&mut self, seed: [u8; 32]) {
+        self.actors = ActorSource::Seeded { seed, next: 0 };
+        self.actor = self.fresh_actor();
+    }
+
+    fn fresh_actor(&mut self) -> ActorId {
+        match &mut self.actors {
+            ActorSource::Random => ActorId::random(),
+            ActorSource::Seeded { seed, next } => {
+                let mut h = blake3::Hasher::new_keyed(seed);
+                h.update(&next.to_le_bytes());
+                *next += 1;
+                ActorId::from(&h.finalize().as_bytes()[..16])
+            }
+        }
+    }
+
     pub fn commons_id(&self) -> &str {
         &self.id
     }
 
     pub fn accepted_count(&self) -> usize {
         self.accepted.by_id.len()
+    }
+
+    /// Whether a record is accepted (no read of the record itself).
+    pub fn contains(&self, id: &RecordId) -> bool {
+        self.accepted.by_id.contains_key(id)
     }
 
     /// One accepted record (read from the store).
@@ -370,6 +420,71 @@ impl Commons {
         store.commit(&rows, &chunks)
     }
 
+    /// The waiting records of `key` that the document now holds, taken out
+    /// of the waiting set.
+    fn settle_waiting(&mut self, key: DocKey) -> Vec<Record> {
+        let Some(doc) = self.docs.get(&key) else {
+            return Vec::new();
+        };
+        let landed: Vec<RecordId> = self
+            .waiting
+            .iter()
+            .filter(|(_, (k, r))| *k == key && doc.contains(r.kind, &r.id()))
+            .map(|(id, _)| *id)
+            .collect();
+        landed
+            .iter()
+            .filter_map(|id| self.waiting.remove(id))
+            .map(|(_, r)| r)
+            .filter(|r| !self.accepted.contains(&r.id()))
+            .collect()
+    }
+
+    /// The store refused a commit after the document in memory had already
+    /// taken the change: put the document back as the store holds it, so
+    /// sync never serves a record that was not committed. The peers' sync
+    /// states for it are dropped too (they remember what we sent from the
+    /// lost state); the next round starts afresh.
+    fn roll_back(&mut self, key: DocKey) {
+        self.sync_states.retain(|(_, k), _| *k != key);
+        // The reload drops Automerge's queue too.
+        self.waiting.retain(|_, (k, _)| *k != key);
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let restored = store.chunk_count(&key).and_then(|n| {
+            if n == 0 {
+                Ok(None)
+            } else {
+                store.doc_bytes(&key.to_string()).map(Some)
+            }
+        });
+        let doc = match restored {
+            Ok(None) => Ok(EpochDoc::new(&self.id, key)),
+            Ok(Some(bytes)) => EpochDoc::load(&self.id, key, &bytes).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match doc {
+            Ok(doc) => {
+                self.docs.insert(key, doc);
+            }
+            Err(e) => {
+                // The disk cannot even be read back. Forget the document;
+                // it is rebuilt from what peers send and saved whole.
+                tracing::error!(doc = %key, error = %e, "cannot restore a document after a failed commit");
+                self.docs.remove(&key);
+            }
+        }
+    }
+
+    /// Make the next `n` store commits fail, as a failing disk would (tests
+    /// and the simulator; the store itself is real).
+    pub fn inject_store_faults(&self, n: u32) {
+        if let Some(store) = &self.store {
+            store.inject_commit_faults(n);
+        }
+    }
+
     /// Publish a record made on this node. Returns its id and the gossip
     /// payload (the Automerge change that inserts it).
     pub fn publish(
@@ -387,7 +502,7 @@ impl Commons {
             .map_err(refused)?;
         let key = self.live_key(&record, now_ms).map_err(refused)?;
         let actor = if record.kind.is_anonymous() {
-            ActorId::random()
+            self.fresh_actor()
         } else {
             self.actor.clone()
         };
@@ -396,7 +511,10 @@ impl Commons {
             .insert(&record, actor)
             .ok_or_else(|| refused(Rejection::Replay(record.id())))?;
         let id = record.id();
-        self.persist(&[&record], &BTreeSet::from([key]))?;
+        if let Err(e) = self.persist(&[&record], &BTreeSet::from([key])) {
+            self.roll_back(key);
+            return Err(e.into());
+        }
         self.accepted.insert(record);
         tracing::debug!(record = %id, "published");
         Ok((id, change.raw_bytes().to_vec()))
@@ -459,12 +577,31 @@ impl Commons {
         if let Some(doc) = self.docs.get_mut(&key)
             && let Err(e) = doc.apply_change(data)
         {
-            return GossipVerdict::Reject(sync_to_rejection(&e));
+            return match e {
+                // Gossip ran ahead of sync: the record's parent change has
+                // not reached us. Leave it to sync, which carries the two
+                // together; holding the record without its change would
+                // list a record the document (and so sync) never serves.
+                SyncError::MissingDeps(n) => {
+                    tracing::debug!(record = %c.id, missing = n, "gossip ahead of its dependencies");
+                    GossipVerdict::Ignore
+                }
+                e => GossipVerdict::Reject(sync_to_rejection(&e)),
+            };
         }
         let id = record.id();
-        if let Err(e) = self.persist(&[&record], &BTreeSet::from([key])) {
+        // The change may have let Automerge apply queued ones that waited
+        // for it.
+        let mut landed = self.settle_waiting(key);
+        let mut refs: Vec<&Record> = landed.iter().collect();
+        refs.push(&record);
+        if let Err(e) = self.persist(&refs, &BTreeSet::from([key])) {
             tracing::error!(error = %e, "could not store an accepted record");
+            self.roll_back(key);
             return GossipVerdict::Ignore;
+        }
+        for r in landed.drain(..) {
+            self.accepted.insert(r);
         }
         self.accepted.insert(record);
         GossipVerdict::Accept(id)
@@ -512,6 +649,11 @@ impl Commons {
         match req {
             SyncRequest::Docs { commons } => {
                 self.same_commons(&commons)?;
+                // The peer starts a round from fresh states; so do we. What
+                // we remember having sent it may be gone from its side (a
+                // commit that failed and was rolled back, a restart), and a
+                // change Automerge believes sent is never sent again.
+                self.sync_states.retain(|(p, _), _| p != peer);
                 Ok(SyncResponse::Docs {
                     docs: self.live_docs(now_ms),
                 })
@@ -678,13 +820,29 @@ impl Commons {
                 }
             }
         }
+        if self.waiting.len() + records.len() > MAX_WAITING {
+            return Err(SyncRejection::Message(SyncError::Format(
+                "too many changes waiting for their dependencies",
+            )));
+        }
         let state = self.sync_states.entry((peer.to_string(), key)).or_default();
         if let Some(doc) = self.docs.get_mut(&key) {
             doc.receive(state, checked)?;
         }
+        // Only what the document now holds is accepted (the accepted set
+        // must never list a record sync would not serve); a record whose
+        // change Automerge queued for a missing parent waits, checked, and
+        // is accepted when the parent lands, in this message or a later one.
+        for r in records.drain(..) {
+            self.waiting.insert(r.id(), (key, r));
+        }
+        let mut records = self.settle_waiting(key);
+        records.sort_by_key(Record::id);
         let refs: Vec<&Record> = records.iter().collect();
-        self.persist(&refs, &BTreeSet::from([key]))
-            .map_err(|e| SyncRejection::Store(e.to_string()))?;
+        if let Err(e) = self.persist(&refs, &BTreeSet::from([key])) {
+            self.roll_back(key);
+            return Err(SyncRejection::Store(e.to_string()));
+        }
         let n = records.len();
         for r in records {
             self.accepted.insert(r);
@@ -693,6 +851,23 @@ impl Commons {
             tracing::debug!(%peer, doc = %key, records = n, "accepted from sync");
         }
         Ok(())
+    }
+
+    /// Drop expired telemetry epochs if the calendar month changed since
+    /// the last look: what the network driver calls on its maintenance
+    /// tick. Epochs expire only at a month's turn, so one look per month
+    /// suffices and a tick costs a comparison.
+    pub fn expire_due(&mut self, now_ms: i64) -> Result<usize, StoreError> {
+        let month = month_of(now_ms);
+        if self.expired_through == Some(month) {
+            return Ok(0);
+        }
+        let dropped = self.expire(now_ms)?;
+        self.expired_through = Some(month);
+        if dropped > 0 {
+            tracing::info!(records = dropped, "expired telemetry epochs dropped");
+        }
+        Ok(dropped)
     }
 
     /// Drop telemetry epochs past retention, with their records.
@@ -721,6 +896,7 @@ impl Commons {
             dropped += ids.len();
             self.docs.remove(&key);
             self.sync_states.retain(|(_, k), _| *k != key);
+            self.waiting.retain(|_, (k, _)| *k != key);
         }
         Ok(dropped)
     }
@@ -769,4 +945,98 @@ fn first_record(change: &[u8]) -> Result<Record, Rejection> {
         })
         .ok_or_else(|| not_a_change("the change carries no record".into()))?;
     Ok(Record::decode(bytes)?)
+}
+
+/// Byte fields of the sync messages: written as CBOR byte strings (one byte
+/// per byte), read as byte strings or as arrays of integers, the form nodes
+/// wrote before (about two bytes per byte on the wire, which put an epoch
+/// of more than about 8 MiB of changes over the 16 MiB message cap).
+/// `serde_bytes` cannot be used here: the CBOR codec libp2p uses (cbor4ii)
+/// only hands byte strings to its visitor, so the old form would stop
+/// decoding.
+mod wire_bytes {
+    use std::fmt;
+
+    use serde::de::{self, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_any(BytesOrArray)
+    }
+
+    struct BytesOrArray;
+
+    impl<'de> Visitor<'de> for BytesOrArray {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a byte string, or an array of integers 0-255")
+        }
+
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            // The size hint comes from the peer: cap what it may reserve.
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64 * 1024));
+            while let Some(b) = seq.next_element::<u8>()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
+    }
+
+    pub mod option {
+        use serde::{Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+            match bytes {
+                Some(b) => s.serialize_some(&Bytes(b)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+            d.deserialize_option(OptionVisitor)
+        }
+
+        struct Bytes<'a>(&'a [u8]);
+
+        impl serde::Serialize for Bytes<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(self.0)
+            }
+        }
+
+        struct OptionVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for OptionVisitor {
+            type Value = Option<Vec<u8>>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("null, a byte string, or an array of integers")
+            }
+
+            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                super::deserialize(d).map(Some)
+            }
+        }
+    }
 }

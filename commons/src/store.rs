@@ -46,6 +46,8 @@ fn dbe<E: std::fmt::Display>(e: E) -> StoreError {
 
 pub struct Store {
     db: Database,
+    /// Commits still to fail (see [`Store::inject_commit_faults`]).
+    faults: std::sync::atomic::AtomicU32,
 }
 
 impl Store {
@@ -62,7 +64,10 @@ impl Store {
                 },
                 other => dbe(other),
             })?;
-        let store = Store { db: database };
+        let store = Store {
+            db: database,
+            faults: std::sync::atomic::AtomicU32::new(0),
+        };
         let tx = store.db.begin_write().map_err(dbe)?;
         {
             tx.open_table(RECORDS).map_err(dbe)?;
@@ -188,6 +193,10 @@ impl Store {
             return Ok(());
         }
         let tx = self.db.begin_write().map_err(dbe)?;
+        if self.take_fault() {
+            // Dropping the transaction aborts it, as a failed fsync would.
+            return Err(StoreError::Db("injected commit fault".into()));
+        }
         {
             let mut table = tx.open_table(RECORDS).map_err(dbe)?;
             let mut index = tx.open_table(INDEX).map_err(dbe)?;
@@ -224,6 +233,20 @@ impl Store {
         }
         tx.commit().map_err(dbe)?;
         Ok(())
+    }
+
+    /// Make the next `n` commits fail with an error, leaving the file as it
+    /// was: how tests and the simulator exercise a failing disk against the
+    /// real store.
+    pub fn inject_commit_faults(&self, n: u32) {
+        self.faults.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn take_fault(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.faults
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     /// How many chunks a document has on disk.

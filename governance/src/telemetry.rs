@@ -166,13 +166,18 @@ impl TelemetryRegistry {
 
     /// Whether a packet reports only declared metrics, each in its declared
     /// shape, under this registry's version (the gate's check).
+    /// Whether a packet keeps to this registry: its version, only declared
+    /// metrics, each in its declared kind and shape. Used when counting (a
+    /// packet that does not keep to the registry it declares is left out),
+    /// never to refuse a record: see [`check_packet_shape`].
     pub fn check_packet(&self, packet: &TelemetryPacket) -> Result<(), String> {
         if packet.registry_version != self.version {
             return Err(format!(
-                "made under metric registry version {}, this node's is {}",
+                "made under metric registry version {}, this registry is {}",
                 packet.registry_version, self.version
             ));
         }
+        check_packet_shape(packet)?;
         for m in &packet.metrics {
             let Some(spec) = self.get(&m.name) else {
                 return Err(format!(
@@ -186,21 +191,29 @@ impl TelemetryRegistry {
                     m.name
                 ));
             }
-            if spec.kind == MetricKind::Histogram
-                && (m.values.iter().any(|v| *v != 0 && *v != 1)
-                    || m.values.iter().sum::<i64>() != 1)
-            {
-                return Err(format!(
-                    "histogram {:?} must report exactly one bucket",
-                    m.name
-                ));
-            }
-            if spec.kind == MetricKind::Rate && m.values.iter().any(|v| *v != 0 && *v != 1) {
-                return Err(format!("rate {:?} reports two bits", m.name));
-            }
         }
         Ok(())
     }
+}
+
+/// What a packet must be under any registry: a histogram reports exactly
+/// one bucket and a rate two bits. A function of the packet alone, so every
+/// node refuses the same packets whichever registry versions it knows.
+pub fn check_packet_shape(packet: &TelemetryPacket) -> Result<(), String> {
+    for m in &packet.metrics {
+        if m.kind == MetricKind::Histogram
+            && (m.values.iter().any(|v| *v != 0 && *v != 1) || m.values.iter().sum::<i64>() != 1)
+        {
+            return Err(format!(
+                "histogram {:?} must report exactly one bucket",
+                m.name
+            ));
+        }
+        if m.kind == MetricKind::Rate && m.values.iter().any(|v| *v != 0 && *v != 1) {
+            return Err(format!("rate {:?} reports two bits", m.name));
+        }
+    }
+    Ok(())
 }
 
 /// A uniform number in [0, 1) from 64 random bits.
@@ -380,9 +393,12 @@ pub fn aggregate(registry: &TelemetryRegistry, packets: &[TelemetryPacket]) -> V
         .metrics
         .iter()
         .map(|spec| {
+            // Judged against the registry version each packet declares: a
+            // packet of another version, or one that strays from this
+            // version's declarations, is kept in the commons but not counted.
             let reports: Vec<&Metric> = packets
                 .iter()
-                .filter(|p| p.registry_version == registry.version)
+                .filter(|p| registry.check_packet(p).is_ok())
                 .flat_map(|p| p.metrics.iter())
                 .filter(|m| {
                     m.name == spec.name && m.kind == spec.kind && m.values.len() == spec.arity()

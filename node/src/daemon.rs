@@ -524,15 +524,17 @@ pub fn open_local(home: &Home) -> anyhow::Result<Commons> {
 }
 
 /// The gate every record passes on this node: structure, signature, and the
-/// governance rules under this node's constitution.
-fn gate(home: &Home, commons_id: &str) -> anyhow::Result<Gate> {
-    let checker = home
-        .constitution()?
+/// governance rules. Every refusal is a function of the record alone, so it
+/// reads nothing of this node's state: the checker is the genesis
+/// constitution's (not an amended copy in the home) and the metric registry
+/// is not consulted (packets are judged against the registry they declare
+/// when counted).
+fn gate(_home: &Home, commons_id: &str) -> anyhow::Result<Gate> {
+    let checker = mirror_constitution::Constitution::genesis()
         .checker()
         .map_err(|e| anyhow::anyhow!("the constitution's compliance lexicon: {e}"))?;
-    let registry = home.engine_params()?.telemetry;
     Ok(Gate::new(Box::new(GovernanceRules::new(
-        commons_id, 1, checker, registry,
+        commons_id, 1, checker,
     ))))
 }
 

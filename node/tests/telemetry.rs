@@ -31,12 +31,7 @@ fn commons() -> Commons {
         .unwrap();
     Commons::in_memory(
         COMMONS,
-        Gate::new(Box::new(GovernanceRules::new(
-            COMMONS,
-            1,
-            checker,
-            registry(),
-        ))),
+        Gate::new(Box::new(GovernanceRules::new(COMMONS, 1, checker))),
     )
 }
 

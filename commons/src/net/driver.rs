@@ -20,20 +20,19 @@ use tokio::time::MissedTickBehavior;
 use super::behaviour::{
     Behaviour, BehaviourEvent, GRAYLIST_THRESHOLD, SCORE_PER_STRIKE, is_same_commons, topic,
 };
-use super::limits::{Strikes, TokenBucket};
 use super::{BanReason, BannedPeer, Command, NetConfig, NetError, PeerInfo};
-use crate::gate::Rejection;
+use crate::policy::{Action, Admission, BanCause, PeerPolicy};
 use crate::service::{Commons, GossipVerdict, SyncRejection, SyncRequest, SyncResponse};
 
 /// How long `spawn` waits for the listen addresses to be bound.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
-/// A flooding peer gets at most one strike per this long: a burst from an
-/// honest node that is importing records should cost it little.
-const FLOOD_STRIKE_EVERY: Duration = Duration::from_secs(10);
 /// Bootstrap redials back off exponentially up to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How long shutdown waits for connections to close.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a banned peer's connection stays open for its refusal to go
+/// out.
+const REFUSAL_GRACE: Duration = Duration::from_secs(2);
 /// Addresses kept per peer (identify lists are the peer's to choose).
 const MAX_ADDRESSES: usize = 8;
 
@@ -58,7 +57,8 @@ fn blocking<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
-fn now_ms() -> i64 {
+/// The system clock in unix milliseconds (the default [`super::Clock`]).
+pub(crate) fn system_now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -72,8 +72,6 @@ fn backoff(attempts: u32) -> Duration {
 struct PeerState {
     connected_since: SystemTime,
     addresses: Vec<Multiaddr>,
-    bucket: TokenBucket,
-    last_flood_strike: Option<Instant>,
     /// Sync requests sent and not yet answered: a new round starts only
     /// when the previous one is over.
     in_flight: usize,
@@ -105,17 +103,23 @@ pub(crate) struct Driver {
     commons_id: String,
     topic: IdentTopic,
     sync_interval: Duration,
-    gossip_rate: u32,
-    strikes_to_ban: u32,
     bootstrap_attempts: u32,
     listeners: Vec<ListenerId>,
     peers: HashMap<PeerId, PeerState>,
-    strikes: HashMap<PeerId, Strikes>,
+    /// Strikes, bans and gossip rates: the core's peer policy.
+    policy: PeerPolicy<PeerId>,
     banned: HashMap<PeerId, BannedPeer>,
     bootstraps: Vec<Bootstrap>,
+    identify_timeout: Duration,
+    /// What time it is (unix ms): the system clock, or a test's.
+    clock: super::Clock,
     /// Events that arrived while `listen` waited for addresses.
     early_events: Vec<SwarmEvent<BehaviourEvent>>,
     stopping: bool,
+    /// Banned peers whose refusal is still on its way to them: their
+    /// connections close [`REFUSAL_GRACE`] after it was sent (at once if
+    /// sending failed). Meanwhile nothing of theirs is taken.
+    closing: Vec<(PeerId, Instant)>,
 }
 
 impl Driver {
@@ -131,16 +135,17 @@ impl Driver {
             topic: topic(&commons_id),
             commons_id,
             sync_interval: config.sync_interval.max(Duration::from_millis(100)),
-            gossip_rate: config.gossip_rate_per_sec,
-            strikes_to_ban: config.strikes_to_ban.max(1),
             bootstrap_attempts: config.bootstrap_attempts.max(1),
             listeners: Vec::new(),
             peers: HashMap::new(),
-            strikes: HashMap::new(),
+            policy: PeerPolicy::new(config.strikes_to_ban, config.gossip_rate_per_sec),
             banned: HashMap::new(),
             bootstraps: Vec::new(),
             early_events: Vec::new(),
+            clock: config.clock.clone(),
             stopping: false,
+            closing: Vec::new(),
+            identify_timeout: config.identify_timeout,
         }
     }
 
@@ -312,7 +317,10 @@ impl Driver {
     fn publish(&mut self, bytes: &[u8]) -> Result<crate::record::RecordId, NetError> {
         let span = tracing::debug_span!("publish", kind = "publish", bytes = bytes.len());
         let _enter = span.enter();
-        let (id, change) = blocking(|| lock(&self.commons).publish(bytes, now_ms()))?;
+        let (id, change) = {
+            let now = (self.clock)();
+            blocking(|| lock(&self.commons).publish(bytes, now))
+        }?;
         match self
             .swarm
             .behaviour_mut()
@@ -345,7 +353,7 @@ impl Driver {
                     connected_since: state.connected_since,
                     rejections: core.rejections().total_for(&peer.to_string()),
                     score: gossipsub.peer_score(peer).unwrap_or(0.0),
-                    strikes: self.strikes.get_mut(peer).map_or(0, |s| s.count(now)),
+                    strikes: self.policy.strikes(peer, now),
                     agent: state.agent.clone(),
                 })
                 .collect()
@@ -383,13 +391,9 @@ impl Driver {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                     return;
                 }
-                let now = Instant::now();
-                let rate = self.gossip_rate;
                 let state = self.peers.entry(peer_id).or_insert_with(|| PeerState {
                     connected_since: SystemTime::now(),
                     addresses: Vec::new(),
-                    bucket: TokenBucket::new(rate, now),
-                    last_flood_strike: None,
                     in_flight: 0,
                     agent: None,
                 });
@@ -418,6 +422,7 @@ impl Driver {
                     return;
                 }
                 self.peers.remove(&peer_id);
+                self.policy.gone(&peer_id);
                 let peer = peer_id.to_string();
                 blocking(|| lock(&self.commons).peer_gone(&peer));
                 match cause {
@@ -504,7 +509,11 @@ impl Driver {
                 peer, error, ..
             }) => {
                 tracing::debug!(%peer, %error, "inbound sync request failed");
+                self.close_if_refused(&peer);
             }
+            // A refusal counts as out a grace period after it was sent, not
+            // at ResponseSent: closing the connection right then can still
+            // drop the bytes on their way (the attacker test saw it).
             BehaviourEvent::Sync(request_response::Event::ResponseSent { .. }) => {}
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 if !is_same_commons(&info.protocol_version, &self.commons_id) {
@@ -544,30 +553,17 @@ impl Driver {
     fn on_gossip(&mut self, source: PeerId, message_id: MessageId, message: gossipsub::Message) {
         let span = tracing::debug_span!("gossip", peer = %source, kind = "gossip", bytes = message.data.len());
         let _enter = span.enter();
-        let now = Instant::now();
-        let within_rate = self
-            .peers
-            .get_mut(&source)
-            .is_none_or(|p| p.bucket.take(now));
-        if !within_rate {
+        if let Admission::Ignore { then } = self.policy.admit_gossip(&source, Instant::now()) {
             self.report(&message_id, &source, MessageAcceptance::Ignore);
-            let strike = self.peers.get_mut(&source).is_some_and(|p| {
-                let due = p
-                    .last_flood_strike
-                    .is_none_or(|t| now.saturating_duration_since(t) >= FLOOD_STRIKE_EVERY);
-                if due {
-                    p.last_flood_strike = Some(now);
-                }
-                due
-            });
             tracing::debug!("over the gossip rate; ignored");
-            if strike {
-                self.strike(source, "flood");
-            }
+            self.act(source, then, "flood");
             return;
         }
         let peer = source.to_string();
-        let verdict = blocking(|| lock(&self.commons).on_gossip(&peer, &message.data, now_ms()));
+        let verdict = {
+            let now = (self.clock)();
+            blocking(|| lock(&self.commons).on_gossip(&peer, &message.data, now))
+        };
         match verdict {
             GossipVerdict::Accept(id) => {
                 tracing::debug!(record = %id, "accepted");
@@ -576,10 +572,13 @@ impl Driver {
             GossipVerdict::Ignore => {
                 self.report(&message_id, &source, MessageAcceptance::Ignore);
             }
-            GossipVerdict::Reject(rejection) => {
+            GossipVerdict::Reject(ref rejection) => {
                 tracing::debug!(reason = rejection.reason(), "gossip rejected");
                 self.report(&message_id, &source, MessageAcceptance::Reject);
-                self.strike(source, rejection.reason());
+                let action = self
+                    .policy
+                    .on_gossip_verdict(&source, &verdict, Instant::now());
+                self.act(source, action, rejection.reason());
             }
         }
     }
@@ -607,7 +606,10 @@ impl Driver {
             return;
         }
         let peer_s = peer.to_string();
-        let result = blocking(|| lock(&self.commons).on_sync_request(&peer_s, request, now_ms()));
+        let result = {
+            let now = (self.clock)();
+            blocking(|| lock(&self.commons).on_sync_request(&peer_s, request, now))
+        };
         match result {
             Ok(response) => self.send_response(channel, response),
             Err(e) => {
@@ -615,7 +617,13 @@ impl Driver {
                     reason: e.reason().to_string(),
                 };
                 self.send_response(channel, refused);
+                // If this is a ban, the connection stays open until the
+                // refusal is out, so the peer learns why.
+                self.closing.push((peer, Instant::now()));
                 self.on_sync_rejection(peer, &e);
+                if !self.banned.contains_key(&peer) {
+                    self.closing.retain(|(p, _)| *p != peer);
+                }
             }
         }
     }
@@ -645,7 +653,10 @@ impl Driver {
             return;
         }
         let peer_s = peer.to_string();
-        let result = blocking(|| lock(&self.commons).on_sync_response(&peer_s, response, now_ms()));
+        let result = {
+            let now = (self.clock)();
+            blocking(|| lock(&self.commons).on_sync_response(&peer_s, response, now))
+        };
         match result {
             Ok(follow_ups) => {
                 for request in follow_ups {
@@ -664,17 +675,11 @@ impl Driver {
     /// yet): those are strikes. Our own store failing is not the peer's
     /// fault at all.
     fn on_sync_rejection(&mut self, peer: PeerId, e: &SyncRejection) {
-        match e {
-            SyncRejection::Store(_) => {
-                tracing::error!(%peer, error = %e, "store failed while syncing; peer not blamed");
-            }
-            SyncRejection::OtherCommons(_) => self.ban(peer, BanReason::ForeignCommons),
-            SyncRejection::Record {
-                rejection: Rejection::FromTheFuture { .. } | Rejection::Rule { .. },
-                ..
-            } => self.strike(peer, e.reason()),
-            _ => self.ban(peer, BanReason::BadSync(e.reason())),
+        if let SyncRejection::Store(_) = e {
+            tracing::error!(%peer, error = %e, "store failed while syncing; peer not blamed");
         }
+        let action = self.policy.on_sync_rejection(&peer, e, Instant::now());
+        self.act(peer, action, e.reason());
     }
 
     fn request_done(&mut self, peer: &PeerId) {
@@ -712,22 +717,28 @@ impl Driver {
         }
     }
 
-    fn strike(&mut self, peer: PeerId, why: &str) {
-        let now = Instant::now();
-        let count = self
-            .strikes
-            .entry(peer)
-            .or_insert_with(|| Strikes::new(now))
-            .add(1, now);
-        // The strike also lowers the gossipsub score, so a peer with
-        // strikes is the first to lose mesh slots.
-        self.swarm
-            .behaviour_mut()
-            .gossipsub
-            .set_application_score(&peer, f64::from(count) * SCORE_PER_STRIKE);
-        tracing::info!(%peer, why, strikes = count, "strike");
-        if count >= self.strikes_to_ban {
-            self.ban(peer, BanReason::Strikes);
+    /// Carry out what the peer policy decided.
+    fn act(&mut self, peer: PeerId, action: Action, why: &str) {
+        match action {
+            Action::Nothing => {}
+            Action::Strike { count } => {
+                // The strike also lowers the gossipsub score, so a peer with
+                // strikes is the first to lose mesh slots.
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .set_application_score(&peer, f64::from(count) * SCORE_PER_STRIKE);
+                tracing::info!(%peer, why, strikes = count, "strike");
+            }
+            Action::Ban(cause) => {
+                let reason = match cause {
+                    BanCause::Strikes => BanReason::Strikes,
+                    BanCause::BadSync(r) => BanReason::BadSync(r),
+                    BanCause::ForeignCommons => BanReason::ForeignCommons,
+                };
+                tracing::info!(%peer, why, "ban");
+                self.ban(peer, reason);
+            }
         }
     }
 
@@ -737,6 +748,7 @@ impl Driver {
         if self.banned.contains_key(&peer) {
             return;
         }
+        self.policy.note_ban(&peer);
         match reason {
             BanReason::ForeignCommons => tracing::info!(%peer, %reason, "peer cut off"),
             _ => tracing::warn!(%peer, %reason, "peer banned"),
@@ -749,14 +761,30 @@ impl Driver {
                 since: SystemTime::now(),
             },
         );
-        let behaviour = self.swarm.behaviour_mut();
-        behaviour.blocked.block_peer(peer);
-        behaviour.gossipsub.blacklist_peer(&peer);
-        let _ = self.swarm.disconnect_peer_id(peer);
+        self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
+        if !self.closing.iter().any(|(p, _)| *p == peer) {
+            self.cut_off(peer);
+        }
         for b in &mut self.bootstraps {
             if b.peer == Some(peer) {
                 b.given_up = true;
             }
+        }
+    }
+
+    /// Block a banned peer and close its connections.
+    fn cut_off(&mut self, peer: PeerId) {
+        self.swarm.behaviour_mut().blocked.block_peer(peer);
+        let _ = self.swarm.disconnect_peer_id(peer);
+    }
+
+    /// A refusal to `peer` had its grace period (or failed to send): if it
+    /// banned the peer, close now.
+    fn close_if_refused(&mut self, peer: &PeerId) {
+        let before = self.closing.len();
+        self.closing.retain(|(p, _)| p != peer);
+        if self.closing.len() != before && self.banned.contains_key(peer) {
+            self.cut_off(*peer);
         }
     }
 
@@ -765,6 +793,37 @@ impl Driver {
     /// ignores them; there is no point keeping the connection).
     fn maintain(&mut self) {
         self.dial_due_bootstraps();
+        // A peer that has not identified as a node of this commons in time
+        // is not one (identify's answer is what tells commons apart).
+        let silent: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| {
+                p.agent.is_none()
+                    && p.connected_since
+                        .elapsed()
+                        .is_ok_and(|e| e >= self.identify_timeout)
+            })
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in silent {
+            self.ban(peer, BanReason::NoIdentify);
+        }
+        let overdue: Vec<PeerId> = self
+            .closing
+            .iter()
+            .filter(|(_, since)| since.elapsed() >= REFUSAL_GRACE)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in overdue {
+            self.close_if_refused(&peer);
+        }
+        // Old telemetry epochs go when their retention ends, whether or not
+        // anything arrives (the core checks once per calendar month).
+        let now = (self.clock)();
+        if let Err(e) = blocking(|| lock(&self.commons).expire_due(now)) {
+            tracing::error!(error = %e, "could not drop expired telemetry epochs");
+        }
         let gossipsub = &self.swarm.behaviour().gossipsub;
         let graylisted: Vec<PeerId> = self
             .peers

@@ -48,6 +48,15 @@ pub use behaviour::{
 };
 pub use limits::{BURST_SECONDS, STRIKE_FORGIVENESS, Strikes, TokenBucket};
 
+/// What time it is, in unix milliseconds. The driver reads every time it
+/// hands the core through this, so tests can move time without waiting.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(driver::system_now_ms)
+}
+
 /// How the network runs. [`NetConfig::new`] gives the defaults.
 #[derive(Clone)]
 pub struct NetConfig {
@@ -91,6 +100,12 @@ pub struct NetConfig {
     /// Dial attempts per bootstrap address before giving up on it (the
     /// count restarts after each successful connection).
     pub bootstrap_attempts: u32,
+    /// How long a connected peer has to identify as a node of this commons
+    /// before it is cut off (a peer that never answers identify would
+    /// otherwise never be checked).
+    pub identify_timeout: Duration,
+    /// The clock the core is handed (records' ages, epoch expiry).
+    pub clock: Clock,
 }
 
 impl NetConfig {
@@ -114,6 +129,8 @@ impl NetConfig {
             idle_timeout: Duration::from_secs(120),
             request_timeout: Duration::from_secs(30),
             bootstrap_attempts: 10,
+            identify_timeout: Duration::from_secs(10),
+            clock: system_clock(),
         }
     }
 
@@ -235,6 +252,8 @@ pub enum BanReason {
     BadSync(&'static str),
     /// It belongs to another commons.
     ForeignCommons,
+    /// It did not identify as a node of this commons in time.
+    NoIdentify,
 }
 
 impl fmt::Display for BanReason {
@@ -244,6 +263,7 @@ impl fmt::Display for BanReason {
             BanReason::Score => f.write_str("gossip score below the graylist threshold"),
             BanReason::BadSync(r) => write!(f, "bad sync message ({r})"),
             BanReason::ForeignCommons => f.write_str("belongs to another commons"),
+            BanReason::NoIdentify => f.write_str("did not identify as a node of this commons"),
         }
     }
 }

@@ -1,0 +1,126 @@
+//! The scenarios: each a function of its size and seed, returning the
+//! run's [`Report`]. The CI tests run small versions and assert the
+//! properties; `cargo run -p mirror-simulations --release -- SCENARIO`
+//! runs the documented sizes.
+
+use ed25519_dalek::SigningKey;
+
+use crate::sim::{Config, Report, Sim, T0, packet, packet_under, vote};
+
+/// How long after the last publication a run waits for convergence.
+const SETTLE_MS: i64 = 10 * 60 * 1000;
+
+/// Publish `records` records (votes and telemetry packets alternately) from
+/// random honest nodes, one every `spacing_ms` from `start`.
+fn publish(sim: &mut Sim, records: usize, start: i64, spacing_ms: i64, tag: u64) {
+    let honest = sim.config.honest as u64;
+    for i in 0..records {
+        let at = start + i as i64 * spacing_ms;
+        let node = sim.random_below(honest) as usize;
+        let n = (tag << 32) | i as u64;
+        let record = if i % 2 == 0 {
+            let key = SigningKey::from_bytes(blake3::hash(&n.to_le_bytes()).as_bytes());
+            vote(n, T0 + at, &key)
+        } else {
+            packet(n, T0 + at)
+        };
+        sim.publish_at(at, node, record);
+    }
+}
+
+/// Honest nodes only: delivery and propagation.
+pub fn honest(nodes: usize, records: usize, seed: u64) -> Report {
+    let mut sim = Sim::new(Config::new(seed, nodes));
+    publish(&mut sim, records, 1_000, 500, 1);
+    let end = 1_000 + records as i64 * 500 + SETTLE_MS;
+    sim.run_until_converged(1_000, end);
+    sim.report()
+}
+
+/// What [`churn_and_partition`] measured.
+#[derive(Debug, Clone)]
+pub struct PartitionReport {
+    pub report: Report,
+    /// From the heal to every honest node holding every record, ms.
+    pub converge_after_heal_ms: Option<i64>,
+}
+
+/// A tenth of the nodes leave and come back while records flow; then the
+/// network splits in two for an hour, both sides keep publishing, and the
+/// partition heals.
+pub fn churn_and_partition(nodes: usize, records: usize, seed: u64) -> PartitionReport {
+    let mut sim = Sim::new(Config::new(seed, nodes));
+    let minute = 60_000;
+    // Churn: 10% of nodes go away for 2 to 10 minutes during the first
+    // quarter hour.
+    for _ in 0..(nodes / 10).max(1) {
+        let n = sim.random_below(nodes as u64) as usize;
+        let leave = sim.random_below(5 * minute as u64) as i64;
+        let away = 2 * minute + sim.random_below(8 * minute as u64) as i64;
+        sim.set_online_at(leave, n, false);
+        sim.set_online_at(leave + away, n, true);
+    }
+    publish(&mut sim, records / 2, 1_000, 2_000, 2);
+    // The partition: two halves for an hour, records on both sides.
+    let split = 20 * minute;
+    let heal = split + 60 * minute;
+    let mut groups = vec![0u8; nodes];
+    for g in groups.iter_mut() {
+        *g = sim.random_below(2) as u8;
+    }
+    sim.partition_at(split, Some(groups));
+    publish(&mut sim, records - records / 2, split + minute, 2_000, 3);
+    sim.partition_at(heal, None);
+    sim.run_until(heal);
+    let converged = sim.run_until_converged(1_000, heal + 30 * minute);
+    PartitionReport {
+        report: sim.report(),
+        converge_after_heal_ms: converged.map(|t| t - heal),
+    }
+}
+
+/// Honest nodes with Sybils spamming invalid records and withholding, from
+/// the start (cold boot), against the same network without them.
+pub fn sybils(nodes: usize, sybils: usize, records: usize, seed: u64) -> (Report, Report) {
+    let run = |sybils: usize| {
+        let mut config = Config::new(seed, nodes);
+        config.sybils = sybils;
+        let mut sim = Sim::new(config);
+        publish(&mut sim, records, 1_000, 500, 4);
+        let end = 1_000 + records as i64 * 500 + SETTLE_MS;
+        sim.run_until_converged(1_000, end);
+        sim.report()
+    };
+    (run(0), run(sybils))
+}
+
+/// Version skew: a release that changes the metric registry (version 2
+/// declares one more metric) reaches the nodes at random times over
+/// `spread_ms`; each node's packets declare the version it runs. Every node
+/// runs the daemon's gate. No honest node may refuse, strike or ban
+/// another, and all end with the same accepted set.
+pub fn version_skew(nodes: usize, records: usize, spread_ms: i64, seed: u64) -> Report {
+    let mut config = Config::new(seed, nodes);
+    config.governance_rules = true;
+    let mut sim = Sim::new(config);
+    let upgrade: Vec<i64> = (0..nodes)
+        .map(|_| sim.random_below(spread_ms.max(1) as u64) as i64)
+        .collect();
+    let spacing = (spread_ms / records.max(1) as i64).max(1);
+    for i in 0..records {
+        let at = 1_000 + i as i64 * spacing;
+        let node = sim.random_below(nodes as u64) as usize;
+        let n = (5 << 32) | i as u64;
+        let version = if at >= upgrade[node] { 2 } else { 1 };
+        let record = if i % 4 == 0 {
+            let key = SigningKey::from_bytes(blake3::hash(&n.to_le_bytes()).as_bytes());
+            vote(n, T0 + at, &key)
+        } else {
+            packet_under(version, n, T0 + at)
+        };
+        sim.publish_at(at, node, record);
+    }
+    let end = 1_000 + records as i64 * spacing + SETTLE_MS;
+    sim.run_until_converged(1_000, end);
+    sim.report()
+}

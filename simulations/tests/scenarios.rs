@@ -1,0 +1,57 @@
+//! Small versions of every scenario, asserting the properties the large
+//! runs are measured against (they run in seconds).
+
+use mirror_simulations::scenarios;
+
+#[test]
+fn honest_nodes_all_receive_every_record_fast() {
+    let r = scenarios::honest(60, 20, 7);
+    assert_eq!(r.records, 20);
+    assert!(r.delivery_pct >= 99.9, "{r:?}");
+    assert!(r.identical_sets, "{r:?}");
+    assert!(r.p99_ms < 1_000, "{r:?}");
+    assert_eq!(r.honest_bans, 0);
+    assert_eq!(r.honest_strikes, 0);
+}
+
+#[test]
+fn a_run_is_a_function_of_its_seed() {
+    let a = scenarios::honest(30, 10, 11);
+    let b = scenarios::honest(30, 10, 11);
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+}
+
+#[test]
+fn churn_and_a_healed_partition_converge_to_one_state() {
+    let r = scenarios::churn_and_partition(40, 20, 3);
+    assert!(r.converge_after_heal_ms.is_some(), "{r:?}");
+    assert!(r.report.identical_sets, "{r:?}");
+    assert!(r.report.delivery_pct >= 99.9, "{r:?}");
+    assert_eq!(r.report.honest_bans, 0);
+}
+
+#[test]
+fn sybils_spamming_invalid_records_are_banned_and_honest_delivery_holds() {
+    let (base, attacked) = scenarios::sybils(60, 30, 20, 5);
+    assert!(attacked.delivery_pct >= 99.0, "{attacked:?}");
+    assert!(attacked.identical_sets, "{attacked:?}");
+    assert_eq!(attacked.honest_bans, 0, "{attacked:?}");
+    assert_eq!(attacked.sybils_banned_by_all, 30, "{attacked:?}");
+    assert!(
+        attacked.p99_ms <= 2 * base.p99_ms.max(100),
+        "{base:?} {attacked:?}"
+    );
+}
+
+#[test]
+fn a_registry_change_applied_at_different_times_splits_no_one() {
+    // 30 nodes pick up registry version 2 at random times over 20 minutes
+    // while packets of both versions flow.
+    let r = scenarios::version_skew(30, 40, 20 * 60 * 1000, 9);
+    assert_eq!(r.records, 40);
+    assert_eq!(r.refused_publications, 0);
+    assert!(r.delivery_pct >= 99.9, "{r:?}");
+    assert!(r.identical_sets, "{r:?}");
+    assert_eq!(r.honest_bans, 0, "{r:?}");
+    assert_eq!(r.honest_strikes, 0, "{r:?}");
+}
