@@ -626,22 +626,38 @@ impl Home {
     /// another process is waited on for a bounded time (like SQLite's busy
     /// timeout) before `InUse` is reported.
     ///
-    /// The first writing open after `backups.interval_hours` checks the
-    /// store and writes the rolling backup (see [`crate::store::backup`]).
+    /// The daily backup is not taken here: it costs a full check and a copy
+    /// (seconds at 100k entries), so it runs after the answer
+    /// ([`Home::backup_if_due`], called by the CLI once a writing command has
+    /// printed, and by the daemon on a schedule).
     pub fn open_store(&self) -> Result<Store> {
         self.ensure_dir()?;
         self.tighten_permissions();
-        let store = Self::wait_for(|| Store::open(&self.db_path()))?;
-        let backups = self.load_config().map(|c| c.backups).unwrap_or_default();
-        if let Err(e) = store.daily_backup(backups.keep, backups.interval_hours) {
-            if e.is_damage() {
-                return Err(e.into());
-            }
-            // A backup that cannot be written (a full disk) must not stop
-            // the person from writing; say so.
-            tracing::warn!(error = %e, "the daily backup could not be written");
+        Self::wait_for(|| Store::open(&self.db_path()))
+    }
+
+    /// Take the rolling backup if `backups.interval_hours` have passed since
+    /// the last (checking the store first; see [`crate::store::backup`]).
+    /// A backup that cannot be written (a full disk) is logged, not an
+    /// error: it must not stop the person from writing. Damage found by the
+    /// check is an error (the file is marked damaged by then).
+    pub fn backup_if_due(&self) -> Result<Option<PathBuf>> {
+        if !fs::metadata(self.db_path()).is_ok_and(|m| m.len() > 0) {
+            return Ok(None);
         }
-        Ok(store)
+        let backups = self.load_config().map(|c| c.backups).unwrap_or_default();
+        if backups.keep == 0 {
+            return Ok(None);
+        }
+        let store = self.open_store()?;
+        match store.daily_backup(backups.keep, backups.interval_hours) {
+            Ok(taken) => Ok(taken),
+            Err(e) if e.is_damage() => Err(e.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "the daily backup could not be written");
+                Ok(None)
+            }
+        }
     }
 
     /// Open the store for reading only (see [`Store::open_read_only`]): what

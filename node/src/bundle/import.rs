@@ -673,6 +673,9 @@ pub struct ApplyOptions {
     /// Take the bundle's `config.toml` (engines, endpoints, commons): only on
     /// the person's explicit word, after it was shown to them.
     pub restore_config: bool,
+    /// Bring back reflections this node deleted that the bundle still
+    /// holds (otherwise they are left out, and the report says so).
+    pub restore_deleted: bool,
 }
 
 /// Merge a verified bundle into the store and home, never restoring its
@@ -738,7 +741,14 @@ pub fn apply_with(
         }
     }
 
-    let report = store.import(&bundle.batch)?;
+    let report = store.import_with(
+        &bundle.batch,
+        if options.restore_deleted {
+            crate::store::Resurrect::Yes
+        } else {
+            crate::store::Resurrect::No
+        },
+    )?;
 
     let mut keys_written = Vec::new();
     for (id, text) in to_write {

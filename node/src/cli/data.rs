@@ -96,6 +96,7 @@ pub struct ImportChoices {
     pub dry_run: bool,
     pub restore_config: bool,
     pub yes: bool,
+    pub restore_deleted: bool,
 }
 
 /// The settings a bundle would restore, one `key = value` a line, with the
@@ -178,6 +179,7 @@ pub fn import(ctx: &Context, file: &Path, choices: &ImportChoices) -> anyhow::Re
         &verified,
         &ApplyOptions {
             restore_config: choices.restore_config,
+            restore_deleted: choices.restore_deleted,
         },
     )?;
     let mut human = format!(

@@ -23,6 +23,12 @@ fn read_stdin() -> anyhow::Result<String> {
 }
 
 fn read_from_editor() -> anyhow::Result<String> {
+    edit_in_editor("")
+}
+
+/// Open $VISUAL or $EDITOR on `initial`; what is above the scissors line
+/// when it closes.
+fn edit_in_editor(initial: &str) -> anyhow::Result<String> {
     let editor = std::env::var("VISUAL")
         .or_else(|_| std::env::var("EDITOR"))
         .unwrap_or_else(|_| "vi".into());
@@ -34,7 +40,7 @@ fn read_from_editor() -> anyhow::Result<String> {
     std::fs::write(
         file.path(),
         format!(
-            "\n{SCISSORS}\n# Write your reflection above this line; everything below it is ignored.\n\
+            "{initial}\n{SCISSORS}\n# Write your reflection above this line; everything below it is ignored.\n\
              # Save and close the editor to store it. Leave it empty to store nothing.\n"
         ),
     )
@@ -105,8 +111,56 @@ pub fn reflect(ctx: &Context, args: &ReflectArgs) -> anyhow::Result<Output> {
         metadata,
     };
     let engine = ctx.engine()?;
+    if args.no_mirror && engine.crisis(&reflection.content).is_none() {
+        store.insert_reflection(&reflection, thread)?;
+        let human = format!(
+            "Stored reflection {} ({}{}), without a mirrorback (`mirror mirrorback {}` makes one).",
+            reflection.id.short(),
+            reflection.visibility,
+            thread
+                .map(|t| format!(", in thread {}", t.short()))
+                .unwrap_or_default(),
+            reflection.id.short()
+        );
+        return Output::new(
+            json!({"reflection": reflection, "thread": thread, "mirrorback": null}),
+            human,
+        );
+    }
+    // An entry in crisis is met with care even under --no-mirror.
+    answer(
+        ctx,
+        &store,
+        &engine,
+        Answering::New { reflection, thread },
+        args.engine,
+    )
+}
+
+/// What is being answered: a reflection to store first, or one stored.
+enum Answering {
+    New {
+        reflection: Reflection,
+        thread: Option<Id>,
+    },
+    Stored(Reflection, pipeline::Tensions),
+}
+
+/// Run the pipeline on a reflection and shape the answer (shared by
+/// `reflect` and `mirrorback`).
+fn answer(
+    ctx: &Context,
+    store: &Store,
+    engine: &crate::engine::Engine,
+    what: Answering,
+    engine_choice: Option<crate::model::EngineMode>,
+) -> anyhow::Result<Output> {
+    let (reflection, thread) = match &what {
+        Answering::New { reflection, thread } => (reflection.clone(), *thread),
+        Answering::Stored(r, _) => (r.clone(), None),
+    };
     let config = ctx.home.load_config()?;
-    let mode = args.engine.unwrap_or(config.engine.mode);
+    let mode = engine_choice.unwrap_or(config.engine.mode);
     let adapter = AnyAdapter::from_config(&config.engine, mode);
     let options = Options::from_config(&config.engine)
         .with_region(config.safety.region(crate::home::locale_vars()));
@@ -128,19 +182,31 @@ pub fn reflect(ctx: &Context, args: &ReflectArgs) -> anyhow::Result<Output> {
         .enable_all()
         .build()
         .context("starting the engine's runtime")?;
-    let outcome = runtime.block_on(pipeline::reflect(
-        &store,
-        &engine,
-        adapter.as_ref(),
-        reflection,
-        thread,
-        &options,
-        &mut |p| {
-            if let Some(d) = display.as_mut() {
-                d.on(p);
-            }
-        },
-    ))?;
+    let mut on_progress = |p| {
+        if let Some(d) = display.as_mut() {
+            d.on(p);
+        }
+    };
+    let outcome = match what {
+        Answering::New { reflection, thread } => runtime.block_on(pipeline::reflect(
+            store,
+            engine,
+            adapter.as_ref(),
+            reflection,
+            thread,
+            &options,
+            &mut on_progress,
+        ))?,
+        Answering::Stored(reflection, tensions) => runtime.block_on(pipeline::answer_stored(
+            store,
+            engine,
+            adapter.as_ref(),
+            reflection,
+            tensions,
+            &options,
+            &mut on_progress,
+        ))?,
+    };
     if let Some(d) = display.as_mut() {
         d.finish(&outcome.mirrorback.text);
     }
@@ -150,7 +216,7 @@ pub fn reflect(ctx: &Context, args: &ReflectArgs) -> anyhow::Result<Output> {
     // offered to them.
     if outcome.crisis.is_none() {
         crate::evolution::after_reflection(
-            &store,
+            store,
             &config.evolution.observers,
             crate::evolution::Event::Reflected {
                 patterns: outcome.analysis.pattern_names(),
@@ -181,6 +247,99 @@ pub fn reflect(ctx: &Context, args: &ReflectArgs) -> anyhow::Result<Output> {
         }),
         human,
     )
+}
+
+/// `mirror mirrorback ID`: a new mirrorback for a stored reflection (one
+/// written with `--no-mirror`, or whose answer missed); earlier ones stay.
+pub fn mirrorback(
+    ctx: &Context,
+    id: &str,
+    engine_choice: Option<crate::model::EngineMode>,
+) -> anyhow::Result<Output> {
+    let store = ctx.store()?;
+    let id = store.resolve::<Reflection>(id, "reflection")?;
+    let reflection: Reflection = store.require(id, "reflection")?;
+    let tensions = if store.runs_for(id)?.is_empty() {
+        pipeline::Tensions::Record
+    } else {
+        pipeline::Tensions::AlreadyRecorded
+    };
+    let engine = ctx.engine()?;
+    answer(
+        ctx,
+        &store,
+        &engine,
+        Answering::Stored(reflection, tensions),
+        engine_choice,
+    )
+}
+
+/// `mirror edit ID`: new text from `--text` or the editor (opened on the
+/// current text); the old text is kept as a revision.
+pub fn edit(ctx: &Context, id: &str, text: Option<&str>) -> anyhow::Result<Output> {
+    let store = ctx.store()?;
+    let id = store.resolve::<Reflection>(id, "reflection")?;
+    let reflection: Reflection = store.require(id, "reflection")?;
+    let new_text = match text {
+        Some(t) => t.to_string(),
+        None => edit_in_editor(&reflection.content)?,
+    };
+    let new_text = new_text.trim_end().to_string();
+    if new_text.trim().is_empty() {
+        return Err(UsageError(
+            "the new text is empty; nothing was changed (`mirror delete` removes a reflection)"
+                .into(),
+        )
+        .into());
+    }
+    let revision = store.edit_reflection(id, &new_text)?;
+    let human = format!(
+        "Edited reflection {}; the earlier text is kept (`mirror show {} --history`). `mirror mirrorback {}` answers the new text.",
+        id.short(),
+        id.short(),
+        id.short()
+    );
+    Output::new(json!({"reflection": id, "revision": revision}), human)
+}
+
+/// `mirror delete ID`: after confirmation (or `--yes`), the reflection and
+/// everything hanging off it are removed; a tombstone keeps an older
+/// bundle from bringing it back.
+pub fn delete(ctx: &Context, id: &str, yes: bool) -> anyhow::Result<Output> {
+    let store = ctx.store()?;
+    let id = store.resolve::<Reflection>(id, "reflection")?;
+    let reflection: Reflection = store.require(id, "reflection")?;
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(UsageError(
+                "deleting needs confirmation: run it at a terminal, or add --yes".into(),
+            )
+            .into());
+        }
+        eprint!(
+            "Delete reflection {} ({}  {})? It cannot be undone. [y/N] ",
+            id.short(),
+            render::when(reflection.created_at),
+            render::escape(&render::excerpt(&reflection.content, 50))
+        );
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .context("reading the answer")?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+            return Output::new(json!({"deleted": null}), "Nothing was deleted.".to_string());
+        }
+    }
+    let deleted = store.delete_reflection(id)?;
+    let human = format!(
+        "Deleted reflection {} with {} mirrorback(s), {} engine run(s), {} piece(s) of tension evidence and {} thread membership(s).",
+        id.short(),
+        deleted.mirrorbacks,
+        deleted.engine_runs,
+        deleted.tension_evidence,
+        deleted.threads
+    );
+    Output::new(json!({ "deleted": deleted }), human)
 }
 
 fn render_outcome(outcome: &pipeline::Outcome, already_shown: bool, thread: Option<Id>) -> String {
@@ -284,10 +443,12 @@ pub fn list(ctx: &Context, args: &ListArgs) -> anyhow::Result<Output> {
     let store = ctx.store_read()?;
     let mut query = query_from(&store, &args.filters)?;
     query.oldest_first = args.oldest_first;
-    list_output(
-        store.reflections(&query)?,
-        "No reflections yet. Write one with `mirror reflect \"…\"`.",
-    )
+    let empty = if args.filters.narrows() {
+        "No reflections match these filters."
+    } else {
+        "No reflections yet. Write one with `mirror reflect \"…\"`."
+    };
+    list_output(store.reflections(&query)?, empty)
 }
 
 pub fn search(ctx: &Context, words: &[String], filters: &FilterArgs) -> anyhow::Result<Output> {
@@ -303,13 +464,18 @@ pub fn search(ctx: &Context, words: &[String], filters: &FilterArgs) -> anyhow::
     list_output(store.search(&text, &query)?, "Nothing found.")
 }
 
-pub fn show(ctx: &Context, id: &str) -> anyhow::Result<Output> {
+pub fn show(ctx: &Context, id: &str, history: bool) -> anyhow::Result<Output> {
     let store = ctx.store_read()?;
     let id = store.resolve::<Reflection>(id, "reflection")?;
     let reflection: Reflection = store.require(id, "reflection")?;
     let mirrorbacks = store.mirrorbacks_for(id)?;
     let runs = store.runs_for(id)?;
     let threads = store.threads_of(id)?;
+    let revisions = if history {
+        store.revisions(id)?
+    } else {
+        Vec::new()
+    };
 
     let mut human = format!(
         "Reflection {}\n{} UTC · {} · {} · via {}\n",
@@ -335,6 +501,13 @@ pub fn show(ctx: &Context, id: &str) -> anyhow::Result<Output> {
     human.push('\n');
     human.push_str(&reflection.content);
     human.push('\n');
+    for r in revisions.iter().rev() {
+        human.push_str(&format!(
+            "\n── Before {} UTC ──\n{}\n",
+            render::when(r.replaced_at),
+            r.content
+        ));
+    }
     for m in &mirrorbacks {
         human.push_str(&format!(
             "\n── Mirrorback ({}{}) ──\n{}\n",
@@ -359,6 +532,7 @@ pub fn show(ctx: &Context, id: &str) -> anyhow::Result<Output> {
             "mirrorbacks": mirrorbacks,
             "engine_runs": runs,
             "threads": threads,
+            "revisions": revisions,
         }),
         human.trim_end().to_string(),
     )

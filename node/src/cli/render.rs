@@ -12,9 +12,16 @@ pub struct Output {
 }
 
 impl Output {
+    /// A JSON answer is always an object (scripts can add fields later
+    /// without breaking): a bare list or value is wrapped as `{"items": …}`
+    /// (every command names its list itself; this is the safety net).
     pub fn new(json: impl Serialize, human: impl Into<String>) -> anyhow::Result<Output> {
+        let json = match serde_json::to_value(json)? {
+            object @ serde_json::Value::Object(_) => object,
+            other => serde_json::json!({ "items": other }),
+        };
         Ok(Output {
-            json: serde_json::to_value(json)?,
+            json,
             human: human.into(),
         })
     }

@@ -309,6 +309,51 @@ pub(crate) fn catch_up(txn: &WriteTransaction) -> Result<usize, StoreError> {
     Ok(n)
 }
 
+/// Take reflection `id` out of the index: out of the posting list of every
+/// term of `content` (the text it was indexed with) and out of the queue.
+/// For a reflection deleted, or edited (its new text is queued after).
+/// Costs one block per term of the text, whatever the size of the index.
+pub(crate) fn unindex(txn: &WriteTransaction, id: u128, content: &str) -> Result<(), StoreError> {
+    txn.open_table(FTS_PENDING)?.remove(id)?;
+    let mut terms: HashSet<String> = HashSet::new();
+    let mut buf = String::new();
+    text::for_each_index_term(content, &mut buf, |term| {
+        if !terms.contains(term) {
+            terms.insert(term.to_string());
+        }
+    });
+    let mut blocks = txn.open_table(FTS_BLOCKS)?;
+    for term in &terms {
+        let term = term.as_str();
+        let block = blocks
+            .range((term, 0u128)..=(term, id))?
+            .next_back()
+            .transpose()?
+            .map(|(k, v)| (k.value().1, decode_ids(v.value()).collect::<Vec<u128>>()));
+        let Some((first, mut ids)) = block else {
+            continue;
+        };
+        let Ok(at) = ids.binary_search(&id) else {
+            continue;
+        };
+        ids.remove(at);
+        blocks.remove((term, first))?;
+        if let Some(&new_first) = ids.first() {
+            blocks.insert((term, new_first), encode_ids(&ids).as_slice())?;
+        }
+    }
+    Ok(())
+}
+
+/// Queue reflection `id` to be indexed again (its text changed). One above
+/// the watermark is indexed by the next catch-up anyway.
+pub(crate) fn requeue(txn: &WriteTransaction, id: u128) -> Result<(), StoreError> {
+    if id <= watermark(txn)? {
+        txn.open_table(FTS_PENDING)?.insert(id, ())?;
+    }
+    Ok(())
+}
+
 /// The newest id ≤ `at_most` that has `term`, if any.
 fn seek(
     blocks: &impl ReadableTable<(&'static str, u128), &'static [u8]>,

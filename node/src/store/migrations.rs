@@ -6,20 +6,22 @@
 //!
 //! * v1: every table of the local model.
 //! * v2: the full-text index over reflections, built from what is stored.
+//! * v3: reflection revisions (the text before an edit) and tombstones (the
+//!   ids of deleted reflections); new tables only, nothing rewritten.
 
 use redb::{ReadableTable, WriteTransaction};
 
 use crate::model::{
     ConsentChange, EgressRecord, EngineFeedback, EngineRun, EvolutionEvent, EvolutionHistory,
-    Identity, Integration, Mirrorback, Record, Reflection, Tension, TensionEvidence,
-    TensionSuggestion, Thread,
+    Identity, Integration, Mirrorback, Record, Reflection, ReflectionRevision, Tension,
+    TensionEvidence, TensionSuggestion, Thread, Tombstone,
 };
 
 use super::tables::*;
 use super::{StoreError, codec, fts};
 
 /// The schema this build reads and writes.
-pub const CURRENT_VERSION: u32 = 2;
+pub const CURRENT_VERSION: u32 = 3;
 
 type Step = fn(&WriteTransaction) -> Result<(), StoreError>;
 
@@ -44,6 +46,12 @@ pub static MIGRATIONS: &[Migration] = &[
         description: "full-text index over reflections",
         up: v2_up,
         down: Some(v2_down),
+    },
+    Migration {
+        version: 3,
+        description: "reflection revisions and tombstones (edit and delete)",
+        up: v3_up,
+        down: Some(v3_down),
     },
 ];
 
@@ -183,5 +191,21 @@ fn v2_down(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.delete_table(FTS_BLOCKS)?;
     txn.delete_table(FTS_PENDING)?;
     txn.delete_table(FTS_STATE)?;
+    Ok(())
+}
+
+fn v3_up(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(record_table(ReflectionRevision::TABLE))?;
+    txn.open_table(REVISIONS_BY_REFLECTION)?;
+    txn.open_table(record_table(Tombstone::TABLE))?;
+    Ok(())
+}
+
+/// Going back to v2 drops the earlier texts of edited reflections and the
+/// tombstones (the backup written before the step keeps them).
+fn v3_down(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.delete_table(record_table(ReflectionRevision::TABLE))?;
+    txn.delete_table(REVISIONS_BY_REFLECTION)?;
+    txn.delete_table(record_table(Tombstone::TABLE))?;
     Ok(())
 }

@@ -154,6 +154,71 @@ impl Store {
         Ok(out)
     }
 
+    /// The pipeline's records made in `[from, to]` (both ends inclusive;
+    /// callers narrow to their own bounds): reflections by `created_at`,
+    /// and the mirrorbacks, engine runs and feedback made then, plus the
+    /// runs and mirrorbacks of those reflections wherever they fall.
+    ///
+    /// This is what observers and telemetry read instead of the whole store,
+    /// so their cost follows the window, not the journal. Reflections come
+    /// from the time index. Mirrorbacks, runs and feedback have no time
+    /// index, but their ids are UUIDv7 made when they were (`Id::new` at
+    /// `created_at`, and imports keep both), so a range over the primary key
+    /// by the id's time, widened by [`WINDOW_SLACK_MICROS`] on each side,
+    /// finds them; `created_at` then decides.
+    pub fn window(&self, from: Timestamp, to: Timestamp) -> Result<super::Batch> {
+        let (from, to) = (from.as_micros(), to.as_micros());
+        let inside = |t: Timestamp| from <= t.as_micros() && t.as_micros() <= to;
+        let txn = self.db.begin_read()?;
+        let mut batch = super::Batch::default();
+        {
+            let records = txn.open_table(record_table(Reflection::TABLE))?;
+            let by_time = txn.open_table(REFLECTIONS_BY_TIME)?;
+            for entry in by_time.range((from, 0)..=(to, u128::MAX))? {
+                let id = entry?.0.value().1;
+                if let Some(r) = load::<Reflection>(&records, id)? {
+                    batch.reflections.push(r);
+                }
+            }
+        }
+        let ids = id_range(from, to);
+        batch.mirrorbacks = in_id_range(&txn, ids.clone(), |m: &Mirrorback| m.created_at, &inside)?;
+        batch.engine_runs = in_id_range(&txn, ids.clone(), |r: &EngineRun| r.created_at, &inside)?;
+        batch.engine_feedback = in_id_range(&txn, ids, |f: &EngineFeedback| f.created_at, &inside)?;
+        // A reflection dated back (`--at`, an import) has its run and
+        // mirrorback at the time it was mirrored: fetch those by reflection.
+        let mut runs: std::collections::HashSet<Id> =
+            batch.engine_runs.iter().map(|r| r.id).collect();
+        let mut mirrorbacks: std::collections::HashSet<Id> =
+            batch.mirrorbacks.iter().map(|m| m.id).collect();
+        {
+            let run_table = txn.open_table(record_table(EngineRun::TABLE))?;
+            let mb_table = txn.open_table(record_table(Mirrorback::TABLE))?;
+            let run_index = txn.open_table(RUNS_BY_REFLECTION)?;
+            let mb_index = txn.open_table(MIRRORBACKS_BY_REFLECTION)?;
+            for r in &batch.reflections {
+                let key = r.id.as_u128();
+                for entry in run_index.range((key, 0)..=(key, u128::MAX))? {
+                    let id = entry?.0.value().1;
+                    if runs.insert(Id::from_u128(id))
+                        && let Some(run) = load::<EngineRun>(&run_table, id)?
+                    {
+                        batch.engine_runs.push(run);
+                    }
+                }
+                for entry in mb_index.range((key, 0)..=(key, u128::MAX))? {
+                    let id = entry?.0.value().1;
+                    if mirrorbacks.insert(Id::from_u128(id))
+                        && let Some(m) = load::<Mirrorback>(&mb_table, id)?
+                    {
+                        batch.mirrorbacks.push(m);
+                    }
+                }
+            }
+        }
+        Ok(batch)
+    }
+
     /// Full-text search: reflections containing every word of `text`
     /// (`word*` for a prefix), most recently written first, narrowed by the
     /// filters of `query`.
@@ -252,7 +317,7 @@ impl Store {
     }
 
     /// Ids in an index table of `(parent, child)` keys, for one parent.
-    fn children<R: Record>(
+    pub(super) fn children<R: Record>(
         &self,
         index: redb::TableDefinition<(u128, u128), ()>,
         parent: Id,
@@ -337,4 +402,38 @@ impl Store {
             .into_iter()
             .any(|(c, s)| c == category && s.is_some_and(|s| s.granted)))
     }
+}
+
+/// How far a record's `created_at` may be from the time in its id and still
+/// be found by [`Store::window`]: a day, far more than the moments between
+/// making an id and stamping the record.
+pub const WINDOW_SLACK_MICROS: i64 = 86_400_000_000;
+
+/// The primary-key range of UUIDv7 ids made between `from - slack` and
+/// `to + slack` (microseconds).
+fn id_range(from: i64, to: i64) -> std::ops::RangeInclusive<u128> {
+    let ms = |micros: i64| (micros.max(0) / 1000) as u128;
+    let low = ms(from.saturating_sub(WINDOW_SLACK_MICROS)).min((1 << 48) - 1) << 80;
+    let high =
+        (ms(to.saturating_add(WINDOW_SLACK_MICROS)).min((1 << 48) - 1) << 80) | ((1u128 << 80) - 1);
+    low..=high
+}
+
+/// The records of one table in an id range whose `created_at` (read by
+/// `stamp`) is `inside`.
+fn in_id_range<R: Record>(
+    txn: &ReadTransaction,
+    ids: std::ops::RangeInclusive<u128>,
+    stamp: fn(&R) -> Timestamp,
+    inside: &dyn Fn(Timestamp) -> bool,
+) -> Result<Vec<R>> {
+    let table = txn.open_table(record_table(R::TABLE))?;
+    let mut out = Vec::new();
+    for entry in table.range(ids)? {
+        let record: R = codec::decode(entry?.1.value())?;
+        if inside(stamp(&record)) {
+            out.push(record);
+        }
+    }
+    Ok(out)
 }
