@@ -5,12 +5,15 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+use clap::error::ErrorKind;
 use mirror_node::cli::{self, Cli, Context};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    // clap prints usage errors itself and exits with code 2.
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
     init_logging(cli.verbose);
     mirror_node::store::integrity::install_panic_hook();
     let ctx = match Context::new(&cli) {
@@ -51,6 +54,29 @@ fn fail(cli: &Cli, error: &anyhow::Error) -> ExitCode {
         eprintln!("mirror: error: {}", cli::error_line(error));
     }
     ExitCode::from(code as u8)
+}
+
+/// A command line clap could not parse: one line (and exit 2), or a JSON
+/// object under `--json`. Help and version are printed as clap prints them.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        error.exit();
+    }
+    let line = cli::usage_line(&error.render().to_string());
+    if std::env::args().any(|a| a == "--json") {
+        eprintln!(
+            "{}",
+            serde_json::json!({"error": {"message": line, "exit_code": 2, "usage": true}})
+        );
+    } else {
+        eprintln!("mirror: error: {line} (`mirror --help` shows usage)");
+    }
+    ExitCode::from(2)
 }
 
 fn init_logging(verbose: u8) {

@@ -305,7 +305,7 @@ fn migrate_status_down_and_up() {
     let node = Node::new();
     node.ok(&["reflect", "Searchable words here."]);
     let status = node.json(&["migrate", "status"]);
-    assert_eq!(status["version"], 2);
+    assert_eq!(status["version"], 3);
     let down = node.json(&["migrate", "down", "--to", "1"]);
     assert_eq!(down["to"], 1);
     assert!(down["backup"].is_string());
@@ -318,7 +318,7 @@ fn migrate_status_down_and_up() {
             .len(),
         1
     );
-    assert_eq!(node.json(&["migrate", "status"])["version"], 2);
+    assert_eq!(node.json(&["migrate", "status"])["version"], 3);
     let up = node.ok(&["migrate", "up"]);
     assert!(up.contains("nothing to do"), "{up}");
     let err = node.fails(&["migrate", "down", "--to", "0"], 1);
@@ -576,4 +576,373 @@ fn a_crisis_entry_is_met_with_care_and_help() {
     // The human output shows no pattern analysis for it.
     let human = node.ok(&["reflect", "I want to kill myself tonight."]);
     assert!(!human.contains("Noticed:"), "{human}");
+}
+
+// ---------------------------------------------------------------------------
+// #13: a journal people can live in
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    let node = Node::new();
+    for i in 0..3 {
+        node.ok(&["reflect", "--no-mirror", &format!("entry {i}")]);
+    }
+    // `mirror list | head -0`: the reader is gone before anything is written.
+    let mut child = node
+        .command(&["list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit {:?}", out.status);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn errors_are_one_clean_line_or_a_json_object() {
+    let node = Node::new();
+    node.ok(&["init"]);
+    // No doubled OS message.
+    let err = node.fails(&["import", "/nonexistent/bundle.tar.gz"], 1);
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    // No bytes of a broken archive in the message.
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.tar.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&[0x41u8; 600]).unwrap();
+    gz.write_all(&(0u8..=255).collect::<Vec<u8>>()).unwrap();
+    std::fs::write(&junk, gz.finish().unwrap()).unwrap();
+    let err = node.fails(&["import", junk.to_str().unwrap()], 1);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(!err.contains("AAAA"), "{err}");
+    assert!(
+        err.trim_end()
+            .chars()
+            .all(|c| !c.is_control() && c != '\u{fffd}'),
+        "{err:?}"
+    );
+    // clap's usage errors: one line too, still exit 2.
+    let err = node.fails(&["list", "--limit", "0"], 2);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("at least 1"), "{err}");
+    // Under --json, an object on stderr, for usage errors and failures.
+    for (args, code) in [
+        (&["show", "zz", "--json"][..], 2),
+        (&["list", "--limit", "0", "--json"], 2),
+        (&["show", "0123456789ab", "--json"], 1),
+    ] {
+        let err = node.fails(args, code);
+        let v: Value = serde_json::from_str(err.trim()).unwrap_or_else(|e| panic!("{e}: {err}"));
+        assert_eq!(v["error"]["exit_code"], code, "{v}");
+        assert!(v["error"]["message"].as_str().unwrap().len() > 5);
+    }
+}
+
+#[test]
+fn every_json_answer_is_an_object() {
+    let node = Node::new();
+    node.ok(&["reflect", "--no-mirror", "hello there"]);
+    for args in [
+        &["list"][..],
+        &["thread", "list"],
+        &["tension", "list"],
+        &["status"],
+        &["commons", "peers"],
+        &["commons", "records"],
+        &["telemetry", "log"],
+        &["search", "hello"],
+        &["consent", "show"],
+    ] {
+        let v = node.json(args);
+        assert!(v.is_object(), "{args:?}: {v}");
+    }
+}
+
+#[test]
+fn list_says_when_filters_hide_everything_and_takes_n() {
+    let node = Node::new();
+    assert!(node.ok(&["list"]).contains("No reflections yet"));
+    for i in 0..3 {
+        node.ok(&["reflect", "--no-mirror", &format!("entry number {i}")]);
+    }
+    let out = node.ok(&["list", "--since", "2999-01-01"]);
+    assert!(out.contains("match these filters"), "{out}");
+    assert!(!out.contains("yet"), "{out}");
+    assert_eq!(node.ok(&["list", "-n", "2"]).lines().count(), 2);
+    assert_eq!(
+        node.json(&["list", "-n", "1"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    node.fails(&["list", "--limit", "0"], 2);
+}
+
+#[test]
+fn help_lists_closed_sets() {
+    let node = Node::new();
+    let help = node.ok(&["reflect", "--help"]);
+    for value in ["local_only", "sync_full_public", "manual", "ollama"] {
+        assert!(help.contains(value), "{value}: {help}");
+    }
+    let help = node.ok(&["thread", "list", "--help"]);
+    assert!(help.contains("archived"), "{help}");
+    let help = node.ok(&["consent", "grant", "--help"]);
+    assert!(help.contains("remote_engine"), "{help}");
+}
+
+#[test]
+fn the_id_list_shows_and_its_prefixes_work_everywhere() {
+    let node = Node::new();
+    let first = node.json(&[
+        "reflect",
+        "--engine",
+        "manual",
+        "The walk by the river was quiet.",
+    ]);
+    let second = node.json(&[
+        "reflect",
+        "--engine",
+        "manual",
+        "Another walk, another river.",
+    ]);
+    let full = id(&first["reflection"]);
+    // What `list` shows.
+    let listed = node.ok(&["list"]);
+    let short = full.replace('-', "")[24..].to_string();
+    assert!(listed.contains(&short), "{listed}");
+    assert_eq!(id(&node.json(&["show", &short])["reflection"]), full);
+    // Any unique prefix of the full id.
+    let hex = full.replace('-', "");
+    let other = id(&second["reflection"]).replace('-', "");
+    let common = hex
+        .chars()
+        .zip(other.chars())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let unique: String = hex.chars().take((common + 1).max(4)).collect();
+    assert_eq!(id(&node.json(&["show", &unique])["reflection"]), full);
+    // A prefix both share: ambiguous, naming them.
+    if common >= 4 {
+        let shared: String = hex.chars().take(common).collect();
+        let err = node.fails(&["show", &shared], 1);
+        assert!(err.contains("ambiguous") && err.contains(&full), "{err}");
+    }
+    // Feedback by the reflection's id rates its run.
+    let rated = node.json(&["feedback", &short, "--rating", "4"]);
+    assert_eq!(
+        rated["feedback"]["run_id"], first["engine_run"]["id"],
+        "{rated}"
+    );
+    // A new thread is shown by its short id, which works.
+    let out = node.ok(&["thread", "new", "rivers"]);
+    let thread_short = out.split('(').nth(1).unwrap().trim_end_matches(").\n");
+    assert_eq!(thread_short.len(), 8, "{out}");
+    node.ok(&["thread", "add", thread_short, &short]);
+    assert!(node.ok(&["thread", "show", thread_short]).contains("river"));
+}
+
+#[test]
+fn edit_keeps_the_earlier_text_and_search_follows() {
+    let node = Node::new();
+    let r = node.json(&["reflect", "--no-mirror", "The heron stood in the shallows."]);
+    let rid = id(&r["reflection"]);
+    assert!(r["mirrorback"].is_null(), "{r}");
+    node.ok(&["edit", &rid, "--text", "The egret stood in the reeds."]);
+    let shown = node.json(&["show", &rid, "--history"]);
+    assert_eq!(
+        shown["reflection"]["content"],
+        "The egret stood in the reeds."
+    );
+    assert_eq!(
+        shown["revisions"][0]["content"],
+        "The heron stood in the shallows."
+    );
+    assert!(node.ok(&["show", &rid, "--history"]).contains("heron"));
+    assert!(!node.ok(&["show", &rid]).contains("heron"));
+    // The index forgot the old words and learnt the new ones.
+    assert!(
+        node.json(&["search", "heron"])["reflections"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        node.json(&["search", "egret"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // The same text again, or none, changes nothing.
+    node.fails(
+        &["edit", &rid, "--text", "The egret stood in the reeds."],
+        1,
+    );
+    node.fails(&["edit", &rid, "--text", "   "], 2);
+    // With $EDITOR: opened on the current text.
+    let dir = tempfile::tempdir().unwrap();
+    let editor = dir.path().join("ed.sh");
+    std::fs::write(&editor, "#!/bin/sh\nsed -i 's/egret/crane/' \"$1\"\n").unwrap();
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = node
+        .command(&["edit", &rid])
+        .env("EDITOR", &editor)
+        .env_remove("VISUAL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = node.json(&["show", &rid, "--history"]);
+    assert_eq!(
+        shown["reflection"]["content"],
+        "The crane stood in the reeds."
+    );
+    assert_eq!(shown["revisions"].as_array().unwrap().len(), 2);
+    // A mirrorback for the new text, made on request.
+    let m = node.json(&["mirrorback", &rid, "--engine", "manual"]);
+    assert_eq!(m["reflection"]["id"], rid.as_str());
+    assert!(m["mirrorback"]["text"].as_str().unwrap().len() > 10);
+    assert_eq!(
+        node.json(&["show", &rid])["mirrorbacks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn delete_removes_a_reflection_everywhere_and_an_old_bundle_does_not_bring_it_back() {
+    let node = Node::new();
+    let keep = node.json(&[
+        "reflect",
+        "--engine",
+        "manual",
+        "I keep thinking about the meeting.",
+    ]);
+    let gone = node.json(&[
+        "reflect",
+        "--engine",
+        "manual",
+        "The lighthouse keeper wrote back.",
+    ]);
+    let gone_id = id(&gone["reflection"]);
+    let thread = node.json(&["thread", "new", "letters"]);
+    node.ok(&["thread", "add", &id(&thread["thread"]), &gone_id]);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("before.tar.gz");
+    node.ok(&["export", "--out", bundle.to_str().unwrap()]);
+
+    // Not at a terminal and without --yes: refused, nothing changed.
+    node.fails(&["delete", &gone_id], 2);
+    assert_eq!(
+        node.json(&["list"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let d = node.json(&["delete", &gone_id, "--yes"]);
+    assert_eq!(d["deleted"]["mirrorbacks"], 1, "{d}");
+    assert_eq!(d["deleted"]["engine_runs"], 1, "{d}");
+    assert_eq!(d["deleted"]["threads"], 1, "{d}");
+    node.fails(&["show", &gone_id], 1);
+    assert!(
+        node.json(&["search", "lighthouse"])["reflections"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let t = node.json(&["thread", "show", &id(&thread["thread"])]);
+    assert!(t["reflections"].as_array().unwrap().is_empty(), "{t}");
+    let status = node.json(&["status"]);
+    assert_eq!(status["record_counts"]["reflections"], 1);
+    assert_eq!(status["record_counts"]["mirrorbacks"], 1);
+    assert_eq!(status["record_counts"]["engine_runs"], 1);
+    // Nothing left dangling: the full check passes.
+    let doctor = node.run(&["doctor"]);
+    assert!(
+        doctor.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&doctor.stdout),
+        String::from_utf8_lossy(&doctor.stderr)
+    );
+
+    // The older bundle does not resurrect it, and says so.
+    let imported = node.json(&["import", bundle.to_str().unwrap()]);
+    assert!(
+        imported.to_string().contains("restore-deleted"),
+        "{imported}"
+    );
+    assert_eq!(
+        node.json(&["list"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        id(&node.json(&["list"])["reflections"][0]),
+        id(&keep["reflection"])
+    );
+    // Unless asked.
+    node.ok(&["import", bundle.to_str().unwrap(), "--restore-deleted"]);
+    assert_eq!(id(&node.json(&["show", &gone_id])["reflection"]), gone_id);
+    assert_eq!(
+        node.json(&["search", "lighthouse"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn an_edited_reflection_meets_its_older_self_in_a_bundle_without_conflict() {
+    let node = Node::new();
+    let r = node.json(&["reflect", "--no-mirror", "First draft of the day."]);
+    let rid = id(&r["reflection"]);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("before.tar.gz");
+    node.ok(&["export", "--out", bundle.to_str().unwrap()]);
+    node.ok(&["edit", &rid, "--text", "Second draft of the day."]);
+    node.ok(&["import", bundle.to_str().unwrap()]);
+    assert_eq!(
+        node.json(&["show", &rid])["reflection"]["content"],
+        "Second draft of the day."
+    );
+}
+
+#[test]
+fn the_daily_backup_is_taken_after_a_writing_command_answers() {
+    let node = Node::new();
+    node.ok(&["reflect", "--no-mirror", "something worth keeping"]);
+    let backups: Vec<_> = std::fs::read_dir(node.home.join("backups"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("-daily-"))
+        .collect();
+    assert_eq!(backups.len(), 1);
+    // One a day: the next write does not take another.
+    node.ok(&["reflect", "--no-mirror", "and something else"]);
+    let n = std::fs::read_dir(node.home.join("backups"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("-daily-"))
+        .count();
+    assert_eq!(n, 1);
 }

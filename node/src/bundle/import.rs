@@ -143,7 +143,11 @@ fn corrupt_or_limit(
         if exceeded.get() {
             BundleError::UnpackedTooLarge { max }
         } else {
-            BundleError::Corrupt(e.to_string())
+            // The archive readers quote the bytes they choked on after a
+            // colon ("numeric field was not a number: <header bytes>"):
+            // what went wrong is before it, and the bytes are not text.
+            let text = e.to_string();
+            BundleError::Corrupt(text.split(':').next().unwrap_or("").trim().to_string())
         }
     }
 }

@@ -847,6 +847,24 @@ pub fn error_line(error: &anyhow::Error) -> String {
     escape(&line).into_owned()
 }
 
+/// clap's rendered usage error as one line: its first line without the
+/// `error: ` tag, and clap's tip (a similar command) kept.
+pub fn usage_line(rendered: &str) -> String {
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid command line");
+    let mut line = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    for l in lines {
+        if let Some(tip) = l.strip_prefix("tip: ") {
+            line.push_str("; ");
+            line.push_str(tip);
+        } else if l.starts_with("[possible values") {
+            line.push(' ');
+            line.push_str(l);
+        }
+    }
+    escape(&line).into_owned()
+}
+
 /// The error as a JSON object, for `--json`: `{"error": {"message", "exit_code", "usage"}}`.
 pub fn error_json(error: &anyhow::Error, exit_code: i32) -> String {
     let line = error_line(error);
