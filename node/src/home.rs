@@ -80,6 +80,10 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> HomeError {
 pub struct Config {
     /// The identity new reflections belong to.
     pub identity: Option<Id>,
+    /// The IANA time zone times are shown and read in (`Europe/Madrid`);
+    /// unset means the machine's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     #[serde(default)]
     pub engine: EngineConfig,
     #[serde(default)]
@@ -112,6 +116,9 @@ impl Config {
             Ok(())
         }
         const DAY: u64 = 86_400;
+        if let Some(tz) = &self.time_zone {
+            crate::when::zone(Some(tz)).map_err(|e| format!("time_zone: {e}"))?;
+        }
         let e = &self.engine;
         range("engine.max_regenerations", e.max_regenerations, 0, 10)?;
         if !e.temperature.is_finite() {

@@ -25,3 +25,4 @@ pub mod model;
 pub mod release;
 pub mod store;
 pub mod telemetry;
+pub mod when;

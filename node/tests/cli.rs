@@ -221,7 +221,7 @@ fn exit_codes_two_for_usage_one_for_failures_with_one_stderr_line() {
         &["frobnicate"],
         &["feedback", "abcd1234", "--rating", "9"],
         &["tension", "add", "t", "a", "b", "--position", "nope"],
-        &["list", "--since", "yesterday"],
+        &["list", "--since", "someday"],
         &["show", "not-an-id!"],
     ] {
         let err = node.fails(args, 2);
@@ -945,4 +945,66 @@ fn the_daily_backup_is_taken_after_a_writing_command_answers() {
         .filter(|e| e.file_name().to_string_lossy().contains("-daily-"))
         .count();
     assert_eq!(n, 1);
+}
+
+#[test]
+fn times_are_local_and_an_evening_entry_lands_on_its_own_day() {
+    let node = Node::new();
+    node.ok(&["config", "set", "time_zone", "Europe/Madrid"]);
+    node.fails(&["config", "set", "time_zone", "Mars/Olympus"], 2);
+    let late = node.json(&[
+        "reflect",
+        "--no-mirror",
+        "--at",
+        "2026-11-24 23:30",
+        "late on the 24th",
+    ]);
+    let after = node.json(&[
+        "reflect",
+        "--no-mirror",
+        "--at",
+        "2026-11-25 00:30",
+        "just after midnight",
+    ]);
+    // Stored in UTC, an hour behind Madrid in November.
+    assert_eq!(late["reflection"]["created_at"], "2026-11-24T22:30:00.000000Z");
+    assert_eq!(after["reflection"]["created_at"], "2026-11-24T23:30:00.000000Z");
+    // Shown in Madrid's time.
+    assert!(
+        node.ok(&["show", &id(&after["reflection"])])
+            .contains("2026-11-25 00:30")
+    );
+    // A day is Madrid's day.
+    let on = |day: &str| -> Vec<String> {
+        node.json(&["list", "--since", day, "--until", day])["reflections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["content"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(on("2026-11-24"), vec!["late on the 24th"]);
+    assert_eq!(on("2026-11-25"), vec!["just after midnight"]);
+    // Words: today and relative spans.
+    node.ok(&["reflect", "--no-mirror", "written now"]);
+    assert_eq!(
+        node.json(&["list", "--since", "today"])["reflections"][0]["content"],
+        "written now"
+    );
+    assert_eq!(
+        node.json(&["list", "--since", "-1h"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        node.json(&["list", "--until", "yesterday"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let err = node.fails(&["list", "--since", "someday"], 2);
+    assert!(err.contains("yesterday"), "{err}");
 }

@@ -341,9 +341,10 @@ pub struct ReflectArgs {
     /// A JSON object kept with it, e.g. '{"mood":"calm"}'
     #[arg(long)]
     pub metadata: Option<String>,
-    /// When it was written, if not now (RFC 3339 or YYYY-MM-DD)
-    #[arg(long)]
-    pub at: Option<Timestamp>,
+    /// When it was written, if not now, in local time: 2026-11-24,
+    /// "2026-11-24 21:30", yesterday, monday, -3h, or RFC 3339
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
+    pub at: Option<String>,
     /// Answer with this engine this time (manual = the built-in mirror)
     #[arg(long)]
     pub engine: Option<EngineMode>,
@@ -361,12 +362,14 @@ pub struct FilterArgs {
     /// Only reflections with this visibility
     #[arg(long)]
     pub visibility: Option<Visibility>,
-    /// Written at or after (RFC 3339 or YYYY-MM-DD)
-    #[arg(long)]
-    pub since: Option<Timestamp>,
-    /// Written before (RFC 3339 or YYYY-MM-DD)
-    #[arg(long)]
-    pub until: Option<Timestamp>,
+    /// Written at or after, in local time: 2026-11-24, today, yesterday,
+    /// monday, -7d, "2026-11-24 21:30" or RFC 3339
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
+    pub since: Option<String>,
+    /// Written before, in local time (a day names its end: `--until
+    /// yesterday` includes yesterday)
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
+    pub until: Option<String>,
     /// Only this identity's reflections (id or prefix)
     #[arg(long)]
     pub identity: Option<String>,
@@ -596,11 +599,26 @@ pub struct Context {
 
 impl Context {
     pub fn new(cli: &Cli) -> anyhow::Result<Context> {
+        let home = Home::resolve(cli.data_dir.clone())?;
+        // Times are shown in the configured zone, else the machine's. A
+        // config that does not load is reported by the commands that need
+        // it (`config set` must still work to repair it).
+        let configured = home.load_config().ok().and_then(|c| c.time_zone);
+        render::set_zone(
+            crate::when::zone(configured.as_deref()).unwrap_or(jiff::tz::TimeZone::UTC),
+        );
         Ok(Context {
-            home: Home::resolve(cli.data_dir.clone())?,
+            home,
             json: cli.json,
             wrote: std::cell::Cell::new(false),
         })
+    }
+
+    /// A time as the person typed it (`--at`, `--since`, `--until`), read
+    /// in their zone.
+    pub fn time(&self, text: &str, edge: crate::when::Edge) -> Result<Timestamp, UsageError> {
+        crate::when::parse(text, render::zone(), Timestamp::now(), edge)
+            .map_err(|e| UsageError(e.to_string()))
     }
 
     /// The store, created (with its directory) on first use.

@@ -84,7 +84,12 @@ pub fn resolve_thread(store: &Store, text: &str) -> anyhow::Result<Id> {
 }
 
 pub fn reflect(ctx: &Context, args: &ReflectArgs) -> anyhow::Result<Output> {
-    if let Some(at) = args.at {
+    let at = args
+        .at
+        .as_deref()
+        .map(|t| ctx.time(t, crate::when::Edge::Start))
+        .transpose()?;
+    if let Some(at) = at {
         at.check_not_future("--at", Timestamp::now())
             .map_err(UsageError::from)?;
     }
@@ -107,7 +112,7 @@ pub fn reflect(ctx: &Context, args: &ReflectArgs) -> anyhow::Result<Output> {
         content_type: args.content_type,
         visibility: args.visibility,
         source,
-        created_at: args.at.unwrap_or_else(Timestamp::now),
+        created_at: at.unwrap_or_else(Timestamp::now),
         metadata,
     };
     let engine = ctx.engine()?;
@@ -406,7 +411,12 @@ fn render_outcome(outcome: &pipeline::Outcome, already_shown: bool, thread: Opti
     out
 }
 
-fn query_from(store: &Store, filters: &FilterArgs) -> anyhow::Result<ReflectionQuery> {
+fn query_from(
+    ctx: &Context,
+    store: &Store,
+    filters: &FilterArgs,
+) -> anyhow::Result<ReflectionQuery> {
+    use crate::when::Edge;
     Ok(ReflectionQuery {
         identity: filters
             .identity
@@ -419,8 +429,16 @@ fn query_from(store: &Store, filters: &FilterArgs) -> anyhow::Result<ReflectionQ
             .map(|t| resolve_thread(store, t))
             .transpose()?,
         visibility: filters.visibility,
-        since: filters.since,
-        until: filters.until,
+        since: filters
+            .since
+            .as_deref()
+            .map(|t| ctx.time(t, Edge::Start))
+            .transpose()?,
+        until: filters
+            .until
+            .as_deref()
+            .map(|t| ctx.time(t, Edge::End))
+            .transpose()?,
         limit: filters.limit,
         oldest_first: false,
     })
@@ -441,7 +459,7 @@ fn list_output(found: Vec<Reflection>, empty: &str) -> anyhow::Result<Output> {
 
 pub fn list(ctx: &Context, args: &ListArgs) -> anyhow::Result<Output> {
     let store = ctx.store_read()?;
-    let mut query = query_from(&store, &args.filters)?;
+    let mut query = query_from(ctx, &store, &args.filters)?;
     query.oldest_first = args.oldest_first;
     let empty = if args.filters.narrows() {
         "No reflections match these filters."
@@ -456,7 +474,7 @@ pub fn search(ctx: &Context, words: &[String], filters: &FilterArgs) -> anyhow::
     // (answering from the index plus a scan of the rest) when the disk or
     // a damage mark says no.
     let store = ctx.store_or_read()?;
-    let query = query_from(&store, filters)?;
+    let query = query_from(ctx, &store, filters)?;
     let text = words.join(" ");
     if crate::store::parse_query(&text).is_empty() {
         return Err(UsageError("the search has no words to look for".into()).into());
@@ -478,7 +496,7 @@ pub fn show(ctx: &Context, id: &str, history: bool) -> anyhow::Result<Output> {
     };
 
     let mut human = format!(
-        "Reflection {}\n{} UTC · {} · {} · via {}\n",
+        "Reflection {}\n{} · {} · {} · via {}\n",
         reflection.id,
         render::when(reflection.created_at),
         reflection.visibility,
@@ -503,7 +521,7 @@ pub fn show(ctx: &Context, id: &str, history: bool) -> anyhow::Result<Output> {
     human.push('\n');
     for r in revisions.iter().rev() {
         human.push_str(&format!(
-            "\n── Before {} UTC ──\n{}\n",
+            "\n── Before {} ──\n{}\n",
             render::when(r.replaced_at),
             r.content
         ));
