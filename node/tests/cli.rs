@@ -967,8 +967,14 @@ fn times_are_local_and_an_evening_entry_lands_on_its_own_day() {
         "just after midnight",
     ]);
     // Stored in UTC, an hour behind Madrid in November.
-    assert_eq!(late["reflection"]["created_at"], "2026-11-24T22:30:00.000000Z");
-    assert_eq!(after["reflection"]["created_at"], "2026-11-24T23:30:00.000000Z");
+    assert_eq!(
+        late["reflection"]["created_at"],
+        "2026-11-24T22:30:00.000000Z"
+    );
+    assert_eq!(
+        after["reflection"]["created_at"],
+        "2026-11-24T23:30:00.000000Z"
+    );
     // Shown in Madrid's time.
     assert!(
         node.ok(&["show", &id(&after["reflection"])])
@@ -1007,4 +1013,38 @@ fn times_are_local_and_an_evening_entry_lands_on_its_own_day() {
     );
     let err = node.fails(&["list", "--since", "someday"], 2);
     assert!(err.contains("yesterday"), "{err}");
+}
+
+#[test]
+fn quick_entry_writes_a_reflection_and_refuses_what_looks_like_a_typo() {
+    let node = Node::new();
+    let out = node.ok(&["Today I planted the tulips by the fence."]);
+    assert!(out.contains("Stored reflection"), "{out}");
+    node.ok(&["went", "to", "the", "park"]);
+    let listed = node.json(&["list"]);
+    assert_eq!(listed["reflections"][0]["content"], "went to the park");
+    assert_eq!(
+        listed["reflections"][1]["content"],
+        "Today I planted the tulips by the fence."
+    );
+    let err = node.fails(&["lsit", "-n", "5"], 2);
+    assert!(err.contains("mirror list"), "{err}");
+    let err = node.fails(&["stauts"], 2);
+    assert!(err.contains("mirror status"), "{err}");
+    node.fails(&["hello"], 2);
+    assert_eq!(node.json(&["list"])["reflections"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn init_with_a_name_on_an_existing_node_renames_it() {
+    let node = Node::new();
+    let first = node.json(&["init"]);
+    assert_eq!(first["identity"]["name"], "me");
+    let again = node.json(&["init", "--name", "Ada"]);
+    assert_eq!(again["renamed"], true);
+    assert_eq!(again["identity"]["name"], "Ada");
+    assert_eq!(again["identity"]["id"], first["identity"]["id"]);
+    assert_eq!(node.json(&["status"])["identity"]["name"], "Ada");
+    node.fails(&["init", "--name", "   "], 2);
+    assert_eq!(node.json(&["status"])["identity"]["name"], "Ada");
 }

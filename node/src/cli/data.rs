@@ -5,7 +5,7 @@ use std::path::Path;
 use serde_json::json;
 
 use super::render::Output;
-use super::{Context, MigrateCommand, announce_init};
+use super::{Context, MigrateCommand, UsageError, announce_init};
 use std::io::IsTerminal;
 
 use super::render;
@@ -13,8 +13,25 @@ use crate::bundle::{self, ApplyOptions, ExportOptions, ImportLimits};
 use crate::model::{Identity, Timestamp};
 use crate::store::{CURRENT_VERSION, MIGRATIONS, Store};
 
-pub fn init(ctx: &Context, name: &str) -> anyhow::Result<Output> {
-    let report = ctx.home.init(name)?;
+pub fn init(ctx: &Context, name: Option<&str>) -> anyhow::Result<Output> {
+    let mut report = ctx.home.init(name.unwrap_or("me"))?;
+    // Already set up: a name given is the identity's new name.
+    let renamed = match name {
+        Some(name) if !report.created && report.identity.name != name => {
+            let store = ctx.store()?;
+            report.identity =
+                store
+                    .rename_identity(report.identity.id, name)
+                    .map_err(|e| match e {
+                        crate::store::StoreError::Invalid(v) => {
+                            anyhow::Error::new(UsageError::from(v))
+                        }
+                        other => other.into(),
+                    })?;
+            true
+        }
+        _ => false,
+    };
     let human = if report.created {
         announce_init(&report);
         format!(
@@ -25,6 +42,13 @@ pub fn init(ctx: &Context, name: &str) -> anyhow::Result<Output> {
             report.identity.name,
             report.identity.public_key.fingerprint(),
             report.key_file.display()
+        )
+    } else if renamed {
+        format!(
+            "Mirror is already set up in {}; the identity is now called {} ({}).",
+            report.home.display(),
+            report.identity.name,
+            report.identity.public_key.fingerprint()
         )
     } else {
         format!(
@@ -37,6 +61,7 @@ pub fn init(ctx: &Context, name: &str) -> anyhow::Result<Output> {
     Output::new(
         json!({
             "created": report.created,
+            "renamed": renamed,
             "home": report.home,
             "database": report.database,
             "config": report.config,

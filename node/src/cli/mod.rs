@@ -58,9 +58,10 @@ pub struct Cli {
 pub enum Command {
     /// Set up the node: data directory, database, identity and config
     Init {
-        /// A name for your identity (only you see it)
-        #[arg(long, default_value = "me")]
-        name: String,
+        /// A name for your identity (only you see it) [default: me]; on a
+        /// node already set up, its new name
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Write a reflection (from the arguments, stdin, or $EDITOR)
     Reflect(ReflectArgs),
@@ -220,6 +221,11 @@ pub enum Command {
         /// The text; nothing reads stdin
         text: Vec<String>,
     },
+    /// Quick entry: `mirror "text"` writes a reflection, as `mirror reflect
+    /// "text"` does, when the first word is not a command (see
+    /// [`quick_entry`])
+    #[command(external_subcommand)]
+    Quick(Vec<String>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -744,7 +750,7 @@ pub fn run_in(ctx: &Context, cli: &Cli) -> anyhow::Result<Output> {
 
 fn dispatch(ctx: &Context, cli: &Cli) -> anyhow::Result<Output> {
     match &cli.command {
-        Command::Init { name } => data::init(ctx, name),
+        Command::Init { name } => data::init(ctx, name.as_deref()),
         Command::Reflect(args) => reflections::reflect(ctx, args),
         Command::List(args) => reflections::list(ctx, args),
         Command::Show { id, history } => reflections::show(ctx, id, *history),
@@ -799,6 +805,23 @@ fn dispatch(ctx: &Context, cli: &Cli) -> anyhow::Result<Output> {
         Command::Consent(cmd) => engine::consent(ctx, cmd),
         Command::Constitution(cmd) => engine::constitution(ctx, cmd),
         Command::Safety(SafetyCommand::Show) => engine::safety_show(ctx),
+        Command::Quick(words) => {
+            let text = quick_entry(words).map_err(UsageError)?;
+            reflections::reflect(
+                ctx,
+                &ReflectArgs {
+                    text: vec![text],
+                    editor: false,
+                    thread: None,
+                    visibility: Visibility::LocalOnly,
+                    content_type: ContentType::PlainText,
+                    metadata: None,
+                    at: None,
+                    engine: None,
+                    no_mirror: false,
+                },
+            )
+        }
     }
 }
 
@@ -894,6 +917,40 @@ pub fn error_json(error: &anyhow::Error, exit_code: i32) -> String {
         }
     })
     .to_string()
+}
+
+/// `mirror "text"`: whether the words that are not a command are a
+/// reflection. They are when the first argument holds a space (it was
+/// quoted) or there are at least three words. Refused as a probable typo:
+/// a first word within two letters of a command (`mirror lsit -n 5`), and
+/// one or two bare words (`mirror stauts`), which are rarely an entry.
+pub fn quick_entry(words: &[String]) -> Result<String, String> {
+    let first = words.first().map(String::as_str).unwrap_or("");
+    let commands: Vec<String> = <Cli as clap::CommandFactory>::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let quoted = first.contains(char::is_whitespace);
+    if !quoted {
+        let typed = first.to_lowercase();
+        if let Some(close) = commands
+            .iter()
+            .map(|c| (strsim::damerau_levenshtein(c, &typed), c))
+            .filter(|(d, _)| *d <= 2 && typed.len() >= 3)
+            .min()
+            .map(|(_, c)| c)
+        {
+            return Err(format!(
+                "unknown command {first:?} (did you mean `mirror {close}`?); to write it as a reflection: mirror reflect \"…\""
+            ));
+        }
+        if words.len() < 3 {
+            return Err(format!(
+                "unknown command {first:?}; `mirror --help` lists them. A reflection: mirror \"a few words\" or mirror reflect …"
+            ));
+        }
+    }
+    Ok(words.join(" "))
 }
 
 /// The exit code for an error: 2 when the command line was at fault.

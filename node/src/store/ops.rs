@@ -156,6 +156,21 @@ impl Store {
         })
     }
 
+    /// Give an identity a new name (only the person sees it; the key and id
+    /// stay).
+    pub fn rename_identity(&self, id: Id, name: &str) -> Result<Identity> {
+        self.write(|txn| {
+            let mut identity = fetch::<Identity>(txn, id)?.ok_or_else(|| StoreError::NotFound {
+                kind: "identity",
+                id: id.to_string(),
+            })?;
+            identity.name = name.to_string();
+            identity.validate()?;
+            put(txn, &identity)?;
+            Ok(identity)
+        })
+    }
+
     /// Store a new reflection, optionally straight into a thread.
     pub fn insert_reflection(&self, reflection: &Reflection, thread: Option<Id>) -> Result<()> {
         reflection.validate()?;
