@@ -21,6 +21,7 @@ pub mod engine;
 pub mod evolution;
 pub mod fuzz;
 pub mod home;
+pub mod lookback;
 pub mod model;
 pub mod release;
 pub mod store;

@@ -1032,7 +1032,13 @@ fn quick_entry_writes_a_reflection_and_refuses_what_looks_like_a_typo() {
     let err = node.fails(&["stauts"], 2);
     assert!(err.contains("mirror status"), "{err}");
     node.fails(&["hello"], 2);
-    assert_eq!(node.json(&["list"])["reflections"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        node.json(&["list"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -1047,4 +1053,85 @@ fn init_with_a_name_on_an_existing_node_renames_it() {
     assert_eq!(node.json(&["status"])["identity"]["name"], "Ada");
     node.fails(&["init", "--name", "   "], 2);
     assert_eq!(node.json(&["status"])["identity"]["name"], "Ada");
+}
+
+#[test]
+fn looking_back_on_this_day_and_over_the_weeks() {
+    use jiff::ToSpan;
+    let node = Node::new();
+    node.ok(&["config", "set", "time_zone", "UTC"]);
+    assert!(node.ok(&["on-this-day"]).contains("Nothing written"));
+    let today = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::UTC)
+        .date();
+    let year_ago = today.checked_sub(1.year()).unwrap().to_string();
+    let two_years_ago = today.checked_sub(2.years()).unwrap().to_string();
+    let other_day = today
+        .checked_sub(1.year())
+        .unwrap()
+        .checked_sub(3.days())
+        .unwrap()
+        .to_string();
+    node.ok(&[
+        "reflect",
+        "--no-mirror",
+        "--at",
+        &format!("{year_ago} 09:00"),
+        "a year ago today",
+    ]);
+    node.ok(&[
+        "reflect",
+        "--no-mirror",
+        "--at",
+        &format!("{two_years_ago} 21:00"),
+        "two years ago today",
+    ]);
+    node.ok(&["reflect", "--no-mirror", "--at", &other_day, "not this day"]);
+    let days = node.json(&["on-this-day"]);
+    let labels: Vec<&str> = days["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, vec!["1 year ago", "2 years ago"], "{days}");
+    assert_eq!(
+        days["days"][0]["reflections"][0]["content"],
+        "a year ago today"
+    );
+    assert!(!days.to_string().contains("not this day"));
+
+    // Three days in a row up to today, one of them mirrored.
+    for back in [2, 1] {
+        let day = today.checked_sub(back.days()).unwrap();
+        node.ok(&[
+            "reflect",
+            "--no-mirror",
+            "--at",
+            &format!("{day} 08:00"),
+            "one two three",
+        ]);
+    }
+    node.ok(&[
+        "reflect",
+        "--engine",
+        "manual",
+        "I keep replaying the call with my sister.",
+    ]);
+    let i = &node.json(&["insights", "--since", "-2w"])["insights"];
+    assert_eq!(i["entries"], 3, "{i}");
+    assert_eq!(i["current_streak_days"], 3, "{i}");
+    assert_eq!(i["words"].as_u64().unwrap(), 3 + 3 + 8);
+    let weeks: u64 = i["per_week"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(weeks, 3);
+    let text = node.ok(&["insights"]);
+    assert!(
+        text.contains("per week") && text.contains("streak"),
+        "{text}"
+    );
 }

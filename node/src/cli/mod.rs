@@ -10,6 +10,7 @@ mod commons;
 mod data;
 mod engine;
 mod governance;
+mod lookback;
 mod organize;
 mod reflections;
 mod render;
@@ -106,6 +107,15 @@ pub enum Command {
         query: Vec<String>,
         #[command(flatten)]
         filters: FilterArgs,
+    },
+    /// What you wrote on this day in earlier years, and a month ago
+    OnThisDay,
+    /// How your writing went: entries per week, words, streaks, and the
+    /// patterns and tensions noticed over time
+    Insights {
+        /// From when, in local time (today, monday, -4w, 2026-01-01…) [default: 12 weeks ago]
+        #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
+        since: Option<String>,
     },
     /// Group reflections into threads
     #[command(subcommand)]
@@ -759,6 +769,8 @@ fn dispatch(ctx: &Context, cli: &Cli) -> anyhow::Result<Output> {
         Command::Mirrorback { id, engine } => reflections::mirrorback(ctx, id, *engine),
         Command::Search { query, filters } => reflections::search(ctx, query, filters),
         Command::Thread(cmd) => organize::thread(ctx, cmd),
+        Command::OnThisDay => lookback::on_this_day(ctx),
+        Command::Insights { since } => lookback::insights(ctx, since.as_deref()),
         Command::Tension(cmd) => organize::tension(ctx, cmd),
         Command::Feedback {
             run,

@@ -219,6 +219,30 @@ impl Store {
         Ok(batch)
     }
 
+    /// Tension name → evidence recorded in `[from, to]`. A walk over the
+    /// evidence table, which holds a few entries per tension, not one per
+    /// reflection.
+    pub fn evidence_counts_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(String, u64)>> {
+        let txn = self.db.begin_read()?;
+        let evidence = txn.open_table(record_table(TensionEvidence::TABLE))?;
+        let tensions = txn.open_table(record_table(Tension::TABLE))?;
+        let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+        for entry in evidence.iter()? {
+            let e: TensionEvidence = codec::decode(entry?.1.value())?;
+            if e.created_at < from || e.created_at > to {
+                continue;
+            }
+            if let Some(t) = load::<Tension>(&tensions, e.tension_id.as_u128())? {
+                *counts.entry(t.name).or_default() += 1;
+            }
+        }
+        Ok(counts.into_iter().collect())
+    }
+
     /// Full-text search: reflections containing every word of `text`
     /// (`word*` for a prefix), most recently written first, narrowed by the
     /// filters of `query`.
