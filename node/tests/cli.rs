@@ -1135,3 +1135,62 @@ fn looking_back_on_this_day_and_over_the_weeks() {
         "{text}"
     );
 }
+
+#[test]
+fn export_for_people_as_markdown_or_json() {
+    let node = Node::new();
+    node.ok(&["config", "set", "time_zone", "Europe/Madrid"]);
+    node.ok(&[
+        "reflect",
+        "--engine",
+        "manual",
+        "--at",
+        "2026-11-24 23:30",
+        "Late, by the window.",
+    ]);
+    node.ok(&[
+        "reflect",
+        "--no-mirror",
+        "--at",
+        "2026-11-20 08:00",
+        "Early, before work.",
+    ]);
+    node.ok(&[
+        "reflect",
+        "--no-mirror",
+        "--at",
+        "2026-10-01",
+        "Outside the span.",
+    ]);
+    let md = node.ok(&[
+        "export",
+        "--format",
+        "md",
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-11-30",
+    ]);
+    let early = md.find("Early, before work.").unwrap();
+    let late = md.find("Late, by the window.").unwrap();
+    assert!(early < late, "oldest first: {md}");
+    assert!(
+        md.contains("## 2026-11-24") && md.contains("### 23:30"),
+        "{md}"
+    );
+    assert!(md.contains("\n> "), "mirrorbacks quoted: {md}");
+    assert!(!md.contains("Outside the span"), "{md}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("journal.json");
+    node.ok(&[
+        "export",
+        "--format",
+        "json",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(v["reflections"].as_array().unwrap().len(), 3);
+    assert_eq!(v["reflections"][2]["written"], "2026-11-24 23:30");
+    node.fails(&["export", "--format", "md", "--include-keys"], 2);
+}

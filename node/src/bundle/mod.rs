@@ -22,6 +22,7 @@
 
 mod export;
 mod import;
+pub mod journal;
 mod manifest;
 
 pub use export::{

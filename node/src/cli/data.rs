@@ -72,6 +72,45 @@ pub fn init(ctx: &Context, name: Option<&str>) -> anyhow::Result<Output> {
     )
 }
 
+/// `mirror export --format md|json`: the reflections for people, to a file
+/// or stdout.
+pub fn export_journal(
+    ctx: &Context,
+    format: &str,
+    out: Option<&Path>,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> anyhow::Result<Output> {
+    use crate::when::Edge;
+    let store = ctx.store_read()?;
+    let since = since.map(|t| ctx.time(t, Edge::Start)).transpose()?;
+    let until = until.map(|t| ctx.time(t, Edge::End)).transpose()?;
+    let entries = bundle::journal::entries(&store, since, until, render::zone())?;
+    let text = if format == "md" {
+        bundle::journal::markdown(&entries)
+    } else {
+        serde_json::to_string_pretty(&json!({ "reflections": entries }))?
+    };
+    match out {
+        Some(path) if path != Path::new("-") => {
+            crate::home::write_atomic(path, text.as_bytes(), 0o600)?;
+            Output::new(
+                json!({"file": path, "reflections": entries.len(), "format": format}),
+                format!(
+                    "Wrote {} reflection(s) to {}.",
+                    entries.len(),
+                    path.display()
+                ),
+            )
+        }
+        // To stdout: the document itself is the answer.
+        _ => Ok(Output {
+            json: json!({ "reflections": entries }),
+            human: text.trim_end().to_string(),
+        }),
+    }
+}
+
 pub fn export(ctx: &Context, out: Option<&Path>, include_keys: bool) -> anyhow::Result<Output> {
     let store = ctx.store_read()?;
     let out = match out {

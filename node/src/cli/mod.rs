@@ -137,14 +137,26 @@ pub enum Command {
         #[arg(long)]
         note: Option<String>,
     },
-    /// Write everything to one open bundle file (.tar.gz)
+    /// Write everything to one open bundle file (.tar.gz), or the journal
+    /// for reading as Markdown or JSON
     Export {
-        /// Where to write the bundle [default: ./mirror-export-<time>.tar.gz]
+        /// Where to write it (`-` for stdout) [default: a bundle in
+        /// ./mirror-export-<time>.tar.gz; Markdown and JSON to stdout]
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
-        /// Also include secret keys (keep such a bundle safe)
+        /// Also include secret keys (keep such a bundle safe; bundles only)
         #[arg(long)]
         include_keys: bool,
+        /// What to write: a bundle (everything, for import), or the
+        /// reflections for people as one Markdown file or a JSON document
+        #[arg(long, default_value = "bundle", value_parser = ["bundle", "md", "json"])]
+        format: String,
+        /// Markdown and JSON: only reflections written at or after (local time)
+        #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
+        since: Option<String>,
+        /// Markdown and JSON: only reflections written before (local time)
+        #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
+        until: Option<String>,
     },
     /// Verify a bundle completely, then merge it into this node. An import
     /// never grants consent, enables an integration or changes settings
@@ -778,7 +790,27 @@ fn dispatch(ctx: &Context, cli: &Cli) -> anyhow::Result<Output> {
             flags,
             note,
         } => organize::feedback(ctx, run, *rating, flags, note.as_deref()),
-        Command::Export { out, include_keys } => data::export(ctx, out.as_deref(), *include_keys),
+        Command::Export {
+            out,
+            include_keys,
+            format,
+            since,
+            until,
+        } if format != "bundle" => {
+            if *include_keys {
+                return Err(UsageError("--include-keys is for bundles only".into()).into());
+            }
+            data::export_journal(
+                ctx,
+                format,
+                out.as_deref(),
+                since.as_deref(),
+                until.as_deref(),
+            )
+        }
+        Command::Export {
+            out, include_keys, ..
+        } => data::export(ctx, out.as_deref(), *include_keys),
         Command::Import {
             file,
             dry_run,
