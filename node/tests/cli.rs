@@ -1194,3 +1194,103 @@ fn export_for_people_as_markdown_or_json() {
     assert_eq!(v["reflections"][2]["written"], "2026-11-24 23:30");
     node.fails(&["export", "--format", "md", "--include-keys"], 2);
 }
+
+#[test]
+fn tags_from_the_text_and_from_tag_are_listed_filtered_and_searched() {
+    let node = Node::new();
+    let a = node.json(&[
+        "reflect",
+        "--no-mirror",
+        "Long day at #work, the heron again.",
+    ]);
+    node.ok(&[
+        "reflect",
+        "--no-mirror",
+        "--tag",
+        "Family",
+        "Dinner with my sister.",
+    ]);
+    node.ok(&["reflect", "--no-mirror", "A heron by the river, no tags."]);
+    let tags = node.json(&["tags"]);
+    assert_eq!(
+        tags["tags"],
+        serde_json::json!([{"tag": "family", "reflections": 1}, {"tag": "work", "reflections": 1}])
+    );
+    let listed = node.json(&["list", "--tag", "work"]);
+    assert_eq!(listed["reflections"].as_array().unwrap().len(), 1);
+    assert_eq!(id(&listed["reflections"][0]), id(&a["reflection"]));
+    assert_eq!(
+        node.json(&["list", "--tag", "#family"])["reflections"][0]["content"],
+        "Dinner with my sister."
+    );
+    assert!(
+        node.ok(&["list", "--tag", "nope"])
+            .contains("match these filters")
+    );
+    // search: a #tag narrows, words still match.
+    assert_eq!(
+        node.json(&["search", "heron"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let tagged = node.json(&["search", "#work", "heron"]);
+    assert_eq!(tagged["reflections"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        node.json(&["search", "#family"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        node.json(&["show", &id(&a["reflection"])])["tags"],
+        serde_json::json!(["work"])
+    );
+    // An edit moves the tags; a delete removes them.
+    node.ok(&[
+        "edit",
+        &id(&a["reflection"]),
+        "--text",
+        "Long day at #home.",
+    ]);
+    assert!(
+        node.json(&["list", "--tag", "work"])["reflections"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        node.json(&["list", "--tag", "home"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    node.ok(&["delete", &id(&a["reflection"]), "--yes"]);
+    assert_eq!(node.json(&["tags"])["tags"].as_array().unwrap().len(), 1);
+    // Tags travel in the exports: in the text, and in metadata.
+    let md = node.ok(&["export", "--format", "md"]);
+    assert!(
+        md.contains("Dinner with my sister.\n\nTags: #family"),
+        "{md}"
+    );
+    let json = node.json(&["export", "--format", "json"]);
+    assert_eq!(
+        json["reflections"][0]["tags"],
+        serde_json::json!(["family"])
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("b.tar.gz");
+    node.ok(&["export", "--out", bundle.to_str().unwrap()]);
+    let fresh = Node::new();
+    fresh.ok(&["import", bundle.to_str().unwrap()]);
+    assert_eq!(
+        fresh.json(&["list", "--tag", "family"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -18,6 +18,8 @@ pub struct Entry {
     pub written: String,
     pub created_at: Timestamp,
     pub content: String,
+    /// Every tag, from the text and given with `--tag`.
+    pub tags: Vec<String>,
     pub mirrorbacks: Vec<String>,
 }
 
@@ -39,11 +41,13 @@ pub fn entries(
         .into_iter()
         .map(|r| {
             let mirrorbacks: Vec<Mirrorback> = store.mirrorbacks_for(r.id)?;
+            let tags = crate::model::tags::of(&r);
             Ok(Entry {
                 id: r.id.to_string(),
                 written: when::show(r.created_at, tz),
                 created_at: r.created_at,
                 content: r.content,
+                tags,
                 mirrorbacks: mirrorbacks.into_iter().map(|m| m.text).collect(),
             })
         })
@@ -62,6 +66,17 @@ pub fn markdown(entries: &[Entry]) -> String {
             day = d;
         }
         out.push_str(&format!("\n### {time}\n\n{}\n", e.content.trim_end()));
+        // Tags given with --tag are not in the text: say them.
+        let in_text = crate::model::tags::in_text(&e.content);
+        let extra: Vec<String> = e
+            .tags
+            .iter()
+            .filter(|t| !in_text.contains(t))
+            .map(|t| format!("#{t}"))
+            .collect();
+        if !extra.is_empty() {
+            out.push_str(&format!("\nTags: {}\n", extra.join(" ")));
+        }
         for m in &e.mirrorbacks {
             out.push('\n');
             for line in m.trim_end().lines() {

@@ -108,6 +108,8 @@ pub enum Command {
         #[command(flatten)]
         filters: FilterArgs,
     },
+    /// Your tags and how many reflections have each
+    Tags,
     /// What you wrote on this day in earlier years, and a month ago
     OnThisDay,
     /// How your writing went: entries per week, words, streaks, and the
@@ -380,6 +382,9 @@ pub struct ReflectArgs {
     /// later); an entry in crisis is still met with care
     #[arg(long, visible_alias = "quiet")]
     pub no_mirror: bool,
+    /// A tag for it (repeatable); `#word` in the text is a tag too
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Args, Default)]
@@ -401,6 +406,10 @@ pub struct FilterArgs {
     /// Only this identity's reflections (id or prefix)
     #[arg(long)]
     pub identity: Option<String>,
+    /// Only reflections with this tag (`#work` in the text, or given with
+    /// --tag)
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
     /// How many to show at most (1 or more)
     #[arg(long, short = 'n', default_value_t = 20, value_parser = parse_limit)]
     pub limit: usize,
@@ -420,6 +429,7 @@ impl FilterArgs {
     /// match", not "none written").
     pub fn narrows(&self) -> bool {
         self.thread.is_some()
+            || self.tag.is_some()
             || self.visibility.is_some()
             || self.since.is_some()
             || self.until.is_some()
@@ -782,6 +792,7 @@ fn dispatch(ctx: &Context, cli: &Cli) -> anyhow::Result<Output> {
         Command::Search { query, filters } => reflections::search(ctx, query, filters),
         Command::Thread(cmd) => organize::thread(ctx, cmd),
         Command::OnThisDay => lookback::on_this_day(ctx),
+        Command::Tags => reflections::tags(ctx),
         Command::Insights { since } => lookback::insights(ctx, since.as_deref()),
         Command::Tension(cmd) => organize::tension(ctx, cmd),
         Command::Feedback {
@@ -863,6 +874,7 @@ fn dispatch(ctx: &Context, cli: &Cli) -> anyhow::Result<Output> {
                     at: None,
                     engine: None,
                     no_mirror: false,
+                    tags: Vec::new(),
                 },
             )
         }

@@ -93,10 +93,22 @@ pub fn reflect(ctx: &Context, args: &ReflectArgs) -> anyhow::Result<Output> {
         at.check_not_future("--at", Timestamp::now())
             .map_err(UsageError::from)?;
     }
-    let metadata = match &args.metadata {
+    let mut metadata = match &args.metadata {
         Some(text) => Metadata::parse("metadata", text).map_err(UsageError::from)?,
         None => Metadata::default(),
     };
+    if !args.tags.is_empty() {
+        let mut tags = Vec::new();
+        for t in &args.tags {
+            let tag = crate::model::tags::normalise(t).ok_or_else(|| {
+                UsageError(format!("{t:?} is not a tag (letters, digits, - and _)"))
+            })?;
+            tags.push(serde_json::Value::String(tag));
+        }
+        metadata
+            .0
+            .insert("tags".into(), serde_json::Value::Array(tags));
+    }
     let (content, source) = read_text(args)?;
     let store = ctx.store()?;
     let identity = ctx.identity(&store)?;
@@ -428,6 +440,14 @@ fn query_from(
             .as_deref()
             .map(|t| resolve_thread(store, t))
             .transpose()?,
+        tag: filters
+            .tag
+            .as_deref()
+            .map(|t| {
+                crate::model::tags::normalise(t)
+                    .ok_or_else(|| UsageError(format!("{t:?} is not a tag")))
+            })
+            .transpose()?,
         visibility: filters.visibility,
         since: filters
             .since
@@ -474,12 +494,47 @@ pub fn search(ctx: &Context, words: &[String], filters: &FilterArgs) -> anyhow::
     // (answering from the index plus a scan of the rest) when the disk or
     // a damage mark says no.
     let store = ctx.store_or_read()?;
-    let query = query_from(ctx, &store, filters)?;
-    let text = words.join(" ");
+    let mut query = query_from(ctx, &store, filters)?;
+    // `#tag` words are tags to match, not text to find.
+    let mut text_words = Vec::new();
+    for w in words.iter().flat_map(|w| w.split_whitespace()) {
+        match w.strip_prefix('#').and(crate::model::tags::normalise(w)) {
+            Some(tag) if query.tag.is_none() => query.tag = Some(tag),
+            Some(_) => {
+                return Err(
+                    UsageError("search takes one #tag (and --tag counts as one)".into()).into(),
+                );
+            }
+            None => text_words.push(w),
+        }
+    }
+    let text = text_words.join(" ");
+    if text_words.is_empty() && query.tag.is_some() {
+        return list_output(store.reflections(&query)?, "Nothing found.");
+    }
     if crate::store::parse_query(&text).is_empty() {
         return Err(UsageError("the search has no words to look for".into()).into());
     }
     list_output(store.search(&text, &query)?, "Nothing found.")
+}
+
+/// `mirror tags`.
+pub fn tags(ctx: &Context) -> anyhow::Result<Output> {
+    let store = ctx.store_read()?;
+    let counts = store.tag_counts()?;
+    let human = if counts.is_empty() {
+        "No tags yet: write #word in a reflection, or add --tag word.".to_string()
+    } else {
+        counts
+            .iter()
+            .map(|(t, n)| format!("#{t:<24} {n}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    Output::new(
+        json!({"tags": counts.iter().map(|(t, n)| json!({"tag": t, "reflections": n})).collect::<Vec<_>>()}),
+        human,
+    )
 }
 
 pub fn show(ctx: &Context, id: &str, history: bool) -> anyhow::Result<Output> {
@@ -550,6 +605,7 @@ pub fn show(ctx: &Context, id: &str, history: bool) -> anyhow::Result<Output> {
             "mirrorbacks": mirrorbacks,
             "engine_runs": runs,
             "threads": threads,
+            "tags": crate::model::tags::of(&reflection),
             "revisions": revisions,
         }),
         human.trim_end().to_string(),

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::model::*;
 
-use super::ops::{fetch, put};
+use super::ops::{fetch, put, tag_in};
 use super::tables::*;
 use super::{Result, Store, StoreError, codec, fts};
 
@@ -90,6 +90,10 @@ impl Store {
             };
             // Validate the new text before anything is written.
             reflection.validate()?;
+            let mut before = reflection.clone();
+            before.content = revision.content.clone();
+            tag_in(txn, &before, false)?;
+            tag_in(txn, &reflection, true)?;
             put(txn, &revision)?;
             txn.open_table(REVISIONS_BY_REFLECTION)?
                 .insert((id.as_u128(), revision.id.as_u128()), ())?;
@@ -119,6 +123,7 @@ impl Store {
                 ..Deleted::default()
             };
             fts::unindex(txn, key, &reflection.content)?;
+            tag_in(txn, &reflection, false)?;
             txn.open_table(record_table(Reflection::TABLE))?
                 .remove(key)?;
             txn.open_table(REFLECTIONS_BY_TIME)?

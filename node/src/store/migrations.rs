@@ -6,8 +6,9 @@
 //!
 //! * v1: every table of the local model.
 //! * v2: the full-text index over reflections, built from what is stored.
-//! * v3: reflection revisions (the text before an edit) and tombstones (the
-//!   ids of deleted reflections); new tables only, nothing rewritten.
+//! * v3: reflection revisions (the text before an edit), tombstones (the
+//!   ids of deleted reflections) and the tag index, built from what is
+//!   stored; no record is rewritten.
 
 use redb::{ReadableTable, WriteTransaction};
 
@@ -49,7 +50,7 @@ pub static MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 3,
-        description: "reflection revisions and tombstones (edit and delete)",
+        description: "reflection revisions and tombstones (edit and delete), tag index",
         up: v3_up,
         down: Some(v3_down),
     },
@@ -198,6 +199,15 @@ fn v3_up(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(record_table(ReflectionRevision::TABLE))?;
     txn.open_table(REVISIONS_BY_REFLECTION)?;
     txn.open_table(record_table(Tombstone::TABLE))?;
+    let reflections = txn.open_table(record_table(Reflection::TABLE))?;
+    let mut tags = txn.open_table(REFLECTION_TAGS)?;
+    for entry in reflections.iter()? {
+        let (key, value) = entry?;
+        let reflection: Reflection = codec::decode(value.value())?;
+        for tag in crate::model::tags::of(&reflection) {
+            tags.insert((tag.as_str(), key.value()), ())?;
+        }
+    }
     Ok(())
 }
 
@@ -207,5 +217,6 @@ fn v3_down(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.delete_table(record_table(ReflectionRevision::TABLE))?;
     txn.delete_table(REVISIONS_BY_REFLECTION)?;
     txn.delete_table(record_table(Tombstone::TABLE))?;
+    txn.delete_table(REFLECTION_TAGS)?;
     Ok(())
 }

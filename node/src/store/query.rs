@@ -14,6 +14,8 @@ use super::{Result, Store, StoreError, codec, fts, load};
 pub struct ReflectionQuery {
     pub identity: Option<Id>,
     pub thread: Option<Id>,
+    /// Only reflections with this tag (normalised: no `#`, lowercase).
+    pub tag: Option<String>,
     pub visibility: Option<Visibility>,
     /// Inclusive lower bound on `created_at`.
     pub since: Option<Timestamp>,
@@ -60,6 +62,17 @@ impl Filters<'_> {
         }
     }
 
+    fn has_tag(&self, id: u128) -> Result<bool> {
+        match &self.query.tag {
+            Some(tag) => Ok(self
+                .txn
+                .open_table(REFLECTION_TAGS)?
+                .get((tag.as_str(), id))?
+                .is_some()),
+            None => Ok(true),
+        }
+    }
+
     fn accept_entry(&self, id: u128, entry: &TimeEntry) -> Result<bool> {
         let q = self.query;
         if q.identity.is_some_and(|i| i.as_u128() != entry.identity)
@@ -68,7 +81,7 @@ impl Filters<'_> {
         {
             return Ok(false);
         }
-        self.in_thread(id)
+        Ok(self.in_thread(id)? && self.has_tag(id)?)
     }
 
     fn accept_record(&self, r: &Reflection) -> Result<bool> {
@@ -79,7 +92,7 @@ impl Filters<'_> {
         {
             return Ok(false);
         }
-        self.in_thread(r.id.as_u128())
+        Ok(self.in_thread(r.id.as_u128())? && self.has_tag(r.id.as_u128())?)
     }
 }
 
@@ -90,16 +103,27 @@ impl Store {
         let records = txn.open_table(record_table(Reflection::TABLE))?;
         let mut out = Vec::new();
 
-        if let Some(thread) = query.thread {
-            // Threads are small: gather the members, then sort by time.
+        if query.thread.is_some() || query.tag.is_some() {
+            // Threads and tags are small beside the journal: gather the
+            // members, then sort by time.
             let filters = Filters {
                 txn: &txn,
                 query,
-                check_thread: false,
+                check_thread: query.tag.is_some(),
             };
-            let members = txn.open_table(THREAD_MEMBERS)?;
-            for entry in members.range((thread.as_u128(), 0)..=(thread.as_u128(), u128::MAX))? {
-                let id = entry?.0.value().1;
+            let mut ids = Vec::new();
+            if let Some(thread) = query.thread {
+                let members = txn.open_table(THREAD_MEMBERS)?;
+                for entry in members.range((thread.as_u128(), 0)..=(thread.as_u128(), u128::MAX))? {
+                    ids.push(entry?.0.value().1);
+                }
+            } else if let Some(tag) = &query.tag {
+                let tags = txn.open_table(REFLECTION_TAGS)?;
+                for entry in tags.range((tag.as_str(), 0)..=(tag.as_str(), u128::MAX))? {
+                    ids.push(entry?.0.value().1);
+                }
+            }
+            for id in ids {
                 if let Some(r) = load::<Reflection>(&records, id)?
                     && filters.accept_record(&r)?
                 {
@@ -217,6 +241,22 @@ impl Store {
             }
         }
         Ok(batch)
+    }
+
+    /// Every tag with how many reflections have it, by name.
+    pub fn tag_counts(&self) -> Result<Vec<(String, u64)>> {
+        let txn = self.db.begin_read()?;
+        let tags = txn.open_table(REFLECTION_TAGS)?;
+        let mut out: Vec<(String, u64)> = Vec::new();
+        for entry in tags.iter()? {
+            let (key, _) = entry?;
+            let tag = key.value().0;
+            match out.last_mut() {
+                Some((last, n)) if last == tag => *n += 1,
+                _ => out.push((tag.to_string(), 1)),
+            }
+        }
+        Ok(out)
     }
 
     /// Tension name → evidence recorded in `[from, to]`. A walk over the

@@ -82,3 +82,7 @@ pub const FTS_PENDING: TableDefinition<u128, ()> = TableDefinition::new("fts_pen
 /// oldest first (revision ids are time-ordered).
 pub const REVISIONS_BY_REFLECTION: TableDefinition<(u128, u128), ()> =
     TableDefinition::new("reflection_revisions_by_reflection");
+/// Schema v3: (tag, reflection id): `#word` tags and `--tag`s (see
+/// `model::tags`), so listing by a tag costs the entries that have it.
+pub const REFLECTION_TAGS: TableDefinition<(&str, u128), ()> =
+    TableDefinition::new("reflection_tags");
