@@ -1294,3 +1294,30 @@ fn tags_from_the_text_and_from_tag_are_listed_filtered_and_searched() {
         1
     );
 }
+
+#[test]
+fn search_shows_a_marked_snippet_and_the_total() {
+    let node = Node::new();
+    for i in 0..5 {
+        node.ok(&[
+            "reflect",
+            "--no-mirror",
+            &format!("Entry {i}: down to the river before work, and there it was again, the heron, standing still in the shallows."),
+        ]);
+    }
+    node.ok(&["reflect", "--no-mirror", "Nothing about birds."]);
+    let out = node.ok(&["search", "heron", "-n", "2"]);
+    assert!(out.contains("**heron**"), "{out}");
+    assert!(out.contains("2 of 5; --limit for more"), "{out}");
+    let v = node.json(&["search", "heron", "-n", "2"]);
+    assert_eq!(v["total"], 5);
+    assert_eq!(v["reflections"].as_array().unwrap().len(), 2);
+    assert!(
+        v["matches"][0]["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("**heron**")
+    );
+    // All shown: no footer.
+    assert!(!node.ok(&["search", "heron"]).contains(" of "));
+}

@@ -512,10 +512,58 @@ pub fn search(ctx: &Context, words: &[String], filters: &FilterArgs) -> anyhow::
     if text_words.is_empty() && query.tag.is_some() {
         return list_output(store.reflections(&query)?, "Nothing found.");
     }
-    if crate::store::parse_query(&text).is_empty() {
+    let terms = crate::store::parse_query(&text);
+    if terms.is_empty() {
         return Err(UsageError("the search has no words to look for".into()).into());
     }
-    list_output(store.search(&text, &query)?, "Nothing found.")
+    let found = store.search(&text, &query)?;
+    // Counting costs the matches: stop at a cap and say "more than".
+    const CAP: usize = 10_000;
+    let total = if found.len() < query.limit {
+        found.len()
+    } else {
+        store.search_total(&text, &query, CAP + 1)?
+    };
+    let shown_total = if total > CAP {
+        format!("more than {CAP}")
+    } else {
+        total.to_string()
+    };
+    let rows: Vec<serde_json::Value> = found
+        .iter()
+        .map(|r| {
+            json!({
+                "reflection": r,
+                "snippet": crate::store::snippet(&terms, &r.content, 80),
+            })
+        })
+        .collect();
+    let human = if found.is_empty() {
+        "Nothing found.".to_string()
+    } else {
+        let mut lines: Vec<String> = found
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}  {}  {}",
+                    r.id.short(),
+                    render::when(r.created_at),
+                    crate::store::snippet(&terms, &r.content, 80)
+                )
+            })
+            .collect();
+        if total > found.len() {
+            lines.push(format!(
+                "{} of {shown_total}; --limit for more",
+                found.len()
+            ));
+        }
+        lines.join("\n")
+    };
+    Output::new(
+        json!({"reflections": found, "matches": rows, "total": total.min(CAP + 1), "total_capped": total > CAP}),
+        human,
+    )
 }
 
 /// `mirror tags`.

@@ -67,6 +67,69 @@ pub fn parse_query(query: &str) -> Vec<QueryTerm> {
     terms
 }
 
+/// A short passage of `content` around the first word a query matched,
+/// every matched word in it marked `**word**`, about `width` characters,
+/// with `…` where it was cut.
+pub fn snippet(terms: &[QueryTerm], content: &str, width: usize) -> String {
+    let tokens = text::tokenize(content);
+    let hit = |norm: &str| {
+        terms.iter().any(|t| match t {
+            QueryTerm::Exact(w) => w == norm,
+            QueryTerm::Prefix(p) => norm.starts_with(p.as_str()),
+        })
+    };
+    // Start a few words before the first match, and end on a word.
+    let hit_at = tokens.iter().position(|t| hit(&t.norm)).unwrap_or(0);
+    let first = tokens.get(hit_at).map_or(0, |t| t.span.start);
+    let lead = width / 4;
+    let mut start = first;
+    for t in tokens[..hit_at].iter().rev() {
+        if content[t.span.start..first].chars().count() > lead {
+            break;
+        }
+        start = t.span.start;
+    }
+    if tokens.first().is_some_and(|t| t.span.start == start) {
+        start = 0;
+    }
+    let limit = content[start..]
+        .char_indices()
+        .nth(width)
+        .map_or(content.len(), |(i, _)| start + i);
+    let end = if limit == content.len() {
+        limit
+    } else {
+        tokens
+            .iter()
+            .filter(|t| t.span.end <= limit && t.span.start >= start)
+            .map(|t| t.span.end)
+            .max()
+            .unwrap_or(limit)
+    };
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    let mut at = start;
+    for t in tokens
+        .iter()
+        .filter(|t| t.span.start >= start && t.span.end <= end)
+    {
+        if hit(&t.norm) {
+            out.push_str(&content[at..t.span.start]);
+            out.push_str("**");
+            out.push_str(&content[t.span.clone()]);
+            out.push_str("**");
+            at = t.span.end;
+        }
+    }
+    out.push_str(&content[at..end]);
+    if end < content.len() {
+        out.push('…');
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Whether `content` has every term, as the index would find it: the same
 /// terms, without the index (for reflections it does not cover yet).
 pub(crate) fn matches(terms: &[QueryTerm], content: &str) -> bool {
@@ -489,6 +552,17 @@ pub(crate) fn search(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_snippet_marks_the_matched_words_and_cuts_on_words() {
+        let terms = parse_query("heron shallow*");
+        let text = "This morning I went down to the river before work and there it was again, the heron, standing perfectly still in the shallows while the light came up.";
+        let s = snippet(&terms, text, 60);
+        assert!(s.starts_with('…') && s.ends_with('…'), "{s}");
+        assert!(s.contains("**heron**"), "{s}");
+        assert!(snippet(&terms, "A heron.", 60) == "A **heron**.");
+    }
+
     use super::*;
     use redb::{Database, ReadableDatabase};
 

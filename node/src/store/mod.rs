@@ -39,7 +39,7 @@ use crate::model::{Id, Keyed, Record, ValidationError};
 
 pub use batch::{Batch, ImportReport, Resurrect, TableReport};
 pub use edit::Deleted;
-pub use fts::{QueryTerm, parse_query};
+pub use fts::{QueryTerm, parse_query, snippet};
 use migrations::ReadMeta;
 pub use migrations::{CURRENT_VERSION, MIGRATIONS};
 pub use ops::{TensionEvidenceInput, TensionFindingInput, TensionUpdate};

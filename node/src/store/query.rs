@@ -332,6 +332,39 @@ impl Store {
         Ok(found)
     }
 
+    /// How many reflections match `text` and the filters, counting up to
+    /// `cap` (a count costs the matches, so it stops there). Call after
+    /// [`Store::search`], which brings the index up to date.
+    pub fn search_total(&self, text: &str, query: &ReflectionQuery, cap: usize) -> Result<usize> {
+        let terms = fts::parse_query(text);
+        let txn = self.db.begin_read()?;
+        let records = txn.open_table(record_table(Reflection::TABLE))?;
+        let postings = txn.open_table(FTS_BLOCKS)?;
+        let filters = Filters {
+            txn: &txn,
+            query,
+            check_thread: true,
+        };
+        let plain = query.identity.is_none()
+            && query.thread.is_none()
+            && query.tag.is_none()
+            && query.visibility.is_none()
+            && query.since.is_none()
+            && query.until.is_none();
+        let found = fts::search(&postings, &terms, cap, |id| {
+            if plain {
+                // The postings alone answer: no record is read.
+                return Ok(records.get(id)?.is_some());
+            }
+            match load::<Reflection>(&records, id)? {
+                Some(r) => filters.accept_record(&r),
+                None => Ok(false),
+            }
+        })?;
+        let unindexed = self.scan_unindexed(&terms, query)?.len();
+        Ok((found.len() + unindexed).min(cap))
+    }
+
     /// Reflections the index does not cover yet (above its watermark, or
     /// queued) that match every term and the filters: the read-only half of
     /// [`Store::search`].
