@@ -1321,3 +1321,119 @@ fn search_shows_a_marked_snippet_and_the_total() {
     // All shown: no footer.
     assert!(!node.ok(&["search", "heron"]).contains(" of "));
 }
+
+#[test]
+fn journals_from_jrnl_day_one_and_markdown_come_in_with_their_dates_once() {
+    let node = Node::new();
+    node.ok(&["config", "set", "time_zone", "Europe/Madrid"]);
+    let dir = tempfile::tempdir().unwrap();
+
+    // jrnl --export json
+    let jrnl = dir.path().join("jrnl.json");
+    std::fs::write(
+        &jrnl,
+        r#"{"tags": {"@work": 1}, "entries": [
+            {"title": "Long day.", "body": "The meeting ran over. @work", "date": "2025-03-02", "time": "21:45", "tags": ["@work"], "starred": false},
+            {"title": "Quiet morning.", "body": "", "date": "2025-03-03", "time": "07:10", "tags": [], "starred": true}
+        ]}"#,
+    )
+    .unwrap();
+    let r = node.json(&["import", "--from", "jrnl", jrnl.to_str().unwrap()]);
+    assert_eq!(
+        (r["entries"].as_u64(), r["added"].as_u64()),
+        (Some(2), Some(2)),
+        "{r}"
+    );
+    let again = node.json(&["import", "--from", "jrnl", jrnl.to_str().unwrap()]);
+    assert_eq!(
+        (again["added"].as_u64(), again["unchanged"].as_u64()),
+        (Some(0), Some(2)),
+        "{again}"
+    );
+    let day = node.json(&["list", "--since", "2025-03-02", "--until", "2025-03-02"]);
+    assert_eq!(
+        day["reflections"][0]["content"],
+        "Long day. The meeting ran over. @work"
+    );
+    assert_eq!(
+        day["reflections"][0]["created_at"],
+        "2025-03-02T20:45:00.000000Z"
+    );
+    assert_eq!(day["reflections"][0]["source"], "import");
+    assert_eq!(
+        node.json(&["list", "--tag", "work"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Day One: Journal.json in the unpacked export folder.
+    let day_one = dir.path().join("dayone");
+    std::fs::create_dir(&day_one).unwrap();
+    std::fs::write(
+        day_one.join("Journal.json"),
+        r#"{"metadata": {"version": "1.0"}, "entries": [
+            {"uuid": "A1B2C3D4E5F60718293A4B5C6D7E8F90", "creationDate": "2024-06-01T18:30:00Z", "timeZone": "Europe/Madrid", "text": "Swam in the sea\\. Cold\\!", "tags": ["summer"], "starred": false},
+            {"uuid": "0F1E2D3C4B5A69788796A5B4C3D2E1F0", "creationDate": "2024-06-02T09:00:00Z", "text": "Sunburnt."}
+        ]}"#,
+    )
+    .unwrap();
+    let r = node.json(&["import", "--from", "day-one", day_one.to_str().unwrap()]);
+    assert_eq!(r["added"], 2, "{r}");
+    node.json(&[
+        "import",
+        "--from",
+        "day-one",
+        day_one.join("Journal.json").to_str().unwrap(),
+    ]);
+    let june = node.json(&["list", "--since", "2024-06-01", "--until", "2024-06-02"]);
+    let texts: Vec<&str> = june["reflections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, vec!["Sunburnt.", "Swam in the sea. Cold!"]);
+    assert_eq!(
+        node.json(&["list", "--tag", "summer"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A folder of dated Markdown files.
+    let md = dir.path().join("notes");
+    std::fs::create_dir_all(md.join("2023")).unwrap();
+    std::fs::write(
+        md.join("2023/2023-01-15.md"),
+        "---\ntitle: x\n---\nSnow on the #garden.\n",
+    )
+    .unwrap();
+    std::fs::write(md.join("2023-01-16 2130-evening.md"), "Late tea.\n").unwrap();
+    std::fs::write(md.join("README.md"), "Not an entry.\n").unwrap();
+    let r = node.json(&["import", "--from", "markdown", md.to_str().unwrap()]);
+    assert_eq!(
+        (r["added"].as_u64(), r["skipped"].as_array().unwrap().len()),
+        (Some(2), 1),
+        "{r}"
+    );
+    let jan = node.json(&["list", "--since", "2023-01-15", "--until", "2023-01-16"]);
+    assert_eq!(jan["reflections"][0]["content"], "Late tea.");
+    assert!(
+        node.ok(&["show", &id(&jan["reflections"][0])])
+            .contains("2023-01-16 21:30")
+    );
+    assert_eq!(jan["reflections"][1]["content"], "Snow on the #garden.");
+
+    // Each source recorded as an integration, never enabled (Day One came
+    // from two paths: the folder and the file in it).
+    assert_eq!(node.json(&["status"])["record_counts"]["integrations"], 4);
+    assert_eq!(node.json(&["status"])["record_counts"]["reflections"], 6);
+
+    // A broken export changes nothing.
+    std::fs::write(&jrnl, r#"{"entries": [{"date": "not a date"}]}"#).unwrap();
+    node.fails(&["import", "--from", "jrnl", jrnl.to_str().unwrap()], 1);
+    assert_eq!(node.json(&["status"])["record_counts"]["reflections"], 6);
+}

@@ -72,6 +72,38 @@ pub fn init(ctx: &Context, name: Option<&str>) -> anyhow::Result<Output> {
     )
 }
 
+/// `mirror import --from jrnl|day-one|markdown PATH`.
+pub fn import_foreign(ctx: &Context, from: &str, path: &Path) -> anyhow::Result<Output> {
+    use crate::bundle::foreign::{self, Format};
+    let format = match from {
+        "jrnl" => Format::Jrnl,
+        "day-one" => Format::DayOne,
+        _ => Format::Markdown,
+    };
+    let store = ctx.store()?;
+    let identity = ctx.identity(&store)?;
+    let report = foreign::import(&store, &identity, format, path, render::zone())?;
+    let mut human = format!(
+        "Brought {} entr{} from {} ({}): {} new, {} already here.",
+        report.entries,
+        if report.entries == 1 { "y" } else { "ies" },
+        report.format,
+        path.display(),
+        report.added,
+        report.unchanged
+    );
+    if !report.skipped.is_empty() {
+        human.push_str(&format!(
+            "\nSkipped {} file(s) whose names do not start with a date (YYYY-MM-DD) or that are empty.",
+            report.skipped.len()
+        ));
+    }
+    for line in &report.left_out {
+        human.push_str(&format!("\nLeft out: {line}"));
+    }
+    Output::new(report, human)
+}
+
 /// `mirror export --format md|json`: the reflections for people, to a file
 /// or stdout.
 pub fn export_journal(

@@ -164,8 +164,14 @@ pub enum Command {
     /// never grants consent, enables an integration or changes settings
     /// and engine endpoints; it lists what it left out.
     Import {
-        /// The bundle (.tar.gz) written by `mirror export`
+        /// The bundle (.tar.gz) written by `mirror export`, or with --from,
+        /// the other journal's export (file or folder)
         file: PathBuf,
+        /// Bring a journal from elsewhere: jrnl (`jrnl --export json`),
+        /// day-one (Journal.json, or the unpacked export folder), markdown
+        /// (a folder of files named by date, 2026-11-24.md)
+        #[arg(long, value_name = "FORMAT", value_parser = ["bundle", "jrnl", "day-one", "markdown"], default_value = "bundle")]
+        from: String,
         /// Only verify the bundle (and show its settings); change nothing
         #[arg(long)]
         dry_run: bool,
@@ -822,12 +828,16 @@ fn dispatch(ctx: &Context, cli: &Cli) -> anyhow::Result<Output> {
         Command::Export {
             out, include_keys, ..
         } => data::export(ctx, out.as_deref(), *include_keys),
+        Command::Import { file, from, .. } if from != "bundle" => {
+            data::import_foreign(ctx, from, file)
+        }
         Command::Import {
             file,
             dry_run,
             restore_config,
             yes,
             restore_deleted,
+            from: _,
         } => data::import(
             ctx,
             file,

@@ -228,6 +228,12 @@ string_enum! {
         Anthropic = "anthropic",
         OpenAiCompatible = "openai_compatible",
         Commons = "commons",
+        /// A journal imported from jrnl's JSON export.
+        Jrnl = "jrnl",
+        /// A journal imported from Day One's JSON export.
+        DayOne = "day_one",
+        /// A journal imported from a folder of dated Markdown files.
+        Markdown = "markdown",
     }
 }
 
