@@ -1437,3 +1437,90 @@ fn journals_from_jrnl_day_one_and_markdown_come_in_with_their_dates_once() {
     node.fails(&["import", "--from", "jrnl", jrnl.to_str().unwrap()], 1);
     assert_eq!(node.json(&["status"])["record_counts"]["reflections"], 6);
 }
+
+#[test]
+fn ctrl_c_while_the_model_thinks_keeps_the_reflection_and_says_how_to_answer_it() {
+    use std::os::unix::process::CommandExt;
+    let node = Node::new();
+    // A model server that accepts and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    node.ok(&["config", "set", "engine.mode", "ollama"]);
+    node.ok(&["config", "set", "engine.ollama.base_url", &url]);
+    let child = node
+        .command(&["reflect", "The call with my sister stays with me."])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // Once the model is asked, the reflection is stored: press Ctrl-C.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let held = listener.accept();
+        let _ = tx.send(());
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        drop(held);
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the model was never asked");
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("is stored") && err.contains("mirror mirrorback"),
+        "{err}"
+    );
+    let listed = node.json(&["list"]);
+    assert_eq!(
+        listed["reflections"][0]["content"],
+        "The call with my sister stays with me."
+    );
+    node.ok(&["config", "set", "engine.mode", "manual"]);
+    let m = node.json(&["mirrorback", &id(&listed["reflections"][0])]);
+    assert!(m["mirrorback"]["text"].as_str().unwrap().len() > 10);
+}
+
+#[test]
+fn ctrl_c_in_the_editor_stores_nothing_and_leaves_no_draft() {
+    use std::os::unix::process::CommandExt;
+    let node = Node::new();
+    node.ok(&["init"]);
+    let dir = tempfile::tempdir().unwrap();
+    let drafts = dir.path().join("tmp");
+    std::fs::create_dir(&drafts).unwrap();
+    let editor = dir.path().join("ed.sh");
+    // Write a draft, then Ctrl-C: SIGINT to the whole foreground group.
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\necho 'half a thought' > \"$1\"\nkill -INT 0\nsleep 5\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = node
+        .command(&["reflect", "--editor"])
+        .env("EDITOR", &editor)
+        .env_remove("VISUAL")
+        .env("TMPDIR", &drafts)
+        .process_group(0)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("draft was removed"), "{err}");
+    assert_eq!(std::fs::read_dir(&drafts).unwrap().count(), 0);
+    assert!(
+        node.json(&["list"])["reflections"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -620,6 +620,11 @@ pub enum MigrateCommand {
     },
 }
 
+/// The person pressed Ctrl-C: exit code 130, as a shell expects.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Interrupted(pub String);
+
 /// An error that is the caller's to fix in their command line: exit code 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -1030,6 +1035,9 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
                 ))
             )
     });
+    if error.chain().any(|c| c.is::<Interrupted>()) {
+        return 130;
+    }
     if usage { 2 } else { 1 }
 }
 

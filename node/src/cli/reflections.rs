@@ -45,6 +45,18 @@ fn edit_in_editor(initial: &str) -> anyhow::Result<String> {
         ),
     )
     .context("preparing the editor file")?;
+    // Ctrl-C at the terminal reaches the editor and this process alike:
+    // while the editor runs, this process takes SIGINT as a signal to note
+    // (tokio's handler) instead of dying, so it lives to remove the draft.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the signal handler")?;
+    let _sigint = runtime
+        .block_on(async {
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        })
+        .context("installing the Ctrl-C handler")?;
     // Through the shell, so EDITOR may carry arguments ("code --wait").
     let status = std::process::Command::new("sh")
         .arg("-c")
@@ -54,7 +66,10 @@ fn edit_in_editor(initial: &str) -> anyhow::Result<String> {
         .status()
         .with_context(|| format!("starting the editor ({editor})"))?;
     if !status.success() {
-        anyhow::bail!("the editor ({editor}) exited with {status}; nothing was stored");
+        // `file` is removed as it goes out of scope.
+        anyhow::bail!(
+            "the editor ({editor}) exited with {status}; nothing was stored and the draft was removed"
+        );
     }
     let text = std::fs::read_to_string(file.path()).context("reading the editor file")?;
     Ok(text.split(SCISSORS).next().unwrap_or_default().to_string())
@@ -204,26 +219,49 @@ fn answer(
             d.on(p);
         }
     };
-    let outcome = match what {
-        Answering::New { reflection, thread } => runtime.block_on(pipeline::reflect(
-            store,
-            engine,
-            adapter.as_ref(),
-            reflection,
-            thread,
-            &options,
-            &mut on_progress,
-        ))?,
-        Answering::Stored(reflection, tensions) => runtime.block_on(pipeline::answer_stored(
-            store,
-            engine,
-            adapter.as_ref(),
-            reflection,
-            tensions,
-            &options,
-            &mut on_progress,
-        ))?,
+    let reflection_id = reflection.id;
+    let pipeline = async {
+        match what {
+            Answering::New { reflection, thread } => {
+                pipeline::reflect(
+                    store,
+                    engine,
+                    adapter.as_ref(),
+                    reflection,
+                    thread,
+                    &options,
+                    &mut on_progress,
+                )
+                .await
+            }
+            Answering::Stored(reflection, tensions) => {
+                pipeline::answer_stored(
+                    store,
+                    engine,
+                    adapter.as_ref(),
+                    reflection,
+                    tensions,
+                    &options,
+                    &mut on_progress,
+                )
+                .await
+            }
+        }
     };
+    // Ctrl-C while the model thinks: the reflection is stored (the
+    // pipeline's first step, done on its first poll, before the signal is
+    // looked at), so stop and say how to get the mirrorback later.
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            biased;
+            outcome = pipeline => Ok(outcome),
+            _ = tokio::signal::ctrl_c() => Err(super::Interrupted(format!(
+                "stopped before the mirrorback; reflection {} is stored (`mirror mirrorback {}` makes its mirrorback later)",
+                reflection_id.short(),
+                reflection_id.short()
+            ))),
+        }
+    })??;
     if let Some(d) = display.as_mut() {
         d.finish(&outcome.mirrorback.text);
     }
