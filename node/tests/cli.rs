@@ -1524,3 +1524,28 @@ fn ctrl_c_in_the_editor_stores_nothing_and_leaves_no_draft() {
             .is_empty()
     );
 }
+
+#[test]
+fn no_spinner_when_stderr_is_not_a_terminal() {
+    let node = Node::new();
+    node.ok(&["reflect", "--engine", "manual", "Something to carry over."]);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("b.tar.gz");
+    let fresh = Node::new();
+    for (who, args) in [
+        (&node, vec!["export", "--out", bundle.to_str().unwrap()]),
+        (&fresh, vec!["import", bundle.to_str().unwrap()]),
+        (
+            &node,
+            vec!["reflect", "--engine", "manual", "And one more."],
+        ),
+    ] {
+        let out = who.run(&args);
+        assert!(out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains('\u{2800}') && !err.contains('\u{280b}') && !err.contains('\r'),
+            "{args:?}: {err:?}"
+        );
+    }
+}

@@ -82,7 +82,10 @@ pub fn import_foreign(ctx: &Context, from: &str, path: &Path) -> anyhow::Result<
     };
     let store = ctx.store()?;
     let identity = ctx.identity(&store)?;
-    let report = foreign::import(&store, &identity, format, path, render::zone())?;
+    let working = super::progress::spinner(format!("reading {}…", path.display()), ctx.json);
+    let report = foreign::import(&store, &identity, format, path, render::zone());
+    working.finish_and_clear();
+    let report = report?;
     let mut human = format!(
         "Brought {} entr{} from {} ({}): {} new, {} already here.",
         report.entries,
@@ -149,6 +152,7 @@ pub fn export(ctx: &Context, out: Option<&Path>, include_keys: bool) -> anyhow::
         Some(path) => path.to_path_buf(),
         None => Path::new(".").join(bundle::default_file_name(Timestamp::now())),
     };
+    let working = super::progress::spinner(format!("writing {}…", out.display()), ctx.json);
     let summary = bundle::export(
         &store,
         &ctx.home,
@@ -158,6 +162,7 @@ pub fn export(ctx: &Context, out: Option<&Path>, include_keys: bool) -> anyhow::
             constitution_hash: None,
         },
     )?;
+    working.finish_and_clear();
     let records: u64 = summary.record_counts.values().sum();
     let mut human = format!(
         "Exported {records} records ({} files, {} bytes) to {}.",
@@ -220,7 +225,10 @@ fn describe_config(text: &str) -> String {
 
 pub fn import(ctx: &Context, file: &Path, choices: &ImportChoices) -> anyhow::Result<Output> {
     let limits = ImportLimits::from(&ctx.home.load_config()?.import);
-    let verified = bundle::read_bundle(file, &limits)?;
+    let working = super::progress::spinner(format!("checking {}…", file.display()), ctx.json);
+    let verified = bundle::read_bundle(file, &limits);
+    working.finish_and_clear();
+    let verified = verified?;
     let total = verified.batch.len();
     if choices.dry_run {
         let mut human = format!(
@@ -269,6 +277,7 @@ pub fn import(ctx: &Context, file: &Path, choices: &ImportChoices) -> anyhow::Re
         }
     }
     let store = ctx.store()?;
+    let working = super::progress::spinner("merging…", ctx.json);
     let summary = bundle::apply_with(
         &store,
         &ctx.home,
@@ -277,7 +286,9 @@ pub fn import(ctx: &Context, file: &Path, choices: &ImportChoices) -> anyhow::Re
             restore_config: choices.restore_config,
             restore_deleted: choices.restore_deleted,
         },
-    )?;
+    );
+    working.finish_and_clear();
+    let summary = summary?;
     let mut human = format!(
         "Imported {}: {} records added, {} updated, {} already here.",
         file.display(),

@@ -12,6 +12,7 @@ mod engine;
 mod governance;
 mod lookback;
 mod organize;
+mod progress;
 mod reflections;
 mod render;
 mod stream;

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::render::{self, Output};
 use super::{Context, FilterArgs, ListArgs, ReflectArgs, UsageError};
+use crate::engine::llm::LlmAdapter as _;
 use crate::engine::pipeline::{self, AnyAdapter, Options};
 use crate::model::{Id, Identity, Metadata, Reflection, Source, Thread, Timestamp};
 use crate::store::{ReflectionQuery, Store};
@@ -214,7 +215,17 @@ fn answer(
         .enable_all()
         .build()
         .context("starting the engine's runtime")?;
+    // While the model thinks: a spinner with its name and the time taken,
+    // gone at its first word (or the answer).
+    let thinking = match &adapter {
+        Some(a) if engine.crisis(&reflection.content).is_none() => super::progress::spinner(
+            format!("{} ({}) is thinking…", a.engine(), a.model()),
+            ctx.json,
+        ),
+        _ => super::progress::Working::hidden(),
+    };
     let mut on_progress = |p| {
+        thinking.finish_and_clear();
         if let Some(d) = display.as_mut() {
             d.on(p);
         }
@@ -262,6 +273,7 @@ fn answer(
             ))),
         }
     })??;
+    thinking.finish_and_clear();
     if let Some(d) = display.as_mut() {
         d.finish(&outcome.mirrorback.text);
     }
