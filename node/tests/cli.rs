@@ -1549,3 +1549,26 @@ fn no_spinner_when_stderr_is_not_a_terminal() {
         );
     }
 }
+
+#[test]
+fn search_folds_accents_both_ways() {
+    let node = Node::new();
+    node.ok(&[
+        "reflect",
+        "--no-mirror",
+        "La casa está vacía y el café se enfría.",
+    ]);
+    node.ok(&["reflect", "--no-mirror", "Cafe at noon, resume in hand."]);
+    let found = |q: &str| {
+        node.json(&["search", q])["reflections"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(found("vacia"), 1);
+    assert_eq!(found("vacía"), 1);
+    assert_eq!(found("cafe"), 2);
+    assert_eq!(found("café"), 2);
+    assert_eq!(found("résumé"), 1);
+    assert!(node.ok(&["search", "vacia"]).contains("**vacía**"));
+}

@@ -47,6 +47,23 @@ pub enum QueryTerm {
     Prefix(String),
 }
 
+/// A term as the index keeps it: accents folded away (NFD, combining marks
+/// dropped), so "vacia" finds "vacía" and "cafe" finds "café". ASCII, most
+/// terms, passes through untouched.
+pub(crate) fn fold(term: &str) -> std::borrow::Cow<'_, str> {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    if term.is_ascii() {
+        return std::borrow::Cow::Borrowed(term);
+    }
+    std::borrow::Cow::Owned(term.nfd().filter(|c| !is_combining_mark(*c)).collect())
+}
+
+/// Every index term of `content`, folded (see [`fold`]).
+pub(crate) fn for_each_term(content: &str, buf: &mut String, mut f: impl FnMut(&str)) {
+    text::for_each_index_term(content, buf, |term| f(&fold(term)));
+}
+
 /// Parse what a person typed: words are ANDed; `word*` is a prefix.
 pub fn parse_query(query: &str) -> Vec<QueryTerm> {
     let mut terms = Vec::new();
@@ -56,9 +73,9 @@ pub fn parse_query(query: &str) -> Vec<QueryTerm> {
         let last = tokens.len().saturating_sub(1);
         for (i, token) in tokens.into_iter().enumerate() {
             if prefix && i == last {
-                terms.push(QueryTerm::Prefix(token.norm));
+                terms.push(QueryTerm::Prefix(fold(&token.norm).into_owned()));
             } else {
-                terms.push(QueryTerm::Exact(token.norm));
+                terms.push(QueryTerm::Exact(fold(&token.norm).into_owned()));
             }
         }
     }
@@ -73,8 +90,9 @@ pub fn parse_query(query: &str) -> Vec<QueryTerm> {
 pub fn snippet(terms: &[QueryTerm], content: &str, width: usize) -> String {
     let tokens = text::tokenize(content);
     let hit = |norm: &str| {
+        let norm = fold(norm);
         terms.iter().any(|t| match t {
-            QueryTerm::Exact(w) => w == norm,
+            QueryTerm::Exact(w) => *w == norm,
             QueryTerm::Prefix(p) => norm.starts_with(p.as_str()),
         })
     };
@@ -138,7 +156,7 @@ pub(crate) fn matches(terms: &[QueryTerm], content: &str) -> bool {
     }
     let mut present: HashSet<String> = HashSet::new();
     let mut buf = String::new();
-    text::for_each_index_term(content, &mut buf, |term| {
+    for_each_term(content, &mut buf, |term| {
         present.insert(term.to_string());
     });
     terms.iter().all(|t| match t {
@@ -224,7 +242,7 @@ pub(crate) fn group_terms(docs: &[(u128, &str)]) -> Postings {
         let mut by_term: FxHashMap<String, Vec<u128>> = FxHashMap::default();
         let mut buf = String::new();
         for &(id, content) in docs {
-            text::for_each_index_term(content, &mut buf, |term| match by_term.get_mut(term) {
+            for_each_term(content, &mut buf, |term| match by_term.get_mut(term) {
                 // A term repeated within one document is posted once.
                 Some(ids) if ids.last() == Some(&id) => {}
                 Some(ids) => ids.push(id),
@@ -380,7 +398,7 @@ pub(crate) fn unindex(txn: &WriteTransaction, id: u128, content: &str) -> Result
     txn.open_table(FTS_PENDING)?.remove(id)?;
     let mut terms: HashSet<String> = HashSet::new();
     let mut buf = String::new();
-    text::for_each_index_term(content, &mut buf, |term| {
+    for_each_term(content, &mut buf, |term| {
         if !terms.contains(term) {
             terms.insert(term.to_string());
         }

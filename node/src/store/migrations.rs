@@ -8,7 +8,8 @@
 //! * v2: the full-text index over reflections, built from what is stored.
 //! * v3: reflection revisions (the text before an edit), tombstones (the
 //!   ids of deleted reflections) and the tag index, built from what is
-//!   stored; no record is rewritten.
+//!   stored; the full-text index rebuilt with accents folded. No record is
+//!   rewritten.
 
 use redb::{ReadableTable, WriteTransaction};
 
@@ -196,6 +197,11 @@ fn v2_down(txn: &WriteTransaction) -> Result<(), StoreError> {
 }
 
 fn v3_up(txn: &WriteTransaction) -> Result<(), StoreError> {
+    // The search index keeps folded terms from v3 on: build it again.
+    txn.delete_table(FTS_BLOCKS)?;
+    txn.delete_table(FTS_PENDING)?;
+    txn.delete_table(FTS_STATE)?;
+    v2_up(txn)?;
     txn.open_table(record_table(ReflectionRevision::TABLE))?;
     txn.open_table(REVISIONS_BY_REFLECTION)?;
     txn.open_table(record_table(Tombstone::TABLE))?;
