@@ -99,7 +99,7 @@ fn journal(identity: &Identity, n: usize, rng: &mut Rng) -> Batch {
             mode: EngineMode::Manual,
             model: None,
             duration_ms: 3,
-            patterns: if i % 3 == 0 {
+            patterns: if i.is_multiple_of(3) {
                 vec!["rumination".into()]
             } else {
                 vec![]

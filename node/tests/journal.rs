@@ -53,7 +53,7 @@ fn the_window_holds_what_observers_need_and_gives_the_same_statistics() {
             created_at: at(t),
             metadata: Metadata::default(),
         };
-        let mode = if n % 2 == 0 {
+        let mode = if n.is_multiple_of(2) {
             EngineMode::Ollama
         } else {
             EngineMode::Manual
@@ -66,7 +66,7 @@ fn the_window_holds_what_observers_need_and_gives_the_same_statistics() {
             engine_version: "test".into(),
             model: None,
             attempts: 1,
-            fell_back: n % 5 == 0,
+            fell_back: n.is_multiple_of(5),
             flags: vec![],
             created_at: at(t + 1000),
         });
@@ -76,12 +76,12 @@ fn the_window_holds_what_observers_need_and_gives_the_same_statistics() {
             mode,
             model: None,
             duration_ms: n % 17,
-            patterns: if n % 3 == 0 {
+            patterns: if n.is_multiple_of(3) {
                 vec!["rumination".into()]
             } else {
                 vec![]
             },
-            flags: if n % 7 == 0 {
+            flags: if n.is_multiple_of(7) {
                 vec!["explicit_advice".into()]
             } else {
                 vec![]
@@ -89,7 +89,7 @@ fn the_window_holds_what_observers_need_and_gives_the_same_statistics() {
             sync_allowed: false,
             created_at: at(t + 2000),
         };
-        if n % 4 == 0 {
+        if n.is_multiple_of(4) {
             batch.engine_feedback.push(EngineFeedback {
                 id: id_at(t + 60_000_000, n),
                 run_id: run.id,
