@@ -157,6 +157,18 @@ fn main() {
         .unwrap_or(5);
     let dir = tempfile::tempdir().unwrap();
     let mut rng = Rng(13);
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    println!(
+        "Machine: {cpu}, {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     println!("load average at start: {}", load());
     let mut rows: Vec<(&str, Vec<String>)> = vec![
         ("open the store (read-only, in process)", vec![]),

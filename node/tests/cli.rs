@@ -1572,3 +1572,31 @@ fn search_folds_accents_both_ways() {
     assert_eq!(found("résumé"), 1);
     assert!(node.ok(&["search", "vacia"]).contains("**vacía**"));
 }
+
+#[test]
+fn search_stems_in_the_writers_language() {
+    let node = Node::new();
+    node.ok(&[
+        "reflect",
+        "--no-mirror",
+        "I watched the herons walking along the river this morning.",
+    ]);
+    node.ok(&[
+        "reflect",
+        "--no-mirror",
+        "Las casas vacías del pueblo me dieron tristeza esta tarde.",
+    ]);
+    node.ok(&["reflect", "--no-mirror", "A heron again, alone."]);
+    let found = |q: &str| {
+        node.json(&["search", q])["reflections"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(found("heron"), 2);
+    assert_eq!(found("herons"), 2);
+    assert_eq!(found("walk"), 1);
+    assert_eq!(found("casa"), 1);
+    assert_eq!(found("vacia"), 1);
+    assert!(node.ok(&["search", "heron"]).contains("**herons**"));
+}

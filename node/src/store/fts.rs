@@ -45,6 +45,49 @@ const ID_BYTES: usize = 16;
 pub enum QueryTerm {
     Exact(String),
     Prefix(String),
+    /// A word and its stems in the languages search knows: a reflection
+    /// matches with any of them ("herons" finds "heron").
+    AnyOf(Vec<String>),
+}
+
+/// The languages whose Snowball stemmers search uses: a reflection is
+/// stemmed in its own language (detected), a query word in each of these.
+const STEMMED: [(whatlang::Lang, rust_stemmers::Algorithm); 7] = [
+    (whatlang::Lang::Eng, rust_stemmers::Algorithm::English),
+    (whatlang::Lang::Spa, rust_stemmers::Algorithm::Spanish),
+    (whatlang::Lang::Fra, rust_stemmers::Algorithm::French),
+    (whatlang::Lang::Deu, rust_stemmers::Algorithm::German),
+    (whatlang::Lang::Por, rust_stemmers::Algorithm::Portuguese),
+    (whatlang::Lang::Ita, rust_stemmers::Algorithm::Italian),
+    (whatlang::Lang::Nld, rust_stemmers::Algorithm::Dutch),
+];
+
+/// The stemmer for a reflection's language, if search knows it.
+fn stemmer_for(content: &str) -> Option<rust_stemmers::Stemmer> {
+    let lang = whatlang::detect_lang(content)?;
+    STEMMED
+        .iter()
+        .find(|(l, _)| *l == lang)
+        .map(|(_, a)| rust_stemmers::Stemmer::create(*a))
+}
+
+/// A folded query word with its stems in every language search knows.
+fn with_stems(word: String) -> QueryTerm {
+    let mut all = vec![word.clone()];
+    for (_, algorithm) in STEMMED {
+        let stem = rust_stemmers::Stemmer::create(algorithm)
+            .stem(&word)
+            .into_owned();
+        if !stem.is_empty() && !all.contains(&stem) {
+            all.push(stem);
+        }
+    }
+    if all.len() == 1 {
+        QueryTerm::Exact(word)
+    } else {
+        all.sort();
+        QueryTerm::AnyOf(all)
+    }
 }
 
 /// A term as the index keeps it: accents folded away (NFD, combining marks
@@ -59,9 +102,20 @@ pub(crate) fn fold(term: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(term.nfd().filter(|c| !is_combining_mark(*c)).collect())
 }
 
-/// Every index term of `content`, folded (see [`fold`]).
+/// Every index term of `content`, folded (see [`fold`]), and its stem in
+/// the language of `content` where that differs.
 pub(crate) fn for_each_term(content: &str, buf: &mut String, mut f: impl FnMut(&str)) {
-    text::for_each_index_term(content, buf, |term| f(&fold(term)));
+    let stemmer = stemmer_for(content);
+    text::for_each_index_term(content, buf, |term| {
+        let folded = fold(term);
+        f(&folded);
+        if let Some(s) = &stemmer {
+            let stem = s.stem(&folded);
+            if !stem.is_empty() && stem != folded {
+                f(&stem);
+            }
+        }
+    });
 }
 
 /// Parse what a person typed: words are ANDed; `word*` is a prefix.
@@ -75,7 +129,7 @@ pub fn parse_query(query: &str) -> Vec<QueryTerm> {
             if prefix && i == last {
                 terms.push(QueryTerm::Prefix(fold(&token.norm).into_owned()));
             } else {
-                terms.push(QueryTerm::Exact(fold(&token.norm).into_owned()));
+                terms.push(with_stems(fold(&token.norm).into_owned()));
             }
         }
     }
@@ -89,11 +143,16 @@ pub fn parse_query(query: &str) -> Vec<QueryTerm> {
 /// with `…` where it was cut.
 pub fn snippet(terms: &[QueryTerm], content: &str, width: usize) -> String {
     let tokens = text::tokenize(content);
+    let stemmer = stemmer_for(content);
     let hit = |norm: &str| {
         let norm = fold(norm);
+        let stem = stemmer.as_ref().map(|s| s.stem(&norm).into_owned());
         terms.iter().any(|t| match t {
-            QueryTerm::Exact(w) => *w == norm,
+            QueryTerm::Exact(w) => *w == norm || stem.as_deref() == Some(w.as_str()),
             QueryTerm::Prefix(p) => norm.starts_with(p.as_str()),
+            QueryTerm::AnyOf(words) => words
+                .iter()
+                .any(|w| *w == norm || stem.as_deref() == Some(w.as_str())),
         })
     };
     // Start a few words before the first match, and end on a word.
@@ -162,6 +221,7 @@ pub(crate) fn matches(terms: &[QueryTerm], content: &str) -> bool {
     terms.iter().all(|t| match t {
         QueryTerm::Exact(word) => present.contains(word),
         QueryTerm::Prefix(prefix) => present.iter().any(|p| p.starts_with(prefix.as_str())),
+        QueryTerm::AnyOf(words) => words.iter().any(|w| present.contains(w)),
     })
 }
 
@@ -482,6 +542,20 @@ fn prefix_ids(
     Ok(ids)
 }
 
+/// Ids of reflections containing any of `words`.
+fn any_ids(
+    blocks: &impl ReadableTable<(&'static str, u128), &'static [u8]>,
+    words: &[String],
+) -> Result<HashSet<u128>, StoreError> {
+    let mut ids = HashSet::new();
+    for w in words {
+        for entry in blocks.range((w.as_str(), 0u128)..=(w.as_str(), u128::MAX))? {
+            ids.extend(decode_ids(entry?.1.value()));
+        }
+    }
+    Ok(ids)
+}
+
 /// Ids of reflections containing every term, newest first, as many as
 /// `accept` keeps (it sees each candidate and says whether it counts) up to
 /// `limit`.
@@ -495,13 +569,15 @@ pub(crate) fn search(
         .iter()
         .filter_map(|t| match t {
             QueryTerm::Exact(s) => Some(s.as_str()),
-            QueryTerm::Prefix(_) => None,
+            _ => None,
         })
         .collect();
+    // Prefixes and words with stems are sets of ids, used as filters.
     let prefix_sets = terms
         .iter()
         .filter_map(|t| match t {
             QueryTerm::Prefix(p) => Some(prefix_ids(blocks, p)),
+            QueryTerm::AnyOf(words) => Some(any_ids(blocks, words)),
             QueryTerm::Exact(_) => None,
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -586,13 +662,15 @@ mod tests {
 
     #[test]
     fn query_words_and_prefixes() {
-        assert_eq!(
-            parse_query("Mum’s  garden*"),
-            vec![
-                QueryTerm::Exact("mum's".into()),
-                QueryTerm::Prefix("garden".into())
-            ]
+        let terms = parse_query("Mum’s  garden*");
+        assert_eq!(terms.len(), 2, "{terms:?}");
+        assert!(
+            terms.iter().any(|t| matches!(t, QueryTerm::AnyOf(w) if w.contains(&"mum's".to_string()) && w.contains(&"mum".to_string()))),
+            "{terms:?}"
         );
+        assert!(terms.contains(&QueryTerm::Prefix("garden".into())));
+        // A word no stemmer changes stays exact (the fast path).
+        assert_eq!(parse_query("the"), vec![QueryTerm::Exact("the".into())]);
         assert!(parse_query("  ... ").is_empty());
     }
 
