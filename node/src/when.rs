@@ -34,7 +34,7 @@ pub enum WhenError {
     Unreadable(String),
     #[error("unknown time zone {0:?} (an IANA name such as Europe/Madrid or America/New_York)")]
     UnknownZone(String),
-    #[error("{0} is outside the range of times the store keeps")]
+    #[error("{0}: too far in the future or the past for a journal")]
     OutOfRange(String),
 }
 
@@ -126,6 +126,13 @@ pub fn parse(
     now: Timestamp,
     edge: Edge,
 ) -> Result<Timestamp, WhenError> {
+    read(text, tz, now, edge).map_err(|e| match e {
+        WhenError::OutOfRange(_) => WhenError::OutOfRange(text.chars().take(64).collect()),
+        other => other,
+    })
+}
+
+fn read(text: &str, tz: &TimeZone, now: Timestamp, edge: Edge) -> Result<Timestamp, WhenError> {
     let unreadable = || WhenError::Unreadable(text.chars().take(64).collect());
     let word = text.trim().to_lowercase();
     let now_zoned = zoned(now, tz);

@@ -103,7 +103,10 @@ pub fn reflect(ctx: &Context, args: &ReflectArgs) -> anyhow::Result<Output> {
     let at = args
         .at
         .as_deref()
-        .map(|t| ctx.time(t, crate::when::Edge::Start))
+        .map(|t| {
+            ctx.time(t, crate::when::Edge::Start)
+                .map_err(|e| UsageError(format!("--at: {}", e.0)))
+        })
         .transpose()?;
     if let Some(at) = at {
         at.check_not_future("--at", Timestamp::now())
