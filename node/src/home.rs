@@ -653,9 +653,12 @@ impl Home {
             return Ok(None);
         }
         let backups = self.load_config().map(|c| c.backups).unwrap_or_default();
-        if backups.keep == 0 {
+        if backups.keep == 0
+            || !crate::store::backup::is_due(&self.db_path(), backups.interval_hours)
+        {
             return Ok(None);
         }
+        // Due: only now open the store (a writable open costs an fsync).
         let store = self.open_store()?;
         match store.daily_backup(backups.keep, backups.interval_hours) {
             Ok(taken) => Ok(taken),

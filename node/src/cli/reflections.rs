@@ -571,7 +571,7 @@ pub fn search(ctx: &Context, words: &[String], filters: &FilterArgs) -> anyhow::
     }
     let found = store.search(&text, &query)?;
     // Counting costs the matches: stop at a cap and say "more than".
-    const CAP: usize = 10_000;
+    const CAP: usize = 1_000;
     let total = if found.len() < query.limit {
         found.len()
     } else {

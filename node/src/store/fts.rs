@@ -62,13 +62,19 @@ const STEMMED: [(whatlang::Lang, rust_stemmers::Algorithm); 7] = [
     (whatlang::Lang::Nld, rust_stemmers::Algorithm::Dutch),
 ];
 
-/// The stemmer for a reflection's language, if search knows it.
-fn stemmer_for(content: &str) -> Option<rust_stemmers::Stemmer> {
-    let lang = whatlang::detect_lang(content)?;
+/// The stemmer for a reflection's language, if search knows it. The
+/// language is read from the first few hundred characters: enough for the
+/// trigram model, and the cost stays flat for long entries.
+fn stemmer_for(content: &str) -> Option<(u8, rust_stemmers::Stemmer)> {
+    let head = content
+        .char_indices()
+        .nth(400)
+        .map_or(content, |(i, _)| &content[..i]);
+    let lang = whatlang::detect_lang(head)?;
     STEMMED
         .iter()
-        .find(|(l, _)| *l == lang)
-        .map(|(_, a)| rust_stemmers::Stemmer::create(*a))
+        .position(|(l, _)| *l == lang)
+        .map(|i| (i as u8, rust_stemmers::Stemmer::create(STEMMED[i].1)))
 }
 
 /// A folded query word with its stems in every language search knows.
@@ -102,17 +108,38 @@ pub(crate) fn fold(term: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(term.nfd().filter(|c| !is_combining_mark(*c)).collect())
 }
 
+/// Stems already computed, by language and folded term: bulk indexing
+/// meets the same words again and again.
+pub(crate) type StemCache = FxHashMap<(u8, String), String>;
+
 /// Every index term of `content`, folded (see [`fold`]), and its stem in
 /// the language of `content` where that differs.
-pub(crate) fn for_each_term(content: &str, buf: &mut String, mut f: impl FnMut(&str)) {
+pub(crate) fn for_each_term(content: &str, buf: &mut String, f: impl FnMut(&str)) {
+    for_each_term_cached(content, buf, &mut StemCache::default(), f);
+}
+
+/// [`for_each_term`] with a cache of stems kept across documents.
+pub(crate) fn for_each_term_cached(
+    content: &str,
+    buf: &mut String,
+    cache: &mut StemCache,
+    mut f: impl FnMut(&str),
+) {
     let stemmer = stemmer_for(content);
     text::for_each_index_term(content, buf, |term| {
         let folded = fold(term);
         f(&folded);
-        if let Some(s) = &stemmer {
-            let stem = s.stem(&folded);
-            if !stem.is_empty() && stem != folded {
-                f(&stem);
+        if let Some((lang, s)) = &stemmer {
+            let key = (*lang, folded.into_owned());
+            let stem = match cache.get(&key) {
+                Some(stem) => stem.as_str(),
+                None => {
+                    let stem = s.stem(&key.1).into_owned();
+                    cache.entry(key.clone()).or_insert(stem).as_str()
+                }
+            };
+            if !stem.is_empty() && stem != key.1 {
+                f(stem);
             }
         }
     });
@@ -146,7 +173,7 @@ pub fn snippet(terms: &[QueryTerm], content: &str, width: usize) -> String {
     let stemmer = stemmer_for(content);
     let hit = |norm: &str| {
         let norm = fold(norm);
-        let stem = stemmer.as_ref().map(|s| s.stem(&norm).into_owned());
+        let stem = stemmer.as_ref().map(|(_, s)| s.stem(&norm).into_owned());
         terms.iter().any(|t| match t {
             QueryTerm::Exact(w) => *w == norm || stem.as_deref() == Some(w.as_str()),
             QueryTerm::Prefix(p) => norm.starts_with(p.as_str()),
@@ -301,13 +328,16 @@ pub(crate) fn group_terms(docs: &[(u128, &str)]) -> Postings {
     fn group(docs: &[(u128, &str)]) -> FxHashMap<String, Vec<u128>> {
         let mut by_term: FxHashMap<String, Vec<u128>> = FxHashMap::default();
         let mut buf = String::new();
+        let mut stems = StemCache::default();
         for &(id, content) in docs {
-            for_each_term(content, &mut buf, |term| match by_term.get_mut(term) {
-                // A term repeated within one document is posted once.
-                Some(ids) if ids.last() == Some(&id) => {}
-                Some(ids) => ids.push(id),
-                None => {
-                    by_term.insert(term.to_string(), vec![id]);
+            for_each_term_cached(content, &mut buf, &mut stems, |term| {
+                match by_term.get_mut(term) {
+                    // A term repeated within one document is posted once.
+                    Some(ids) if ids.last() == Some(&id) => {}
+                    Some(ids) => ids.push(id),
+                    None => {
+                        by_term.insert(term.to_string(), vec![id]);
+                    }
                 }
             });
         }
@@ -542,18 +572,21 @@ fn prefix_ids(
     Ok(ids)
 }
 
-/// Ids of reflections containing any of `words`.
-fn any_ids(
+/// The newest id ≤ `at_most` that has any of `words` (a word and its
+/// stems): one seek per alternative, so a stemmed word costs a few seeks,
+/// not a walk of its postings.
+fn seek_any(
     blocks: &impl ReadableTable<(&'static str, u128), &'static [u8]>,
-    words: &[String],
-) -> Result<HashSet<u128>, StoreError> {
-    let mut ids = HashSet::new();
+    words: &[&str],
+    at_most: u128,
+) -> Result<Option<u128>, StoreError> {
+    let mut best = None;
     for w in words {
-        for entry in blocks.range((w.as_str(), 0u128)..=(w.as_str(), u128::MAX))? {
-            ids.extend(decode_ids(entry?.1.value()));
+        if let Some(id) = seek(blocks, w, at_most)? {
+            best = best.max(Some(id));
         }
     }
-    Ok(ids)
+    Ok(best)
 }
 
 /// Ids of reflections containing every term, newest first, as many as
@@ -565,20 +598,21 @@ pub(crate) fn search(
     limit: usize,
     mut accept: impl FnMut(u128) -> Result<bool, StoreError>,
 ) -> Result<Vec<u128>, StoreError> {
-    let exact: Vec<&str> = terms
+    // Words (each with its stems as alternatives) are intersected by
+    // leapfrog; prefixes are sets of ids, used as filters.
+    let exact: Vec<Vec<&str>> = terms
         .iter()
         .filter_map(|t| match t {
-            QueryTerm::Exact(s) => Some(s.as_str()),
-            _ => None,
+            QueryTerm::Exact(s) => Some(vec![s.as_str()]),
+            QueryTerm::AnyOf(words) => Some(words.iter().map(String::as_str).collect()),
+            QueryTerm::Prefix(_) => None,
         })
         .collect();
-    // Prefixes and words with stems are sets of ids, used as filters.
     let prefix_sets = terms
         .iter()
         .filter_map(|t| match t {
             QueryTerm::Prefix(p) => Some(prefix_ids(blocks, p)),
-            QueryTerm::AnyOf(words) => Some(any_ids(blocks, words)),
-            QueryTerm::Exact(_) => None,
+            _ => None,
         })
         .collect::<Result<Vec<_>, _>>()?;
     let in_prefix_sets = |id: u128| prefix_sets.iter().all(|set| set.contains(&id));
@@ -613,14 +647,14 @@ pub(crate) fn search(
     // Leapfrog intersection of the exact terms, from the newest id down.
     let mut upper = u128::MAX;
     'candidates: loop {
-        let mut candidate = match seek(blocks, exact[0], upper)? {
+        let mut candidate = match seek_any(blocks, &exact[0], upper)? {
             Some(id) => id,
             None => break,
         };
         let mut agreed = 1;
         let mut i = 1 % exact.len();
         while agreed < exact.len() {
-            match seek(blocks, exact[i], candidate)? {
+            match seek_any(blocks, &exact[i], candidate)? {
                 None => break 'candidates,
                 Some(id) if id == candidate => agreed += 1,
                 Some(id) => {
