@@ -63,14 +63,20 @@ const STEMMED: [(whatlang::Lang, rust_stemmers::Algorithm); 7] = [
 ];
 
 /// The stemmer for a reflection's language, if search knows it. The
-/// language is read from the first few hundred characters: enough for the
+/// language is read from the first 300 characters: enough for the
 /// trigram model, and the cost stays flat for long entries.
 fn stemmer_for(content: &str) -> Option<(u8, rust_stemmers::Stemmer)> {
+    // Only the languages search stems are candidates: whatlang scores far
+    // fewer models than with every language of the script.
+    static DETECTOR: std::sync::OnceLock<whatlang::Detector> = std::sync::OnceLock::new();
+    let detector = DETECTOR.get_or_init(|| {
+        whatlang::Detector::with_allowlist(STEMMED.iter().map(|(l, _)| *l).collect())
+    });
     let head = content
         .char_indices()
-        .nth(400)
+        .nth(300)
         .map_or(content, |(i, _)| &content[..i]);
-    let lang = whatlang::detect_lang(head)?;
+    let lang = detector.detect_lang(head)?;
     STEMMED
         .iter()
         .position(|(l, _)| *l == lang)
