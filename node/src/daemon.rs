@@ -196,8 +196,10 @@ async fn serve(
         .with_state(state);
     let every = Duration::from_secs(home.load_config()?.commons.telemetry_check_secs.max(1));
     let telemetry_task = tokio::spawn(telemetry_loop(home.clone(), net.clone(), every));
+    let backup_task = tokio::spawn(backup_loop(home.clone()));
     let result = control::serve(listener, app, control::Limits::default(), shutdown_signal()).await;
     telemetry_task.abort();
+    backup_task.abort();
     tracing::info!("stopping");
     if let Err(e) = net.shutdown().await {
         tracing::warn!(error = %e, "network did not stop cleanly");
@@ -206,6 +208,23 @@ async fn serve(
     let _ = std::fs::remove_file(home.daemon_file());
     eprintln!("mirror node: stopped");
     result.map_err(Into::into)
+}
+
+/// The rolling daily backup while the node runs: checked at start and every
+/// hour, taken when due (the CLI takes it too, after a writing command's
+/// answer, so a journal written without a daemon is covered as well).
+async fn backup_loop(home: Home) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let h = home.clone();
+        match tokio::task::spawn_blocking(move || h.backup_if_due()).await {
+            Ok(Ok(Some(path))) => tracing::info!(backup = %path.display(), "daily backup written"),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "daily backup"),
+            Err(e) => tracing::warn!(error = %e, "daily backup task"),
+        }
+    }
 }
 
 /// Send the telemetry packet that is due, if any (consent and everything

@@ -86,13 +86,19 @@ pub trait Critic: Send + Sync {
     fn review(&self, stats: &Stats) -> Vec<Finding>;
 }
 
-/// The store's history, read once per notification.
+/// The store's recent history, read once per notification: the records of
+/// the last [`HISTORY_DAYS`] days ([`Store::window`]), never the whole
+/// journal, so observing costs the same at 100 entries as at 100,000.
 pub struct History {
     pub batch: Batch,
     pub now: Timestamp,
 }
 
 const DAY_MICROS: i64 = 86_400_000_000;
+
+/// The longest look back an observer takes: the drift observer's week and
+/// the 30 days before it.
+pub const HISTORY_DAYS: i64 = 37;
 
 fn day(t: Timestamp) -> i64 {
     t.as_micros().div_euclid(DAY_MICROS)
@@ -505,7 +511,8 @@ pub fn record_findings(
     store: &Store,
     findings: &[Finding],
 ) -> Result<Vec<EvolutionEvent>, crate::store::StoreError> {
-    let existing = store.snapshot()?.evolution_events;
+    // Only the evolution table: findings are few, the journal is not.
+    let existing = store.list::<EvolutionEvent>(usize::MAX)?;
     let mut out = Vec::new();
     for f in findings {
         if let Some(e) = existing.iter().find(|e| {
@@ -538,17 +545,16 @@ pub fn after_reflection(store: &Store, enabled: &[String], event: Event) -> Noti
     if registry.observers.is_empty() {
         return Notified::default();
     }
-    let batch = match store.snapshot() {
+    let now = Timestamp::now();
+    let from = Timestamp::from_micros(now.as_micros() - HISTORY_DAYS * DAY_MICROS).unwrap_or(now);
+    let batch = match store.window(from, now) {
         Ok(b) => b,
         Err(e) => {
             tracing::warn!(error = %e, "evolution: history unreadable; observers skipped");
             return Notified::default();
         }
     };
-    let history = Arc::new(History {
-        batch,
-        now: Timestamp::now(),
-    });
+    let history = Arc::new(History { batch, now });
     let notified = registry.notify(&event, history);
     if let Err(e) = record_findings(store, &notified.findings) {
         tracing::warn!(error = %e, "evolution: findings not stored");

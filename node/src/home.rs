@@ -80,6 +80,10 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> HomeError {
 pub struct Config {
     /// The identity new reflections belong to.
     pub identity: Option<Id>,
+    /// The IANA time zone times are shown and read in (`Europe/Madrid`);
+    /// unset means the machine's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     #[serde(default)]
     pub engine: EngineConfig,
     #[serde(default)]
@@ -112,6 +116,9 @@ impl Config {
             Ok(())
         }
         const DAY: u64 = 86_400;
+        if let Some(tz) = &self.time_zone {
+            crate::when::zone(Some(tz)).map_err(|e| format!("time_zone: {e}"))?;
+        }
         let e = &self.engine;
         range("engine.max_regenerations", e.max_regenerations, 0, 10)?;
         if !e.temperature.is_finite() {
@@ -626,22 +633,41 @@ impl Home {
     /// another process is waited on for a bounded time (like SQLite's busy
     /// timeout) before `InUse` is reported.
     ///
-    /// The first writing open after `backups.interval_hours` checks the
-    /// store and writes the rolling backup (see [`crate::store::backup`]).
+    /// The daily backup is not taken here: it costs a full check and a copy
+    /// (seconds at 100k entries), so it runs after the answer
+    /// ([`Home::backup_if_due`], called by the CLI once a writing command has
+    /// printed, and by the daemon on a schedule).
     pub fn open_store(&self) -> Result<Store> {
         self.ensure_dir()?;
         self.tighten_permissions();
-        let store = Self::wait_for(|| Store::open(&self.db_path()))?;
-        let backups = self.load_config().map(|c| c.backups).unwrap_or_default();
-        if let Err(e) = store.daily_backup(backups.keep, backups.interval_hours) {
-            if e.is_damage() {
-                return Err(e.into());
-            }
-            // A backup that cannot be written (a full disk) must not stop
-            // the person from writing; say so.
-            tracing::warn!(error = %e, "the daily backup could not be written");
+        Self::wait_for(|| Store::open(&self.db_path()))
+    }
+
+    /// Take the rolling backup if `backups.interval_hours` have passed since
+    /// the last (checking the store first; see [`crate::store::backup`]).
+    /// A backup that cannot be written (a full disk) is logged, not an
+    /// error: it must not stop the person from writing. Damage found by the
+    /// check is an error (the file is marked damaged by then).
+    pub fn backup_if_due(&self) -> Result<Option<PathBuf>> {
+        if !fs::metadata(self.db_path()).is_ok_and(|m| m.len() > 0) {
+            return Ok(None);
         }
-        Ok(store)
+        let backups = self.load_config().map(|c| c.backups).unwrap_or_default();
+        if backups.keep == 0
+            || !crate::store::backup::is_due(&self.db_path(), backups.interval_hours)
+        {
+            return Ok(None);
+        }
+        // Due: only now open the store (a writable open costs an fsync).
+        let store = self.open_store()?;
+        match store.daily_backup(backups.keep, backups.interval_hours) {
+            Ok(taken) => Ok(taken),
+            Err(e) if e.is_damage() => Err(e.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "the daily backup could not be written");
+                Ok(None)
+            }
+        }
     }
 
     /// Open the store for reading only (see [`Store::open_read_only`]): what

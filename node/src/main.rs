@@ -1,32 +1,82 @@
 //! The `mirror` binary: parse, run, print, exit. Errors meet `anyhow` here
-//! and leave as one line on stderr.
+//! and leave as one line on stderr (a JSON object under `--json`).
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mirror_node::cli::{self, Cli};
+use clap::error::ErrorKind;
+use mirror_node::cli::{self, Cli, Context};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    // clap prints usage errors itself and exits with code 2.
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
     init_logging(cli.verbose);
     mirror_node::store::integrity::install_panic_hook();
-    match cli::run(&cli) {
+    let ctx = match Context::new(&cli) {
+        Ok(ctx) => ctx,
+        Err(error) => return fail(&cli, &error),
+    };
+    let code = match cli::run_in(&ctx, &cli) {
         Ok(output) => {
-            println!("{}", output.render(cli.json));
+            print(&output.render(cli.json));
             ExitCode::SUCCESS
         }
-        Err(error) => {
-            let message = error
-                .chain()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(": ");
-            eprintln!("mirror: error: {}", cli::escape(&message));
-            ExitCode::from(cli::exit_code(&error) as u8)
-        }
+        Err(error) => fail(&cli, &error),
+    };
+    // After the answer: whatever must not delay it (the daily backup).
+    if let Err(error) = ctx.after_answer() {
+        eprintln!("mirror: warning: {}", cli::error_line(&error));
     }
+    code
+}
+
+/// Print the answer; a reader that went away (`mirror list | head -1`) is
+/// not an error: stop quietly.
+fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let written = writeln!(out, "{text}").and_then(|()| out.flush());
+    if let Err(e) = written
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("mirror: error: writing the answer: {e}");
+    }
+}
+
+fn fail(cli: &Cli, error: &anyhow::Error) -> ExitCode {
+    let code = cli::exit_code(error);
+    if cli.json {
+        eprintln!("{}", cli::error_json(error, code));
+    } else {
+        eprintln!("mirror: error: {}", cli::error_line(error));
+    }
+    ExitCode::from(code as u8)
+}
+
+/// A command line clap could not parse: one line (and exit 2), or a JSON
+/// object under `--json`. Help and version are printed as clap prints them.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        error.exit();
+    }
+    let line = cli::usage_line(&error.render().to_string());
+    if std::env::args().any(|a| a == "--json") {
+        eprintln!(
+            "{}",
+            serde_json::json!({"error": {"message": line, "exit_code": 2, "usage": true}})
+        );
+    } else {
+        eprintln!("mirror: error: {line} (`mirror --help` shows usage)");
+    }
+    ExitCode::from(2)
 }
 
 fn init_logging(verbose: u8) {

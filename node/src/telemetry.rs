@@ -154,7 +154,13 @@ pub fn measure(
         let ms = t.as_micros() / 1000;
         start <= ms && ms < end
     };
-    let batch = store.snapshot()?;
+    // Only the period's records (and the runs of its reflections), never
+    // the whole journal.
+    let stamp = |ms: i64| {
+        Timestamp::from_micros(ms.saturating_mul(1000))
+            .map_err(|_| TelemetryError::Invalid("period out of range".into()))
+    };
+    let batch = store.window(stamp(start)?, stamp(end)?)?;
     // An entry the crisis check answered adds nothing to telemetry: not
     // its reflection, not its run, not its mirrorback (constitution, I7).
     let crisis: std::collections::HashSet<crate::model::Id> = batch

@@ -221,7 +221,7 @@ fn exit_codes_two_for_usage_one_for_failures_with_one_stderr_line() {
         &["frobnicate"],
         &["feedback", "abcd1234", "--rating", "9"],
         &["tension", "add", "t", "a", "b", "--position", "nope"],
-        &["list", "--since", "yesterday"],
+        &["list", "--since", "someday"],
         &["show", "not-an-id!"],
     ] {
         let err = node.fails(args, 2);
@@ -305,7 +305,7 @@ fn migrate_status_down_and_up() {
     let node = Node::new();
     node.ok(&["reflect", "Searchable words here."]);
     let status = node.json(&["migrate", "status"]);
-    assert_eq!(status["version"], 2);
+    assert_eq!(status["version"], 3);
     let down = node.json(&["migrate", "down", "--to", "1"]);
     assert_eq!(down["to"], 1);
     assert!(down["backup"].is_string());
@@ -318,7 +318,7 @@ fn migrate_status_down_and_up() {
             .len(),
         1
     );
-    assert_eq!(node.json(&["migrate", "status"])["version"], 2);
+    assert_eq!(node.json(&["migrate", "status"])["version"], 3);
     let up = node.ok(&["migrate", "up"]);
     assert!(up.contains("nothing to do"), "{up}");
     let err = node.fails(&["migrate", "down", "--to", "0"], 1);
@@ -576,4 +576,1027 @@ fn a_crisis_entry_is_met_with_care_and_help() {
     // The human output shows no pattern analysis for it.
     let human = node.ok(&["reflect", "I want to kill myself tonight."]);
     assert!(!human.contains("Noticed:"), "{human}");
+}
+
+// ---------------------------------------------------------------------------
+// #13: a journal people can live in
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    let node = Node::new();
+    for i in 0..3 {
+        node.ok(&["reflect", "--no-mirror", &format!("entry {i}")]);
+    }
+    // `mirror list | head -0`: the reader is gone before anything is written.
+    let mut child = node
+        .command(&["list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit {:?}", out.status);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn errors_are_one_clean_line_or_a_json_object() {
+    let node = Node::new();
+    node.ok(&["init"]);
+    // No doubled OS message.
+    let err = node.fails(&["import", "/nonexistent/bundle.tar.gz"], 1);
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    // No bytes of a broken archive in the message.
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.tar.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&[0x41u8; 600]).unwrap();
+    gz.write_all(&(0u8..=255).collect::<Vec<u8>>()).unwrap();
+    std::fs::write(&junk, gz.finish().unwrap()).unwrap();
+    let err = node.fails(&["import", junk.to_str().unwrap()], 1);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(!err.contains("AAAA"), "{err}");
+    assert!(
+        err.trim_end()
+            .chars()
+            .all(|c| !c.is_control() && c != '\u{fffd}'),
+        "{err:?}"
+    );
+    // clap's usage errors: one line too, still exit 2.
+    let err = node.fails(&["list", "--limit", "0"], 2);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("at least 1"), "{err}");
+    // Under --json, an object on stderr, for usage errors and failures.
+    for (args, code) in [
+        (&["show", "zz", "--json"][..], 2),
+        (&["list", "--limit", "0", "--json"], 2),
+        (&["show", "0123456789ab", "--json"], 1),
+    ] {
+        let err = node.fails(args, code);
+        let v: Value = serde_json::from_str(err.trim()).unwrap_or_else(|e| panic!("{e}: {err}"));
+        assert_eq!(v["error"]["exit_code"], code, "{v}");
+        assert!(v["error"]["message"].as_str().unwrap().len() > 5);
+    }
+}
+
+#[test]
+fn every_json_answer_is_an_object() {
+    let node = Node::new();
+    node.ok(&["reflect", "--no-mirror", "hello there"]);
+    for args in [
+        &["list"][..],
+        &["thread", "list"],
+        &["tension", "list"],
+        &["status"],
+        &["commons", "peers"],
+        &["commons", "records"],
+        &["telemetry", "log"],
+        &["search", "hello"],
+        &["consent", "show"],
+    ] {
+        let v = node.json(args);
+        assert!(v.is_object(), "{args:?}: {v}");
+    }
+}
+
+#[test]
+fn list_says_when_filters_hide_everything_and_takes_n() {
+    let node = Node::new();
+    assert!(node.ok(&["list"]).contains("No reflections yet"));
+    for i in 0..3 {
+        node.ok(&["reflect", "--no-mirror", &format!("entry number {i}")]);
+    }
+    let out = node.ok(&["list", "--since", "2999-01-01"]);
+    assert!(out.contains("match these filters"), "{out}");
+    assert!(!out.contains("yet"), "{out}");
+    assert_eq!(node.ok(&["list", "-n", "2"]).lines().count(), 2);
+    assert_eq!(
+        node.json(&["list", "-n", "1"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    node.fails(&["list", "--limit", "0"], 2);
+}
+
+#[test]
+fn help_lists_closed_sets() {
+    let node = Node::new();
+    let help = node.ok(&["reflect", "--help"]);
+    for value in ["local_only", "sync_full_public", "manual", "ollama"] {
+        assert!(help.contains(value), "{value}: {help}");
+    }
+    let help = node.ok(&["thread", "list", "--help"]);
+    assert!(help.contains("archived"), "{help}");
+    let help = node.ok(&["consent", "grant", "--help"]);
+    assert!(help.contains("remote_engine"), "{help}");
+}
+
+#[test]
+fn the_id_list_shows_and_its_prefixes_work_everywhere() {
+    let node = Node::new();
+    let first = node.json(&[
+        "reflect",
+        "--engine",
+        "manual",
+        "The walk by the river was quiet.",
+    ]);
+    let second = node.json(&[
+        "reflect",
+        "--engine",
+        "manual",
+        "Another walk, another river.",
+    ]);
+    let full = id(&first["reflection"]);
+    // What `list` shows.
+    let listed = node.ok(&["list"]);
+    let short = full.replace('-', "")[24..].to_string();
+    assert!(listed.contains(&short), "{listed}");
+    assert_eq!(id(&node.json(&["show", &short])["reflection"]), full);
+    // Any unique prefix of the full id.
+    let hex = full.replace('-', "");
+    let other = id(&second["reflection"]).replace('-', "");
+    let common = hex
+        .chars()
+        .zip(other.chars())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let unique: String = hex.chars().take((common + 1).max(4)).collect();
+    assert_eq!(id(&node.json(&["show", &unique])["reflection"]), full);
+    // A prefix both share: ambiguous, naming them.
+    if common >= 4 {
+        let shared: String = hex.chars().take(common).collect();
+        let err = node.fails(&["show", &shared], 1);
+        assert!(err.contains("ambiguous") && err.contains(&full), "{err}");
+    }
+    // Feedback by the reflection's id rates its run.
+    let rated = node.json(&["feedback", &short, "--rating", "4"]);
+    assert_eq!(
+        rated["feedback"]["run_id"], first["engine_run"]["id"],
+        "{rated}"
+    );
+    // A new thread is shown by its short id, which works.
+    let out = node.ok(&["thread", "new", "rivers"]);
+    let thread_short = out.split('(').nth(1).unwrap().trim_end_matches(").\n");
+    assert_eq!(thread_short.len(), 8, "{out}");
+    node.ok(&["thread", "add", thread_short, &short]);
+    assert!(node.ok(&["thread", "show", thread_short]).contains("river"));
+}
+
+#[test]
+fn edit_keeps_the_earlier_text_and_search_follows() {
+    let node = Node::new();
+    let r = node.json(&["reflect", "--no-mirror", "The heron stood in the shallows."]);
+    let rid = id(&r["reflection"]);
+    assert!(r["mirrorback"].is_null(), "{r}");
+    node.ok(&["edit", &rid, "--text", "The egret stood in the reeds."]);
+    let shown = node.json(&["show", &rid, "--history"]);
+    assert_eq!(
+        shown["reflection"]["content"],
+        "The egret stood in the reeds."
+    );
+    assert_eq!(
+        shown["revisions"][0]["content"],
+        "The heron stood in the shallows."
+    );
+    assert!(node.ok(&["show", &rid, "--history"]).contains("heron"));
+    assert!(!node.ok(&["show", &rid]).contains("heron"));
+    // The index forgot the old words and learnt the new ones.
+    assert!(
+        node.json(&["search", "heron"])["reflections"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        node.json(&["search", "egret"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // The same text again, or none, changes nothing.
+    node.fails(
+        &["edit", &rid, "--text", "The egret stood in the reeds."],
+        1,
+    );
+    node.fails(&["edit", &rid, "--text", "   "], 2);
+    // With $EDITOR: opened on the current text.
+    let dir = tempfile::tempdir().unwrap();
+    let editor = dir.path().join("ed.sh");
+    std::fs::write(&editor, "#!/bin/sh\nsed -i 's/egret/crane/' \"$1\"\n").unwrap();
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = node
+        .command(&["edit", &rid])
+        .env("EDITOR", &editor)
+        .env_remove("VISUAL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = node.json(&["show", &rid, "--history"]);
+    assert_eq!(
+        shown["reflection"]["content"],
+        "The crane stood in the reeds."
+    );
+    assert_eq!(shown["revisions"].as_array().unwrap().len(), 2);
+    // A mirrorback for the new text, made on request.
+    let m = node.json(&["mirrorback", &rid, "--engine", "manual"]);
+    assert_eq!(m["reflection"]["id"], rid.as_str());
+    assert!(m["mirrorback"]["text"].as_str().unwrap().len() > 10);
+    assert_eq!(
+        node.json(&["show", &rid])["mirrorbacks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn delete_removes_a_reflection_everywhere_and_an_old_bundle_does_not_bring_it_back() {
+    let node = Node::new();
+    let keep = node.json(&[
+        "reflect",
+        "--engine",
+        "manual",
+        "I keep thinking about the meeting.",
+    ]);
+    let gone = node.json(&[
+        "reflect",
+        "--engine",
+        "manual",
+        "The lighthouse keeper wrote back.",
+    ]);
+    let gone_id = id(&gone["reflection"]);
+    let thread = node.json(&["thread", "new", "letters"]);
+    node.ok(&["thread", "add", &id(&thread["thread"]), &gone_id]);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("before.tar.gz");
+    node.ok(&["export", "--out", bundle.to_str().unwrap()]);
+
+    // Not at a terminal and without --yes: refused, nothing changed.
+    node.fails(&["delete", &gone_id], 2);
+    assert_eq!(
+        node.json(&["list"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let d = node.json(&["delete", &gone_id, "--yes"]);
+    assert_eq!(d["deleted"]["mirrorbacks"], 1, "{d}");
+    assert_eq!(d["deleted"]["engine_runs"], 1, "{d}");
+    assert_eq!(d["deleted"]["threads"], 1, "{d}");
+    node.fails(&["show", &gone_id], 1);
+    assert!(
+        node.json(&["search", "lighthouse"])["reflections"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let t = node.json(&["thread", "show", &id(&thread["thread"])]);
+    assert!(t["reflections"].as_array().unwrap().is_empty(), "{t}");
+    let status = node.json(&["status"]);
+    assert_eq!(status["record_counts"]["reflections"], 1);
+    assert_eq!(status["record_counts"]["mirrorbacks"], 1);
+    assert_eq!(status["record_counts"]["engine_runs"], 1);
+    // Nothing left dangling: the full check passes.
+    let doctor = node.run(&["doctor"]);
+    assert!(
+        doctor.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&doctor.stdout),
+        String::from_utf8_lossy(&doctor.stderr)
+    );
+
+    // The older bundle does not resurrect it, and says so.
+    let imported = node.json(&["import", bundle.to_str().unwrap()]);
+    assert!(
+        imported.to_string().contains("restore-deleted"),
+        "{imported}"
+    );
+    assert_eq!(
+        node.json(&["list"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        id(&node.json(&["list"])["reflections"][0]),
+        id(&keep["reflection"])
+    );
+    // Unless asked.
+    node.ok(&["import", bundle.to_str().unwrap(), "--restore-deleted"]);
+    assert_eq!(id(&node.json(&["show", &gone_id])["reflection"]), gone_id);
+    assert_eq!(
+        node.json(&["search", "lighthouse"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn an_edited_reflection_meets_its_older_self_in_a_bundle_without_conflict() {
+    let node = Node::new();
+    let r = node.json(&["reflect", "--no-mirror", "First draft of the day."]);
+    let rid = id(&r["reflection"]);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("before.tar.gz");
+    node.ok(&["export", "--out", bundle.to_str().unwrap()]);
+    node.ok(&["edit", &rid, "--text", "Second draft of the day."]);
+    node.ok(&["import", bundle.to_str().unwrap()]);
+    assert_eq!(
+        node.json(&["show", &rid])["reflection"]["content"],
+        "Second draft of the day."
+    );
+}
+
+#[test]
+fn the_daily_backup_is_taken_after_a_writing_command_answers() {
+    let node = Node::new();
+    node.ok(&["reflect", "--no-mirror", "something worth keeping"]);
+    let backups: Vec<_> = std::fs::read_dir(node.home.join("backups"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("-daily-"))
+        .collect();
+    assert_eq!(backups.len(), 1);
+    // One a day: the next write does not take another.
+    node.ok(&["reflect", "--no-mirror", "and something else"]);
+    let n = std::fs::read_dir(node.home.join("backups"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("-daily-"))
+        .count();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn times_are_local_and_an_evening_entry_lands_on_its_own_day() {
+    let node = Node::new();
+    node.ok(&["config", "set", "time_zone", "Europe/Madrid"]);
+    node.fails(&["config", "set", "time_zone", "Mars/Olympus"], 2);
+    let late = node.json(&[
+        "reflect",
+        "--no-mirror",
+        "--at",
+        "2026-11-24 23:30",
+        "late on the 24th",
+    ]);
+    let after = node.json(&[
+        "reflect",
+        "--no-mirror",
+        "--at",
+        "2026-11-25 00:30",
+        "just after midnight",
+    ]);
+    // Stored in UTC, an hour behind Madrid in November.
+    assert_eq!(
+        late["reflection"]["created_at"],
+        "2026-11-24T22:30:00.000000Z"
+    );
+    assert_eq!(
+        after["reflection"]["created_at"],
+        "2026-11-24T23:30:00.000000Z"
+    );
+    // Shown in Madrid's time.
+    assert!(
+        node.ok(&["show", &id(&after["reflection"])])
+            .contains("2026-11-25 00:30")
+    );
+    // A day is Madrid's day.
+    let on = |day: &str| -> Vec<String> {
+        node.json(&["list", "--since", day, "--until", day])["reflections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["content"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(on("2026-11-24"), vec!["late on the 24th"]);
+    assert_eq!(on("2026-11-25"), vec!["just after midnight"]);
+    // Words: today and relative spans.
+    node.ok(&["reflect", "--no-mirror", "written now"]);
+    assert_eq!(
+        node.json(&["list", "--since", "today"])["reflections"][0]["content"],
+        "written now"
+    );
+    assert_eq!(
+        node.json(&["list", "--since", "-1h"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        node.json(&["list", "--until", "yesterday"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let err = node.fails(&["list", "--since", "someday"], 2);
+    assert!(err.contains("yesterday"), "{err}");
+}
+
+#[test]
+fn quick_entry_writes_a_reflection_and_refuses_what_looks_like_a_typo() {
+    let node = Node::new();
+    let out = node.ok(&["Today I planted the tulips by the fence."]);
+    assert!(out.contains("Stored reflection"), "{out}");
+    node.ok(&["went", "to", "the", "park"]);
+    let listed = node.json(&["list"]);
+    assert_eq!(listed["reflections"][0]["content"], "went to the park");
+    assert_eq!(
+        listed["reflections"][1]["content"],
+        "Today I planted the tulips by the fence."
+    );
+    let err = node.fails(&["lsit", "-n", "5"], 2);
+    assert!(err.contains("mirror list"), "{err}");
+    let err = node.fails(&["stauts"], 2);
+    assert!(err.contains("mirror status"), "{err}");
+    node.fails(&["hello"], 2);
+    assert_eq!(
+        node.json(&["list"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn init_with_a_name_on_an_existing_node_renames_it() {
+    let node = Node::new();
+    let first = node.json(&["init"]);
+    assert_eq!(first["identity"]["name"], "me");
+    let again = node.json(&["init", "--name", "Ada"]);
+    assert_eq!(again["renamed"], true);
+    assert_eq!(again["identity"]["name"], "Ada");
+    assert_eq!(again["identity"]["id"], first["identity"]["id"]);
+    assert_eq!(node.json(&["status"])["identity"]["name"], "Ada");
+    node.fails(&["init", "--name", "   "], 2);
+    assert_eq!(node.json(&["status"])["identity"]["name"], "Ada");
+}
+
+#[test]
+fn looking_back_on_this_day_and_over_the_weeks() {
+    use jiff::ToSpan;
+    let node = Node::new();
+    node.ok(&["config", "set", "time_zone", "UTC"]);
+    assert!(node.ok(&["on-this-day"]).contains("Nothing written"));
+    let today = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::UTC)
+        .date();
+    let year_ago = today.checked_sub(1.year()).unwrap().to_string();
+    let two_years_ago = today.checked_sub(2.years()).unwrap().to_string();
+    let other_day = today
+        .checked_sub(1.year())
+        .unwrap()
+        .checked_sub(3.days())
+        .unwrap()
+        .to_string();
+    node.ok(&[
+        "reflect",
+        "--no-mirror",
+        "--at",
+        &format!("{year_ago} 09:00"),
+        "a year ago today",
+    ]);
+    node.ok(&[
+        "reflect",
+        "--no-mirror",
+        "--at",
+        &format!("{two_years_ago} 21:00"),
+        "two years ago today",
+    ]);
+    node.ok(&["reflect", "--no-mirror", "--at", &other_day, "not this day"]);
+    let days = node.json(&["on-this-day"]);
+    let labels: Vec<&str> = days["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, vec!["1 year ago", "2 years ago"], "{days}");
+    assert_eq!(
+        days["days"][0]["reflections"][0]["content"],
+        "a year ago today"
+    );
+    assert!(!days.to_string().contains("not this day"));
+
+    // Three days in a row up to today, one of them mirrored.
+    for back in [2, 1] {
+        let day = today.checked_sub(back.days()).unwrap();
+        node.ok(&[
+            "reflect",
+            "--no-mirror",
+            "--at",
+            &format!("{day} 08:00"),
+            "one two three",
+        ]);
+    }
+    node.ok(&[
+        "reflect",
+        "--engine",
+        "manual",
+        "I keep replaying the call with my sister.",
+    ]);
+    let i = &node.json(&["insights", "--since", "-2w"])["insights"];
+    assert_eq!(i["entries"], 3, "{i}");
+    assert_eq!(i["current_streak_days"], 3, "{i}");
+    assert_eq!(i["words"].as_u64().unwrap(), 3 + 3 + 8);
+    let weeks: u64 = i["per_week"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(weeks, 3);
+    let text = node.ok(&["insights"]);
+    assert!(
+        text.contains("per week") && text.contains("streak"),
+        "{text}"
+    );
+}
+
+#[test]
+fn export_for_people_as_markdown_or_json() {
+    let node = Node::new();
+    node.ok(&["config", "set", "time_zone", "Europe/Madrid"]);
+    node.ok(&[
+        "reflect",
+        "--engine",
+        "manual",
+        "--at",
+        "2026-11-24 23:30",
+        "Late, by the window.",
+    ]);
+    node.ok(&[
+        "reflect",
+        "--no-mirror",
+        "--at",
+        "2026-11-20 08:00",
+        "Early, before work.",
+    ]);
+    node.ok(&[
+        "reflect",
+        "--no-mirror",
+        "--at",
+        "2026-10-01",
+        "Outside the span.",
+    ]);
+    let md = node.ok(&[
+        "export",
+        "--format",
+        "md",
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-11-30",
+    ]);
+    let early = md.find("Early, before work.").unwrap();
+    let late = md.find("Late, by the window.").unwrap();
+    assert!(early < late, "oldest first: {md}");
+    assert!(
+        md.contains("## 2026-11-24") && md.contains("### 23:30"),
+        "{md}"
+    );
+    assert!(md.contains("\n> "), "mirrorbacks quoted: {md}");
+    assert!(!md.contains("Outside the span"), "{md}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("journal.json");
+    node.ok(&[
+        "export",
+        "--format",
+        "json",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(v["reflections"].as_array().unwrap().len(), 3);
+    assert_eq!(v["reflections"][2]["written"], "2026-11-24 23:30");
+    node.fails(&["export", "--format", "md", "--include-keys"], 2);
+}
+
+#[test]
+fn tags_from_the_text_and_from_tag_are_listed_filtered_and_searched() {
+    let node = Node::new();
+    let a = node.json(&[
+        "reflect",
+        "--no-mirror",
+        "Long day at #work, the heron again.",
+    ]);
+    node.ok(&[
+        "reflect",
+        "--no-mirror",
+        "--tag",
+        "Family",
+        "Dinner with my sister.",
+    ]);
+    node.ok(&["reflect", "--no-mirror", "A heron by the river, no tags."]);
+    let tags = node.json(&["tags"]);
+    assert_eq!(
+        tags["tags"],
+        serde_json::json!([{"tag": "family", "reflections": 1}, {"tag": "work", "reflections": 1}])
+    );
+    let listed = node.json(&["list", "--tag", "work"]);
+    assert_eq!(listed["reflections"].as_array().unwrap().len(), 1);
+    assert_eq!(id(&listed["reflections"][0]), id(&a["reflection"]));
+    assert_eq!(
+        node.json(&["list", "--tag", "#family"])["reflections"][0]["content"],
+        "Dinner with my sister."
+    );
+    assert!(
+        node.ok(&["list", "--tag", "nope"])
+            .contains("match these filters")
+    );
+    // search: a #tag narrows, words still match.
+    assert_eq!(
+        node.json(&["search", "heron"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let tagged = node.json(&["search", "#work", "heron"]);
+    assert_eq!(tagged["reflections"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        node.json(&["search", "#family"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        node.json(&["show", &id(&a["reflection"])])["tags"],
+        serde_json::json!(["work"])
+    );
+    // An edit moves the tags; a delete removes them.
+    node.ok(&[
+        "edit",
+        &id(&a["reflection"]),
+        "--text",
+        "Long day at #home.",
+    ]);
+    assert!(
+        node.json(&["list", "--tag", "work"])["reflections"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        node.json(&["list", "--tag", "home"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    node.ok(&["delete", &id(&a["reflection"]), "--yes"]);
+    assert_eq!(node.json(&["tags"])["tags"].as_array().unwrap().len(), 1);
+    // Tags travel in the exports: in the text, and in metadata.
+    let md = node.ok(&["export", "--format", "md"]);
+    assert!(
+        md.contains("Dinner with my sister.\n\nTags: #family"),
+        "{md}"
+    );
+    let json = node.json(&["export", "--format", "json"]);
+    assert_eq!(
+        json["reflections"][0]["tags"],
+        serde_json::json!(["family"])
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("b.tar.gz");
+    node.ok(&["export", "--out", bundle.to_str().unwrap()]);
+    let fresh = Node::new();
+    fresh.ok(&["import", bundle.to_str().unwrap()]);
+    assert_eq!(
+        fresh.json(&["list", "--tag", "family"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn search_shows_a_marked_snippet_and_the_total() {
+    let node = Node::new();
+    for i in 0..5 {
+        node.ok(&[
+            "reflect",
+            "--no-mirror",
+            &format!("Entry {i}: down to the river before work, and there it was again, the heron, standing still in the shallows."),
+        ]);
+    }
+    node.ok(&["reflect", "--no-mirror", "Nothing about birds."]);
+    let out = node.ok(&["search", "heron", "-n", "2"]);
+    assert!(out.contains("**heron**"), "{out}");
+    assert!(out.contains("2 of 5; --limit for more"), "{out}");
+    let v = node.json(&["search", "heron", "-n", "2"]);
+    assert_eq!(v["total"], 5);
+    assert_eq!(v["reflections"].as_array().unwrap().len(), 2);
+    assert!(
+        v["matches"][0]["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("**heron**")
+    );
+    // All shown: no footer.
+    assert!(!node.ok(&["search", "heron"]).contains(" of "));
+}
+
+#[test]
+fn journals_from_jrnl_day_one_and_markdown_come_in_with_their_dates_once() {
+    let node = Node::new();
+    node.ok(&["config", "set", "time_zone", "Europe/Madrid"]);
+    let dir = tempfile::tempdir().unwrap();
+
+    // jrnl --export json
+    let jrnl = dir.path().join("jrnl.json");
+    std::fs::write(
+        &jrnl,
+        r#"{"tags": {"@work": 1}, "entries": [
+            {"title": "Long day.", "body": "The meeting ran over. @work", "date": "2025-03-02", "time": "21:45", "tags": ["@work"], "starred": false},
+            {"title": "Quiet morning.", "body": "", "date": "2025-03-03", "time": "07:10", "tags": [], "starred": true}
+        ]}"#,
+    )
+    .unwrap();
+    let r = node.json(&["import", "--from", "jrnl", jrnl.to_str().unwrap()]);
+    assert_eq!(
+        (r["entries"].as_u64(), r["added"].as_u64()),
+        (Some(2), Some(2)),
+        "{r}"
+    );
+    let again = node.json(&["import", "--from", "jrnl", jrnl.to_str().unwrap()]);
+    assert_eq!(
+        (again["added"].as_u64(), again["unchanged"].as_u64()),
+        (Some(0), Some(2)),
+        "{again}"
+    );
+    let day = node.json(&["list", "--since", "2025-03-02", "--until", "2025-03-02"]);
+    assert_eq!(
+        day["reflections"][0]["content"],
+        "Long day. The meeting ran over. @work"
+    );
+    assert_eq!(
+        day["reflections"][0]["created_at"],
+        "2025-03-02T20:45:00.000000Z"
+    );
+    assert_eq!(day["reflections"][0]["source"], "import");
+    assert_eq!(
+        node.json(&["list", "--tag", "work"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Day One: Journal.json in the unpacked export folder.
+    let day_one = dir.path().join("dayone");
+    std::fs::create_dir(&day_one).unwrap();
+    std::fs::write(
+        day_one.join("Journal.json"),
+        r#"{"metadata": {"version": "1.0"}, "entries": [
+            {"uuid": "A1B2C3D4E5F60718293A4B5C6D7E8F90", "creationDate": "2024-06-01T18:30:00Z", "timeZone": "Europe/Madrid", "text": "Swam in the sea\\. Cold\\!", "tags": ["summer"], "starred": false},
+            {"uuid": "0F1E2D3C4B5A69788796A5B4C3D2E1F0", "creationDate": "2024-06-02T09:00:00Z", "text": "Sunburnt."}
+        ]}"#,
+    )
+    .unwrap();
+    let r = node.json(&["import", "--from", "day-one", day_one.to_str().unwrap()]);
+    assert_eq!(r["added"], 2, "{r}");
+    node.json(&[
+        "import",
+        "--from",
+        "day-one",
+        day_one.join("Journal.json").to_str().unwrap(),
+    ]);
+    let june = node.json(&["list", "--since", "2024-06-01", "--until", "2024-06-02"]);
+    let texts: Vec<&str> = june["reflections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, vec!["Sunburnt.", "Swam in the sea. Cold!"]);
+    assert_eq!(
+        node.json(&["list", "--tag", "summer"])["reflections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A folder of dated Markdown files.
+    let md = dir.path().join("notes");
+    std::fs::create_dir_all(md.join("2023")).unwrap();
+    std::fs::write(
+        md.join("2023/2023-01-15.md"),
+        "---\ntitle: x\n---\nSnow on the #garden.\n",
+    )
+    .unwrap();
+    std::fs::write(md.join("2023-01-16 2130-evening.md"), "Late tea.\n").unwrap();
+    std::fs::write(md.join("README.md"), "Not an entry.\n").unwrap();
+    let r = node.json(&["import", "--from", "markdown", md.to_str().unwrap()]);
+    assert_eq!(
+        (r["added"].as_u64(), r["skipped"].as_array().unwrap().len()),
+        (Some(2), 1),
+        "{r}"
+    );
+    let jan = node.json(&["list", "--since", "2023-01-15", "--until", "2023-01-16"]);
+    assert_eq!(jan["reflections"][0]["content"], "Late tea.");
+    assert!(
+        node.ok(&["show", &id(&jan["reflections"][0])])
+            .contains("2023-01-16 21:30")
+    );
+    assert_eq!(jan["reflections"][1]["content"], "Snow on the #garden.");
+
+    // Each source recorded as an integration, never enabled (Day One came
+    // from two paths: the folder and the file in it).
+    assert_eq!(node.json(&["status"])["record_counts"]["integrations"], 4);
+    assert_eq!(node.json(&["status"])["record_counts"]["reflections"], 6);
+
+    // A broken export changes nothing.
+    std::fs::write(&jrnl, r#"{"entries": [{"date": "not a date"}]}"#).unwrap();
+    node.fails(&["import", "--from", "jrnl", jrnl.to_str().unwrap()], 1);
+    assert_eq!(node.json(&["status"])["record_counts"]["reflections"], 6);
+}
+
+#[test]
+fn ctrl_c_while_the_model_thinks_keeps_the_reflection_and_says_how_to_answer_it() {
+    use std::os::unix::process::CommandExt;
+    let node = Node::new();
+    // A model server that accepts and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    node.ok(&["config", "set", "engine.mode", "ollama"]);
+    node.ok(&["config", "set", "engine.ollama.base_url", &url]);
+    let child = node
+        .command(&["reflect", "The call with my sister stays with me."])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // Once the model is asked, the reflection is stored: press Ctrl-C.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let held = listener.accept();
+        let _ = tx.send(());
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        drop(held);
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the model was never asked");
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("is stored") && err.contains("mirror mirrorback"),
+        "{err}"
+    );
+    let listed = node.json(&["list"]);
+    assert_eq!(
+        listed["reflections"][0]["content"],
+        "The call with my sister stays with me."
+    );
+    node.ok(&["config", "set", "engine.mode", "manual"]);
+    let m = node.json(&["mirrorback", &id(&listed["reflections"][0])]);
+    assert!(m["mirrorback"]["text"].as_str().unwrap().len() > 10);
+}
+
+#[test]
+fn ctrl_c_in_the_editor_stores_nothing_and_leaves_no_draft() {
+    use std::os::unix::process::CommandExt;
+    let node = Node::new();
+    node.ok(&["init"]);
+    let dir = tempfile::tempdir().unwrap();
+    let drafts = dir.path().join("tmp");
+    std::fs::create_dir(&drafts).unwrap();
+    let editor = dir.path().join("ed.sh");
+    // Write a draft, then Ctrl-C: SIGINT to the whole foreground group.
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\necho 'half a thought' > \"$1\"\nkill -INT 0\nsleep 5\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = node
+        .command(&["reflect", "--editor"])
+        .env("EDITOR", &editor)
+        .env_remove("VISUAL")
+        .env("TMPDIR", &drafts)
+        .process_group(0)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("draft was removed"), "{err}");
+    assert_eq!(std::fs::read_dir(&drafts).unwrap().count(), 0);
+    assert!(
+        node.json(&["list"])["reflections"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn no_spinner_when_stderr_is_not_a_terminal() {
+    let node = Node::new();
+    node.ok(&["reflect", "--engine", "manual", "Something to carry over."]);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("b.tar.gz");
+    let fresh = Node::new();
+    for (who, args) in [
+        (&node, vec!["export", "--out", bundle.to_str().unwrap()]),
+        (&fresh, vec!["import", bundle.to_str().unwrap()]),
+        (
+            &node,
+            vec!["reflect", "--engine", "manual", "And one more."],
+        ),
+    ] {
+        let out = who.run(&args);
+        assert!(out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains('\u{2800}') && !err.contains('\u{280b}') && !err.contains('\r'),
+            "{args:?}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn search_folds_accents_both_ways() {
+    let node = Node::new();
+    node.ok(&[
+        "reflect",
+        "--no-mirror",
+        "La casa está vacía y el café se enfría.",
+    ]);
+    node.ok(&["reflect", "--no-mirror", "Cafe at noon, resume in hand."]);
+    let found = |q: &str| {
+        node.json(&["search", q])["reflections"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(found("vacia"), 1);
+    assert_eq!(found("vacía"), 1);
+    assert_eq!(found("cafe"), 2);
+    assert_eq!(found("café"), 2);
+    assert_eq!(found("résumé"), 1);
+    assert!(node.ok(&["search", "vacia"]).contains("**vacía**"));
+}
+
+#[test]
+fn search_stems_in_the_writers_language() {
+    let node = Node::new();
+    node.ok(&[
+        "reflect",
+        "--no-mirror",
+        "I watched the herons walking along the river this morning.",
+    ]);
+    node.ok(&[
+        "reflect",
+        "--no-mirror",
+        "Las casas vacías del pueblo me dieron tristeza esta tarde.",
+    ]);
+    node.ok(&["reflect", "--no-mirror", "A heron again, alone."]);
+    let found = |q: &str| {
+        node.json(&["search", q])["reflections"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(found("heron"), 2);
+    assert_eq!(found("herons"), 2);
+    assert_eq!(found("walk"), 1);
+    assert_eq!(found("casa"), 1);
+    assert_eq!(found("vacia"), 1);
+    assert!(node.ok(&["search", "heron"]).contains("**herons**"));
 }

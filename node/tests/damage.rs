@@ -49,7 +49,8 @@ fn no_panic(trial: usize, args: &[&str], out: &Output) {
     if !out.status.success() {
         let errors: Vec<&str> = stderr
             .lines()
-            .filter(|l| l.starts_with("mirror: error:"))
+            // Under --json the error is one JSON object instead.
+            .filter(|l| l.starts_with("mirror: error:") || l.starts_with("{\"error\":"))
             .collect();
         assert_eq!(
             errors.len(),

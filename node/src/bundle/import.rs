@@ -143,7 +143,11 @@ fn corrupt_or_limit(
         if exceeded.get() {
             BundleError::UnpackedTooLarge { max }
         } else {
-            BundleError::Corrupt(e.to_string())
+            // The archive readers quote the bytes they choked on after a
+            // colon ("numeric field was not a number: <header bytes>"):
+            // what went wrong is before it, and the bytes are not text.
+            let text = e.to_string();
+            BundleError::Corrupt(text.split(':').next().unwrap_or("").trim().to_string())
         }
     }
 }
@@ -673,6 +677,9 @@ pub struct ApplyOptions {
     /// Take the bundle's `config.toml` (engines, endpoints, commons): only on
     /// the person's explicit word, after it was shown to them.
     pub restore_config: bool,
+    /// Bring back reflections this node deleted that the bundle still
+    /// holds (otherwise they are left out, and the report says so).
+    pub restore_deleted: bool,
 }
 
 /// Merge a verified bundle into the store and home, never restoring its
@@ -738,7 +745,14 @@ pub fn apply_with(
         }
     }
 
-    let report = store.import(&bundle.batch)?;
+    let report = store.import_with(
+        &bundle.batch,
+        if options.restore_deleted {
+            crate::store::Resurrect::Yes
+        } else {
+            crate::store::Resurrect::No
+        },
+    )?;
 
     let mut keys_written = Vec::new();
     for (id, text) in to_write {

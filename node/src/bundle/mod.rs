@@ -21,7 +21,9 @@
 //! one transaction. A bundle that fails any check changes nothing.
 
 mod export;
+pub mod foreign;
 mod import;
+pub mod journal;
 mod manifest;
 
 pub use export::{

@@ -85,7 +85,7 @@ pub fn commons(ctx: &Context, cmd: &CommonsCommand) -> anyhow::Result<Output> {
         CommonsCommand::Peers => {
             let Some(d) = &running else {
                 return Output::new(
-                    json!([]),
+                    json!({"connected": [], "banned": []}),
                     "no daemon running, so no peers (`mirror node` starts it)",
                 );
             };
@@ -158,9 +158,25 @@ pub fn commons(ctx: &Context, cmd: &CommonsCommand) -> anyhow::Result<Output> {
             if text.is_empty() {
                 text = "no records".into();
             }
-            Output::new(&v, text.trim_end().to_string())
+            Output::new(json!({ "records": v }), text.trim_end().to_string())
         }
         CommonsCommand::Show { id } => {
+            // A prefix, as `commons records` shows them, names the record.
+            let id = &if id.len() == 64 {
+                id.clone()
+            } else {
+                let all = match &running {
+                    Some(d) => daemon::call(d, "GET", "/records", None)?,
+                    None => daemon::records_json(&daemon::open_local(&ctx.home)?, None),
+                };
+                let ids: Vec<String> = all
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["id"].as_str().map(str::to_string))
+                    .collect();
+                ids[super::resolve_prefix(id, &ids, "record id")?].clone()
+            };
             let v = match &running {
                 Some(d) => daemon::call(d, "GET", &format!("/records/{id}"), None)?,
                 None => daemon::record_json(&daemon::open_local(&ctx.home)?, id)

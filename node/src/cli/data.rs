@@ -5,7 +5,7 @@ use std::path::Path;
 use serde_json::json;
 
 use super::render::Output;
-use super::{Context, MigrateCommand, announce_init};
+use super::{Context, MigrateCommand, UsageError, announce_init};
 use std::io::IsTerminal;
 
 use super::render;
@@ -13,8 +13,25 @@ use crate::bundle::{self, ApplyOptions, ExportOptions, ImportLimits};
 use crate::model::{Identity, Timestamp};
 use crate::store::{CURRENT_VERSION, MIGRATIONS, Store};
 
-pub fn init(ctx: &Context, name: &str) -> anyhow::Result<Output> {
-    let report = ctx.home.init(name)?;
+pub fn init(ctx: &Context, name: Option<&str>) -> anyhow::Result<Output> {
+    let mut report = ctx.home.init(name.unwrap_or("me"))?;
+    // Already set up: a name given is the identity's new name.
+    let renamed = match name {
+        Some(name) if !report.created && report.identity.name != name => {
+            let store = ctx.store()?;
+            report.identity =
+                store
+                    .rename_identity(report.identity.id, name)
+                    .map_err(|e| match e {
+                        crate::store::StoreError::Invalid(v) => {
+                            anyhow::Error::new(UsageError::from(v))
+                        }
+                        other => other.into(),
+                    })?;
+            true
+        }
+        _ => false,
+    };
     let human = if report.created {
         announce_init(&report);
         format!(
@@ -25,6 +42,13 @@ pub fn init(ctx: &Context, name: &str) -> anyhow::Result<Output> {
             report.identity.name,
             report.identity.public_key.fingerprint(),
             report.key_file.display()
+        )
+    } else if renamed {
+        format!(
+            "Mirror is already set up in {}; the identity is now called {} ({}).",
+            report.home.display(),
+            report.identity.name,
+            report.identity.public_key.fingerprint()
         )
     } else {
         format!(
@@ -37,6 +61,7 @@ pub fn init(ctx: &Context, name: &str) -> anyhow::Result<Output> {
     Output::new(
         json!({
             "created": report.created,
+            "renamed": renamed,
             "home": report.home,
             "database": report.database,
             "config": report.config,
@@ -47,12 +72,87 @@ pub fn init(ctx: &Context, name: &str) -> anyhow::Result<Output> {
     )
 }
 
+/// `mirror import --from jrnl|day-one|markdown PATH`.
+pub fn import_foreign(ctx: &Context, from: &str, path: &Path) -> anyhow::Result<Output> {
+    use crate::bundle::foreign::{self, Format};
+    let format = match from {
+        "jrnl" => Format::Jrnl,
+        "day-one" => Format::DayOne,
+        _ => Format::Markdown,
+    };
+    let store = ctx.store()?;
+    let identity = ctx.identity(&store)?;
+    let working = super::progress::spinner(format!("reading {}…", path.display()), ctx.json);
+    let report = foreign::import(&store, &identity, format, path, render::zone());
+    working.finish_and_clear();
+    let report = report?;
+    let mut human = format!(
+        "Brought {} entr{} from {} ({}): {} new, {} already here.",
+        report.entries,
+        if report.entries == 1 { "y" } else { "ies" },
+        report.format,
+        path.display(),
+        report.added,
+        report.unchanged
+    );
+    if !report.skipped.is_empty() {
+        human.push_str(&format!(
+            "\nSkipped {} file(s) whose names do not start with a date (YYYY-MM-DD) or that are empty.",
+            report.skipped.len()
+        ));
+    }
+    for line in &report.left_out {
+        human.push_str(&format!("\nLeft out: {line}"));
+    }
+    Output::new(report, human)
+}
+
+/// `mirror export --format md|json`: the reflections for people, to a file
+/// or stdout.
+pub fn export_journal(
+    ctx: &Context,
+    format: &str,
+    out: Option<&Path>,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> anyhow::Result<Output> {
+    use crate::when::Edge;
+    let store = ctx.store_read()?;
+    let since = since.map(|t| ctx.time(t, Edge::Start)).transpose()?;
+    let until = until.map(|t| ctx.time(t, Edge::End)).transpose()?;
+    let entries = bundle::journal::entries(&store, since, until, render::zone())?;
+    let text = if format == "md" {
+        bundle::journal::markdown(&entries)
+    } else {
+        serde_json::to_string_pretty(&json!({ "reflections": entries }))?
+    };
+    match out {
+        Some(path) if path != Path::new("-") => {
+            crate::home::write_atomic(path, text.as_bytes(), 0o600)?;
+            Output::new(
+                json!({"file": path, "reflections": entries.len(), "format": format}),
+                format!(
+                    "Wrote {} reflection(s) to {}.",
+                    entries.len(),
+                    path.display()
+                ),
+            )
+        }
+        // To stdout: the document itself is the answer.
+        _ => Ok(Output {
+            json: json!({ "reflections": entries }),
+            human: text.trim_end().to_string(),
+        }),
+    }
+}
+
 pub fn export(ctx: &Context, out: Option<&Path>, include_keys: bool) -> anyhow::Result<Output> {
     let store = ctx.store_read()?;
     let out = match out {
         Some(path) => path.to_path_buf(),
         None => Path::new(".").join(bundle::default_file_name(Timestamp::now())),
     };
+    let working = super::progress::spinner(format!("writing {}…", out.display()), ctx.json);
     let summary = bundle::export(
         &store,
         &ctx.home,
@@ -62,6 +162,7 @@ pub fn export(ctx: &Context, out: Option<&Path>, include_keys: bool) -> anyhow::
             constitution_hash: None,
         },
     )?;
+    working.finish_and_clear();
     let records: u64 = summary.record_counts.values().sum();
     let mut human = format!(
         "Exported {records} records ({} files, {} bytes) to {}.",
@@ -96,6 +197,7 @@ pub struct ImportChoices {
     pub dry_run: bool,
     pub restore_config: bool,
     pub yes: bool,
+    pub restore_deleted: bool,
 }
 
 /// The settings a bundle would restore, one `key = value` a line, with the
@@ -123,7 +225,10 @@ fn describe_config(text: &str) -> String {
 
 pub fn import(ctx: &Context, file: &Path, choices: &ImportChoices) -> anyhow::Result<Output> {
     let limits = ImportLimits::from(&ctx.home.load_config()?.import);
-    let verified = bundle::read_bundle(file, &limits)?;
+    let working = super::progress::spinner(format!("checking {}…", file.display()), ctx.json);
+    let verified = bundle::read_bundle(file, &limits);
+    working.finish_and_clear();
+    let verified = verified?;
     let total = verified.batch.len();
     if choices.dry_run {
         let mut human = format!(
@@ -172,14 +277,18 @@ pub fn import(ctx: &Context, file: &Path, choices: &ImportChoices) -> anyhow::Re
         }
     }
     let store = ctx.store()?;
+    let working = super::progress::spinner("merging…", ctx.json);
     let summary = bundle::apply_with(
         &store,
         &ctx.home,
         &verified,
         &ApplyOptions {
             restore_config: choices.restore_config,
+            restore_deleted: choices.restore_deleted,
         },
-    )?;
+    );
+    working.finish_and_clear();
+    let summary = summary?;
     let mut human = format!(
         "Imported {}: {} records added, {} updated, {} already here.",
         file.display(),

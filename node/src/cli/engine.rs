@@ -385,15 +385,16 @@ pub fn evolution_report(ctx: &Context, days: u32) -> anyhow::Result<Output> {
         return Err(UsageError("--days is 1 to 3660".into()).into());
     }
     let store = ctx.store()?;
-    let batch = store.snapshot()?;
     let now = crate::model::Timestamp::now();
+    let from =
+        crate::model::Timestamp::from_micros(now.as_micros() - i64::from(days) * 86_400_000_000)?;
+    let batch = store.window(from, now)?;
     let stats = crate::evolution::Stats::from_history(&batch, now, days);
     let findings = crate::evolution::Registry::builtin().review(&stats);
     let stored = crate::evolution::record_findings(&store, &findings)?;
     let from = now.as_micros() - i64::from(days) * 86_400_000_000;
     let observed: Vec<crate::model::EvolutionEvent> = store
-        .snapshot()?
-        .evolution_events
+        .list::<crate::model::EvolutionEvent>(usize::MAX)?
         .into_iter()
         .filter(|e| {
             e.kind == crate::model::EvolutionEventKind::Finding && e.created_at.as_micros() > from

@@ -73,13 +73,17 @@ pub struct GenesisArgs {
 pub enum MemberCommand {
     /// Admit a member key (a guardian's act)
     Attest {
+        /// The member's public key (hex, as `mirror member list` shows)
         key: String,
+        /// Why, for the record
         #[arg(long)]
         note: Option<String>,
     },
     /// Remove a member key (a guardian's act)
     Revoke {
+        /// The member's public key (hex)
         key: String,
+        /// Why, for the record
         #[arg(long)]
         reason: Option<String>,
     },
@@ -95,33 +99,49 @@ pub enum ProposalCommand {
     /// Proposals in the commons and their states
     List,
     /// One proposal: content, history, tally
-    Show { id: String },
+    Show {
+        /// Proposal id (or a unique prefix, as `proposal list` shows)
+        id: String,
+    },
     /// Check a draft against the invariants, then publish it to the commons
-    Submit { file: PathBuf },
+    Submit {
+        /// The draft written by `mirror proposal new`
+        file: PathBuf,
+    },
     /// Move your proposal one step: testing, review, voting, cancelled
     Advance {
+        /// Proposal id (or a unique prefix, as `proposal list` shows)
         id: String,
+        /// The next state [possible values: testing, review, voting, cancelled]
         #[arg(value_parser = serde_enum::<ProposalState>)]
         to: ProposalState,
     },
     /// Vote as a member: approve, reject or abstain
     Vote {
+        /// Proposal id (or a unique prefix, as `proposal list` shows)
         id: String,
+        /// Your vote [possible values: approve, reject, abstain]
         #[arg(value_parser = serde_enum::<Choice>)]
         choice: Choice,
     },
     /// The tally as every node computes it
-    Tally { id: String },
+    Tally {
+        /// Proposal id (or a unique prefix, as `proposal list` shows)
+        id: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ProposalNewArgs {
-    /// prompt_adjustment, pattern_detection, tension_heuristic,
-    /// constitutional_amendment or safety_refinement
+    /// What it changes [possible values: prompt_adjustment,
+    /// pattern_detection, tension_heuristic, constitutional_amendment,
+    /// safety_refinement]
     #[arg(long = "type", value_name = "TYPE", value_parser = serde_enum::<ProposalType>)]
     pub proposal_type: Option<ProposalType>,
+    /// A short title
     #[arg(long)]
     pub title: Option<String>,
+    /// What it does and why, in words
     #[arg(long, default_value = "")]
     pub description: String,
     /// Replace a value: /json/pointer=JSON (repeatable)
@@ -136,14 +156,19 @@ pub struct ProposalNewArgs {
     /// Evidence, in words (repeatable)
     #[arg(long)]
     pub evidence: Vec<String>,
+    /// It collects data from nodes (the invariants then ask for consent)
     #[arg(long)]
     pub data_collection: bool,
+    /// It needs each person's consent before it applies to them
     #[arg(long)]
     pub user_consent_required: bool,
+    /// It takes away a way to export (the invariants refuse this)
     #[arg(long)]
     pub removes_export: bool,
+    /// It breaks compatibility (then a migration path is required)
     #[arg(long)]
     pub breaking_change: bool,
+    /// How nodes move across a breaking change
     #[arg(long)]
     pub migration_path: Option<String>,
     /// Start from a whole proposal in JSON instead of the flags above
@@ -164,7 +189,9 @@ pub enum GuardianCommand {
     /// Sign a content hash as a guardian: an amendment's proposal id, or a
     /// root rotation's genesis record id
     Sign {
+        /// The content hash to sign (64 hex digits)
         id: String,
+        /// What the signature is for [possible values: amendment, root_rotation]
         #[arg(long, default_value = "amendment", value_parser = serde_enum::<SignaturePurpose>)]
         purpose: SignaturePurpose,
     },
@@ -181,24 +208,42 @@ pub enum ReleaseCommand {
         /// Days until its metadata expires
         #[arg(long, default_value_t = 90)]
         expires_days: u32,
+        /// Where to write the release file [default: ./release-<version>.json]
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
     /// Add this node's guardian signature to a release file (in place)
-    Sign { file: PathBuf },
+    Sign {
+        /// The release file
+        file: PathBuf,
+    },
     /// Publish a signed release file to the commons
-    Publish { file: PathBuf },
+    Publish {
+        /// The signed release file
+        file: PathBuf,
+    },
     /// Verify a release (a file, a TUF repository directory, or a record id)
     /// as `apply` would, changing nothing
-    Verify { release: String },
+    Verify {
+        /// A release file, a TUF repository directory, or a record id (or prefix)
+        release: String,
+    },
     /// Write a release as a TUF repository (metadata/, targets/) for other
     /// TUF tools
-    Export { release: String, dir: PathBuf },
+    Export {
+        /// A release file, a TUF repository directory, or a record id (or prefix)
+        release: String,
+        /// The directory to write (created)
+        dir: PathBuf,
+    },
     /// Releases in the commons, their verdicts, and what is in force here
     List,
     /// Verify, then put a release's parameter pack in force [default: the
     /// newest verified release in the commons]
-    Apply { release: Option<String> },
+    Apply {
+        /// A release file, a TUF repository directory, or a record id (or prefix)
+        release: Option<String>,
+    },
     /// Go back to the pack in force before the current release
     Rollback,
 }
@@ -219,6 +264,17 @@ fn now() -> i64 {
 
 fn parse_hash(s: &str, what: &str) -> Result<Hash, UsageError> {
     Hex::from_hex(s).ok_or_else(|| UsageError(format!("{what} {s:?} is not 64 hex digits")))
+}
+
+/// What a person typed (all 64 hex digits, or a unique prefix of at least
+/// four, as `list` shows them) among the ids that exist.
+fn resolve_hash(s: &str, known: &[Hash], what: &str) -> Result<Hash, UsageError> {
+    if let Some(h) = Hex::from_hex(s) {
+        return Ok(h);
+    }
+    let hexes: Vec<String> = known.iter().map(|h| h.to_hex()).collect();
+    let found = super::resolve_prefix(s, &hexes, what)?;
+    Ok(known[found])
 }
 
 fn short(h: &impl std::fmt::Display) -> String {
@@ -912,8 +968,8 @@ pub fn proposal(ctx: &Context, cmd: &ProposalCommand) -> anyhow::Result<Output> 
             )
         }
         ProposalCommand::Advance { id, to } => {
-            let hash = parse_hash(id, "proposal id")?;
             let (ledger, _) = ledger(ctx)?;
+            let hash = resolve_hash(id, &ledger.proposals(), "proposal id")?;
             let status = ledger
                 .proposal(&hash, now())
                 .ok_or_else(|| UsageError(format!("no proposal {id} in the commons")))?;
@@ -951,8 +1007,8 @@ pub fn proposal(ctx: &Context, cmd: &ProposalCommand) -> anyhow::Result<Output> 
             )
         }
         ProposalCommand::Vote { id, choice } => {
-            let hash = parse_hash(id, "proposal id")?;
             let (ledger, _) = ledger(ctx)?;
+            let hash = resolve_hash(id, &ledger.proposals(), "proposal id")?;
             let key = signer(ctx)?;
             let t = now();
             let status = ledger
@@ -1013,11 +1069,14 @@ pub fn proposal(ctx: &Context, cmd: &ProposalCommand) -> anyhow::Result<Output> 
             if text.is_empty() {
                 text = "no proposals".into();
             }
-            Output::new(&rows, text.trim_end().to_string())
+            Output::new(
+                serde_json::json!({ "proposals": rows }),
+                text.trim_end().to_string(),
+            )
         }
         ProposalCommand::Show { id } => {
-            let hash = parse_hash(id, "proposal id")?;
             let (ledger, _) = ledger(ctx)?;
+            let hash = resolve_hash(id, &ledger.proposals(), "proposal id")?;
             let s = ledger
                 .proposal(&hash, now())
                 .ok_or_else(|| UsageError(format!("no proposal {id} in the commons")))?;
@@ -1025,8 +1084,8 @@ pub fn proposal(ctx: &Context, cmd: &ProposalCommand) -> anyhow::Result<Output> 
             Output::new(&s, text.trim_end().to_string())
         }
         ProposalCommand::Tally { id } => {
-            let hash = parse_hash(id, "proposal id")?;
             let (ledger, _) = ledger(ctx)?;
+            let hash = resolve_hash(id, &ledger.proposals(), "proposal id")?;
             let t = ledger.tally(&hash, now()).ok_or_else(|| {
                 UsageError(format!(
                     "proposal {id} has not opened for voting (or is not in the commons)"
@@ -1087,7 +1146,8 @@ fn load_release(records: &[Record], spec: &str) -> anyhow::Result<(ReleaseManife
             .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
         return Ok((m, String::new()));
     }
-    let id = parse_hash(spec, "release (a file, a directory or a record id)")?;
+    let known: Vec<Hash> = records.iter().map(|r| Hex(r.id().0)).collect();
+    let id = resolve_hash(spec, &known, "release (a file, a directory or a record id)")?;
     let record = records
         .iter()
         .find(|r| r.id().0 == id.0)
@@ -1135,7 +1195,7 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
             } else {
                 proposals
                     .iter()
-                    .map(|p| parse_hash(p, "proposal id"))
+                    .map(|p| resolve_hash(p, &ledger.proposals(), "proposal id"))
                     .collect::<Result<_, _>>()?
             };
             if chosen.is_empty() {

@@ -28,7 +28,11 @@ pub fn thread(ctx: &Context, cmd: &ThreadCommand) -> anyhow::Result<Output> {
             };
             thread.validate().map_err(UsageError::from)?;
             store.insert_thread(&thread)?;
-            let human = format!("Started thread \"{}\" ({}).", thread.title, thread.id);
+            let human = format!(
+                "Started thread \"{}\" ({}).",
+                thread.title,
+                thread.id.short()
+            );
             Output::new(json!({ "thread": thread }), human)
         }
         ThreadCommand::List { status } => {
@@ -300,7 +304,28 @@ pub fn feedback(
     note: Option<&str>,
 ) -> anyhow::Result<Output> {
     let store = ctx.store()?;
-    let run_id = store.resolve::<EngineRun>(run, "engine run")?;
+    // The run's id, or the reflection's (as `list` shows it): then its
+    // newest run is the one rated.
+    let run_id = match store.resolve::<EngineRun>(run, "engine run") {
+        Ok(id) => id,
+        Err(crate::store::StoreError::NotFound { .. }) => {
+            let reflection =
+                store.resolve::<crate::model::Reflection>(run, "engine run or reflection")?;
+            store
+                .runs_for(reflection)?
+                .into_iter()
+                .max_by_key(|r| r.created_at)
+                .map(|r| r.id)
+                .ok_or_else(|| {
+                    UsageError(format!(
+                        "reflection {} has no engine run to rate (`mirror mirrorback {}` makes one)",
+                        reflection.short(),
+                        reflection.short()
+                    ))
+                })?
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut flags = flags.to_vec();
     flags.sort();
     flags.dedup();

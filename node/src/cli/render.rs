@@ -12,9 +12,16 @@ pub struct Output {
 }
 
 impl Output {
+    /// A JSON answer is always an object (scripts can add fields later
+    /// without breaking): a bare list or value is wrapped as `{"items": …}`
+    /// (every command names its list itself; this is the safety net).
     pub fn new(json: impl Serialize, human: impl Into<String>) -> anyhow::Result<Output> {
+        let json = match serde_json::to_value(json)? {
+            object @ serde_json::Value::Object(_) => object,
+            other => serde_json::json!({ "items": other }),
+        };
         Ok(Output {
-            json: serde_json::to_value(json)?,
+            json,
             human: human.into(),
         })
     }
@@ -78,9 +85,21 @@ pub fn excerpt(text: &str, max: usize) -> String {
     out
 }
 
-/// `2026-11-24 10:15` in UTC.
+/// The zone this process shows times in: set once from config (or the
+/// machine's) when the command starts.
+static ZONE: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
+
+pub fn set_zone(tz: jiff::tz::TimeZone) {
+    let _ = ZONE.set(tz);
+}
+
+pub fn zone() -> &'static jiff::tz::TimeZone {
+    ZONE.get_or_init(|| crate::when::zone(None).unwrap_or(jiff::tz::TimeZone::UTC))
+}
+
+/// `2026-11-24 21:30` in the person's zone.
 pub fn when(t: crate::model::Timestamp) -> String {
-    t.to_datetime().format("%Y-%m-%d %H:%M").to_string()
+    crate::when::show(t, zone())
 }
 
 pub fn reflection_line(r: &Reflection) -> String {

@@ -122,7 +122,7 @@ pub fn telemetry_cmd(ctx: &Context, cmd: &TelemetryCommand) -> anyhow::Result<Ou
             } else {
                 lines.join("\n")
             };
-            Output::new(&records, text)
+            Output::new(json!({ "packets": records }), text)
         }
     }
 }

@@ -501,8 +501,42 @@ pub async fn reflect<A: LlmAdapter>(
     options: &Options,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<Outcome, StoreError> {
-    let started = Instant::now();
     store.insert_reflection(&reflection, thread)?;
+    answer_stored(
+        store,
+        engine,
+        adapter,
+        reflection,
+        Tensions::Record,
+        options,
+        progress,
+    )
+    .await
+}
+
+/// Whether answering a reflection also records what it says about the
+/// tensions: yes the first time, not when a mirrorback is made again (the
+/// evidence is there already).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tensions {
+    Record,
+    AlreadyRecorded,
+}
+
+/// Answer a reflection that is already stored: a new one, one written with
+/// `--no-mirror`, or one whose mirrorback is made again (`mirror
+/// mirrorback ID`). Each answer is a new mirrorback and engine run; earlier
+/// ones stay.
+pub async fn answer_stored<A: LlmAdapter>(
+    store: &Store,
+    engine: &Engine,
+    adapter: Option<&A>,
+    reflection: Reflection,
+    tensions_mode: Tensions,
+    options: &Options,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<Outcome, StoreError> {
+    let started = Instant::now();
     // Safety first: before any analysis, and before any model.
     if let Some(crisis) = engine.crisis(&reflection.content) {
         let text = crisis_answer(engine, &reflection.content, &crisis, options);
@@ -564,8 +598,12 @@ pub async fn reflect<A: LlmAdapter>(
             evidence: t.evidence.chars().take(4000).collect(),
         })
         .collect();
-    let tensions =
-        store.record_tension_findings(reflection.identity_id, reflection.id, &findings)?;
+    let tensions = match tensions_mode {
+        Tensions::Record => {
+            store.record_tension_findings(reflection.identity_id, reflection.id, &findings)?
+        }
+        Tensions::AlreadyRecorded => TensionUpdate::default(),
+    };
     let history = history(store, engine, &reflection, &analysis, &tensions)?;
     let generated = generate_with(
         engine,

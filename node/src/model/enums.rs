@@ -73,6 +73,16 @@ macro_rules! string_enum {
             }
         }
 
+        // The command line lists the values in help and in its errors.
+        impl clap::ValueEnum for $name {
+            fn value_variants<'a>() -> &'a [Self] {
+                Self::ALL
+            }
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                Some(clap::builder::PossibleValue::new(self.as_str()))
+            }
+        }
+
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 if serializer.is_human_readable() {
@@ -218,6 +228,12 @@ string_enum! {
         Anthropic = "anthropic",
         OpenAiCompatible = "openai_compatible",
         Commons = "commons",
+        /// A journal imported from jrnl's JSON export.
+        Jrnl = "jrnl",
+        /// A journal imported from Day One's JSON export.
+        DayOne = "day_one",
+        /// A journal imported from a folder of dated Markdown files.
+        Markdown = "markdown",
     }
 }
 

@@ -8,6 +8,7 @@
 mod enums;
 mod id;
 mod records;
+pub mod tags;
 mod timestamp;
 
 use std::fmt;

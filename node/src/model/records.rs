@@ -469,3 +469,44 @@ fn check_hash(field: &'static str, value: &str) -> Result<(), ValidationError> {
         })
     }
 }
+
+/// A reflection's text before an edit (`mirror edit`): kept, so nothing a
+/// person wrote is lost by changing it, and shown by `mirror show --history`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReflectionRevision {
+    pub id: Id,
+    pub reflection_id: Id,
+    /// The text as it was until `replaced_at`.
+    pub content: String,
+    pub replaced_at: Timestamp,
+}
+
+impl Record for ReflectionRevision {
+    const TABLE: &'static str = "reflection_revisions";
+    const VERSION: u8 = 1;
+    fn validate(&self) -> Result<(), ValidationError> {
+        check_text("content", &self.content, MAX_CONTENT_BYTES)
+    }
+}
+keyed!(ReflectionRevision);
+
+/// What remains of a deleted reflection: its id and when, so that importing
+/// an older bundle that still holds it does not bring it back unless asked.
+/// Nothing of its text is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tombstone {
+    /// The deleted reflection's id.
+    pub id: Id,
+    pub deleted_at: Timestamp,
+}
+
+impl Record for Tombstone {
+    const TABLE: &'static str = "tombstones";
+    const VERSION: u8 = 1;
+    fn validate(&self) -> Result<(), ValidationError> {
+        Ok(())
+    }
+}
+keyed!(Tombstone);

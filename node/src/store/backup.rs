@@ -186,6 +186,23 @@ fn prune(db: &Path, kind: &str, keep: usize) {
     }
 }
 
+/// Whether the newest daily copy of `db` is older than `interval_hours`
+/// (or there is none): read from the names in `backups/`, without opening
+/// the database.
+pub fn is_due(db: &Path, interval_hours: u64) -> bool {
+    let newest = list(db)
+        .into_iter()
+        .filter(|b| b.kind == "daily")
+        .filter_map(|b| b.taken_at)
+        .max();
+    newest.is_none_or(|t| {
+        Timestamp::now().as_micros() - t.as_micros()
+            >= i64::try_from(interval_hours)
+                .unwrap_or(i64::MAX / 3_600_000_000)
+                .saturating_mul(3_600_000_000)
+    })
+}
+
 impl Store {
     /// Take the daily copy if the newest is older than `interval_hours`
     /// (and the store holds any writing yet): check the store first, then

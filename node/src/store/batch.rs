@@ -56,6 +56,14 @@ pub struct Batch {
     pub egress_log: Vec<EgressRecord>,
 }
 
+/// Whether an import brings back reflections this store deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resurrect {
+    #[default]
+    No,
+    Yes,
+}
+
 /// What an import did to one table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct TableReport {
@@ -102,6 +110,30 @@ impl Batch {
         ConsentChange::TABLE,
         EgressRecord::TABLE,
     ];
+
+    /// This batch without the reflections `gone` and every record that
+    /// hangs off them (mirrorbacks, runs and their feedback, evidence,
+    /// suggestions, thread memberships).
+    pub fn without_reflections(&self, gone: &HashSet<Id>) -> Batch {
+        let mut out = self.clone();
+        out.reflections.retain(|r| !gone.contains(&r.id));
+        out.mirrorbacks.retain(|m| !gone.contains(&m.reflection_id));
+        let runs: HashSet<Id> = out
+            .engine_runs
+            .iter()
+            .filter(|r| gone.contains(&r.reflection_id))
+            .map(|r| r.id)
+            .collect();
+        out.engine_runs.retain(|r| !runs.contains(&r.id));
+        out.engine_feedback.retain(|f| !runs.contains(&f.run_id));
+        out.tension_evidence
+            .retain(|e| e.reflection_id.is_none_or(|r| !gone.contains(&r)));
+        out.tension_suggestions
+            .retain(|s| !gone.contains(&s.reflection_id));
+        out.thread_members
+            .retain(|m| !gone.contains(&m.reflection_id));
+        out
+    }
 
     pub fn len(&self) -> usize {
         self.counts().iter().map(|(_, n)| *n as usize).sum()
@@ -207,7 +239,39 @@ impl Store {
     }
 
     /// Merge `batch` into the store, all or nothing (see the module docs).
+    /// Reflections deleted here stay deleted ([`Resurrect::No`]).
     pub fn import(&self, batch: &Batch) -> Result<ImportReport> {
+        self.import_with(batch, Resurrect::No)
+    }
+
+    /// [`Store::import`], choosing what happens to reflections the bundle
+    /// holds but this store deleted (has a tombstone for): left out, with
+    /// everything that hangs off them, and said so in the report; or
+    /// brought back, their tombstones removed in the same transaction.
+    pub fn import_with(&self, batch: &Batch, resurrect: Resurrect) -> Result<ImportReport> {
+        let deleted = self.deleted_among(batch.reflections.iter().map(|r| r.id))?;
+        let filtered;
+        let (batch, revive, left_out) = if deleted.is_empty() {
+            (batch, Vec::new(), None)
+        } else if resurrect == Resurrect::Yes {
+            (batch, deleted.iter().copied().collect(), None)
+        } else {
+            filtered = batch.without_reflections(&deleted);
+            (
+                &filtered,
+                Vec::new(),
+                Some(format!(
+                    "{} reflection(s) deleted here (and what hangs off them) were not brought back; `mirror import --restore-deleted` brings them back",
+                    deleted.len()
+                )),
+            )
+        };
+        let mut report = self.import_checked(batch, &revive)?;
+        report.left_out.extend(left_out);
+        Ok(report)
+    }
+
+    fn import_checked(&self, batch: &Batch, revive: &[Id]) -> Result<ImportReport> {
         batch
             .validate()
             .map_err(|(table, i, source)| StoreError::InvalidRecord {
@@ -225,7 +289,14 @@ impl Store {
             .collect();
         std::thread::scope(|scope| {
             let grouping = scope.spawn(|| fts::group_terms(&docs));
-            self.write(|txn| import_in(txn, batch, grouping))
+            self.write(|txn| {
+                let mut tombstones = txn.open_table(record_table(Tombstone::TABLE))?;
+                for id in revive {
+                    tombstones.remove(id.as_u128())?;
+                }
+                drop(tombstones);
+                import_in(txn, batch, grouping)
+            })
         })
     }
 }
@@ -296,7 +367,13 @@ fn import_in(
                 }
                 Some(local) => {
                     already_indexed.insert(reflection.id.as_u128());
-                    same_or_conflict(&local, reflection)?
+                    if local != *reflection && was_edited_from(txn, &local, reflection)? {
+                        // Edited here since the bundle was made: the
+                        // bundle's text is one of its revisions.
+                        Outcome::Unchanged
+                    } else {
+                        same_or_conflict(&local, reflection)?
+                    }
                 }
             };
             tally(Reflection::TABLE, outcome);
@@ -382,6 +459,31 @@ enum Outcome {
     Added,
     Updated,
     Unchanged,
+}
+
+/// Whether `incoming` is `local` as it was before an edit made here: the
+/// same record but for the text, which is one of local's revisions.
+fn was_edited_from(
+    txn: &WriteTransaction,
+    local: &Reflection,
+    incoming: &Reflection,
+) -> Result<bool> {
+    let mut earlier = incoming.clone();
+    earlier.content = local.content.clone();
+    if earlier != *local {
+        return Ok(false);
+    }
+    let index = txn.open_table(REVISIONS_BY_REFLECTION)?;
+    let key = local.id.as_u128();
+    for entry in index.range((key, 0)..=(key, u128::MAX))? {
+        let revision = entry?.0.value().1;
+        if let Some(r) = fetch::<ReflectionRevision>(txn, Id::from_u128(revision))?
+            && r.content == incoming.content
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn same_or_conflict<R: Keyed>(local: &R, incoming: &R) -> Result<Outcome> {

@@ -45,6 +45,110 @@ const ID_BYTES: usize = 16;
 pub enum QueryTerm {
     Exact(String),
     Prefix(String),
+    /// A word and its stems in the languages search knows: a reflection
+    /// matches with any of them ("herons" finds "heron").
+    AnyOf(Vec<String>),
+}
+
+/// The languages whose Snowball stemmers search uses: a reflection is
+/// stemmed in its own language (detected), a query word in each of these.
+const STEMMED: [(whatlang::Lang, rust_stemmers::Algorithm); 7] = [
+    (whatlang::Lang::Eng, rust_stemmers::Algorithm::English),
+    (whatlang::Lang::Spa, rust_stemmers::Algorithm::Spanish),
+    (whatlang::Lang::Fra, rust_stemmers::Algorithm::French),
+    (whatlang::Lang::Deu, rust_stemmers::Algorithm::German),
+    (whatlang::Lang::Por, rust_stemmers::Algorithm::Portuguese),
+    (whatlang::Lang::Ita, rust_stemmers::Algorithm::Italian),
+    (whatlang::Lang::Nld, rust_stemmers::Algorithm::Dutch),
+];
+
+/// The stemmer for a reflection's language, if search knows it. The
+/// language is read from the first 300 characters: enough for the
+/// trigram model, and the cost stays flat for long entries.
+fn stemmer_for(content: &str) -> Option<(u8, rust_stemmers::Stemmer)> {
+    // Only the languages search stems are candidates: whatlang scores far
+    // fewer models than with every language of the script.
+    static DETECTOR: std::sync::OnceLock<whatlang::Detector> = std::sync::OnceLock::new();
+    let detector = DETECTOR.get_or_init(|| {
+        whatlang::Detector::with_allowlist(STEMMED.iter().map(|(l, _)| *l).collect())
+    });
+    let head = content
+        .char_indices()
+        .nth(300)
+        .map_or(content, |(i, _)| &content[..i]);
+    let lang = detector.detect_lang(head)?;
+    STEMMED
+        .iter()
+        .position(|(l, _)| *l == lang)
+        .map(|i| (i as u8, rust_stemmers::Stemmer::create(STEMMED[i].1)))
+}
+
+/// A folded query word with its stems in every language search knows.
+fn with_stems(word: String) -> QueryTerm {
+    let mut all = vec![word.clone()];
+    for (_, algorithm) in STEMMED {
+        let stem = rust_stemmers::Stemmer::create(algorithm)
+            .stem(&word)
+            .into_owned();
+        if !stem.is_empty() && !all.contains(&stem) {
+            all.push(stem);
+        }
+    }
+    if all.len() == 1 {
+        QueryTerm::Exact(word)
+    } else {
+        all.sort();
+        QueryTerm::AnyOf(all)
+    }
+}
+
+/// A term as the index keeps it: accents folded away (NFD, combining marks
+/// dropped), so "vacia" finds "vacía" and "cafe" finds "café". ASCII, most
+/// terms, passes through untouched.
+pub(crate) fn fold(term: &str) -> std::borrow::Cow<'_, str> {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    if term.is_ascii() {
+        return std::borrow::Cow::Borrowed(term);
+    }
+    std::borrow::Cow::Owned(term.nfd().filter(|c| !is_combining_mark(*c)).collect())
+}
+
+/// Stems already computed, by language and folded term: bulk indexing
+/// meets the same words again and again.
+pub(crate) type StemCache = FxHashMap<(u8, String), String>;
+
+/// Every index term of `content`, folded (see [`fold`]), and its stem in
+/// the language of `content` where that differs.
+pub(crate) fn for_each_term(content: &str, buf: &mut String, f: impl FnMut(&str)) {
+    for_each_term_cached(content, buf, &mut StemCache::default(), f);
+}
+
+/// [`for_each_term`] with a cache of stems kept across documents.
+pub(crate) fn for_each_term_cached(
+    content: &str,
+    buf: &mut String,
+    cache: &mut StemCache,
+    mut f: impl FnMut(&str),
+) {
+    let stemmer = stemmer_for(content);
+    text::for_each_index_term(content, buf, |term| {
+        let folded = fold(term);
+        f(&folded);
+        if let Some((lang, s)) = &stemmer {
+            let key = (*lang, folded.into_owned());
+            let stem = match cache.get(&key) {
+                Some(stem) => stem.as_str(),
+                None => {
+                    let stem = s.stem(&key.1).into_owned();
+                    cache.entry(key.clone()).or_insert(stem).as_str()
+                }
+            };
+            if !stem.is_empty() && stem != key.1 {
+                f(stem);
+            }
+        }
+    });
 }
 
 /// Parse what a person typed: words are ANDed; `word*` is a prefix.
@@ -56,15 +160,84 @@ pub fn parse_query(query: &str) -> Vec<QueryTerm> {
         let last = tokens.len().saturating_sub(1);
         for (i, token) in tokens.into_iter().enumerate() {
             if prefix && i == last {
-                terms.push(QueryTerm::Prefix(token.norm));
+                terms.push(QueryTerm::Prefix(fold(&token.norm).into_owned()));
             } else {
-                terms.push(QueryTerm::Exact(token.norm));
+                terms.push(with_stems(fold(&token.norm).into_owned()));
             }
         }
     }
     terms.sort();
     terms.dedup();
     terms
+}
+
+/// A short passage of `content` around the first word a query matched,
+/// every matched word in it marked `**word**`, about `width` characters,
+/// with `…` where it was cut.
+pub fn snippet(terms: &[QueryTerm], content: &str, width: usize) -> String {
+    let tokens = text::tokenize(content);
+    let stemmer = stemmer_for(content);
+    let hit = |norm: &str| {
+        let norm = fold(norm);
+        let stem = stemmer.as_ref().map(|(_, s)| s.stem(&norm).into_owned());
+        terms.iter().any(|t| match t {
+            QueryTerm::Exact(w) => *w == norm || stem.as_deref() == Some(w.as_str()),
+            QueryTerm::Prefix(p) => norm.starts_with(p.as_str()),
+            QueryTerm::AnyOf(words) => words
+                .iter()
+                .any(|w| *w == norm || stem.as_deref() == Some(w.as_str())),
+        })
+    };
+    // Start a few words before the first match, and end on a word.
+    let hit_at = tokens.iter().position(|t| hit(&t.norm)).unwrap_or(0);
+    let first = tokens.get(hit_at).map_or(0, |t| t.span.start);
+    let lead = width / 4;
+    let mut start = first;
+    for t in tokens[..hit_at].iter().rev() {
+        if content[t.span.start..first].chars().count() > lead {
+            break;
+        }
+        start = t.span.start;
+    }
+    if tokens.first().is_some_and(|t| t.span.start == start) {
+        start = 0;
+    }
+    let limit = content[start..]
+        .char_indices()
+        .nth(width)
+        .map_or(content.len(), |(i, _)| start + i);
+    let end = if limit == content.len() {
+        limit
+    } else {
+        tokens
+            .iter()
+            .filter(|t| t.span.end <= limit && t.span.start >= start)
+            .map(|t| t.span.end)
+            .max()
+            .unwrap_or(limit)
+    };
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    let mut at = start;
+    for t in tokens
+        .iter()
+        .filter(|t| t.span.start >= start && t.span.end <= end)
+    {
+        if hit(&t.norm) {
+            out.push_str(&content[at..t.span.start]);
+            out.push_str("**");
+            out.push_str(&content[t.span.clone()]);
+            out.push_str("**");
+            at = t.span.end;
+        }
+    }
+    out.push_str(&content[at..end]);
+    if end < content.len() {
+        out.push('…');
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Whether `content` has every term, as the index would find it: the same
@@ -75,12 +248,13 @@ pub(crate) fn matches(terms: &[QueryTerm], content: &str) -> bool {
     }
     let mut present: HashSet<String> = HashSet::new();
     let mut buf = String::new();
-    text::for_each_index_term(content, &mut buf, |term| {
+    for_each_term(content, &mut buf, |term| {
         present.insert(term.to_string());
     });
     terms.iter().all(|t| match t {
         QueryTerm::Exact(word) => present.contains(word),
         QueryTerm::Prefix(prefix) => present.iter().any(|p| p.starts_with(prefix.as_str())),
+        QueryTerm::AnyOf(words) => words.iter().any(|w| present.contains(w)),
     })
 }
 
@@ -160,13 +334,16 @@ pub(crate) fn group_terms(docs: &[(u128, &str)]) -> Postings {
     fn group(docs: &[(u128, &str)]) -> FxHashMap<String, Vec<u128>> {
         let mut by_term: FxHashMap<String, Vec<u128>> = FxHashMap::default();
         let mut buf = String::new();
+        let mut stems = StemCache::default();
         for &(id, content) in docs {
-            text::for_each_index_term(content, &mut buf, |term| match by_term.get_mut(term) {
-                // A term repeated within one document is posted once.
-                Some(ids) if ids.last() == Some(&id) => {}
-                Some(ids) => ids.push(id),
-                None => {
-                    by_term.insert(term.to_string(), vec![id]);
+            for_each_term_cached(content, &mut buf, &mut stems, |term| {
+                match by_term.get_mut(term) {
+                    // A term repeated within one document is posted once.
+                    Some(ids) if ids.last() == Some(&id) => {}
+                    Some(ids) => ids.push(id),
+                    None => {
+                        by_term.insert(term.to_string(), vec![id]);
+                    }
                 }
             });
         }
@@ -309,6 +486,51 @@ pub(crate) fn catch_up(txn: &WriteTransaction) -> Result<usize, StoreError> {
     Ok(n)
 }
 
+/// Take reflection `id` out of the index: out of the posting list of every
+/// term of `content` (the text it was indexed with) and out of the queue.
+/// For a reflection deleted, or edited (its new text is queued after).
+/// Costs one block per term of the text, whatever the size of the index.
+pub(crate) fn unindex(txn: &WriteTransaction, id: u128, content: &str) -> Result<(), StoreError> {
+    txn.open_table(FTS_PENDING)?.remove(id)?;
+    let mut terms: HashSet<String> = HashSet::new();
+    let mut buf = String::new();
+    for_each_term(content, &mut buf, |term| {
+        if !terms.contains(term) {
+            terms.insert(term.to_string());
+        }
+    });
+    let mut blocks = txn.open_table(FTS_BLOCKS)?;
+    for term in &terms {
+        let term = term.as_str();
+        let block = blocks
+            .range((term, 0u128)..=(term, id))?
+            .next_back()
+            .transpose()?
+            .map(|(k, v)| (k.value().1, decode_ids(v.value()).collect::<Vec<u128>>()));
+        let Some((first, mut ids)) = block else {
+            continue;
+        };
+        let Ok(at) = ids.binary_search(&id) else {
+            continue;
+        };
+        ids.remove(at);
+        blocks.remove((term, first))?;
+        if let Some(&new_first) = ids.first() {
+            blocks.insert((term, new_first), encode_ids(&ids).as_slice())?;
+        }
+    }
+    Ok(())
+}
+
+/// Queue reflection `id` to be indexed again (its text changed). One above
+/// the watermark is indexed by the next catch-up anyway.
+pub(crate) fn requeue(txn: &WriteTransaction, id: u128) -> Result<(), StoreError> {
+    if id <= watermark(txn)? {
+        txn.open_table(FTS_PENDING)?.insert(id, ())?;
+    }
+    Ok(())
+}
+
 /// The newest id ≤ `at_most` that has `term`, if any.
 fn seek(
     blocks: &impl ReadableTable<(&'static str, u128), &'static [u8]>,
@@ -356,6 +578,23 @@ fn prefix_ids(
     Ok(ids)
 }
 
+/// The newest id ≤ `at_most` that has any of `words` (a word and its
+/// stems): one seek per alternative, so a stemmed word costs a few seeks,
+/// not a walk of its postings.
+fn seek_any(
+    blocks: &impl ReadableTable<(&'static str, u128), &'static [u8]>,
+    words: &[&str],
+    at_most: u128,
+) -> Result<Option<u128>, StoreError> {
+    let mut best = None;
+    for w in words {
+        if let Some(id) = seek(blocks, w, at_most)? {
+            best = best.max(Some(id));
+        }
+    }
+    Ok(best)
+}
+
 /// Ids of reflections containing every term, newest first, as many as
 /// `accept` keeps (it sees each candidate and says whether it counts) up to
 /// `limit`.
@@ -365,10 +604,13 @@ pub(crate) fn search(
     limit: usize,
     mut accept: impl FnMut(u128) -> Result<bool, StoreError>,
 ) -> Result<Vec<u128>, StoreError> {
-    let exact: Vec<&str> = terms
+    // Words (each with its stems as alternatives) are intersected by
+    // leapfrog; prefixes are sets of ids, used as filters.
+    let exact: Vec<Vec<&str>> = terms
         .iter()
         .filter_map(|t| match t {
-            QueryTerm::Exact(s) => Some(s.as_str()),
+            QueryTerm::Exact(s) => Some(vec![s.as_str()]),
+            QueryTerm::AnyOf(words) => Some(words.iter().map(String::as_str).collect()),
             QueryTerm::Prefix(_) => None,
         })
         .collect();
@@ -376,7 +618,7 @@ pub(crate) fn search(
         .iter()
         .filter_map(|t| match t {
             QueryTerm::Prefix(p) => Some(prefix_ids(blocks, p)),
-            QueryTerm::Exact(_) => None,
+            _ => None,
         })
         .collect::<Result<Vec<_>, _>>()?;
     let in_prefix_sets = |id: u128| prefix_sets.iter().all(|set| set.contains(&id));
@@ -411,14 +653,14 @@ pub(crate) fn search(
     // Leapfrog intersection of the exact terms, from the newest id down.
     let mut upper = u128::MAX;
     'candidates: loop {
-        let mut candidate = match seek(blocks, exact[0], upper)? {
+        let mut candidate = match seek_any(blocks, &exact[0], upper)? {
             Some(id) => id,
             None => break,
         };
         let mut agreed = 1;
         let mut i = 1 % exact.len();
         while agreed < exact.len() {
-            match seek(blocks, exact[i], candidate)? {
+            match seek_any(blocks, &exact[i], candidate)? {
                 None => break 'candidates,
                 Some(id) if id == candidate => agreed += 1,
                 Some(id) => {
@@ -444,18 +686,31 @@ pub(crate) fn search(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_snippet_marks_the_matched_words_and_cuts_on_words() {
+        let terms = parse_query("heron shallow*");
+        let text = "This morning I went down to the river before work and there it was again, the heron, standing perfectly still in the shallows while the light came up.";
+        let s = snippet(&terms, text, 60);
+        assert!(s.starts_with('…') && s.ends_with('…'), "{s}");
+        assert!(s.contains("**heron**"), "{s}");
+        assert!(snippet(&terms, "A heron.", 60) == "A **heron**.");
+    }
+
     use super::*;
     use redb::{Database, ReadableDatabase};
 
     #[test]
     fn query_words_and_prefixes() {
-        assert_eq!(
-            parse_query("Mum’s  garden*"),
-            vec![
-                QueryTerm::Exact("mum's".into()),
-                QueryTerm::Prefix("garden".into())
-            ]
+        let terms = parse_query("Mum’s  garden*");
+        assert_eq!(terms.len(), 2, "{terms:?}");
+        assert!(
+            terms.iter().any(|t| matches!(t, QueryTerm::AnyOf(w) if w.contains(&"mum's".to_string()) && w.contains(&"mum".to_string()))),
+            "{terms:?}"
         );
+        assert!(terms.contains(&QueryTerm::Prefix("garden".into())));
+        // A word no stemmer changes stays exact (the fast path).
+        assert_eq!(parse_query("the"), vec![QueryTerm::Exact("the".into())]);
         assert!(parse_query("  ... ").is_empty());
     }
 

@@ -6,20 +6,24 @@
 //!
 //! * v1: every table of the local model.
 //! * v2: the full-text index over reflections, built from what is stored.
+//! * v3: reflection revisions (the text before an edit), tombstones (the
+//!   ids of deleted reflections) and the tag index, built from what is
+//!   stored; the full-text index rebuilt with accents folded. No record is
+//!   rewritten.
 
 use redb::{ReadableTable, WriteTransaction};
 
 use crate::model::{
     ConsentChange, EgressRecord, EngineFeedback, EngineRun, EvolutionEvent, EvolutionHistory,
-    Identity, Integration, Mirrorback, Record, Reflection, Tension, TensionEvidence,
-    TensionSuggestion, Thread,
+    Identity, Integration, Mirrorback, Record, Reflection, ReflectionRevision, Tension,
+    TensionEvidence, TensionSuggestion, Thread, Tombstone,
 };
 
 use super::tables::*;
 use super::{StoreError, codec, fts};
 
 /// The schema this build reads and writes.
-pub const CURRENT_VERSION: u32 = 2;
+pub const CURRENT_VERSION: u32 = 3;
 
 type Step = fn(&WriteTransaction) -> Result<(), StoreError>;
 
@@ -44,6 +48,12 @@ pub static MIGRATIONS: &[Migration] = &[
         description: "full-text index over reflections",
         up: v2_up,
         down: Some(v2_down),
+    },
+    Migration {
+        version: 3,
+        description: "reflection revisions and tombstones (edit and delete), tag index",
+        up: v3_up,
+        down: Some(v3_down),
     },
 ];
 
@@ -183,5 +193,36 @@ fn v2_down(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.delete_table(FTS_BLOCKS)?;
     txn.delete_table(FTS_PENDING)?;
     txn.delete_table(FTS_STATE)?;
+    Ok(())
+}
+
+fn v3_up(txn: &WriteTransaction) -> Result<(), StoreError> {
+    // The search index keeps folded terms from v3 on: build it again.
+    txn.delete_table(FTS_BLOCKS)?;
+    txn.delete_table(FTS_PENDING)?;
+    txn.delete_table(FTS_STATE)?;
+    v2_up(txn)?;
+    txn.open_table(record_table(ReflectionRevision::TABLE))?;
+    txn.open_table(REVISIONS_BY_REFLECTION)?;
+    txn.open_table(record_table(Tombstone::TABLE))?;
+    let reflections = txn.open_table(record_table(Reflection::TABLE))?;
+    let mut tags = txn.open_table(REFLECTION_TAGS)?;
+    for entry in reflections.iter()? {
+        let (key, value) = entry?;
+        let reflection: Reflection = codec::decode(value.value())?;
+        for tag in crate::model::tags::of(&reflection) {
+            tags.insert((tag.as_str(), key.value()), ())?;
+        }
+    }
+    Ok(())
+}
+
+/// Going back to v2 drops the earlier texts of edited reflections and the
+/// tombstones (the backup written before the step keeps them).
+fn v3_down(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.delete_table(record_table(ReflectionRevision::TABLE))?;
+    txn.delete_table(REVISIONS_BY_REFLECTION)?;
+    txn.delete_table(record_table(Tombstone::TABLE))?;
+    txn.delete_table(REFLECTION_TAGS)?;
     Ok(())
 }

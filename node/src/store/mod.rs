@@ -18,6 +18,7 @@
 pub mod backup;
 mod batch;
 pub(crate) mod codec;
+mod edit;
 mod fts;
 pub mod integrity;
 pub mod migrations;
@@ -36,8 +37,9 @@ use redb::{
 
 use crate::model::{Id, Keyed, Record, ValidationError};
 
-pub use batch::{Batch, ImportReport, TableReport};
-pub use fts::{QueryTerm, parse_query};
+pub use batch::{Batch, ImportReport, Resurrect, TableReport};
+pub use edit::Deleted;
+pub use fts::{QueryTerm, parse_query, snippet};
 use migrations::ReadMeta;
 pub use migrations::{CURRENT_VERSION, MIGRATIONS};
 pub use ops::{TensionEvidenceInput, TensionFindingInput, TensionUpdate};
@@ -72,8 +74,13 @@ pub enum StoreError {
     Migration(String),
     #[error("{kind} {id} not found")]
     NotFound { kind: &'static str, id: String },
-    #[error("{kind} prefix {prefix:?} matches more than one record; give more of the id")]
-    Ambiguous { kind: &'static str, prefix: String },
+    #[error("{kind} id {prefix:?} is ambiguous: it matches {}; give more of the id", candidates.join(", "))]
+    Ambiguous {
+        kind: &'static str,
+        prefix: String,
+        /// The first few matching ids, in full.
+        candidates: Vec<String>,
+    },
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
@@ -428,18 +435,26 @@ impl Store {
         let (low, high) = (pad('0')?, pad('f')?);
         let txn = self.db.begin_read()?;
         let table = txn.open_table(record_table(R::TABLE))?;
-        let mut found: Option<u128> = None;
+        let ambiguous = |found: &[u128]| StoreError::Ambiguous {
+            kind,
+            prefix: text.chars().take(64).collect(),
+            candidates: found
+                .iter()
+                .take(5)
+                .map(|k| Id::from_u128(*k).to_string())
+                .collect(),
+        };
+        // Up to a few matches are gathered, so an ambiguous one can name
+        // its candidates.
+        let mut found: Vec<u128> = Vec::new();
         let mut note = |key: u128| -> Result<()> {
-            match found {
-                Some(existing) if existing != key => Err(StoreError::Ambiguous {
-                    kind,
-                    prefix: text.to_string(),
-                }),
-                _ => {
-                    found = Some(key);
-                    Ok(())
-                }
+            if !found.contains(&key) {
+                found.push(key);
             }
+            if found.len() > 5 {
+                return Err(ambiguous(&found));
+            }
+            Ok(())
         };
         // A prefix is one range; a suffix (what `Id::short` shows) needs a
         // walk over the keys, which is still quick at 100k records.
@@ -457,7 +472,11 @@ impl Store {
                 }
             }
         }
-        found.map(Id::from_u128).ok_or_else(not_found)
+        match found.as_slice() {
+            [one] => Ok(Id::from_u128(*one)),
+            [] => Err(not_found()),
+            more => Err(ambiguous(more)),
+        }
     }
 
     /// Records of one kind, newest id first (ids are time-ordered).

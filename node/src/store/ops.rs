@@ -67,10 +67,25 @@ pub(super) fn insert_reflection_in(
     };
     txn.open_table(REFLECTIONS_BY_TIME)?
         .insert((reflection.created_at.as_micros(), id), entry.encode())?;
+    tag_in(txn, reflection, true)?;
     // Indexed for search in a batch later (see `fts`). An id above the
     // watermark needs nothing more; only an out-of-order id is queued.
     if indexing == Indexing::Queue && id <= super::fts::watermark(txn)? {
         txn.open_table(FTS_PENDING)?.insert(id, ())?;
+    }
+    Ok(())
+}
+
+/// Add (or remove) a reflection's tags in the tag index.
+pub(super) fn tag_in(txn: &WriteTransaction, reflection: &Reflection, add: bool) -> Result<()> {
+    let mut tags = txn.open_table(REFLECTION_TAGS)?;
+    for tag in crate::model::tags::of(reflection) {
+        let key = (tag.as_str(), reflection.id.as_u128());
+        if add {
+            tags.insert(key, ())?;
+        } else {
+            tags.remove(key)?;
+        }
     }
     Ok(())
 }
@@ -153,6 +168,21 @@ impl Store {
                 )));
             }
             put(txn, identity)
+        })
+    }
+
+    /// Give an identity a new name (only the person sees it; the key and id
+    /// stay).
+    pub fn rename_identity(&self, id: Id, name: &str) -> Result<Identity> {
+        self.write(|txn| {
+            let mut identity = fetch::<Identity>(txn, id)?.ok_or_else(|| StoreError::NotFound {
+                kind: "identity",
+                id: id.to_string(),
+            })?;
+            identity.name = name.to_string();
+            identity.validate()?;
+            put(txn, &identity)?;
+            Ok(identity)
         })
     }
 

@@ -14,6 +14,8 @@ use super::{Result, Store, StoreError, codec, fts, load};
 pub struct ReflectionQuery {
     pub identity: Option<Id>,
     pub thread: Option<Id>,
+    /// Only reflections with this tag (normalised: no `#`, lowercase).
+    pub tag: Option<String>,
     pub visibility: Option<Visibility>,
     /// Inclusive lower bound on `created_at`.
     pub since: Option<Timestamp>,
@@ -60,6 +62,17 @@ impl Filters<'_> {
         }
     }
 
+    fn has_tag(&self, id: u128) -> Result<bool> {
+        match &self.query.tag {
+            Some(tag) => Ok(self
+                .txn
+                .open_table(REFLECTION_TAGS)?
+                .get((tag.as_str(), id))?
+                .is_some()),
+            None => Ok(true),
+        }
+    }
+
     fn accept_entry(&self, id: u128, entry: &TimeEntry) -> Result<bool> {
         let q = self.query;
         if q.identity.is_some_and(|i| i.as_u128() != entry.identity)
@@ -68,7 +81,7 @@ impl Filters<'_> {
         {
             return Ok(false);
         }
-        self.in_thread(id)
+        Ok(self.in_thread(id)? && self.has_tag(id)?)
     }
 
     fn accept_record(&self, r: &Reflection) -> Result<bool> {
@@ -79,7 +92,7 @@ impl Filters<'_> {
         {
             return Ok(false);
         }
-        self.in_thread(r.id.as_u128())
+        Ok(self.in_thread(r.id.as_u128())? && self.has_tag(r.id.as_u128())?)
     }
 }
 
@@ -90,16 +103,27 @@ impl Store {
         let records = txn.open_table(record_table(Reflection::TABLE))?;
         let mut out = Vec::new();
 
-        if let Some(thread) = query.thread {
-            // Threads are small: gather the members, then sort by time.
+        if query.thread.is_some() || query.tag.is_some() {
+            // Threads and tags are small beside the journal: gather the
+            // members, then sort by time.
             let filters = Filters {
                 txn: &txn,
                 query,
-                check_thread: false,
+                check_thread: query.tag.is_some(),
             };
-            let members = txn.open_table(THREAD_MEMBERS)?;
-            for entry in members.range((thread.as_u128(), 0)..=(thread.as_u128(), u128::MAX))? {
-                let id = entry?.0.value().1;
+            let mut ids = Vec::new();
+            if let Some(thread) = query.thread {
+                let members = txn.open_table(THREAD_MEMBERS)?;
+                for entry in members.range((thread.as_u128(), 0)..=(thread.as_u128(), u128::MAX))? {
+                    ids.push(entry?.0.value().1);
+                }
+            } else if let Some(tag) = &query.tag {
+                let tags = txn.open_table(REFLECTION_TAGS)?;
+                for entry in tags.range((tag.as_str(), 0)..=(tag.as_str(), u128::MAX))? {
+                    ids.push(entry?.0.value().1);
+                }
+            }
+            for id in ids {
                 if let Some(r) = load::<Reflection>(&records, id)?
                     && filters.accept_record(&r)?
                 {
@@ -154,6 +178,111 @@ impl Store {
         Ok(out)
     }
 
+    /// The pipeline's records made in `[from, to]` (both ends inclusive;
+    /// callers narrow to their own bounds): reflections by `created_at`,
+    /// and the mirrorbacks, engine runs and feedback made then, plus the
+    /// runs and mirrorbacks of those reflections wherever they fall.
+    ///
+    /// This is what observers and telemetry read instead of the whole store,
+    /// so their cost follows the window, not the journal. Reflections come
+    /// from the time index. Mirrorbacks, runs and feedback have no time
+    /// index, but their ids are UUIDv7 made when they were (`Id::new` at
+    /// `created_at`, and imports keep both), so a range over the primary key
+    /// by the id's time, widened by [`WINDOW_SLACK_MICROS`] on each side,
+    /// finds them; `created_at` then decides.
+    pub fn window(&self, from: Timestamp, to: Timestamp) -> Result<super::Batch> {
+        let (from, to) = (from.as_micros(), to.as_micros());
+        let inside = |t: Timestamp| from <= t.as_micros() && t.as_micros() <= to;
+        let txn = self.db.begin_read()?;
+        let mut batch = super::Batch::default();
+        {
+            let records = txn.open_table(record_table(Reflection::TABLE))?;
+            let by_time = txn.open_table(REFLECTIONS_BY_TIME)?;
+            for entry in by_time.range((from, 0)..=(to, u128::MAX))? {
+                let id = entry?.0.value().1;
+                if let Some(r) = load::<Reflection>(&records, id)? {
+                    batch.reflections.push(r);
+                }
+            }
+        }
+        let ids = id_range(from, to);
+        batch.mirrorbacks = in_id_range(&txn, ids.clone(), |m: &Mirrorback| m.created_at, &inside)?;
+        batch.engine_runs = in_id_range(&txn, ids.clone(), |r: &EngineRun| r.created_at, &inside)?;
+        batch.engine_feedback = in_id_range(&txn, ids, |f: &EngineFeedback| f.created_at, &inside)?;
+        // A reflection dated back (`--at`, an import) has its run and
+        // mirrorback at the time it was mirrored: fetch those by reflection.
+        let mut runs: std::collections::HashSet<Id> =
+            batch.engine_runs.iter().map(|r| r.id).collect();
+        let mut mirrorbacks: std::collections::HashSet<Id> =
+            batch.mirrorbacks.iter().map(|m| m.id).collect();
+        {
+            let run_table = txn.open_table(record_table(EngineRun::TABLE))?;
+            let mb_table = txn.open_table(record_table(Mirrorback::TABLE))?;
+            let run_index = txn.open_table(RUNS_BY_REFLECTION)?;
+            let mb_index = txn.open_table(MIRRORBACKS_BY_REFLECTION)?;
+            for r in &batch.reflections {
+                let key = r.id.as_u128();
+                for entry in run_index.range((key, 0)..=(key, u128::MAX))? {
+                    let id = entry?.0.value().1;
+                    if runs.insert(Id::from_u128(id))
+                        && let Some(run) = load::<EngineRun>(&run_table, id)?
+                    {
+                        batch.engine_runs.push(run);
+                    }
+                }
+                for entry in mb_index.range((key, 0)..=(key, u128::MAX))? {
+                    let id = entry?.0.value().1;
+                    if mirrorbacks.insert(Id::from_u128(id))
+                        && let Some(m) = load::<Mirrorback>(&mb_table, id)?
+                    {
+                        batch.mirrorbacks.push(m);
+                    }
+                }
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Every tag with how many reflections have it, by name.
+    pub fn tag_counts(&self) -> Result<Vec<(String, u64)>> {
+        let txn = self.db.begin_read()?;
+        let tags = txn.open_table(REFLECTION_TAGS)?;
+        let mut out: Vec<(String, u64)> = Vec::new();
+        for entry in tags.iter()? {
+            let (key, _) = entry?;
+            let tag = key.value().0;
+            match out.last_mut() {
+                Some((last, n)) if last == tag => *n += 1,
+                _ => out.push((tag.to_string(), 1)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Tension name → evidence recorded in `[from, to]`. A walk over the
+    /// evidence table, which holds a few entries per tension, not one per
+    /// reflection.
+    pub fn evidence_counts_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(String, u64)>> {
+        let txn = self.db.begin_read()?;
+        let evidence = txn.open_table(record_table(TensionEvidence::TABLE))?;
+        let tensions = txn.open_table(record_table(Tension::TABLE))?;
+        let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+        for entry in evidence.iter()? {
+            let e: TensionEvidence = codec::decode(entry?.1.value())?;
+            if e.created_at < from || e.created_at > to {
+                continue;
+            }
+            if let Some(t) = load::<Tension>(&tensions, e.tension_id.as_u128())? {
+                *counts.entry(t.name).or_default() += 1;
+            }
+        }
+        Ok(counts.into_iter().collect())
+    }
+
     /// Full-text search: reflections containing every word of `text`
     /// (`word*` for a prefix), most recently written first, narrowed by the
     /// filters of `query`.
@@ -201,6 +330,39 @@ impl Store {
             found.truncate(query.limit);
         }
         Ok(found)
+    }
+
+    /// How many reflections match `text` and the filters, counting up to
+    /// `cap` (a count costs the matches, so it stops there). Call after
+    /// [`Store::search`], which brings the index up to date.
+    pub fn search_total(&self, text: &str, query: &ReflectionQuery, cap: usize) -> Result<usize> {
+        let terms = fts::parse_query(text);
+        let txn = self.db.begin_read()?;
+        let records = txn.open_table(record_table(Reflection::TABLE))?;
+        let postings = txn.open_table(FTS_BLOCKS)?;
+        let filters = Filters {
+            txn: &txn,
+            query,
+            check_thread: true,
+        };
+        let plain = query.identity.is_none()
+            && query.thread.is_none()
+            && query.tag.is_none()
+            && query.visibility.is_none()
+            && query.since.is_none()
+            && query.until.is_none();
+        let found = fts::search(&postings, &terms, cap, |id| {
+            if plain {
+                // The postings alone answer: no record is read.
+                return Ok(records.get(id)?.is_some());
+            }
+            match load::<Reflection>(&records, id)? {
+                Some(r) => filters.accept_record(&r),
+                None => Ok(false),
+            }
+        })?;
+        let unindexed = self.scan_unindexed(&terms, query)?.len();
+        Ok((found.len() + unindexed).min(cap))
     }
 
     /// Reflections the index does not cover yet (above its watermark, or
@@ -252,7 +414,7 @@ impl Store {
     }
 
     /// Ids in an index table of `(parent, child)` keys, for one parent.
-    fn children<R: Record>(
+    pub(super) fn children<R: Record>(
         &self,
         index: redb::TableDefinition<(u128, u128), ()>,
         parent: Id,
@@ -337,4 +499,38 @@ impl Store {
             .into_iter()
             .any(|(c, s)| c == category && s.is_some_and(|s| s.granted)))
     }
+}
+
+/// How far a record's `created_at` may be from the time in its id and still
+/// be found by [`Store::window`]: a day, far more than the moments between
+/// making an id and stamping the record.
+pub const WINDOW_SLACK_MICROS: i64 = 86_400_000_000;
+
+/// The primary-key range of UUIDv7 ids made between `from - slack` and
+/// `to + slack` (microseconds).
+fn id_range(from: i64, to: i64) -> std::ops::RangeInclusive<u128> {
+    let ms = |micros: i64| (micros.max(0) / 1000) as u128;
+    let low = ms(from.saturating_sub(WINDOW_SLACK_MICROS)).min((1 << 48) - 1) << 80;
+    let high =
+        (ms(to.saturating_add(WINDOW_SLACK_MICROS)).min((1 << 48) - 1) << 80) | ((1u128 << 80) - 1);
+    low..=high
+}
+
+/// The records of one table in an id range whose `created_at` (read by
+/// `stamp`) is `inside`.
+fn in_id_range<R: Record>(
+    txn: &ReadTransaction,
+    ids: std::ops::RangeInclusive<u128>,
+    stamp: fn(&R) -> Timestamp,
+    inside: &dyn Fn(Timestamp) -> bool,
+) -> Result<Vec<R>> {
+    let table = txn.open_table(record_table(R::TABLE))?;
+    let mut out = Vec::new();
+    for entry in table.range(ids)? {
+        let record: R = codec::decode(entry?.1.value())?;
+        if inside(stamp(&record)) {
+            out.push(record);
+        }
+    }
+    Ok(out)
 }

@@ -78,3 +78,11 @@ pub const FTS_WATERMARK_KEY: &str = "indexed_through";
 /// Schema v2: reflections at or below the watermark that still need
 /// indexing (ids made under a clock that went backwards).
 pub const FTS_PENDING: TableDefinition<u128, ()> = TableDefinition::new("fts_pending");
+/// Schema v3: (reflection id, revision id): a reflection's earlier texts,
+/// oldest first (revision ids are time-ordered).
+pub const REVISIONS_BY_REFLECTION: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("reflection_revisions_by_reflection");
+/// Schema v3: (tag, reflection id): `#word` tags and `--tag`s (see
+/// `model::tags`), so listing by a tag costs the entries that have it.
+pub const REFLECTION_TAGS: TableDefinition<(&str, u128), ()> =
+    TableDefinition::new("reflection_tags");

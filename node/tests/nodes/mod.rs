@@ -149,7 +149,7 @@ pub fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 pub fn record_ids(home: &Path) -> Vec<String> {
-    json_of(home, &["commons", "records"])
+    json_of(home, &["commons", "records"])["records"]
         .as_array()
         .unwrap()
         .iter()

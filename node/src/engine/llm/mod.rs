@@ -80,7 +80,7 @@ pub enum LlmError {
 pub struct HttpSettings {
     #[serde(default = "defaults::connect")]
     pub connect_timeout_secs: u64,
-    /// Until the first byte of the answer (models can think a while).
+    /// Until the first byte of the answer; then the built-in mirror answers.
     #[serde(default = "defaults::first_byte")]
     pub first_byte_timeout_secs: u64,
     /// Longest silence between two parts of a streamed answer.
@@ -103,8 +103,11 @@ mod defaults {
     pub fn connect() -> u64 {
         5
     }
+    /// A person waits at the prompt: after 20 s without a first word the
+    /// built-in mirror answers instead (a slow local model can be given
+    /// longer with `engine.http.first_byte_timeout_secs`).
     pub fn first_byte() -> u64 {
-        60
+        20
     }
     pub fn idle() -> u64 {
         30

@@ -1,0 +1,257 @@
+//! The everyday commands at 1k, 10k and 100k entries, side by side in one
+//! run: does a command's cost grow with the journal when its output does not?
+//!
+//! Run with `cargo bench -p mirror-node --bench journal` (release). Each size
+//! gets its own home holding N reflections written over the last ten years
+//! (the way a person's journal grows: a mirrorback and an engine run beside
+//! each, ids made at the time of writing), imported as one bundle-like
+//! batch. Then the real `mirror` binary runs each command as a person types
+//! it, a few times, and the median wall time (process start included) is
+//! printed as a Markdown table for BENCHMARKS.md. `MIRROR_BENCH_SIZES`
+//! (comma separated) and `MIRROR_BENCH_RUNS` change the sizes and repeats.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mirror_node::home::Home;
+use mirror_node::model::*;
+use mirror_node::store::{Batch, Store};
+
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// Deterministic pseudo-random numbers (splitmix64).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// A UUIDv7 made at `micros` (what `Id::new` would have made then).
+fn id_at(micros: i64, rng: &mut Rng) -> Id {
+    let ms = (micros / 1000) as u128;
+    let rand_a = (rng.next() & 0x0fff) as u128;
+    let rand_b = (rng.next() & 0x3fff_ffff_ffff_ffff) as u128;
+    Id::from_u128((ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b)
+}
+
+const WORDS: [&str; 40] = [
+    "today", "work", "sister", "call", "tired", "walk", "river", "heron", "morning", "coffee",
+    "meeting", "deadline", "garden", "rain", "quiet", "friend", "dinner", "letter", "train",
+    "music", "anxious", "calm", "proud", "late", "early", "project", "mother", "book", "sleep",
+    "run", "city", "window", "light", "evening", "plan", "doubt", "hope", "list", "weekend",
+    "phone",
+];
+
+fn text(rng: &mut Rng) -> String {
+    let n = 20 + (rng.next() % 80) as usize;
+    let mut out = String::from("I");
+    for _ in 0..n {
+        out.push(' ');
+        out.push_str(WORDS[(rng.next() % WORDS.len() as u64) as usize]);
+    }
+    out.push('.');
+    out
+}
+
+/// N reflections spread evenly over the ten years up to an hour ago, each
+/// with its mirrorback and engine run made at the same moment.
+fn journal(identity: &Identity, n: usize, rng: &mut Rng) -> Batch {
+    let now = Timestamp::now().as_micros() - 3_600_000_000;
+    let span = 3650 * DAY_MICROS;
+    let mut batch = Batch {
+        identities: vec![identity.clone()],
+        ..Default::default()
+    };
+    for i in 0..n {
+        let at = now - span + (span / n as i64) * i as i64;
+        let created_at = Timestamp::from_micros(at).unwrap();
+        let reflection = Reflection {
+            id: id_at(at, rng),
+            identity_id: identity.id,
+            content: text(rng),
+            content_type: ContentType::PlainText,
+            visibility: Visibility::LocalOnly,
+            source: Source::Cli,
+            created_at,
+            metadata: Metadata::default(),
+        };
+        batch.mirrorbacks.push(Mirrorback {
+            id: id_at(at + 1000, rng),
+            reflection_id: reflection.id,
+            text: "You come back to the walk by the river.".into(),
+            engine_mode: EngineMode::Manual,
+            engine_version: "bench".into(),
+            model: None,
+            attempts: 1,
+            fell_back: false,
+            flags: vec![],
+            created_at: Timestamp::from_micros(at + 1000).unwrap(),
+        });
+        batch.engine_runs.push(EngineRun {
+            id: id_at(at + 2000, rng),
+            reflection_id: reflection.id,
+            mode: EngineMode::Manual,
+            model: None,
+            duration_ms: 3,
+            patterns: if i.is_multiple_of(3) {
+                vec!["rumination".into()]
+            } else {
+                vec![]
+            },
+            flags: vec![],
+            sync_allowed: false,
+            created_at: Timestamp::from_micros(at + 2000).unwrap(),
+        });
+        batch.reflections.push(reflection);
+    }
+    batch
+}
+
+fn mirror(home: &Path, args: &[&str]) -> Duration {
+    let t = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_mirror"))
+        .args(args)
+        .env("MIRROR_HOME", home)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    assert!(
+        out.status.success(),
+        "mirror {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    took
+}
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::var("MIRROR_BENCH_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 10_000, 100_000]);
+    let runs: usize = std::env::var("MIRROR_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(13);
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    println!(
+        "Machine: {cpu}, {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("load average at start: {}", load());
+    let mut rows: Vec<(&str, Vec<String>)> = vec![
+        ("open the store (read-only, in process)", vec![]),
+        ("open the store (writable, in process)", vec![]),
+        ("`reflect --engine manual` (first of the day)", vec![]),
+        ("`reflect --engine manual`", vec![]),
+        ("`list`", vec![]),
+        ("`show ID`", vec![]),
+        ("`status`", vec![]),
+        ("`search river heron`", vec![]),
+    ];
+    for &n in &sizes {
+        let home_dir = dir.path().join(format!("journal-{n}"));
+        let home = Home::at(&home_dir);
+        let id = {
+            let store = home.open_store().unwrap();
+            let identity = home.init_with(&store, "bench").unwrap().identity;
+            let batch = journal(&identity, n, &mut rng);
+            let t = Instant::now();
+            store.import(&batch).unwrap();
+            store.index_pending().unwrap();
+            eprintln!("{n}: imported in {}", ms(t.elapsed()));
+            batch.reflections[n / 2].id.to_string()
+        };
+        // No daily backup yet: the next writing command is the first of
+        // the day.
+        let _ = std::fs::remove_dir_all(home_dir.join("backups"));
+        let mut col = Vec::new();
+        let db = home.db_path();
+        col.push(ms(median(
+            (0..runs)
+                .map(|_| {
+                    let t = Instant::now();
+                    drop(Store::open_read_only(&db).unwrap());
+                    t.elapsed()
+                })
+                .collect(),
+        )));
+        col.push(ms(median(
+            (0..runs)
+                .map(|_| {
+                    let t = Instant::now();
+                    drop(Store::open(&db).unwrap());
+                    t.elapsed()
+                })
+                .collect(),
+        )));
+        let reflect = [
+            "reflect",
+            "--engine",
+            "manual",
+            "I walked by the river and saw a heron; I keep replaying the call.",
+        ];
+        col.push(ms(mirror(&home_dir, &reflect)));
+        col.push(ms(median(
+            (0..runs).map(|_| mirror(&home_dir, &reflect)).collect(),
+        )));
+        for args in [
+            &["list"][..],
+            &["show", &id][..],
+            &["status"][..],
+            &["search", "river", "heron"][..],
+        ] {
+            col.push(ms(median(
+                (0..runs).map(|_| mirror(&home_dir, args)).collect(),
+            )));
+        }
+        for (row, value) in rows.iter_mut().zip(col) {
+            row.1.push(value);
+        }
+    }
+    println!("load average at end: {}\n", load());
+    print!("| median of {runs} |");
+    for n in &sizes {
+        print!(" {n} entries |");
+    }
+    println!();
+    print!("|---|");
+    for _ in &sizes {
+        print!("---|");
+    }
+    println!();
+    for (name, values) in rows {
+        println!("| {name} | {} |", values.join(" | "));
+    }
+}
