@@ -26,8 +26,12 @@ use mirror_governance::canonical;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Records larger than this are refused before anything else is looked at.
-pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+/// Records of every kind but a release are at most this large.
+pub const MAX_RECORD_BYTES: usize = mirror_governance::payload::limits::RECORD_BYTES;
+/// Records larger than this (the largest kind's limit) are refused before
+/// anything else is looked at; each kind's own limit
+/// ([`Kind::max_bytes`]) is checked once the kind is known.
+pub const MAX_ANY_RECORD_BYTES: usize = mirror_governance::payload::limits::MAX_RECORD_BYTES;
 /// The only envelope format version so far.
 pub const FORMAT_VERSION: u32 = 1;
 /// Prefixed to the signed bytes so a record signature can never be replayed
@@ -93,6 +97,12 @@ impl Kind {
         Kind::ALL.get(usize::from(n)).copied()
     }
 
+    /// The largest record of this kind, envelope included (one source of
+    /// truth: the governance crate's limits, which the schemas mirror).
+    pub fn max_bytes(self) -> usize {
+        mirror_governance::payload::limits::record_bytes(self.as_str())
+    }
+
     /// Telemetry is signed by a throwaway key and expires with its epoch.
     pub fn is_anonymous(self) -> bool {
         matches!(self, Kind::TelemetryPacket)
@@ -143,8 +153,8 @@ impl fmt::Debug for RecordId {
 /// Why bytes are not a well-formed record. Each names what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
-    #[error("record is {size} bytes; the limit is {MAX_RECORD_BYTES}")]
-    TooLarge { size: usize },
+    #[error("record is {size} bytes; the limit is {limit}")]
+    TooLarge { size: usize, limit: usize },
     #[error("record is not JSON: {0}")]
     NotJson(String),
     #[error("record bytes are not in canonical form (sorted keys, no whitespace, integers only)")]
@@ -210,8 +220,11 @@ impl Record {
     /// Parse wire bytes: size, JSON, canonical form and every field's shape.
     /// Does not check the signature (see [`Record::verify_signature`]).
     pub fn decode(bytes: &[u8]) -> Result<Record, RecordError> {
-        if bytes.len() > MAX_RECORD_BYTES {
-            return Err(RecordError::TooLarge { size: bytes.len() });
+        if bytes.len() > MAX_ANY_RECORD_BYTES {
+            return Err(RecordError::TooLarge {
+                size: bytes.len(),
+                limit: MAX_ANY_RECORD_BYTES,
+            });
         }
         let value: Value =
             serde_json::from_slice(bytes).map_err(|e| RecordError::NotJson(e.to_string()))?;
@@ -252,6 +265,12 @@ impl Record {
             }
             _ => return Err(field("kind", "missing or not a string")),
         };
+        if bytes.len() > kind.max_bytes() {
+            return Err(RecordError::TooLarge {
+                size: bytes.len(),
+                limit: kind.max_bytes(),
+            });
+        }
         let author = hex_field::<32>(&map, "author")?;
         let signature = hex_field::<64>(&map, "signature")?;
         let created_at = match map.get("created_at") {
@@ -385,6 +404,40 @@ mod tests {
         }
     }
 
+    /// Each kind has its own limit: a release may be as large as the pack
+    /// makes it (up to its limit), every other kind stays at 64 KiB.
+    #[test]
+    fn each_kind_has_its_own_size_limit() {
+        let padded = |kind: Kind, n: usize| {
+            Record::sign(
+                kind,
+                1_700_000_000_000,
+                payload(json!({"padding": "x".repeat(n)})),
+                &key(1),
+            )
+            .unwrap()
+        };
+        let release = padded(Kind::ReleaseManifest, 100 * 1024);
+        assert!(release.bytes().len() > MAX_RECORD_BYTES);
+        assert_eq!(Record::decode(release.bytes()).unwrap(), release);
+        let vote = padded(Kind::Vote, 100 * 1024);
+        assert_eq!(
+            Record::decode(vote.bytes()),
+            Err(RecordError::TooLarge {
+                size: vote.bytes().len(),
+                limit: MAX_RECORD_BYTES
+            })
+        );
+        let huge = padded(Kind::ReleaseManifest, MAX_ANY_RECORD_BYTES);
+        assert!(matches!(
+            Record::decode(huge.bytes()),
+            Err(RecordError::TooLarge { limit, .. }) if limit == MAX_ANY_RECORD_BYTES
+        ));
+        for kind in Kind::ALL {
+            assert!(kind.max_bytes() <= MAX_ANY_RECORD_BYTES, "{kind}");
+        }
+    }
+
     #[test]
     fn signed_records_round_trip_and_verify() {
         let r = Record::sign(
@@ -417,7 +470,7 @@ mod tests {
             Record::decode(other_kind.as_bytes()),
             Err(RecordError::UnknownKind(_))
         ));
-        let big = vec![b' '; MAX_RECORD_BYTES + 1];
+        let big = vec![b' '; MAX_ANY_RECORD_BYTES + 1];
         assert!(matches!(
             Record::decode(&big),
             Err(RecordError::TooLarge { .. })

@@ -58,9 +58,33 @@ pub const KINDS: [&str; 9] = [
 /// negation.
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
-/// Bounds on text and list lengths. The envelope's 64 KiB limit applies on
-/// top of these.
+/// Bounds on text and list lengths, and on whole records. The envelope's
+/// size limit ([`limits::record_bytes`]) applies on top of the others.
 pub mod limits {
+    /// The largest record of most kinds, envelope included: every payload
+    /// but a release's is a few KiB at most.
+    pub const RECORD_BYTES: usize = 64 * 1024;
+    /// The largest `release_manifest` record. A release carries the whole
+    /// parameter pack (gzip'd) and, for an amendment, the constitution, so
+    /// it grows with the pack: the genesis pack with five languages and the
+    /// crisis rules makes a 74 KiB release with the constitution. 512 KiB
+    /// leaves room for several times that, and is still small for the
+    /// transport (gossip allows one record of the largest kind plus the
+    /// Automerge change around it).
+    pub const RELEASE_RECORD_BYTES: usize = 512 * 1024;
+    /// The largest record of any kind: what a decoder refuses before it
+    /// parses anything.
+    pub const MAX_RECORD_BYTES: usize = RELEASE_RECORD_BYTES;
+
+    /// The largest record of `kind` (a wire name), envelope included.
+    pub fn record_bytes(kind: &str) -> usize {
+        if kind == <super::ReleaseManifest as super::Payload>::KIND {
+            RELEASE_RECORD_BYTES
+        } else {
+            RECORD_BYTES
+        }
+    }
+
     /// A commons name.
     pub const NAME_CHARS: usize = 100;
     /// A proposal title.
