@@ -421,20 +421,46 @@ pub fn genesis(ctx: &Context, cmd: &GenesisCommand) -> anyhow::Result<Output> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("genesis-{}.json", &id[..12])));
+    // All or nothing: the file first (nothing else has changed if it cannot
+    // be written), then the join; a failed join takes the file back.
     std::fs::write(&out, record.bytes()).with_context(|| format!("writing {}", out.display()))?;
-    join_record(ctx, &record)?;
+    let left = match join_record(ctx, &record) {
+        Ok(left) => left,
+        Err(e) => {
+            let _ = std::fs::remove_file(&out);
+            return Err(e);
+        }
+    };
     Output::new(
-        json!({"id": id, "file": out, "genesis": g}),
+        json!({"id": id, "file": out, "genesis": g, "left": left}),
         format!(
-            "founded commons {id}\n  genesis record written to {} (others join with `mirror commons join {}`)\n  this node's commons is now {id}",
+            "founded commons {id}\n  genesis record written to {} (others join with `mirror commons join {}`)\n  this node's commons is now {id}{}",
             out.display(),
-            out.display()
+            out.display(),
+            left_note(ctx, left.as_deref())
         ),
     )
 }
 
-/// Make `record` (a genesis) this node's commons and hold it.
-fn join_record(ctx: &Context, record: &Record) -> anyhow::Result<()> {
+/// What happened to the commons a node left: its records stay in its own
+/// store, and one command returns to it.
+fn left_note(ctx: &Context, left: Option<&str>) -> String {
+    match left {
+        Some(old) => format!(
+            "\n  the records of commons {} stay in {}; `mirror commons use {old}` returns to it",
+            short(&old),
+            ctx.home.commons_db_path(old).display()
+        ),
+        None => String::new(),
+    }
+}
+
+/// Make `record` (a genesis) this node's commons and hold it. All or
+/// nothing: the genesis goes into the new commons' own store (created if
+/// need be, removed again if this fails), and only then does the config
+/// name it. The commons left keeps its store untouched. Returns the
+/// commons left, if it was another.
+fn join_record(ctx: &Context, record: &Record) -> anyhow::Result<Option<String>> {
     if record.kind != Kind::Genesis {
         return Err(UsageError(format!(
             "that is a {} record, not a genesis",
@@ -447,14 +473,25 @@ fn join_record(ctx: &Context, record: &Record) -> anyhow::Result<()> {
         .map_err(|e| UsageError(format!("the genesis record: {e}")))?;
     let id = record.id().to_hex();
     let mut config = ctx.home.load_config()?;
-    config.commons.id = id.clone();
-    ctx.home.save_config(&config)?;
-    let mut c = daemon::open_local(&ctx.home)?;
-    if c.get(&record.id()).is_none() {
-        c.publish(record.bytes(), now())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let before = config.commons.commons_id();
+    let path = ctx.home.commons_db_path(&id);
+    let existed = path.exists();
+    let undo = |e: anyhow::Error| {
+        if !existed {
+            let _ = std::fs::remove_file(&path);
+        }
+        e
+    };
+    {
+        let mut c = daemon::open_commons(&ctx.home, &id).map_err(undo)?;
+        if c.get(&record.id()).is_none() {
+            c.publish(record.bytes(), now())
+                .map_err(|e| undo(anyhow::anyhow!("{e}")))?;
+        }
     }
-    Ok(())
+    config.commons.id = id.clone();
+    ctx.home.save_config(&config).map_err(|e| undo(e.into()))?;
+    Ok((before != id).then_some(before))
 }
 
 pub fn join(ctx: &Context, file: &Path) -> anyhow::Result<Output> {
@@ -468,11 +505,66 @@ pub fn join(ctx: &Context, file: &Path) -> anyhow::Result<Output> {
         std::fs::read(file).map_err(|e| UsageError(format!("reading {}: {e}", file.display())))?;
     let record =
         Record::decode(&bytes).map_err(|e| UsageError(format!("{}: {e}", file.display())))?;
-    join_record(ctx, &record)?;
+    let left = join_record(ctx, &record)?;
     let id = record.id().to_hex();
     Output::new(
+        json!({"id": id, "left": left}),
+        format!(
+            "joined commons {id}; `mirror node` serves it{}",
+            left_note(ctx, left.as_deref())
+        ),
+    )
+}
+
+/// `mirror commons list`: every commons whose records this node holds.
+pub fn list_commons(ctx: &Context) -> anyhow::Result<Output> {
+    let in_force = ctx.home.load_config()?.commons.commons_id();
+    let mut held = daemon::held_commons(&ctx.home);
+    if !held.contains(&in_force) {
+        held.push(in_force.clone());
+    }
+    let mut text = String::new();
+    let rows: Vec<Value> = held
+        .iter()
+        .map(|id| {
+            let _ = writeln!(text, "{} {id}", if *id == in_force { "*" } else { " " });
+            json!({"id": id, "in_force": *id == in_force, "store": ctx.home.commons_db_path(id)})
+        })
+        .collect();
+    let _ = write!(
+        text,
+        "(* is this node's commons; `mirror commons use ID` switches)"
+    );
+    Output::new(json!(rows), text)
+}
+
+/// `mirror commons use ID`: switch to a commons whose records this node
+/// holds (or back to the default commons). Nothing is deleted.
+pub fn use_commons(ctx: &Context, id: &str) -> anyhow::Result<Output> {
+    if daemon::find(&ctx.home).is_some() {
+        return Err(UsageError(
+            "stop `mirror node` first: the commons it serves would change".into(),
+        )
+        .into());
+    }
+    let default = crate::home::default_commons_id(mirror_constitution::GENESIS_HASH);
+    let held = daemon::held_commons(&ctx.home);
+    if id != default && !held.iter().any(|h| h == id) {
+        return Err(UsageError(format!(
+            "this node holds no commons {id} (`mirror commons list` shows those it holds; `mirror commons join GENESIS_FILE` joins another)"
+        ))
+        .into());
+    }
+    let mut config = ctx.home.load_config()?;
+    config.commons.id = if id == default {
+        String::new()
+    } else {
+        id.to_string()
+    };
+    ctx.home.save_config(&config)?;
+    Output::new(
         json!({"id": id}),
-        format!("joined commons {id}; `mirror node` serves it"),
+        format!("this node's commons is now {id}; `mirror node` serves it"),
     )
 }
 
@@ -687,10 +779,25 @@ fn draft(ctx: &Context, a: &ProposalNewArgs) -> anyhow::Result<EvolutionProposal
         });
     }
     for path in &a.remove {
-        let before = doc
-            .pointer(path)
-            .cloned()
-            .ok_or_else(|| UsageError(format!("{path} is not in the pack in force")))?;
+        let Some(before) = doc.pointer(path).cloned() else {
+            // Removing what the pack does not hold is an error; when the
+            // removal is what an invariant forbids (`--remove /export`),
+            // the error names the invariant, as the gate would.
+            let probe = Edit {
+                path: path.clone(),
+                before: Some(Value::Null),
+                after: None,
+            };
+            let report = removal_report(ctx, &probe)?;
+            if !report.is_clean() {
+                return Err(UsageError(format!(
+                    "not drafted: removing {path} violates the constitution: {}",
+                    report.describe()
+                ))
+                .into());
+            }
+            return Err(UsageError(format!("{path} is not in the pack in force")).into());
+        };
         edits.push(Edit {
             path: path.clone(),
             before: Some(before),
@@ -743,6 +850,31 @@ fn finding(ctx: &Context, text: &str) -> anyhow::Result<crate::model::EvolutionE
         return Err(UsageError(format!("{text} is a {} event, not a finding", event.kind)).into());
     }
     Ok(event)
+}
+
+/// The invariant checker's report on `edit` alone.
+fn removal_report(
+    ctx: &Context,
+    edit: &Edit,
+) -> anyhow::Result<mirror_governance::invariants::Report> {
+    let probe = EvolutionProposal {
+        proposal_type: ProposalType::PatternDetection,
+        title: "probe".into(),
+        description: String::new(),
+        change: Change {
+            target: ChangeTarget::Params,
+            edits: vec![edit.clone()],
+        },
+        evidence: Vec::new(),
+        flags: Flags {
+            data_collection: false,
+            user_consent_required: false,
+            removes_export: false,
+            breaking_change: false,
+            migration_path: None,
+        },
+    };
+    check_report(ctx, &probe)
 }
 
 fn check_report(
@@ -1341,10 +1473,21 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
             let (m, id) = match spec {
                 Some(s) => load_release(&records, s)?,
                 None => {
-                    let (id, _) = verified_releases(&ledger)
+                    let (id, newest) = verified_releases(&ledger)
                         .into_iter()
                         .max_by_key(|(_, r)| r.info.version)
                         .ok_or_else(|| UsageError("no verified release in the commons".into()))?;
+                    // Rollback is sticky: what the person took out stays
+                    // out until they name it or a newer one arrives.
+                    let state = release::applied_state(&ctx.home)?;
+                    if state.held_back(newest.info.version) {
+                        return Err(UsageError(format!(
+                            "release {} was rolled back on this node, so it stays out until you apply it by name (`mirror release apply {}`) or a newer release arrives",
+                            newest.info.version,
+                            id.to_hex()
+                        ))
+                        .into());
+                    }
                     load_release(&records, &id.to_hex())?
                 }
             };
