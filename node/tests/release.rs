@@ -692,4 +692,20 @@ fn removing_export_by_path_is_refused_as_i5() {
         ],
     );
     assert!(e.contains("not in the pack"), "{e}");
+    // The README's example once failed for want of a description: the
+    // error says what is needed.
+    let e = fails(
+        &home,
+        &[
+            "proposal",
+            "new",
+            "--type",
+            "pattern_detection",
+            "--title",
+            "More tries",
+            "--set",
+            "/thresholds/max_regenerations=3",
+        ],
+    );
+    assert!(e.contains("--description is needed"), "{e}");
 }

@@ -122,8 +122,10 @@ pub struct ProposalNewArgs {
     pub proposal_type: Option<ProposalType>,
     #[arg(long)]
     pub title: Option<String>,
-    #[arg(long, default_value = "")]
-    pub description: String,
+    /// What the change is for, in a sentence or two (needed, unless
+    /// --from-finding supplies the finding's summary)
+    #[arg(long)]
+    pub description: Option<String>,
     /// Replace a value: /json/pointer=JSON (repeatable)
     #[arg(long = "set", value_name = "PATH=JSON")]
     pub set: Vec<String>,
@@ -810,9 +812,9 @@ fn draft(ctx: &Context, a: &ProposalNewArgs) -> anyhow::Result<EvolutionProposal
         );
     }
     let mut evidence: Vec<Evidence> = Vec::new();
-    let mut description = a.description.clone();
+    let mut description = a.description.clone().unwrap_or_default();
     if let Some(f) = &finding {
-        if description.is_empty() {
+        if description.trim().is_empty() {
             description = f.summary.clone();
         }
         let mut data = f.details.0.clone();
@@ -820,6 +822,12 @@ fn draft(ctx: &Context, a: &ProposalNewArgs) -> anyhow::Result<EvolutionProposal
         evidence.push(Evidence::Data(data));
     }
     evidence.extend(a.evidence.iter().map(|e| Evidence::Text(e.clone())));
+    if description.trim().is_empty() {
+        return Err(UsageError(
+            "--description is needed: what the change is for, in a sentence or two".into(),
+        )
+        .into());
+    }
     Ok(EvolutionProposal {
         proposal_type,
         title,
