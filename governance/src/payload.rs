@@ -472,8 +472,18 @@ pub struct Genesis {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VotingRules {
-    /// How long voting stays open, in milliseconds (1 ms to 366 days).
+    /// How long voting stays open, in milliseconds (1 ms to 366 days): the
+    /// window every proposal gets, and with `max_period_ms` the shortest.
     pub period_ms: u64,
+    /// The longest window a proposer may choose for their proposal (at
+    /// least `period_ms`, at most 366 days). Absent: every window lasts
+    /// exactly `period_ms` (a genesis from before this field keeps its id).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_period_ms: Option<u64>,
     /// Approve + abstain votes needed, as a percentage (1–100) of the members
     /// when voting opens (rounded up).
     pub quorum_percent: u32,
@@ -481,6 +491,14 @@ pub struct VotingRules {
     /// least numerator / denominator, e.g. 2/3.
     pub supermajority_numerator: u32,
     pub supermajority_denominator: u32,
+}
+
+impl VotingRules {
+    /// Whether a proposal's voting window may last `ms`: exactly the
+    /// period, or between it and the longest the genesis allows.
+    pub fn window_allowed(&self, ms: u64) -> bool {
+        ms >= self.period_ms && ms <= self.max_period_ms.unwrap_or(self.period_ms)
+    }
 }
 
 impl Payload for Genesis {
@@ -514,6 +532,15 @@ impl Payload for Genesis {
             limits::VOTING_PERIOD_MS,
             "between 1 ms and 366 days",
         )?;
+        if let Some(max) = v.max_period_ms {
+            c.int(
+                "voting.max_period_ms",
+                max,
+                v.period_ms,
+                limits::VOTING_PERIOD_MS,
+                "between voting.period_ms and 366 days",
+            )?;
+        }
         c.int(
             "voting.quorum_percent",
             v.quorum_percent.into(),
@@ -2357,6 +2384,7 @@ mod tests {
             "attestations_required",
             "voting",
             "period_ms",
+            "max_period_ms",
             "quorum_percent",
             "supermajority_numerator",
             "supermajority_denominator",

@@ -709,3 +709,93 @@ fn removing_export_by_path_is_refused_as_i5() {
     );
     assert!(e.contains("--description is needed"), "{e}");
 }
+
+/// A proposal may choose its voting window within the bounds its genesis
+/// sets, and the window prints as local times.
+#[test]
+fn a_proposal_chooses_its_window_within_the_genesis_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("node");
+    ok(&home, &["init"]);
+    let me = json_of(&home, &["status"])["identity"]["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let genesis = dir.path().join("genesis.json");
+    ok(
+        &home,
+        &[
+            "commons",
+            "genesis",
+            "new",
+            "--name",
+            "windows",
+            "--guardian",
+            &me,
+            "--period",
+            "7d",
+            "--max-period",
+            "30d",
+            "--out",
+            genesis.to_str().unwrap(),
+        ],
+    );
+    ok(&home, &["member", "attest", &me]);
+    let listed = ok(&home, &["member", "list"]);
+    assert!(
+        listed.contains("voting     7d (a proposal may choose up to 30d)"),
+        "{listed}"
+    );
+    let draft = dir.path().join("p.json");
+    ok(
+        &home,
+        &[
+            "proposal",
+            "new",
+            "--type",
+            "pattern_detection",
+            "--title",
+            "Notice circling back",
+            "--description",
+            "Loops back to one conversation go unnoticed.",
+            "--add",
+            r#"/patterns/past_reference/rules/-={"id":"circling_back","cues":["circling back"]}"#,
+            "--out",
+            draft.to_str().unwrap(),
+        ],
+    );
+    let id = json_of(&home, &["proposal", "submit", draft.to_str().unwrap()])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(&home, &["proposal", "advance", &id, "testing"]);
+    ok(&home, &["proposal", "advance", &id, "review"]);
+    let e = fails(
+        &home,
+        &["proposal", "advance", &id, "voting", "--window", "60d"],
+    );
+    assert!(e.contains("7d to 30d"), "{e}");
+    let e = fails(
+        &home,
+        &["proposal", "advance", &id, "voting", "--window", "1d"],
+    );
+    assert!(e.contains("7d to 30d"), "{e}");
+    let out = ok(
+        &home,
+        &["proposal", "advance", &id, "voting", "--window", "14d"],
+    );
+    // Local date and time, not epoch milliseconds.
+    assert!(
+        out.contains(" → ") && out.contains(':') && out.contains('-'),
+        "{out}"
+    );
+    let v = json_of(&home, &["proposal", "show", &id]);
+    let tally = &v["tally"]["window"];
+    assert_eq!(
+        tally["closes"].as_i64().unwrap() - tally["opens"].as_i64().unwrap(),
+        14 * DAY,
+        "{v}"
+    );
+    let shown = ok(&home, &["proposal", "show", &id]);
+    assert!(!shown.contains(&tally["opens"].to_string()), "{shown}");
+}

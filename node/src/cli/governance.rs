@@ -55,9 +55,14 @@ pub struct GenesisArgs {
     /// How many guardians' attestations admit a member
     #[arg(long, default_value_t = 1)]
     pub attestations: u32,
-    /// How long voting stays open (e.g. 90s, 30m, 12h, 7d)
+    /// How long voting stays open (e.g. 90s, 30m, 12h, 7d): every
+    /// proposal's window, or with --max-period the shortest
     #[arg(long, default_value = "7d")]
     pub period: String,
+    /// Let each proposer choose a window up to this long (e.g. 30d)
+    /// [default: every window lasts --period]
+    #[arg(long, value_name = "DURATION")]
+    pub max_period: Option<String>,
     /// Approve + abstain votes needed, percent of members
     #[arg(long, default_value_t = 50)]
     pub quorum: u32,
@@ -103,6 +108,11 @@ pub enum ProposalCommand {
         id: String,
         #[arg(value_parser = serde_enum::<ProposalState>)]
         to: ProposalState,
+        /// With `voting`: how long this proposal's vote stays open, within
+        /// the commons' bounds (`mirror member list` shows them)
+        /// [default: the commons' period]
+        #[arg(long, value_name = "DURATION")]
+        window: Option<String>,
     },
     /// Vote as a member: approve, reject or abstain
     Vote {
@@ -345,6 +355,33 @@ pub(super) fn publish_bytes(ctx: &Context, bytes: &[u8]) -> anyhow::Result<(Stri
     }
 }
 
+/// Unix ms as a local date and time for people ("2026-12-03 21:40 +01:00");
+/// JSON output keeps the milliseconds.
+fn local_time(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| {
+            t.to_zoned(jiff::tz::TimeZone::system())
+                .strftime("%Y-%m-%d %H:%M:%S %:z")
+                .to_string()
+        })
+        .unwrap_or_else(|_| ms.to_string())
+}
+
+/// Milliseconds as days, hours, minutes or seconds ("7d", "36h", "90s").
+fn human_duration(ms: u64) -> String {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms >= size && ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
 /// "90s", "30m", "12h", "7d" or plain milliseconds.
 fn parse_duration_ms(s: &str) -> Result<u64, UsageError> {
     let bad = || UsageError(format!("{s:?} is not a duration (e.g. 90s, 30m, 12h, 7d)"));
@@ -407,6 +444,7 @@ pub fn genesis(ctx: &Context, cmd: &GenesisCommand) -> anyhow::Result<Output> {
         attestations_required: a.attestations,
         voting: VotingRules {
             period_ms: parse_duration_ms(&a.period)?,
+            max_period_ms: a.max_period.as_deref().map(parse_duration_ms).transpose()?,
             quorum_percent: a.quorum,
             supermajority_numerator: num,
             supermajority_denominator: den,
@@ -662,8 +700,21 @@ pub fn member(ctx: &Context, cmd: &MemberCommand) -> anyhow::Result<Output> {
             for m in &members {
                 let _ = writeln!(text, "  {}", m.to_hex());
             }
+            let voting = &ledger.genesis().voting;
+            let _ = writeln!(
+                text,
+                "voting     {}{}, quorum {}% (approve + abstain), amendments {}/{}",
+                human_duration(voting.period_ms),
+                voting.max_period_ms.map_or(String::new(), |m| format!(
+                    " (a proposal may choose up to {})",
+                    human_duration(m)
+                )),
+                voting.quorum_percent,
+                voting.supermajority_numerator,
+                voting.supermajority_denominator
+            );
             Output::new(
-                json!({"me": me, "members": members, "guardians": guardians}),
+                json!({"me": me, "members": members, "guardians": guardians, "voting": voting}),
                 text.trim_end().to_string(),
             )
         }
@@ -911,7 +962,8 @@ fn describe_status(s: &ProposalStatus) -> String {
     for (at, state, record) in &s.history {
         let _ = writeln!(
             text,
-            "  {at}  {:<10} {}",
+            "  {}  {:<10} {}",
+            local_time(*at),
             state_name(*state),
             short(&record.to_hex())
         );
@@ -947,8 +999,8 @@ fn describe_tally(t: &Tally) -> String {
     let _ = writeln!(
         text,
         "window     {} → {}{}",
-        t.window.opens,
-        t.window.closes,
+        local_time(t.window.opens),
+        local_time(t.window.closes),
         if t.closed { " (closed)" } else { " (open)" }
     );
     let _ = writeln!(
@@ -1051,7 +1103,7 @@ pub fn proposal(ctx: &Context, cmd: &ProposalCommand) -> anyhow::Result<Output> 
                 text.trim_end().to_string(),
             )
         }
-        ProposalCommand::Advance { id, to } => {
+        ProposalCommand::Advance { id, to, window } => {
             let hash = parse_hash(id, "proposal id")?;
             let (ledger, _) = ledger(ctx)?;
             let status = ledger
@@ -1064,9 +1116,31 @@ pub fn proposal(ctx: &Context, cmd: &ProposalCommand) -> anyhow::Result<Output> 
             // Voting opens with the transition that opens it, at the record's
             // own time, so the ledger sees opens_at >= created_at.
             let at = now();
+            let voting = &ledger.genesis().voting;
+            let length = match window {
+                Some(w) if *to == ProposalState::Voting => {
+                    let ms = parse_duration_ms(w)?;
+                    if !voting.window_allowed(ms) {
+                        return Err(UsageError(format!(
+                            "--window {w}: this commons' votes last {}{}",
+                            human_duration(voting.period_ms),
+                            voting.max_period_ms.map_or(" exactly".into(), |m| format!(
+                                " to {}",
+                                human_duration(m)
+                            ))
+                        ))
+                        .into());
+                    }
+                    ms
+                }
+                Some(_) => {
+                    return Err(UsageError("--window is for `advance ID voting`".into()).into());
+                }
+                None => voting.period_ms,
+            };
             let (opens, closes) = if *to == ProposalState::Voting {
                 let opens = u64::try_from(at).unwrap_or(0);
-                (Some(opens), Some(opens + ledger.genesis().voting.period_ms))
+                (Some(opens), Some(opens + length))
             } else {
                 (None, None)
             };
@@ -1079,7 +1153,13 @@ pub fn proposal(ctx: &Context, cmd: &ProposalCommand) -> anyhow::Result<Output> 
             t.check().map_err(|e| UsageError(e.to_string()))?;
             let (rid, how) = publish_at(ctx, &key, &t, at)?;
             let window = opens
-                .map(|o| format!(" (voting {o} → {})", closes.unwrap_or(o)))
+                .map(|o| {
+                    format!(
+                        " (voting {} → {})",
+                        local_time(o as i64),
+                        local_time(closes.unwrap_or(o) as i64)
+                    )
+                })
                 .unwrap_or_default();
             Output::new(
                 json!({"id": rid, "proposal": id, "to": to, "voting_opens_at": opens, "voting_closes_at": closes}),
