@@ -876,6 +876,25 @@ impl Home {
     /// there is one, else the genesis compiled in. Either way it must be the
     /// genesis or a ratified amendment, or the node refuses to run.
     pub fn constitution(&self) -> Result<mirror_constitution::Constitution> {
+        let constitution = self.constitution_on_disk()?;
+        // Amendments ratified by a commons: their documents came in a
+        // guardian-signed release this node verified and applied.
+        let ratified = self.ratified_constitutions()?;
+        if constitution.hash().is_superseded_genesis() && !ratified.contains(&constitution.hash()) {
+            return self.upgrade_genesis(&constitution);
+        }
+        constitution.verify(&ratified)?;
+        Ok(constitution)
+    }
+
+    /// The hash of the constitution in this home as it is, read only: no
+    /// check, no upgrade (what an export records, which must always work).
+    pub fn constitution_hash_on_disk(&self) -> Result<String> {
+        Ok(self.constitution_on_disk()?.hash().to_hex())
+    }
+
+    /// The documents in the home (or the genesis compiled in), unchecked.
+    fn constitution_on_disk(&self) -> Result<mirror_constitution::Constitution> {
         let dir = self.constitution_dir();
         let constitution = if dir.is_dir() {
             let mut files = Vec::new();
@@ -894,13 +913,6 @@ impl Home {
         } else {
             mirror_constitution::Constitution::genesis()
         };
-        // Amendments ratified by a commons: their documents came in a
-        // guardian-signed release this node verified and applied.
-        let ratified = self.ratified_constitutions()?;
-        if constitution.hash().is_superseded_genesis() && !ratified.contains(&constitution.hash()) {
-            return self.upgrade_genesis(&constitution);
-        }
-        constitution.verify(&ratified)?;
         Ok(constitution)
     }
 

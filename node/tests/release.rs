@@ -799,3 +799,24 @@ fn a_proposal_chooses_its_window_within_the_genesis_bounds() {
     let shown = ok(&home, &["proposal", "show", &id]);
     assert!(!shown.contains(&tally["opens"].to_string()), "{shown}");
 }
+
+/// `mirror export` records the constitution in force (it wrote null).
+#[test]
+fn export_writes_the_constitution_hash_in_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("node");
+    ok(&home, &["init"]);
+    let out = dir.path().join("bundle.tar.gz");
+    ok(&home, &["export", "--out", out.to_str().unwrap()]);
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(&out).unwrap(),
+    ));
+    let mut first = archive.entries().unwrap().next().unwrap().unwrap();
+    assert_eq!(first.path().unwrap().to_str().unwrap(), "MANIFEST.json");
+    let manifest: Value = serde_json::from_reader(&mut first).unwrap();
+    assert_eq!(
+        manifest["constitution_hash"],
+        mirror_constitution::GENESIS_HASH,
+        "{manifest}"
+    );
+}

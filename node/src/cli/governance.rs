@@ -1493,9 +1493,7 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
                 "release {} verifies: signed by the guardians (root version {}), expires {}, {} proposal(s), pack {}",
                 r.info.version,
                 r.root_version,
-                jiff::Timestamp::from_millisecond(r.expires_ms)
-                    .map(|t| t.to_string())
-                    .unwrap_or_default(),
+                local_time(r.expires_ms),
                 r.info.proposals.len(),
                 short(&r.info.params_hash)
             );
