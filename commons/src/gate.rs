@@ -175,7 +175,11 @@ impl Gate {
         let record = self.precheck(bytes, now_ms)?;
         check_claimed(&record, claimed_id)?;
         record.verify_signature().map_err(|e| match e {
-            RecordError::BadSignature => Rejection::BadSignature,
+            // A malformed S or R is a bad signature, as the batch path says.
+            RecordError::BadSignature
+            | RecordError::Field {
+                field: "signature", ..
+            } => Rejection::BadSignature,
             other => Rejection::Malformed(other),
         })?;
         self.after_signature(record, accepted)
@@ -221,12 +225,21 @@ impl Gate {
             }
         }
         let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-        // Batch verification is not strict about small-order keys, so a
-        // batch that passes is re-checked for weak keys, and a failing one
-        // is verified record by record.
+        // Batch verification is cofactorless with random weights: with a
+        // mixed-order R it passes or fails by chance, and it does not check
+        // for small-order keys. `verifying_key` already refused keys outside
+        // the prime-order subgroup; a batch that passes is re-checked for
+        // S and R as `verify_signature` checks them, and a failing one is
+        // verified record by record, so the verdict never depends on how
+        // the record arrived.
         let batch_ok = !idx.is_empty()
             && ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_ok()
-            && keys.iter().all(|k: &VerifyingKey| !k.is_weak());
+            && keys.iter().all(|k: &VerifyingKey| !k.is_weak())
+            && idx.iter().all(|&i| {
+                out[i]
+                    .as_ref()
+                    .is_ok_and(|r| r.verify_signature_shape().is_ok())
+            });
         if !batch_ok {
             for &i in &idx {
                 if let Ok(record) = &out[i]

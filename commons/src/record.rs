@@ -115,6 +115,31 @@ impl fmt::Display for Kind {
     }
 }
 
+/// The ed25519 group order L, little-endian.
+const GROUP_ORDER: [u8; 32] = [
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+];
+
+/// Whether a signature's S (its last 32 bytes, little-endian) is below L.
+fn s_is_reduced(signature: &[u8; 64]) -> bool {
+    for i in (0..32).rev() {
+        let (s, l) = (signature[32 + i], GROUP_ORDER[i]);
+        if s != l {
+            return s < l;
+        }
+    }
+    false
+}
+
+/// Whether a signature's R decodes to a point of the prime-order subgroup
+/// (which also rules out small-order R).
+pub(crate) fn r_is_torsion_free(signature: &[u8; 64]) -> bool {
+    let mut r = [0u8; 32];
+    r.copy_from_slice(&signature[..32]);
+    VerifyingKey::from_bytes(&r).is_ok_and(|p| !p.is_weak() && p.to_edwards().is_torsion_free())
+}
+
 /// blake3 of a record's canonical bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RecordId(pub [u8; 32]);
@@ -159,6 +184,10 @@ pub enum RecordError {
     NotJson(String),
     #[error("record bytes are not in canonical form (sorted keys, no whitespace, integers only)")]
     NotCanonical,
+    #[error(
+        "record field {path}: a number written with a fraction or an exponent (integers only, even 1.0 is refused)"
+    )]
+    NotInteger { path: String },
     #[error("record field `{field}`: {problem}")]
     Field {
         field: &'static str,
@@ -228,7 +257,10 @@ impl Record {
         }
         let value: Value =
             serde_json::from_slice(bytes).map_err(|e| RecordError::NotJson(e.to_string()))?;
-        let canonical_form = canonical::to_vec(&value).map_err(|_| RecordError::NotCanonical)?;
+        let canonical_form = canonical::to_vec(&value).map_err(|e| match e {
+            canonical::CanonicalError::Float { path } => RecordError::NotInteger { path },
+            _ => RecordError::NotCanonical,
+        })?;
         if canonical_form != bytes {
             return Err(RecordError::NotCanonical);
         }
@@ -316,12 +348,49 @@ impl Record {
         ))
     }
 
+    /// The author's key: a point on the curve, in the prime-order subgroup
+    /// (a small-order or mixed-order key would let a signature verify for
+    /// some verifiers and not others).
     pub fn verifying_key(&self) -> Result<VerifyingKey, RecordError> {
-        VerifyingKey::from_bytes(&self.author).map_err(|_| field("author", "not an ed25519 key"))
+        let key = VerifyingKey::from_bytes(&self.author)
+            .map_err(|_| field("author", "not an ed25519 key"))?;
+        if key.is_weak() {
+            return Err(field("author", "a small-order key, which signs nothing"));
+        }
+        if !key.to_edwards().is_torsion_free() {
+            return Err(field("author", "a key outside the prime-order subgroup"));
+        }
+        Ok(key)
     }
 
+    /// The checks of [`Record::verify_signature`] that are not the
+    /// equation itself: what a passing batch still needs.
+    pub fn verify_signature_shape(&self) -> Result<(), RecordError> {
+        if !s_is_reduced(&self.signature) || !r_is_torsion_free(&self.signature) {
+            return Err(RecordError::BadSignature);
+        }
+        Ok(())
+    }
+
+    /// Strict ed25519 (RFC 8032 with the checks libsodium makes): S reduced,
+    /// neither the key nor R of small order, and R in the prime-order
+    /// subgroup too, so that batch verification (cofactorless, with random
+    /// weights) accepts exactly what this accepts and every node reaches
+    /// the same verdict however the record arrived.
     pub fn verify_signature(&self) -> Result<(), RecordError> {
         let key = self.verifying_key()?;
+        if !s_is_reduced(&self.signature) {
+            return Err(field(
+                "signature",
+                "S is not reduced modulo the group order (a non-canonical signature)",
+            ));
+        }
+        if !r_is_torsion_free(&self.signature) {
+            return Err(field(
+                "signature",
+                "R is not a point of the prime-order subgroup",
+            ));
+        }
         key.verify_strict(
             &self.signed_message()?,
             &Signature::from_bytes(&self.signature),
