@@ -132,14 +132,6 @@ fn s_is_reduced(signature: &[u8; 64]) -> bool {
     false
 }
 
-/// Whether a signature's R decodes to a point of the prime-order subgroup
-/// (which also rules out small-order R).
-pub(crate) fn r_is_torsion_free(signature: &[u8; 64]) -> bool {
-    let mut r = [0u8; 32];
-    r.copy_from_slice(&signature[..32]);
-    VerifyingKey::from_bytes(&r).is_ok_and(|p| !p.is_weak() && p.to_edwards().is_torsion_free())
-}
-
 /// blake3 of a record's canonical bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RecordId(pub [u8; 32]);
@@ -348,47 +340,27 @@ impl Record {
         ))
     }
 
-    /// The author's key: a point on the curve, in the prime-order subgroup
-    /// (a small-order or mixed-order key would let a signature verify for
-    /// some verifiers and not others).
+    /// The author's key: a point on the curve, not of small order (a
+    /// small-order key "signs" every message for a lenient verifier).
     pub fn verifying_key(&self) -> Result<VerifyingKey, RecordError> {
         let key = VerifyingKey::from_bytes(&self.author)
             .map_err(|_| field("author", "not an ed25519 key"))?;
         if key.is_weak() {
             return Err(field("author", "a small-order key, which signs nothing"));
         }
-        if !key.to_edwards().is_torsion_free() {
-            return Err(field("author", "a key outside the prime-order subgroup"));
-        }
         Ok(key)
     }
 
-    /// The checks of [`Record::verify_signature`] that are not the
-    /// equation itself: what a passing batch still needs.
-    pub fn verify_signature_shape(&self) -> Result<(), RecordError> {
-        if !s_is_reduced(&self.signature) || !r_is_torsion_free(&self.signature) {
-            return Err(RecordError::BadSignature);
-        }
-        Ok(())
-    }
-
-    /// Strict ed25519 (RFC 8032 with the checks libsodium makes): S reduced,
-    /// neither the key nor R of small order, and R in the prime-order
-    /// subgroup too, so that batch verification (cofactorless, with random
-    /// weights) accepts exactly what this accepts and every node reaches
-    /// the same verdict however the record arrived.
+    /// Strict ed25519, the same verdict on every node: S reduced, neither
+    /// the key nor R of small order, and R equal, as encoded, to
+    /// [S]B − [k]A (RFC 8032's cofactorless check, as libsodium makes it).
+    /// Deterministic: no random batch weights decide anything.
     pub fn verify_signature(&self) -> Result<(), RecordError> {
         let key = self.verifying_key()?;
         if !s_is_reduced(&self.signature) {
             return Err(field(
                 "signature",
                 "S is not reduced modulo the group order (a non-canonical signature)",
-            ));
-        }
-        if !r_is_torsion_free(&self.signature) {
-            return Err(field(
-                "signature",
-                "R is not a point of the prime-order subgroup",
             ));
         }
         key.verify_strict(
