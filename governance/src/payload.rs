@@ -1195,75 +1195,18 @@ fn is_target_path(s: &str) -> bool {
         })
 }
 
-/// Decode canonical base64 (RFC 4648 §4, padded; the unused bits of the
-/// last character must be zero, so each byte string has one encoding).
+/// Canonical base64 (RFC 4648, standard alphabet, padded, unused bits
+/// zero), so each byte string has exactly one text form: the `base64`
+/// crate's standard engine refuses trailing bits and non-canonical padding.
 pub fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    fn value(c: u8) -> Option<u32> {
-        Some(u32::from(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        }))
-    }
-    let bytes = s.as_bytes();
-    if !bytes.len().is_multiple_of(4) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
-    let chunks = bytes.len() / 4;
-    for (i, chunk) in bytes.chunks_exact(4).enumerate() {
-        let last = i + 1 == chunks;
-        let pad = match chunk {
-            [_, _, b'=', b'='] if last => 2,
-            [_, _, _, b'='] if last => 1,
-            _ => 0,
-        };
-        let mut n = 0u32;
-        for &c in &chunk[..4 - pad] {
-            n = (n << 6) | value(c)?;
-        }
-        match pad {
-            0 => out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]),
-            1 => {
-                // 18 bits: two bytes and two unused bits.
-                if n & 0b11 != 0 {
-                    return None;
-                }
-                out.extend_from_slice(&[(n >> 10) as u8, (n >> 2) as u8]);
-            }
-            _ => {
-                // 12 bits: one byte and four unused bits.
-                if n & 0b1111 != 0 {
-                    return None;
-                }
-                out.push((n >> 4) as u8);
-            }
-        }
-    }
-    Some(out)
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(s).ok()
 }
 
-/// Encode bytes as canonical base64 (the inverse of [`decode_base64`]).
+/// The canonical base64 of `bytes` (see [`decode_base64`]).
 pub fn encode_base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 // ---------------------------------------------------------------------------
