@@ -610,3 +610,38 @@ fn a_proposal_window_may_be_chosen_within_the_genesis_bounds() {
         Some("voting.max_period_ms")
     );
 }
+
+/// The next release's plan, from the ledger alone: the approved proposal,
+/// applied to the genesis pack, as version 1; nothing to release before
+/// approval.
+#[test]
+fn the_next_release_is_planned_from_the_ledger() {
+    use mirror_governance::plan::{self, PlanError};
+    let mut w = with_members(4);
+    let mut p = proposal(ProposalType::PatternDetection);
+    p.change.edits = vec![Edit {
+        path: "/thresholds/max_regenerations".into(),
+        before: Some(json!(2)),
+        after: Some(json!(3)),
+    }];
+    let id = w.add(10, T0 + 500, AnyPayload::EvolutionProposal(p));
+    let docs = std::collections::BTreeMap::new();
+    assert_eq!(
+        plan::plan(&w.ledger(), T0 + 600, &[], &docs).unwrap_err(),
+        PlanError::NothingToRelease
+    );
+    assert!(matches!(
+        plan::plan(&w.ledger(), T0 + 600, &[id], &docs).unwrap_err(),
+        PlanError::NotApproved { .. }
+    ));
+    w.open_voting(10, id, OPENS);
+    for m in 10..13 {
+        w.vote(m, OPENS + 10, id, Choice::Approve);
+    }
+    let planned = plan::plan(&w.ledger(), AFTER, &[], &docs).unwrap();
+    assert_eq!(planned.version, 1);
+    assert_eq!(planned.previous, None);
+    assert_eq!(planned.proposals, vec![id]);
+    assert_eq!(planned.params.thresholds.max_regenerations, 3);
+    assert!(planned.constitution.is_none());
+}

@@ -1335,94 +1335,25 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
         } => {
             let (ledger, _) = ledger(ctx)?;
             let t = now();
-            let verified = verified_releases(&ledger);
-            let latest = verified.iter().max_by_key(|(_, r)| r.info.version);
-            let released: std::collections::BTreeSet<Hash> = verified
+            let chosen = proposals
                 .iter()
-                .flat_map(|(_, r)| r.info.proposals.clone())
+                .map(|p| parse_hash(p, "proposal id"))
+                .collect::<Result<Vec<_>, _>>()?;
+            let documents: BTreeMap<String, String> = ctx
+                .home
+                .constitution()?
+                .files()
+                .map(|(n, t)| (n.to_string(), t.to_string()))
                 .collect();
-            let chosen: Vec<Hash> = if proposals.is_empty() {
-                ledger
-                    .proposals()
-                    .into_iter()
-                    .filter(|id| {
-                        !released.contains(id)
-                            && ledger
-                                .proposal(id, t)
-                                .is_some_and(|s| s.state == ProposalState::Approved)
-                    })
-                    .collect()
-            } else {
-                proposals
-                    .iter()
-                    .map(|p| parse_hash(p, "proposal id"))
-                    .collect::<Result<_, _>>()?
-            };
-            if chosen.is_empty() {
-                return Err(UsageError("no approved proposal waits for a release".into()).into());
-            }
-            let mut statuses: Vec<ProposalStatus> = Vec::new();
-            for id in &chosen {
-                let s = ledger.proposal(id, t).ok_or_else(|| {
-                    UsageError(format!("no proposal {} in the commons", id.to_hex()))
-                })?;
-                if s.state != ProposalState::Approved {
-                    return Err(UsageError(format!(
-                        "proposal {} is {}, not approved",
-                        id.to_hex(),
-                        state_name(s.state)
-                    ))
-                    .into());
-                }
-                statuses.push(s);
-            }
-            // Apply in the order they were approved (then by id).
-            statuses.sort_by_key(|s| (s.tally.as_ref().map(|t| t.window.closes), s.id));
-            let mut params: EngineParams = match latest {
-                Some((_, r)) => r.params.clone(),
-                None => EngineParams::genesis()?,
-            };
-            let mut documents: Option<BTreeMap<String, String>> = None;
-            for s in &statuses {
-                match s.proposal.change.target {
-                    ChangeTarget::Params => {
-                        params =
-                            mirror_governance::change::apply_to_params(&params, &s.proposal.change)
-                                .map_err(|e| {
-                                    UsageError(format!("proposal {}: {e}", short(&s.id.to_hex())))
-                                })?;
-                    }
-                    ChangeTarget::Constitution => {
-                        let base =
-                            match (&documents, latest.and_then(|(_, r)| r.constitution.clone())) {
-                                (Some(d), _) => d.clone(),
-                                (None, Some(d)) => d,
-                                (None, None) => ctx
-                                    .home
-                                    .constitution()?
-                                    .files()
-                                    .map(|(n, t)| (n.to_string(), t.to_string()))
-                                    .collect(),
-                            };
-                        documents = Some(
-                            mirror_governance::change::apply_to_documents(
-                                &base,
-                                &s.proposal.change,
-                            )
-                            .map_err(|e| {
-                                UsageError(format!("proposal {}: {e}", short(&s.id.to_hex())))
-                            })?,
-                        );
-                    }
-                }
-            }
+            let plan = mirror_governance::plan::plan(&ledger, t, &chosen, &documents)
+                .map_err(|e| UsageError(e.to_string()))?;
             let guardians = ledger.guardians();
             let m = tuf::build(&tuf::BuildSpec {
-                version: latest.map_or(1, |(_, r)| r.info.version + 1),
-                previous: latest.map(|(id, _)| *id),
-                proposals: statuses.iter().map(|s| s.id).collect(),
-                params: &params,
-                constitution: documents.as_ref(),
+                version: plan.version,
+                previous: plan.previous,
+                proposals: plan.proposals.clone(),
+                params: &plan.params,
+                constitution: plan.constitution.as_ref(),
                 guardians: &guardians,
                 expires_ms: t + i64::from(*expires_days) * 86_400_000,
             })?;
@@ -1434,7 +1365,7 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
                 &payload::to_payload(&m).map_err(|e| anyhow::anyhow!("{e}"))?,
             )?;
             Output::new(
-                json!({"file": out, "version": m.version, "proposals": m.proposals, "params_hash": params.hash()}),
+                json!({"file": out, "version": m.version, "proposals": m.proposals, "params_hash": plan.params.hash()}),
                 format!(
                     "release {} built into {} (unsigned; {} of {} guardians sign it with `mirror release sign {}`)",
                     m.version,
