@@ -119,12 +119,13 @@ impl Config {
         // The id names the commons' store file: 64 lowercase hex digits (a
         // genesis record id) or empty (the default commons), nothing else.
         let id = &self.commons.id;
-        if !id.is_empty()
-            && !(id.len() == 64
+        let well_formed = |id: &str| {
+            id.len() == 64
                 && id
                     .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        {
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        if !id.is_empty() && !well_formed(id) {
             return Err(format!(
                 "commons.id = {id:?} is not a commons id (64 lowercase hex digits, or empty for the default commons)"
             ));
