@@ -820,3 +820,33 @@ fn export_writes_the_constitution_hash_in_force() {
         "{manifest}"
     );
 }
+
+/// A store from before per-commons stores (`commons.redb`) is moved to its
+/// commons' own path the first time a commons command runs, records and
+/// all.
+#[test]
+fn a_store_from_before_is_moved_to_its_commons_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let home_dir = dir.path().join("node");
+    ok(&home_dir, &["init"]);
+    let default = json_of(&home_dir, &["commons", "status"])["commons_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let home = mirror_node::home::Home::at(&home_dir);
+    // Put the store where older nodes kept it.
+    std::fs::rename(
+        home.commons_db_path(&default),
+        home.legacy_commons_db_path(),
+    )
+    .unwrap();
+    assert!(!home.commons_db_path(&default).exists());
+    let status = json_of(&home_dir, &["commons", "status"]);
+    assert_eq!(status["commons_id"], default.as_str());
+    assert!(home.commons_db_path(&default).exists());
+    assert!(!home.legacy_commons_db_path().exists());
+    // An unreadable old file is left alone, and commands still work.
+    std::fs::write(home.legacy_commons_db_path(), b"not a store").unwrap();
+    ok(&home_dir, &["commons", "status"]);
+    assert!(home.legacy_commons_db_path().exists());
+}
