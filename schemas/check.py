@@ -47,6 +47,90 @@ def canonical(value):
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+# Strict ed25519, the checks libsodium and Mirror make beyond the equation
+# OpenSSL checks (S < L, then R compared as encoded with [S]B - [k]A):
+# neither the key nor R of small order. RFC 8032 point arithmetic, in the
+# clear: this is a test, not a signer.
+P = 2**255 - 19
+L = 2**252 + 27742317777372353535851937790883648493
+D = -121665 * pow(121666, P - 2, P) % P
+SQRT_M1 = pow(2, (P - 1) // 4, P)
+IDENTITY = (0, 1, 1, 0)
+
+
+def point_add(p, q):
+    a = (p[1] - p[0]) * (q[1] - q[0]) % P
+    b = (p[1] + p[0]) * (q[1] + q[0]) % P
+    c = 2 * p[3] * q[3] * D % P
+    d = 2 * p[2] * q[2] % P
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return (e * f % P, g * h % P, f * g % P, e * h % P)
+
+
+def point_mul(s, p):
+    q = IDENTITY
+    while s > 0:
+        if s & 1:
+            q = point_add(q, p)
+        p = point_add(p, p)
+        s >>= 1
+    return q
+
+
+def is_identity(p):
+    return p[0] % P == 0 and (p[1] - p[2]) % P == 0
+
+
+def decompress(b):
+    y = int.from_bytes(b, "little")
+    sign = y >> 255
+    y &= (1 << 255) - 1
+    if y >= P:
+        return None
+    x2 = (y * y - 1) * pow(D * y * y + 1, P - 2, P) % P
+    if x2 == 0:
+        return None if sign else (0, y, 1, 0)
+    x = pow(x2, (P + 3) // 8, P)
+    if (x * x - x2) % P:
+        x = x * SQRT_M1 % P
+    if (x * x - x2) % P:
+        return None
+    if (x & 1) != sign:
+        x = P - x
+    return (x, y, 1, x * y % P)
+
+
+def not_small_order(b):
+    """On the curve and not of small order ([8]P is not the identity)."""
+    p = decompress(b)
+    return p is not None and not is_identity(point_mul(8, p))
+
+
+def strict_refusal(record_text, domain, verify):
+    """Why a strict implementation refuses a record, naming the field, or
+    None. `verify(key, signature, message)` checks the ed25519 equation (or
+    is None, when cryptography is missing)."""
+    try:
+        record = json.loads(record_text)
+        if canonical(record) != record_text:
+            return "record", "not canonical"
+    except ValueError as e:
+        field = str(e).rsplit(".", 1)[-1] if "float" in str(e) else "record"
+        return field, str(e)
+    author = bytes.fromhex(record["author"])
+    signature = bytes.fromhex(record["signature"])
+    if not not_small_order(author):
+        return "author", "a small-order key"
+    if int.from_bytes(signature[32:], "little") >= L:
+        return "signature", "S is not reduced"
+    if not not_small_order(signature[:32]):
+        return "signature", "R is of small order"
+    unsigned = {k: v for k, v in record.items() if k != "signature"}
+    if verify is not None and not verify(author, signature, (domain + canonical(unsigned)).encode("utf-8")):
+        return "signature", "does not verify"
+    return None
+
+
 def main():
     try:
         import jsonschema
@@ -151,10 +235,37 @@ def main():
         if not case["rust_only"] and not problems:
             fail(f"invalid payload {case['name']} passes the {case['kind']} schema")
 
+    verify = None
+    if Ed25519PrivateKey is not None:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        def verify(key, signature, message):
+            try:
+                Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
+                return True
+            except (InvalidSignature, ValueError):
+                return False
+
+    # Every vector passes the strict checks; every invalid record fails them
+    # on the field the file names (the equation alone, as OpenSSL checks it,
+    # would accept some: that is why they are here).
+    for v in vectors["vectors"]:
+        why = strict_refusal(v["record"], domain, verify)
+        if why is not None:
+            fail(f"{v['name']}: refused by the strict checks: {why}")
+    for case in vectors.get("invalid_records", []):
+        why = strict_refusal(case["record"], domain, verify)
+        if why is None:
+            fail(f"invalid record {case['name']} passes the strict checks")
+        elif why[0] != case["field"]:
+            fail(f"invalid record {case['name']}: refused on {why[0]} ({why[1]}), the file names {case['field']}")
+
     checked = [
         f"{len(validators)} schemas",
         f"{len(vectors['vectors'])} vectors",
         f"{len(vectors['invalid_payloads'])} invalid payloads",
+        f"{len(vectors.get('invalid_records', []))} invalid records",
         "signatures" if Ed25519PrivateKey else "no signatures (cryptography not installed)",
         "ids" if blake3 else "no ids (blake3 not installed)",
     ]

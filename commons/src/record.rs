@@ -26,8 +26,12 @@ use mirror_governance::canonical;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Records larger than this are refused before anything else is looked at.
-pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+/// Records of every kind but a release are at most this large.
+pub const MAX_RECORD_BYTES: usize = mirror_governance::payload::limits::RECORD_BYTES;
+/// Records larger than this (the largest kind's limit) are refused before
+/// anything else is looked at; each kind's own limit
+/// ([`Kind::max_bytes`]) is checked once the kind is known.
+pub const MAX_ANY_RECORD_BYTES: usize = mirror_governance::payload::limits::MAX_RECORD_BYTES;
 /// The only envelope format version so far.
 pub const FORMAT_VERSION: u32 = 1;
 /// Prefixed to the signed bytes so a record signature can never be replayed
@@ -93,6 +97,12 @@ impl Kind {
         Kind::ALL.get(usize::from(n)).copied()
     }
 
+    /// The largest record of this kind, envelope included (one source of
+    /// truth: the governance crate's limits, which the schemas mirror).
+    pub fn max_bytes(self) -> usize {
+        mirror_governance::payload::limits::record_bytes(self.as_str())
+    }
+
     /// Telemetry is signed by a throwaway key and expires with its epoch.
     pub fn is_anonymous(self) -> bool {
         matches!(self, Kind::TelemetryPacket)
@@ -103,6 +113,23 @@ impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// The ed25519 group order L, little-endian.
+const GROUP_ORDER: [u8; 32] = [
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+];
+
+/// Whether a signature's S (its last 32 bytes, little-endian) is below L.
+fn s_is_reduced(signature: &[u8; 64]) -> bool {
+    for i in (0..32).rev() {
+        let (s, l) = (signature[32 + i], GROUP_ORDER[i]);
+        if s != l {
+            return s < l;
+        }
+    }
+    false
 }
 
 /// blake3 of a record's canonical bytes.
@@ -143,12 +170,16 @@ impl fmt::Debug for RecordId {
 /// Why bytes are not a well-formed record. Each names what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
-    #[error("record is {size} bytes; the limit is {MAX_RECORD_BYTES}")]
-    TooLarge { size: usize },
+    #[error("record is {size} bytes; the limit is {limit}")]
+    TooLarge { size: usize, limit: usize },
     #[error("record is not JSON: {0}")]
     NotJson(String),
     #[error("record bytes are not in canonical form (sorted keys, no whitespace, integers only)")]
     NotCanonical,
+    #[error(
+        "record field {path}: a number written with a fraction or an exponent (integers only, even 1.0 is refused)"
+    )]
+    NotInteger { path: String },
     #[error("record field `{field}`: {problem}")]
     Field {
         field: &'static str,
@@ -210,12 +241,18 @@ impl Record {
     /// Parse wire bytes: size, JSON, canonical form and every field's shape.
     /// Does not check the signature (see [`Record::verify_signature`]).
     pub fn decode(bytes: &[u8]) -> Result<Record, RecordError> {
-        if bytes.len() > MAX_RECORD_BYTES {
-            return Err(RecordError::TooLarge { size: bytes.len() });
+        if bytes.len() > MAX_ANY_RECORD_BYTES {
+            return Err(RecordError::TooLarge {
+                size: bytes.len(),
+                limit: MAX_ANY_RECORD_BYTES,
+            });
         }
         let value: Value =
             serde_json::from_slice(bytes).map_err(|e| RecordError::NotJson(e.to_string()))?;
-        let canonical_form = canonical::to_vec(&value).map_err(|_| RecordError::NotCanonical)?;
+        let canonical_form = canonical::to_vec(&value).map_err(|e| match e {
+            canonical::CanonicalError::Float { path } => RecordError::NotInteger { path },
+            _ => RecordError::NotCanonical,
+        })?;
         if canonical_form != bytes {
             return Err(RecordError::NotCanonical);
         }
@@ -252,6 +289,12 @@ impl Record {
             }
             _ => return Err(field("kind", "missing or not a string")),
         };
+        if bytes.len() > kind.max_bytes() {
+            return Err(RecordError::TooLarge {
+                size: bytes.len(),
+                limit: kind.max_bytes(),
+            });
+        }
         let author = hex_field::<32>(&map, "author")?;
         let signature = hex_field::<64>(&map, "signature")?;
         let created_at = match map.get("created_at") {
@@ -297,12 +340,29 @@ impl Record {
         ))
     }
 
+    /// The author's key: a point on the curve, not of small order (a
+    /// small-order key "signs" every message for a lenient verifier).
     pub fn verifying_key(&self) -> Result<VerifyingKey, RecordError> {
-        VerifyingKey::from_bytes(&self.author).map_err(|_| field("author", "not an ed25519 key"))
+        let key = VerifyingKey::from_bytes(&self.author)
+            .map_err(|_| field("author", "not an ed25519 key"))?;
+        if key.is_weak() {
+            return Err(field("author", "a small-order key, which signs nothing"));
+        }
+        Ok(key)
     }
 
+    /// Strict ed25519, the same verdict on every node: S reduced, neither
+    /// the key nor R of small order, and R equal, as encoded, to
+    /// [S]B − [k]A (RFC 8032's cofactorless check, as libsodium makes it).
+    /// Deterministic: no random batch weights decide anything.
     pub fn verify_signature(&self) -> Result<(), RecordError> {
         let key = self.verifying_key()?;
+        if !s_is_reduced(&self.signature) {
+            return Err(field(
+                "signature",
+                "S is not reduced modulo the group order (a non-canonical signature)",
+            ));
+        }
         key.verify_strict(
             &self.signed_message()?,
             &Signature::from_bytes(&self.signature),
@@ -385,6 +445,40 @@ mod tests {
         }
     }
 
+    /// Each kind has its own limit: a release may be as large as the pack
+    /// makes it (up to its limit), every other kind stays at 64 KiB.
+    #[test]
+    fn each_kind_has_its_own_size_limit() {
+        let padded = |kind: Kind, n: usize| {
+            Record::sign(
+                kind,
+                1_700_000_000_000,
+                payload(json!({"padding": "x".repeat(n)})),
+                &key(1),
+            )
+            .unwrap()
+        };
+        let release = padded(Kind::ReleaseManifest, 100 * 1024);
+        assert!(release.bytes().len() > MAX_RECORD_BYTES);
+        assert_eq!(Record::decode(release.bytes()).unwrap(), release);
+        let vote = padded(Kind::Vote, 100 * 1024);
+        assert_eq!(
+            Record::decode(vote.bytes()),
+            Err(RecordError::TooLarge {
+                size: vote.bytes().len(),
+                limit: MAX_RECORD_BYTES
+            })
+        );
+        let huge = padded(Kind::ReleaseManifest, MAX_ANY_RECORD_BYTES);
+        assert!(matches!(
+            Record::decode(huge.bytes()),
+            Err(RecordError::TooLarge { limit, .. }) if limit == MAX_ANY_RECORD_BYTES
+        ));
+        for kind in Kind::ALL {
+            assert!(kind.max_bytes() <= MAX_ANY_RECORD_BYTES, "{kind}");
+        }
+    }
+
     #[test]
     fn signed_records_round_trip_and_verify() {
         let r = Record::sign(
@@ -417,7 +511,7 @@ mod tests {
             Record::decode(other_kind.as_bytes()),
             Err(RecordError::UnknownKind(_))
         ));
-        let big = vec![b' '; MAX_RECORD_BYTES + 1];
+        let big = vec![b' '; MAX_ANY_RECORD_BYTES + 1];
         assert!(matches!(
             Record::decode(&big),
             Err(RecordError::TooLarge { .. })

@@ -95,6 +95,30 @@ impl Store {
         Ok(store)
     }
 
+    /// Which commons the store at `path` belongs to (none for a store that
+    /// never recorded one), read without creating or changing anything.
+    pub fn commons_id_at(path: &Path) -> Result<Option<String>, StoreError> {
+        let db = Database::builder()
+            .set_cache_size(1024 * 1024)
+            .open(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                    path: path.display().to_string(),
+                },
+                other => dbe(other),
+            })?;
+        let tx = db.begin_read().map_err(dbe)?;
+        let meta = match tx.open_table(META) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(dbe(e)),
+        };
+        Ok(meta
+            .get("commons_id")
+            .map_err(dbe)?
+            .map(|v| v.value().to_string()))
+    }
+
     /// The index: every accepted record's id, kind number and created_at.
     pub fn index(&self) -> Result<Vec<IndexRow>, StoreError> {
         let tx = self.db.begin_read().map_err(dbe)?;

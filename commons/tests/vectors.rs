@@ -284,7 +284,179 @@ fn build() -> Value {
         "signing_domain": String::from_utf8(SIGNING_DOMAIN.to_vec()).expect("UTF-8"),
         "vectors": vectors,
         "invalid_payloads": invalid_payloads(),
+        "invalid_records": invalid_records(),
     })
+}
+
+// ---------------------------------------------------------------------------
+// Records a strict implementation refuses: signatures that lenient ed25519
+// verifiers (OpenSSL's, cofactorless batch verifiers) accept, and integral
+// floats. Built with curve25519-dalek's group operations.
+// ---------------------------------------------------------------------------
+
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+use sha2::Digest as _;
+
+/// The ed25519 secret scalar of a seed (RFC 8032: SHA-512, clamped).
+fn secret_scalar(seed: &[u8; 32]) -> Scalar {
+    let h = sha2::Sha512::digest(seed);
+    let mut a = [0u8; 32];
+    a.copy_from_slice(&h[..32]);
+    a[0] &= 248;
+    a[31] &= 127;
+    a[31] |= 64;
+    Scalar::from_bytes_mod_order(a)
+}
+
+/// k = SHA-512(R || A || M) mod L.
+fn challenge(r: &[u8; 32], a: &[u8; 32], message: &[u8]) -> Scalar {
+    let mut h = sha2::Sha512::new();
+    h.update(r);
+    h.update(a);
+    h.update(message);
+    let wide: [u8; 64] = h.finalize().into();
+    Scalar::from_bytes_mod_order_wide(&wide)
+}
+
+/// A signature by `seed` over `message` whose R is `nonce`·B + `torsion`
+/// (S = nonce + k·a, k over that R): with a torsion point, only a lenient
+/// verifier (or a batch, by chance) accepts it.
+fn signature_with_r(
+    seed: &[u8; 32],
+    message: &[u8],
+    nonce: Scalar,
+    torsion: EdwardsPoint,
+) -> [u8; 64] {
+    let a = secret_scalar(seed);
+    let public = (ED25519_BASEPOINT_POINT * a).compress().to_bytes();
+    let r = (ED25519_BASEPOINT_POINT * nonce + torsion)
+        .compress()
+        .to_bytes();
+    let s = nonce + challenge(&r, &public, message) * a;
+    let mut out = [0u8; 64];
+    out[..32].copy_from_slice(&r);
+    out[32..].copy_from_slice(&s.to_bytes());
+    out
+}
+
+/// The point of order 2, (0, -1).
+fn order_two() -> EdwardsPoint {
+    let mut bytes = [0xff; 32];
+    bytes[0] = 0xec;
+    bytes[31] = 0x7f;
+    CompressedEdwardsY(bytes)
+        .decompress()
+        .expect("(0, -1) is on the curve")
+}
+
+/// The identity point's encoding, (0, 1).
+fn identity_bytes() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    b[0] = 1;
+    b
+}
+
+/// A signed vote by GUARDIAN_A, as text, with its signed message.
+fn base_vote() -> (String, Vec<u8>, String) {
+    let key = SigningKey::from_bytes(&GUARDIAN_A);
+    let r = Record::sign(
+        Kind::Vote,
+        T0 + DAY,
+        obj(json!({"proposal": "ab".repeat(32), "choice": "approve"})),
+        &key,
+    )
+    .expect("signs");
+    let text = String::from_utf8(r.bytes().to_vec()).expect("UTF-8");
+    (
+        text,
+        r.signed_message().expect("message"),
+        hex::encode(r.signature),
+    )
+}
+
+/// Records every strict implementation must refuse, with the field this
+/// one names and why.
+fn invalid_records() -> Value {
+    let (vote, message, signature) = base_vote();
+    let with_signature = |sig: &[u8; 64]| vote.replace(&signature, &hex::encode(sig));
+    let case = |name: &str, record: String, field: &str, why: &str| json!({"name": name, "record": record, "field": field, "why": why});
+
+    // The identity as the key, R the identity and S zero: [S]B = R + [k]A
+    // holds for every message, so a verifier that skips the small-order
+    // check (OpenSSL's) accepts it.
+    let author = public_hex(&GUARDIAN_A);
+    let mut zero_sig = [0u8; 64];
+    zero_sig[..32].copy_from_slice(&identity_bytes());
+    let small_key = with_signature(&zero_sig).replace(&author, &hex::encode(identity_bytes()));
+
+    // R the identity, S = k·a: the cofactorless equation holds.
+    let a = secret_scalar(&GUARDIAN_A);
+    let k = challenge(
+        &identity_bytes(),
+        &SigningKey::from_bytes(&GUARDIAN_A)
+            .verifying_key()
+            .to_bytes(),
+        &message,
+    );
+    let mut r_identity = [0u8; 64];
+    r_identity[..32].copy_from_slice(&identity_bytes());
+    r_identity[32..].copy_from_slice(&(k * a).to_bytes());
+
+    // R with an order-2 component: a batch verifier with random weights
+    // accepts it about half the time.
+    let nonce =
+        Scalar::from_bytes_mod_order_wide(&sha2::Sha512::digest(b"mirror vectors nonce").into());
+    let mixed = signature_with_r(&GUARDIAN_A, &message, nonce, order_two());
+
+    // The real signature with S + L: same point, non-canonical scalar.
+    let mut sig = [0u8; 64];
+    hex::decode_to_slice(&signature, &mut sig).expect("hex");
+    let l: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let mut carry = 0u16;
+    for i in 0..32 {
+        let sum = u16::from(sig[32 + i]) + u16::from(l[i]) + carry;
+        sig[32 + i] = (sum & 0xff) as u8;
+        carry = sum >> 8;
+    }
+
+    let created = format!("\"created_at\":{}", T0 + DAY);
+    json!([
+        case(
+            "small_order_author",
+            small_key,
+            "author",
+            "the key is the identity point (small order); [S]B = R + [k]A holds for any message, so a verifier without the small-order check accepts it",
+        ),
+        case(
+            "small_order_r",
+            with_signature(&r_identity),
+            "signature",
+            "R is the identity point (small order), S = k·a; the cofactorless equation holds",
+        ),
+        case(
+            "mixed_order_r",
+            with_signature(&mixed),
+            "signature",
+            "R has an order-2 component; a batch verifier with random weights accepts it about half the time",
+        ),
+        case(
+            "non_canonical_s",
+            with_signature(&sig),
+            "signature",
+            "S + L instead of S: the same scalar, not reduced",
+        ),
+        case(
+            "integral_float_created_at",
+            vote.replace(&created, &format!("{created}.0")),
+            "created_at",
+            "1.0 is not an integer here: numbers are written as integers only",
+        ),
+    ])
 }
 
 /// Payloads every implementation must refuse, with the field this one names.
@@ -966,6 +1138,64 @@ fn every_invalid_payload_is_refused_naming_its_field() {
 }
 
 #[test]
+fn every_invalid_record_is_refused_naming_its_field() {
+    let file = load();
+    let cases = file["invalid_records"].as_array().expect("invalid_records");
+    assert!(cases.len() >= 5);
+    for case in cases {
+        let name = text(case, "name");
+        let bytes = text(case, "record").as_bytes();
+        let err = Record::decode(bytes)
+            .and_then(|r| r.verify_signature())
+            .err()
+            .unwrap_or_else(|| panic!("{name}: accepted"));
+        assert!(
+            err.to_string().contains(text(case, "field")),
+            "{name}: {err} does not name {}",
+            text(case, "field")
+        );
+    }
+}
+
+/// A signature with a mixed-order R fails the batch or passes it by chance
+/// (random weights); the gate's verdict must not depend on that, nor on
+/// whether the record came alone or in a batch.
+#[test]
+fn batch_and_single_verification_agree_on_a_mixed_order_r() {
+    let file = load();
+    let case = file["invalid_records"]
+        .as_array()
+        .expect("invalid_records")
+        .iter()
+        .find(|c| c["name"] == "mixed_order_r")
+        .expect("the mixed-order vector");
+    let bytes = text(case, "record").as_bytes().to_vec();
+    let honest = load()["vectors"][0]["record"]
+        .as_str()
+        .expect("a record")
+        .as_bytes()
+        .to_vec();
+    struct Nothing;
+    impl mirror_commons::gate::Accepted for Nothing {
+        fn contains(&self, _: &RecordId) -> bool {
+            false
+        }
+        fn records_of(&self, _: Kind) -> Vec<Record> {
+            Vec::new()
+        }
+    }
+    let gate = mirror_commons::gate::Gate::default();
+    let now = T0 + 30 * DAY;
+    assert!(gate.check(&bytes, None, now, &Nothing).is_err());
+    // 64 batches: a cofactorless batch alone would pass about half.
+    for _ in 0..64 {
+        let out = gate.check_batch(&[(&bytes, None), (&honest, None)], now, &Nothing);
+        assert!(out[0].is_err(), "the mixed-order signature passed a batch");
+        assert!(out[1].is_ok(), "{:?}", out[1]);
+    }
+}
+
+#[test]
 fn altered_vectors_fail() {
     let file = load();
     for v in vectors(&file) {
@@ -987,9 +1217,17 @@ fn altered_vectors_fail() {
                 changed[pos] ^ delta
             };
             match Record::decode(&changed) {
-                Ok(r) => assert_eq!(
-                    r.verify_signature(),
-                    Err(RecordError::BadSignature),
+                // A changed author or R may stop being a prime-order point
+                // (refused naming the field) or stay one (the equation fails).
+                Ok(r) => assert!(
+                    matches!(
+                        r.verify_signature(),
+                        Err(RecordError::BadSignature
+                            | RecordError::Field {
+                                field: "author" | "signature",
+                                ..
+                            })
+                    ),
                     "{name}"
                 ),
                 Err(e) => assert!(
@@ -997,6 +1235,7 @@ fn altered_vectors_fail() {
                         e,
                         RecordError::NotJson(_)
                             | RecordError::NotCanonical
+                            | RecordError::NotInteger { .. }
                             | RecordError::Field { .. }
                     ),
                     "{name}: {e}"

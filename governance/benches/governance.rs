@@ -65,6 +65,7 @@ fn world(members: u64) -> (Vec<Entry>, Hash, Hash) {
             attestations_required: 1,
             voting: VotingRules {
                 period_ms: PERIOD,
+                max_period_ms: None,
                 quorum_percent: 50,
                 supermajority_numerator: 2,
                 supermajority_denominator: 3,

@@ -6,7 +6,11 @@
 //! that was voted on: a proposal's id is the hash of that content, so "the
 //! same proposal" can never mean different bytes.
 //!
-//! I1, I3, I5 and I6 read the flags the proposer set and the change itself;
+//! I1, I3, I5 and I6 read the flags the proposer set and the change itself:
+//! a pack edit's path word by word (whole words, so "no-regression" is not
+//! "egress"), a constitution edit by structure (deleting or emptying the
+//! document that states an invariant, or leaving an invariant out of
+//! `invariants.toml`, removes that invariant);
 //! I2 and I3 run the constitution's compliance checker over every text the
 //! change would put in front of a person or a model. I4 is not about
 //! content: an amendment needs guardian signatures, which the tally counts
@@ -111,11 +115,52 @@ impl Report {
 /// never said to anyone, and is not checked.
 const TEXT_FIELDS: &[&str] = &["system", "user", "stricter", "observation"];
 
-/// Path segments that mean the edit touches what leaves the node.
-const DATA_COLLECTION_SEGMENTS: &[&str] = &["telemetry", "metrics", "egress", "collect", "upload"];
+/// Words of a pack path that mean the edit touches what leaves the node.
+/// Whole words only: "no-regression" is not "egress".
+const DATA_COLLECTION_WORDS: &[&str] = &[
+    "telemetry",
+    "metric",
+    "metrics",
+    "egress",
+    "collect",
+    "collects",
+    "collection",
+    "upload",
+    "uploads",
+];
 
-/// Path segments that mean the edit touches export.
-const EXPORT_SEGMENTS: &[&str] = &["export", "bundle"];
+/// Words of a pack path that mean the edit touches export.
+const EXPORT_WORDS: &[&str] = &["export", "exports", "bundle", "bundles"];
+
+/// Which invariants each constitution document states, by the number that
+/// starts its file name (`06-no-lock-in-no-regression.md` → "06"). Deleting
+/// or emptying a document takes its promises out of the constitution, which
+/// no amendment may do to an invariant; its wording may change. The file
+/// name's number is the document's identity across amendments (titles may
+/// be reworded), so this matches the number, never words of the title.
+const STATED_IN: &[(&str, &[Invariant])] = &[
+    ("01", &[Invariant::I2]),
+    ("02", &[Invariant::I1]),
+    ("03", &[Invariant::I2, Invariant::I3]),
+    ("04", &[Invariant::I4]),
+    ("05", &[Invariant::I4]),
+    ("06", &[Invariant::I5, Invariant::I6]),
+    ("07", &[Invariant::I7]),
+];
+
+/// The file that lists the invariants every node checks.
+const INVARIANTS_FILE: &str = "invariants.toml";
+
+/// Every invariant, for "which are still listed".
+const ALL: [Invariant; 7] = [
+    Invariant::I1,
+    Invariant::I2,
+    Invariant::I3,
+    Invariant::I4,
+    Invariant::I5,
+    Invariant::I6,
+    Invariant::I7,
+];
 
 /// Whether `path` is one of the crisis answer's phrasings
 /// (`/languages/<lang>/phrases/crisis.…`), which I7 takes out of I2.
@@ -195,12 +240,17 @@ pub fn check(proposal: &EvolutionProposal, checker: &Checker) -> Report {
         });
     };
 
+    // Pack paths are read word by word; constitution edits by structure
+    // (which document, which invariant it states), below.
+    let params = proposal.change.target == ChangeTarget::Params;
+
     // I1: collecting data needs the person's consent.
     let touches_data = proposal
         .change
         .edits
         .iter()
-        .find(|e| has_segment(&e.path, DATA_COLLECTION_SEGMENTS));
+        .filter(|_| params)
+        .find(|e| has_word(&e.path, DATA_COLLECTION_WORDS));
     if flags.data_collection && !flags.user_consent_required {
         violation(
             Invariant::I1,
@@ -222,12 +272,21 @@ pub fn check(proposal: &EvolutionProposal, checker: &Checker) -> Report {
         violation(Invariant::I5, "flags", "removes export".into());
     }
     for edit in &proposal.change.edits {
-        if has_segment(&edit.path, EXPORT_SEGMENTS) && edit.after.is_none() {
+        if params && has_word(&edit.path, EXPORT_WORDS) && edit.after.is_none() {
             violation(
                 Invariant::I5,
                 &edit.path,
-                "deletes an export setting".into(),
+                "removes export (or part of it)".into(),
             );
+        }
+    }
+
+    // Every invariant: its document and its entry in invariants.toml stay.
+    if proposal.change.target == ChangeTarget::Constitution {
+        for edit in &proposal.change.edits {
+            for (invariant, message) in removed_invariants(&edit.path, edit.after.as_ref()) {
+                violation(invariant, &edit.path, message);
+            }
         }
     }
 
@@ -313,9 +372,77 @@ pub fn check(proposal: &EvolutionProposal, checker: &Checker) -> Report {
     report
 }
 
-fn has_segment(path: &str, segments: &[&str]) -> bool {
+/// The words of a JSON Pointer: its tokens split at `-`, `_` and `.`,
+/// lowercased (`/telemetry/metrics/0` → telemetry, metrics, 0).
+fn path_words(path: &str) -> impl Iterator<Item = String> + '_ {
     path.split('/')
-        .any(|s| segments.iter().any(|w| s.to_ascii_lowercase().contains(w)))
+        .flat_map(|token| token.split(['-', '_', '.', '~']))
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+}
+
+/// Whether one of `words` is a whole word of `path`.
+fn has_word(path: &str, words: &[&str]) -> bool {
+    path_words(path).any(|w| words.contains(&w.as_str()))
+}
+
+/// A constitution edit's effect on the invariants: deleting or emptying a
+/// document removes what it states ([`STATED_IN`]); deleting
+/// `invariants.toml`, or leaving an invariant out of it, removes that
+/// invariant from what every node checks.
+fn removed_invariants(document: &str, after: Option<&Value>) -> Vec<(Invariant, String)> {
+    let text = after.and_then(Value::as_str);
+    let emptied = text.is_none_or(|t| t.trim().is_empty());
+    if document == INVARIANTS_FILE {
+        let listed: Vec<String> = text
+            .and_then(|t| toml::from_str::<toml::Table>(t).ok())
+            .and_then(|t| t.get("invariant").and_then(|v| v.as_array()).cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|entry| {
+                entry
+                    .get("id")
+                    .and_then(|id| id.as_str())
+                    .map(str::to_string)
+            })
+            .collect();
+        return ALL
+            .into_iter()
+            .filter(|i| !listed.iter().any(|id| id == i.as_str()))
+            .map(|i| {
+                (
+                    i,
+                    format!(
+                        "takes {} out of the invariants every node checks",
+                        i.as_str()
+                    ),
+                )
+            })
+            .collect();
+    }
+    if !emptied {
+        return Vec::new();
+    }
+    let number = document.split(['-', '_', '.']).next().unwrap_or("");
+    STATED_IN
+        .iter()
+        .filter(|(n, _)| *n == number)
+        .flat_map(|(_, invariants)| invariants.iter())
+        .map(|i| {
+            (
+                *i,
+                format!(
+                    "{} the document that states {}",
+                    if after.is_none() {
+                        "deletes"
+                    } else {
+                        "empties"
+                    },
+                    i.as_str()
+                ),
+            )
+        })
+        .collect()
 }
 
 /// Every string under `value` that lands in a text field, with its full
@@ -521,6 +648,126 @@ mod tests {
                 .violated()
                 .contains(&Invariant::I2)
         );
+    }
+
+    fn amendment(edits: Vec<Edit>) -> EvolutionProposal {
+        EvolutionProposal {
+            proposal_type: ProposalType::ConstitutionalAmendment,
+            title: "Say it more plainly".into(),
+            description: "Rewords a document.".into(),
+            change: Change {
+                target: ChangeTarget::Constitution,
+                edits,
+            },
+            evidence: vec![],
+            flags: no_flags(),
+        }
+    }
+
+    fn genesis_document(name: &str) -> String {
+        mirror_constitution::Constitution::genesis()
+            .files()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| t.to_string())
+            .expect("a genesis document")
+    }
+
+    #[test]
+    fn pack_paths_are_read_as_words_not_substrings() {
+        let c = checker();
+        let verdict = |edit: Edit| check(&proposal(vec![edit], no_flags()), &c).violated();
+        let gone = |path: &str| Edit {
+            path: path.into(),
+            before: Some(json!(1)),
+            after: None,
+        };
+        // Should trigger.
+        assert_eq!(
+            verdict(edit("/telemetry/metrics/0", json!("x"))),
+            vec![Invariant::I1]
+        );
+        assert_eq!(
+            verdict(edit("/engine/egress_log", json!(true))),
+            vec![Invariant::I1]
+        );
+        assert_eq!(
+            verdict(edit("/data-collection", json!(true))),
+            vec![Invariant::I1]
+        );
+        assert_eq!(verdict(gone("/export")), vec![Invariant::I5]);
+        assert_eq!(verdict(gone("/bundle/format")), vec![Invariant::I5]);
+        assert_eq!(verdict(gone("/export_formats/0")), vec![Invariant::I5]);
+        // Should not: the words only contain the letters.
+        assert!(verdict(edit("/patterns/no_regression/description", json!("x"))).is_empty());
+        assert!(verdict(edit("/words/recollections", json!(["x"]))).is_empty());
+        assert!(verdict(edit("/patterns/progress_report/description", json!("x"))).is_empty());
+        assert!(verdict(gone("/patterns/exported_feelings")).is_empty());
+        // Changing (not removing) an export setting keeps export.
+        assert!(verdict(edit("/export/format", json!("jsonl"))).is_empty());
+    }
+
+    #[test]
+    fn amendments_are_read_by_structure() {
+        let c = checker();
+        let doc06 = "06-no-lock-in-no-regression.md";
+        let verdict = |edit: Edit| check(&amendment(vec![edit]), &c).violated();
+        // Rewording document 06 is an amendment like any other: its name
+        // holds "regression", which is not "egress".
+        let reworded = genesis_document(doc06).replace("simple", "plain");
+        assert!(
+            verdict(Edit {
+                path: doc06.into(),
+                before: Some(json!(genesis_document(doc06))),
+                after: Some(json!(reworded)),
+            })
+            .is_empty()
+        );
+        // Deleting it takes I5 and I6 away; emptying it too.
+        let deleted = Edit {
+            path: doc06.into(),
+            before: Some(json!(genesis_document(doc06))),
+            after: None,
+        };
+        assert_eq!(verdict(deleted), vec![Invariant::I5, Invariant::I6]);
+        assert_eq!(
+            verdict(edit(doc06, json!("  \n"))),
+            vec![Invariant::I5, Invariant::I6]
+        );
+        assert_eq!(
+            verdict(Edit {
+                path: "02-data-sovereignty.md".into(),
+                before: None,
+                after: None,
+            }),
+            vec![Invariant::I1]
+        );
+        assert_eq!(
+            verdict(Edit {
+                path: "07-care-in-a-crisis.md".into(),
+                before: None,
+                after: None,
+            }),
+            vec![Invariant::I7]
+        );
+        // invariants.toml: leaving I5 out removes it; rewording keeps all.
+        let listed = genesis_document(INVARIANTS_FILE);
+        let without_i5 = listed.replace("id = \"I5\"", "id = \"I5-gone\"");
+        assert_eq!(
+            verdict(edit(INVARIANTS_FILE, json!(without_i5))),
+            vec![Invariant::I5]
+        );
+        let reworded = listed.replace("The user owns", "People own");
+        assert!(verdict(edit(INVARIANTS_FILE, json!(reworded))).is_empty());
+        assert_eq!(
+            verdict(Edit {
+                path: INVARIANTS_FILE.into(),
+                before: None,
+                after: None,
+            }),
+            ALL.to_vec()
+        );
+        // A new document states nothing yet: adding one is fine.
+        assert!(verdict(edit("08-plain-words.md", json!("# Plain words\n"))).is_empty());
     }
 
     #[test]

@@ -396,8 +396,8 @@ impl Ledger {
                 };
                 if (opens as i64) < e.created_at {
                     Err("voting cannot open before the transition that opens it")
-                } else if closes - opens != self.genesis.voting.period_ms {
-                    Err("the window must last exactly the commons' voting period")
+                } else if !self.genesis.voting.window_allowed(closes.saturating_sub(opens)) {
+                    Err("the window must last the commons' voting period (or, where the genesis allows, up to its longest)")
                 } else {
                     window = Some(Window {
                         opens: opens as i64,

@@ -36,6 +36,7 @@ pub mod invariants;
 pub mod ledger;
 pub mod params;
 pub mod payload;
+pub mod plan;
 pub mod release;
 pub mod rules;
 pub mod telemetry;

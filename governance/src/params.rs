@@ -493,6 +493,32 @@ impl EngineParams {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
+    /// Every value of the pack, as (JSON Pointer, value) leaves in the
+    /// canonical order: what `mirror params show` prints.
+    pub fn leaves(&self) -> Vec<(String, serde_json::Value)> {
+        fn walk(path: &str, v: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
+            match v {
+                serde_json::Value::Object(m) if !m.is_empty() => {
+                    for (k, v) in m {
+                        let token = k.replace('~', "~0").replace('/', "~1");
+                        walk(&format!("{path}/{token}"), v, out);
+                    }
+                }
+                serde_json::Value::Array(a) if !a.is_empty() => {
+                    for (i, v) in a.iter().enumerate() {
+                        walk(&format!("{path}/{i}"), v, out);
+                    }
+                }
+                other => out.push((path.to_string(), other.clone())),
+            }
+        }
+        let mut out = Vec::new();
+        if let Ok(v) = serde_json::to_value(self) {
+            walk("", &v, &mut out);
+        }
+        out
+    }
+
     /// blake3 of the canonical bytes, hex.
     pub fn hash(&self) -> String {
         blake3::hash(&self.canonical_json()).to_hex().to_string()

@@ -58,9 +58,33 @@ pub const KINDS: [&str; 9] = [
 /// negation.
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
-/// Bounds on text and list lengths. The envelope's 64 KiB limit applies on
-/// top of these.
+/// Bounds on text and list lengths, and on whole records. The envelope's
+/// size limit ([`limits::record_bytes`]) applies on top of the others.
 pub mod limits {
+    /// The largest record of most kinds, envelope included: every payload
+    /// but a release's is a few KiB at most.
+    pub const RECORD_BYTES: usize = 64 * 1024;
+    /// The largest `release_manifest` record. A release carries the whole
+    /// parameter pack (gzip'd) and, for an amendment, the constitution, so
+    /// it grows with the pack: the genesis pack with five languages and the
+    /// crisis rules makes a 74 KiB release with the constitution. 512 KiB
+    /// leaves room for several times that, and is still small for the
+    /// transport (gossip allows one record of the largest kind plus the
+    /// Automerge change around it).
+    pub const RELEASE_RECORD_BYTES: usize = 512 * 1024;
+    /// The largest record of any kind: what a decoder refuses before it
+    /// parses anything.
+    pub const MAX_RECORD_BYTES: usize = RELEASE_RECORD_BYTES;
+
+    /// The largest record of `kind` (a wire name), envelope included.
+    pub fn record_bytes(kind: &str) -> usize {
+        if kind == <super::ReleaseManifest as super::Payload>::KIND {
+            RELEASE_RECORD_BYTES
+        } else {
+            RECORD_BYTES
+        }
+    }
+
     /// A commons name.
     pub const NAME_CHARS: usize = 100;
     /// A proposal title.
@@ -448,8 +472,18 @@ pub struct Genesis {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VotingRules {
-    /// How long voting stays open, in milliseconds (1 ms to 366 days).
+    /// How long voting stays open, in milliseconds (1 ms to 366 days): the
+    /// window every proposal gets, and with `max_period_ms` the shortest.
     pub period_ms: u64,
+    /// The longest window a proposer may choose for their proposal (at
+    /// least `period_ms`, at most 366 days). Absent: every window lasts
+    /// exactly `period_ms` (a genesis from before this field keeps its id).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_period_ms: Option<u64>,
     /// Approve + abstain votes needed, as a percentage (1–100) of the members
     /// when voting opens (rounded up).
     pub quorum_percent: u32,
@@ -457,6 +491,14 @@ pub struct VotingRules {
     /// least numerator / denominator, e.g. 2/3.
     pub supermajority_numerator: u32,
     pub supermajority_denominator: u32,
+}
+
+impl VotingRules {
+    /// Whether a proposal's voting window may last `ms`: exactly the
+    /// period, or between it and the longest the genesis allows.
+    pub fn window_allowed(&self, ms: u64) -> bool {
+        ms >= self.period_ms && ms <= self.max_period_ms.unwrap_or(self.period_ms)
+    }
 }
 
 impl Payload for Genesis {
@@ -490,6 +532,15 @@ impl Payload for Genesis {
             limits::VOTING_PERIOD_MS,
             "between 1 ms and 366 days",
         )?;
+        if let Some(max) = v.max_period_ms {
+            c.int(
+                "voting.max_period_ms",
+                max,
+                v.period_ms,
+                limits::VOTING_PERIOD_MS,
+                "between voting.period_ms and 366 days",
+            )?;
+        }
         c.int(
             "voting.quorum_percent",
             v.quorum_percent.into(),
@@ -1144,75 +1195,18 @@ fn is_target_path(s: &str) -> bool {
         })
 }
 
-/// Decode canonical base64 (RFC 4648 §4, padded; the unused bits of the
-/// last character must be zero, so each byte string has one encoding).
+/// Canonical base64 (RFC 4648, standard alphabet, padded, unused bits
+/// zero), so each byte string has exactly one text form: the `base64`
+/// crate's standard engine refuses trailing bits and non-canonical padding.
 pub fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    fn value(c: u8) -> Option<u32> {
-        Some(u32::from(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        }))
-    }
-    let bytes = s.as_bytes();
-    if !bytes.len().is_multiple_of(4) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
-    let chunks = bytes.len() / 4;
-    for (i, chunk) in bytes.chunks_exact(4).enumerate() {
-        let last = i + 1 == chunks;
-        let pad = match chunk {
-            [_, _, b'=', b'='] if last => 2,
-            [_, _, _, b'='] if last => 1,
-            _ => 0,
-        };
-        let mut n = 0u32;
-        for &c in &chunk[..4 - pad] {
-            n = (n << 6) | value(c)?;
-        }
-        match pad {
-            0 => out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]),
-            1 => {
-                // 18 bits: two bytes and two unused bits.
-                if n & 0b11 != 0 {
-                    return None;
-                }
-                out.extend_from_slice(&[(n >> 10) as u8, (n >> 2) as u8]);
-            }
-            _ => {
-                // 12 bits: one byte and four unused bits.
-                if n & 0b1111 != 0 {
-                    return None;
-                }
-                out.push((n >> 4) as u8);
-            }
-        }
-    }
-    Some(out)
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(s).ok()
 }
 
-/// Encode bytes as canonical base64 (the inverse of [`decode_base64`]).
+/// The canonical base64 of `bytes` (see [`decode_base64`]).
 pub fn encode_base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 // ---------------------------------------------------------------------------
@@ -2333,6 +2327,7 @@ mod tests {
             "attestations_required",
             "voting",
             "period_ms",
+            "max_period_ms",
             "quorum_percent",
             "supermajority_numerator",
             "supermajority_denominator",

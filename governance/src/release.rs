@@ -8,8 +8,9 @@
 //! * `mirror/release.json`: what the release is (its version, the previous
 //!   release, the approved proposals it applies, the hash of the pack);
 //! * `mirror/params.json.gz`: the engine parameter pack, gzip'd canonical
-//!   JSON (a pack is ~60 KiB of JSON, ~12 KiB compressed, and a commons
-//!   record is at most 64 KiB);
+//!   JSON (the genesis pack with five languages and the crisis rules is
+//!   several hundred KiB of JSON, tens of KiB compressed; a release record
+//!   may be 512 KiB, `payload::limits::RELEASE_RECORD_BYTES`);
 //! * `mirror/constitution.json.gz`, only when an amendment changes the
 //!   constitution: the documents, file name → text.
 //!

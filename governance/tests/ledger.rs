@@ -151,6 +151,7 @@ fn genesis(guardians: &[u8], threshold: u32, root_version: u64) -> Genesis {
         attestations_required: 1,
         voting: VotingRules {
             period_ms: PERIOD,
+            max_period_ms: None,
             quorum_percent: 50,
             supermajority_numerator: 2,
             supermajority_denominator: 3,
@@ -560,4 +561,87 @@ proptest! {
         let shuffled = Ledger::from_entries(w.genesis, with_dups, checker()).unwrap();
         prop_assert_eq!(shuffled.proposal(&p, AFTER).unwrap(), reference);
     }
+}
+
+/// A genesis may let each proposal choose its window, between its period
+/// and its longest; without that, every window is exactly the period.
+#[test]
+fn a_proposal_window_may_be_chosen_within_the_genesis_bounds() {
+    let open_with = |max: Option<u64>, length: u64| {
+        let mut w = World {
+            serial: 0,
+            entries: Vec::new(),
+            genesis: Hex([0; 32]),
+        };
+        let mut g = genesis(&[1, 2], 2, 1);
+        g.voting.max_period_ms = max;
+        w.genesis = w.add(1, T0, AnyPayload::Genesis(g));
+        w.attest(1, 10, T0 + 1);
+        let p = w.propose(10, T0 + 500, ProposalType::PatternDetection);
+        w.step(10, T0 + 501, p, ProposalState::Testing);
+        w.step(10, T0 + 502, p, ProposalState::Review);
+        w.add(
+            10,
+            T0 + 503,
+            AnyPayload::ProposalTransition(ProposalTransition {
+                proposal: p,
+                to: ProposalState::Voting,
+                voting_opens_at: Some((T0 + 600) as u64),
+                voting_closes_at: Some((T0 + 600) as u64 + length),
+            }),
+        );
+        w.ledger().proposal(&p, T0 + 601).unwrap().state
+    };
+    let bounded = Some(3 * PERIOD);
+    assert_eq!(open_with(bounded, PERIOD), ProposalState::Voting);
+    assert_eq!(open_with(bounded, 2 * PERIOD), ProposalState::Voting);
+    assert_eq!(open_with(bounded, 3 * PERIOD), ProposalState::Voting);
+    assert_eq!(open_with(bounded, 3 * PERIOD + 1), ProposalState::Review);
+    assert_eq!(open_with(bounded, PERIOD - 1), ProposalState::Review);
+    assert_eq!(open_with(None, PERIOD), ProposalState::Voting);
+    assert_eq!(open_with(None, 2 * PERIOD), ProposalState::Review);
+    // A longest window shorter than the period is not a valid genesis.
+    let mut g = genesis(&[1, 2], 2, 1);
+    g.voting.max_period_ms = Some(PERIOD - 1);
+    assert_eq!(
+        mirror_governance::payload::Payload::check(&g)
+            .unwrap_err()
+            .field(),
+        Some("voting.max_period_ms")
+    );
+}
+
+/// The next release's plan, from the ledger alone: the approved proposal,
+/// applied to the genesis pack, as version 1; nothing to release before
+/// approval.
+#[test]
+fn the_next_release_is_planned_from_the_ledger() {
+    use mirror_governance::plan::{self, PlanError};
+    let mut w = with_members(4);
+    let mut p = proposal(ProposalType::PatternDetection);
+    p.change.edits = vec![Edit {
+        path: "/thresholds/max_regenerations".into(),
+        before: Some(json!(2)),
+        after: Some(json!(3)),
+    }];
+    let id = w.add(10, T0 + 500, AnyPayload::EvolutionProposal(p));
+    let docs = std::collections::BTreeMap::new();
+    assert_eq!(
+        plan::plan(&w.ledger(), T0 + 600, &[], &docs).unwrap_err(),
+        PlanError::NothingToRelease
+    );
+    assert!(matches!(
+        plan::plan(&w.ledger(), T0 + 600, &[id], &docs).unwrap_err(),
+        PlanError::NotApproved { .. }
+    ));
+    w.open_voting(10, id, OPENS);
+    for m in 10..13 {
+        w.vote(m, OPENS + 10, id, Choice::Approve);
+    }
+    let planned = plan::plan(&w.ledger(), AFTER, &[], &docs).unwrap();
+    assert_eq!(planned.version, 1);
+    assert_eq!(planned.previous, None);
+    assert_eq!(planned.proposals, vec![id]);
+    assert_eq!(planned.params.thresholds.max_regenerations, 3);
+    assert!(planned.constitution.is_none());
 }

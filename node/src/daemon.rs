@@ -542,6 +542,13 @@ pub fn open_local(home: &Home) -> anyhow::Result<Commons> {
     open_at(home, config.commons.commons_id())
 }
 
+/// Open (creating if need be) the store of commons `id`, whichever commons
+/// is configured: founding and joining fill the new commons' store before
+/// the config names it.
+pub fn open_commons(home: &Home, id: &str) -> anyhow::Result<Commons> {
+    open_at(home, id.to_string())
+}
+
 /// The gate every record passes on this node: structure, signature, and the
 /// governance rules. Every refusal is a function of the record alone, so it
 /// reads nothing of this node's state: the checker is the genesis
@@ -557,8 +564,65 @@ fn gate(_home: &Home, commons_id: &str) -> anyhow::Result<Gate> {
     ))))
 }
 
+/// Move a store from before per-commons stores (`commons.redb`) to its
+/// commons' own path. Best effort: a store that cannot be read is left
+/// where it is, and said so in the log, rather than stopping every commons
+/// command.
+fn move_legacy_store(home: &Home) {
+    let legacy = home.legacy_commons_db_path();
+    if !legacy.exists() {
+        return;
+    }
+    let found = match mirror_commons::store::Store::commons_id_at(&legacy) {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            tracing::warn!(path = %legacy.display(), "a commons store that names no commons is left in place");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(path = %legacy.display(), error = %e, "a commons store that cannot be read is left in place");
+            return;
+        }
+    };
+    let target = home.commons_db_path(&found);
+    if target.exists() {
+        tracing::warn!(path = %legacy.display(), commons = %found, "commons {found} already has a store; the older file is left in place");
+        return;
+    }
+    let moved = std::fs::create_dir_all(home.commons_dir())
+        .and_then(|()| std::fs::rename(&legacy, &target));
+    match moved {
+        Ok(()) => {
+            tracing::info!(commons = %found, to = %target.display(), "moved the commons store to its own path");
+        }
+        Err(e) => {
+            tracing::warn!(path = %legacy.display(), error = %e, "could not move the commons store");
+        }
+    }
+}
+
+/// The commons whose state this node holds, by id (each in its own store).
+pub fn held_commons(home: &Home) -> Vec<String> {
+    move_legacy_store(home);
+    let mut ids: Vec<String> = std::fs::read_dir(home.commons_dir())
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let id = name.strip_suffix(".redb")?;
+            (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_string())
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
 fn open_at(home: &Home, id: String) -> anyhow::Result<Commons> {
-    let path = home.commons_db_path();
+    move_legacy_store(home);
+    let dir = home.commons_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = home.commons_db_path(&id);
     let path = path.as_path();
     let gate = gate(home, &id)?;
     let commons = Commons::open(path, id, gate)

@@ -120,7 +120,23 @@ impl Config {
             crate::when::zone(Some(tz)).map_err(|e| format!("time_zone: {e}"))?;
         }
         let e = &self.engine;
-        range("engine.max_regenerations", e.max_regenerations, 0, 10)?;
+        if let Some(n) = e.max_regenerations {
+            range("engine.max_regenerations", n, 0, 10)?;
+        }
+        // The id names the commons' store file: 64 lowercase hex digits (a
+        // genesis record id) or empty (the default commons), nothing else.
+        let id = &self.commons.id;
+        let well_formed = |id: &str| {
+            id.len() == 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        if !id.is_empty() && !well_formed(id) {
+            return Err(format!(
+                "commons.id = {id:?} is not a commons id (64 lowercase hex digits, or empty for the default commons)"
+            ));
+        }
         if !e.temperature.is_finite() {
             return Err(format!(
                 "engine.temperature = {} is not a number",
@@ -343,8 +359,12 @@ pub struct EngineConfig {
     /// manual (the built-in mirror), ollama, anthropic or openai.
     pub mode: EngineMode,
     /// How many times a non-compliant answer is regenerated before the
-    /// built-in mirror stands in.
-    pub max_regenerations: u32,
+    /// built-in mirror stands in. Unset (the default): the governed pack's
+    /// `thresholds.max_regenerations`, which the commons changes by
+    /// release. Set: this person's own choice for this node, which wins
+    /// over the pack (`mirror config show` marks which is in force).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_regenerations: Option<u32>,
     pub temperature: f32,
     pub max_tokens: u32,
     pub http: HttpSettings,
@@ -357,7 +377,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             mode: EngineMode::Manual,
-            max_regenerations: 2,
+            max_regenerations: None,
             temperature: 0.7,
             max_tokens: 400,
             http: HttpSettings::default(),
@@ -574,9 +594,32 @@ impl Home {
         self.keys_dir().join("network.key")
     }
 
-    /// Where the commons state lives (owned by `mirror node` while it runs).
-    pub fn commons_db_path(&self) -> PathBuf {
+    /// Where the state of commons `id` lives (owned by `mirror node` while
+    /// it runs). Each commons has its own store, so founding or joining
+    /// another never touches, and never trips over, the records of the one
+    /// left: they stay here, and switching back (`mirror commons use`)
+    /// finds them.
+    pub fn commons_db_path(&self, id: &str) -> PathBuf {
+        self.commons_dir().join(format!("{id}.redb"))
+    }
+
+    /// The directory of the per-commons stores.
+    pub fn commons_dir(&self) -> PathBuf {
+        self.dir.join("commons")
+    }
+
+    /// Where nodes before per-commons stores kept their one commons store;
+    /// it is moved to [`Home::commons_db_path`] of its commons when found.
+    pub fn legacy_commons_db_path(&self) -> PathBuf {
         self.dir.join("commons.redb")
+    }
+
+    /// Whether this node holds the state of any commons.
+    pub fn holds_commons_state(&self) -> bool {
+        self.legacy_commons_db_path().exists()
+            || fs::read_dir(self.commons_dir()).is_ok_and(|mut d| {
+                d.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "redb")))
+            })
     }
 
     /// Where a running daemon says how to reach it (0600: it holds the
@@ -812,6 +855,46 @@ impl Home {
         )))
     }
 
+    /// Remove one setting from config.toml, so its default (for a governed
+    /// value: the pack's) is in force again. The rest must still be valid,
+    /// or nothing is written.
+    pub fn unset_config_value(&self, key: &str) -> Result<Config> {
+        let path = self.config_path();
+        let mut table: toml::Table = match fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| HomeError::Config {
+                path: path.clone(),
+                reason: e.message().to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => toml::Table::new(),
+            Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
+        };
+        let parts: Vec<&str> = key.split('.').collect();
+        let mut current = &mut table;
+        for part in &parts[..parts.len() - 1] {
+            match current.get_mut(*part).and_then(toml::Value::as_table_mut) {
+                Some(t) => current = t,
+                None => return self.load_config(),
+            }
+        }
+        if current.remove(parts[parts.len() - 1]).is_none() {
+            return self.load_config();
+        }
+        let config: Config =
+            toml::Value::Table(table.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    HomeError::BadSetting(format!("{key}: {}", e.message()))
+                })?;
+        config.validate().map_err(HomeError::BadSetting)?;
+        let body = toml::to_string_pretty(&table).map_err(|e| HomeError::Config {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        self.ensure_dir()?;
+        write_atomic(&path, format!("{CONFIG_HEADER}{body}").as_bytes(), 0o600)?;
+        Ok(config)
+    }
+
     pub fn constitution_dir(&self) -> PathBuf {
         self.dir.join("constitution")
     }
@@ -820,6 +903,25 @@ impl Home {
     /// there is one, else the genesis compiled in. Either way it must be the
     /// genesis or a ratified amendment, or the node refuses to run.
     pub fn constitution(&self) -> Result<mirror_constitution::Constitution> {
+        let constitution = self.constitution_on_disk()?;
+        // Amendments ratified by a commons: their documents came in a
+        // guardian-signed release this node verified and applied.
+        let ratified = self.ratified_constitutions()?;
+        if constitution.hash().is_superseded_genesis() && !ratified.contains(&constitution.hash()) {
+            return self.upgrade_genesis(&constitution);
+        }
+        constitution.verify(&ratified)?;
+        Ok(constitution)
+    }
+
+    /// The hash of the constitution in this home as it is, read only: no
+    /// check, no upgrade (what an export records, which must always work).
+    pub fn constitution_hash_on_disk(&self) -> Result<String> {
+        Ok(self.constitution_on_disk()?.hash().to_hex())
+    }
+
+    /// The documents in the home (or the genesis compiled in), unchecked.
+    fn constitution_on_disk(&self) -> Result<mirror_constitution::Constitution> {
         let dir = self.constitution_dir();
         let constitution = if dir.is_dir() {
             let mut files = Vec::new();
@@ -838,13 +940,6 @@ impl Home {
         } else {
             mirror_constitution::Constitution::genesis()
         };
-        // Amendments ratified by a commons: their documents came in a
-        // guardian-signed release this node verified and applied.
-        let ratified = self.ratified_constitutions()?;
-        if constitution.hash().is_superseded_genesis() && !ratified.contains(&constitution.hash()) {
-            return self.upgrade_genesis(&constitution);
-        }
-        constitution.verify(&ratified)?;
         Ok(constitution)
     }
 
@@ -882,7 +977,7 @@ impl Home {
         crate::release::swap_constitution(self, &docs(&genesis))
             .map_err(|e| HomeError::BadSetting(format!("upgrading the constitution: {e}")))?;
         let mut config = self.load_config()?;
-        let pinned = if config.commons.id.is_empty() && self.commons_db_path().exists() {
+        let pinned = if config.commons.id.is_empty() && self.holds_commons_state() {
             config.commons.id = default_commons_id(&old_hash);
             self.save_config(&config)?;
             Some(config.commons.id.clone())

@@ -20,6 +20,7 @@ pub mod doctor;
 pub mod engine;
 pub mod evolution;
 pub mod fuzz;
+pub mod governed;
 pub mod home;
 pub mod lookback;
 pub mod model;

@@ -229,6 +229,19 @@ pub struct Applied {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AppliedState {
     pub stack: Vec<Applied>,
+    /// Release versions the person rolled back, which stay out: a plain
+    /// `mirror release apply` (the newest in the commons) skips them until
+    /// the person applies one by name or a newer release arrives.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rolled_back: Vec<u64>,
+}
+
+impl AppliedState {
+    /// Whether a plain apply must leave release `version` out: it, or a
+    /// newer one, was rolled back here.
+    pub fn held_back(&self, version: u64) -> bool {
+        self.rolled_back.iter().any(|v| version <= *v)
+    }
 }
 
 fn state_path(home: &Home) -> PathBuf {
@@ -322,6 +335,8 @@ pub fn apply(
     // `mirror release list` shows and a second apply repairs.
     put_in_force(home, Some(&release.params))?;
     state.stack.push(applied.clone());
+    // Applying a release answers every rollback up to its version.
+    state.rolled_back.retain(|v| *v > applied.version);
     write_json(&state_path(home), &state)?;
     Ok((applied, previous))
 }
@@ -351,6 +366,9 @@ pub fn rollback(home: &Home) -> Result<(Applied, Option<Applied>), NodeReleaseEr
             put_in_force(home, Some(&params))?;
         }
         None => put_in_force(home, None)?,
+    }
+    if !state.rolled_back.contains(&undone.version) {
+        state.rolled_back.push(undone.version);
     }
     write_json(&state_path(home), &state)?;
     Ok((undone, now))

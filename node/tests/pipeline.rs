@@ -204,6 +204,87 @@ async fn advice_is_regenerated_with_a_stricter_instruction() {
     assert_eq!(f.store.list::<EgressRecord>(10).unwrap().len(), 2);
 }
 
+/// The pack's `thresholds.max_regenerations` is what the pipeline runs
+/// with when the person has not set their own: a release that changes it
+/// changes how many times a model is asked again.
+#[tokio::test]
+async fn the_packs_max_regenerations_takes_effect() {
+    let mut f = fixture();
+    let mut params = mirror_governance::params::EngineParams::genesis().unwrap();
+    params.thresholds.max_regenerations = 0;
+    f.engine = Engine::new(&mirror_constitution::Constitution::genesis(), params).unwrap();
+    let config = mirror_node::home::EngineConfig::default();
+    let options = Options::from_config(&config, f.engine.params());
+    assert_eq!(options.max_regenerations, 0);
+    let advice = "You need to rest. You must stop. You should call someone.";
+    let server = Server::start(vec![ollama_answer(advice), ollama_answer(advice)]).await;
+    let adapter = AnyAdapter::Ollama(Ollama::new(&server.url, "llama3.2", "5m", settings()));
+    let outcome = pipeline::reflect(
+        &f.store,
+        &f.engine,
+        Some(&adapter),
+        reflection(&f.identity, TEXT),
+        None,
+        &options,
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        outcome.mirrorback.attempts, 1,
+        "no regeneration: the pack says 0"
+    );
+    assert!(outcome.mirrorback.fell_back);
+    assert_eq!(server.requests().len(), 1);
+    // The person's own setting wins over the pack.
+    let mine = mirror_node::home::EngineConfig {
+        max_regenerations: Some(3),
+        ..config
+    };
+    assert_eq!(
+        Options::from_config(&mine, f.engine.params()).max_regenerations,
+        3
+    );
+}
+
+/// The pack's `thresholds.max_mirrorback_chars` and `prompts` are what the
+/// pipeline runs with: a release that shortens the limit turns a compliant
+/// answer away, and the pack's system prompt is what the model is sent.
+#[tokio::test]
+async fn the_packs_length_limit_and_prompts_take_effect() {
+    let mut f = fixture();
+    let answer = "It sounds like the report has been sitting on you all week. What feels heaviest about Friday?";
+    let mut params = mirror_governance::params::EngineParams::genesis().unwrap();
+    params.thresholds.max_mirrorback_chars = 40;
+    params.thresholds.max_regenerations = 0;
+    params.prompts.system = "A reflection companion, as this release words it.".into();
+    f.engine = Engine::new(&mirror_constitution::Constitution::genesis(), params).unwrap();
+    let server = Server::start(vec![ollama_answer(answer)]).await;
+    let adapter = AnyAdapter::Ollama(Ollama::new(&server.url, "llama3.2", "5m", settings()));
+    let outcome = pipeline::reflect(
+        &f.store,
+        &f.engine,
+        Some(&adapter),
+        reflection(&f.identity, TEXT),
+        None,
+        &Options::from_config(&Default::default(), f.engine.params()),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(outcome.mirrorback.fell_back, "{:?}", outcome.mirrorback);
+    assert!(outcome.mirrorback.flags.contains(&"too_long".to_string()));
+    let sent = server.requests()[0].json()["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        sent.starts_with("A reflection companion, as this release words it."),
+        "{sent}"
+    );
+    assert_eq!(f.engine.version(), "builtin-1");
+}
+
 #[tokio::test]
 async fn a_model_that_keeps_advising_is_replaced_by_the_built_in_mirror() {
     let f = fixture();

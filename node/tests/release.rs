@@ -471,3 +471,382 @@ fn an_amendment_release_ratifies_its_constitution_and_rollback_restores_the_old(
     );
     ok(&home, &["constitution", "verify"]);
 }
+
+/// Rollback is sticky: a plain `release apply` (the newest release in the
+/// commons) leaves a rolled-back release out until the person names it or
+/// a newer one arrives.
+#[test]
+fn a_rolled_back_release_stays_out_until_named_or_superseded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (home, set) = guardian_node(dir.path());
+    let year = now_ms() + 365 * DAY;
+    let v1 = signed_file(
+        dir.path(),
+        &home,
+        "v1.json",
+        &build(&set, 1, &params_with_new_rule(), year),
+    );
+    let id1 = json_of(&home, &["release", "publish", v1.to_str().unwrap()])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(&home, &["release", "apply"]);
+    assert!(current_pack(&home).is_some());
+    ok(&home, &["release", "rollback"]);
+    assert!(current_pack(&home).is_none());
+
+    // The plain apply would put it straight back: refused, nothing changed.
+    let e = fails(&home, &["release", "apply"]);
+    assert!(e.contains("rolled back"), "{e}");
+    assert!(current_pack(&home).is_none());
+    // Named, it comes back.
+    ok(&home, &["release", "apply", &id1]);
+    assert!(current_pack(&home).is_some());
+    ok(&home, &["release", "rollback"]);
+
+    // A newer release is applied by the plain apply again.
+    let mut p2 = params_with_new_rule();
+    p2.thresholds.max_regenerations = 4;
+    let v2 = signed_file(dir.path(), &home, "v2.json", &build(&set, 2, &p2, year));
+    ok(&home, &["release", "publish", v2.to_str().unwrap()]);
+    ok(&home, &["release", "apply"]);
+    assert_eq!(
+        EngineParams::from_json(&current_pack(&home).unwrap())
+            .unwrap()
+            .hash(),
+        p2.hash()
+    );
+}
+
+/// `mirror params show` prints the pack in force with its release; `config
+/// show` marks a governed value as the pack's until the person sets their
+/// own, and `config unset` hands it back.
+#[test]
+fn the_pack_in_force_is_shown_and_governed_values_are_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (home, set) = guardian_node(dir.path());
+    let genesis = json_of(&home, &["params", "show", "/thresholds"]);
+    assert!(genesis["release"].is_null());
+    assert_eq!(
+        genesis["params_hash"],
+        EngineParams::genesis().unwrap().hash()
+    );
+    let regen = |v: &Value| {
+        v["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["pointer"] == "/thresholds/max_regenerations")
+            .map(|x| x["value"].clone())
+    };
+    assert_eq!(regen(&genesis), Some(json!(2)));
+
+    let mut p = EngineParams::genesis().unwrap();
+    p.thresholds.max_regenerations = 5;
+    let v1 = signed_file(
+        dir.path(),
+        &home,
+        "v1.json",
+        &build(&set, 1, &p, now_ms() + 365 * DAY),
+    );
+    ok(&home, &["release", "apply", v1.to_str().unwrap()]);
+    let shown = json_of(&home, &["params", "show"]);
+    assert_eq!(shown["release"]["version"], 1);
+    assert_eq!(shown["params_hash"], p.hash());
+    assert_eq!(regen(&shown), Some(json!(5)));
+    let text = ok(&home, &["params", "show", "/thresholds"]);
+    assert!(text.contains("/thresholds/max_regenerations = 5"), "{text}");
+
+    let governed = |home: &Path| json_of(home, &["config", "show"])["governed"][0].clone();
+    let g = governed(&home);
+    assert_eq!(g["key"], "engine.max_regenerations");
+    assert_eq!(
+        (g["in_force"].clone(), g["source"].clone()),
+        (json!(5), json!("pack"))
+    );
+    ok(&home, &["config", "set", "engine.max_regenerations", "1"]);
+    let g = governed(&home);
+    assert_eq!(
+        (g["in_force"].clone(), g["source"].clone()),
+        (json!(1), json!("config"))
+    );
+    assert_eq!(g["pack"], 5);
+    ok(&home, &["config", "unset", "engine.max_regenerations"]);
+    assert_eq!(governed(&home)["source"], "pack");
+}
+
+/// Founding or joining works at any point in a node's life, all or
+/// nothing, and the records of the commons left stay in its own store.
+#[test]
+fn founding_after_the_node_has_run_never_strands_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("node");
+    ok(&home, &["init"]);
+    // The README's first steps open the default commons' store.
+    ok(&home, &["member", "list"]);
+    let commons = |home: &Path| {
+        json_of(home, &["commons", "status"])["commons_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let default = commons(&home);
+    let me = json_of(&home, &["status"])["identity"]["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let found = |out: &Path| {
+        mirror_args(&[
+            "commons",
+            "genesis",
+            "new",
+            "--name",
+            "later",
+            "--guardian",
+            &me,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+
+    // A genesis file that cannot be written: nothing changes.
+    let nowhere = dir.path().join("missing-dir").join("genesis.json");
+    fails(
+        &home,
+        &found(&nowhere)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(commons(&home), default);
+    ok(&home, &["member", "list"]);
+
+    // Founding now works, and every commons command with it.
+    let file = dir.path().join("genesis.json");
+    let v = json_of(
+        &home,
+        &found(&file).iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let id = v["id"].as_str().unwrap().to_string();
+    assert_eq!(v["left"], default.as_str());
+    assert_eq!(commons(&home), id);
+    let members = json_of(&home, &["member", "list"]);
+    assert_eq!(members["guardians"]["keys"][0], me.as_str());
+
+    // Both commons are held; going back finds the old one, and joining by
+    // file returns to the new one.
+    let held = json_of(&home, &["commons", "list"]);
+    let ids: Vec<&str> = held
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&default.as_str()) && ids.contains(&id.as_str()),
+        "{held}"
+    );
+    ok(&home, &["commons", "use", &default]);
+    assert_eq!(commons(&home), default);
+    ok(&home, &["member", "list"]);
+    let joined = json_of(&home, &["commons", "join", file.to_str().unwrap()]);
+    assert_eq!(joined["id"], id.as_str());
+    assert_eq!(commons(&home), id);
+    fails(&home, &["commons", "use", &"ab".repeat(32)]);
+}
+
+fn mirror_args(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// `--remove /export` expresses removing export, and is refused as I5.
+#[test]
+fn removing_export_by_path_is_refused_as_i5() {
+    let dir = tempfile::tempdir().unwrap();
+    let (home, _) = guardian_node(dir.path());
+    let e = fails(
+        &home,
+        &[
+            "proposal",
+            "new",
+            "--type",
+            "pattern_detection",
+            "--title",
+            "Drop export",
+            "--remove",
+            "/export",
+        ],
+    );
+    assert!(e.contains("I5"), "{e}");
+    let e = fails(
+        &home,
+        &[
+            "proposal",
+            "new",
+            "--type",
+            "pattern_detection",
+            "--title",
+            "Drop a thing",
+            "--remove",
+            "/nothing_here",
+        ],
+    );
+    assert!(e.contains("not in the pack"), "{e}");
+    // The README's example once failed for want of a description: the
+    // error says what is needed.
+    let e = fails(
+        &home,
+        &[
+            "proposal",
+            "new",
+            "--type",
+            "pattern_detection",
+            "--title",
+            "More tries",
+            "--set",
+            "/thresholds/max_regenerations=3",
+        ],
+    );
+    assert!(e.contains("--description is needed"), "{e}");
+}
+
+/// A proposal may choose its voting window within the bounds its genesis
+/// sets, and the window prints as local times.
+#[test]
+fn a_proposal_chooses_its_window_within_the_genesis_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("node");
+    ok(&home, &["init"]);
+    let me = json_of(&home, &["status"])["identity"]["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let genesis = dir.path().join("genesis.json");
+    ok(
+        &home,
+        &[
+            "commons",
+            "genesis",
+            "new",
+            "--name",
+            "windows",
+            "--guardian",
+            &me,
+            "--period",
+            "7d",
+            "--max-period",
+            "30d",
+            "--out",
+            genesis.to_str().unwrap(),
+        ],
+    );
+    ok(&home, &["member", "attest", &me]);
+    let listed = ok(&home, &["member", "list"]);
+    assert!(
+        listed.contains("voting     7d (a proposal may choose up to 30d)"),
+        "{listed}"
+    );
+    let draft = dir.path().join("p.json");
+    ok(
+        &home,
+        &[
+            "proposal",
+            "new",
+            "--type",
+            "pattern_detection",
+            "--title",
+            "Notice circling back",
+            "--description",
+            "Loops back to one conversation go unnoticed.",
+            "--add",
+            r#"/patterns/past_reference/rules/-={"id":"circling_back","cues":["circling back"]}"#,
+            "--out",
+            draft.to_str().unwrap(),
+        ],
+    );
+    let id = json_of(&home, &["proposal", "submit", draft.to_str().unwrap()])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(&home, &["proposal", "advance", &id, "testing"]);
+    ok(&home, &["proposal", "advance", &id, "review"]);
+    let e = fails(
+        &home,
+        &["proposal", "advance", &id, "voting", "--window", "60d"],
+    );
+    assert!(e.contains("7d to 30d"), "{e}");
+    let e = fails(
+        &home,
+        &["proposal", "advance", &id, "voting", "--window", "1d"],
+    );
+    assert!(e.contains("7d to 30d"), "{e}");
+    let out = ok(
+        &home,
+        &["proposal", "advance", &id, "voting", "--window", "14d"],
+    );
+    // Local date and time, not epoch milliseconds.
+    assert!(
+        out.contains(" → ") && out.contains(':') && out.contains('-'),
+        "{out}"
+    );
+    let v = json_of(&home, &["proposal", "show", &id]);
+    let tally = &v["tally"]["window"];
+    assert_eq!(
+        tally["closes"].as_i64().unwrap() - tally["opens"].as_i64().unwrap(),
+        14 * DAY,
+        "{v}"
+    );
+    let shown = ok(&home, &["proposal", "show", &id]);
+    assert!(!shown.contains(&tally["opens"].to_string()), "{shown}");
+}
+
+/// `mirror export` records the constitution in force (it wrote null).
+#[test]
+fn export_writes_the_constitution_hash_in_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("node");
+    ok(&home, &["init"]);
+    let out = dir.path().join("bundle.tar.gz");
+    ok(&home, &["export", "--out", out.to_str().unwrap()]);
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(&out).unwrap(),
+    ));
+    let mut first = archive.entries().unwrap().next().unwrap().unwrap();
+    assert_eq!(first.path().unwrap().to_str().unwrap(), "MANIFEST.json");
+    let manifest: Value = serde_json::from_reader(&mut first).unwrap();
+    assert_eq!(
+        manifest["constitution_hash"],
+        mirror_constitution::GENESIS_HASH,
+        "{manifest}"
+    );
+}
+
+/// A store from before per-commons stores (`commons.redb`) is moved to its
+/// commons' own path the first time a commons command runs, records and
+/// all.
+#[test]
+fn a_store_from_before_is_moved_to_its_commons_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let home_dir = dir.path().join("node");
+    ok(&home_dir, &["init"]);
+    let default = json_of(&home_dir, &["commons", "status"])["commons_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let home = mirror_node::home::Home::at(&home_dir);
+    // Put the store where older nodes kept it.
+    std::fs::rename(
+        home.commons_db_path(&default),
+        home.legacy_commons_db_path(),
+    )
+    .unwrap();
+    assert!(!home.commons_db_path(&default).exists());
+    let status = json_of(&home_dir, &["commons", "status"]);
+    assert_eq!(status["commons_id"], default.as_str());
+    assert!(home.commons_db_path(&default).exists());
+    assert!(!home.legacy_commons_db_path().exists());
+    // An unreadable old file is left alone, and commands still work.
+    std::fs::write(home.legacy_commons_db_path(), b"not a store").unwrap();
+    ok(&home_dir, &["commons", "status"]);
+    assert!(home.legacy_commons_db_path().exists());
+}

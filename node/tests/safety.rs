@@ -215,7 +215,7 @@ fn homes_on_the_first_genesis_are_upgraded_in_place() {
     )
     .unwrap();
     // It had joined the default commons.
-    std::fs::write(home.commons_db_path(), b"").unwrap();
+    std::fs::write(home.legacy_commons_db_path(), b"").unwrap();
 
     let constitution = home.constitution().unwrap();
     assert_eq!(

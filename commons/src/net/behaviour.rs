@@ -28,12 +28,15 @@ use libp2p::{
 };
 
 use super::{NetConfig, NetError};
+use crate::record::MAX_ANY_RECORD_BYTES;
 use crate::service::{SyncRequest, SyncResponse};
 
-/// Gossip messages are one Automerge change carrying one record (≤ 64 KiB)
-/// plus change overhead; anything larger is not from an honest node, and
-/// refusing it at the transport keeps it from costing a decode.
-pub const MAX_GOSSIP_BYTES: usize = 96 * 1024;
+/// Gossip messages are one Automerge change carrying one record (at most
+/// [`MAX_ANY_RECORD_BYTES`], a release; 64 KiB for every other kind) plus
+/// the change's overhead; anything larger is not from an honest node, and
+/// refusing it at the transport keeps it from costing a decode. The gate
+/// then holds each kind to its own limit.
+pub const MAX_GOSSIP_BYTES: usize = MAX_ANY_RECORD_BYTES + 32 * 1024;
 /// A sync request or response carries one Automerge sync message, which the
 /// core bounds at 16 MiB; the codec refuses to buffer more than that.
 pub const MAX_SYNC_BYTES: u64 = 16 * 1024 * 1024 + 64 * 1024;

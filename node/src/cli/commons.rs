@@ -34,6 +34,8 @@ pub fn commons(ctx: &Context, cmd: &CommonsCommand) -> anyhow::Result<Output> {
     match cmd {
         CommonsCommand::Genesis(g) => super::governance::genesis(ctx, g),
         CommonsCommand::Join { file } => super::governance::join(ctx, file),
+        CommonsCommand::List => super::governance::list_commons(ctx),
+        CommonsCommand::Use { id } => super::governance::use_commons(ctx, id),
         CommonsCommand::Telemetry { period } => super::telemetry::commons_telemetry(ctx, *period),
         CommonsCommand::Status => {
             let v = match &running {

@@ -159,7 +159,9 @@ pub fn export(ctx: &Context, out: Option<&Path>, include_keys: bool) -> anyhow::
         &out,
         &ExportOptions {
             include_keys,
-            constitution_hash: None,
+            // The constitution this node runs under, as it is on disk: an
+            // export never checks or upgrades it (export always works, I5).
+            constitution_hash: ctx.home.constitution_hash_on_disk().ok(),
         },
     )?;
     working.finish_and_clear();

@@ -1,5 +1,7 @@
 //! `eval`, `analyze`, `config`, `consent`, `constitution`.
 
+use std::fmt::Write as _;
+
 use anyhow::Context as _;
 use serde_json::json;
 
@@ -150,11 +152,49 @@ pub fn config(ctx: &Context, cmd: &ConfigCommand) -> anyhow::Result<Output> {
     match cmd {
         ConfigCommand::Show => {
             let config = ctx.home.load_config()?;
+            let params = ctx.home.engine_params()?;
+            let governed = crate::governed::governed_values(&config, &params);
             let text = toml::to_string_pretty(&config)?;
-            let human = format!("# {}\n{text}", ctx.home.config_path().display());
+            let mut human = format!("# {}\n{text}", ctx.home.config_path().display());
+            // Values the commons governs: which is in force, and why.
+            let _ = writeln!(
+                human,
+                "\n# Governed by the commons (the pack in force; `mirror params show`):"
+            );
+            for g in &governed {
+                let _ = writeln!(
+                    human,
+                    "# {} = {}  ({})",
+                    g.key,
+                    g.in_force,
+                    match g.source {
+                        crate::governed::Source::Pack => format!(
+                            "from the pack, {}; set it here to override on this node",
+                            g.pointer
+                        ),
+                        crate::governed::Source::Config => format!(
+                            "your setting; the pack says {} (`mirror config unset {}` follows the pack)",
+                            g.pack, g.key
+                        ),
+                    }
+                );
+            }
+            Output::new(
+                json!({ "path": ctx.home.config_path(), "config": config, "governed": governed }),
+                human.trim_end().to_string(),
+            )
+        }
+        ConfigCommand::Unset { key } => {
+            let config = ctx.home.unset_config_value(key).map_err(|e| match e {
+                crate::home::HomeError::BadSetting(m) => anyhow::Error::new(UsageError(m)),
+                other => other.into(),
+            })?;
             Output::new(
                 json!({ "path": ctx.home.config_path(), "config": config }),
-                human.trim_end().to_string(),
+                format!(
+                    "Removed {key} from {}; its default is in force.",
+                    ctx.home.config_path().display()
+                ),
             )
         }
         ConfigCommand::Set { key, value } => {
@@ -193,6 +233,71 @@ pub fn config(ctx: &Context, cmd: &ConfigCommand) -> anyhow::Result<Output> {
 }
 
 /// `mirror safety show`: the resources the crisis answer shows here.
+/// `mirror params show`: the pack in force, the release that put it there,
+/// its hash, and every value (or those under `pointer`).
+pub fn params_show(ctx: &Context, pointer: Option<&str>) -> anyhow::Result<Output> {
+    let params = ctx.home.engine_params()?;
+    let state = crate::release::applied_state(&ctx.home)?;
+    let release = state.stack.last();
+    let prefix = pointer.unwrap_or("");
+    if !prefix.is_empty() && !prefix.starts_with('/') {
+        return Err(UsageError(format!(
+            "{prefix:?} is not a JSON Pointer (it starts with /, e.g. /thresholds)"
+        ))
+        .into());
+    }
+    let values: Vec<(String, serde_json::Value)> = params
+        .leaves()
+        .into_iter()
+        .filter(|(p, _)| p == prefix || prefix.is_empty() || p.starts_with(&format!("{prefix}/")))
+        .collect();
+    if values.is_empty() {
+        return Err(UsageError(format!("the pack in force has no value under {prefix}")).into());
+    }
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "release  {}",
+        match release {
+            Some(r) if !r.release_id.is_empty() =>
+                format!("{} (record {})", r.version, r.release_id),
+            Some(r) => format!("{} (applied from a file)", r.version),
+            None => "none: the genesis pack".into(),
+        }
+    );
+    let _ = writeln!(
+        text,
+        "pack     version {}, hash {}",
+        params.version,
+        params.hash()
+    );
+    let governed = crate::governed::governed_values(&ctx.home.load_config()?, &params);
+    for g in governed
+        .iter()
+        .filter(|g| g.source == crate::governed::Source::Config)
+    {
+        let _ = writeln!(
+            text,
+            "note     {} is overridden on this node by config {} = {}",
+            g.pointer, g.key, g.in_force
+        );
+    }
+    let _ = writeln!(text);
+    for (p, v) in &values {
+        let _ = writeln!(text, "{p} = {v}");
+    }
+    Output::new(
+        json!({
+            "release": release,
+            "params_version": params.version,
+            "params_hash": params.hash(),
+            "values": values.iter().map(|(p, v)| json!({"pointer": p, "value": v})).collect::<Vec<_>>(),
+            "overridden": governed.iter().filter(|g| g.source == crate::governed::Source::Config).collect::<Vec<_>>(),
+        }),
+        text.trim_end().to_string(),
+    )
+}
+
 pub fn safety_show(ctx: &Context) -> anyhow::Result<Output> {
     use crate::engine::safety::Why;
     let engine = ctx.engine()?;

@@ -55,9 +55,14 @@ pub struct GenesisArgs {
     /// How many guardians' attestations admit a member
     #[arg(long, default_value_t = 1)]
     pub attestations: u32,
-    /// How long voting stays open (e.g. 90s, 30m, 12h, 7d)
+    /// How long voting stays open (e.g. 90s, 30m, 12h, 7d): every
+    /// proposal's window, or with --max-period the shortest
     #[arg(long, default_value = "7d")]
     pub period: String,
+    /// Let each proposer choose a window up to this long (e.g. 30d)
+    /// [default: every window lasts --period]
+    #[arg(long, value_name = "DURATION")]
+    pub max_period: Option<String>,
     /// Approve + abstain votes needed, percent of members
     #[arg(long, default_value_t = 50)]
     pub quorum: u32,
@@ -115,6 +120,11 @@ pub enum ProposalCommand {
         /// The next state [possible values: testing, review, voting, cancelled]
         #[arg(value_parser = serde_enum::<ProposalState>)]
         to: ProposalState,
+        /// With `voting`: how long this proposal's vote stays open, within
+        /// the commons' bounds (`mirror member list` shows them)
+        /// [default: the commons' period]
+        #[arg(long, value_name = "DURATION")]
+        window: Option<String>,
     },
     /// Vote as a member: approve, reject or abstain
     Vote {
@@ -141,9 +151,10 @@ pub struct ProposalNewArgs {
     /// A short title
     #[arg(long)]
     pub title: Option<String>,
-    /// What it does and why, in words
-    #[arg(long, default_value = "")]
-    pub description: String,
+    /// What the change is for, in a sentence or two (needed, unless
+    /// --from-finding supplies the finding's summary)
+    #[arg(long)]
+    pub description: Option<String>,
     /// Replace a value: /json/pointer=JSON (repeatable)
     #[arg(long = "set", value_name = "PATH=JSON")]
     pub set: Vec<String>,
@@ -399,6 +410,33 @@ pub(super) fn publish_bytes(ctx: &Context, bytes: &[u8]) -> anyhow::Result<(Stri
     }
 }
 
+/// Unix ms as a local date and time for people ("2026-12-03 21:40 +01:00");
+/// JSON output keeps the milliseconds.
+fn local_time(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| {
+            t.to_zoned(jiff::tz::TimeZone::system())
+                .strftime("%Y-%m-%d %H:%M:%S %:z")
+                .to_string()
+        })
+        .unwrap_or_else(|_| ms.to_string())
+}
+
+/// Milliseconds as days, hours, minutes or seconds ("7d", "36h", "90s").
+fn human_duration(ms: u64) -> String {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms >= size && ms.is_multiple_of(size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
 /// "90s", "30m", "12h", "7d" or plain milliseconds.
 fn parse_duration_ms(s: &str) -> Result<u64, UsageError> {
     let bad = || UsageError(format!("{s:?} is not a duration (e.g. 90s, 30m, 12h, 7d)"));
@@ -461,6 +499,7 @@ pub fn genesis(ctx: &Context, cmd: &GenesisCommand) -> anyhow::Result<Output> {
         attestations_required: a.attestations,
         voting: VotingRules {
             period_ms: parse_duration_ms(&a.period)?,
+            max_period_ms: a.max_period.as_deref().map(parse_duration_ms).transpose()?,
             quorum_percent: a.quorum,
             supermajority_numerator: num,
             supermajority_denominator: den,
@@ -477,20 +516,46 @@ pub fn genesis(ctx: &Context, cmd: &GenesisCommand) -> anyhow::Result<Output> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("genesis-{}.json", &id[..12])));
+    // All or nothing: the file first (nothing else has changed if it cannot
+    // be written), then the join; a failed join takes the file back.
     std::fs::write(&out, record.bytes()).with_context(|| format!("writing {}", out.display()))?;
-    join_record(ctx, &record)?;
+    let left = match join_record(ctx, &record) {
+        Ok(left) => left,
+        Err(e) => {
+            let _ = std::fs::remove_file(&out);
+            return Err(e);
+        }
+    };
     Output::new(
-        json!({"id": id, "file": out, "genesis": g}),
+        json!({"id": id, "file": out, "genesis": g, "left": left}),
         format!(
-            "founded commons {id}\n  genesis record written to {} (others join with `mirror commons join {}`)\n  this node's commons is now {id}",
+            "founded commons {id}\n  genesis record written to {} (others join with `mirror commons join {}`)\n  this node's commons is now {id}{}",
             out.display(),
-            out.display()
+            out.display(),
+            left_note(ctx, left.as_deref())
         ),
     )
 }
 
-/// Make `record` (a genesis) this node's commons and hold it.
-fn join_record(ctx: &Context, record: &Record) -> anyhow::Result<()> {
+/// What happened to the commons a node left: its records stay in its own
+/// store, and one command returns to it.
+fn left_note(ctx: &Context, left: Option<&str>) -> String {
+    match left {
+        Some(old) => format!(
+            "\n  the records of commons {} stay in {}; `mirror commons use {old}` returns to it",
+            short(&old),
+            ctx.home.commons_db_path(old).display()
+        ),
+        None => String::new(),
+    }
+}
+
+/// Make `record` (a genesis) this node's commons and hold it. All or
+/// nothing: the genesis goes into the new commons' own store (created if
+/// need be, removed again if this fails), and only then does the config
+/// name it. The commons left keeps its store untouched. Returns the
+/// commons left, if it was another.
+fn join_record(ctx: &Context, record: &Record) -> anyhow::Result<Option<String>> {
     if record.kind != Kind::Genesis {
         return Err(UsageError(format!(
             "that is a {} record, not a genesis",
@@ -503,14 +568,25 @@ fn join_record(ctx: &Context, record: &Record) -> anyhow::Result<()> {
         .map_err(|e| UsageError(format!("the genesis record: {e}")))?;
     let id = record.id().to_hex();
     let mut config = ctx.home.load_config()?;
-    config.commons.id = id.clone();
-    ctx.home.save_config(&config)?;
-    let mut c = daemon::open_local(&ctx.home)?;
-    if c.get(&record.id()).is_none() {
-        c.publish(record.bytes(), now())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let before = config.commons.commons_id();
+    let path = ctx.home.commons_db_path(&id);
+    let existed = path.exists();
+    let undo = |e: anyhow::Error| {
+        if !existed {
+            let _ = std::fs::remove_file(&path);
+        }
+        e
+    };
+    {
+        let mut c = daemon::open_commons(&ctx.home, &id).map_err(undo)?;
+        if c.get(&record.id()).is_none() {
+            c.publish(record.bytes(), now())
+                .map_err(|e| undo(anyhow::anyhow!("{e}")))?;
+        }
     }
-    Ok(())
+    config.commons.id = id.clone();
+    ctx.home.save_config(&config).map_err(|e| undo(e.into()))?;
+    Ok((before != id).then_some(before))
 }
 
 pub fn join(ctx: &Context, file: &Path) -> anyhow::Result<Output> {
@@ -524,11 +600,66 @@ pub fn join(ctx: &Context, file: &Path) -> anyhow::Result<Output> {
         std::fs::read(file).map_err(|e| UsageError(format!("reading {}: {e}", file.display())))?;
     let record =
         Record::decode(&bytes).map_err(|e| UsageError(format!("{}: {e}", file.display())))?;
-    join_record(ctx, &record)?;
+    let left = join_record(ctx, &record)?;
     let id = record.id().to_hex();
     Output::new(
+        json!({"id": id, "left": left}),
+        format!(
+            "joined commons {id}; `mirror node` serves it{}",
+            left_note(ctx, left.as_deref())
+        ),
+    )
+}
+
+/// `mirror commons list`: every commons whose records this node holds.
+pub fn list_commons(ctx: &Context) -> anyhow::Result<Output> {
+    let in_force = ctx.home.load_config()?.commons.commons_id();
+    let mut held = daemon::held_commons(&ctx.home);
+    if !held.contains(&in_force) {
+        held.push(in_force.clone());
+    }
+    let mut text = String::new();
+    let rows: Vec<Value> = held
+        .iter()
+        .map(|id| {
+            let _ = writeln!(text, "{} {id}", if *id == in_force { "*" } else { " " });
+            json!({"id": id, "in_force": *id == in_force, "store": ctx.home.commons_db_path(id)})
+        })
+        .collect();
+    let _ = write!(
+        text,
+        "(* is this node's commons; `mirror commons use ID` switches)"
+    );
+    Output::new(json!(rows), text)
+}
+
+/// `mirror commons use ID`: switch to a commons whose records this node
+/// holds (or back to the default commons). Nothing is deleted.
+pub fn use_commons(ctx: &Context, id: &str) -> anyhow::Result<Output> {
+    if daemon::find(&ctx.home).is_some() {
+        return Err(UsageError(
+            "stop `mirror node` first: the commons it serves would change".into(),
+        )
+        .into());
+    }
+    let default = crate::home::default_commons_id(mirror_constitution::GENESIS_HASH);
+    let held = daemon::held_commons(&ctx.home);
+    if id != default && !held.iter().any(|h| h == id) {
+        return Err(UsageError(format!(
+            "this node holds no commons {id} (`mirror commons list` shows those it holds; `mirror commons join GENESIS_FILE` joins another)"
+        ))
+        .into());
+    }
+    let mut config = ctx.home.load_config()?;
+    config.commons.id = if id == default {
+        String::new()
+    } else {
+        id.to_string()
+    };
+    ctx.home.save_config(&config)?;
+    Output::new(
         json!({"id": id}),
-        format!("joined commons {id}; `mirror node` serves it"),
+        format!("this node's commons is now {id}; `mirror node` serves it"),
     )
 }
 
@@ -624,8 +755,21 @@ pub fn member(ctx: &Context, cmd: &MemberCommand) -> anyhow::Result<Output> {
             for m in &members {
                 let _ = writeln!(text, "  {}", m.to_hex());
             }
+            let voting = &ledger.genesis().voting;
+            let _ = writeln!(
+                text,
+                "voting     {}{}, quorum {}% (approve + abstain), amendments {}/{}",
+                human_duration(voting.period_ms),
+                voting.max_period_ms.map_or(String::new(), |m| format!(
+                    " (a proposal may choose up to {})",
+                    human_duration(m)
+                )),
+                voting.quorum_percent,
+                voting.supermajority_numerator,
+                voting.supermajority_denominator
+            );
             Output::new(
-                json!({"me": me, "members": members, "guardians": guardians}),
+                json!({"me": me, "members": members, "guardians": guardians, "voting": voting}),
                 text.trim_end().to_string(),
             )
         }
@@ -743,10 +887,25 @@ fn draft(ctx: &Context, a: &ProposalNewArgs) -> anyhow::Result<EvolutionProposal
         });
     }
     for path in &a.remove {
-        let before = doc
-            .pointer(path)
-            .cloned()
-            .ok_or_else(|| UsageError(format!("{path} is not in the pack in force")))?;
+        let Some(before) = doc.pointer(path).cloned() else {
+            // Removing what the pack does not hold is an error; when the
+            // removal is what an invariant forbids (`--remove /export`),
+            // the error names the invariant, as the gate would.
+            let probe = Edit {
+                path: path.clone(),
+                before: Some(Value::Null),
+                after: None,
+            };
+            let report = removal_report(ctx, &probe)?;
+            if !report.is_clean() {
+                return Err(UsageError(format!(
+                    "not drafted: removing {path} violates the constitution: {}",
+                    report.describe()
+                ))
+                .into());
+            }
+            return Err(UsageError(format!("{path} is not in the pack in force")).into());
+        };
         edits.push(Edit {
             path: path.clone(),
             before: Some(before),
@@ -759,9 +918,9 @@ fn draft(ctx: &Context, a: &ProposalNewArgs) -> anyhow::Result<EvolutionProposal
         );
     }
     let mut evidence: Vec<Evidence> = Vec::new();
-    let mut description = a.description.clone();
+    let mut description = a.description.clone().unwrap_or_default();
     if let Some(f) = &finding {
-        if description.is_empty() {
+        if description.trim().is_empty() {
             description = f.summary.clone();
         }
         let mut data = f.details.0.clone();
@@ -769,6 +928,12 @@ fn draft(ctx: &Context, a: &ProposalNewArgs) -> anyhow::Result<EvolutionProposal
         evidence.push(Evidence::Data(data));
     }
     evidence.extend(a.evidence.iter().map(|e| Evidence::Text(e.clone())));
+    if description.trim().is_empty() {
+        return Err(UsageError(
+            "--description is needed: what the change is for, in a sentence or two".into(),
+        )
+        .into());
+    }
     Ok(EvolutionProposal {
         proposal_type,
         title,
@@ -801,6 +966,31 @@ fn finding(ctx: &Context, text: &str) -> anyhow::Result<crate::model::EvolutionE
     Ok(event)
 }
 
+/// The invariant checker's report on `edit` alone.
+fn removal_report(
+    ctx: &Context,
+    edit: &Edit,
+) -> anyhow::Result<mirror_governance::invariants::Report> {
+    let probe = EvolutionProposal {
+        proposal_type: ProposalType::PatternDetection,
+        title: "probe".into(),
+        description: String::new(),
+        change: Change {
+            target: ChangeTarget::Params,
+            edits: vec![edit.clone()],
+        },
+        evidence: Vec::new(),
+        flags: Flags {
+            data_collection: false,
+            user_consent_required: false,
+            removes_export: false,
+            breaking_change: false,
+            migration_path: None,
+        },
+    };
+    check_report(ctx, &probe)
+}
+
 fn check_report(
     ctx: &Context,
     p: &EvolutionProposal,
@@ -827,7 +1017,8 @@ fn describe_status(s: &ProposalStatus) -> String {
     for (at, state, record) in &s.history {
         let _ = writeln!(
             text,
-            "  {at}  {:<10} {}",
+            "  {}  {:<10} {}",
+            local_time(*at),
             state_name(*state),
             short(&record.to_hex())
         );
@@ -863,8 +1054,8 @@ fn describe_tally(t: &Tally) -> String {
     let _ = writeln!(
         text,
         "window     {} → {}{}",
-        t.window.opens,
-        t.window.closes,
+        local_time(t.window.opens),
+        local_time(t.window.closes),
         if t.closed { " (closed)" } else { " (open)" }
     );
     let _ = writeln!(
@@ -967,7 +1158,7 @@ pub fn proposal(ctx: &Context, cmd: &ProposalCommand) -> anyhow::Result<Output> 
                 text.trim_end().to_string(),
             )
         }
-        ProposalCommand::Advance { id, to } => {
+        ProposalCommand::Advance { id, to, window } => {
             let (ledger, _) = ledger(ctx)?;
             let hash = resolve_hash(id, &ledger.proposals(), "proposal id")?;
             let status = ledger
@@ -980,9 +1171,31 @@ pub fn proposal(ctx: &Context, cmd: &ProposalCommand) -> anyhow::Result<Output> 
             // Voting opens with the transition that opens it, at the record's
             // own time, so the ledger sees opens_at >= created_at.
             let at = now();
+            let voting = &ledger.genesis().voting;
+            let length = match window {
+                Some(w) if *to == ProposalState::Voting => {
+                    let ms = parse_duration_ms(w)?;
+                    if !voting.window_allowed(ms) {
+                        return Err(UsageError(format!(
+                            "--window {w}: this commons' votes last {}{}",
+                            human_duration(voting.period_ms),
+                            voting.max_period_ms.map_or(" exactly".into(), |m| format!(
+                                " to {}",
+                                human_duration(m)
+                            ))
+                        ))
+                        .into());
+                    }
+                    ms
+                }
+                Some(_) => {
+                    return Err(UsageError("--window is for `advance ID voting`".into()).into());
+                }
+                None => voting.period_ms,
+            };
             let (opens, closes) = if *to == ProposalState::Voting {
                 let opens = u64::try_from(at).unwrap_or(0);
-                (Some(opens), Some(opens + ledger.genesis().voting.period_ms))
+                (Some(opens), Some(opens + length))
             } else {
                 (None, None)
             };
@@ -995,7 +1208,13 @@ pub fn proposal(ctx: &Context, cmd: &ProposalCommand) -> anyhow::Result<Output> 
             t.check().map_err(|e| UsageError(e.to_string()))?;
             let (rid, how) = publish_at(ctx, &key, &t, at)?;
             let window = opens
-                .map(|o| format!(" (voting {o} → {})", closes.unwrap_or(o)))
+                .map(|o| {
+                    format!(
+                        " (voting {} → {})",
+                        local_time(o as i64),
+                        local_time(closes.unwrap_or(o) as i64)
+                    )
+                })
                 .unwrap_or_default();
             Output::new(
                 json!({"id": rid, "proposal": id, "to": to, "voting_opens_at": opens, "voting_closes_at": closes}),
@@ -1175,94 +1394,25 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
         } => {
             let (ledger, _) = ledger(ctx)?;
             let t = now();
-            let verified = verified_releases(&ledger);
-            let latest = verified.iter().max_by_key(|(_, r)| r.info.version);
-            let released: std::collections::BTreeSet<Hash> = verified
+            let chosen = proposals
                 .iter()
-                .flat_map(|(_, r)| r.info.proposals.clone())
+                .map(|p| resolve_hash(p, &ledger.proposals(), "proposal id"))
+                .collect::<Result<Vec<_>, _>>()?;
+            let documents: BTreeMap<String, String> = ctx
+                .home
+                .constitution()?
+                .files()
+                .map(|(n, t)| (n.to_string(), t.to_string()))
                 .collect();
-            let chosen: Vec<Hash> = if proposals.is_empty() {
-                ledger
-                    .proposals()
-                    .into_iter()
-                    .filter(|id| {
-                        !released.contains(id)
-                            && ledger
-                                .proposal(id, t)
-                                .is_some_and(|s| s.state == ProposalState::Approved)
-                    })
-                    .collect()
-            } else {
-                proposals
-                    .iter()
-                    .map(|p| resolve_hash(p, &ledger.proposals(), "proposal id"))
-                    .collect::<Result<_, _>>()?
-            };
-            if chosen.is_empty() {
-                return Err(UsageError("no approved proposal waits for a release".into()).into());
-            }
-            let mut statuses: Vec<ProposalStatus> = Vec::new();
-            for id in &chosen {
-                let s = ledger.proposal(id, t).ok_or_else(|| {
-                    UsageError(format!("no proposal {} in the commons", id.to_hex()))
-                })?;
-                if s.state != ProposalState::Approved {
-                    return Err(UsageError(format!(
-                        "proposal {} is {}, not approved",
-                        id.to_hex(),
-                        state_name(s.state)
-                    ))
-                    .into());
-                }
-                statuses.push(s);
-            }
-            // Apply in the order they were approved (then by id).
-            statuses.sort_by_key(|s| (s.tally.as_ref().map(|t| t.window.closes), s.id));
-            let mut params: EngineParams = match latest {
-                Some((_, r)) => r.params.clone(),
-                None => EngineParams::genesis()?,
-            };
-            let mut documents: Option<BTreeMap<String, String>> = None;
-            for s in &statuses {
-                match s.proposal.change.target {
-                    ChangeTarget::Params => {
-                        params =
-                            mirror_governance::change::apply_to_params(&params, &s.proposal.change)
-                                .map_err(|e| {
-                                    UsageError(format!("proposal {}: {e}", short(&s.id.to_hex())))
-                                })?;
-                    }
-                    ChangeTarget::Constitution => {
-                        let base =
-                            match (&documents, latest.and_then(|(_, r)| r.constitution.clone())) {
-                                (Some(d), _) => d.clone(),
-                                (None, Some(d)) => d,
-                                (None, None) => ctx
-                                    .home
-                                    .constitution()?
-                                    .files()
-                                    .map(|(n, t)| (n.to_string(), t.to_string()))
-                                    .collect(),
-                            };
-                        documents = Some(
-                            mirror_governance::change::apply_to_documents(
-                                &base,
-                                &s.proposal.change,
-                            )
-                            .map_err(|e| {
-                                UsageError(format!("proposal {}: {e}", short(&s.id.to_hex())))
-                            })?,
-                        );
-                    }
-                }
-            }
+            let plan = mirror_governance::plan::plan(&ledger, t, &chosen, &documents)
+                .map_err(|e| UsageError(e.to_string()))?;
             let guardians = ledger.guardians();
             let m = tuf::build(&tuf::BuildSpec {
-                version: latest.map_or(1, |(_, r)| r.info.version + 1),
-                previous: latest.map(|(id, _)| *id),
-                proposals: statuses.iter().map(|s| s.id).collect(),
-                params: &params,
-                constitution: documents.as_ref(),
+                version: plan.version,
+                previous: plan.previous,
+                proposals: plan.proposals.clone(),
+                params: &plan.params,
+                constitution: plan.constitution.as_ref(),
                 guardians: &guardians,
                 expires_ms: t + i64::from(*expires_days) * 86_400_000,
             })?;
@@ -1274,7 +1424,7 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
                 &payload::to_payload(&m).map_err(|e| anyhow::anyhow!("{e}"))?,
             )?;
             Output::new(
-                json!({"file": out, "version": m.version, "proposals": m.proposals, "params_hash": params.hash()}),
+                json!({"file": out, "version": m.version, "proposals": m.proposals, "params_hash": plan.params.hash()}),
                 format!(
                     "release {} built into {} (unsigned; {} of {} guardians sign it with `mirror release sign {}`)",
                     m.version,
@@ -1333,9 +1483,7 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
                 "release {} verifies: signed by the guardians (root version {}), expires {}, {} proposal(s), pack {}",
                 r.info.version,
                 r.root_version,
-                jiff::Timestamp::from_millisecond(r.expires_ms)
-                    .map(|t| t.to_string())
-                    .unwrap_or_default(),
+                local_time(r.expires_ms),
                 r.info.proposals.len(),
                 short(&r.info.params_hash)
             );
@@ -1401,10 +1549,21 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
             let (m, id) = match spec {
                 Some(s) => load_release(&records, s)?,
                 None => {
-                    let (id, _) = verified_releases(&ledger)
+                    let (id, newest) = verified_releases(&ledger)
                         .into_iter()
                         .max_by_key(|(_, r)| r.info.version)
                         .ok_or_else(|| UsageError("no verified release in the commons".into()))?;
+                    // Rollback is sticky: what the person took out stays
+                    // out until they name it or a newer one arrives.
+                    let state = release::applied_state(&ctx.home)?;
+                    if state.held_back(newest.info.version) {
+                        return Err(UsageError(format!(
+                            "release {} was rolled back on this node, so it stays out until you apply it by name (`mirror release apply {}`) or a newer release arrives",
+                            newest.info.version,
+                            id.to_hex()
+                        ))
+                        .into());
+                    }
                     load_release(&records, &id.to_hex())?
                 }
             };

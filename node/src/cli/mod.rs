@@ -228,6 +228,9 @@ pub enum Command {
     /// Guardian-signed releases (TUF): build, sign, publish, verify, apply, roll back
     #[command(subcommand)]
     Release(governance::ReleaseCommand),
+    /// The governed parameter pack in force
+    #[command(subcommand)]
+    Params(ParamsCommand),
     /// What the node noticed about its own engine
     #[command(subcommand)]
     Evolution(EvolutionCommand),
@@ -280,6 +283,23 @@ pub enum ConfigCommand {
         key: String,
         /// Its new value
         value: String,
+    },
+    /// Remove one setting so its default is in force again (for a value the
+    /// commons governs, e.g. engine.max_regenerations: the pack's)
+    Unset {
+        /// The setting, e.g. engine.max_regenerations
+        key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ParamsCommand {
+    /// The pack in force: the release that put it there, its hash, and
+    /// every value (or those under one JSON Pointer, e.g. /thresholds)
+    Show {
+        /// Only the values under this JSON Pointer, e.g. /thresholds
+        #[arg(value_name = "POINTER")]
+        pointer: Option<String>,
     },
 }
 
@@ -593,10 +613,18 @@ pub enum CommonsCommand {
     /// Found a commons (its genesis record)
     #[command(subcommand)]
     Genesis(governance::GenesisCommand),
-    /// Make a commons (by its genesis record file) this node's commons
+    /// Make a commons (by its genesis record file) this node's commons; the
+    /// records of the one left stay in its own store
     Join {
         /// The genesis record file
         file: PathBuf,
+    },
+    /// Every commons whose records this node holds, and which is in force
+    List,
+    /// Switch to a commons this node holds (by id), e.g. back to one it left
+    Use {
+        /// The commons id (64 hex digits, or a unique prefix of one listed)
+        id: String,
     },
     /// The commons-wide telemetry aggregate, corrected for the noise, with
     /// 95% intervals
@@ -873,6 +901,9 @@ fn dispatch(ctx: &Context, cli: &Cli) -> anyhow::Result<Output> {
         Command::Guardian(cmd) => governance::guardian(ctx, cmd),
         Command::Release(cmd) => governance::release_cmd(ctx, cmd),
         Command::Config(cmd) => engine::config(ctx, cmd),
+        Command::Params(ParamsCommand::Show { pointer }) => {
+            engine::params_show(ctx, pointer.as_deref())
+        }
         Command::Consent(cmd) => engine::consent(ctx, cmd),
         Command::Constitution(cmd) => engine::constitution(ctx, cmd),
         Command::Safety(SafetyCommand::Show) => engine::safety_show(ctx),

@@ -198,7 +198,7 @@ fn answer(
     let config = ctx.home.load_config()?;
     let mode = engine_choice.unwrap_or(config.engine.mode);
     let adapter = AnyAdapter::from_config(&config.engine, mode);
-    let options = Options::from_config(&config.engine)
+    let options = Options::from_config(&config.engine, engine.params())
         .with_region(config.safety.region(crate::home::locale_vars()));
     // Stream a model's answer live only to a person at a terminal (never
     // for an entry the crisis check answers: no model sees it).

@@ -27,6 +27,7 @@ use super::{Analysis, Engine, mirror};
 use crate::home::EngineConfig;
 use crate::model::*;
 use crate::store::{Store, StoreError, TensionFindingInput, TensionUpdate};
+use mirror_governance::params::EngineParams;
 
 /// Any of the three adapters, chosen by configuration.
 #[derive(Debug)]
@@ -144,9 +145,15 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn from_config(config: &EngineConfig) -> Options {
+    /// The node's knobs: the person's config, and for governed values the
+    /// pack in force unless the person set their own (the rule: the pack
+    /// decides what the commons governs; a value set in config.toml is the
+    /// person's override for their own node, and wins).
+    pub fn from_config(config: &EngineConfig, params: &EngineParams) -> Options {
         Options {
-            max_regenerations: config.max_regenerations,
+            max_regenerations: config
+                .max_regenerations
+                .unwrap_or(params.thresholds.max_regenerations),
             temperature: config.temperature,
             max_tokens: config.max_tokens,
             region: None,
