@@ -150,18 +150,96 @@ async fn a_compliant_answer_is_stored_with_its_egress_record() {
     );
     assert_eq!(egress[0].bytes, sent.body.len() as u64);
     assert!(egress[0].destination.ends_with("/api/chat"));
+    // The system prompt, the pack's worked examples as earlier turns, then
+    // the entry.
     let prompt = sent.json();
-    assert!(
-        prompt["messages"][1]["content"]
-            .as_str()
-            .unwrap()
-            .contains(TEXT)
+    let messages = prompt["messages"].as_array().unwrap();
+    let examples = &f.engine.params().prompts.examples;
+    assert!(!examples.is_empty());
+    assert_eq!(messages.len(), 2 + 2 * examples.len());
+    assert_eq!(messages[0]["role"], "system");
+    assert_eq!(messages[1]["role"], "user");
+    assert_eq!(messages[2]["role"], "assistant");
+    assert_eq!(messages[2]["content"], examples[0].mirrorback.as_str());
+    let last = messages.last().unwrap();
+    assert_eq!(last["role"], "user");
+    assert!(last["content"].as_str().unwrap().contains(TEXT));
+}
+
+/// What a tiny local model really answered (issue 18): compliant, but about
+/// "the person", about its instructions, and about a Berlin the entry never
+/// mentioned. The second gate sets it aside and says why.
+#[tokio::test]
+async fn an_answer_that_is_not_to_the_person_meets_the_second_gate() {
+    let f = fixture();
+    let server = Server::start(vec![
+        ollama_answer(
+            "The person was asked to take the job in Berlin. They were instructed to tell you what they need done.",
+        ),
+        ollama_answer(
+            "Friday is close, and it sounds like you carry the report alone. What would it be like to be heard?",
+        ),
+    ])
+    .await;
+    let adapter = AnyAdapter::Ollama(Ollama::new(&server.url, "llama3.2", "5m", settings()));
+    let (outcome, events) = reflect(&f, Some(&adapter), TEXT).await;
+    assert_eq!(outcome.mirrorback.attempts, 2);
+    assert!(!outcome.mirrorback.fell_back);
+    assert!(outcome.mirrorback.text.starts_with("Friday is close"));
+    assert_eq!(
+        outcome.mirrorback.flags,
+        ["third_person", "about_itself", "invented_facts"]
     );
+    assert!(events.contains(&Progress::Rejected {
+        attempt: 1,
+        flags: vec![
+            "third_person".into(),
+            "about_itself".into(),
+            "invented_facts".into()
+        ]
+    }));
+    // The regeneration is told what was wrong.
+    let second = server.requests()[1].json()["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(
-        prompt["messages"][1]["content"]
-            .as_str()
-            .unwrap()
-            .contains("obligation language")
+        second.contains("in the third person") && second.contains("Berlin"),
+        "{second}"
+    );
+    // Stored as answered, with the failed checks.
+    assert_eq!(
+        f.store.mirrorbacks_for(outcome.reflection.id).unwrap(),
+        std::slice::from_ref(&outcome.mirrorback)
+    );
+}
+
+#[tokio::test]
+async fn a_model_that_keeps_failing_the_gate_is_replaced_by_the_built_in_mirror() {
+    let f = fixture();
+    let rambling = "A mirrorback is a reflection companion. It reflects what a person wrote.";
+    let server = Server::start(vec![
+        ollama_answer(rambling),
+        ollama_answer(rambling),
+        ollama_answer(rambling),
+    ])
+    .await;
+    let adapter = AnyAdapter::Ollama(Ollama::new(&server.url, "llama3.2", "5m", settings()));
+    let (outcome, _) = reflect(&f, Some(&adapter), TEXT).await;
+    assert_eq!(outcome.mirrorback.attempts, 3);
+    assert!(outcome.mirrorback.fell_back);
+    assert_eq!(outcome.mirrorback.flags, ["not_addressed", "about_itself"]);
+    // What is stored passes both gates.
+    let stored = &f.store.mirrorbacks_for(outcome.reflection.id).unwrap()[0];
+    assert!(f.engine.checker().check(&stored.text).is_compliant());
+    assert_eq!(
+        mirror_node::engine::gate::check(
+            &f.engine,
+            TEXT,
+            &stored.text,
+            &mirror_node::engine::gate::Limits::default()
+        ),
+        []
     );
 }
 

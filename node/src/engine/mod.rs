@@ -17,6 +17,7 @@
 //! * [`eval`]: precision and recall against labelled sets.
 
 pub mod eval;
+pub mod gate;
 pub mod language;
 pub mod llm;
 pub mod mirror;

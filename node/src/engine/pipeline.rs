@@ -14,11 +14,17 @@
 //!    `max_regenerations` times. If it still fails, or the model cannot be
 //!    reached, or is off this machine without the person's consent, the
 //!    built-in mirror answers instead. The reflection is never lost.
+//!    An answer that passes compliance then meets the second gate
+//!    ([`gate`]): addressed to the person, not about its own instructions,
+//!    nothing the entry does not say, a reflection's length, the entry's
+//!    language. A failure there is regenerated and falls back the same way,
+//!    and the stored flags name the checks that failed.
 //! 5. The mirrorback and an engine run (duration, patterns, flags) are
 //!    stored. Everything sent to a model is in the egress log first.
 
 use std::time::Instant;
 
+use super::gate;
 use super::llm::{
     Anthropic, ChatRequest, Completion, LlmAdapter, LlmError, Ollama, OpenAi, Prepared, is_loopback,
 };
@@ -358,6 +364,17 @@ pub async fn generate_with<A: LlmAdapter>(
 
     let params = engine.params();
     let user = fill(&params.prompts.user, text, analysis);
+    let examples: Vec<(String, String)> = params
+        .prompts
+        .examples
+        .iter()
+        .map(|e| {
+            (
+                fill(&params.prompts.user, &e.entry, &Analysis::default()),
+                e.mirrorback.clone(),
+            )
+        })
+        .collect();
     let max_chars = params.thresholds.max_mirrorback_chars;
     let mut violations = String::new();
     for attempt in 1..=options.max_regenerations + 1 {
@@ -374,6 +391,7 @@ pub async fn generate_with<A: LlmAdapter>(
         };
         let request = ChatRequest {
             system,
+            examples: examples.clone(),
             user: user.clone(),
             max_tokens: options.max_tokens,
             temperature: options.temperature,
@@ -445,7 +463,13 @@ pub async fn generate_with<A: LlmAdapter>(
             violations = format!("was longer than {max_chars} characters");
         } else {
             let report = engine.checker().check(&answer);
-            if report.is_compliant() {
+            // The second gate: a reflection to this person on this entry.
+            let failures = if report.is_compliant() {
+                gate::check(engine, text, &answer, &gate::Limits::default())
+            } else {
+                Vec::new()
+            };
+            if report.is_compliant() && failures.is_empty() {
                 return Generated {
                     text: answer,
                     engine_mode: adapter.engine(),
@@ -457,8 +481,17 @@ pub async fn generate_with<A: LlmAdapter>(
                     notes,
                 };
             }
-            attempt_flags.extend(report.flag_names().into_iter().map(String::from));
-            violations = format!("broke the Mirror's constitution ({})", report.describe());
+            if report.is_compliant() {
+                attempt_flags.extend(failures.iter().map(|f| f.check.as_str().to_string()));
+                violations = failures
+                    .iter()
+                    .map(gate::Failure::reason)
+                    .collect::<Vec<_>>()
+                    .join("; and it ");
+            } else {
+                attempt_flags.extend(report.flag_names().into_iter().map(String::from));
+                violations = format!("broke the Mirror's constitution ({})", report.describe());
+            }
         }
         progress(Progress::Rejected {
             attempt,

@@ -85,10 +85,7 @@ impl LlmAdapter for Ollama {
     fn prepare(&self, request: &ChatRequest) -> Prepared {
         let body = json!({
             "model": self.model,
-            "messages": [
-                {"role": "system", "content": request.system},
-                {"role": "user", "content": request.user},
-            ],
+            "messages": request.messages_with_system(),
             "stream": true,
             "keep_alive": self.keep_alive,
             "options": {

@@ -141,10 +141,7 @@ impl LlmAdapter for OpenAi {
     fn prepare(&self, request: &ChatRequest) -> Prepared {
         let body = json!({
             "model": self.model,
-            "messages": [
-                {"role": "system", "content": request.system},
-                {"role": "user", "content": request.user},
-            ],
+            "messages": request.messages_with_system(),
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "stream": true,
