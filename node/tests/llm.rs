@@ -16,6 +16,7 @@ fn request() -> ChatRequest {
         user: "I have to finish the report.".into(),
         max_tokens: 200,
         temperature: 0.5,
+        schema: None,
     }
 }
 

@@ -32,6 +32,7 @@ fn options() -> Options {
         max_regenerations: 2,
         temperature: 0.5,
         max_tokens: 300,
+        suggest_tensions: false,
         region: None,
     }
 }
@@ -212,6 +213,71 @@ async fn an_answer_that_is_not_to_the_person_meets_the_second_gate() {
         f.store.mirrorbacks_for(outcome.reflection.id).unwrap(),
         std::slice::from_ref(&outcome.mirrorback)
     );
+}
+
+/// Structured output: the model is asked for tensions with the pack's axes
+/// as a JSON schema (Ollama's `format`), and only what holds up against the
+/// pack and the entry becomes a suggestion.
+#[tokio::test]
+async fn the_models_tension_suggestions_come_in_structured_output() {
+    let f = fixture();
+    let entry =
+        "Moved out to have my own space and now I eat dinner on FaceTime just to hear a voice.";
+    let suggestions = serde_json::json!({"tensions": [
+        {"axis": "autonomy/connection", "evidence": "to have my own space"},
+        {"axis": "past/future", "evidence": "words nobody wrote here"},
+    ]})
+    .to_string();
+    let server = Server::start(vec![
+        ollama_answer("It sounds like your own space came with a quiet you did not expect. What is dinner like now?"),
+        ollama_answer(&suggestions),
+    ])
+    .await;
+    let adapter = AnyAdapter::Ollama(Ollama::new(&server.url, "llama3.2", "5m", settings()));
+    let mut events = Vec::new();
+    let outcome = pipeline::reflect(
+        &f.store,
+        &f.engine,
+        Some(&adapter),
+        reflection(&f.identity, entry),
+        None,
+        &Options {
+            suggest_tensions: true,
+            ..options()
+        },
+        &mut |p| events.push(p),
+    )
+    .await
+    .unwrap();
+    let suggested: Vec<(&str, &str, &str)> = outcome
+        .tensions
+        .suggestions
+        .iter()
+        .map(|s| (s.axis_a.as_str(), s.axis_b.as_str(), s.evidence.as_str()))
+        .collect();
+    assert!(
+        suggested.contains(&("autonomy", "connection", "to have my own space"))
+            || outcome
+                .analysis
+                .tensions
+                .iter()
+                .any(|t| t.axis_a == "autonomy"),
+        "{suggested:?}"
+    );
+    assert!(!suggested.iter().any(|s| s.0 == "past"));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    let body = requests[1].json();
+    let axes = &body["format"]["properties"]["tensions"]["items"]["properties"]["axis"]["enum"];
+    assert!(
+        axes.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "autonomy/connection"),
+        "{body}"
+    );
+    // Both requests are in the egress log.
+    assert_eq!(f.store.list::<EgressRecord>(10).unwrap().len(), 2);
 }
 
 #[tokio::test]

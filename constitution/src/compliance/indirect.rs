@@ -57,34 +57,36 @@ pub struct IndirectLexicon {
 /// The compiled section.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Indirect {
-    hedged: Vec<Phrase>,
-    modal_predicates: Vec<Phrase>,
+    hedged: PhraseIndex,
+    modal_predicates: PhraseIndex,
     modals: Vec<String>,
     modal_benefits: Vec<String>,
     good_for: Vec<String>,
     solution_nouns: Vec<Phrase>,
-    general_quantifiers: Vec<Phrase>,
+    general_quantifiers: PhraseIndex,
     general_nouns: Vec<String>,
     impersonal_adjectives: Vec<String>,
     praise_adjectives: Vec<String>,
     remedy_nouns: Vec<String>,
     choice_adjectives: Vec<String>,
     choice_nouns: Vec<Phrase>,
-    question_openers: Vec<Phrase>,
-    openers_before_action: Vec<Phrase>,
+    question_openers: PhraseIndex,
+    openers_before_action: PhraseIndex,
     experience_verbs: Vec<String>,
     past_actions: Vec<Phrase>,
-    third_person_subjects: Vec<Phrase>,
-    prescriptions: Vec<Phrase>,
-    general_subjects: Vec<Phrase>,
+    third_person_subjects: PhraseIndex,
+    prescriptions: PhraseIndex,
+    /// The same, in order, for scanning after a generalising subject.
+    prescription_list: Vec<Phrase>,
+    general_subjects: PhraseIndex,
     general_predicates: Vec<Phrase>,
-    in_your_place: Vec<Phrase>,
+    in_your_place: PhraseIndex,
     reading_verbs: Vec<String>,
     reading_objects: Vec<String>,
     consideration_verbs: Vec<String>,
-    consideration_auxiliaries: Vec<Phrase>,
+    consideration_auxiliaries: PhraseIndex,
     consideration_words: Vec<String>,
-    consideration_nouns: Vec<Phrase>,
+    consideration_nouns: PhraseIndex,
 }
 
 /// Adverbs that may stand inside a rule's words without changing it
@@ -276,52 +278,71 @@ impl Indirect {
     pub(super) fn new(lexicon: &IndirectLexicon) -> Result<Indirect, super::LexiconError> {
         let l = lexicon;
         Ok(Indirect {
-            hedged: phrases(&l.hedged_phrases, "indirect_advice.hedged_phrases")?,
-            modal_predicates: phrases(&l.modal_predicates, "indirect_advice.modal_predicates")?,
+            hedged: PhraseIndex::new(phrases(
+                &l.hedged_phrases,
+                "indirect_advice.hedged_phrases",
+            )?),
+            modal_predicates: PhraseIndex::new(phrases(
+                &l.modal_predicates,
+                "indirect_advice.modal_predicates",
+            )?),
             modals: words(&l.modals),
             modal_benefits: words(&l.modal_benefits),
             good_for: words(&l.good_for),
             solution_nouns: phrases(&l.solution_nouns, "indirect_advice.solution_nouns")?,
-            general_quantifiers: phrases(
+            general_quantifiers: PhraseIndex::new(phrases(
                 &l.general_quantifiers,
                 "indirect_advice.general_quantifiers",
-            )?,
+            )?),
             general_nouns: words(&l.general_nouns),
             impersonal_adjectives: words(&l.impersonal_adjectives),
             praise_adjectives: words(&l.praise_adjectives),
             remedy_nouns: words(&l.remedy_nouns),
             choice_adjectives: words(&l.choice_adjectives),
             choice_nouns: phrases(&l.choice_nouns, "indirect_advice.choice_nouns")?,
-            question_openers: phrases(&l.question_openers, "indirect_advice.question_openers")?,
-            openers_before_action: phrases(
+            question_openers: PhraseIndex::new(phrases(
+                &l.question_openers,
+                "indirect_advice.question_openers",
+            )?),
+            openers_before_action: PhraseIndex::new(phrases(
                 &l.question_openers_before_action,
                 "indirect_advice.question_openers_before_action",
-            )?,
+            )?),
             experience_verbs: words(&l.experience_verbs),
             past_actions: phrases(&l.past_actions, "indirect_advice.past_actions")?,
-            third_person_subjects: phrases(
+            third_person_subjects: PhraseIndex::new(phrases(
                 &l.third_person_subjects,
                 "indirect_advice.third_person_subjects",
-            )?,
-            prescriptions: phrases(&l.prescriptions, "indirect_advice.prescriptions")?,
-            general_subjects: phrases(&l.general_subjects, "indirect_advice.general_subjects")?,
+            )?),
+            prescription_list: phrases(&l.prescriptions, "indirect_advice.prescriptions")?,
+            prescriptions: PhraseIndex::new(phrases(
+                &l.prescriptions,
+                "indirect_advice.prescriptions",
+            )?),
+            general_subjects: PhraseIndex::new(phrases(
+                &l.general_subjects,
+                "indirect_advice.general_subjects",
+            )?),
             general_predicates: phrases(
                 &l.general_predicates,
                 "indirect_advice.general_predicates",
             )?,
-            in_your_place: phrases(&l.in_your_place, "indirect_advice.in_your_place")?,
+            in_your_place: PhraseIndex::new(phrases(
+                &l.in_your_place,
+                "indirect_advice.in_your_place",
+            )?),
             reading_verbs: words(&l.reading_verbs),
             reading_objects: words(&l.reading_objects),
             consideration_verbs: words(&l.consideration_verbs),
-            consideration_auxiliaries: phrases(
+            consideration_auxiliaries: PhraseIndex::new(phrases(
                 &l.consideration_auxiliaries,
                 "indirect_advice.consideration_auxiliaries",
-            )?,
+            )?),
             consideration_words: words(&l.consideration_words),
-            consideration_nouns: phrases(
+            consideration_nouns: PhraseIndex::new(phrases(
                 &l.consideration_nouns,
                 "indirect_advice.consideration_nouns",
-            )?,
+            )?),
         })
     }
 
@@ -349,11 +370,7 @@ impl Indirect {
             if matches!(word, "you" | "you're" | "you've" | "you'd" | "you'll") && !inverted {
                 let mut j = i + 1;
                 for _ in 0..4 {
-                    match self
-                        .consideration_auxiliaries
-                        .iter()
-                        .find(|p| matches_at(tokens, j, p))
-                    {
+                    match self.consideration_auxiliaries.find(tokens, j) {
                         Some(p) => j += p.len(),
                         None => break,
                     }
@@ -366,11 +383,7 @@ impl Indirect {
                 }
             } else if self.consideration_words.iter().any(|w| w == word) {
                 mark_from(i + 1, theirs);
-            } else if let Some(p) = self
-                .consideration_nouns
-                .iter()
-                .find(|p| matches_at(tokens, i, p))
-            {
+            } else if let Some(p) = self.consideration_nouns.find(tokens, i) {
                 mark_from(i + p.len(), theirs);
             }
         }
@@ -407,11 +420,8 @@ impl Indirect {
             }
             j
         };
-        let longest = |list: &[Phrase], j: usize| {
-            list.iter().find(|p| matches_at(tokens, j, p)).map(Vec::len)
-        };
-        let loose =
-            |list: &[Phrase], j: usize| list.iter().find_map(|p| matches_loose(tokens, j, p));
+        let longest = |list: &PhraseIndex, j: usize| list.find(tokens, j).map(Vec::len);
+        let loose = |list: &PhraseIndex, j: usize| list.loose(tokens, j);
         let sentence_start = sentence_starts(text, tokens);
         // The question sentence's first word, past lead-ins and commas.
         let opener_at = |i: usize| {
@@ -791,7 +801,7 @@ impl Indirect {
                 .iter()
                 // Not a bare "need": "others seem to need you".
                 .chain(
-                    self.prescriptions
+                    self.prescription_list
                         .iter()
                         .filter(|p| !(p.len() == 1 && matches!(p[0].as_str(), "need" | "needs"))),
                 )
@@ -824,11 +834,7 @@ impl Indirect {
         imperative_verbs: &[String],
     ) -> Option<usize> {
         let norm = |k: usize| tokens.get(k).map_or("", |t| t.norm.as_str());
-        if let Some(p) = self
-            .question_openers
-            .iter()
-            .find(|p| matches_at(tokens, j, p))
-        {
+        if let Some(p) = self.question_openers.find(tokens, j) {
             let after = j + p.len();
             // "Have you thought about what you want?" asks, it does not advise.
             let asks = matches!(
@@ -837,10 +843,7 @@ impl Indirect {
             ) && (WH.contains(&norm(after)) || norm(after) == "whether");
             return (!asks).then_some(after.min(tokens.len()));
         }
-        let p = self
-            .openers_before_action
-            .iter()
-            .find(|p| matches_at(tokens, j, p))?;
+        let p = self.openers_before_action.find(tokens, j)?;
         let mut v = j + p.len();
         while matches!(norm(v), "just" | "simply" | "maybe" | "perhaps" | "even") {
             v += 1;
@@ -857,6 +860,47 @@ impl Indirect {
             }
         };
         acts.then_some((v + 1).min(tokens.len()))
+    }
+}
+
+/// Phrases by their first word, so finding which of a list's phrases
+/// starts at a word is one lookup, not a scan of the list at every word.
+#[derive(Debug, Clone, Default)]
+struct PhraseIndex {
+    /// First word → its phrases, longest first.
+    by_first: std::collections::HashMap<String, Vec<Phrase>>,
+}
+
+impl PhraseIndex {
+    /// `phrases` longest first (as [`phrases`] returns them).
+    fn new(phrases: Vec<Phrase>) -> PhraseIndex {
+        let mut by_first: std::collections::HashMap<String, Vec<Phrase>> = Default::default();
+        for p in phrases {
+            by_first.entry(p[0].clone()).or_default().push(p);
+        }
+        PhraseIndex { by_first }
+    }
+
+    fn candidates(&self, tokens: &[Token], j: usize) -> &[Phrase] {
+        tokens
+            .get(j)
+            .and_then(|t| self.by_first.get(&t.norm))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The longest phrase that matches at `j`.
+    fn find(&self, tokens: &[Token], j: usize) -> Option<&Phrase> {
+        self.candidates(tokens, j)
+            .iter()
+            .find(|p| matches_at(tokens, j, p))
+    }
+
+    /// The first phrase that matches at `j` with adverbs between its words;
+    /// the tokens it covers.
+    fn loose(&self, tokens: &[Token], j: usize) -> Option<usize> {
+        self.candidates(tokens, j)
+            .iter()
+            .find_map(|p| matches_loose(tokens, j, p))
     }
 }
 

@@ -24,6 +24,7 @@ pub mod mirror;
 pub mod pipeline;
 pub mod rules;
 pub mod safety;
+pub mod suggest;
 
 use std::ops::Range;
 

@@ -144,6 +144,8 @@ pub struct Options {
     pub max_regenerations: u32,
     pub temperature: f32,
     pub max_tokens: u32,
+    /// Ask the model for tension suggestions too (`engine.suggest_tensions`).
+    pub suggest_tensions: bool,
     /// The person's region for the crisis answer's helplines (ISO 3166-1
     /// alpha-2): `safety.region`, else the locale's, else none.
     pub region: Option<String>,
@@ -155,6 +157,7 @@ impl Options {
             max_regenerations: config.max_regenerations,
             temperature: config.temperature,
             max_tokens: config.max_tokens,
+            suggest_tensions: config.suggest_tensions,
             region: None,
         }
     }
@@ -395,6 +398,7 @@ pub async fn generate_with<A: LlmAdapter>(
             user: user.clone(),
             max_tokens: options.max_tokens,
             temperature: options.temperature,
+            schema: None,
         };
         let prepared = adapter.prepare(&request);
         // The egress log records what leaves, before it leaves; if it cannot
@@ -512,6 +516,90 @@ pub async fn generate_with<A: LlmAdapter>(
     fallback(notes, flags, attempts)
 }
 
+/// Ask the model for the tensions the rules did not find, in structured
+/// output ([`super::suggest`]): consent checked and the request in the
+/// egress log first, like a mirrorback. What comes back is validated
+/// against the pack's axes and the entry; an error only costs the
+/// suggestions.
+pub async fn suggest_tensions<A: LlmAdapter>(
+    engine: &Engine,
+    adapter: &A,
+    store: &Store,
+    text: &str,
+    analysis: &Analysis,
+    options: &Options,
+) -> Result<Vec<TensionFindingInput>, String> {
+    if !is_loopback(adapter.endpoint())
+        && !store
+            .consent_granted(ConsentCategory::RemoteEngine)
+            .map_err(|e| e.to_string())?
+    {
+        return Ok(Vec::new());
+    }
+    let request = super::suggest::request(engine, text, options.max_tokens);
+    let prepared = adapter.prepare(&request);
+    let answer = match send_logged(adapter, store, &prepared).await {
+        // llama-cpp-python's server knows OpenAI's older form only
+        // (`json_object` with a `schema`), and refuses `json_schema`.
+        Err(LlmError::Http {
+            status: 400 | 422, ..
+        }) if adapter.engine() == EngineMode::OpenAi => {
+            let mut body: serde_json::Value =
+                serde_json::from_slice(&prepared.body).map_err(|e| e.to_string())?;
+            body["response_format"] =
+                serde_json::json!({"type": "json_object", "schema": request.schema});
+            let older = Prepared {
+                url: prepared.url.clone(),
+                body: body.to_string().into_bytes(),
+            };
+            send_logged(adapter, store, &older).await
+        }
+        other => other,
+    }
+    .map_err(|e| e.to_string())?;
+    let known: Vec<(String, String)> = analysis
+        .tensions
+        .iter()
+        .map(|t| (t.axis_a.clone(), t.axis_b.clone()))
+        .collect();
+    Ok(super::suggest::parse(engine, text, &answer, &known))
+}
+
+/// Send a structured request, every try in the egress log before it leaves.
+async fn send_logged<A: LlmAdapter>(
+    adapter: &A,
+    store: &Store,
+    prepared: &Prepared,
+) -> Result<String, LlmError> {
+    let record = |http_attempt: u32| EgressRecord {
+        id: Id::new(),
+        kind: EgressKind::LlmRequest,
+        destination: prepared.url.clone(),
+        bytes: prepared.body.len() as u64,
+        content_hash: blake3::hash(&prepared.body).to_hex().to_string(),
+        summary: format!(
+            "tension suggestions request to {} ({}), try {http_attempt}",
+            adapter.model(),
+            adapter.engine()
+        ),
+        at: Timestamp::now(),
+    };
+    // Nothing leaves unlogged.
+    store
+        .log_egress(&record(1))
+        .map_err(|e| LlmError::Protocol(format!("the egress log could not be written ({e})")))?;
+    let mut on_attempt = |n: u32| {
+        if n > 1
+            && let Err(e) = store.log_egress(&record(n))
+        {
+            tracing::error!(error = %e, "egress log write failed for a retry");
+        }
+    };
+    let mut sink = |_: &str| {};
+    let completion = adapter.send(prepared, &mut sink, &mut on_attempt).await?;
+    Ok(completion.text)
+}
+
 /// The node's own answer to an entry in crisis (see [`safety`]).
 pub fn crisis_answer(engine: &Engine, text: &str, crisis: &Crisis, options: &Options) -> String {
     let language = engine.language(text);
@@ -611,6 +699,33 @@ pub async fn reflect<A: LlmAdapter>(
         progress,
     )
     .await;
+    // The model's tension suggestions, when a model answered.
+    let mut tensions = tensions;
+    let mut notes = generated.notes.clone();
+    if let Some(adapter) = adapter
+        && options.suggest_tensions
+        && !generated.flags.iter().any(|f| f == "engine_error")
+    {
+        match suggest_tensions(
+            engine,
+            adapter,
+            store,
+            &reflection.content,
+            &analysis,
+            options,
+        )
+        .await
+        {
+            Ok(found) if !found.is_empty() => {
+                let update =
+                    store.record_tension_findings(reflection.identity_id, reflection.id, &found)?;
+                tensions.evidence.extend(update.evidence);
+                tensions.suggestions.extend(update.suggestions);
+            }
+            Ok(_) => {}
+            Err(e) => notes.push(format!("no tension suggestions from the model ({e})")),
+        }
+    }
     let now = Timestamp::now();
     let mirrorback = Mirrorback {
         id: Id::new(),
@@ -645,7 +760,7 @@ pub async fn reflect<A: LlmAdapter>(
         tensions,
         mirrorback,
         run,
-        notes: generated.notes,
+        notes,
         crisis: None,
     })
 }

@@ -42,6 +42,11 @@ pub struct ChatRequest {
     pub user: String,
     pub max_tokens: u32,
     pub temperature: f32,
+    /// A JSON schema the answer must follow (structured output), where the
+    /// server supports it: `response_format` on OpenAI-compatible servers,
+    /// `format` on Ollama; Anthropic's API has no such field and is asked
+    /// by the prompt alone.
+    pub schema: Option<serde_json::Value>,
 }
 
 /// What came back.

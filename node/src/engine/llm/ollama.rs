@@ -83,7 +83,7 @@ impl LlmAdapter for Ollama {
     }
 
     fn prepare(&self, request: &ChatRequest) -> Prepared {
-        let body = json!({
+        let mut body = json!({
             "model": self.model,
             "messages": request.messages_with_system(),
             "stream": true,
@@ -93,6 +93,9 @@ impl LlmAdapter for Ollama {
                 "num_predict": request.max_tokens,
             },
         });
+        if let Some(schema) = &request.schema {
+            body["format"] = schema.clone();
+        }
         Prepared {
             url: format!("{}/api/chat", self.base_url),
             body: body.to_string().into_bytes(),

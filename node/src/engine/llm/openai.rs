@@ -139,7 +139,7 @@ impl LlmAdapter for OpenAi {
     }
 
     fn prepare(&self, request: &ChatRequest) -> Prepared {
-        let body = json!({
+        let mut body = json!({
             "model": self.model,
             "messages": request.messages_with_system(),
             "max_tokens": request.max_tokens,
@@ -147,6 +147,12 @@ impl LlmAdapter for OpenAi {
             "stream": true,
             "stream_options": {"include_usage": true},
         });
+        if let Some(schema) = &request.schema {
+            body["response_format"] = json!({
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "strict": true, "schema": schema},
+            });
+        }
         Prepared {
             url: format!("{}/chat/completions", self.base_url),
             body: body.to_string().into_bytes(),
