@@ -230,11 +230,11 @@ pub fn check(engine: &Engine, entry: &str, answer: &str, limits: &Limits) -> Vec
     // a question asked of the reader addresses them too ("What made it so
     // good?").
     let you = second_person(&entry_lang.code);
-    if !you.is_empty()
-        && !tokens.iter().any(|t| you.contains(&t.norm.as_str()))
-        && !answer.contains(['?', '？'])
-        && !(entry_lang.code == "en" && reflects(&tokens))
-    {
+    let addressed = you.is_empty()
+        || tokens.iter().any(|t| you.contains(&t.norm.as_str()))
+        || answer.contains(['?', '？'])
+        || (entry_lang.code == "en" && reflects(&tokens));
+    if !addressed {
         fail(Check::NotAddressed, String::new());
     }
 
