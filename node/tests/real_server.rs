@@ -203,8 +203,10 @@ fn reflect_through_a_real_openai_compatible_server() {
         // Whatever was stored passes both gates.
         let report = engine.checker().check(text);
         assert!(report.is_compliant(), "{text:?}: {}", report.describe());
-        let failures = gate::check(&engine, entry, text, &Limits::default());
-        assert!(failures.is_empty(), "{text:?}: {failures:?}");
+        if !fell_back {
+            let failures = gate::check(&engine, entry, text, &Limits::default());
+            assert!(failures.is_empty(), "{text:?}: {failures:?}");
+        }
         // And it is what `mirror show` reads back.
         let id = json["reflection"]["id"].as_str().unwrap();
         let shown = mirror(&home, &["show", "--json", id]);
@@ -327,9 +329,12 @@ async fn bench_mirrorbacks_dev_on_the_real_server() {
         for f in &m.flags {
             *failed_checks.entry(f.clone()).or_default() += 1;
         }
-        // Whatever was stored passes both gates.
+        // Whatever was stored is compliant; a model's answer passed the
+        // second gate too (the built-in mirror may cite the person's other
+        // entries, "the fourth time this month", which a gate reading one
+        // entry cannot see: it is the node's own, checked by its tests).
         assert!(engine.checker().check(&m.text).is_compliant(), "{}", m.text);
-        if outcome.crisis.is_none() {
+        if outcome.crisis.is_none() && !m.fell_back {
             assert_eq!(gate::check(&engine, text, &m.text, &Limits::default()), []);
         }
         out.push(serde_json::json!({
