@@ -540,10 +540,18 @@ pub async fn suggest_tensions<A: LlmAdapter>(
     let prepared = adapter.prepare(&request);
     let answer = match send_logged(adapter, store, &prepared).await {
         // llama-cpp-python's server knows OpenAI's older form only
-        // (`json_object` with a `schema`), and refuses `json_schema`.
-        Err(LlmError::Http {
-            status: 400 | 422, ..
-        }) if adapter.engine() == EngineMode::OpenAi => {
+        // (`json_object` with a `schema`), and refuses `json_schema` (with
+        // a 500 naming `response_format`; others answer 400 or 422).
+        Err(e)
+            if adapter.engine() == EngineMode::OpenAi
+                && (matches!(
+                    e,
+                    LlmError::Http {
+                        status: 400 | 422,
+                        ..
+                    }
+                ) || e.to_string().contains("response_format")) =>
+        {
             let mut body: serde_json::Value =
                 serde_json::from_slice(&prepared.body).map_err(|e| e.to_string())?;
             body["response_format"] =
