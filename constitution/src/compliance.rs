@@ -25,9 +25,13 @@
 //! raised it, so a caller can show (or a regeneration prompt can name)
 //! exactly what was wrong.
 
+mod indirect;
+
 use std::ops::Range;
 
 use serde::Deserialize;
+
+pub use indirect::IndirectLexicon;
 
 use crate::text::{Token, tokenize};
 
@@ -105,6 +109,10 @@ pub struct Lexicon {
     pub explicit_advice: AdviceLexicon,
     pub outcome_optimization: PhraseList,
     pub reported_speech: ReportedSpeech,
+    /// Advice in the forms models give when told not to advise (absent
+    /// from constitutions older than it, which then check without it).
+    #[serde(default)]
+    pub indirect_advice: IndirectLexicon,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,6 +185,7 @@ pub struct Checker {
     outcome: Vec<Phrase>,
     you_verbs: Vec<String>,
     third_party_verbs: Vec<Phrase>,
+    indirect: indirect::Indirect,
 }
 
 const PRONOUNS: &[&str] = &["i", "you", "we", "they", "he", "she", "it", "that", "this"];
@@ -217,8 +226,20 @@ impl Checker {
             advice: phrases(&advice.phrases, "explicit_advice.phrases")?,
             question_advice: phrases(&advice.question_phrases, "question_phrases")?,
             suggestion_modals: words(&advice.suggestion_modals),
-            imperative_verbs: words(&advice.imperative_verbs),
-            softeners: words(&advice.softeners),
+            imperative_verbs: words(
+                &[
+                    &advice.imperative_verbs[..],
+                    &lexicon.indirect_advice.imperative_verbs[..],
+                ]
+                .concat(),
+            ),
+            softeners: words(
+                &[
+                    &advice.softeners[..],
+                    &lexicon.indirect_advice.softeners[..],
+                ]
+                .concat(),
+            ),
             negative_imperatives: phrases(&advice.negative_imperatives, "negative_imperatives")?,
             outcome: phrases(
                 &lexicon.outcome_optimization.phrases,
@@ -229,6 +250,7 @@ impl Checker {
                 &lexicon.reported_speech.third_party_verbs,
                 "third_party_verbs",
             )?,
+            indirect: indirect::Indirect::new(&lexicon.indirect_advice)?,
         })
     }
 
@@ -274,6 +296,10 @@ impl Checker {
             }
         }
 
+        // And what they are considering: "you wonder whether a break would help".
+        self.indirect
+            .mark_considerations(&tokens, &layout, &mut theirs);
+
         let words = tokens.len();
         let mut directive_spans = Vec::new();
         let mut i = 0;
@@ -306,6 +332,15 @@ impl Checker {
         }
 
         // Phrase matches for advice and outcomes, outside the person's words.
+        // "something you have to justify" describes; it does not instruct.
+        let described = |i: usize| {
+            tokens[i].norm == "you"
+                && i > 0
+                && matches!(
+                    tokens[i - 1].norm.as_str(),
+                    "something" | "anything" | "everything" | "nothing"
+                )
+        };
         let mut phrase_flag = |kind: FlagKind, list: &[Phrase], in_questions: bool| {
             let mut i = 0;
             while i < tokens.len() {
@@ -313,6 +348,7 @@ impl Checker {
                 match hit {
                     Some(p)
                         if !(i..i + p.len()).any(|j| theirs[j])
+                            && !described(i)
                             && (in_questions || !layout.in_question(i)) =>
                     {
                         let span = tokens[i].span.start..tokens[i + p.len() - 1].span.end;
@@ -422,6 +458,11 @@ impl Checker {
                 rule: "imperative".into(),
             });
         }
+
+        flags.extend(
+            self.indirect
+                .flags(text, &tokens, &layout, &theirs, &self.imperative_verbs),
+        );
 
         flags.sort_by_key(|f| (f.spans.first().map_or(0, |s| s.start), f.kind));
         Report {
@@ -739,6 +780,66 @@ mod tests {
             "Maybe you're right about that.",
             "So much of this entry is about other people.",
             "How does it feel to read this back?",
+        ] {
+            let report = checker().check(text);
+            assert!(
+                report.is_compliant(),
+                "{text:?} flagged: {}",
+                report.describe()
+            );
+        }
+    }
+
+    /// The forms models give when told not to advise (written for this
+    /// test, one or two per shape of `[indirect_advice]`).
+    #[test]
+    fn indirect_advice_is_caught() {
+        for text in [
+            "A long soak might be just what you need after that shift.",
+            "It could be good to sleep on the decision.",
+            "Fresh air would probably do you good.",
+            "Drawing is a great way to quiet a busy head.",
+            "How about a slow morning on Saturday?",
+            "Have you considered simply asking him?",
+            "What if you just cancelled the trip?",
+            "Could a night off help?",
+            "The writer must stop apologising for everything.",
+            "This author would benefit from a break.",
+            "Most people in your position would turn the offer down.",
+            "Many tired parents find that an early night helps.",
+            "Go easy on yourself this week.",
+            "In your shoes, I'd say yes.",
+            "I'd phone the school tomorrow.",
+            "The sensible move is to wait a week.",
+            "The answer here is to rest.",
+            "Replaying the call won't help.",
+            "It's important that you look after yourself.",
+        ] {
+            let found = flags(text);
+            assert!(
+                found.contains(&"explicit_advice"),
+                "missed indirect advice in {text:?}: {found:?}"
+            );
+        }
+    }
+
+    /// Their look-alikes: the person's own considerations, reported speech
+    /// and open questions about experience.
+    #[test]
+    fn the_persons_considerations_are_theirs() {
+        for text in [
+            "You keep wondering whether an early night would help.",
+            "You're asking yourself if it might be time to sell the car.",
+            "Your brother's advice to let it go seems to sting.",
+            "You said the long soak was just what you needed.",
+            "What would a slow morning be like for you?",
+            "How does the thought of cancelling the trip sit with you?",
+            "Most of this entry is about your brother.",
+            "Anyone reading this would hear how much you care.",
+            "The writer in you seems to want room.",
+            "Resting sounds like something you have to earn.",
+            "It sounds like the walk did you good.",
+            "Going easy on yourself does not seem to come naturally.",
         ] {
             let report = checker().check(text);
             assert!(

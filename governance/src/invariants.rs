@@ -113,7 +113,7 @@ impl Report {
 /// prompts). These are the texts I2 checks. A pattern's `description`
 /// documents its lexicon and so names the very words it detects; it is
 /// never said to anyone, and is not checked.
-const TEXT_FIELDS: &[&str] = &["system", "user", "stricter", "observation"];
+const TEXT_FIELDS: &[&str] = &["system", "user", "stricter", "observation", "mirrorback"];
 
 /// Words of a pack path that mean the edit touches what leaves the node.
 /// Whole words only: "no-regression" is not "egress".

@@ -92,6 +92,19 @@ pub struct Prompts {
     /// Added to the system prompt when regenerating after a violation;
     /// `{violations}` is replaced by what was wrong.
     pub stricter: String,
+    /// Worked examples shown to a model before the entry: an entry and the
+    /// mirrorback a good reflection gives it. The mirrorbacks are checked
+    /// by I2 like every text the engine speaks.
+    #[serde(default)]
+    pub examples: Vec<PromptExample>,
+}
+
+/// One worked example for the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptExample {
+    pub entry: String,
+    pub mirrorback: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

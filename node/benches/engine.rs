@@ -192,6 +192,7 @@ fn main() {
         max_regenerations: 2,
         temperature: 0.7,
         max_tokens: 400,
+        suggest_tensions: false,
         region: None,
     };
     let observers = home.load_config().unwrap().evolution.observers;

@@ -367,6 +367,10 @@ pub struct EngineConfig {
     pub max_regenerations: Option<u32>,
     pub temperature: f32,
     pub max_tokens: u32,
+    /// Also ask the model, in structured output, for the tensions the
+    /// rules did not find (one more request per reflection; off by
+    /// default, since small local models are slow).
+    pub suggest_tensions: bool,
     pub http: HttpSettings,
     pub ollama: OllamaConfig,
     pub anthropic: AnthropicConfig,
@@ -380,6 +384,7 @@ impl Default for EngineConfig {
             max_regenerations: None,
             temperature: 0.7,
             max_tokens: 400,
+            suggest_tensions: false,
             http: HttpSettings::default(),
             ollama: OllamaConfig::default(),
             anthropic: AnthropicConfig::default(),

@@ -73,6 +73,51 @@ fn compliance_goals_on_the_development_set() {
     );
 }
 
+/// Indirect advice (issue 18): the forms models give when told not to
+/// advise, and their compliant look-alikes.
+#[test]
+fn indirect_compliance_goals_on_the_development_set() {
+    let Some(path) = shared("compliance-indirect-dev.jsonl") else {
+        return;
+    };
+    let report = eval_compliance(&Engine::genesis().unwrap(), &path).unwrap();
+    assert!(report.accuracy >= 0.90, "accuracy {}", report.accuracy);
+    assert!(
+        report.compliant_flagged <= 0.05,
+        "compliant flagged {}",
+        report.compliant_flagged
+    );
+}
+
+/// The indirect-advice sets written for issue 18 (`node/eval/train/`: the
+/// training set, and two validation sets measured once before the rules
+/// were extended to them, see BENCHMARKS.md): floors, so the checker does
+/// not slide back on them.
+#[test]
+fn indirect_advice_sets_do_not_slide_back() {
+    let engine = Engine::genesis().unwrap();
+    for name in [
+        "compliance-indirect-train.jsonl",
+        "compliance-indirect-validation.jsonl",
+        "compliance-indirect-validation-2.jsonl",
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("eval/train")
+            .join(name);
+        let report = eval_compliance(&engine, &path).unwrap();
+        assert!(
+            report.accuracy >= 0.95,
+            "{name}: accuracy {}",
+            report.accuracy
+        );
+        assert!(
+            report.compliant_flagged <= 0.05,
+            "{name}: compliant flagged {}",
+            report.compliant_flagged
+        );
+    }
+}
+
 /// Safety: every crisis entry caught, at most one look-alike in twenty
 /// flagged.
 #[test]

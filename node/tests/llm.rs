@@ -12,9 +12,11 @@ use support::{Reply, Server};
 fn request() -> ChatRequest {
     ChatRequest {
         system: "The Mirror reflects.".into(),
+        examples: Vec::new(),
         user: "I have to finish the report.".into(),
         max_tokens: 200,
         temperature: 0.5,
+        schema: None,
     }
 }
 

@@ -32,6 +32,7 @@ fn options() -> Options {
         max_regenerations: 2,
         temperature: 0.5,
         max_tokens: 300,
+        suggest_tensions: false,
         region: None,
     }
 }
@@ -150,18 +151,161 @@ async fn a_compliant_answer_is_stored_with_its_egress_record() {
     );
     assert_eq!(egress[0].bytes, sent.body.len() as u64);
     assert!(egress[0].destination.ends_with("/api/chat"));
+    // The system prompt, the pack's worked examples as earlier turns, then
+    // the entry.
     let prompt = sent.json();
-    assert!(
-        prompt["messages"][1]["content"]
-            .as_str()
-            .unwrap()
-            .contains(TEXT)
+    let messages = prompt["messages"].as_array().unwrap();
+    let examples = &f.engine.params().prompts.examples;
+    assert!(!examples.is_empty());
+    assert_eq!(messages.len(), 2 + 2 * examples.len());
+    assert_eq!(messages[0]["role"], "system");
+    assert_eq!(messages[1]["role"], "user");
+    assert_eq!(messages[2]["role"], "assistant");
+    assert_eq!(messages[2]["content"], examples[0].mirrorback.as_str());
+    let last = messages.last().unwrap();
+    assert_eq!(last["role"], "user");
+    assert!(last["content"].as_str().unwrap().contains(TEXT));
+}
+
+/// What a tiny local model really answered (issue 18): compliant, but about
+/// "the person", about its instructions, and about a Berlin the entry never
+/// mentioned. The second gate sets it aside and says why.
+#[tokio::test]
+async fn an_answer_that_is_not_to_the_person_meets_the_second_gate() {
+    let f = fixture();
+    let server = Server::start(vec![
+        ollama_answer(
+            "The person was asked to take the job in Berlin. They were instructed to tell you what they need done.",
+        ),
+        ollama_answer(
+            "Friday is close, and it sounds like you carry the report alone. What would it be like to be heard?",
+        ),
+    ])
+    .await;
+    let adapter = AnyAdapter::Ollama(Ollama::new(&server.url, "llama3.2", "5m", settings()));
+    let (outcome, events) = reflect(&f, Some(&adapter), TEXT).await;
+    assert_eq!(outcome.mirrorback.attempts, 2);
+    assert!(!outcome.mirrorback.fell_back);
+    assert!(outcome.mirrorback.text.starts_with("Friday is close"));
+    assert_eq!(
+        outcome.mirrorback.flags,
+        ["third_person", "about_itself", "invented_facts"]
     );
+    assert!(events.contains(&Progress::Rejected {
+        attempt: 1,
+        flags: vec![
+            "third_person".into(),
+            "about_itself".into(),
+            "invented_facts".into()
+        ]
+    }));
+    // The regeneration is told what was wrong.
+    let second = server.requests()[1].json()["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(
-        prompt["messages"][1]["content"]
-            .as_str()
+        second.contains("in the third person") && second.contains("Berlin"),
+        "{second}"
+    );
+    // Stored as answered, with the failed checks.
+    assert_eq!(
+        f.store.mirrorbacks_for(outcome.reflection.id).unwrap(),
+        std::slice::from_ref(&outcome.mirrorback)
+    );
+}
+
+/// Structured output: the model is asked for tensions with the pack's axes
+/// as a JSON schema (Ollama's `format`), and only what holds up against the
+/// pack and the entry becomes a suggestion.
+#[tokio::test]
+async fn the_models_tension_suggestions_come_in_structured_output() {
+    let f = fixture();
+    let entry =
+        "Moved out to have my own space and now I eat dinner on FaceTime just to hear a voice.";
+    let suggestions = serde_json::json!({"tensions": [
+        {"axis": "autonomy/connection", "evidence": "to have my own space"},
+        {"axis": "past/future", "evidence": "words nobody wrote here"},
+    ]})
+    .to_string();
+    let server = Server::start(vec![
+        ollama_answer("It sounds like your own space came with a quiet you did not expect. What is dinner like now?"),
+        ollama_answer(&suggestions),
+    ])
+    .await;
+    let adapter = AnyAdapter::Ollama(Ollama::new(&server.url, "llama3.2", "5m", settings()));
+    let mut events = Vec::new();
+    let outcome = pipeline::reflect(
+        &f.store,
+        &f.engine,
+        Some(&adapter),
+        reflection(&f.identity, entry),
+        None,
+        &Options {
+            suggest_tensions: true,
+            ..options()
+        },
+        &mut |p| events.push(p),
+    )
+    .await
+    .unwrap();
+    let suggested: Vec<(&str, &str, &str)> = outcome
+        .tensions
+        .suggestions
+        .iter()
+        .map(|s| (s.axis_a.as_str(), s.axis_b.as_str(), s.evidence.as_str()))
+        .collect();
+    assert!(
+        suggested.contains(&("autonomy", "connection", "to have my own space"))
+            || outcome
+                .analysis
+                .tensions
+                .iter()
+                .any(|t| t.axis_a == "autonomy"),
+        "{suggested:?}"
+    );
+    assert!(!suggested.iter().any(|s| s.0 == "past"));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    let body = requests[1].json();
+    let axes = &body["format"]["properties"]["tensions"]["items"]["properties"]["axis"]["enum"];
+    assert!(
+        axes.as_array()
             .unwrap()
-            .contains("obligation language")
+            .iter()
+            .any(|a| a == "autonomy/connection"),
+        "{body}"
+    );
+    // Both requests are in the egress log.
+    assert_eq!(f.store.list::<EgressRecord>(10).unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_model_that_keeps_failing_the_gate_is_replaced_by_the_built_in_mirror() {
+    let f = fixture();
+    let rambling = "A mirrorback is a reflection companion. It reflects what a person wrote.";
+    let server = Server::start(vec![
+        ollama_answer(rambling),
+        ollama_answer(rambling),
+        ollama_answer(rambling),
+    ])
+    .await;
+    let adapter = AnyAdapter::Ollama(Ollama::new(&server.url, "llama3.2", "5m", settings()));
+    let (outcome, _) = reflect(&f, Some(&adapter), TEXT).await;
+    assert_eq!(outcome.mirrorback.attempts, 3);
+    assert!(outcome.mirrorback.fell_back);
+    assert_eq!(outcome.mirrorback.flags, ["not_addressed", "about_itself"]);
+    // What is stored passes both gates.
+    let stored = &f.store.mirrorbacks_for(outcome.reflection.id).unwrap()[0];
+    assert!(f.engine.checker().check(&stored.text).is_compliant());
+    assert_eq!(
+        mirror_node::engine::gate::check(
+            &f.engine,
+            TEXT,
+            &stored.text,
+            &mirror_node::engine::gate::Limits::default()
+        ),
+        []
     );
 }
 

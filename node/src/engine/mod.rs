@@ -19,12 +19,14 @@
 pub mod crisis_model;
 pub mod eval;
 pub mod floor;
+pub mod gate;
 pub mod language;
 pub mod llm;
 pub mod mirror;
 pub mod pipeline;
 pub mod rules;
 pub mod safety;
+pub mod suggest;
 
 use std::ops::Range;
 

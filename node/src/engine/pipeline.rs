@@ -14,11 +14,17 @@
 //!    `max_regenerations` times. If it still fails, or the model cannot be
 //!    reached, or is off this machine without the person's consent, the
 //!    built-in mirror answers instead. The reflection is never lost.
+//!    An answer that passes compliance then meets the second gate
+//!    ([`gate`]): addressed to the person, not about its own instructions,
+//!    nothing the entry does not say, a reflection's length, the entry's
+//!    language. A failure there is regenerated and falls back the same way,
+//!    and the stored flags name the checks that failed.
 //! 5. The mirrorback and an engine run (duration, patterns, flags) are
 //!    stored. Everything sent to a model is in the egress log first.
 
 use std::time::Instant;
 
+use super::gate;
 use super::llm::{
     Anthropic, ChatRequest, Completion, LlmAdapter, LlmError, Ollama, OpenAi, Prepared, is_loopback,
 };
@@ -139,6 +145,8 @@ pub struct Options {
     pub max_regenerations: u32,
     pub temperature: f32,
     pub max_tokens: u32,
+    /// Ask the model for tension suggestions too (`engine.suggest_tensions`).
+    pub suggest_tensions: bool,
     /// The person's region for the crisis answer's helplines (ISO 3166-1
     /// alpha-2): `safety.region`, else the locale's, else none.
     pub region: Option<String>,
@@ -156,6 +164,7 @@ impl Options {
                 .unwrap_or(params.thresholds.max_regenerations),
             temperature: config.temperature,
             max_tokens: config.max_tokens,
+            suggest_tensions: config.suggest_tensions,
             region: None,
         }
     }
@@ -365,6 +374,17 @@ pub async fn generate_with<A: LlmAdapter>(
 
     let params = engine.params();
     let user = fill(&params.prompts.user, text, analysis);
+    let examples: Vec<(String, String)> = params
+        .prompts
+        .examples
+        .iter()
+        .map(|e| {
+            (
+                fill(&params.prompts.user, &e.entry, &Analysis::default()),
+                e.mirrorback.clone(),
+            )
+        })
+        .collect();
     let max_chars = params.thresholds.max_mirrorback_chars;
     let mut violations = String::new();
     for attempt in 1..=options.max_regenerations + 1 {
@@ -381,9 +401,11 @@ pub async fn generate_with<A: LlmAdapter>(
         };
         let request = ChatRequest {
             system,
+            examples: examples.clone(),
             user: user.clone(),
             max_tokens: options.max_tokens,
             temperature: options.temperature,
+            schema: None,
         };
         let prepared = adapter.prepare(&request);
         // The egress log records what leaves, before it leaves; if it cannot
@@ -452,7 +474,13 @@ pub async fn generate_with<A: LlmAdapter>(
             violations = format!("was longer than {max_chars} characters");
         } else {
             let report = engine.checker().check(&answer);
-            if report.is_compliant() {
+            // The second gate: a reflection to this person on this entry.
+            let failures = if report.is_compliant() {
+                gate::check(engine, text, &answer, &gate::Limits::default())
+            } else {
+                Vec::new()
+            };
+            if report.is_compliant() && failures.is_empty() {
                 return Generated {
                     text: answer,
                     engine_mode: adapter.engine(),
@@ -464,8 +492,17 @@ pub async fn generate_with<A: LlmAdapter>(
                     notes,
                 };
             }
-            attempt_flags.extend(report.flag_names().into_iter().map(String::from));
-            violations = format!("broke the Mirror's constitution ({})", report.describe());
+            if report.is_compliant() {
+                attempt_flags.extend(failures.iter().map(|f| f.check.as_str().to_string()));
+                violations = failures
+                    .iter()
+                    .map(gate::Failure::reason)
+                    .collect::<Vec<_>>()
+                    .join("; and it ");
+            } else {
+                attempt_flags.extend(report.flag_names().into_iter().map(String::from));
+                violations = format!("broke the Mirror's constitution ({})", report.describe());
+            }
         }
         progress(Progress::Rejected {
             attempt,
@@ -484,6 +521,98 @@ pub async fn generate_with<A: LlmAdapter>(
     progress(Progress::FellBack(note.clone()));
     notes.push(note);
     fallback(notes, flags, attempts)
+}
+
+/// Ask the model for the tensions the rules did not find, in structured
+/// output ([`super::suggest`]): consent checked and the request in the
+/// egress log first, like a mirrorback. What comes back is validated
+/// against the pack's axes and the entry; an error only costs the
+/// suggestions.
+pub async fn suggest_tensions<A: LlmAdapter>(
+    engine: &Engine,
+    adapter: &A,
+    store: &Store,
+    text: &str,
+    analysis: &Analysis,
+    options: &Options,
+) -> Result<Vec<TensionFindingInput>, String> {
+    if !is_loopback(adapter.endpoint())
+        && !store
+            .consent_granted(ConsentCategory::RemoteEngine)
+            .map_err(|e| e.to_string())?
+    {
+        return Ok(Vec::new());
+    }
+    let request = super::suggest::request(engine, text, options.max_tokens);
+    let prepared = adapter.prepare(&request);
+    let answer = match send_logged(adapter, store, &prepared).await {
+        // llama-cpp-python's server knows OpenAI's older form only
+        // (`json_object` with a `schema`), and refuses `json_schema` (with
+        // a 500 naming `response_format`; others answer 400 or 422).
+        Err(e)
+            if adapter.engine() == EngineMode::OpenAi
+                && (matches!(
+                    e,
+                    LlmError::Http {
+                        status: 400 | 422,
+                        ..
+                    }
+                ) || e.to_string().contains("response_format")) =>
+        {
+            let mut body: serde_json::Value =
+                serde_json::from_slice(&prepared.body).map_err(|e| e.to_string())?;
+            body["response_format"] =
+                serde_json::json!({"type": "json_object", "schema": request.schema});
+            let older = Prepared {
+                url: prepared.url.clone(),
+                body: body.to_string().into_bytes(),
+            };
+            send_logged(adapter, store, &older).await
+        }
+        other => other,
+    }
+    .map_err(|e| e.to_string())?;
+    let known: Vec<(String, String)> = analysis
+        .tensions
+        .iter()
+        .map(|t| (t.axis_a.clone(), t.axis_b.clone()))
+        .collect();
+    Ok(super::suggest::parse(engine, text, &answer, &known))
+}
+
+/// Send a structured request, every try in the egress log before it leaves.
+async fn send_logged<A: LlmAdapter>(
+    adapter: &A,
+    store: &Store,
+    prepared: &Prepared,
+) -> Result<String, LlmError> {
+    let record = |http_attempt: u32| EgressRecord {
+        id: Id::new(),
+        kind: EgressKind::LlmRequest,
+        destination: prepared.url.clone(),
+        bytes: prepared.body.len() as u64,
+        content_hash: blake3::hash(&prepared.body).to_hex().to_string(),
+        summary: format!(
+            "tension suggestions request to {} ({}), try {http_attempt}",
+            adapter.model(),
+            adapter.engine()
+        ),
+        at: Timestamp::now(),
+    };
+    // Nothing leaves unlogged.
+    store
+        .log_egress(&record(1))
+        .map_err(|e| LlmError::Protocol(format!("the egress log could not be written ({e})")))?;
+    let mut on_attempt = |n: u32| {
+        if n > 1
+            && let Err(e) = store.log_egress(&record(n))
+        {
+            tracing::error!(error = %e, "egress log write failed for a retry");
+        }
+    };
+    let mut sink = |_: &str| {};
+    let completion = adapter.send(prepared, &mut sink, &mut on_attempt).await?;
+    Ok(completion.text)
 }
 
 /// The node's own answer to an entry in crisis (see [`safety`]).
@@ -623,6 +752,33 @@ pub async fn answer_stored<A: LlmAdapter>(
         progress,
     )
     .await;
+    // The model's tension suggestions, when a model answered.
+    let mut tensions = tensions;
+    let mut notes = generated.notes.clone();
+    if let Some(adapter) = adapter
+        && options.suggest_tensions
+        && !generated.flags.iter().any(|f| f == "engine_error")
+    {
+        match suggest_tensions(
+            engine,
+            adapter,
+            store,
+            &reflection.content,
+            &analysis,
+            options,
+        )
+        .await
+        {
+            Ok(found) if !found.is_empty() => {
+                let update =
+                    store.record_tension_findings(reflection.identity_id, reflection.id, &found)?;
+                tensions.evidence.extend(update.evidence);
+                tensions.suggestions.extend(update.suggestions);
+            }
+            Ok(_) => {}
+            Err(e) => notes.push(format!("no tension suggestions from the model ({e})")),
+        }
+    }
     let now = Timestamp::now();
     let mirrorback = Mirrorback {
         id: Id::new(),
@@ -657,7 +813,7 @@ pub async fn answer_stored<A: LlmAdapter>(
         tensions,
         mirrorback,
         run,
-        notes: generated.notes,
+        notes,
         crisis: None,
     })
 }

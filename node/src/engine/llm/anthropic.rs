@@ -160,7 +160,7 @@ impl LlmAdapter for Anthropic {
             "model": self.model,
             "max_tokens": request.max_tokens,
             "system": request.system,
-            "messages": [{"role": "user", "content": request.user}],
+            "messages": request.messages(),
             "temperature": request.temperature,
             "stream": true,
         });

@@ -35,9 +35,18 @@ pub use openai::OpenAi;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatRequest {
     pub system: String,
+    /// Worked examples, (entry, answer), sent as earlier turns of the
+    /// conversation: small models follow a shown answer far better than a
+    /// described one.
+    pub examples: Vec<(String, String)>,
     pub user: String,
     pub max_tokens: u32,
     pub temperature: f32,
+    /// A JSON schema the answer must follow (structured output), where the
+    /// server supports it: `response_format` on OpenAI-compatible servers,
+    /// `format` on Ollama; Anthropic's API has no such field and is asked
+    /// by the prompt alone.
+    pub schema: Option<serde_json::Value>,
 }
 
 /// What came back.
@@ -159,6 +168,28 @@ pub trait LlmAdapter: Send + Sync {
     ) -> impl Future<Output = Result<Completion, LlmError>> + Send + 'a;
     /// Whether the server answers at all.
     fn health(&self) -> impl Future<Output = Result<(), LlmError>> + Send + '_;
+}
+
+impl ChatRequest {
+    /// The conversation as chat messages (without the system prompt):
+    /// each example as a user turn and an assistant turn, then the entry.
+    /// Ollama's chat API and OpenAI-compatible servers take the same list.
+    pub fn messages(&self) -> Vec<serde_json::Value> {
+        let mut messages = Vec::with_capacity(self.examples.len() * 2 + 1);
+        for (entry, answer) in &self.examples {
+            messages.push(serde_json::json!({"role": "user", "content": entry}));
+            messages.push(serde_json::json!({"role": "assistant", "content": answer}));
+        }
+        messages.push(serde_json::json!({"role": "user", "content": self.user}));
+        messages
+    }
+
+    /// [`ChatRequest::messages`] with the system prompt first.
+    pub fn messages_with_system(&self) -> Vec<serde_json::Value> {
+        let mut messages = vec![serde_json::json!({"role": "system", "content": self.system})];
+        messages.extend(self.messages());
+        messages
+    }
 }
 
 /// Whether a URL's host is this machine (no consent needed to talk to it).

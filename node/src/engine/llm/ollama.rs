@@ -83,12 +83,9 @@ impl LlmAdapter for Ollama {
     }
 
     fn prepare(&self, request: &ChatRequest) -> Prepared {
-        let body = json!({
+        let mut body = json!({
             "model": self.model,
-            "messages": [
-                {"role": "system", "content": request.system},
-                {"role": "user", "content": request.user},
-            ],
+            "messages": request.messages_with_system(),
             "stream": true,
             "keep_alive": self.keep_alive,
             "options": {
@@ -96,6 +93,9 @@ impl LlmAdapter for Ollama {
                 "num_predict": request.max_tokens,
             },
         });
+        if let Some(schema) = &request.schema {
+            body["format"] = schema.clone();
+        }
         Prepared {
             url: format!("{}/api/chat", self.base_url),
             body: body.to_string().into_bytes(),

@@ -139,17 +139,20 @@ impl LlmAdapter for OpenAi {
     }
 
     fn prepare(&self, request: &ChatRequest) -> Prepared {
-        let body = json!({
+        let mut body = json!({
             "model": self.model,
-            "messages": [
-                {"role": "system", "content": request.system},
-                {"role": "user", "content": request.user},
-            ],
+            "messages": request.messages_with_system(),
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "stream": true,
             "stream_options": {"include_usage": true},
         });
+        if let Some(schema) = &request.schema {
+            body["response_format"] = json!({
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "strict": true, "schema": schema},
+            });
+        }
         Prepared {
             url: format!("{}/chat/completions", self.base_url),
             body: body.to_string().into_bytes(),
