@@ -636,7 +636,10 @@ fn founding_after_the_node_has_run_never_strands_it() {
     // Both commons are held; going back finds the old one, and joining by
     // file returns to the new one.
     let held = json_of(&home, &["commons", "list"]);
+    // Every JSON output is an object; a bare list comes as `items`.
     let ids: Vec<&str> = held
+        .get("items")
+        .unwrap_or(&held)
         .as_array()
         .unwrap()
         .iter()

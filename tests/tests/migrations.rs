@@ -19,7 +19,7 @@ fn a_v1_database_migrates_up_and_down_keeping_every_record() {
 
     // Make it a v1 database: the full-text index goes, the records stay.
     let down = store.migrate_to(1).unwrap();
-    assert_eq!((down.from, down.to), (2, 1));
+    assert_eq!((down.from, down.to), (CURRENT_VERSION, 1));
     assert!(down.backup.as_ref().is_some_and(|b| b.exists()));
     assert_eq!(store.schema_version(), 1);
     assert_eq!(store.snapshot().unwrap(), everything);
@@ -27,7 +27,7 @@ fn a_v1_database_migrates_up_and_down_keeping_every_record() {
         store.search("garden", &ReflectionQuery::newest(5)),
         Err(StoreError::NeedsMigration {
             found: 1,
-            needed: 2
+            needed: CURRENT_VERSION
         })
     ));
     drop(store);

@@ -133,7 +133,11 @@ fn search_needs_every_word_and_supports_prefixes() {
         ids(&store.search("garden*", &q).unwrap()),
         [rs[1].id, rs[0].id]
     );
-    assert_eq!(ids(&store.search("MUM'S", &q).unwrap()), [rs[0].id]);
+    // Stemming reads "Mum's" as "mum", so both entries about Mum match.
+    assert_eq!(
+        ids(&store.search("MUM'S", &q).unwrap()),
+        [rs[2].id, rs[0].id]
+    );
     assert!(store.search("house plants", &q).unwrap().is_empty());
     assert_eq!(
         store
