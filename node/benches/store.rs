@@ -132,7 +132,8 @@ fn sqlite_open(path: &std::path::Path) -> Connection {
          CREATE INDEX reflections_identity ON reflections(identity_id, id);
          CREATE INDEX reflections_visibility ON reflections(visibility, id);
          CREATE VIRTUAL TABLE reflections_fts USING fts5(
-             content, content='reflections', content_rowid='rowid');",
+             content, content='reflections', content_rowid='rowid',
+             tokenize='porter unicode61 remove_diacritics 2');",
     )
     .unwrap();
     conn
@@ -399,19 +400,25 @@ fn main() {
         "### Full-text search at {bulk} reflections (newest 20 matches, 200 runs each, all three in turn)\n"
     );
     println!(
-        "| query | matches | redb median | redb p99 | SQLite FTS5 median | SQLite FTS5 p99 | SQLite join form median (earlier baseline) |"
+        "| query | matches (SQLite) | same ids (of 20) | redb median | redb p99 | SQLite FTS5 median | SQLite FTS5 p99 | SQLite join form median (earlier baseline) |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for q in queries {
-        // Both sides must answer the same question before either is timed.
+        // Both sides answer the same question: the store stems with
+        // Snowball and folds accents, so SQLite gets the same from FTS5's
+        // porter tokenizer over unicode61 with diacritics removed. The two
+        // stemmers differ at the edges (Porter vs Porter2), so the table
+        // says how many of the 20 ids both return instead of asserting it;
+        // SQLite's two forms must agree exactly.
         let mine: Vec<Vec<u8>> = bulk_store
             .search(q, &ReflectionQuery::newest(20))
             .unwrap()
             .iter()
             .map(|r| r.id.as_u128().to_be_bytes().to_vec())
             .collect();
-        assert_eq!(mine, sqlite_search(&conn, SEARCH_FAIR, q, 20), "{q}");
-        assert_eq!(mine, sqlite_search(&conn, SEARCH_JOIN, q, 20), "{q}");
+        let theirs = sqlite_search(&conn, SEARCH_FAIR, q, 20);
+        assert_eq!(theirs, sqlite_search(&conn, SEARCH_JOIN, q, 20), "{q}");
+        let shared = mine.iter().filter(|id| theirs.contains(id)).count();
         let matches: i64 = conn
             .query_row(
                 "SELECT count(*) FROM reflections_fts WHERE reflections_fts MATCH ?1",
@@ -435,7 +442,7 @@ fn main() {
         fair.sort();
         join.sort();
         println!(
-            "| `{q}` | {matches} | {} | {} | {} | {} | {} |",
+            "| `{q}` | {matches} | {shared} | {} | {} | {} | {} | {} |",
             ms(percentile(&times, 0.5)),
             ms(percentile(&times, 0.99)),
             ms(percentile(&fair, 0.5)),
@@ -452,7 +459,7 @@ fn main() {
         let r = reflection(
             identity.id,
             format!("{} zephyrword{i}", text.reflection()),
-            1_800_000_000_000_000 + i,
+            1_790_000_000_000_000 + i,
         );
         bulk_store.insert_reflection(&r, None).unwrap();
         let t = Instant::now();

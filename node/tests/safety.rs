@@ -214,6 +214,14 @@ fn homes_on_the_first_genesis_are_upgraded_in_place() {
         format!("{}\n", &invariants[..cut]),
     )
     .unwrap();
+    // Nor the compliance lexicon's later [indirect_advice] section.
+    let compliance = std::fs::read_to_string(constitution_dir.join("compliance.toml")).unwrap();
+    let cut = compliance.find("\n\n[indirect_advice]").unwrap();
+    std::fs::write(
+        constitution_dir.join("compliance.toml"),
+        format!("{}\n", &compliance[..cut]),
+    )
+    .unwrap();
     // It had joined the default commons.
     std::fs::write(home.legacy_commons_db_path(), b"").unwrap();
 
