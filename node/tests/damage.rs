@@ -161,10 +161,17 @@ fn a_damaged_database_degrades_and_salvage_recovers_every_intact_record() {
     let spots = copies(&file, &reflections);
     assert!(spots.values().all(|s| !s.is_empty()));
 
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
+    // A new seed each run (more damage seen over time); a failing run's
+    // seed, printed below, replays it with MIRROR_DAMAGE_SEED.
+    let seed = std::env::var("MIRROR_DAMAGE_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        })
         | 1;
     println!("damage seed: {seed} (file of {} bytes)", file.len());
     let mut rng = Rng(seed);

@@ -263,6 +263,16 @@ fn walk_records<R: Keyed>(store: &Store, keep: &mut dyn FnMut(R), lost: &mut Vec
     let mut seen = 0u64;
     let mut declared = None;
     let mut damaged = false;
+    // Every probe opens a read transaction. Rounds resume past a key they
+    // could not read, but damage can make the probe and the walk disagree
+    // (a first entry that reads alone, not in a scan), and then each round
+    // gains one key: so the probes of a whole walk share one budget, and
+    // when it is spent the rest of the table is reported unreadable.
+    let mut probes_left: u32 = 4_096;
+    let mut probe_ok = |store: &Store, key: u128| -> Option<bool> {
+        probes_left = probes_left.checked_sub(1)?;
+        Some(readable_from(store, table_name, key))
+    };
     // Bounded: every round either ends the walk or resumes past a key the
     // previous round could not read.
     for _round in 0..10_000 {
@@ -324,8 +334,10 @@ fn walk_records<R: Keyed>(store: &Store, keep: &mut dyn FnMut(R), lost: &mut Vec
         let mut probe = first;
         let mut step: u128 = 1;
         let resumed = loop {
-            if readable_from(store, table_name, probe) {
-                break Some(probe);
+            match probe_ok(store, probe) {
+                Some(true) => break Some(probe),
+                Some(false) => {}
+                None => break None,
             }
             failing = Some(probe);
             match first.checked_add(step) {
@@ -348,10 +360,11 @@ fn walk_records<R: Keyed>(store: &Store, keep: &mut dyn FnMut(R), lost: &mut Vec
         if let Some(mut bad) = failing {
             while good - bad > 1 {
                 let mid = bad + (good - bad) / 2;
-                if readable_from(store, table_name, mid) {
-                    good = mid;
-                } else {
-                    bad = mid;
+                match probe_ok(store, mid) {
+                    Some(true) => good = mid,
+                    Some(false) => bad = mid,
+                    // Out of budget: resume at the good key found.
+                    None => break,
                 }
             }
         } else if good == start && last_good.is_none() {
