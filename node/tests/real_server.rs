@@ -45,6 +45,29 @@ fn model_path(python: &str) -> Option<PathBuf> {
 struct LlamaServer {
     child: Child,
     url: String,
+    /// Its stderr, in a file rather than a pipe nobody reads (a full pipe
+    /// would stall the server), read back when something goes wrong.
+    log: tempfile::NamedTempFile,
+}
+
+impl LlamaServer {
+    /// What to say when the server did not answer: whether it is still
+    /// running (or how it died: a signal 4 is an instruction this CPU
+    /// lacks) and the end of what it printed.
+    fn post_mortem(&mut self) -> String {
+        let state = match self.child.try_wait() {
+            Ok(None) => "still running".to_string(),
+            Ok(Some(status)) => format!("exited: {status}"),
+            Err(e) => format!("state unknown: {e}"),
+        };
+        let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        format!(
+            "the model server is {state}; the end of its log:\n{}",
+            tail.join("\n")
+        )
+    }
 }
 
 impl Drop for LlamaServer {
@@ -66,6 +89,7 @@ fn free_port() -> u16 {
 /// generous bound for a loaded machine; it usually takes a few seconds).
 fn start_server(python: &str, model: &Path) -> LlamaServer {
     let port = free_port();
+    let log = tempfile::NamedTempFile::new().expect("a log file for the server");
     let child = Command::new(python)
         .args(["-m", "llama_cpp.server", "--model"])
         .arg(model)
@@ -79,12 +103,13 @@ fn start_server(python: &str, model: &Path) -> LlamaServer {
             "false",
         ])
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(log.reopen().expect("the server's log file"))
         .spawn()
         .expect("start llama_cpp.server");
     let mut server = LlamaServer {
         child,
         url: format!("http://127.0.0.1:{port}/v1"),
+        log,
     };
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
@@ -101,17 +126,15 @@ fn start_server(python: &str, model: &Path) -> LlamaServer {
                 return server;
             }
         }
-        if let Ok(Some(status)) = server.child.try_wait() {
-            let mut err = String::new();
-            if let Some(mut e) = server.child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!("llama_cpp.server exited ({status}): {err}");
+        if let Ok(Some(_)) = server.child.try_wait() {
+            panic!("llama_cpp.server did not start: {}", server.post_mortem());
         }
-        assert!(
-            Instant::now() < deadline,
-            "llama_cpp.server did not answer within 180 s"
-        );
+        if Instant::now() >= deadline {
+            panic!(
+                "llama_cpp.server did not answer within 180 s: {}",
+                server.post_mortem()
+            );
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -147,7 +170,7 @@ fn reflect_through_a_real_openai_compatible_server() {
         );
         return;
     };
-    let server = start_server(&python, &model);
+    let mut server = start_server(&python, &model);
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     for (key, value) in [
@@ -199,7 +222,9 @@ fn reflect_through_a_real_openai_compatible_server() {
             .collect();
         // Regenerated or fallen back only for a reason, and the reason is
         // recorded; a model error would say engine_error.
-        assert!(!flags.contains(&"engine_error"), "{flags:?} {json}");
+        if flags.contains(&"engine_error") {
+            panic!("{flags:?} {json}\n{}", server.post_mortem());
+        }
         if attempts > 1 || fell_back {
             assert!(!flags.is_empty(), "{json}");
         }
