@@ -8,7 +8,8 @@
 //! batch. Then the real `mirror` binary runs each command as a person types
 //! it, a few times, and the median wall time (process start included) is
 //! printed as a Markdown table for BENCHMARKS.md. `MIRROR_BENCH_SIZES`
-//! (comma separated) and `MIRROR_BENCH_RUNS` change the sizes and repeats.
+//! (comma separated) and `MIRROR_BENCH_RUNS` change the sizes and repeats;
+//! `MIRROR_BENCH_KEEP=DIR` leaves the homes in DIR.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -155,7 +156,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
-    let dir = tempfile::tempdir().unwrap();
+    // MIRROR_BENCH_KEEP=DIR keeps the homes there (for profiling one
+    // command against a large journal afterwards).
+    let kept = std::env::var_os("MIRROR_BENCH_KEEP").map(std::path::PathBuf::from);
+    let temp = tempfile::tempdir().unwrap();
+    let dir_path = kept.clone().unwrap_or_else(|| temp.path().to_path_buf());
     let mut rng = Rng(13);
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -181,7 +186,7 @@ fn main() {
         ("`search river heron`", vec![]),
     ];
     for &n in &sizes {
-        let home_dir = dir.path().join(format!("journal-{n}"));
+        let home_dir = dir_path.join(format!("journal-{n}"));
         let home = Home::at(&home_dir);
         let id = {
             let store = home.open_store().unwrap();

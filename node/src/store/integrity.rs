@@ -875,7 +875,7 @@ pub fn checked_path(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn record_check(db: &Path) {
+pub(crate) fn record_check(db: &Path) {
     let _ = crate::home::write_atomic(
         &checked_path(db),
         format!("{}\n", Timestamp::now()).as_bytes(),
