@@ -927,6 +927,90 @@ fn an_edited_reflection_meets_its_older_self_in_a_bundle_without_conflict() {
     );
 }
 
+#[test]
+fn edits_and_deletes_travel_in_bundles_and_an_older_bundle_resurrects_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let a = Node::new();
+    let kept =
+        id(&a.json(&["reflect", "--no-mirror", "First draft by the harbour."])["reflection"]);
+    let gone =
+        id(&a.json(&["reflect", "--no-mirror", "A note about the lighthouse."])["reflection"]);
+    a.ok(&["export", "--out", &path("old.tar.gz")]);
+    a.ok(&["edit", &kept, "--text", "Second draft by the harbour."]);
+    a.ok(&["delete", &gone, "--yes"]);
+    a.ok(&["export", "--out", &path("new.tar.gz")]);
+
+    // Restored on a new node: the edit's earlier text, and the delete.
+    let b = Node::new();
+    let imported = b.json(&["import", &path("new.tar.gz")]);
+    assert_eq!(
+        imported["report"]["tables"]["reflection_revisions"]["added"], 1,
+        "{imported}"
+    );
+    assert_eq!(
+        imported["report"]["tables"]["tombstones"]["added"], 1,
+        "{imported}"
+    );
+    let shown = b.json(&["show", &kept, "--history"]);
+    assert_eq!(
+        shown["reflection"]["content"],
+        "Second draft by the harbour."
+    );
+    assert_eq!(
+        shown["revisions"][0]["content"], "First draft by the harbour.",
+        "{shown}"
+    );
+    // The older bundle brings back neither the old text nor the deleted
+    // entry, and says how to ask for it.
+    let older = b.json(&["import", &path("old.tar.gz")]);
+    assert!(older.to_string().contains("restore-deleted"), "{older}");
+    b.fails(&["show", &gone], 1);
+    assert_eq!(
+        b.json(&["show", &kept])["reflection"]["content"],
+        "Second draft by the harbour."
+    );
+    assert!(
+        b.json(&["search", "lighthouse"])["reflections"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // A node that had the older journal takes the edit (the search index
+    // follows), and keeps the entry deleted elsewhere, saying so.
+    let c = Node::new();
+    c.ok(&["import", &path("old.tar.gz")]);
+    let newer = c.json(&["import", &path("new.tar.gz")]);
+    assert_eq!(
+        newer["report"]["tables"]["reflections"]["updated"], 1,
+        "{newer}"
+    );
+    assert!(newer.to_string().contains("mirror delete"), "{newer}");
+    assert_eq!(
+        c.json(&["show", &kept])["reflection"]["content"],
+        "Second draft by the harbour."
+    );
+    let found = c.json(&["search", "second"]);
+    assert_eq!(found["reflections"].as_array().unwrap().len(), 1, "{found}");
+    assert!(
+        c.json(&["search", "first"])["reflections"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(id(&c.json(&["show", &gone])["reflection"]), gone);
+    // Both still pass the full check.
+    for node in [&b, &c] {
+        let doctor = node.run(&["doctor"]);
+        assert!(
+            doctor.status.success(),
+            "{}",
+            String::from_utf8_lossy(&doctor.stdout)
+        );
+    }
+}
+
 /// The daily backups in a home, by name.
 fn daily_backups(home: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(home.join("backups"))
