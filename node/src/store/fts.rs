@@ -148,9 +148,10 @@ fn stemmer_for(content: &str) -> Option<(u8, rust_stemmers::Stemmer)> {
         .map_or(content, |(i, _)| &content[..i]);
     let i = match clear_language(head) {
         Some(i) => i,
-        None => STEMMED
-            .iter()
-            .position(|(l, _)| Some(*l) == detect_language(head))?,
+        None => {
+            let lang = detect_language(head)?;
+            STEMMED.iter().position(|(l, _)| *l == lang)?
+        }
     };
     Some((i as u8, rust_stemmers::Stemmer::create(STEMMED[i].1)))
 }
