@@ -323,3 +323,93 @@ impl Store {
         Ok(table.is_empty()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+
+    fn journal(db: &Path) {
+        let store = Store::open(db).unwrap();
+        let key = crate::home::SecretKey::generate().unwrap();
+        let identity = Identity {
+            id: Id::new(),
+            name: "tester".into(),
+            public_key: key.public_key(),
+            created_at: Timestamp::now(),
+        };
+        store.insert_identity(&identity).unwrap();
+        let reflection = Reflection {
+            id: Id::new(),
+            identity_id: identity.id,
+            content: "Something worth keeping.".into(),
+            content_type: ContentType::PlainText,
+            visibility: Visibility::LocalOnly,
+            source: Source::Cli,
+            created_at: Timestamp::now(),
+            metadata: Metadata::default(),
+        };
+        store.insert_reflection(&reflection, None).unwrap();
+    }
+
+    fn dailies(db: &Path) -> usize {
+        list(db).iter().filter(|b| b.kind == "daily").count()
+    }
+
+    /// Nothing but whole, finished backups in `backups/` (and the lock).
+    fn no_partials(db: &Path) -> bool {
+        std::fs::read_dir(dir_of(db))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .all(|e| !e.file_name().to_string_lossy().starts_with(".partial"))
+    }
+
+    #[test]
+    fn a_daily_backup_is_a_checked_copy_taken_once_per_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("mirror.redb");
+        journal(&db);
+        let open = || Store::open_read_only(&db);
+        let taken = daily(&db, 7, 24, open).unwrap().unwrap();
+        let copy = Store::open_read_only(&taken).unwrap();
+        assert!(copy.verify().ok());
+        assert_eq!(
+            copy.snapshot().unwrap(),
+            open().unwrap().snapshot().unwrap()
+        );
+        drop(copy);
+        // Not due again within the interval; off with keep 0.
+        assert_eq!(daily(&db, 7, 24, open).unwrap(), None);
+        assert_eq!(daily(&db, 0, 0, open).unwrap(), None);
+        // The newest `keep` are kept.
+        for _ in 0..3 {
+            daily(&db, 2, 0, open).unwrap().unwrap();
+        }
+        assert_eq!(dailies(&db), 2);
+        assert!(no_partials(&db));
+    }
+
+    #[test]
+    fn a_store_that_fails_its_check_gets_no_backup_and_is_marked() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("mirror.redb");
+        journal(&db);
+        // A record whose bytes do not decode, as damage would leave.
+        {
+            let raw = Database::builder().open(&db).unwrap();
+            let txn = raw.begin_write().unwrap();
+            txn.open_table(super::super::tables::record_table(
+                <Reflection as Record>::TABLE,
+            ))
+            .unwrap()
+            .insert(7u128, &[0xffu8, 0x01, 0x02][..])
+            .unwrap();
+            txn.commit().unwrap();
+        }
+        let err = daily(&db, 7, 24, || Store::open_read_only(&db)).unwrap_err();
+        assert!(err.is_damage(), "{err}");
+        assert!(super::super::integrity::is_marked_damaged(&db));
+        assert_eq!(dailies(&db), 0);
+        assert!(no_partials(&db));
+    }
+}
