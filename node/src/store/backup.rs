@@ -107,15 +107,17 @@ fn remove_stale_partials(dir: &Path) {
     }
 }
 
-/// `backups/` created (0700) if needed.
+/// `backups/` created (0700) if needed; never its parent: a backup running
+/// in the background after its home was removed must not bring the home
+/// back.
 fn ensure_dir(db: &Path) -> Result<PathBuf> {
     let dir = dir_of(db);
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .map_err(io(format!("creating {}", dir.display())))?;
-    Ok(dir)
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            Err(io(format!("creating {}", dir.display()))(e))
+        }
+        _ => Ok(dir),
+    }
 }
 
 /// The final and the partial name of a new backup of `kind`.
