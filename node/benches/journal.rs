@@ -8,7 +8,14 @@
 //! batch. Then the real `mirror` binary runs each command as a person types
 //! it, a few times, and the median wall time (process start included) is
 //! printed as a Markdown table for BENCHMARKS.md. `MIRROR_BENCH_SIZES`
-//! (comma separated) and `MIRROR_BENCH_RUNS` change the sizes and repeats.
+//! (comma separated) and `MIRROR_BENCH_RUNS` change the sizes and repeats;
+//! `MIRROR_BENCH_KEEP=DIR` leaves the homes in DIR;
+//! `MIRROR_BENCH_BASELINE=PATH` also runs every command with another
+//! `mirror` binary (an older build), in a column beside each size's.
+//!
+//! A writing command leaves the daily backup to a background process: the
+//! bench waits for it (the backup file) before measuring on, and times the
+//! backup itself in process.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -113,9 +120,9 @@ fn journal(identity: &Identity, n: usize, rng: &mut Rng) -> Batch {
     batch
 }
 
-fn mirror(home: &Path, args: &[&str]) -> Duration {
+fn mirror(bin: &Path, home: &Path, args: &[&str]) -> Duration {
     let t = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_mirror"))
+    let out = Command::new(bin)
         .args(args)
         .env("MIRROR_HOME", home)
         .env_remove("RUST_LOG")
@@ -155,7 +162,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
-    let dir = tempfile::tempdir().unwrap();
+    // MIRROR_BENCH_KEEP=DIR keeps the homes there (for profiling one
+    // command against a large journal afterwards).
+    let kept = std::env::var_os("MIRROR_BENCH_KEEP").map(std::path::PathBuf::from);
+    let temp = tempfile::tempdir().unwrap();
+    let dir_path = kept.clone().unwrap_or_else(|| temp.path().to_path_buf());
     let mut rng = Rng(13);
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -179,9 +190,20 @@ fn main() {
         ("`show ID`", vec![]),
         ("`status`", vec![]),
         ("`search river heron`", vec![]),
+        (
+            "daily backup (in process, once; in the background since #13)",
+            vec![],
+        ),
     ];
+    let own = std::path::PathBuf::from(env!("CARGO_BIN_EXE_mirror"));
+    let mut bins = Vec::new();
+    if let Some(base) = std::env::var_os("MIRROR_BENCH_BASELINE") {
+        bins.push((" (before)", std::path::PathBuf::from(base)));
+    }
+    bins.push(("", own));
+    let mut header: Vec<String> = Vec::new();
     for &n in &sizes {
-        let home_dir = dir.path().join(format!("journal-{n}"));
+        let home_dir = dir_path.join(format!("journal-{n}"));
         let home = Home::at(&home_dir);
         let id = {
             let store = home.open_store().unwrap();
@@ -193,61 +215,87 @@ fn main() {
             eprintln!("{n}: imported in {}", ms(t.elapsed()));
             batch.reflections[n / 2].id.to_string()
         };
-        // No daily backup yet: the next writing command is the first of
-        // the day.
-        let _ = std::fs::remove_dir_all(home_dir.join("backups"));
-        let mut col = Vec::new();
-        let db = home.db_path();
-        col.push(ms(median(
-            (0..runs)
-                .map(|_| {
-                    let t = Instant::now();
-                    drop(Store::open_read_only(&db).unwrap());
-                    t.elapsed()
-                })
-                .collect(),
-        )));
-        col.push(ms(median(
-            (0..runs)
-                .map(|_| {
-                    let t = Instant::now();
-                    drop(Store::open(&db).unwrap());
-                    t.elapsed()
-                })
-                .collect(),
-        )));
-        let reflect = [
-            "reflect",
-            "--engine",
-            "manual",
-            "I walked by the river and saw a heron; I keep replaying the call.",
-        ];
-        col.push(ms(mirror(&home_dir, &reflect)));
-        col.push(ms(median(
-            (0..runs).map(|_| mirror(&home_dir, &reflect)).collect(),
-        )));
-        for args in [
-            &["list"][..],
-            &["show", &id][..],
-            &["status"][..],
-            &["search", "river", "heron"][..],
-        ] {
+        for (label, bin) in &bins {
+            // No daily backup yet: the next writing command is the first
+            // of the day.
+            let _ = std::fs::remove_dir_all(home_dir.join("backups"));
+            let mut col = Vec::new();
+            let db = home.db_path();
             col.push(ms(median(
-                (0..runs).map(|_| mirror(&home_dir, args)).collect(),
+                (0..runs)
+                    .map(|_| {
+                        let t = Instant::now();
+                        drop(Store::open_read_only(&db).unwrap());
+                        t.elapsed()
+                    })
+                    .collect(),
             )));
-        }
-        for (row, value) in rows.iter_mut().zip(col) {
-            row.1.push(value);
+            col.push(ms(median(
+                (0..runs)
+                    .map(|_| {
+                        let t = Instant::now();
+                        drop(Store::open(&db).unwrap());
+                        t.elapsed()
+                    })
+                    .collect(),
+            )));
+            let reflect = [
+                "reflect",
+                "--engine",
+                "manual",
+                "I walked by the river and saw a heron; I keep replaying the call.",
+            ];
+            col.push(ms(mirror(bin, &home_dir, &reflect)));
+            // The backup that command started (in the background since
+            // #13): wait for it, so it does not load what is measured next.
+            let deadline = Instant::now() + Duration::from_secs(600);
+            while mirror_node::store::backup::list(&db)
+                .iter()
+                .all(|b| b.kind != "daily")
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            col.push(ms(median(
+                (0..runs)
+                    .map(|_| mirror(bin, &home_dir, &reflect))
+                    .collect(),
+            )));
+            for args in [
+                &["list"][..],
+                &["show", &id][..],
+                &["status"][..],
+                &["search", "river", "heron"][..],
+            ] {
+                col.push(ms(median(
+                    (0..runs).map(|_| mirror(bin, &home_dir, args)).collect(),
+                )));
+            }
+            // The daily backup itself (copy, full check of the copy,
+            // compaction), in process, once.
+            // (This bench's own code: measured once, in the last column.)
+            if bin == &bins.last().unwrap().1 {
+                let _ = std::fs::remove_dir_all(home_dir.join("backups"));
+                let t = Instant::now();
+                home.backup(true).unwrap();
+                col.push(ms(t.elapsed()));
+            } else {
+                col.push("—".into());
+            }
+            header.push(format!("{n} entries{label}"));
+            for (row, value) in rows.iter_mut().zip(col) {
+                row.1.push(value);
+            }
         }
     }
     println!("load average at end: {}\n", load());
     print!("| median of {runs} |");
-    for n in &sizes {
-        print!(" {n} entries |");
+    for h in &header {
+        print!(" {h} |");
     }
     println!();
     print!("|---|");
-    for _ in &sizes {
+    for _ in &header {
         print!("---|");
     }
     println!();

@@ -68,6 +68,9 @@ type Result<T, E = HomeError> = std::result::Result<T, E>;
 /// How long opening the store waits for another process's operation.
 const STORE_BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// How long the background backup waits for commands using the store.
+const BACKUP_BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> HomeError {
     let context = context.into();
     move |source| HomeError::Io { context, source }
@@ -682,9 +685,9 @@ impl Home {
     /// timeout) before `InUse` is reported.
     ///
     /// The daily backup is not taken here: it costs a full check and a copy
-    /// (seconds at 100k entries), so it runs after the answer
-    /// ([`Home::backup_if_due`], called by the CLI once a writing command has
-    /// printed, and by the daemon on a schedule).
+    /// (seconds at 100k entries), so it runs in the background
+    /// ([`Home::backup_if_due`], in a process the CLI starts once a writing
+    /// command has answered, and in the daemon on a schedule).
     pub fn open_store(&self) -> Result<Store> {
         self.ensure_dir()?;
         self.tighten_permissions();
@@ -692,23 +695,31 @@ impl Home {
     }
 
     /// Take the rolling backup if `backups.interval_hours` have passed since
-    /// the last (checking the store first; see [`crate::store::backup`]).
+    /// the last (see [`crate::store::backup::daily`]: the live store is
+    /// held read-only while its file is copied, and the copy is checked).
     /// A backup that cannot be written (a full disk) is logged, not an
     /// error: it must not stop the person from writing. Damage found by the
     /// check is an error (the file is marked damaged by then).
+    ///
+    /// This runs in the background: the CLI starts `mirror backup --if-due`
+    /// after a writing command's answer, the daemon calls it hourly. Either
+    /// may find the store in use by a command for a moment, so it waits
+    /// longer than a command would.
     pub fn backup_if_due(&self) -> Result<Option<PathBuf>> {
+        self.backup(false)
+    }
+
+    /// [`Home::backup_if_due`], or `now` whatever the interval (`mirror
+    /// backup`).
+    pub fn backup(&self, now: bool) -> Result<Option<PathBuf>> {
         if !fs::metadata(self.db_path()).is_ok_and(|m| m.len() > 0) {
             return Ok(None);
         }
         let backups = self.load_config().map(|c| c.backups).unwrap_or_default();
-        if backups.keep == 0
-            || !crate::store::backup::is_due(&self.db_path(), backups.interval_hours)
-        {
-            return Ok(None);
-        }
-        // Due: only now open the store (a writable open costs an fsync).
-        let store = self.open_store()?;
-        match store.daily_backup(backups.keep, backups.interval_hours) {
+        let interval = if now { 0 } else { backups.interval_hours };
+        let db = self.db_path();
+        let open_read = || Self::wait_within(BACKUP_BUSY_WAIT, || Store::open_read_only(&db));
+        match crate::store::backup::daily(&db, backups.keep, interval, open_read) {
             Ok(taken) => Ok(taken),
             Err(e) if e.is_damage() => Err(e.into()),
             Err(e) => {
@@ -716,6 +727,15 @@ impl Home {
                 Ok(None)
             }
         }
+    }
+
+    /// Whether a daily backup is due (read from the names in `backups/`,
+    /// without opening the store): what the CLI asks before starting one.
+    pub fn backup_due(&self) -> bool {
+        let backups = self.load_config().map(|c| c.backups).unwrap_or_default();
+        backups.keep > 0
+            && fs::metadata(self.db_path()).is_ok_and(|m| m.len() > 0)
+            && crate::store::backup::is_due(&self.db_path(), backups.interval_hours)
     }
 
     /// Open the store for reading only (see [`Store::open_read_only`]): what
@@ -732,13 +752,20 @@ impl Home {
     }
 
     fn wait_for(open: impl Fn() -> Result<Store, StoreError>) -> Result<Store> {
-        let deadline = std::time::Instant::now() + STORE_BUSY_WAIT;
+        Ok(Self::wait_within(STORE_BUSY_WAIT, open)?)
+    }
+
+    fn wait_within(
+        wait: std::time::Duration,
+        open: impl Fn() -> Result<Store, StoreError>,
+    ) -> Result<Store, StoreError> {
+        let deadline = std::time::Instant::now() + wait;
         loop {
             match open() {
                 Err(StoreError::InUse { .. }) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(25));
                 }
-                other => return Ok(other?),
+                other => return other,
             }
         }
     }

@@ -928,23 +928,161 @@ fn an_edited_reflection_meets_its_older_self_in_a_bundle_without_conflict() {
 }
 
 #[test]
-fn the_daily_backup_is_taken_after_a_writing_command_answers() {
+fn edits_and_deletes_travel_in_bundles_and_an_older_bundle_resurrects_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let a = Node::new();
+    let kept =
+        id(&a.json(&["reflect", "--no-mirror", "First draft by the harbour."])["reflection"]);
+    let gone =
+        id(&a.json(&["reflect", "--no-mirror", "A note about the lighthouse."])["reflection"]);
+    a.ok(&["export", "--out", &path("old.tar.gz")]);
+    a.ok(&["edit", &kept, "--text", "Second draft by the harbour."]);
+    a.ok(&["delete", &gone, "--yes"]);
+    a.ok(&["export", "--out", &path("new.tar.gz")]);
+
+    // Restored on a new node: the edit's earlier text, and the delete.
+    let b = Node::new();
+    let imported = b.json(&["import", &path("new.tar.gz")]);
+    assert_eq!(
+        imported["report"]["tables"]["reflection_revisions"]["added"], 1,
+        "{imported}"
+    );
+    assert_eq!(
+        imported["report"]["tables"]["tombstones"]["added"], 1,
+        "{imported}"
+    );
+    let shown = b.json(&["show", &kept, "--history"]);
+    assert_eq!(
+        shown["reflection"]["content"],
+        "Second draft by the harbour."
+    );
+    assert_eq!(
+        shown["revisions"][0]["content"], "First draft by the harbour.",
+        "{shown}"
+    );
+    // The older bundle brings back neither the old text nor the deleted
+    // entry, and says how to ask for it.
+    let older = b.json(&["import", &path("old.tar.gz")]);
+    assert!(older.to_string().contains("restore-deleted"), "{older}");
+    b.fails(&["show", &gone], 1);
+    assert_eq!(
+        b.json(&["show", &kept])["reflection"]["content"],
+        "Second draft by the harbour."
+    );
+    assert!(
+        b.json(&["search", "lighthouse"])["reflections"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // A node that had the older journal takes the edit (the search index
+    // follows), and keeps the entry deleted elsewhere, saying so.
+    let c = Node::new();
+    c.ok(&["import", &path("old.tar.gz")]);
+    let newer = c.json(&["import", &path("new.tar.gz")]);
+    assert_eq!(
+        newer["report"]["tables"]["reflections"]["updated"], 1,
+        "{newer}"
+    );
+    assert!(newer.to_string().contains("mirror delete"), "{newer}");
+    assert_eq!(
+        c.json(&["show", &kept])["reflection"]["content"],
+        "Second draft by the harbour."
+    );
+    let found = c.json(&["search", "second"]);
+    assert_eq!(found["reflections"].as_array().unwrap().len(), 1, "{found}");
+    assert!(
+        c.json(&["search", "first"])["reflections"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(id(&c.json(&["show", &gone])["reflection"]), gone);
+    // Both still pass the full check.
+    for node in [&b, &c] {
+        let doctor = node.run(&["doctor"]);
+        assert!(
+            doctor.status.success(),
+            "{}",
+            String::from_utf8_lossy(&doctor.stdout)
+        );
+    }
+}
+
+/// The daily backups in a home, by name.
+fn daily_backups(home: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(home.join("backups"))
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .filter(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.contains("-daily-") && !name.starts_with(".partial")
+                })
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Wait (up to a minute: the machine may be loaded) for the background
+/// backup to leave `n` daily backups.
+fn wait_for_daily_backups(home: &Path, n: usize) -> Vec<PathBuf> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let found = daily_backups(home);
+        if found.len() >= n || std::time::Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_daily_backup_is_taken_in_the_background_after_a_writing_command() {
     let node = Node::new();
-    node.ok(&["reflect", "--no-mirror", "something worth keeping"]);
-    let backups: Vec<_> = std::fs::read_dir(node.home.join("backups"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains("-daily-"))
-        .collect();
+    let r = node.json(&["reflect", "--no-mirror", "something worth keeping"]);
+    let backups = wait_for_daily_backups(&node.home, 1);
     assert_eq!(backups.len(), 1);
-    // One a day: the next write does not take another.
+    // A whole, checked copy holding what was written.
+    let copy = mirror_node::store::Store::open_read_only(&backups[0]).unwrap();
+    assert!(copy.verify().ok());
+    let rid: mirror_node::model::Id = r["reflection"]["id"].as_str().unwrap().parse().unwrap();
+    assert!(
+        copy.get::<mirror_node::model::Reflection>(rid)
+            .unwrap()
+            .is_some()
+    );
+    drop(copy);
+    // One a day: the next write does not take another, nor does asking.
     node.ok(&["reflect", "--no-mirror", "and something else"]);
-    let n = std::fs::read_dir(node.home.join("backups"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains("-daily-"))
-        .count();
-    assert_eq!(n, 1);
+    assert!(node.ok(&["backup", "--if-due"]).contains("No backup due"));
+    assert_eq!(daily_backups(&node.home).len(), 1);
+    // `mirror backup` takes one now.
+    let now = node.json(&["backup"]);
+    assert!(now["backup"].as_str().unwrap().contains("-daily-"));
+    assert_eq!(daily_backups(&node.home).len(), 2);
+}
+
+#[test]
+fn a_writing_command_answers_while_a_backup_is_being_taken_and_adds_no_second() {
+    let node = Node::new();
+    let backups = node.home.join("backups");
+    std::fs::create_dir_all(&backups).unwrap();
+    std::fs::set_permissions(&node.home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&backups, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // Another process is taking the daily backup: it holds the lock.
+    let lock = std::fs::File::create(backups.join(".daily.lock")).unwrap();
+    lock.lock().unwrap();
+    node.ok(&["reflect", "--no-mirror", "written while a backup runs"]);
+    node.ok(&["reflect", "--no-mirror", "and again"]);
+    assert!(node.ok(&["backup", "--if-due"]).contains("No backup"));
+    assert_eq!(daily_backups(&node.home), Vec::<PathBuf>::new());
+    // Once it is done (here: gone), the next one is taken.
+    drop(lock);
+    node.ok(&["reflect", "--no-mirror", "after it"]);
+    assert_eq!(wait_for_daily_backups(&node.home, 1).len(), 1);
 }
 
 #[test]

@@ -197,3 +197,21 @@ pub fn fill(store: &Store, identity: &Identity) {
         })
         .expect("egress");
 }
+
+/// An edit and a delete (schema v3 on), so reflection revisions and
+/// tombstones hold a record each: the first reflection is rewritten, and a
+/// reflection written for the purpose is deleted.
+pub fn edit_and_delete(store: &Store) {
+    let first = store.snapshot().expect("snapshot").reflections[0].clone();
+    store
+        .edit_reflection(first.id, "Rewritten later: the report went in on time.")
+        .expect("edit");
+    let gone = reflection(
+        first.identity_id,
+        "A note written to be deleted.",
+        first.created_at.as_micros() + 3_600_000_000,
+        Visibility::LocalOnly,
+    );
+    store.insert_reflection(&gone, None).expect("insert");
+    store.delete_reflection(gone.id).expect("delete");
+}

@@ -13,7 +13,7 @@ use mirror_node::bundle::{self, BundleError, ExportOptions, ImportLimits, Manife
 use mirror_node::home::Home;
 use mirror_node::model::{Record, Tension};
 use mirror_node::store::{Batch, Store, TensionEvidenceInput};
-use mirror_tests::fixtures::populate;
+use mirror_tests::fixtures::{edit_and_delete, populate};
 
 fn export(store: &Store, home: &Home, dir: &Path, include_keys: bool) -> PathBuf {
     let out = dir.join(format!("bundle-{}.tar.gz", mirror_node::model::Id::new()));
@@ -108,6 +108,7 @@ fn round_trip_into_an_empty_store_is_equal_record_for_record() {
     let dir = tempfile::tempdir().unwrap();
     let source = Home::at(dir.path().join("a"));
     let store = populate(&source);
+    edit_and_delete(&store);
     let original = store.snapshot().unwrap();
     for (table, n) in original.counts() {
         assert!(
@@ -265,6 +266,8 @@ fn every_exported_line_matches_its_json_schema() {
     let dir = tempfile::tempdir().unwrap();
     let home = Home::at(dir.path().join("a"));
     let store = populate(&home);
+    // An edit and a delete, so revisions and tombstones have lines too.
+    edit_and_delete(&store);
     let entries = unpack(&export(&store, &home, dir.path(), false));
     let schemas = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/bundle");
     let load = |name: &str| {

@@ -78,7 +78,9 @@ fn data_files(batch: &Batch, contents: &mut Contents) -> Result<(), BundleError>
     add_table(contents, &batch.integrations)?;
     add_table(contents, &batch.consent)?;
     add_table(contents, &batch.consent_changes)?;
-    add_table(contents, &batch.egress_log)
+    add_table(contents, &batch.egress_log)?;
+    add_table(contents, &batch.reflection_revisions)?;
+    add_table(contents, &batch.tombstones)
 }
 
 /// One reflection as a Markdown file a person can open anywhere.

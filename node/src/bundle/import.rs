@@ -447,6 +447,10 @@ struct Times {
     last_active: Option<Timestamp>,
     #[serde(default, deserialize_with = "lenient")]
     added_at: Option<Timestamp>,
+    #[serde(default, deserialize_with = "lenient")]
+    replaced_at: Option<Timestamp>,
+    #[serde(default, deserialize_with = "lenient")]
+    deleted_at: Option<Timestamp>,
 }
 
 fn lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
@@ -467,6 +471,8 @@ fn check_times(line: &[u8], now: Timestamp) -> Result<(), String> {
         ("started_at", times.started_at),
         ("last_active", times.last_active),
         ("added_at", times.added_at),
+        ("replaced_at", times.replaced_at),
+        ("deleted_at", times.deleted_at),
     ] {
         if let Some(time) = time {
             time.check_not_future(field, now)
@@ -514,7 +520,9 @@ fn parse_data_file(
         integrations,
         consent,
         consent_changes,
-        egress_log
+        egress_log,
+        reflection_revisions,
+        tombstones
     );
     Ok(Err(BundleError::Manifest(format!(
         "unknown data file {file}"

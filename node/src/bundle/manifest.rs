@@ -8,8 +8,10 @@ use crate::model::Timestamp;
 
 /// The `format` field of every Mirror bundle.
 pub const BUNDLE_FORMAT: &str = "mirror-bundle";
-/// The layout of the archive itself (entries, manifest fields).
-pub const BUNDLE_FORMAT_VERSION: u32 = 1;
+/// The layout of the archive itself (entries, manifest fields). 2 added
+/// `data/reflection_revisions.jsonl` and `data/tombstones.jsonl` (edits
+/// and deletes travel with the journal); 1 is still read (without them).
+pub const BUNDLE_FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

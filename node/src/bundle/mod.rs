@@ -11,6 +11,10 @@
 //! keys/<identity>.key                 secret keys, only with --include-keys
 //! ```
 //!
+//! Edits and deletes travel too (format 2): `data/reflection_revisions.jsonl`
+//! and `data/tombstones.jsonl`; see [`crate::store::Batch`] for how an
+//! import merges them.
+//!
 //! `MANIFEST.json` comes first so an importer knows what to expect before
 //! it reads anything else. The formats are described by JSON Schemas in
 //! `schemas/bundle/`.

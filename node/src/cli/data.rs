@@ -423,6 +423,18 @@ pub fn status(ctx: &Context) -> anyhow::Result<Output> {
     )
 }
 
+/// `mirror backup [--if-due]`: the daily backup, now or when due.
+pub fn backup(ctx: &Context, if_due: bool) -> anyhow::Result<Output> {
+    let taken = ctx.home.backup(!if_due)?;
+    let human = match &taken {
+        Some(path) => format!("Backup written: {}", path.display()),
+        None if if_due => "No backup due.".to_string(),
+        None => "No backup taken (nothing written yet, backups.keep is 0, or one is being taken)."
+            .to_string(),
+    };
+    Output::new(json!({ "backup": taken }), human)
+}
+
 pub fn doctor(ctx: &Context, salvage: Option<&Path>, with_backup: bool) -> anyhow::Result<Output> {
     if let Some(out) = salvage {
         let report = crate::doctor::salvage(&ctx.home, out, with_backup)?;

@@ -237,6 +237,15 @@ pub enum Command {
     /// Anonymous telemetry this node shares with consent: preview, send, budget, log
     #[command(subcommand)]
     Telemetry(telemetry::TelemetryCommand),
+    /// Take the daily backup now: a copy of the journal, checked in full,
+    /// kept in backups/ beside it (the newest backups.keep are kept). A
+    /// writing command starts one in the background once a day on its own
+    Backup {
+        /// Only if one is due (backups.interval_hours since the newest):
+        /// what a writing command starts in the background
+        #[arg(long)]
+        if_due: bool,
+    },
     /// Check the journal for damage (read-only), and save what is readable
     Doctor {
         /// Write every readable record to this new store (or bundle, if it
@@ -707,15 +716,27 @@ impl Context {
     }
 
     /// Work that must not delay the answer, run once it is printed: the
-    /// rolling daily backup after a writing command (a full check and a
-    /// copy, seconds on a large journal). The guarantee is the same as when
-    /// it ran before the command: at most a day of writing is only in the
-    /// live file.
+    /// rolling daily backup after a writing command (a copy and a full
+    /// check, seconds on a large journal), when due. It is left to a
+    /// process of its own (`mirror backup --if-due`, in its own process
+    /// group so a Ctrl-C at the terminal does not stop it) that this one
+    /// does not wait for, so the command ends with its answer; the backup
+    /// holds the store only while copying the file. The guarantee is the
+    /// same as when it ran inside the command: at most a day of writing is
+    /// only in the live file. If no process can be started, it is taken
+    /// here.
     pub fn after_answer(&self) -> anyhow::Result<()> {
-        if self.wrote.get() {
-            self.home.backup_if_due()?;
+        if !self.wrote.get() || !self.home.backup_due() {
+            return Ok(());
         }
-        Ok(())
+        match spawn_backup(self.home.dir()) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not start the background backup; taking it now");
+                self.home.backup_if_due()?;
+                Ok(())
+            }
+        }
     }
 
     /// The store, read-only: for commands that only read, so they work on a
@@ -762,6 +783,23 @@ impl Context {
         }
         Ok(report.identity)
     }
+}
+
+/// Start `mirror backup --if-due` on `home` as a process of its own, not
+/// waited for.
+fn spawn_backup(home: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe()?;
+    std::process::Command::new(exe)
+        .arg("--data-dir")
+        .arg(home)
+        .args(["backup", "--if-due"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map(drop)
 }
 
 pub(crate) fn announce_init(report: &InitReport) {
@@ -890,6 +928,7 @@ fn dispatch(ctx: &Context, cli: &Cli) -> anyhow::Result<Output> {
             salvage,
             with_backup,
         } => data::doctor(ctx, salvage.as_deref(), *with_backup),
+        Command::Backup { if_due } => data::backup(ctx, *if_due),
         Command::Node(args) => commons::node(ctx, args),
         Command::Commons(cmd) => commons::commons(ctx, cmd),
         Command::Member(cmd) => governance::member(ctx, cmd),

@@ -13,21 +13,34 @@
 //! written for it from the definitions of acute risk and of its
 //! look-alikes (hyperbole, fiction, news, work on the topic, a recovered
 //! past, accidents, ordinary sadness), never from an evaluation set. It is
-//! trained once per process on first use (deterministic full-batch
-//! gradient descent, so the same corpus always gives the same weights;
-//! a few milliseconds in a release build) rather than shipped as opaque
-//! numbers: the corpus is the reviewable artefact.
+//! trained when the crate is built (`node/build.rs`, deterministic
+//! full-batch gradient descent, in `crisis_train.rs`), not at every
+//! start: training took ~20 ms, most of what `mirror reflect` did itself.
+//! The corpus stays the reviewable artefact rather than opaque numbers: a
+//! test trains again from it and checks the built-in weights bit for bit.
 //!
 //! The safety module uses it as "rules OR (score above a high threshold
 //! and no look-alike context)": it only ever adds catches.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use mirror_constitution::text::tokenize;
 
+#[path = "crisis_train.rs"]
+mod train;
+
+use train::sigmoid;
+pub use train::{examples, features};
+
+/// The weights trained at build time (see `node/build.rs`).
+mod built {
+    include!(concat!(env!("OUT_DIR"), "/crisis_weights.rs"));
+}
+
 /// The training corpus: one example a line, `+ text` (acute risk) or
 /// `- text` (a look-alike or an ordinary entry); `#` starts a comment.
+#[cfg(test)]
 const CORPUS: &[&str] = &[
     include_str!("../../eval/train/crisis-en.txt"),
     include_str!("../../eval/train/crisis-fr.txt"),
@@ -43,113 +56,61 @@ const CORPUS: &[&str] = &[
 /// left alone, reads many an ordinary first-person worry as risk.
 const ANCHORS: &str = include_str!("../../eval/train/crisis-anchors.txt");
 
-/// Gradient-descent settings, chosen on the training corpus alone (they
-/// fit it without memorising single words; see BENCHMARKS.md).
-const EPOCHS: usize = 200;
-const LEARNING_RATE: f64 = 2.0;
-const L2: f64 = 1e-3;
-
 /// A trained logistic regression over sparse binary features.
 #[derive(Debug, Clone)]
 pub struct Scorer {
     anchors: Vec<(String, bool)>,
-    index: HashMap<String, usize>,
-    weights: Vec<f64>,
+    /// Sorted by feature (byte order), for a binary search.
+    weights: Cow<'static, [(Cow<'static, str>, f64)]>,
     bias: f64,
 }
 
-/// The features of a text: distinct unigrams, bigrams and prefixes.
-pub fn features(text: &str) -> Vec<String> {
-    let words: Vec<String> = tokenize(text).into_iter().map(|t| t.norm).collect();
-    let mut out = Vec::with_capacity(words.len() * 3);
-    for (i, w) in words.iter().enumerate() {
-        out.push(format!("u:{w}"));
-        if w.chars().count() > 5 {
-            out.push(format!("p:{}", w.chars().take(5).collect::<String>()));
-        }
-        if let Some(next) = words.get(i + 1) {
-            out.push(format!("b:{w} {next}"));
-        }
-    }
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-/// The labelled lines of a corpus file.
-pub fn examples(corpus: &str) -> impl Iterator<Item = (bool, &str)> {
-    corpus.lines().filter_map(|line| {
-        let line = line.trim();
-        let (label, text) = line.split_at_checked(1)?;
-        match label {
-            "+" => Some((true, text.trim())),
-            "-" => Some((false, text.trim())),
-            _ => None,
-        }
-    })
-}
-
-fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
+fn anchors() -> Vec<(String, bool)> {
+    ANCHORS
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .flat_map(str::split_whitespace)
+        .map(|a| match a.strip_suffix('*') {
+            Some(stem) => (stem.to_lowercase(), true),
+            None => (a.to_lowercase(), false),
+        })
+        .collect()
 }
 
 impl Scorer {
     /// Train on labelled examples.
     pub fn train<'a>(data: impl IntoIterator<Item = (bool, &'a str)>) -> Scorer {
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let rows: Vec<(f64, Vec<usize>)> = data
-            .into_iter()
-            .map(|(label, text)| {
-                let ids = features(text)
-                    .into_iter()
-                    .map(|f| {
-                        let next = index.len();
-                        *index.entry(f).or_insert(next)
-                    })
-                    .collect();
-                (if label { 1.0 } else { 0.0 }, ids)
-            })
-            .collect();
-        let mut weights = vec![0.0; index.len()];
-        let mut bias = 0.0;
-        let n = rows.len().max(1) as f64;
-        let mut grad = vec![0.0; weights.len()];
-        for _ in 0..EPOCHS {
-            grad.iter_mut().for_each(|g| *g = 0.0);
-            let mut grad_bias = 0.0;
-            for (y, ids) in &rows {
-                let z = bias + ids.iter().map(|&k| weights[k]).sum::<f64>();
-                let g = sigmoid(z) - y;
-                grad_bias += g;
-                for &k in ids {
-                    grad[k] += g;
-                }
-            }
-            bias -= LEARNING_RATE * grad_bias / n;
-            for (w, g) in weights.iter_mut().zip(&grad) {
-                *w -= LEARNING_RATE * (g / n + L2 * *w);
-            }
-        }
+        let (weights, bias) = train::train(data);
         Scorer {
-            anchors: ANCHORS
-                .lines()
-                .filter(|l| !l.trim_start().starts_with('#'))
-                .flat_map(str::split_whitespace)
-                .map(|a| match a.strip_suffix('*') {
-                    Some(stem) => (stem.to_lowercase(), true),
-                    None => (a.to_lowercase(), false),
-                })
-                .collect(),
-            index,
-            weights,
+            anchors: anchors(),
+            weights: weights
+                .into_iter()
+                .map(|(f, w)| (Cow::Owned(f), w))
+                .collect::<Vec<_>>()
+                .into(),
             bias,
         }
     }
 
-    /// The built-in scorer, trained on first use.
+    /// The built-in scorer: the weights trained at build time.
     pub fn builtin() -> &'static Scorer {
         static SCORER: OnceLock<Scorer> = OnceLock::new();
-        SCORER.get_or_init(|| Scorer::train(CORPUS.iter().flat_map(|c| examples(c))))
+        SCORER.get_or_init(|| Scorer {
+            anchors: anchors(),
+            weights: built::WEIGHTS
+                .iter()
+                .map(|&(f, w)| (Cow::Borrowed(f), w))
+                .collect::<Vec<_>>()
+                .into(),
+            bias: built::BIAS,
+        })
+    }
+
+    fn weight(&self, feature: &str) -> Option<f64> {
+        self.weights
+            .binary_search_by(|(f, _)| (**f).cmp(feature))
+            .ok()
+            .map(|i| self.weights[i].1)
     }
 
     /// Whether `text` holds an anchor word, so the model may be asked.
@@ -180,8 +141,7 @@ impl Scorer {
         let z = self.bias
             + features(text)
                 .iter()
-                .filter_map(|f| self.index.get(f))
-                .map(|&k| self.weights[k])
+                .filter_map(|f| self.weight(f))
                 .sum::<f64>();
         sigmoid(z)
     }
@@ -220,6 +180,18 @@ mod tests {
             right += usize::from((s >= 0.5) == label);
         }
         assert!(right * 100 >= total * 95, "{right} / {total}");
+    }
+
+    #[test]
+    fn the_built_in_weights_are_the_corpus_trained_bit_for_bit() {
+        let again = Scorer::train(CORPUS.iter().flat_map(|c| examples(c)));
+        let built = Scorer::builtin();
+        assert_eq!(built.bias.to_bits(), again.bias.to_bits());
+        assert_eq!(built.weights.len(), again.weights.len());
+        for ((f, w), (g, v)) in built.weights.iter().zip(again.weights.iter()) {
+            assert_eq!(f, g);
+            assert_eq!(w.to_bits(), v.to_bits(), "{f}");
+        }
     }
 
     #[test]

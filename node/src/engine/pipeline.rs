@@ -690,7 +690,6 @@ pub async fn answer_stored<A: LlmAdapter>(
             flags: flags.clone(),
             created_at: now,
         };
-        store.insert_mirrorback(&mirrorback)?;
         let run = EngineRun {
             id: Id::new(),
             reflection_id: reflection.id,
@@ -703,7 +702,7 @@ pub async fn answer_stored<A: LlmAdapter>(
             sync_allowed: false,
             created_at: now,
         };
-        store.insert_engine_run(&run)?;
+        store.insert_answer(&mirrorback, &run)?;
         tracing::info!(reflection = %reflection.id, "crisis check answered");
         return Ok(Outcome {
             analysis: Analysis {
@@ -794,7 +793,6 @@ pub async fn answer_stored<A: LlmAdapter>(
         flags: generated.flags.clone(),
         created_at: now,
     };
-    store.insert_mirrorback(&mirrorback)?;
     let run = EngineRun {
         id: Id::new(),
         reflection_id: reflection.id,
@@ -806,7 +804,8 @@ pub async fn answer_stored<A: LlmAdapter>(
         sync_allowed: store.consent_granted(ConsentCategory::EvolutionFeedback)?,
         created_at: now,
     };
-    store.insert_engine_run(&run)?;
+    // The answer and its run land together: one durable commit, not two.
+    store.insert_answer(&mirrorback, &run)?;
     Ok(Outcome {
         reflection,
         analysis,

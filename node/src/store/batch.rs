@@ -30,7 +30,7 @@ use crate::model::*;
 
 use super::ops::{
     Indexing, exists, fetch, insert_evidence_in, insert_feedback_in, insert_member_in,
-    insert_mirrorback_in, insert_reflection_in, insert_run_in, put, put_consent_in,
+    insert_mirrorback_in, insert_reflection_in, insert_run_in, put, put_consent_in, tag_in,
 };
 use super::tables::*;
 use super::{Result, Store, StoreError, codec, fts};
@@ -54,6 +54,11 @@ pub struct Batch {
     pub consent: Vec<ConsentSetting>,
     pub consent_changes: Vec<ConsentChange>,
     pub egress_log: Vec<EgressRecord>,
+    /// Earlier texts of edited reflections (bundle format 2 on).
+    pub reflection_revisions: Vec<ReflectionRevision>,
+    /// Reflections deleted, by id and when (bundle format 2 on): an import
+    /// records them so an older bundle cannot bring them back.
+    pub tombstones: Vec<Tombstone>,
 }
 
 /// Whether an import brings back reflections this store deleted.
@@ -109,6 +114,8 @@ impl Batch {
         ConsentSetting::TABLE,
         ConsentChange::TABLE,
         EgressRecord::TABLE,
+        ReflectionRevision::TABLE,
+        Tombstone::TABLE,
     ];
 
     /// This batch without the reflections `gone` and every record that
@@ -132,6 +139,8 @@ impl Batch {
             .retain(|s| !gone.contains(&s.reflection_id));
         out.thread_members
             .retain(|m| !gone.contains(&m.reflection_id));
+        out.reflection_revisions
+            .retain(|r| !gone.contains(&r.reflection_id));
         out
     }
 
@@ -163,6 +172,11 @@ impl Batch {
             (ConsentSetting::TABLE, n(self.consent.len())),
             (ConsentChange::TABLE, n(self.consent_changes.len())),
             (EgressRecord::TABLE, n(self.egress_log.len())),
+            (
+                ReflectionRevision::TABLE,
+                n(self.reflection_revisions.len()),
+            ),
+            (Tombstone::TABLE, n(self.tombstones.len())),
         ]
     }
 
@@ -192,7 +206,9 @@ impl Batch {
         each(&self.integrations)?;
         each(&self.consent)?;
         each(&self.consent_changes)?;
-        each(&self.egress_log)
+        each(&self.egress_log)?;
+        each(&self.reflection_revisions)?;
+        each(&self.tombstones)
     }
 }
 
@@ -202,6 +218,18 @@ fn read_all<R: Record>(txn: &redb::ReadTransaction) -> Result<Vec<R>> {
         .iter()?
         .map(|entry| codec::decode(entry?.1.value()))
         .collect()
+}
+
+/// [`read_all`] for a table newer than the store's schema may be (v3's
+/// revisions and tombstones, in a store migrated down): none.
+fn read_all_if_present<R: Record>(txn: &redb::ReadTransaction) -> Result<Vec<R>> {
+    match txn.open_table(record_table(R::TABLE)) {
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
+        table => table?
+            .iter()?
+            .map(|entry| codec::decode(entry?.1.value()))
+            .collect(),
+    }
 }
 
 impl Store {
@@ -235,6 +263,8 @@ impl Store {
             consent,
             consent_changes: read_all(&txn)?,
             egress_log: read_all(&txn)?,
+            reflection_revisions: read_all_if_present(&txn)?,
+            tombstones: read_all_if_present(&txn)?,
         })
     }
 
@@ -366,12 +396,23 @@ fn import_in(
                     Outcome::Added
                 }
                 Some(local) => {
-                    already_indexed.insert(reflection.id.as_u128());
                     if local != *reflection && was_edited_from(txn, &local, reflection)? {
                         // Edited here since the bundle was made: the
                         // bundle's text is one of its revisions.
+                        already_indexed.insert(reflection.id.as_u128());
                         Outcome::Unchanged
+                    } else if local != *reflection && edited_in_bundle(batch, &local, reflection) {
+                        // Edited where the bundle was made: this store's
+                        // text is one of the bundle's revisions. Take the
+                        // newer text; the search index forgets the old
+                        // words and learns the new ones (with the batch).
+                        tag_in(txn, &local, false)?;
+                        tag_in(txn, reflection, true)?;
+                        put(txn, reflection)?;
+                        fts::unindex(txn, reflection.id.as_u128(), &local.content)?;
+                        Outcome::Updated
                     } else {
+                        already_indexed.insert(reflection.id.as_u128());
                         same_or_conflict(&local, reflection)?
                     }
                 }
@@ -436,6 +477,36 @@ fn import_in(
         for e in &batch.egress_log {
             tally(EgressRecord::TABLE, add_immutable(txn, e, put)?);
         }
+        for r in &batch.reflection_revisions {
+            tally(
+                ReflectionRevision::TABLE,
+                add_immutable(txn, r, insert_revision_in)?,
+            );
+        }
+        let mut still_here = 0;
+        for t in &batch.tombstones {
+            if exists::<Reflection>(txn, t.id)? {
+                // Deleted where the bundle was made, still here: an import
+                // never deletes writing (the person can, `mirror delete`).
+                still_here += 1;
+                tally(Tombstone::TABLE, Outcome::Unchanged);
+                continue;
+            }
+            let outcome = match fetch::<Tombstone>(txn, t.id)? {
+                None => {
+                    put(txn, t)?;
+                    Outcome::Added
+                }
+                // Deleted on both sides: this store's time stands.
+                Some(_) => Outcome::Unchanged,
+            };
+            tally(Tombstone::TABLE, outcome);
+        }
+        if still_here > 0 {
+            left_out.push(format!(
+                "{still_here} reflection(s) deleted where the bundle was made are still here; an import never deletes (`mirror delete ID` does)"
+            ));
+        }
         // Index the new reflections now, all together, rather than
         // leaving a large queue for the first search.
         let mut postings = grouping
@@ -484,6 +555,29 @@ fn was_edited_from(
         }
     }
     Ok(false)
+}
+
+/// Whether `incoming` is `local` edited where the bundle was made: the
+/// same record but for the text, and local's text is one of the bundle's
+/// revisions of it.
+fn edited_in_bundle(batch: &Batch, local: &Reflection, incoming: &Reflection) -> bool {
+    let mut earlier = incoming.clone();
+    earlier.content = local.content.clone();
+    earlier == *local
+        && batch
+            .reflection_revisions
+            .iter()
+            .any(|r| r.reflection_id == local.id && r.content == local.content)
+}
+
+/// A revision and its entry in the index by reflection.
+fn insert_revision_in(txn: &WriteTransaction, revision: &ReflectionRevision) -> Result<()> {
+    put(txn, revision)?;
+    txn.open_table(REVISIONS_BY_REFLECTION)?.insert(
+        (revision.reflection_id.as_u128(), revision.id.as_u128()),
+        (),
+    )?;
+    Ok(())
 }
 
 fn same_or_conflict<R: Keyed>(local: &R, incoming: &R) -> Result<Outcome> {
@@ -638,6 +732,25 @@ fn check_references(txn: &WriteTransaction, batch: &Batch) -> Result<()> {
         }
     }
 
+    for r in &batch.reflection_revisions {
+        check::<Reflection>(
+            txn,
+            &reflections,
+            r.reflection_id,
+            &format!("reflection revision {}", r.id),
+            "reflection",
+        )?;
+    }
+    if let Some(t) = batch
+        .tombstones
+        .iter()
+        .find(|t| reflections.contains(&t.id))
+    {
+        return Err(StoreError::Conflict(format!(
+            "the bundle holds reflection {} and its tombstone; one of them is damaged",
+            t.id
+        )));
+    }
     for r in &batch.reflections {
         check::<Identity>(
             txn,

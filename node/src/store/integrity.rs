@@ -457,7 +457,9 @@ impl Store {
             evolution_history,
             integrations,
             consent_changes,
-            egress_log
+            egress_log,
+            reflection_revisions,
+            tombstones
         );
         walk_small(
             self,
@@ -875,7 +877,7 @@ pub fn checked_path(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn record_check(db: &Path) {
+pub(crate) fn record_check(db: &Path) {
     let _ = crate::home::write_atomic(
         &checked_path(db),
         format!("{}\n", Timestamp::now()).as_bytes(),
@@ -935,6 +937,15 @@ fn prune_dangling(s: &mut Salvaged) {
         |r| (!identities.contains(&r.identity_id)).then_some("identity"),
     );
     let reflections: HashSet<Id> = b.reflections.iter().map(|r| r.id).collect();
+    drop_where(
+        &mut b.reflection_revisions,
+        lost,
+        |r| key(r.id),
+        |r| (!reflections.contains(&r.reflection_id)).then_some("reflection"),
+    );
+    // A tombstone beside its reflection cannot both be right; the
+    // reflection (the writing) is kept, and nothing is lost.
+    b.tombstones.retain(|t| !reflections.contains(&t.id));
     let threads: HashSet<Id> = b.threads.iter().map(|r| r.id).collect();
     let tensions: HashSet<Id> = b.tensions.iter().map(|r| r.id).collect();
     drop_where(

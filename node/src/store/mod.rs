@@ -499,7 +499,12 @@ impl Store {
             let len = match *name {
                 "thread_members" => txn.open_table(tables::THREAD_MEMBERS)?.len()?,
                 "consent" => txn.open_table(tables::CONSENT)?.len()?,
-                other => txn.open_table(record_table(other))?.len()?,
+                other => match txn.open_table(record_table(other)) {
+                    // A table newer than this store's schema (a store
+                    // migrated down): empty.
+                    Err(redb::TableError::TableDoesNotExist(_)) => 0,
+                    table => table?.len()?,
+                },
             };
             counts.push((*name, len));
         }

@@ -213,6 +213,19 @@ impl Store {
         })
     }
 
+    /// A mirrorback and the engine run that made it, in one transaction
+    /// (one durable commit: a commit's fsyncs are most of a write's cost).
+    pub fn insert_answer(&self, mirrorback: &Mirrorback, run: &EngineRun) -> Result<()> {
+        mirrorback.validate()?;
+        run.validate()?;
+        self.write(|txn| {
+            must_exist::<Reflection>(txn, mirrorback.reflection_id, "reflection")?;
+            must_exist::<Reflection>(txn, run.reflection_id, "reflection")?;
+            insert_mirrorback_in(txn, mirrorback)?;
+            insert_run_in(txn, run)
+        })
+    }
+
     pub fn insert_thread(&self, thread: &Thread) -> Result<()> {
         thread.validate()?;
         self.write(|txn| {
@@ -459,6 +472,10 @@ impl Store {
         reflection: Id,
         findings: &[TensionFindingInput],
     ) -> Result<TensionUpdate> {
+        if findings.is_empty() {
+            // Nothing to record: no transaction (a commit costs fsyncs).
+            return Ok(TensionUpdate::default());
+        }
         self.write(|txn| {
             must_exist::<Reflection>(txn, reflection, "reflection")?;
             let mut update = TensionUpdate::default();
