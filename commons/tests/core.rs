@@ -510,6 +510,9 @@ fn the_governance_rules_refuse_a_release_below_its_own_threshold() {
         constitution: None,
         guardians: &guardians,
         expires_ms: NOW + 86_400_000,
+        earlier_guardians: &[],
+        earlier_roots: &[],
+        root_expires_ms: NOW + 86_400_000,
     })
     .unwrap();
     let (half, _) = release::sign(&unsigned, &SigningKey::from_bytes(&[1; 32])).unwrap();

@@ -219,6 +219,9 @@ fn build() -> Value {
         constitution: None,
         guardians: &guardians,
         expires_ms: T0 + 3650 * DAY,
+        earlier_guardians: &[],
+        earlier_roots: &[],
+        root_expires_ms: T0 + 3650 * DAY,
     })
     .unwrap();
     let (half, _) = release::sign(&unsigned, &SigningKey::from_bytes(&GUARDIAN_A)).unwrap();

@@ -466,6 +466,7 @@ impl Ledger {
     ) -> Result<crate::release::Release, crate::release::ReleaseError> {
         let release = crate::release::verify(manifest)?;
         crate::release::check_guardians(&release, &self.guardians_at(entry.created_at))?;
+        crate::release::check_chain(&release, &self.guardian_history())?;
         Ok(release)
     }
 

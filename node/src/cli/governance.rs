@@ -1406,7 +1406,10 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
                 .collect();
             let plan = mirror_governance::plan::plan(&ledger, t, &chosen, &documents)
                 .map_err(|e| UsageError(e.to_string()))?;
-            let guardians = ledger.guardians();
+            let mut earlier_guardians = ledger.guardian_history();
+            let guardians = earlier_guardians
+                .pop()
+                .unwrap_or_else(|| ledger.guardians());
             let m = tuf::build(&tuf::BuildSpec {
                 version: plan.version,
                 previous: plan.previous,
@@ -1414,7 +1417,10 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
                 params: &plan.params,
                 constitution: plan.constitution.as_ref(),
                 guardians: &guardians,
+                earlier_guardians: &earlier_guardians,
+                earlier_roots: &tuf::chain::carried_roots(&ledger),
                 expires_ms: t + i64::from(*expires_days) * 86_400_000,
+                root_expires_ms: t + tuf::chain::ROOT_LIFETIME_MS,
             })?;
             let out = out
                 .clone()
@@ -1478,7 +1484,7 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
         ReleaseCommand::Verify { release: spec } => {
             let (ledger, records) = ledger(ctx)?;
             let (m, id) = load_release(&records, spec)?;
-            let r = release::verify(&m, &ledger.guardians(), now())?;
+            let r = release::verify(&m, &ledger.guardian_history(), now())?;
             let text = format!(
                 "release {} verifies: signed by the guardians (root version {}), expires {}, {} proposal(s), pack {}",
                 r.info.version,
@@ -1568,7 +1574,7 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
                 }
             };
             let t = now();
-            let r = release::verify(&m, &ledger.guardians(), t)?;
+            let r = release::verify(&m, &ledger.guardian_history(), t)?;
             let (applied, previous) = release::apply(&ctx.home, &r, &id, t)?;
             record_history(
                 ctx,
