@@ -235,6 +235,15 @@ fn build() -> Value {
         Value::Object(payload::to_payload(&signed).unwrap()),
     );
     vectors.push(v);
+    let (_, v) = vector(
+        "release_candidate",
+        "The same release as a candidate signed by guardian A only, gathering signatures over the commons.",
+        GUARDIAN_A,
+        Kind::ReleaseCandidate,
+        T0 + 11 * DAY - 60_000,
+        Value::Object(payload::to_payload(&payload::ReleaseCandidate(half.clone())).unwrap()),
+    );
+    vectors.push(v);
 
     let purpose = SignaturePurpose::Amendment;
     let guardian_sig = SigningKey::from_bytes(&GUARDIAN_B)

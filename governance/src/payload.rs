@@ -42,7 +42,7 @@ use serde_json::{Map, Value};
 use crate::canonical::{self, CanonicalError};
 
 /// The wire names of every record kind, in the order of the envelope's enum.
-pub const KINDS: [&str; 9] = [
+pub const KINDS: [&str; 10] = [
     Genesis::KIND,
     TelemetryPacket::KIND,
     EvolutionProposal::KIND,
@@ -52,6 +52,7 @@ pub const KINDS: [&str; 9] = [
     ReleaseManifest::KIND,
     MembershipAttestation::KIND,
     MembershipRevocation::KIND,
+    ReleaseCandidate::KIND,
 ];
 
 /// The largest integer a payload may hold (2⁵³ − 1); the smallest is its
@@ -78,7 +79,8 @@ pub mod limits {
 
     /// The largest record of `kind` (a wire name), envelope included.
     pub fn record_bytes(kind: &str) -> usize {
-        if kind == <super::ReleaseManifest as super::Payload>::KIND {
+        use super::Payload as _;
+        if kind == super::ReleaseManifest::KIND || kind == super::ReleaseCandidate::KIND {
             RELEASE_RECORD_BYTES
         } else {
             RECORD_BYTES
@@ -174,6 +176,31 @@ impl PayloadError {
             | PayloadError::MissingField { kind, .. }
             | PayloadError::OutOfRange { kind, .. }
             | PayloadError::Invalid { kind, .. } => Some(kind),
+        }
+    }
+
+    /// The same error, said of `kind` (a kind that shares another's shape).
+    pub fn as_kind(self, kind: &'static str) -> PayloadError {
+        match self {
+            PayloadError::UnknownKind(k) => PayloadError::UnknownKind(k),
+            PayloadError::UnknownField {
+                field, expected, ..
+            } => PayloadError::UnknownField {
+                kind,
+                field,
+                expected,
+            },
+            PayloadError::MissingField { field, .. } => PayloadError::MissingField { kind, field },
+            PayloadError::OutOfRange { field, problem, .. } => PayloadError::OutOfRange {
+                kind,
+                field,
+                problem,
+            },
+            PayloadError::Invalid { field, problem, .. } => PayloadError::Invalid {
+                kind,
+                field,
+                problem,
+            },
         }
     }
 
@@ -288,6 +315,7 @@ pub enum AnyPayload {
     ReleaseManifest(ReleaseManifest),
     MembershipAttestation(MembershipAttestation),
     MembershipRevocation(MembershipRevocation),
+    ReleaseCandidate(ReleaseCandidate),
 }
 
 impl AnyPayload {
@@ -303,6 +331,7 @@ impl AnyPayload {
             AnyPayload::ReleaseManifest(_) => ReleaseManifest::KIND,
             AnyPayload::MembershipAttestation(_) => MembershipAttestation::KIND,
             AnyPayload::MembershipRevocation(_) => MembershipRevocation::KIND,
+            AnyPayload::ReleaseCandidate(_) => ReleaseCandidate::KIND,
         }
     }
 
@@ -318,6 +347,7 @@ impl AnyPayload {
             AnyPayload::ReleaseManifest(p) => to_payload(p),
             AnyPayload::MembershipAttestation(p) => to_payload(p),
             AnyPayload::MembershipRevocation(p) => to_payload(p),
+            AnyPayload::ReleaseCandidate(p) => to_payload(p),
         }
     }
 }
@@ -334,6 +364,7 @@ pub fn parse_any(kind: &str, payload: &Map<String, Value>) -> Result<AnyPayload,
         ReleaseManifest::KIND => AnyPayload::ReleaseManifest(parse(payload)?),
         MembershipAttestation::KIND => AnyPayload::MembershipAttestation(parse(payload)?),
         MembershipRevocation::KIND => AnyPayload::MembershipRevocation(parse(payload)?),
+        ReleaseCandidate::KIND => AnyPayload::ReleaseCandidate(parse(payload)?),
         other => return Err(PayloadError::UnknownKind(other.to_string())),
     })
 }
@@ -1175,6 +1206,30 @@ impl Payload for ReleaseManifest {
     }
 }
 
+// ---------------------------------------------------------------------------
+// release_candidate
+// ---------------------------------------------------------------------------
+
+/// `release_candidate`: a release on its way to the guardians' threshold,
+/// gossiped so that guardians sign it over the commons instead of passing a
+/// file around. A guardian publishes the candidate again with its own
+/// signatures added; the ledger merges every copy of the same release
+/// (`release::content_id`), and anyone publishes the merged release as a
+/// `release_manifest` once it verifies. A candidate is never installable:
+/// nodes apply `release_manifest` records only. The same fields and checks
+/// as [`ReleaseManifest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ReleaseCandidate(pub ReleaseManifest);
+
+impl Payload for ReleaseCandidate {
+    const KIND: &'static str = "release_candidate";
+
+    fn check(&self) -> Result<(), PayloadError> {
+        self.0.check().map_err(|e| e.as_kind(Self::KIND))
+    }
+}
+
 fn is_role_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
@@ -1872,7 +1927,27 @@ mod tests {
                 json!({"member": key(5), "note": "met at the\tworkshop"}),
             ),
             ("membership_revocation", json!({"member": key(5)})),
+            (
+                "release_candidate",
+                json!({"version": 1, "proposals": [],
+                       "tuf_metadata": {"root": "e30="}, "targets": {}}),
+            ),
         ]
+    }
+
+    #[test]
+    fn a_candidate_is_checked_as_a_release_and_named_as_a_candidate() {
+        let e = validate(
+            "release_candidate",
+            &map(json!({"version": 1, "proposals": [], "tuf_metadata": {"Root": "e30="}, "targets": {}})),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), Some("release_candidate"));
+        assert_eq!(e.field(), Some("tuf_metadata.Root"), "{e}");
+        assert_eq!(
+            limits::record_bytes("release_candidate"),
+            limits::RELEASE_RECORD_BYTES
+        );
     }
 
     #[test]

@@ -420,6 +420,124 @@ pub fn sign(
     Ok((out, signed_roles))
 }
 
+/// What makes two copies of a release the same release, whoever signed
+/// them: blake3 of the canonical JSON of its fields with every metadata file
+/// reduced to its `signed` part. None if a metadata file is not JSON.
+pub fn content_id(m: &ReleaseManifest) -> Option<Hash> {
+    let mut metadata = Map::new();
+    for name in m.tuf_metadata.keys() {
+        let doc = metadata_value(m, name).ok()?;
+        metadata.insert(name.clone(), doc.get("signed")?.clone());
+    }
+    let whole = json!({
+        "version": m.version,
+        "previous": m.previous,
+        "proposals": m.proposals,
+        "metadata": metadata,
+        "targets": m.targets,
+    });
+    Some(Hex(*blake3::hash(&canonical(&whole)).as_bytes()))
+}
+
+/// Every ed25519 key the roots `m` carries list, by key id.
+fn root_keys(m: &ReleaseManifest) -> BTreeMap<String, ed25519_dalek::VerifyingKey> {
+    let mut keys = BTreeMap::new();
+    for name in m.tuf_metadata.keys() {
+        if name != "root" && chain::version_of(name).is_none() {
+            continue;
+        }
+        let Ok(doc) = metadata_value(m, name) else {
+            continue;
+        };
+        let Some(listed) = doc["signed"]["keys"].as_object() else {
+            continue;
+        };
+        for (id, key) in listed {
+            if key["keytype"] != "ed25519" {
+                continue;
+            }
+            let public = key["keyval"]["public"]
+                .as_str()
+                .and_then(Hex::<32>::from_hex)
+                .and_then(|h| ed25519_dalek::VerifyingKey::from_bytes(&h.0).ok());
+            if let Some(public) = public {
+                keys.insert(id.clone(), public);
+            }
+        }
+    }
+    keys
+}
+
+/// The signatures of a metadata document that verify under `keys`, by key
+/// id (strictly: small-order keys and non-canonical signatures refused).
+fn valid_signatures(
+    doc: &Value,
+    keys: &BTreeMap<String, ed25519_dalek::VerifyingKey>,
+) -> BTreeMap<String, Value> {
+    let message = canonical(&doc["signed"]);
+    let mut out = BTreeMap::new();
+    for s in doc["signatures"].as_array().into_iter().flatten() {
+        let (Some(id), Some(sig)) = (s["keyid"].as_str(), s["sig"].as_str()) else {
+            continue;
+        };
+        let Some(key) = keys.get(id) else {
+            continue;
+        };
+        let Some(sig) = Hex::<64>::from_hex(sig) else {
+            continue;
+        };
+        let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
+        if key.verify_strict(&message, &sig).is_ok() {
+            out.entry(id.to_string()).or_insert_with(|| s.clone());
+        }
+    }
+    out
+}
+
+/// `into` with the valid signatures of `from` (the same release, by
+/// [`content_id`]) added, so that guardians who signed separate copies
+/// count together. Signatures that do not verify are left out, so a forged
+/// copy cannot crowd out a real signature.
+pub fn merge_signatures(
+    into: &ReleaseManifest,
+    from: &ReleaseManifest,
+) -> Result<ReleaseManifest, ReleaseError> {
+    if content_id(into).is_none() || content_id(into) != content_id(from) {
+        return Err(ReleaseError::Signing(
+            "the two copies are not the same release".into(),
+        ));
+    }
+    let keys = root_keys(into);
+    let mut out = into.clone();
+    for name in into.tuf_metadata.keys() {
+        let mut doc = metadata_value(into, name)?;
+        let mut valid = valid_signatures(&doc, &keys);
+        for (id, s) in valid_signatures(&metadata_value(from, name)?, &keys) {
+            valid.entry(id).or_insert(s);
+        }
+        doc["signatures"] = Value::Array(valid.into_values().collect());
+        let bytes = serde_json::to_vec(&doc).map_err(|e| ReleaseError::Signing(e.to_string()))?;
+        out.tuf_metadata.insert(name.clone(), encode_base64(&bytes));
+    }
+    Ok(out)
+}
+
+/// Who has validly signed each metadata file of `m`, by role name.
+pub fn signers(m: &ReleaseManifest) -> BTreeMap<String, BTreeSet<PublicKey>> {
+    let keys = root_keys(m);
+    m.tuf_metadata
+        .keys()
+        .filter_map(|name| {
+            let doc = metadata_value(m, name).ok()?;
+            let who = valid_signatures(&doc, &keys)
+                .keys()
+                .filter_map(|id| keys.get(id).map(|k| Hex(k.to_bytes())))
+                .collect();
+            Some((name.clone(), who))
+        })
+        .collect()
+}
+
 fn parse<T: serde::de::DeserializeOwned>(
     m: &ReleaseManifest,
     role: &str,

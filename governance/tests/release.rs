@@ -410,3 +410,44 @@ fn releases_carry_the_constitution_when_an_amendment_changes_it() {
     );
     assert!(decode_base64(&m.targets[release::CONSTITUTION_TARGET]).is_some());
 }
+
+/// Guardians who sign separate copies of a release count together: the
+/// copies are one release by `content_id`, and merging keeps only
+/// signatures that verify, so a forged copy cannot crowd out a real one.
+#[test]
+fn copies_signed_apart_merge_and_forged_signatures_are_left_out() {
+    let set = guardians(&[1, 2, 3], 2, 1);
+    let m = unsigned(&set);
+    let by_1 = signed_by(&m, &[1]);
+    let by_2 = signed_by(&m, &[2]);
+    let id = release::content_id(&m).unwrap();
+    assert_eq!(release::content_id(&by_1), Some(id));
+    assert_eq!(release::content_id(&by_2), Some(id));
+    assert_eq!(
+        release::verify(&by_1).unwrap_err().reason(),
+        "release_signatures"
+    );
+
+    // A copy claiming key 2's signature with garbage, merged first.
+    let key_2 = release::key_id(&Hex(key(2).verifying_key().to_bytes()));
+    let forged = edit_role(&by_1, "targets", |doc| {
+        doc["signatures"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"keyid": key_2, "sig": "00".repeat(64)}));
+    });
+    let merged = release::merge_signatures(&forged, &by_2).unwrap();
+    let r = release::verify(&merged).unwrap();
+    release::check_guardians(&r, &set).unwrap();
+    let signers = release::signers(&merged);
+    assert_eq!(signers["targets"].len(), 2);
+    assert_eq!(signers["root"].len(), 2);
+
+    // Another release is not merged into this one.
+    let other = release::build(&BuildSpec {
+        version: 4,
+        ..spec(&set)
+    })
+    .unwrap();
+    assert!(release::merge_signatures(&by_1, &other).is_err());
+}

@@ -223,14 +223,25 @@ pub enum ReleaseCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Add this node's guardian signature to a release file (in place)
+    /// Add this node's guardian signature to a release file (in place), or
+    /// to a release candidate in the commons (sent over the commons)
     Sign {
-        /// The release file
+        /// The release file, or a candidate's record id (or prefix)
         file: PathBuf,
     },
-    /// Publish a signed release file to the commons
+    /// Send a release file to the commons as a candidate, with this node's
+    /// signature if its key is a guardian's, for the other guardians to sign
+    /// with `mirror release sign ID`
+    Propose {
+        /// The release file (from `mirror release build`)
+        file: PathBuf,
+    },
+    /// Release candidates in the commons and who has signed them
+    Pending,
+    /// Publish a release to the commons once the guardians' threshold has
+    /// signed it: a signed release file, or a candidate (by anyone)
     Publish {
-        /// The signed release file
+        /// The signed release file, or a candidate's record id (or prefix)
         file: PathBuf,
     },
     /// Verify a release (a file, a TUF repository directory, or a record id)
@@ -1348,6 +1359,17 @@ pub fn guardian(ctx: &Context, cmd: &GuardianCommand) -> anyhow::Result<Output> 
 // Releases
 // ---------------------------------------------------------------------------
 
+/// The candidate one of whose records is `spec` (an id or prefix).
+fn candidate(ledger: &Ledger, spec: &str) -> anyhow::Result<mirror_governance::ledger::Candidate> {
+    let candidates = ledger.release_candidates();
+    let known: Vec<Hash> = candidates.iter().flat_map(|c| c.records.clone()).collect();
+    let id = resolve_hash(spec, &known, "release file or candidate record id")?;
+    candidates
+        .into_iter()
+        .find(|c| c.records.contains(&id))
+        .ok_or_else(|| UsageError(format!("no file and no release candidate {spec}")).into())
+}
+
 /// A release given as a record id in the commons, a release file, or a TUF
 /// repository directory; with its record id when it has one.
 fn load_release(records: &[Record], spec: &str) -> anyhow::Result<(ReleaseManifest, String)> {
@@ -1438,6 +1460,122 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
                     guardians.threshold,
                     guardians.keys.len(),
                     out.display()
+                ),
+            )
+        }
+        ReleaseCommand::Sign { file } if !file.exists() => {
+            let (ledger, _) = ledger(ctx)?;
+            let c = candidate(&ledger, &file.to_string_lossy())?;
+            let key = signer(ctx)?;
+            let (signed, roles) = tuf::sign(&c.release, &key)?;
+            if roles.is_empty() {
+                return Err(UsageError(
+                    "this node's key is not among the release root's keys: nothing signed".into(),
+                )
+                .into());
+            }
+            let (id, how) = publish(ctx, &key, &payload::ReleaseCandidate(signed.clone()))?;
+            let complete = tuf::verify(&signed).is_ok();
+            Output::new(
+                json!({"candidate": c.records[0], "record": id, "roles": roles, "complete": complete}),
+                format!(
+                    "signed {} of candidate {} (release {}): record {id} {how}{}",
+                    roles.join(", "),
+                    short(&c.records[0]),
+                    c.release.version,
+                    if complete {
+                        "; the threshold is reached: anyone may `mirror release publish` it"
+                    } else {
+                        "; more guardians must sign"
+                    }
+                ),
+            )
+        }
+        ReleaseCommand::Propose { file } => {
+            let (m, _) = load_release(&[], &file.to_string_lossy())?;
+            let key = signer(ctx)?;
+            let (m, roles) = tuf::sign(&m, &key)?;
+            let content = tuf::content_id(&m)
+                .ok_or_else(|| UsageError("the release's metadata is not JSON".into()))?;
+            let (id, how) = publish(ctx, &key, &payload::ReleaseCandidate(m.clone()))?;
+            Output::new(
+                json!({"id": id, "content": content, "version": m.version, "roles": roles}),
+                format!(
+                    "release {} proposed as candidate {id} {how}{}; guardians sign it with `mirror release sign {}`",
+                    m.version,
+                    if roles.is_empty() {
+                        " (not signed: this node's key is not the root's)".to_string()
+                    } else {
+                        format!(", signed here: {}", roles.join(", "))
+                    },
+                    short(&id)
+                ),
+            )
+        }
+        ReleaseCommand::Pending => {
+            let (ledger, _) = ledger(ctx)?;
+            let guardians = ledger.guardians();
+            let mut rows = Vec::new();
+            let mut text = String::new();
+            for c in ledger.release_candidates() {
+                let signers = tuf::signers(&c.release);
+                let on_targets: Vec<String> = signers
+                    .get("targets")
+                    .into_iter()
+                    .flatten()
+                    .map(|k| k.to_hex())
+                    .collect();
+                let state = match (&c.published, &c.verdict) {
+                    (Some(id), _) => format!("published as {}", short(id)),
+                    (None, Ok(_)) => "ready: anyone may publish it".to_string(),
+                    (None, Err(e)) => format!("waiting: {e}"),
+                };
+                let _ = writeln!(
+                    text,
+                    "{}  v{:<4} signed by {} of {} guardians (threshold {}): {}; {state}",
+                    short(&c.records[0]),
+                    c.release.version,
+                    on_targets.len(),
+                    guardians.keys.len(),
+                    guardians.threshold,
+                    on_targets.iter().map(short).collect::<Vec<_>>().join(", "),
+                );
+                rows.push(json!({
+                    "id": c.records[0],
+                    "records": c.records,
+                    "content": c.content,
+                    "version": c.release.version,
+                    "signers": signers,
+                    "threshold": guardians.threshold,
+                    "ready": c.verdict.is_ok(),
+                    "detail": c.verdict.as_ref().err().map(|e| e.to_string()),
+                    "published": c.published,
+                }));
+            }
+            if rows.is_empty() {
+                text.push_str("no release candidates");
+            }
+            Output::new(json!({"candidates": rows}), text.trim_end().to_string())
+        }
+        ReleaseCommand::Publish { file } if !file.exists() => {
+            let (ledger, _) = ledger(ctx)?;
+            let c = candidate(&ledger, &file.to_string_lossy())?;
+            if let Some(id) = c.published {
+                return Err(UsageError(format!("already published as release record {id}")).into());
+            }
+            c.verdict.map_err(|e| {
+                UsageError(format!(
+                    "candidate {} cannot be published yet: {e}",
+                    short(&c.records[0])
+                ))
+            })?;
+            let (id, how) = publish(ctx, &signer(ctx)?, &c.release)?;
+            Output::new(
+                json!({"id": id, "version": c.release.version, "candidate": c.records[0]}),
+                format!(
+                    "release {} published from candidate {}: record {id} {how}",
+                    c.release.version,
+                    short(&c.records[0])
                 ),
             )
         }
