@@ -1495,19 +1495,21 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
             let (m, _) = load_release(&[], &file.to_string_lossy())?;
             let key = signer(ctx)?;
             let (m, roles) = tuf::sign(&m, &key)?;
+            if roles.is_empty() {
+                return Err(UsageError(
+                    "this node's key is not among the release root's keys: a candidate carries its proposer's signature".into(),
+                )
+                .into());
+            }
             let content = tuf::content_id(&m)
                 .ok_or_else(|| UsageError("the release's metadata is not JSON".into()))?;
             let (id, how) = publish(ctx, &key, &payload::ReleaseCandidate(m.clone()))?;
             Output::new(
                 json!({"id": id, "content": content, "version": m.version, "roles": roles}),
                 format!(
-                    "release {} proposed as candidate {id} {how}{}; guardians sign it with `mirror release sign {}`",
+                    "release {} proposed as candidate {id} {how}, signed here: {}; guardians sign it with `mirror release sign {}`",
                     m.version,
-                    if roles.is_empty() {
-                        " (not signed: this node's key is not the root's)".to_string()
-                    } else {
-                        format!(", signed here: {}", roles.join(", "))
-                    },
+                    roles.join(", "),
                     short(&id)
                 ),
             )
