@@ -32,8 +32,7 @@
 //! `evolution_proposal`, `proposal_transition`, `vote`,
 //! `guardian_signature`, `release` for `release_manifest` and
 //! `release_candidate`, `membership`); `check` holds the field checks they
-//! share and `path_de` the deserializer that names the field an error is
-//! about.
+//! share. Decoding errors name their field through `serde_path_to_error`.
 //!
 //! Typed access: [`parse`] turns a payload into its struct (running every
 //! check), [`parse_any`] into an [`AnyPayload`] by kind name, and
@@ -55,7 +54,6 @@ mod evolution_proposal;
 mod genesis;
 mod guardian_signature;
 mod membership;
-mod path_de;
 mod proposal_transition;
 mod release;
 mod telemetry_packet;
@@ -173,7 +171,7 @@ pub enum PayloadError {
         kind: &'static str,
         field: String,
         /// The fields allowed where it appeared.
-        expected: Vec<&'static str>,
+        expected: Vec<String>,
     },
     #[error("{kind} payload: missing field `{field}`")]
     MissingField { kind: &'static str, field: String },
@@ -191,7 +189,7 @@ pub enum PayloadError {
     },
 }
 
-fn expected_list(expected: &[&str]) -> String {
+fn expected_list(expected: &[String]) -> String {
     if expected.is_empty() {
         String::new()
     } else {
@@ -292,10 +290,60 @@ pub fn parse<T: Payload>(payload: &Map<String, Value>) -> Result<T, PayloadError
             problem: format!("{n}; every integer must be a safe integer (|n| ≤ 2^53 − 1)"),
         });
     }
-    let value = T::deserialize(path_de::ValueDe::new(&root, String::new()))
-        .map_err(|e| e.into_payload_error(T::KIND))?;
+    let value: T = serde_path_to_error::deserialize(&root)
+        .map_err(|e| decode_error(T::KIND, &e.path().to_string(), &e.inner().to_string()))?;
     value.check()?;
     Ok(value)
+}
+
+/// A decoding error as a [`PayloadError`] naming its field.
+///
+/// `serde_path_to_error` gives the path (`metrics[2].values`, `.` for the
+/// top); serde's own messages give the problem, in the forms serde's
+/// `de::Error` defaults write them (`missing field `x``, `unknown field `x`,
+/// expected one of `a`, `b``, `invalid value: integer `300`, expected u8`),
+/// which are serde's `de::Error` defaults and so the same for every type.
+fn decode_error(kind: &'static str, path: &str, message: &str) -> PayloadError {
+    let path = if path == "." { "" } else { path };
+    let quoted = |s: &str| -> Option<String> {
+        let rest = s.strip_prefix('`')?;
+        Some(rest[..rest.find('`')?].to_string())
+    };
+    if let Some(name) = message.strip_prefix("missing field ").and_then(quoted) {
+        let field = if path.is_empty() {
+            name
+        } else {
+            format!("{path}.{name}")
+        };
+        return PayloadError::MissingField { kind, field };
+    }
+    if message.starts_with("unknown field ") {
+        // The path already ends with the unknown key.
+        // "expected `a`", "expected `a` or `b`", "expected one of `a`, `b`,
+        // `c`", "there are no fields": every back-quoted name after it.
+        let expected = match message.split_once(", expected ") {
+            Some((_, list)) => list
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect(),
+            None => Vec::new(),
+        };
+        return PayloadError::UnknownField {
+            kind,
+            field: path.to_string(),
+            expected,
+        };
+    }
+    if message.starts_with("invalid value: integer") {
+        return PayloadError::OutOfRange {
+            kind,
+            field: path.to_string(),
+            problem: message.trim_start_matches("invalid value: ").to_string(),
+        };
+    }
+    invalid(kind, path, message)
 }
 
 /// The first integer outside ±[`MAX_SAFE_INTEGER`], with its path.
