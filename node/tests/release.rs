@@ -579,7 +579,7 @@ fn a_python_tuf_client_that_keeps_its_state_follows_three_releases_and_a_guardia
     // by root version 2, which carries version 1 before it.
     let unsigned = build_chained(
         &set2,
-        &[set1.clone()],
+        std::slice::from_ref(&set1),
         &roots_of(&read(&r2)),
         3,
         &params,
@@ -643,7 +643,7 @@ fn a_python_tuf_client_that_keeps_its_state_follows_three_releases_and_a_guardia
     // Mirror reads and verifies it with the same history.
     let files = release::files(&build_chained(
         &set2,
-        &[set1.clone()],
+        std::slice::from_ref(&set1),
         &[],
         4,
         &params,
