@@ -107,6 +107,28 @@ fn cases() -> Vec<Case> {
     .into_iter()
     .map(|t| case("valid", t, base(t).to_string()))
     .collect();
+    // Every text limit of these tables, at its length and one past it, in
+    // two-byte characters: the importer and the schema count the same way
+    // and stop at the same place.
+    for (table, field, max) in [
+        ("identities", "name", 100),
+        ("reflections", "content", 1024 * 1024),
+        ("engine_feedback", "note", 4000),
+        ("tension_suggestions", "name", 100),
+        ("tension_suggestions", "evidence", 4000),
+        ("threads", "title", 200),
+    ] {
+        out.push(case(
+            "text at its limit",
+            table,
+            with(table, field, json!("é".repeat(max))),
+        ));
+        out.push(case(
+            "text past its limit",
+            table,
+            with(table, field, json!("é".repeat(max + 1))),
+        ));
+    }
     out.extend([
         case(
             "1969 timestamp",
@@ -240,6 +262,14 @@ fn the_bundle_schemas_and_the_importer_give_the_same_verdicts() {
     let mut disagreements = Vec::new();
     for (c, by_schema) in cases.iter().zip(&schema) {
         let by_importer = check_record_line(c.table, &c.line, now);
+        // The probes mean something: the valid ones pass, the long ones not.
+        match c.name {
+            "valid" | "text at its limit" => {
+                assert!(by_importer.is_ok(), "{}: {by_importer:?}", c.name)
+            }
+            "text past its limit" => assert!(by_importer.is_err(), "{} ({})", c.name, c.table),
+            _ => {}
+        }
         match c.importer_only {
             None if by_schema.is_null() != by_importer.is_ok() => disagreements.push(format!(
                 "{} ({}): schema {}, importer {}",
