@@ -1,14 +1,19 @@
-//! Three releases and a guardian rotation across three `mirror node`
-//! daemons, every step through the CLI, followed by a python-tuf client that
-//! keeps its state between releases as a deployed TUF client does.
+//! The issue's scripted run: five `mirror node` daemons (two guardians, two
+//! members, one outsider), every step through the CLI, three releases and a
+//! guardian rotation, followed by a python-tuf client that keeps its state
+//! between releases as a deployed TUF client does.
 //!
-//! Guardians 1 and 2 found the commons (2 of 2); a member proposes, votes,
-//! and each release's signatures are collected over the commons
-//! (`release propose`, `release sign CANDIDATE`, `release publish
-//! CANDIDATE`). Between the second and third release the guardians rotate
-//! to guardian 1 and the member (`guardian rotate`, signed by both sets);
-//! the third release carries root version 1 before its own version 2, and
-//! needs the leaving guardian's signature on the new root as well. The
+//! Every node has run before the commons is founded (its default commons'
+//! store exists). Guardians 1 and 2 found the commons (2 of 2); members
+//! propose and vote (the outsider's vote is kept and not counted, the same
+//! tally on every node), and each release's signatures are collected over
+//! the commons (`release propose`, `release sign CANDIDATE`, `release
+//! publish CANDIDATE` by a member). Between the second and third release
+//! the guardians rotate to guardian 1 and member 1 (`guardian rotate`,
+//! signed by both sets); the third release carries root version 1 before
+//! its own version 2 and needs the leaving guardian's signature on the new
+//! root as well. Every release is applied on every node and what it changed
+//! takes effect (cue rules fire, `params show` gives the new threshold); the
 //! python-tuf client, bootstrapped once from the first root, takes all
 //! three.
 
@@ -71,9 +76,11 @@ fn client(python: &Path, repo: &Path, state: &Path) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// A member proposes adding a cue rule, votes it through, and waits until
-/// every node sees it approved.
-fn approve(homes: &[PathBuf], member: &Path, dir: &Path, rule: &str) {
+/// Member 1 proposes adding a cue rule (and any `extra` edits), both
+/// members vote it through, the outsider votes against (kept, not counted),
+/// and every node computes the same approved tally.
+fn approve(homes: &[PathBuf], dir: &Path, rule: &str, extra: &[&str]) {
+    let (member, other, outsider) = (&homes[2], &homes[3], &homes[4]);
     let draft = dir.join(format!("{rule}.json"));
     let add = format!(
         r#"/patterns/past_reference/rules/-={{"id":"{rule}","cues":["{}"]}}"#,
@@ -96,7 +103,10 @@ fn approve(homes: &[PathBuf], member: &Path, dir: &Path, rule: &str) {
             "Seen in reflections the engine passed over.",
             "--out",
             s(&draft),
-        ],
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect::<Vec<_>>(),
     );
     let id = json_of(member, &["proposal", "submit", s(&draft)])["id"]
         .as_str()
@@ -105,17 +115,51 @@ fn approve(homes: &[PathBuf], member: &Path, dir: &Path, rule: &str) {
     for step in ["testing", "review", "voting"] {
         ok(member, &["proposal", "advance", &id, step]);
     }
-    ok(member, &["proposal", "vote", &id, "approve"]);
-    wait_for("the proposal to be approved everywhere", || {
-        homes.iter().all(|h| {
-            let t = nodes::mirror(h, &["proposal", "tally", &id, "--json"])
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .and_then(|o| serde_json::from_slice::<Value>(&o.stdout).ok());
-            t.is_some_and(|t| t["closed"] == true && t["approved"] == true)
-        })
+    for voter in [member, other] {
+        wait_for("voting to open on the voter's node", || {
+            json_of(voter, &["proposal", "show", &id])["state"] == "voting"
+        });
+        ok(voter, &["proposal", "vote", &id, "approve"]);
+    }
+    wait_for("voting to open on the outsider's node", || {
+        json_of(outsider, &["proposal", "show", &id])["state"] == "voting"
     });
+    ok(outsider, &["proposal", "vote", &id, "reject"]);
+    wait_for("every node to agree on the closed tally", || {
+        let tallies: Vec<Option<Value>> = homes
+            .iter()
+            .map(|h| {
+                nodes::mirror(h, &["proposal", "tally", &id, "--json"])
+                    .output()
+                    .ok()
+                    .filter(|o| o.status.success())
+                    .and_then(|o| serde_json::from_slice::<Value>(&o.stdout).ok())
+            })
+            .collect();
+        tallies
+            .iter()
+            .all(|t| t.as_ref().is_some_and(|t| t["closed"] == true))
+            && tallies.windows(2).all(|w| w[0] == w[1])
+    });
+    let t = json_of(member, &["proposal", "tally", &id]);
+    assert_eq!(t["approved"], true, "{t}");
+    assert_eq!(
+        (t["approve"].as_u64(), t["reject"].as_u64()),
+        (Some(2), Some(0)),
+        "{t}"
+    );
+    assert_eq!(t["ignored_votes"].as_array().unwrap().len(), 1, "{t}");
+}
+
+/// The pack's `thresholds.max_regenerations` in force on `home`.
+fn max_regenerations(home: &Path) -> u64 {
+    json_of(home, &["params", "show", "/thresholds/max_regenerations"])["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["pointer"] == "/thresholds/max_regenerations")
+        .and_then(|v| v["value"].as_u64())
+        .unwrap()
 }
 
 fn pending(home: &Path) -> Vec<Value> {
@@ -172,20 +216,24 @@ fn release(
 }
 
 #[test]
-fn three_releases_and_a_guardian_rotation_keep_a_stateful_tuf_client_following() {
+fn five_nodes_three_releases_and_a_guardian_rotation_keep_a_stateful_tuf_client_following() {
     let Some(python) = python_tuf() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let homes: Vec<PathBuf> = ["guardian1", "guardian2", "member"]
+    let homes: Vec<PathBuf> = ["guardian1", "guardian2", "member1", "member2", "outsider"]
         .iter()
         .map(|n| dir.path().join(n))
         .collect();
     for h in &homes {
         ok(h, &["init"]);
+        // The README's first steps, before any commons is founded or
+        // joined: they open the default commons' store.
+        ok(h, &["member", "list"]);
+        ok(h, &["commons", "status"]);
     }
     let keys: Vec<String> = homes.iter().map(|h| key_of(h)).collect();
-    let (g1, g2, m) = (&homes[0], &homes[1], &homes[2]);
+    let (g1, g2, m, m2) = (&homes[0], &homes[1], &homes[2], &homes[3]);
     let genesis = dir.path().join("genesis.json");
     ok(
         g1,
@@ -218,14 +266,15 @@ fn three_releases_and_a_guardian_rotation_keep_a_stateful_tuf_client_following()
         .map(|h| Daemon::start(h, Some(&first.address)))
         .collect();
     wait_for("every node to connect", || {
-        json_of(g1, &["commons", "status"])["peers"].as_u64() == Some(2)
+        json_of(g1, &["commons", "status"])["peers"].as_u64() == Some(4)
     });
     ok(g1, &["member", "attest", &keys[2]]);
+    ok(g1, &["member", "attest", &keys[3]]);
     wait_for("every node to see the member", || {
         homes.iter().all(|h| {
             json_of(h, &["member", "list"])["members"]
                 .as_array()
-                .is_some_and(|m| m.len() == 1)
+                .is_some_and(|m| m.len() == 2)
         })
     });
     let state = dir.path().join("tuf-client");
@@ -236,8 +285,8 @@ fn three_releases_and_a_guardian_rotation_keep_a_stateful_tuf_client_following()
     };
 
     // Releases 1 and 2 under the founding guardians: the same root.
-    approve(&homes, m, dir.path(), "circling_back");
-    let r1 = release(&homes, dir.path(), g1, &[g2], m, 1);
+    approve(&homes, dir.path(), "circling_back", &[]);
+    let r1 = release(&homes, dir.path(), g1, &[g2], m2, 1);
     let seen = client(&python, &export(&r1, "repo1"), &state);
     assert_eq!(
         (
@@ -247,8 +296,8 @@ fn three_releases_and_a_guardian_rotation_keep_a_stateful_tuf_client_following()
         (Some(1), Some(1)),
         "{seen}"
     );
-    approve(&homes, m, dir.path(), "round_again");
-    let r2 = release(&homes, dir.path(), g1, &[g2], m, 2);
+    approve(&homes, dir.path(), "round_again", &[]);
+    let r2 = release(&homes, dir.path(), g1, &[g2], m2, 2);
     let repo2 = export(&r2, "repo2");
     assert_eq!(
         std::fs::read(repo2.join("metadata/root.json")).unwrap(),
@@ -303,7 +352,9 @@ fn three_releases_and_a_guardian_rotation_keep_a_stateful_tuf_client_following()
 
     // Release 3 under root version 2: the new guardians sign it, and the
     // leaving guardian signs the new root too; until then it is not ready.
-    approve(&homes, m, dir.path(), "loop_back");
+    let before = max_regenerations(g1);
+    let set = format!("/thresholds/max_regenerations={}", before + 1);
+    approve(&homes, dir.path(), "loop_back", &["--set", &set]);
     let file = dir.path().join("release-3.json");
     ok(g1, &["release", "build", "--out", s(&file)]);
     let candidate = json_of(g1, &["release", "propose", s(&file)])["id"]
@@ -359,6 +410,7 @@ fn three_releases_and_a_guardian_rotation_keep_a_stateful_tuf_client_following()
                 "{rule}: {seen}"
             );
         }
+        assert_eq!(max_regenerations(h), before + 1, "{}", h.display());
     }
     let repo3 = export(&r3, "repo3");
     assert!(repo3.join("metadata/1.root.json").exists());
