@@ -51,10 +51,11 @@ pub enum Kind {
     ReleaseManifest,
     MembershipAttestation,
     MembershipRevocation,
+    ReleaseCandidate,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Genesis,
         Kind::TelemetryPacket,
         Kind::EvolutionProposal,
@@ -64,6 +65,7 @@ impl Kind {
         Kind::ReleaseManifest,
         Kind::MembershipAttestation,
         Kind::MembershipRevocation,
+        Kind::ReleaseCandidate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +79,7 @@ impl Kind {
             Kind::ReleaseManifest => "release_manifest",
             Kind::MembershipAttestation => "membership_attestation",
             Kind::MembershipRevocation => "membership_revocation",
+            Kind::ReleaseCandidate => "release_candidate",
         }
     }
 

@@ -510,6 +510,9 @@ fn the_governance_rules_refuse_a_release_below_its_own_threshold() {
         constitution: None,
         guardians: &guardians,
         expires_ms: NOW + 86_400_000,
+        earlier_guardians: &[],
+        earlier_roots: &[],
+        root_expires_ms: NOW + 86_400_000,
     })
     .unwrap();
     let (half, _) = release::sign(&unsigned, &SigningKey::from_bytes(&[1; 32])).unwrap();
@@ -532,6 +535,33 @@ fn the_governance_rules_refuse_a_release_below_its_own_threshold() {
     assert_eq!(c.accepted_count(), 0);
     c.publish(record(&full).bytes(), NOW).unwrap();
     assert_eq!(c.accepted_count(), 1);
+
+    // A candidate gathers signatures: the half-signed release is taken as a
+    // candidate from its signer, and refused from a key that has not signed
+    // it and when it carries no signature at all.
+    let candidate = |m: &mirror_governance::payload::ReleaseManifest, seed: u8| {
+        let map = mirror_governance::payload::to_payload(
+            &mirror_governance::payload::ReleaseCandidate(m.clone()),
+        )
+        .unwrap();
+        Record::sign(
+            Kind::ReleaseCandidate,
+            NOW,
+            map,
+            &SigningKey::from_bytes(&[seed; 32]),
+        )
+        .unwrap()
+    };
+    c.publish(candidate(&half, 1).bytes(), NOW).unwrap();
+    assert_eq!(c.accepted_count(), 2);
+    for (m, seed) in [(&half, 2), (&unsigned, 1)] {
+        let err = c
+            .publish(candidate(m, seed).bytes(), NOW)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("its author's signature"), "{err}");
+    }
+    assert_eq!(c.accepted_count(), 2);
 }
 
 fn registry() -> mirror_governance::telemetry::TelemetryRegistry {

@@ -219,6 +219,9 @@ fn build() -> Value {
         constitution: None,
         guardians: &guardians,
         expires_ms: T0 + 3650 * DAY,
+        earlier_guardians: &[],
+        earlier_roots: &[],
+        root_expires_ms: T0 + 3650 * DAY,
     })
     .unwrap();
     let (half, _) = release::sign(&unsigned, &SigningKey::from_bytes(&GUARDIAN_A)).unwrap();
@@ -230,6 +233,15 @@ fn build() -> Value {
         Kind::ReleaseManifest,
         T0 + 11 * DAY,
         Value::Object(payload::to_payload(&signed).unwrap()),
+    );
+    vectors.push(v);
+    let (_, v) = vector(
+        "release_candidate",
+        "The same release as a candidate signed by guardian A only, gathering signatures over the commons.",
+        GUARDIAN_A,
+        Kind::ReleaseCandidate,
+        T0 + 11 * DAY - 60_000,
+        Value::Object(payload::to_payload(&payload::ReleaseCandidate(half.clone())).unwrap()),
     );
     vectors.push(v);
 

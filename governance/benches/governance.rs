@@ -351,6 +351,9 @@ fn main() {
         constitution: None,
         guardians: &set,
         expires_ms: T0 + 365 * 86_400_000,
+        earlier_guardians: &[],
+        earlier_roots: &[],
+        root_expires_ms: T0 + 365 * 86_400_000,
     })
     .unwrap_or_else(|e| panic!("{e}"));
     let m = keys.iter().fold(unsigned, |m, k| {
@@ -378,6 +381,9 @@ fn main() {
                 constitution: None,
                 guardians: &set,
                 expires_ms: T0,
+                earlier_guardians: &[],
+                earlier_roots: &[],
+                root_expires_ms: T0,
             })
             .ok(),
         );

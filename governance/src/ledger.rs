@@ -92,6 +92,21 @@ pub struct GuardianSet {
     pub since: i64,
 }
 
+/// A release gathering guardian signatures over the commons.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// `release::content_id` of the release.
+    pub content: Hash,
+    /// Its `release_candidate` records, oldest first (the first names it).
+    pub records: Vec<Hash>,
+    /// Every copy merged: the release with all valid signatures so far.
+    pub release: crate::payload::ReleaseManifest,
+    /// Whether it would verify as a release now (threshold reached).
+    pub verdict: Result<crate::release::Release, crate::release::ReleaseError>,
+    /// The `release_manifest` record that published it.
+    pub published: Option<Hash>,
+}
+
 /// Why a record is held but does not count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Ignored {
@@ -466,6 +481,7 @@ impl Ledger {
     ) -> Result<crate::release::Release, crate::release::ReleaseError> {
         let release = crate::release::verify(manifest)?;
         crate::release::check_guardians(&release, &self.guardians_at(entry.created_at))?;
+        crate::release::check_chain(&release, &self.guardian_history())?;
         Ok(release)
     }
 
@@ -485,6 +501,57 @@ impl Ledger {
             .map(|(e, r)| (e, self.release_holds(e, r)))
             .collect();
         out.sort_by_key(|(e, _)| (e.created_at, e.id));
+        out
+    }
+
+    /// Release candidates (`release_candidate` records), one per release
+    /// (copies with the same `release::content_id` merged, their valid
+    /// signatures together), oldest first, each with its verdict as a
+    /// release now and the `release_manifest` record that published it, if
+    /// any.
+    pub fn release_candidates(&self) -> Vec<Candidate> {
+        let published: BTreeMap<Hash, Hash> = self
+            .of(|p| match p {
+                AnyPayload::ReleaseManifest(r) => Some(r),
+                _ => None,
+            })
+            .into_iter()
+            .filter_map(|(e, r)| Some((crate::release::content_id(r)?, e.id)))
+            .collect();
+        let mut out: Vec<Candidate> = Vec::new();
+        for (e, c) in self.of(|p| match p {
+            AnyPayload::ReleaseCandidate(c) => Some(c),
+            _ => None,
+        }) {
+            let Some(content) = crate::release::content_id(&c.0) else {
+                continue;
+            };
+            match out.iter_mut().find(|x| x.content == content) {
+                Some(x) => {
+                    if let Ok(merged) = crate::release::merge_signatures(&x.release, &c.0) {
+                        x.release = merged;
+                    }
+                    x.records.push(e.id);
+                }
+                None => out.push(Candidate {
+                    content,
+                    records: vec![e.id],
+                    // Its own signatures, checked like any other copy's.
+                    release: crate::release::merge_signatures(&c.0, &c.0)
+                        .unwrap_or_else(|_| c.0.clone()),
+                    published: published.get(&content).copied(),
+                    verdict: Err(crate::release::ReleaseError::Signing(String::new())),
+                }),
+            }
+        }
+        let history = self.guardian_history();
+        for x in &mut out {
+            x.verdict = crate::release::verify(&x.release).and_then(|r| {
+                crate::release::check_guardians(&r, &self.guardians())?;
+                crate::release::check_chain(&r, &history)?;
+                Ok(r)
+            });
+        }
         out
     }
 

@@ -29,6 +29,10 @@
 //!   (the same version, only guardian ed25519 keys, at least the guardian
 //!   threshold on every role). That needs the ledger.
 //!
+//! The root itself chains across releases as a stateful TUF client needs it
+//! (one version per guardian set, the earlier ones carried as `<k>.root`):
+//! see [`chain`].
+//!
 //! Expiry (freeze protection) and the node's own rollback protection depend
 //! on the moment and the node; the node checks them, loading the release with
 //! tough's repository client.
@@ -51,6 +55,8 @@ use tough::schema::{Root, Signed, Snapshot, Targets, Timestamp};
 use crate::ledger::GuardianSet;
 use crate::params::{EngineParams, ParamsError};
 use crate::payload::{Hash, Hex, PublicKey, ReleaseManifest, decode_base64, encode_base64};
+
+pub mod chain;
 
 pub const SPEC_VERSION: &str = "1.0.31";
 pub const RELEASE_TARGET: &str = "mirror/release.json";
@@ -91,10 +97,20 @@ pub struct Release {
     pub ed25519_keys: BTreeMap<String, PublicKey>,
     /// Key ids whose type is not ed25519 (never a guardian key).
     pub other_keys: BTreeSet<String>,
+    /// The earlier roots it carries (see [`chain`]), by version: each one's
+    /// roles (key ids, threshold) and non-ed25519 key ids.
+    pub chain: BTreeMap<u64, ChainRoot>,
     /// The earliest expiry of the four roles, unix ms.
     pub expires_ms: i64,
     pub params: EngineParams,
     pub constitution: Option<BTreeMap<String, String>>,
+}
+
+/// What an earlier root in the chain trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainRoot {
+    pub roles: BTreeMap<String, (BTreeSet<String>, u64)>,
+    pub other_keys: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -141,6 +157,12 @@ pub fn tuf_key(key: &PublicKey) -> Value {
 /// A key's TUF key id: sha256 of its canonical JSON, hex.
 pub fn key_id(key: &PublicKey) -> String {
     hex(&Sha256::digest(canonical(&tuf_key(key))))
+}
+
+/// sha256 of `bytes`, lowercase hex (as TUF lists target hashes and names
+/// consistent-snapshot targets).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -214,8 +236,17 @@ pub struct BuildSpec<'a> {
     pub constitution: Option<&'a BTreeMap<String, String>>,
     /// The guardian set whose root signs it.
     pub guardians: &'a GuardianSet,
-    /// When every role expires, unix ms.
+    /// The guardian sets before it (any order; `Ledger::guardian_history`
+    /// without its last): the roots of the chain are theirs.
+    pub earlier_guardians: &'a [GuardianSet],
+    /// Root files earlier releases carried ([`chain::carried_roots`]): a
+    /// root they hold is reused, signatures and all, instead of re-issued.
+    pub earlier_roots: &'a [Vec<u8>],
+    /// When the targets, snapshot and timestamp roles expire, unix ms.
     pub expires_ms: i64,
+    /// When a root no earlier release carried expires, unix ms (normally
+    /// now + [`chain::ROOT_LIFETIME_MS`]).
+    pub root_expires_ms: i64,
 }
 
 /// An unsigned release: each guardian then adds signatures with [`sign`].
@@ -239,23 +270,6 @@ pub fn build(spec: &BuildSpec<'_>) -> Result<ReleaseManifest, ReleaseError> {
     let info_json = serde_json::to_vec(&info).map_err(|e| ReleaseError::Info(e.to_string()))?;
     targets.insert(RELEASE_TARGET.to_string(), info_json);
 
-    let key_ids: Vec<String> = spec.guardians.keys.iter().map(key_id).collect();
-    let keys: Map<String, Value> = spec
-        .guardians
-        .keys
-        .iter()
-        .map(|k| (key_id(k), tuf_key(k)))
-        .collect();
-    let role = json!({"keyids": key_ids, "threshold": spec.guardians.threshold});
-    let root = json!({
-        "_type": "root",
-        "spec_version": SPEC_VERSION,
-        "consistent_snapshot": false,
-        "version": spec.guardians.version,
-        "expires": expires,
-        "keys": keys,
-        "roles": {"root": role, "targets": role, "snapshot": role, "timestamp": role},
-    });
     let listed: Map<String, Value> = targets
         .iter()
         .map(|(path, bytes)| {
@@ -283,8 +297,7 @@ pub fn build(spec: &BuildSpec<'_>) -> Result<ReleaseManifest, ReleaseError> {
             &serde_json::to_vec(&json!({"signatures": [], "signed": signed})).unwrap_or_default(),
         )
     };
-    let tuf_metadata = [
-        ("root", root),
+    let mut tuf_metadata: BTreeMap<String, String> = [
         ("targets", targets_meta),
         ("snapshot", snapshot),
         ("timestamp", timestamp),
@@ -292,6 +305,29 @@ pub fn build(spec: &BuildSpec<'_>) -> Result<ReleaseManifest, ReleaseError> {
     .into_iter()
     .map(|(name, signed)| (name.to_string(), unsigned(signed)))
     .collect();
+    // The root of this guardian set as earlier releases carried it, else a
+    // fresh one; and the roots before it, for clients that hold an older one.
+    let root_expires = expires_text(spec.root_expires_ms)?;
+    let root_doc = |set: &GuardianSet| -> String {
+        let doc = chain::earlier(set, spec.earlier_roots).unwrap_or_else(
+            || json!({"signatures": [], "signed": chain::fresh(set, &root_expires)}),
+        );
+        encode_base64(&serde_json::to_vec(&doc).unwrap_or_default())
+    };
+    let n = spec.guardians.version;
+    tuf_metadata.insert("root".into(), root_doc(spec.guardians));
+    for k in chain::first(n)..n {
+        let set = spec
+            .earlier_guardians
+            .iter()
+            .find(|s| s.version == k)
+            .ok_or_else(|| {
+                ReleaseError::Signing(format!(
+                    "root version {n} chains from version {k}, whose guardian set was not given"
+                ))
+            })?;
+        tuf_metadata.insert(chain::name(k), root_doc(set));
+    }
     Ok(ReleaseManifest {
         version: spec.version,
         previous: spec.previous,
@@ -336,31 +372,170 @@ pub fn sign(
     let public = Hex(key.verifying_key().to_bytes());
     let id = key_id(&public);
     let root = metadata_value(m, "root")?;
+    let lists = |doc: &Value, role: &str| {
+        doc["signed"]["roles"][role]["keyids"]
+            .as_array()
+            .is_some_and(|ids| ids.iter().any(|k| k.as_str() == Some(&id)))
+    };
+    // A root is signed by its own root keys and by those of the root before
+    // it (when the release carries that one).
+    let root_signer = |version: u64, doc: &Value| {
+        lists(doc, "root")
+            || version > 1
+                && metadata_value(m, &chain::name(version - 1))
+                    .is_ok_and(|prev| lists(&prev, "root"))
+    };
+    let n = root["signed"]["version"].as_u64().unwrap_or(0);
     let mut out = m.clone();
     let mut signed_roles = Vec::new();
-    for role in ROLES {
-        let listed = root["signed"]["roles"][role]["keyids"]
-            .as_array()
-            .is_some_and(|ids| ids.iter().any(|k| k.as_str() == Some(&id)));
-        if !listed {
+    for name in m.tuf_metadata.keys() {
+        let mut doc = metadata_value(m, name)?;
+        let may = match (name.as_str(), chain::version_of(name)) {
+            ("root", _) => root_signer(n, &doc),
+            (_, Some(k)) => root_signer(k, &doc),
+            (role, None) => lists(&root, role),
+        };
+        if !may {
             continue;
         }
-        let mut doc = metadata_value(m, role)?;
-        let signature = key.sign(&canonical(&doc["signed"])).to_bytes();
+        let signature =
+            json!({"keyid": id, "sig": hex(&key.sign(&canonical(&doc["signed"])).to_bytes())});
         let Some(sigs) = doc.get_mut("signatures").and_then(Value::as_array_mut) else {
             return Err(ReleaseError::Metadata {
-                role: role.into(),
+                role: name.clone(),
                 reason: "no signatures list".into(),
             });
         };
-        sigs.retain(|s| s["keyid"].as_str() != Some(&id));
-        sigs.push(json!({"keyid": id, "sig": hex(&signature)}));
-        let bytes = serde_json::to_vec(&doc).map_err(|e| ReleaseError::Signing(e.to_string()))?;
-        out.tuf_metadata
-            .insert(role.to_string(), encode_base64(&bytes));
-        signed_roles.push(role.to_string());
+        // The same signature again changes nothing (a root carried from an
+        // earlier release keeps its bytes).
+        if !sigs.contains(&signature) {
+            sigs.retain(|s| s["keyid"].as_str() != Some(&id));
+            sigs.push(signature);
+            let bytes =
+                serde_json::to_vec(&doc).map_err(|e| ReleaseError::Signing(e.to_string()))?;
+            out.tuf_metadata.insert(name.clone(), encode_base64(&bytes));
+        }
+        signed_roles.push(name.clone());
     }
     Ok((out, signed_roles))
+}
+
+/// What makes two copies of a release the same release, whoever signed
+/// them: blake3 of the canonical JSON of its fields with every metadata file
+/// reduced to its `signed` part. None if a metadata file is not JSON.
+pub fn content_id(m: &ReleaseManifest) -> Option<Hash> {
+    let mut metadata = Map::new();
+    for name in m.tuf_metadata.keys() {
+        let doc = metadata_value(m, name).ok()?;
+        metadata.insert(name.clone(), doc.get("signed")?.clone());
+    }
+    let whole = json!({
+        "version": m.version,
+        "previous": m.previous,
+        "proposals": m.proposals,
+        "metadata": metadata,
+        "targets": m.targets,
+    });
+    Some(Hex(*blake3::hash(&canonical(&whole)).as_bytes()))
+}
+
+/// Every ed25519 key the roots `m` carries list, by key id.
+fn root_keys(m: &ReleaseManifest) -> BTreeMap<String, ed25519_dalek::VerifyingKey> {
+    let mut keys = BTreeMap::new();
+    for name in m.tuf_metadata.keys() {
+        if name != "root" && chain::version_of(name).is_none() {
+            continue;
+        }
+        let Ok(doc) = metadata_value(m, name) else {
+            continue;
+        };
+        let Some(listed) = doc["signed"]["keys"].as_object() else {
+            continue;
+        };
+        for (id, key) in listed {
+            if key["keytype"] != "ed25519" {
+                continue;
+            }
+            let public = key["keyval"]["public"]
+                .as_str()
+                .and_then(Hex::<32>::from_hex)
+                .and_then(|h| ed25519_dalek::VerifyingKey::from_bytes(&h.0).ok());
+            if let Some(public) = public {
+                keys.insert(id.clone(), public);
+            }
+        }
+    }
+    keys
+}
+
+/// The signatures of a metadata document that verify under `keys`, by key
+/// id (strictly: small-order keys and non-canonical signatures refused).
+fn valid_signatures(
+    doc: &Value,
+    keys: &BTreeMap<String, ed25519_dalek::VerifyingKey>,
+) -> BTreeMap<String, Value> {
+    let message = canonical(&doc["signed"]);
+    let mut out = BTreeMap::new();
+    for s in doc["signatures"].as_array().into_iter().flatten() {
+        let (Some(id), Some(sig)) = (s["keyid"].as_str(), s["sig"].as_str()) else {
+            continue;
+        };
+        let Some(key) = keys.get(id) else {
+            continue;
+        };
+        let Some(sig) = Hex::<64>::from_hex(sig) else {
+            continue;
+        };
+        let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
+        if key.verify_strict(&message, &sig).is_ok() {
+            out.entry(id.to_string()).or_insert_with(|| s.clone());
+        }
+    }
+    out
+}
+
+/// `into` with the valid signatures of `from` (the same release, by
+/// [`content_id`]) added, so that guardians who signed separate copies
+/// count together. Signatures that do not verify are left out, so a forged
+/// copy cannot crowd out a real signature.
+pub fn merge_signatures(
+    into: &ReleaseManifest,
+    from: &ReleaseManifest,
+) -> Result<ReleaseManifest, ReleaseError> {
+    if content_id(into).is_none() || content_id(into) != content_id(from) {
+        return Err(ReleaseError::Signing(
+            "the two copies are not the same release".into(),
+        ));
+    }
+    let keys = root_keys(into);
+    let mut out = into.clone();
+    for name in into.tuf_metadata.keys() {
+        let mut doc = metadata_value(into, name)?;
+        let mut valid = valid_signatures(&doc, &keys);
+        for (id, s) in valid_signatures(&metadata_value(from, name)?, &keys) {
+            valid.entry(id).or_insert(s);
+        }
+        doc["signatures"] = Value::Array(valid.into_values().collect());
+        let bytes = serde_json::to_vec(&doc).map_err(|e| ReleaseError::Signing(e.to_string()))?;
+        out.tuf_metadata.insert(name.clone(), encode_base64(&bytes));
+    }
+    Ok(out)
+}
+
+/// Who has validly signed each metadata file of `m`, by role name.
+pub fn signers(m: &ReleaseManifest) -> BTreeMap<String, BTreeSet<PublicKey>> {
+    let keys = root_keys(m);
+    m.tuf_metadata
+        .keys()
+        .filter_map(|name| {
+            let doc = metadata_value(m, name).ok()?;
+            let who = valid_signatures(&doc, &keys)
+                .keys()
+                .filter_map(|id| keys.get(id).map(|k| Hex(k.to_bytes())))
+                .collect();
+            Some((name.clone(), who))
+        })
+        .collect()
 }
 
 fn parse<T: serde::de::DeserializeOwned>(
@@ -381,10 +556,43 @@ fn signatures(role: &str, r: Result<(), tough::schema::Error>) -> Result<(), Rel
 /// own root, the version chain, every target file, the description and the
 /// pack. Time-independent.
 pub fn verify(m: &ReleaseManifest) -> Result<Release, ReleaseError> {
-    if let Some(extra) = m.tuf_metadata.keys().find(|r| !ROLES.contains(&r.as_str())) {
+    verify_with(m, true)
+}
+
+/// A release candidate as the gate checks it by itself: everything
+/// [`verify`] checks but the signature thresholds (a candidate is gathering
+/// them), and its author's key has signed it under its own root, so a
+/// candidate is always some root key holder's.
+pub fn verify_candidate(m: &ReleaseManifest, author: &PublicKey) -> Result<(), ReleaseError> {
+    verify_with(m, false)?;
+    if !signers(m).values().any(|keys| keys.contains(author)) {
+        return Err(ReleaseError::Signatures {
+            role: "any".into(),
+            reason: "a candidate carries its author's signature, under a key its root lists".into(),
+        });
+    }
+    Ok(())
+}
+
+fn verify_with(m: &ReleaseManifest, thresholds: bool) -> Result<Release, ReleaseError> {
+    // Without thresholds (a candidate), signature counts are not checked.
+    let signatures = |role: &str, r: Result<(), tough::schema::Error>| {
+        if thresholds {
+            signatures(role, r)
+        } else {
+            Ok(())
+        }
+    };
+    if let Some(extra) = m
+        .tuf_metadata
+        .keys()
+        .find(|r| !ROLES.contains(&r.as_str()) && chain::version_of(r).is_none())
+    {
         return Err(ReleaseError::Metadata {
             role: extra.clone(),
-            reason: "a Mirror release has the four top-level roles only".into(),
+            reason:
+                "a Mirror release has the four top-level roles and earlier roots (<k>.root) only"
+                    .into(),
         });
     }
     let (root, _) = parse::<Root>(m, "root")?;
@@ -395,6 +603,7 @@ pub fn verify(m: &ReleaseManifest) -> Result<Release, ReleaseError> {
     signatures("targets", root.signed.verify_role(&targets))?;
     signatures("snapshot", root.signed.verify_role(&snapshot))?;
     signatures("timestamp", root.signed.verify_role(&timestamp))?;
+    let chain_roots = verify_chain(m, &root, thresholds)?;
     if targets.signed.delegations.is_some() {
         return Err(ReleaseError::Metadata {
             role: "targets".into(),
@@ -541,6 +750,108 @@ pub fn verify(m: &ReleaseManifest) -> Result<Release, ReleaseError> {
         }
     };
 
+    let (roles, ed25519_keys, other_keys) = trust_of(&root);
+    let expires_ms = [
+        root.signed.expires,
+        targets.signed.expires,
+        snapshot.signed.expires,
+        timestamp.signed.expires,
+    ]
+    .iter()
+    .map(|t| t.as_millisecond())
+    .min()
+    .unwrap_or(i64::MIN);
+    Ok(Release {
+        info,
+        root_version: root.signed.version.get(),
+        roles,
+        ed25519_keys,
+        other_keys,
+        chain: chain_roots,
+        expires_ms,
+        params,
+        constitution,
+    })
+}
+
+/// The roots before `root` that `m` carries, checked as a TUF client walks
+/// them: versions `chain::first(N)` to N-1 all there, each signed by its own
+/// root threshold and by the one before it's, and `root` by the last one's.
+fn verify_chain(
+    m: &ReleaseManifest,
+    root: &Signed<Root>,
+    thresholds: bool,
+) -> Result<BTreeMap<u64, ChainRoot>, ReleaseError> {
+    let signatures = |role: &str, r: Result<(), tough::schema::Error>| {
+        if thresholds {
+            signatures(role, r)
+        } else {
+            Ok(())
+        }
+    };
+    let n = root.signed.version.get();
+    let mut roots: BTreeMap<u64, Signed<Root>> = BTreeMap::new();
+    for name in m.tuf_metadata.keys() {
+        let Some(k) = chain::version_of(name) else {
+            continue;
+        };
+        let (r, _) = parse::<Root>(m, name)?;
+        if r.signed.version.get() != k {
+            return Err(ReleaseError::Metadata {
+                role: name.clone(),
+                reason: format!("holds root version {}", r.signed.version),
+            });
+        }
+        roots.insert(k, r);
+    }
+    let carried: Vec<u64> = roots.keys().copied().collect();
+    let expected: Vec<u64> = (chain::first(n)..n).collect();
+    if carried != expected {
+        return Err(ReleaseError::Chain(format!(
+            "root version {n} must come with the roots before it ({}), it carries {}",
+            versions_text(&expected),
+            versions_text(&carried)
+        )));
+    }
+    let mut previous: Option<(String, &Signed<Root>)> = None;
+    for (k, r) in &roots {
+        let name = chain::name(*k);
+        signatures(&name, r.signed.verify_role(r))?;
+        if let Some((prev_name, prev)) = &previous {
+            signatures(
+                &format!("{name} (by {prev_name}'s keys)"),
+                prev.signed.verify_role(r),
+            )?;
+        }
+        previous = Some((name, r));
+    }
+    if let Some((prev_name, prev)) = &previous {
+        signatures(
+            &format!("root (by {prev_name}'s keys)"),
+            prev.signed.verify_role(root),
+        )?;
+    }
+    Ok(roots
+        .iter()
+        .map(|(k, r)| {
+            let (roles, _, other_keys) = trust_of(r);
+            (*k, ChainRoot { roles, other_keys })
+        })
+        .collect())
+}
+
+fn versions_text(v: &[u64]) -> String {
+    match (v.first(), v.last()) {
+        (Some(a), Some(b)) if a == b => format!("version {a}"),
+        (Some(a), Some(b)) => format!("versions {a} to {b}"),
+        _ => "none".into(),
+    }
+}
+
+type Roles = BTreeMap<String, (BTreeSet<String>, u64)>;
+
+/// A root's roles, its ed25519 keys and the ids of its other keys.
+fn trust_of(root: &Signed<Root>) -> (Roles, BTreeMap<String, PublicKey>, BTreeSet<String>) {
     let mut ed25519_keys = BTreeMap::new();
     let mut other_keys = BTreeSet::new();
     for (id, key) in &root.signed.keys {
@@ -573,51 +884,55 @@ pub fn verify(m: &ReleaseManifest) -> Result<Release, ReleaseError> {
             )
         })
         .collect();
-    let expires_ms = [
-        root.signed.expires,
-        targets.signed.expires,
-        snapshot.signed.expires,
-        timestamp.signed.expires,
-    ]
-    .iter()
-    .map(|t| t.as_millisecond())
-    .min()
-    .unwrap_or(i64::MIN);
-    Ok(Release {
-        info,
-        root_version: root.signed.version.get(),
-        roles,
-        ed25519_keys,
-        other_keys,
-        expires_ms,
-        params,
-        constitution,
-    })
+    (roles, ed25519_keys, other_keys)
 }
 
 /// Whether `release`'s root is the guardian set's: the same root version,
 /// only the guardians' ed25519 keys, and at least their threshold on every
 /// top-level role.
 pub fn check_guardians(release: &Release, guardians: &GuardianSet) -> Result<(), ReleaseError> {
-    let fail = |m: String| Err(ReleaseError::Guardians(m));
     if release.root_version != guardians.version {
-        return fail(format!(
+        return Err(ReleaseError::Guardians(format!(
             "root version {}, the guardian set is version {}",
             release.root_version, guardians.version
-        ));
+        )));
     }
-    let guardian_ids: BTreeMap<String, PublicKey> =
-        guardians.keys.iter().map(|k| (key_id(k), *k)).collect();
+    check_roles("", &release.roles, &release.other_keys, guardians)
+}
+
+/// Whether every earlier root `release` carries is the guardian set of its
+/// version in `history` (the ledger's `guardian_history`), as
+/// [`check_guardians`] holds the current one to.
+pub fn check_chain(release: &Release, history: &[GuardianSet]) -> Result<(), ReleaseError> {
+    for (k, r) in &release.chain {
+        let Some(set) = history.iter().find(|s| s.version == *k) else {
+            return Err(ReleaseError::Guardians(format!(
+                "it carries root version {k}, and this commons has no guardian set of that version"
+            )));
+        };
+        check_roles(&format!("root version {k}: "), &r.roles, &r.other_keys, set)?;
+    }
+    Ok(())
+}
+
+fn check_roles(
+    at: &str,
+    roles: &Roles,
+    other_keys: &BTreeSet<String>,
+    guardians: &GuardianSet,
+) -> Result<(), ReleaseError> {
+    let fail = |m: String| Err(ReleaseError::Guardians(format!("{at}{m}")));
+    let guardian_ids: BTreeSet<String> = guardians.keys.iter().map(key_id).collect();
     for role in ROLES {
-        let Some((ids, threshold)) = release.roles.get(role) else {
+        let Some((ids, threshold)) = roles.get(role) else {
             return fail(format!("the root has no {role} role"));
         };
-        if let Some(id) = ids.iter().find(|id| release.other_keys.contains(*id)) {
+        if let Some(id) = ids.iter().find(|id| other_keys.contains(*id)) {
             return fail(format!(
                 "{role} lists key {id}, which is not an ed25519 key"
             ));
         }
-        if let Some(id) = ids.iter().find(|id| !guardian_ids.contains_key(*id)) {
+        if let Some(id) = ids.iter().find(|id| !guardian_ids.contains(*id)) {
             return fail(format!("{role} lists key {id}, which is not a guardian's"));
         }
         if *threshold < u64::from(guardians.threshold) {

@@ -81,6 +81,11 @@ pub fn check(
         // root's signatures, the version chain, every file's hash); whether
         // that root is the guardians' is the ledger's question.
         AnyPayload::ReleaseManifest(m) => crate::release::verify(m).map(|_| ()).map_err(Into::into),
+        // A candidate holds together the same way but for its signature
+        // counts, and carries its author's own signature.
+        AnyPayload::ReleaseCandidate(c) => {
+            crate::release::verify_candidate(&c.0, &entry.author).map_err(Into::into)
+        }
         _ => Ok(()),
     }
 }

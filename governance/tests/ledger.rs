@@ -645,3 +645,93 @@ fn the_next_release_is_planned_from_the_ledger() {
     assert_eq!(planned.params.thresholds.max_regenerations, 3);
     assert!(planned.constitution.is_none());
 }
+
+/// Releases across a rotation, as `mirror release build` makes them from
+/// the ledger: the first root is carried unchanged into the chain, the
+/// guardians' copies of a candidate merge, the candidate is ready only once
+/// the old guardians' threshold has signed the new root too, and the
+/// published release holds against the guardian history.
+#[test]
+fn release_candidates_gather_signatures_across_a_rotation() {
+    use mirror_governance::params::EngineParams;
+    use mirror_governance::payload::{ReleaseCandidate, ReleaseManifest};
+    use mirror_governance::release::{self, BuildSpec, chain};
+    let params = EngineParams::genesis().unwrap();
+    let build = |l: &Ledger, version: u64, previous: Option<Hash>| -> ReleaseManifest {
+        let mut history = l.guardian_history();
+        let current = history.pop().unwrap();
+        release::build(&BuildSpec {
+            version,
+            previous,
+            proposals: vec![],
+            params: &params,
+            constitution: None,
+            guardians: &current,
+            earlier_guardians: &history,
+            earlier_roots: &chain::carried_roots(l),
+            expires_ms: T0 + 365 * PERIOD as i64,
+            root_expires_ms: T0 + chain::ROOT_LIFETIME_MS,
+        })
+        .unwrap()
+    };
+    let signed = |m: &ReleaseManifest, by: &[u8]| {
+        by.iter()
+            .fold(m.clone(), |m, g| release::sign(&m, &key(*g)).unwrap().0)
+    };
+
+    // Release 1 under guardians 1 and 2.
+    let mut w = World::new();
+    let r1 = signed(&build(&w.ledger(), 1, None), &[1, 2]);
+    let r1_id = w.add(1, T0 + 20, AnyPayload::ReleaseManifest(r1.clone()));
+    let l = w.ledger();
+    assert!(l.releases()[0].1.is_ok());
+
+    // Rotation to guardians 2 and 3 (2 of 2), signed by both sets.
+    let next = w.add(2, T0 + 30, AnyPayload::Genesis(genesis(&[2, 3], 2, 2)));
+    for g in [1, 2, 3] {
+        w.sign(g, T0 + 31, SignaturePurpose::RootRotation, next);
+    }
+    let l = w.ledger();
+    assert_eq!(l.guardians().version, 2);
+    let r2 = build(&l, 2, Some(r1_id));
+    assert_eq!(r2.tuf_metadata["1.root"], r1.tuf_metadata["root"]);
+
+    // Guardians 2 and 3 sign their own copies over the commons.
+    w.add(
+        2,
+        T0 + 40,
+        AnyPayload::ReleaseCandidate(ReleaseCandidate(signed(&r2, &[2]))),
+    );
+    w.add(
+        3,
+        T0 + 41,
+        AnyPayload::ReleaseCandidate(ReleaseCandidate(signed(&r2, &[3]))),
+    );
+    let candidates = w.ledger().release_candidates();
+    assert_eq!(candidates.len(), 1);
+    assert_eq!(candidates[0].records.len(), 2);
+    let e = candidates[0].verdict.as_ref().unwrap_err();
+    assert!(e.to_string().contains("by 1.root's keys"), "{e}");
+    // Guardian 1, rotated out, signs the new root: ready.
+    w.add(
+        1,
+        T0 + 42,
+        AnyPayload::ReleaseCandidate(ReleaseCandidate(signed(&r2, &[1]))),
+    );
+    let c = w.ledger().release_candidates().remove(0);
+    c.verdict.as_ref().unwrap();
+    assert_eq!(c.published, None);
+    let r2_id = w.add(3, T0 + 50, AnyPayload::ReleaseManifest(c.release.clone()));
+    let l = w.ledger();
+    assert_eq!(l.release_candidates()[0].published, Some(r2_id));
+    let verdicts: Vec<_> = l.releases().into_iter().map(|(_, v)| v.is_ok()).collect();
+    assert_eq!(verdicts, vec![true, true]);
+    // The gate takes each copy from its signer, and not from anyone else.
+    let forged = w.add(
+        4,
+        T0 + 60,
+        AnyPayload::ReleaseCandidate(ReleaseCandidate(signed(&r2, &[2]))),
+    );
+    let entry = w.entries.iter().find(|e| e.id == forged).unwrap();
+    assert!(rules::check(entry, &w.genesis, 1, &checker()).is_err());
+}

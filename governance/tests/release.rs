@@ -32,6 +32,26 @@ fn guardians(ns: &[u8], threshold: u32, version: u64) -> GuardianSet {
     }
 }
 
+fn spec(set: &GuardianSet) -> BuildSpec<'_> {
+    BuildSpec {
+        version: 3,
+        previous: Some(Hex([7; 32])),
+        proposals: vec![Hex([9; 32])],
+        params: genesis_params(),
+        constitution: None,
+        guardians: set,
+        earlier_guardians: &[],
+        earlier_roots: &[],
+        expires_ms: T0 + YEAR,
+        root_expires_ms: T0 + YEAR,
+    }
+}
+
+fn genesis_params() -> &'static EngineParams {
+    static P: std::sync::OnceLock<EngineParams> = std::sync::OnceLock::new();
+    P.get_or_init(|| EngineParams::genesis().unwrap())
+}
+
 fn unsigned(set: &GuardianSet) -> ReleaseManifest {
     release::build(&BuildSpec {
         version: 3,
@@ -41,6 +61,9 @@ fn unsigned(set: &GuardianSet) -> ReleaseManifest {
         constitution: None,
         guardians: set,
         expires_ms: T0 + YEAR,
+        earlier_guardians: &[],
+        earlier_roots: &[],
+        root_expires_ms: T0 + YEAR,
     })
     .unwrap()
 }
@@ -125,9 +148,95 @@ fn a_root_that_is_not_the_guardians_is_refused() {
 
     // A root version that skips (the guardians are at version 1).
     let skip = guardians(&[1, 2], 2, 3);
-    let r = release::verify(&signed_by(&unsigned(&skip), &[1, 2])).unwrap();
+    let skipped = [guardians(&[1, 2], 2, 1), guardians(&[1, 2], 2, 2)];
+    let m = release::build(&BuildSpec {
+        earlier_guardians: &skipped,
+        ..spec(&skip)
+    })
+    .unwrap();
+    let r = release::verify(&signed_by(&m, &[1, 2])).unwrap();
     let e = release::check_guardians(&r, &set).unwrap_err();
     assert!(e.to_string().contains("root version 3"), "{e}");
+    // Nor can a root version come without the roots before it.
+    let e = release::build(&spec(&skip)).unwrap_err();
+    assert!(e.to_string().contains("version 1"), "{e}");
+}
+
+/// A root chain: the root of one guardian set is carried, unchanged, by every
+/// release under it; a rotation adds a version signed by the old threshold
+/// and the new; the chain is checked as a TUF client walks it and against
+/// the ledger's guardian history.
+#[test]
+fn roots_chain_across_releases_and_rotations() {
+    let v1 = guardians(&[1, 2, 3], 2, 1);
+    let v2 = guardians(&[3, 4], 2, 2);
+    let first = signed_by(&unsigned(&v1), &[1, 2]);
+    // The same guardians: the signed root is reused byte for byte, and its
+    // signatures from both releases merge.
+    let again = release::build(&BuildSpec {
+        earlier_roots: &[first.metadata_bytes("root").unwrap()],
+        root_expires_ms: T0 + 5 * YEAR,
+        ..spec(&v1)
+    })
+    .unwrap();
+    assert_eq!(again.tuf_metadata["root"], first.tuf_metadata["root"]);
+    let again = signed_by(&again, &[3]);
+    let doc: Value = serde_json::from_slice(&again.metadata_bytes("root").unwrap()).unwrap();
+    assert_eq!(doc["signatures"].as_array().unwrap().len(), 3);
+    assert_eq!(doc["signed"]["version"], 1);
+    assert_eq!(doc["signed"]["consistent_snapshot"], true);
+
+    // Rotation to version 2: it carries version 1 as `1.root`.
+    let rotated = release::build(&BuildSpec {
+        earlier_guardians: std::slice::from_ref(&v1),
+        earlier_roots: &[again.metadata_bytes("root").unwrap()],
+        ..spec(&v2)
+    })
+    .unwrap();
+    assert_eq!(rotated.tuf_metadata["1.root"], again.tuf_metadata["root"]);
+    // The new guardians alone: the old threshold is missing on the new root.
+    let half = signed_by(&rotated, &[3, 4]);
+    let e = release::verify(&half).unwrap_err();
+    assert_eq!(e.reason(), "release_signatures");
+    assert!(e.to_string().contains("by 1.root's keys"), "{e}");
+    // Key 1 (a leaving guardian) signs the new root only.
+    let (full, roles) = release::sign(&half, &key(1)).unwrap();
+    // (and `1.root`, which it had signed already: those bytes stay).
+    assert_eq!(roles, vec!["1.root".to_string(), "root".to_string()]);
+    assert_eq!(full.tuf_metadata["1.root"], half.tuf_metadata["1.root"]);
+    let r = release::verify(&full).unwrap();
+    assert_eq!(r.root_version, 2);
+    assert_eq!(r.chain.keys().copied().collect::<Vec<_>>(), vec![1]);
+    release::check_guardians(&r, &v2).unwrap();
+    release::check_chain(&r, &[v1.clone(), v2.clone()]).unwrap();
+    // A history whose version 1 is someone else's refuses the chain.
+    let e = release::check_chain(&r, &[guardians(&[5, 6], 2, 1), v2.clone()]).unwrap_err();
+    assert!(e.to_string().contains("root version 1"), "{e}");
+
+    // The chain must be whole: without `1.root`, or with a forged one.
+    let mut cut = full.clone();
+    cut.tuf_metadata.remove("1.root");
+    let e = release::verify(&cut).unwrap_err();
+    assert_eq!(e.reason(), "release_chain", "{e}");
+    let forged = release::build(&BuildSpec {
+        earlier_guardians: &[guardians(&[5, 6], 2, 1)],
+        ..spec(&v2)
+    })
+    .unwrap();
+    let mut mixed = full.clone();
+    mixed.tuf_metadata.insert(
+        "1.root".into(),
+        signed_by(&forged, &[5, 6]).tuf_metadata["1.root"].clone(),
+    );
+    assert!(release::verify(&mixed).is_err());
+    // A name that only looks like a chain entry is not one.
+    let mut odd = full.clone();
+    odd.tuf_metadata
+        .insert("01.root".into(), full.tuf_metadata["1.root"].clone());
+    assert_eq!(
+        release::verify(&odd).unwrap_err().reason(),
+        "release_metadata"
+    );
 }
 
 #[test]
@@ -187,6 +296,9 @@ fn a_file_swapped_after_signing_is_refused() {
             constitution: None,
             guardians: &set,
             expires_ms: T0 + YEAR,
+            earlier_guardians: &[],
+            earlier_roots: &[],
+            root_expires_ms: T0 + YEAR,
         })
         .unwrap(),
         &[1, 2],
@@ -279,6 +391,9 @@ fn releases_carry_the_constitution_when_an_amendment_changes_it() {
         constitution: Some(&docs),
         guardians: &set,
         expires_ms: T0 + YEAR,
+        earlier_guardians: &[],
+        earlier_roots: &[],
+        root_expires_ms: T0 + YEAR,
     })
     .unwrap();
     let m = signed_by(&m, &[1]);
@@ -294,4 +409,45 @@ fn releases_carry_the_constitution_when_an_amendment_changes_it() {
         bytes.len()
     );
     assert!(decode_base64(&m.targets[release::CONSTITUTION_TARGET]).is_some());
+}
+
+/// Guardians who sign separate copies of a release count together: the
+/// copies are one release by `content_id`, and merging keeps only
+/// signatures that verify, so a forged copy cannot crowd out a real one.
+#[test]
+fn copies_signed_apart_merge_and_forged_signatures_are_left_out() {
+    let set = guardians(&[1, 2, 3], 2, 1);
+    let m = unsigned(&set);
+    let by_1 = signed_by(&m, &[1]);
+    let by_2 = signed_by(&m, &[2]);
+    let id = release::content_id(&m).unwrap();
+    assert_eq!(release::content_id(&by_1), Some(id));
+    assert_eq!(release::content_id(&by_2), Some(id));
+    assert_eq!(
+        release::verify(&by_1).unwrap_err().reason(),
+        "release_signatures"
+    );
+
+    // A copy claiming key 2's signature with garbage, merged first.
+    let key_2 = release::key_id(&Hex(key(2).verifying_key().to_bytes()));
+    let forged = edit_role(&by_1, "targets", |doc| {
+        doc["signatures"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"keyid": key_2, "sig": "00".repeat(64)}));
+    });
+    let merged = release::merge_signatures(&forged, &by_2).unwrap();
+    let r = release::verify(&merged).unwrap();
+    release::check_guardians(&r, &set).unwrap();
+    let signers = release::signers(&merged);
+    assert_eq!(signers["targets"].len(), 2);
+    assert_eq!(signers["root"].len(), 2);
+
+    // Another release is not merged into this one.
+    let other = release::build(&BuildSpec {
+        version: 4,
+        ..spec(&set)
+    })
+    .unwrap();
+    assert!(release::merge_signatures(&by_1, &other).is_err());
 }

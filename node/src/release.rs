@@ -57,67 +57,193 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> NodeReleaseE
     move |source| NodeReleaseError::Io { context, source }
 }
 
-/// Write `m` as a TUF repository: `metadata/<role>.json` and
-/// `targets/<path>`, the exact bytes the metadata sign.
+/// A metadata file's `signed.version` (0 when it has none).
+fn meta_version(bytes: &[u8]) -> u64 {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v["signed"]["version"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Where a consistent-snapshot repository keeps target `path`:
+/// `<dir>/<sha256>.<name>`.
+fn consistent_target_path(path: &str, sha256: &str) -> String {
+    match path.rsplit_once('/') {
+        Some((dir, name)) => format!("{dir}/{sha256}.{name}"),
+        None => format!("{sha256}.{path}"),
+    }
+}
+
+/// Write `m` as a TUF repository, in both layouts a TUF client may ask for:
+/// `metadata/root.json` and `<k>.root.json` for every root it carries (the
+/// chain a stateful client walks), `timestamp.json`, `snapshot.json` and
+/// `targets.json` beside `<v>.snapshot.json` and `<v>.targets.json`, and
+/// every target at its path and at `<sha256>.<name>` (consistent
+/// snapshots, as python-tuf writes them). The exact bytes the metadata sign.
 pub fn write_repository(m: &ReleaseManifest, dir: &Path) -> Result<(), NodeReleaseError> {
     let (metadata, targets) = release::files(m).ok_or_else(|| {
         NodeReleaseError::Repository("the release's base64 does not decode".into())
     })?;
     let meta_dir = dir.join("metadata");
     std::fs::create_dir_all(&meta_dir).map_err(io(format!("creating {}", meta_dir.display())))?;
-    for (name, bytes) in metadata {
-        let path = meta_dir.join(name);
-        std::fs::write(&path, bytes).map_err(io(format!("writing {}", path.display())))?;
-    }
-    for (name, bytes) in targets {
-        // Target paths are checked by the payload validator: '/'-separated
-        // names, none starting with '.', so they stay inside `targets/`.
-        let path = dir.join("targets").join(&name);
+    let write = |path: PathBuf, bytes: &[u8]| -> Result<(), NodeReleaseError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(io(format!("creating {}", parent.display())))?;
         }
-        std::fs::write(&path, bytes).map_err(io(format!("writing {}", path.display())))?;
+        std::fs::write(&path, bytes).map_err(io(format!("writing {}", path.display())))
+    };
+    for (name, bytes) in &metadata {
+        write(meta_dir.join(name), bytes)?;
+        let versioned = match name.as_str() {
+            "root.json" | "snapshot.json" | "targets.json" => {
+                Some(format!("{}.{name}", meta_version(bytes)))
+            }
+            _ => None,
+        };
+        if let Some(v) = versioned {
+            write(meta_dir.join(v), bytes)?;
+        }
+    }
+    for (name, bytes) in targets {
+        // Target paths are checked by the payload validator: '/'-separated
+        // names, none starting with '.', so they stay inside `targets/`.
+        let sha256 = release::sha256_hex(&bytes);
+        write(dir.join("targets").join(&name), &bytes)?;
+        write(
+            dir.join("targets")
+                .join(consistent_target_path(&name, &sha256)),
+            &bytes,
+        )?;
+        // tough (0.24) asks for `<sha256>.<whole path>` instead of the
+        // specification's `<dir>/<sha256>.<name>`; the same bytes there too.
+        write(dir.join("targets").join(format!("{sha256}.{name}")), &bytes)?;
     }
     Ok(())
 }
 
+/// The first of `names` under `dir` that exists, read.
+fn read_first(dir: &Path, names: &[String]) -> Result<Vec<u8>, NodeReleaseError> {
+    for name in names {
+        match std::fs::read(dir.join(name)) {
+            Ok(bytes) => return Ok(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(format!("reading {}", dir.join(name).display()))(e)),
+        }
+    }
+    Err(NodeReleaseError::Repository(format!(
+        "{} has none of {}",
+        dir.display(),
+        names.join(", ")
+    )))
+}
+
 /// Read a TUF repository written by any TUF tool (python-tuf, tough, this
-/// node) back into a release: the four roles' files, and every target the
+/// node), in either layout, back into a release: the newest root (`root.json`,
+/// else the highest `<k>.root.json`) and the roots before it that a release
+/// carries, the other three roles (versioned files as the timestamp and
+/// snapshot name them, for consistent snapshots), and every target the
 /// targets metadata lists. The version, previous release and proposals come
 /// from the signed `mirror/release.json`.
 pub fn read_repository(dir: &Path) -> Result<ReleaseManifest, NodeReleaseError> {
-    let read =
-        |path: PathBuf| std::fs::read(&path).map_err(io(format!("reading {}", path.display())));
+    let meta = dir.join("metadata");
+    let b64 = mirror_governance::payload::encode_base64;
+    let json = |what: &str, bytes: &[u8]| -> Result<serde_json::Value, NodeReleaseError> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| NodeReleaseError::Repository(format!("{what}: {e}")))
+    };
+    let newest_versioned_root = || -> Result<String, NodeReleaseError> {
+        let entries =
+            std::fs::read_dir(&meta).map_err(io(format!("reading {}", meta.display())))?;
+        let mut newest = None;
+        for entry in entries {
+            let entry = entry.map_err(io(format!("reading {}", meta.display())))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(k) = name
+                .strip_suffix(".json")
+                .and_then(release::chain::version_of)
+            {
+                newest = newest.max(Some(k));
+            }
+        }
+        newest.map(|k| format!("{k}.root.json")).ok_or_else(|| {
+            NodeReleaseError::Repository(format!("{} holds no root", meta.display()))
+        })
+    };
+    let root = read_first(
+        &meta,
+        &[
+            "root.json".into(),
+            newest_versioned_root().unwrap_or_default(),
+        ],
+    )?;
+    let root_doc = json("root.json", &root)?;
+    let consistent = root_doc["signed"]["consistent_snapshot"].as_bool() == Some(true);
+    let n = meta_version(&root);
     let mut tuf_metadata = BTreeMap::new();
-    for role in release::ROLES {
-        let bytes = read(dir.join("metadata").join(format!("{role}.json")))?;
-        tuf_metadata.insert(
-            role.to_string(),
-            mirror_governance::payload::encode_base64(&bytes),
-        );
+    tuf_metadata.insert("root".to_string(), b64(&root));
+    for k in release::chain::first(n)..n {
+        let bytes = read_first(&meta, &[format!("{k}.root.json")])?;
+        tuf_metadata.insert(release::chain::name(k), b64(&bytes));
     }
-    let targets_doc: serde_json::Value =
-        serde_json::from_slice(&read(dir.join("metadata/targets.json"))?)
-            .map_err(|e| NodeReleaseError::Repository(format!("targets.json: {e}")))?;
+    // Plain names first, or versioned ones first for consistent snapshots.
+    let names = |role: &str, version: Option<u64>| -> Vec<String> {
+        let plain = format!("{role}.json");
+        match version {
+            Some(v) if consistent => vec![format!("{v}.{plain}"), plain],
+            Some(v) => vec![plain, format!("{v}.{role}.json")],
+            None => vec![plain],
+        }
+    };
+    let timestamp = read_first(&meta, &names("timestamp", None))?;
+    let listed_version = |doc: &[u8], file: &str| {
+        json("metadata", doc)
+            .ok()
+            .and_then(|v| v["signed"]["meta"][file]["version"].as_u64())
+    };
+    let snapshot = read_first(
+        &meta,
+        &names("snapshot", listed_version(&timestamp, "snapshot.json")),
+    )?;
+    let targets_meta = read_first(
+        &meta,
+        &names("targets", listed_version(&snapshot, "targets.json")),
+    )?;
+    for (role, bytes) in [
+        ("timestamp", &timestamp),
+        ("snapshot", &snapshot),
+        ("targets", &targets_meta),
+    ] {
+        tuf_metadata.insert(role.to_string(), b64(bytes));
+    }
+    let targets_doc = json("targets.json", &targets_meta)?;
     let listed = targets_doc["signed"]["targets"]
         .as_object()
         .ok_or_else(|| NodeReleaseError::Repository("targets.json lists no targets".into()))?;
     let mut targets = BTreeMap::new();
-    for path in listed.keys() {
+    for (path, info) in listed {
         if path
             .split('/')
-            .any(|seg| seg.is_empty() || seg.starts_with('.'))
+            .any(|seg| seg.is_empty() || seg.starts_with('.') || seg == "..")
         {
             return Err(NodeReleaseError::Repository(format!(
                 "target path {path:?} is not a plain relative path"
             )));
         }
-        let bytes = read(dir.join("targets").join(path))?;
-        targets.insert(
-            path.clone(),
-            mirror_governance::payload::encode_base64(&bytes),
-        );
+        let mut candidates = vec![path.clone()];
+        if let Some(sha) = info["hashes"]["sha256"].as_str()
+            && sha.len() == 64
+            && sha.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            let prefixed = consistent_target_path(path, sha);
+            if consistent {
+                candidates.insert(0, prefixed);
+            } else {
+                candidates.push(prefixed);
+            }
+        }
+        let bytes = read_first(&dir.join("targets"), &candidates)?;
+        targets.insert(path.clone(), b64(&bytes));
     }
     let info_bytes = targets
         .get(release::RELEASE_TARGET)
@@ -135,14 +261,20 @@ pub fn read_repository(dir: &Path) -> Result<ReleaseManifest, NodeReleaseError> 
 }
 
 /// Everything a node checks before it trusts a release: the pure checks,
-/// the guardian set, expiry at `now_ms`, and a full load through tough.
+/// the guardian set in force (the last of `history`, the ledger's
+/// `guardian_history`) and the earlier ones for the root chain, expiry at
+/// `now_ms`, and a full load through tough.
 pub fn verify(
     m: &ReleaseManifest,
-    guardians: &GuardianSet,
+    history: &[GuardianSet],
     now_ms: i64,
 ) -> Result<Release, NodeReleaseError> {
     let release = release::verify(m)?;
+    let guardians = history
+        .last()
+        .ok_or_else(|| NodeReleaseError::Repository("no guardian set".into()))?;
     release::check_guardians(&release, guardians)?;
+    release::check_chain(&release, history)?;
     if release.expires_ms <= now_ms {
         let expired = jiff::Timestamp::from_millisecond(release.expires_ms)
             .map(|t| t.to_string())
@@ -156,13 +288,21 @@ pub fn verify(
     Ok(release)
 }
 
-/// Load the release with tough's client, trusting its root (which the
-/// caller has tied to the guardians), expiry enforced; read every target.
+/// Load the release with tough's client, expiry enforced, trusting the
+/// oldest root it carries (which the caller has tied to the guardians), so
+/// tough walks the root chain as a client that has held that root since;
+/// read every target.
 fn load_with_tough(m: &ReleaseManifest) -> Result<(), NodeReleaseError> {
     let dir = tempfile::tempdir().map_err(io("creating a temporary directory"))?;
     write_repository(m, dir.path())?;
-    let root =
-        std::fs::read(dir.path().join("metadata/root.json")).map_err(io("reading root.json"))?;
+    let oldest = m
+        .tuf_metadata
+        .keys()
+        .filter_map(|n| release::chain::version_of(n))
+        .min()
+        .map_or_else(|| "root.json".to_string(), |k| format!("{k}.root.json"));
+    let root = std::fs::read(dir.path().join("metadata").join(&oldest))
+        .map_err(io(format!("reading {oldest}")))?;
     let url = |sub: &str| {
         url::Url::from_directory_path(dir.path().join(sub))
             .map_err(|()| NodeReleaseError::Repository("temporary path is not absolute".into()))

@@ -1,8 +1,9 @@
 //! Governance end to end, as people run it: four `mirror node` daemons on
 //! 127.0.0.1 (two guardians, two members), every step through the CLI.
 //! A member proposes a pattern-lexicon change; it gossips; members vote;
-//! every node computes the same approved tally; the guardians build and
-//! sign a release; every node verifies and applies it, and the same
+//! every node computes the same approved tally; a guardian proposes the
+//! release, the other signs it over the commons and a member publishes it
+//! at the threshold; every node verifies and applies it, and the same
 //! reflection now shows the new pattern; a rollback restores the old
 //! behaviour.
 
@@ -166,17 +167,52 @@ fn a_proposal_becomes_a_release_every_node_applies_and_can_roll_back() {
         "{tally}"
     );
 
-    // The guardians build and sign the release; it needs both.
+    // The guardians build the release and collect their signatures over the
+    // commons: guardian 1 proposes it (signed by itself), guardian 2 signs
+    // the candidate it received, and a member publishes it.
     let rel = dir.path().join("release.json");
     ok(g1, &["release", "build", "--out", s(&rel)]);
-    ok(g1, &["release", "sign", s(&rel)]);
-    let e = fails(g1, &["release", "publish", s(&rel)]);
-    assert!(e.contains("not signed by enough"), "{e}");
-    ok(g2, &["release", "sign", s(&rel)]);
-    let release_id = json_of(g2, &["release", "publish", s(&rel)])["id"]
+    let candidate = json_of(g1, &["release", "propose", s(&rel)])["id"]
         .as_str()
         .unwrap()
         .to_string();
+    wait_for("the candidate to reach every node", || {
+        homes
+            .iter()
+            .all(|h| pending(h).iter().any(|c| c["id"] == candidate.as_str()))
+    });
+    // One of two: listed with its signer, not publishable, not installable.
+    let listed = pending(m1).remove(0);
+    assert_eq!(listed["ready"], false, "{listed}");
+    assert_eq!(listed["signers"]["targets"], serde_json::json!([keys[0]]));
+    let e = fails(m1, &["release", "publish", &candidate]);
+    assert!(e.contains("not signed by enough"), "{e}");
+    fails(m1, &["release", "apply", &candidate]);
+    // Only a key of the root can sign.
+    fails(m2, &["release", "sign", &candidate]);
+    ok(g2, &["release", "sign", &candidate]);
+    wait_for("guardian 2's signature to reach member 1", || {
+        pending(m1).first().is_some_and(|c| c["ready"] == true)
+    });
+    let listed = pending(m1).remove(0);
+    let mut both = vec![keys[0].clone(), keys[1].clone()];
+    both.sort();
+    assert_eq!(
+        listed["signers"]["targets"],
+        serde_json::json!(both),
+        "{listed}"
+    );
+    let release_id = json_of(m1, &["release", "publish", &candidate])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for("every node to see the candidate published", || {
+        homes.iter().all(|h| {
+            pending(h)
+                .first()
+                .is_some_and(|c| c["published"] == release_id.as_str())
+        })
+    });
 
     // Every node verifies and applies it; the same reflection now shows the
     // new pattern, and the proposal reads as applied everywhere.
@@ -209,6 +245,13 @@ fn a_proposal_becomes_a_release_every_node_applies_and_can_roll_back() {
         assert!(d.stop().0.success());
     }
     assert!(first.stop().0.success());
+}
+
+fn pending(home: &Path) -> Vec<Value> {
+    json_of(home, &["release", "pending"])["candidates"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 fn mirror_ok(home: &Path, args: &[&str]) -> bool {

@@ -88,9 +88,62 @@ fn build(
         params,
         constitution: None,
         guardians: set,
+        earlier_guardians: &[],
+        earlier_roots: &[],
         expires_ms,
+        root_expires_ms: expires_ms,
     })
     .unwrap()
+}
+
+/// A release of `set` whose chain holds the `earlier` sets, reusing the
+/// roots earlier releases carried (`roots`), as `mirror release build` does.
+fn build_chained(
+    set: &GuardianSet,
+    earlier: &[GuardianSet],
+    roots: &[Vec<u8>],
+    version: u64,
+    params: &EngineParams,
+    expires_ms: i64,
+) -> ReleaseManifest {
+    release::build(&BuildSpec {
+        version,
+        previous: (version > 1).then_some(Hex([version as u8; 32])),
+        proposals: vec![],
+        params,
+        constitution: None,
+        guardians: set,
+        earlier_guardians: earlier,
+        earlier_roots: roots,
+        expires_ms,
+        root_expires_ms: now_ms() + release::chain::ROOT_LIFETIME_MS,
+    })
+    .unwrap()
+}
+
+/// The root files `m` carries (what `chain::carried_roots` gathers from
+/// the ledger).
+fn roots_of(m: &ReleaseManifest) -> Vec<Vec<u8>> {
+    m.tuf_metadata
+        .keys()
+        .filter(|n| *n == "root" || release::chain::version_of(n).is_some())
+        .map(|n| m.metadata_bytes(n).unwrap())
+        .collect()
+}
+
+/// The node's signing seed, hex (for python-tuf, which signs with it).
+fn node_seed(home: &Path) -> String {
+    let key_dir = home.join("keys");
+    let entry = std::fs::read_dir(&key_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let text = std::fs::read_to_string(entry.path()).unwrap();
+    text.lines()
+        .find(|l| l.len() == 64 && l.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(|| panic!("no seed in the key file"))
+        .to_string()
 }
 
 fn write(path: &Path, m: &ReleaseManifest) {
@@ -345,12 +398,19 @@ fn releases_interoperate_with_python_tuf_both_ways() {
             "{path}"
         );
     }
-    // And python-tuf notices a swapped target.
-    std::fs::write(
-        repo.join("targets").join(release::PARAMS_TARGET),
-        b"not the pack",
-    )
-    .unwrap();
+    // And python-tuf notices a swapped target (every copy the export wrote:
+    // at its path and under its hash).
+    let sha =
+        release::sha256_hex(&payload::decode_base64(&m.targets[release::PARAMS_TARGET]).unwrap());
+    for copy in [
+        release::PARAMS_TARGET.to_string(),
+        format!("mirror/{sha}.params.json.gz"),
+        format!("{sha}.{}", release::PARAMS_TARGET),
+    ] {
+        let path = repo.join("targets").join(copy);
+        assert!(path.exists(), "{}", path.display());
+        std::fs::write(path, b"not the pack").unwrap();
+    }
     let out = Command::new(&python)
         .arg(interop_script())
         .arg("verify")
@@ -362,20 +422,11 @@ fn releases_interoperate_with_python_tuf_both_ways() {
     // python-tuf → Mirror: made and signed by python-tuf with the guardians'
     // keys, verified and applied here.
     let files = release::files(&build(&set, 2, &params, year)).unwrap().1;
-    let seed_of_node = {
-        let key_dir = home.join("keys");
-        let entry = std::fs::read_dir(&key_dir)
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap();
-        let text = std::fs::read_to_string(entry.path()).unwrap();
-        text.lines()
-            .find(|l| l.len() == 64 && l.bytes().all(|b| b.is_ascii_hexdigit()))
-            .unwrap_or_else(|| panic!("no seed in the key file"))
-            .to_string()
-    };
+    let seed_of_node = node_seed(&home);
+    // In the consistent-snapshot layout python-tuf's repositories serve
+    // (1.root.json, 2.snapshot.json, <sha256>.params.json.gz, ...).
     let spec = json!({
+        "consistent": true,
         "seeds": [seed_of_node, hex::encode(OTHER)],
         "threshold": 2,
         "root_version": 1,
@@ -422,6 +473,245 @@ fn releases_interoperate_with_python_tuf_both_ways() {
     assert!(e.contains("guardians' threshold is 2"), "{e}");
 }
 
+/// Run python-tuf's client against `repo`, keeping its trusted metadata in
+/// `state` between runs.
+fn python_client(python: &Path, repo: &Path, state: &Path) -> Result<Value, String> {
+    let out = Command::new(python)
+        .arg(interop_script())
+        .arg("client")
+        .arg(repo)
+        .arg(state)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A guardian set of version 2: the node and THIRD, 2 of 2 (OTHER leaves).
+const THIRD: [u8; 32] = [6; 32];
+
+fn rotated(set1: &GuardianSet) -> GuardianSet {
+    let me = *set1
+        .keys
+        .iter()
+        .find(|k| **k != Hex(SigningKey::from_bytes(&OTHER).verifying_key().to_bytes()))
+        .unwrap();
+    GuardianSet {
+        version: 2,
+        keys: [
+            me,
+            Hex(SigningKey::from_bytes(&THIRD).verifying_key().to_bytes()),
+        ]
+        .into_iter()
+        .collect(),
+        ..set1.clone()
+    }
+}
+
+#[test]
+fn a_python_tuf_client_that_keeps_its_state_follows_three_releases_and_a_guardian_rotation() {
+    let Some(python) = python_tuf() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (home, set1) = guardian_node(dir.path());
+    let set2 = rotated(&set1);
+    let month = now_ms() + 30 * DAY;
+    let state = dir.path().join("client-state");
+    let export = |file: &Path, name: &str| {
+        let repo = dir.path().join(name);
+        ok(
+            &home,
+            &[
+                "release",
+                "export",
+                file.to_str().unwrap(),
+                repo.to_str().unwrap(),
+            ],
+        );
+        repo
+    };
+
+    // Release 1: a fresh root, version 1, long-lived; the release's own
+    // roles expire within the month.
+    let params = params_with_new_rule();
+    let r1 = signed_file(
+        dir.path(),
+        &home,
+        "r1.json",
+        &build_chained(&set1, &[], &[], 1, &params, month),
+    );
+    let seen = python_client(&python, &export(&r1, "repo1"), &state).unwrap();
+    assert_eq!(seen["root_version"], 1, "{seen}");
+    assert_eq!(seen["targets_version"], 1);
+    assert_eq!(seen["consistent_snapshot"], true);
+    let root_expires = seen["root_expires"]
+        .as_str()
+        .unwrap()
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_millisecond();
+    assert!(root_expires > now_ms() + 9 * 365 * DAY, "{seen}");
+
+    // Release 2, same guardians: the very same signed root, not re-issued
+    // (no new version, no new expiry), so the client's trusted root stays
+    // valid for as long as it said.
+    let r2 = signed_file(
+        dir.path(),
+        &home,
+        "r2.json",
+        &build_chained(&set1, &[], &roots_of(&read(&r1)), 2, &params, month),
+    );
+    assert_eq!(
+        read(&r2).tuf_metadata["root"],
+        read(&r1).tuf_metadata["root"]
+    );
+    let v = json_of(&home, &["release", "verify", r2.to_str().unwrap()]);
+    assert_eq!(v["ok"], true, "{v}");
+    let seen = python_client(&python, &export(&r2, "repo2"), &state).unwrap();
+    assert_eq!(seen["root_version"], 1, "{seen}");
+    assert_eq!(seen["targets_version"], 2);
+
+    // The guardians rotate (OTHER leaves, THIRD joins): release 3 is signed
+    // by root version 2, which carries version 1 before it.
+    let unsigned = build_chained(
+        &set2,
+        std::slice::from_ref(&set1),
+        &roots_of(&read(&r2)),
+        3,
+        &params,
+        month,
+    );
+    assert_eq!(
+        unsigned.tuf_metadata["1.root"],
+        read(&r1).tuf_metadata["root"],
+        "the chain carries the root clients already hold"
+    );
+    let r3 = dir.path().join("r3.json");
+    write(&r3, &unsigned);
+    ok(&home, &["release", "sign", r3.to_str().unwrap()]);
+    let (m, roles) = release::sign(&read(&r3), &SigningKey::from_bytes(&THIRD)).unwrap();
+    assert_eq!(roles.len(), 4, "{roles:?}");
+    write(&r3, &m);
+
+    // Without the leaving guardian's signature, root version 2 has the new
+    // threshold but not the old one: python-tuf keeps its root and refuses,
+    // and so does Mirror.
+    let e = python_client(&python, &export(&r3, "repo3-half"), &state).unwrap_err();
+    assert!(e.contains("root"), "{e}");
+    let e = release::verify(&read(&r3)).unwrap_err();
+    assert_eq!(e.reason(), "release_signatures", "{e}");
+    assert!(e.to_string().contains("1.root"), "{e}");
+
+    // The leaving guardian signs the new root (and only it).
+    let (m, roles) = release::sign(&read(&r3), &SigningKey::from_bytes(&OTHER)).unwrap();
+    assert_eq!(roles, vec!["1.root".to_string(), "root".to_string()]);
+    write(&r3, &m);
+    let seen = python_client(&python, &export(&r3, "repo3"), &state).unwrap();
+    assert_eq!(seen["root_version"], 2, "{seen}");
+    assert_eq!(seen["targets_version"], 3);
+    let state_root: Value =
+        serde_json::from_slice(&std::fs::read(state.join("root.json")).unwrap()).unwrap();
+    assert_eq!(
+        state_root["signed"]["version"], 2,
+        "the client kept the new root"
+    );
+
+    // Mirror accepts it with the guardian history that made version 2, and
+    // walks the same chain with tough; a ledger that never rotated does not.
+    let m3 = read(&r3);
+    let history = [set1.clone(), set2.clone()];
+    mirror_node::release::verify(&m3, &history, now_ms()).unwrap();
+    let e = mirror_node::release::verify(&m3, std::slice::from_ref(&set1), now_ms()).unwrap_err();
+    assert!(e.to_string().contains("root version 2"), "{e}");
+    // A chain root that is not the ledger's set of that version is refused.
+    let strangers = GuardianSet {
+        keys: [[7u8; 32], [8u8; 32]]
+            .iter()
+            .map(|s| Hex(SigningKey::from_bytes(s).verifying_key().to_bytes()))
+            .collect(),
+        ..set1.clone()
+    };
+    let e = mirror_node::release::verify(&m3, &[strangers, set2.clone()], now_ms()).unwrap_err();
+    assert!(e.to_string().contains("root version 1"), "{e}");
+
+    // python-tuf → Mirror: python-tuf makes release 4 in its consistent
+    // layout with both roots (1.root.json, 2.root.json, no root.json), and
+    // Mirror reads and verifies it with the same history.
+    let files = release::files(&build_chained(
+        &set2,
+        std::slice::from_ref(&set1),
+        &[],
+        4,
+        &params,
+        month,
+    ))
+    .unwrap()
+    .1;
+    let me = node_seed(&home);
+    let spec = json!({
+        "consistent": true,
+        "seeds": [me, hex::encode(THIRD)],
+        "threshold": 2,
+        "root_version": 2,
+        "roots": [
+            {"seeds": [me, hex::encode(OTHER)], "threshold": 2, "sign": [me, hex::encode(OTHER)]},
+            {"seeds": [me, hex::encode(THIRD)], "threshold": 2, "sign": [me, hex::encode(OTHER), hex::encode(THIRD)]},
+        ],
+        "version": 4,
+        "expires": jiff::Timestamp::from_millisecond(month).unwrap().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "files": files.iter().map(|(p, b)| (p.clone(), Value::String(hex::encode(b)))).collect::<serde_json::Map<_, _>>(),
+    });
+    let spec_path = dir.path().join("spec4.json");
+    std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let theirs = dir.path().join("theirs4");
+    let out = Command::new(&python)
+        .arg(interop_script())
+        .arg("make")
+        .arg(&theirs)
+        .arg(&spec_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!theirs.join("metadata/root.json").exists());
+    let m4 = mirror_node::release::read_repository(&theirs).unwrap();
+    assert!(m4.tuf_metadata.contains_key("1.root"));
+    let r = mirror_node::release::verify(&m4, &history, now_ms()).unwrap();
+    assert_eq!((r.info.version, r.root_version), (4, 2));
+    // And the persistent client takes it too, from python-tuf's own layout.
+    let seen = python_client(&python, &theirs, &state).unwrap();
+    assert_eq!(seen["targets_version"], 4, "{seen}");
+
+    // Root version 2 made by python-tuf without the old guardians' threshold
+    // is refused by Mirror.
+    let mut weak = spec.clone();
+    weak["roots"][1]["sign"] = json!([me, hex::encode(THIRD)]);
+    std::fs::write(&spec_path, serde_json::to_vec(&weak).unwrap()).unwrap();
+    let weak_repo = dir.path().join("weak4");
+    let out = Command::new(&python)
+        .arg(interop_script())
+        .arg("make")
+        .arg(&weak_repo)
+        .arg(&spec_path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let e = mirror_node::release::verify(
+        &mirror_node::release::read_repository(&weak_repo).unwrap(),
+        &history,
+        now_ms(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("1.root"), "{e}");
+}
+
 #[test]
 fn an_amendment_release_ratifies_its_constitution_and_rollback_restores_the_old() {
     let dir = tempfile::tempdir().unwrap();
@@ -444,6 +734,9 @@ fn an_amendment_release_ratifies_its_constitution_and_rollback_restores_the_old(
         constitution: Some(&docs),
         guardians: &set,
         expires_ms: now_ms() + 30 * DAY,
+        earlier_guardians: &[],
+        earlier_roots: &[],
+        root_expires_ms: now_ms() + 30 * DAY,
     })
     .unwrap();
     let path = signed_file(dir.path(), &home, "amendment.json", &m);

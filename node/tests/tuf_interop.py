@@ -5,9 +5,20 @@
   verify DIR            load a repository Mirror wrote with python-tuf's
                         client (ngclient.Updater), download every target and
                         print what it saw, as JSON
+  client DIR STATE      the same with a client that keeps its metadata in
+                        STATE across runs, as a deployed client does: the
+                        first run trusts DIR's oldest root (1.root.json),
+                        later ones only what STATE holds, so a new root is
+                        taken only through the N.root.json chain
 
 SPEC.json: {"seeds": [hex ed25519 seeds], "threshold": k, "root_version": n,
-"version": v, "expires": "YYYY-MM-DDTHH:MM:SSZ", "files": {path: hex bytes}}.
+"version": v, "expires": "YYYY-MM-DDTHH:MM:SSZ", "files": {path: hex bytes}},
+optionally with "roots": [{"seeds": [...], "threshold": k, "sign": [...]}]
+(root versions 1, 2, ... in order: each lists its seeds' keys for every role
+and is signed by the seeds in "sign"; the last one signs the release with
+its "seeds"), and "consistent": true for the consistent-snapshot layout
+(versioned N.root.json, N.snapshot.json, N.targets.json and
+<sha256>.<name> targets only, as python-tuf's repositories serve them).
 """
 
 import json
@@ -33,40 +44,54 @@ from tuf.api.serialization.json import JSONSerializer
 from tuf.ngclient import FetcherInterface, Updater
 
 
+def signer_of(seed: str) -> CryptoSigner:
+    return CryptoSigner(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(seed)))
+
+
 def make(out: Path, spec: dict) -> None:
-    signers = [
-        CryptoSigner(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(s)))
-        for s in spec["seeds"]
-    ]
+    signers = [signer_of(s) for s in spec["seeds"]]
     expires = datetime.strptime(spec["expires"], "%Y-%m-%dT%H:%M:%SZ").replace(
         tzinfo=timezone.utc
     )
     version = spec["version"]
-
-    root = Root(expires=expires, consistent_snapshot=False)
-    root.version = spec["root_version"]
-    for role in ("root", "targets", "snapshot", "timestamp"):
-        for signer in signers:
-            root.add_key(signer.public_key, role)
-        root.roles[role].threshold = spec["threshold"]
+    consistent = spec.get("consistent", False)
+    roots = spec.get("roots") or [
+        {"seeds": spec["seeds"], "threshold": spec["threshold"], "sign": spec["seeds"]}
+    ]
+    first_version = spec["root_version"] - len(roots) + 1
+    (out / "metadata").mkdir(parents=True, exist_ok=True)
+    root = None
+    for i, r in enumerate(roots):
+        root = Root(expires=expires, consistent_snapshot=consistent)
+        root.version = first_version + i
+        for role in ("root", "targets", "snapshot", "timestamp"):
+            for seed in r["seeds"]:
+                root.add_key(signer_of(seed).public_key, role)
+            root.roles[role].threshold = r["threshold"]
+        md = Metadata(root)
+        for seed in r["sign"]:
+            md.sign(signer_of(seed), append=True)
+        names = [f"{root.version}.root.json"] if consistent else ["root.json"]
+        for name in names:
+            md.to_file(str(out / "metadata" / name), JSONSerializer(compact=False))
 
     targets = Targets(version=version, expires=expires)
     (out / "targets").mkdir(parents=True, exist_ok=True)
     for path, data_hex in spec["files"].items():
         data = bytes.fromhex(data_hex)
         targets.targets[path] = TargetFile.from_data(path, data, ["sha256"])
-        dest = out / "targets" / path
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(data)
+        paths = targets.targets[path].get_prefixed_paths() if consistent else [path]
+        for p in paths:
+            dest = out / "targets" / p
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
 
     snapshot = Snapshot(version=version, expires=expires)
     snapshot.meta["targets.json"] = MetaFile(version=version)
     timestamp = Timestamp(version=version, expires=expires)
     timestamp.snapshot_meta = MetaFile(version=version)
 
-    (out / "metadata").mkdir(parents=True, exist_ok=True)
     for name, signed in (
-        ("root", root),
         ("targets", targets),
         ("snapshot", snapshot),
         ("timestamp", timestamp),
@@ -74,7 +99,8 @@ def make(out: Path, spec: dict) -> None:
         md = Metadata(signed)
         for signer in signers:
             md.sign(signer, append=True)
-        md.to_file(str(out / "metadata" / f"{name}.json"), JSONSerializer(compact=False))
+        file = f"{version}.{name}.json" if consistent and name != "timestamp" else f"{name}.json"
+        md.to_file(str(out / "metadata" / file), JSONSerializer(compact=False))
 
 
 class LocalFetcher(FetcherInterface):
@@ -87,22 +113,18 @@ class LocalFetcher(FetcherInterface):
         return iter([path.read_bytes()])
 
 
-def verify(repo: Path) -> None:
-    work = Path(tempfile.mkdtemp())
+def load(repo: Path, meta: Path, bootstrap: bytes | None) -> None:
+    """Refresh a client whose trusted metadata lives in META, download every
+    target, print what it saw."""
+    downloads = Path(tempfile.mkdtemp())
     try:
-        meta = work / "trusted"
-        meta.mkdir()
-        # The trust anchor: the root Mirror's guardians signed.
-        root = (repo / "metadata" / "root.json").read_bytes()
-        downloads = work / "downloads"
-        downloads.mkdir()
         updater = Updater(
             metadata_dir=str(meta),
             metadata_base_url=(repo / "metadata").resolve().as_uri() + "/",
             target_dir=str(downloads),
             target_base_url=(repo / "targets").resolve().as_uri() + "/",
             fetcher=LocalFetcher(),
-            bootstrap=root,
+            bootstrap=bootstrap,
         )
         updater.refresh()
         seen = {}
@@ -110,17 +132,37 @@ def verify(repo: Path) -> None:
             info = updater.get_targetinfo(path)
             local = updater.download_target(info, str(downloads / path.replace("/", "_")))
             seen[path] = Path(local).read_bytes().hex()
+        root = updater._trusted_set.root
         print(
             json.dumps(
                 {
                     "targets_version": updater._trusted_set.targets.version,
-                    "root_version": updater._trusted_set.root.version,
+                    "root_version": root.version,
+                    "root_expires": root.expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "consistent_snapshot": root.consistent_snapshot,
                     "files": seen,
                 }
             )
         )
     finally:
+        shutil.rmtree(downloads)
+
+
+def verify(repo: Path) -> None:
+    work = Path(tempfile.mkdtemp())
+    try:
+        # The trust anchor: the root Mirror's guardians signed.
+        load(repo, work, (repo / "metadata" / "root.json").read_bytes())
+    finally:
         shutil.rmtree(work)
+
+
+def client(repo: Path, state: Path) -> None:
+    state.mkdir(parents=True, exist_ok=True)
+    bootstrap = None
+    if not (state / "root.json").exists():
+        bootstrap = (repo / "metadata" / "1.root.json").read_bytes()
+    load(repo, state, bootstrap)
 
 
 if __name__ == "__main__":
@@ -128,5 +170,7 @@ if __name__ == "__main__":
         make(Path(sys.argv[2]), json.loads(Path(sys.argv[3]).read_text()))
     elif sys.argv[1] == "verify":
         verify(Path(sys.argv[2]))
+    elif sys.argv[1] == "client":
+        client(Path(sys.argv[2]), Path(sys.argv[3]))
     else:
         sys.exit(f"unknown mode {sys.argv[1]}")

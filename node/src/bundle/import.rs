@@ -594,6 +594,48 @@ fn parse_lines<R: Record + DeserializeOwned>(
     }
 }
 
+/// Whether one line of data file `table` (the current schema version) is a
+/// record this importer takes, and if not why: exactly the checks an import
+/// runs on each line (shape, every field, the record's own rules, no time
+/// ahead of `now`). For tests that hold the bundle schemas to the same
+/// verdicts.
+pub fn check_record_line(table: &str, line: &str, now: Timestamp) -> Result<(), String> {
+    fn one<R: Record + DeserializeOwned>(line: &str, now: Timestamp) -> Result<(), String> {
+        let record: R = serde_json::from_str(line).map_err(|e| json_reason(&e))?;
+        record.validate().map_err(|e| e.to_string())?;
+        check_times(line.as_bytes(), now)
+    }
+    macro_rules! dispatch {
+        ($($ty:ty),+) => {
+            $(
+                if table == <$ty as Record>::TABLE {
+                    return one::<$ty>(line, now);
+                }
+            )+
+        };
+    }
+    use crate::model::*;
+    dispatch!(
+        Identity,
+        Reflection,
+        Mirrorback,
+        Tension,
+        TensionEvidence,
+        TensionSuggestion,
+        Thread,
+        ThreadMember,
+        EngineRun,
+        EngineFeedback,
+        EvolutionEvent,
+        EvolutionHistory,
+        Integration,
+        ConsentSetting,
+        ConsentChange,
+        EgressRecord
+    );
+    Err(format!("unknown table {table}"))
+}
+
 fn check_versions(manifest: &Manifest) -> Result<(), BundleError> {
     if manifest.format != BUNDLE_FORMAT {
         return Err(BundleError::NotABundle(format!(

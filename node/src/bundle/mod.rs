@@ -27,6 +27,7 @@
 mod export;
 pub mod foreign;
 mod import;
+pub use import::check_record_line;
 pub mod journal;
 mod manifest;
 

@@ -206,6 +206,21 @@ pub enum GuardianCommand {
         #[arg(long, default_value = "amendment", value_parser = serde_enum::<SignaturePurpose>)]
         purpose: SignaturePurpose,
     },
+    /// Propose the next guardian set (a rotation: the next TUF root
+    /// version); it takes effect once the current guardians' threshold and
+    /// the new set's have signed it with `mirror guardian sign ID --purpose
+    /// root_rotation`
+    Rotate {
+        /// A guardian key of the new set (64 hex digits; repeat for each)
+        #[arg(long = "guardian", value_name = "KEY", required = true)]
+        guardians: Vec<String>,
+        /// How many distinct guardians of the new set must sign (k of n)
+        #[arg(long)]
+        threshold: u32,
+        /// How many guardians' attestations admit a member [default: as now]
+        #[arg(long)]
+        attestations: Option<u32>,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -223,14 +238,25 @@ pub enum ReleaseCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Add this node's guardian signature to a release file (in place)
+    /// Add this node's guardian signature to a release file (in place), or
+    /// to a release candidate in the commons (sent over the commons)
     Sign {
-        /// The release file
+        /// The release file, or a candidate's record id (or prefix)
         file: PathBuf,
     },
-    /// Publish a signed release file to the commons
+    /// Send a release file to the commons as a candidate, with this node's
+    /// signature if its key is a guardian's, for the other guardians to sign
+    /// with `mirror release sign ID`
+    Propose {
+        /// The release file (from `mirror release build`)
+        file: PathBuf,
+    },
+    /// Release candidates in the commons and who has signed them
+    Pending,
+    /// Publish a release to the commons once the guardians' threshold has
+    /// signed it: a signed release file, or a candidate (by anyone)
     Publish {
-        /// The signed release file
+        /// The signed release file, or a candidate's record id (or prefix)
         file: PathBuf,
     },
     /// Verify a release (a file, a TUF repository directory, or a record id)
@@ -1321,7 +1347,14 @@ pub fn proposal(ctx: &Context, cmd: &ProposalCommand) -> anyhow::Result<Output> 
 // ---------------------------------------------------------------------------
 
 pub fn guardian(ctx: &Context, cmd: &GuardianCommand) -> anyhow::Result<Output> {
-    let GuardianCommand::Sign { id, purpose } = cmd;
+    let (id, purpose) = match cmd {
+        GuardianCommand::Sign { id, purpose } => (id, purpose),
+        GuardianCommand::Rotate {
+            guardians,
+            threshold,
+            attestations,
+        } => return rotate(ctx, guardians, *threshold, *attestations),
+    };
     let target = parse_hash(id, "id")?;
     let (ledger, _) = ledger(ctx)?;
     let key = signer(ctx)?;
@@ -1344,9 +1377,55 @@ pub fn guardian(ctx: &Context, cmd: &GuardianCommand) -> anyhow::Result<Output> 
     )
 }
 
+/// Publish a rotation: the genesis of this commons with the new guardian
+/// set, threshold and attestations, at the next root version.
+fn rotate(
+    ctx: &Context,
+    guardians: &[String],
+    threshold: u32,
+    attestations: Option<u32>,
+) -> anyhow::Result<Output> {
+    let (ledger, _) = ledger(ctx)?;
+    let current = ledger.guardians();
+    let keys = guardians
+        .iter()
+        .map(|g| {
+            Hex::from_hex(g)
+                .ok_or_else(|| UsageError(format!("guardian key {g:?} is not 64 hex digits")))
+        })
+        .collect::<Result<Vec<PublicKey>, _>>()?;
+    let g = Genesis {
+        guardians: keys,
+        guardian_threshold: threshold,
+        attestations_required: attestations.unwrap_or(current.attestations_required),
+        root_version: current.version + 1,
+        ..ledger.genesis().clone()
+    };
+    g.check().map_err(|e| UsageError(e.to_string()))?;
+    let (id, how) = publish(ctx, &signer(ctx)?, &g)?;
+    Output::new(
+        json!({"id": id, "root_version": g.root_version, "threshold": threshold, "guardians": guardians}),
+        format!(
+            "rotation to root version {} proposed: record {id} {how}; it takes effect once {} of the current guardians and {threshold} of the new sign it with `mirror guardian sign {id} --purpose root_rotation`",
+            g.root_version, current.threshold
+        ),
+    )
+}
+
 // ---------------------------------------------------------------------------
 // Releases
 // ---------------------------------------------------------------------------
+
+/// The candidate one of whose records is `spec` (an id or prefix).
+fn candidate(ledger: &Ledger, spec: &str) -> anyhow::Result<mirror_governance::ledger::Candidate> {
+    let candidates = ledger.release_candidates();
+    let known: Vec<Hash> = candidates.iter().flat_map(|c| c.records.clone()).collect();
+    let id = resolve_hash(spec, &known, "release file or candidate record id")?;
+    candidates
+        .into_iter()
+        .find(|c| c.records.contains(&id))
+        .ok_or_else(|| UsageError(format!("no file and no release candidate {spec}")).into())
+}
 
 /// A release given as a record id in the commons, a release file, or a TUF
 /// repository directory; with its record id when it has one.
@@ -1406,7 +1485,10 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
                 .collect();
             let plan = mirror_governance::plan::plan(&ledger, t, &chosen, &documents)
                 .map_err(|e| UsageError(e.to_string()))?;
-            let guardians = ledger.guardians();
+            let mut earlier_guardians = ledger.guardian_history();
+            let guardians = earlier_guardians
+                .pop()
+                .unwrap_or_else(|| ledger.guardians());
             let m = tuf::build(&tuf::BuildSpec {
                 version: plan.version,
                 previous: plan.previous,
@@ -1414,7 +1496,10 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
                 params: &plan.params,
                 constitution: plan.constitution.as_ref(),
                 guardians: &guardians,
+                earlier_guardians: &earlier_guardians,
+                earlier_roots: &tuf::chain::carried_roots(&ledger),
                 expires_ms: t + i64::from(*expires_days) * 86_400_000,
+                root_expires_ms: t + tuf::chain::ROOT_LIFETIME_MS,
             })?;
             let out = out
                 .clone()
@@ -1432,6 +1517,124 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
                     guardians.threshold,
                     guardians.keys.len(),
                     out.display()
+                ),
+            )
+        }
+        ReleaseCommand::Sign { file } if !file.exists() => {
+            let (ledger, _) = ledger(ctx)?;
+            let c = candidate(&ledger, &file.to_string_lossy())?;
+            let key = signer(ctx)?;
+            let (signed, roles) = tuf::sign(&c.release, &key)?;
+            if roles.is_empty() {
+                return Err(UsageError(
+                    "this node's key is not among the release root's keys: nothing signed".into(),
+                )
+                .into());
+            }
+            let (id, how) = publish(ctx, &key, &payload::ReleaseCandidate(signed.clone()))?;
+            let complete = tuf::verify(&signed).is_ok();
+            Output::new(
+                json!({"candidate": c.records[0], "record": id, "roles": roles, "complete": complete}),
+                format!(
+                    "signed {} of candidate {} (release {}): record {id} {how}{}",
+                    roles.join(", "),
+                    short(&c.records[0]),
+                    c.release.version,
+                    if complete {
+                        "; the threshold is reached: anyone may `mirror release publish` it"
+                    } else {
+                        "; more guardians must sign"
+                    }
+                ),
+            )
+        }
+        ReleaseCommand::Propose { file } => {
+            let (m, _) = load_release(&[], &file.to_string_lossy())?;
+            let key = signer(ctx)?;
+            let (m, roles) = tuf::sign(&m, &key)?;
+            if roles.is_empty() {
+                return Err(UsageError(
+                    "this node's key is not among the release root's keys: a candidate carries its proposer's signature".into(),
+                )
+                .into());
+            }
+            let content = tuf::content_id(&m)
+                .ok_or_else(|| UsageError("the release's metadata is not JSON".into()))?;
+            let (id, how) = publish(ctx, &key, &payload::ReleaseCandidate(m.clone()))?;
+            Output::new(
+                json!({"id": id, "content": content, "version": m.version, "roles": roles}),
+                format!(
+                    "release {} proposed as candidate {id} {how}, signed here: {}; guardians sign it with `mirror release sign {}`",
+                    m.version,
+                    roles.join(", "),
+                    short(&id)
+                ),
+            )
+        }
+        ReleaseCommand::Pending => {
+            let (ledger, _) = ledger(ctx)?;
+            let guardians = ledger.guardians();
+            let mut rows = Vec::new();
+            let mut text = String::new();
+            for c in ledger.release_candidates() {
+                let signers = tuf::signers(&c.release);
+                let on_targets: Vec<String> = signers
+                    .get("targets")
+                    .into_iter()
+                    .flatten()
+                    .map(|k| k.to_hex())
+                    .collect();
+                let state = match (&c.published, &c.verdict) {
+                    (Some(id), _) => format!("published as {}", short(id)),
+                    (None, Ok(_)) => "ready: anyone may publish it".to_string(),
+                    (None, Err(e)) => format!("waiting: {e}"),
+                };
+                let _ = writeln!(
+                    text,
+                    "{}  v{:<4} signed by {} of {} guardians (threshold {}): {}; {state}",
+                    short(&c.records[0]),
+                    c.release.version,
+                    on_targets.len(),
+                    guardians.keys.len(),
+                    guardians.threshold,
+                    on_targets.iter().map(short).collect::<Vec<_>>().join(", "),
+                );
+                rows.push(json!({
+                    "id": c.records[0],
+                    "records": c.records,
+                    "content": c.content,
+                    "version": c.release.version,
+                    "signers": signers,
+                    "threshold": guardians.threshold,
+                    "ready": c.verdict.is_ok(),
+                    "detail": c.verdict.as_ref().err().map(|e| e.to_string()),
+                    "published": c.published,
+                }));
+            }
+            if rows.is_empty() {
+                text.push_str("no release candidates");
+            }
+            Output::new(json!({"candidates": rows}), text.trim_end().to_string())
+        }
+        ReleaseCommand::Publish { file } if !file.exists() => {
+            let (ledger, _) = ledger(ctx)?;
+            let c = candidate(&ledger, &file.to_string_lossy())?;
+            if let Some(id) = c.published {
+                return Err(UsageError(format!("already published as release record {id}")).into());
+            }
+            c.verdict.map_err(|e| {
+                UsageError(format!(
+                    "candidate {} cannot be published yet: {e}",
+                    short(&c.records[0])
+                ))
+            })?;
+            let (id, how) = publish(ctx, &signer(ctx)?, &c.release)?;
+            Output::new(
+                json!({"id": id, "version": c.release.version, "candidate": c.records[0]}),
+                format!(
+                    "release {} published from candidate {}: record {id} {how}",
+                    c.release.version,
+                    short(&c.records[0])
                 ),
             )
         }
@@ -1478,7 +1681,7 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
         ReleaseCommand::Verify { release: spec } => {
             let (ledger, records) = ledger(ctx)?;
             let (m, id) = load_release(&records, spec)?;
-            let r = release::verify(&m, &ledger.guardians(), now())?;
+            let r = release::verify(&m, &ledger.guardian_history(), now())?;
             let text = format!(
                 "release {} verifies: signed by the guardians (root version {}), expires {}, {} proposal(s), pack {}",
                 r.info.version,
@@ -1568,7 +1771,7 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
                 }
             };
             let t = now();
-            let r = release::verify(&m, &ledger.guardians(), t)?;
+            let r = release::verify(&m, &ledger.guardian_history(), t)?;
             let (applied, previous) = release::apply(&ctx.home, &r, &id, t)?;
             record_history(
                 ctx,

@@ -784,7 +784,7 @@ pub async fn answer_stored<A: LlmAdapter>(
         reflection_id: reflection.id,
         // A reflection of any accepted length gets its answer: a quote of
         // a very long one is cut to what a mirrorback may hold.
-        text: fit_text(generated.text, MAX_MIRRORBACK_BYTES),
+        text: fit_text(generated.text, MAX_MIRRORBACK_CHARS),
         engine_mode: generated.engine_mode,
         engine_version: generated.engine_version,
         model: generated.model.clone(),

@@ -38,7 +38,7 @@ pub enum ValidationError {
     },
     #[error("{field} must not be empty")]
     Empty { field: &'static str },
-    #[error("{field} is too long: {len} bytes, at most {max} allowed")]
+    #[error("{field} is too long: {len} characters, at most {max} allowed")]
     TooLong {
         field: &'static str,
         len: usize,
@@ -76,10 +76,10 @@ pub trait Keyed: Record {
     fn id(&self) -> Id;
 }
 
-/// Largest reflection the node accepts (1 MiB of UTF-8).
-pub const MAX_CONTENT_BYTES: usize = 1024 * 1024;
-/// Largest mirrorback text the store keeps.
-pub const MAX_MIRRORBACK_BYTES: usize = 64 * 1024;
+/// Largest reflection the node accepts, in characters.
+pub const MAX_CONTENT_CHARS: usize = 1024 * 1024;
+/// Largest mirrorback text the store keeps, in characters.
+pub const MAX_MIRRORBACK_CHARS: usize = 64 * 1024;
 
 /// `text` cut to at most `max` bytes on a character boundary, ending in an
 /// ellipsis when cut: for text the node makes itself (a mirrorback quoting a
@@ -100,16 +100,16 @@ pub fn fit_text(mut text: String, max: usize) -> String {
 /// Largest metadata object, serialised.
 pub const MAX_METADATA_BYTES: usize = 64 * 1024;
 
+/// Text that is not blank (`char::is_whitespace`, Unicode's White_Space)
+/// and at most `max` characters (Unicode scalar values, as JSON Schema's
+/// `maxLength` counts them, so `schemas/bundle/` states the same limits).
 pub fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), ValidationError> {
     if value.trim().is_empty() {
         return Err(ValidationError::Empty { field });
     }
-    if value.len() > max {
-        return Err(ValidationError::TooLong {
-            field,
-            len: value.len(),
-            max,
-        });
+    let len = value.chars().count();
+    if len > max {
+        return Err(ValidationError::TooLong { field, len, max });
     }
     Ok(())
 }

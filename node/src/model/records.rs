@@ -53,7 +53,7 @@ impl Record for Reflection {
     const TABLE: &'static str = "reflections";
     const VERSION: u8 = 1;
     fn validate(&self) -> Result<(), ValidationError> {
-        check_text("content", &self.content, MAX_CONTENT_BYTES)?;
+        check_text("content", &self.content, MAX_CONTENT_CHARS)?;
         self.metadata.validate("metadata")
     }
 }
@@ -82,7 +82,7 @@ impl Record for Mirrorback {
     const TABLE: &'static str = "mirrorbacks";
     const VERSION: u8 = 1;
     fn validate(&self) -> Result<(), ValidationError> {
-        check_text("text", &self.text, MAX_MIRRORBACK_BYTES)?;
+        check_text("text", &self.text, MAX_MIRRORBACK_CHARS)?;
         check_text("engine_version", &self.engine_version, 64)?;
         if let Some(model) = &self.model {
             check_text("model", model, 200)?;
@@ -196,6 +196,13 @@ impl Record for TensionSuggestion {
         check_text("name", &self.name, 100)?;
         check_name("axis_a", &self.axis_a)?;
         check_name("axis_b", &self.axis_b)?;
+        // A suggestion becomes a tension, which needs two poles.
+        if self.axis_a == self.axis_b {
+            return Err(ValidationError::Invalid {
+                field: "axis_b",
+                reason: format!("must differ from axis_a ({})", self.axis_a),
+            });
+        }
         check_range("position", self.position, -1.0, 1.0)?;
         check_range("intensity", self.intensity, 0.0, 1.0)?;
         check_text("evidence", &self.evidence, 4000)?;
@@ -486,7 +493,7 @@ impl Record for ReflectionRevision {
     const TABLE: &'static str = "reflection_revisions";
     const VERSION: u8 = 1;
     fn validate(&self) -> Result<(), ValidationError> {
-        check_text("content", &self.content, MAX_CONTENT_BYTES)
+        check_text("content", &self.content, MAX_CONTENT_CHARS)
     }
 }
 keyed!(ReflectionRevision);
