@@ -150,6 +150,32 @@ pub fn analyze(ctx: &Context, words: &[String]) -> anyhow::Result<Output> {
 
 pub fn config(ctx: &Context, cmd: &ConfigCommand) -> anyhow::Result<Output> {
     match cmd {
+        ConfigCommand::Test => {
+            use crate::engine::llm::LlmAdapter as _;
+            let config = ctx.home.load_config()?;
+            let mode = config.engine.mode;
+            let Some(adapter) =
+                crate::engine::pipeline::AnyAdapter::from_config(&config.engine, mode)
+            else {
+                return Output::new(
+                    json!({"engine": mode, "ok": true, "message": "The built-in mirror runs on this machine: there is nothing to reach."}),
+                    "The built-in mirror runs on this machine: there is nothing to reach.",
+                );
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let endpoint = adapter.endpoint().to_string();
+            let model = adapter.model().to_string();
+            let message = match runtime.block_on(adapter.health()) {
+                Ok(()) => format!("{mode} at {endpoint} answers (model {model})."),
+                Err(e) => anyhow::bail!("{mode} at {endpoint} does not answer: {e}"),
+            };
+            Output::new(
+                json!({"engine": mode, "ok": true, "endpoint": endpoint, "model": model, "message": message}),
+                message.clone(),
+            )
+        }
         ConfigCommand::Show => {
             let config = ctx.home.load_config()?;
             let params = ctx.home.engine_params()?;
@@ -369,18 +395,7 @@ pub fn safety_show(ctx: &Context) -> anyhow::Result<Output> {
 
 pub fn consent(ctx: &Context, cmd: &ConsentCommand) -> anyhow::Result<Output> {
     let store = ctx.store()?;
-    let describe = |c: ConsentCategory| match c {
-        ConsentCategory::Telemetry => "anonymous usage statistics shared with a commons",
-        ConsentCategory::EvolutionFeedback => {
-            "your ratings of mirrorbacks, shared to improve the engine"
-        }
-        ConsentCategory::SharingReflections => {
-            "reflections you mark for sharing, sent to a commons"
-        }
-        ConsentCategory::RemoteEngine => {
-            "reflection text sent to a language model off this machine"
-        }
-    };
+    let describe = |c: ConsentCategory| c.describe();
     match cmd {
         ConsentCommand::Show => {
             let consents = store.consents()?;

@@ -29,7 +29,9 @@ use crate::model::{
 };
 use crate::store::Store;
 
-pub use render::{Output, escape};
+pub use governance::{GuardianCommand, ProposalCommand, ReleaseCommand};
+pub use render::{Output, escape, when, zone};
+pub use telemetry::TelemetryCommand;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -255,6 +257,9 @@ pub enum Command {
         /// The text; nothing reads stdin
         text: Vec<String>,
     },
+    /// Open the journal in your browser: a local web app on 127.0.0.1,
+    /// until Ctrl-C
+    Ui(UiArgs),
     /// Quick entry: `mirror "text"` writes a reflection, as `mirror reflect
     /// "text"` does, when the first word is not a command (see
     /// [`quick_entry`])
@@ -284,6 +289,9 @@ pub enum ConfigCommand {
         /// Its new value
         value: String,
     },
+    /// Check that the engine in use answers (a health request; nothing you
+    /// wrote is sent)
+    Test,
     /// Remove one setting so its default is in force again (for a value the
     /// commons governs, e.g. engine.max_regenerations: the pack's)
     Unset {
@@ -575,6 +583,16 @@ pub enum TensionCommand {
     },
 }
 
+#[derive(Debug, Args, Clone, Default)]
+pub struct UiArgs {
+    /// The port on 127.0.0.1 [default: any free one]
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Do not open the browser; only print the address
+    #[arg(long)]
+    pub no_open: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct NodeArgs {
     /// Address to listen on (repeatable) [default: from config, /ip4/0.0.0.0/tcp/0]
@@ -677,7 +695,13 @@ pub struct Context {
 
 impl Context {
     pub fn new(cli: &Cli) -> anyhow::Result<Context> {
-        let home = Home::resolve(cli.data_dir.clone())?;
+        Context::with_home(Home::resolve(cli.data_dir.clone())?, cli.json)
+    }
+
+    /// A context for `home`, as [`Context::new`] makes one from the command
+    /// line; the web app makes its own (with `json` set, so no command
+    /// writes to the terminal it runs at).
+    pub fn with_home(home: Home, json: bool) -> anyhow::Result<Context> {
         // Times are shown in the configured zone, else the machine's. A
         // config that does not load is reported by the commands that need
         // it (`config set` must still work to repair it).
@@ -687,7 +711,7 @@ impl Context {
         );
         Ok(Context {
             home,
-            json: cli.json,
+            json,
             wrote: std::cell::Cell::new(false),
         })
     }
@@ -891,6 +915,11 @@ fn dispatch(ctx: &Context, cli: &Cli) -> anyhow::Result<Output> {
             with_backup,
         } => data::doctor(ctx, salvage.as_deref(), *with_backup),
         Command::Node(args) => commons::node(ctx, args),
+        // main.rs starts the app itself (it serves until stopped, after
+        // printing its address); here it is only refused.
+        Command::Ui(_) => {
+            Err(UsageError("`mirror ui` cannot run inside another command".into()).into())
+        }
         Command::Commons(cmd) => commons::commons(ctx, cmd),
         Command::Member(cmd) => governance::member(ctx, cmd),
         Command::Telemetry(cmd) => telemetry::telemetry_cmd(ctx, cmd),

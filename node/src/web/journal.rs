@@ -1,0 +1,478 @@
+//! Writing and reading back: the editor, the answer, the timeline with
+//! search and filters, one entry with its history; edit, delete, rate.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::App;
+use super::layout::{self, button, csrf, day, failed, page, see, when};
+use crate::cli::{Command, FilterArgs, ReflectArgs};
+use crate::model::{
+    ContentType, EngineRun, Mirrorback, Reflection, ReflectionRevision as Revision, Thread,
+    Visibility,
+};
+
+/// Entries per timeline page: one indexed range read of this many.
+pub const PAGE: usize = 50;
+
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/", get(write))
+        .route("/reflect", post(reflect))
+        .route("/timeline", get(timeline))
+        .route("/entry/{id}", get(entry))
+        .route("/entry/{id}/edit", post(edit))
+        .route("/entry/{id}/delete", post(delete))
+        .route("/entry/{id}/mirrorback", post(mirrorback))
+        .route("/entry/{id}/thread", post(add_to_thread))
+        .route("/feedback", post(feedback))
+}
+
+fn from<T: serde::de::DeserializeOwned>(v: &Value) -> Vec<T> {
+    serde_json::from_value(v.clone()).unwrap_or_default()
+}
+
+/// The threads to offer in a "thread" menu (active ones).
+async fn threads(app: &App) -> Vec<Thread> {
+    let cmd = Command::Thread(crate::cli::ThreadCommand::List {
+        status: Some(crate::model::ThreadStatus::Active),
+    });
+    match app.worker.run(cmd).await {
+        Ok(out) => out.json["threads"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|row| serde_json::from_value(row["thread"].clone()).ok())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+async fn write(State(app): State<Arc<App>>) -> Response {
+    let threads = threads(&app).await;
+    page(
+        "Write",
+        "/",
+        html! {
+            form.editor method="post" action="/reflect" {
+                (csrf(app.csrf()))
+                label for="text" { "What is on your mind?" }
+                textarea #text name="text" rows="12" required autofocus {}
+                div.row {
+                    label { "Tags " input type="text" name="tags" placeholder="work, sleep"; }
+                    label { "Thread "
+                        select name="thread" {
+                            option value="" { "none" }
+                            @for t in &threads { option value=(t.id) { (t.title) } }
+                        }
+                    }
+                }
+                button type="submit" { "Reflect" }
+            }
+            p.muted { "Nothing leaves this machine unless you allow it in Settings." }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct Write {
+    text: String,
+    #[serde(default)]
+    tags: String,
+    #[serde(default)]
+    thread: String,
+}
+
+async fn reflect(State(app): State<Arc<App>>, Form(w): Form<Write>) -> Response {
+    let args = ReflectArgs {
+        text: vec![w.text.replace("\r\n", "\n")],
+        editor: false,
+        thread: Some(w.thread).filter(|t| !t.is_empty()),
+        visibility: Visibility::LocalOnly,
+        content_type: ContentType::PlainText,
+        metadata: None,
+        at: None,
+        engine: None,
+        no_mirror: false,
+        tags: w
+            .tags
+            .split([',', ' '])
+            .map(|t| t.trim().trim_start_matches('#').to_string())
+            .filter(|t| !t.is_empty())
+            .collect(),
+    };
+    match app.worker.run(Command::Reflect(args)).await {
+        Ok(out) => page("Your mirrorback", "/", answered(&app, &out.json)),
+        Err(f) => failed(f),
+    }
+}
+
+/// What `reflect` answered: the mirrorback (or the crisis answer, first and
+/// prominent), what was noticed, tensions offered, and the rating form.
+fn answered(app: &App, v: &Value) -> Markup {
+    let reflection: Option<Reflection> = serde_json::from_value(v["reflection"].clone()).ok();
+    let id = reflection
+        .as_ref()
+        .map(|r| r.id.to_string())
+        .unwrap_or_default();
+    let crisis = !v["crisis"].is_null();
+    let text = layout::text(&v["mirrorback"]["text"]);
+    let run = layout::text(&v["engine_run"]["id"]);
+    html! {
+        @if crisis {
+            section.crisis role="alert" aria-labelledby="crisis-h" {
+                h2 #crisis-h { "You are not alone with this" }
+                p.answer #mirrorback { (text) }
+            }
+        } @else {
+            section aria-labelledby="mb-h" {
+                h2 #mb-h { "Mirrorback" }
+                p.answer #mirrorback { (text) }
+            }
+        }
+        @if let Some(r) = &reflection {
+            details { summary { "What you wrote" } p.entry-text { (r.content) } }
+        }
+        @let patterns = v["patterns"].as_array().cloned().unwrap_or_default();
+        @if !patterns.is_empty() {
+            section aria-labelledby="noticed-h" {
+                h2 #noticed-h { "Noticed" }
+                ul { @for p in &patterns {
+                    li { (layout::text(&p["pattern"]).replace('_', " ")) ": “" (layout::text(&p["cue"])) "”" }
+                } }
+            }
+        }
+        @let suggestions = v["tension_suggestions"].as_array().cloned().unwrap_or_default();
+        @if !suggestions.is_empty() {
+            section aria-labelledby="tension-h" {
+                h2 #tension-h { "A tension, perhaps" }
+                @for s in &suggestions {
+                    (super::organize::suggestion(app, s))
+                }
+            }
+        }
+        @if !run.is_empty() && !crisis {
+            (rating(app, &run, &id))
+        }
+        p { a href={ "/entry/" (id) } { "Open this entry" } " · " a href="/" { "Write another" } }
+    }
+}
+
+fn rating(app: &App, run: &str, entry: &str) -> Markup {
+    html! {
+        form.rating method="post" action="/feedback" {
+            (csrf(app.csrf()))
+            input type="hidden" name="run" value=(run);
+            input type="hidden" name="entry" value=(entry);
+            fieldset {
+                legend { "Did this mirrorback land? (1 missed, 5 landed)" }
+                @for n in 1..=5u8 {
+                    label.choice { input type="radio" name="rating" value=(n) required; " " (n) }
+                }
+                button type="submit" { "Rate" }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct Filters {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    tag: String,
+    #[serde(default)]
+    thread: String,
+    #[serde(default)]
+    since: String,
+    /// Exclusive upper bound: the time of the last entry on the page before.
+    #[serde(default)]
+    until: String,
+}
+
+fn opt(s: &str) -> Option<String> {
+    Some(s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+async fn timeline(State(app): State<Arc<App>>, Query(f): Query<Filters>) -> Response {
+    let filters = FilterArgs {
+        thread: opt(&f.thread),
+        tag: opt(&f.tag),
+        since: opt(&f.since),
+        until: opt(&f.until),
+        limit: PAGE,
+        ..Default::default()
+    };
+    let searching = opt(&f.q).is_some();
+    let cmd = if searching {
+        Command::Search {
+            query: vec![f.q.clone()],
+            filters,
+        }
+    } else {
+        Command::List(crate::cli::ListArgs {
+            filters,
+            oldest_first: false,
+        })
+    };
+    let out = match app.worker.run(cmd).await {
+        Ok(out) => out,
+        Err(e) => return failed(e),
+    };
+    let found: Vec<Reflection> = from(&out.json["reflections"]);
+    let snippets: Vec<String> = out.json["matches"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| layout::text(&m["snippet"]))
+        .collect();
+    let threads = threads(&app).await;
+    // Older: the same filters, before the last entry shown.
+    let older = (found.len() == PAGE).then(|| {
+        let last = found
+            .last()
+            .map(|r| r.created_at.to_string())
+            .unwrap_or_default();
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("q", &f.q),
+            ("tag", &f.tag),
+            ("thread", &f.thread),
+            ("since", &f.since),
+        ] {
+            if !v.is_empty() {
+                q.append_pair(k, v);
+            }
+        }
+        q.append_pair("until", &last);
+        format!("/timeline?{}", q.finish())
+    });
+    let mut days: Vec<(String, Vec<(usize, &Reflection)>)> = Vec::new();
+    for (i, r) in found.iter().enumerate() {
+        let d = day(r.created_at);
+        match days.last_mut() {
+            Some((last, rows)) if *last == d => rows.push((i, r)),
+            _ => days.push((d, vec![(i, r)])),
+        }
+    }
+    page(
+        if searching { "Search" } else { "Timeline" },
+        "/timeline",
+        html! {
+            form.filters method="get" action="/timeline" role="search" {
+                label { "Search " input type="search" name="q" value=(f.q); }
+                label { "Tag " input type="text" name="tag" value=(f.tag) size="10"; }
+                label { "Thread "
+                    select name="thread" {
+                        option value="" { "any" }
+                        @for t in &threads {
+                            option value=(t.id) selected[f.thread == t.id.to_string()] { (t.title) }
+                        }
+                    }
+                }
+                label { "Since " input type="date" name="since" value=(f.since); }
+                button type="submit" { "Show" }
+            }
+            @if found.is_empty() {
+                p #empty { @if searching { "Nothing found." } @else { "No entries here yet. " a href="/" { "Write one" } } }
+            }
+            @for (d, rows) in &days {
+                section.day aria-label=(d) {
+                    h2 { (d) }
+                    ul.entries {
+                        @for (i, r) in rows {
+                            li {
+                                a href={ "/entry/" (r.id) } {
+                                    span.time { (when(r.created_at).get(11..).unwrap_or("")) }
+                                    " "
+                                    @if let Some(s) = snippets.get(*i) {
+                                        span.snippet { (layout::highlight(s)) }
+                                    } @else {
+                                        span.snippet { (crate::cli::escape(&excerpt(&r.content))) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(older) = older { p { a rel="next" href=(older) { "Older entries" } } }
+        },
+    )
+}
+
+fn excerpt(text: &str) -> String {
+    let one: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() > 160 {
+        one.chars().take(160).chain("…".chars()).collect()
+    } else {
+        one
+    }
+}
+
+async fn entry(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    let out = match app
+        .worker
+        .run(Command::Show {
+            id: id.clone(),
+            history: true,
+        })
+        .await
+    {
+        Ok(out) => out,
+        Err(e) => return failed(e),
+    };
+    let v = &out.json;
+    let Ok(r) = serde_json::from_value::<Reflection>(v["reflection"].clone()) else {
+        return failed(super::worker::Failed {
+            message: "no such entry".into(),
+            usage: true,
+        });
+    };
+    let mirrorbacks: Vec<Mirrorback> = from(&v["mirrorbacks"]);
+    let runs: Vec<EngineRun> = from(&v["engine_runs"]);
+    let in_threads: Vec<Thread> = from(&v["threads"]);
+    let revisions: Vec<Revision> = from(&v["revisions"]);
+    let tags: Vec<String> = from(&v["tags"]);
+    let all_threads = threads(&app).await;
+    let base = format!("/entry/{}", r.id);
+    let token = app.csrf();
+    page(
+        &when(r.created_at),
+        "/timeline",
+        html! {
+            p.meta {
+                @for t in &in_threads { a.badge href={ "/thread/" (t.id) } { (t.title) } " " }
+                @for t in &tags { a.badge href={ "/timeline?tag=" (t) } { "#" (t) } " " }
+            }
+            p.entry-text #entry-text { (r.content) }
+            @for m in &mirrorbacks {
+                section.mirrorback aria-label="Mirrorback" {
+                    h2 { "Mirrorback" @if m.fell_back { " (built-in, after a fallback)" } }
+                    p.answer { (m.text) }
+                }
+            }
+            @if let Some(run) = runs.last() {
+                @if !run.patterns.is_empty() {
+                    p { "Noticed: " (run.patterns.join(", ").replace('_', " ")) }
+                }
+                (rating(&app, &run.id.to_string(), &r.id.to_string()))
+            }
+            (button(token, &format!("{base}/mirrorback"), "Reflect again", &[]))
+            form.inline method="post" action={ (base) "/thread" } {
+                (csrf(token))
+                label { "Add to thread "
+                    select name="thread" required {
+                        @for t in &all_threads { option value=(t.id) { (t.title) } }
+                    }
+                }
+                button type="submit" { "Add" }
+            }
+            details {
+                summary { "Edit" }
+                form method="post" action={ (base) "/edit" } {
+                    (csrf(token))
+                    label for="edit-text" { "Text" }
+                    textarea #edit-text name="text" rows="10" required { (r.content) }
+                    button type="submit" { "Save (the earlier text is kept)" }
+                }
+            }
+            details {
+                summary { "Delete" }
+                p { "This removes the entry, its mirrorbacks and its place in threads. It cannot be undone." }
+                (button(token, &format!("{base}/delete"), "Delete this entry", &[]))
+            }
+            @if !revisions.is_empty() {
+                section aria-labelledby="hist-h" {
+                    h2 #hist-h { "Earlier texts" }
+                    @for rev in revisions.iter().rev() {
+                        h3 { "Before " (when(rev.replaced_at)) }
+                        p.entry-text { (rev.content) }
+                    }
+                }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct Text {
+    text: String,
+}
+
+async fn edit(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Form(t): Form<Text>,
+) -> Response {
+    let cmd = Command::Edit {
+        id: id.clone(),
+        text: Some(t.text.replace("\r\n", "\n")),
+    };
+    match app.worker.run(cmd).await {
+        Ok(_) => see(&format!("/entry/{id}")),
+        Err(e) => failed(e),
+    }
+}
+
+async fn delete(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    match app.worker.run(Command::Delete { id, yes: true }).await {
+        Ok(_) => see("/timeline"),
+        Err(e) => failed(e),
+    }
+}
+
+async fn mirrorback(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    let cmd = Command::Mirrorback { id, engine: None };
+    match app.worker.run(cmd).await {
+        Ok(out) => page("Your mirrorback", "/timeline", answered(&app, &out.json)),
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ThreadPick {
+    thread: String,
+}
+
+async fn add_to_thread(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Form(p): Form<ThreadPick>,
+) -> Response {
+    let cmd = Command::Thread(crate::cli::ThreadCommand::Add {
+        thread: p.thread.clone(),
+        reflections: vec![id],
+    });
+    match app.worker.run(cmd).await {
+        Ok(_) => see(&format!("/thread/{}", p.thread)),
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct Rating {
+    run: String,
+    entry: String,
+    rating: u8,
+}
+
+async fn feedback(State(app): State<Arc<App>>, Form(r): Form<Rating>) -> Response {
+    let cmd = Command::Feedback {
+        run: r.run,
+        rating: r.rating,
+        flags: Vec::new(),
+        note: None,
+    };
+    match app.worker.run(cmd).await {
+        Ok(_) => see(&format!("/entry/{}", r.entry)),
+        Err(e) => failed(e),
+    }
+}
