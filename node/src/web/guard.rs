@@ -184,7 +184,10 @@ fn with_headers(mut response: Response) -> Response {
          object-src 'none'",
     );
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(h, header::REFERRER_POLICY, "no-referrer");
+    // Not no-referrer: under it Chromium sends `Origin: null` with a form,
+    // and the origin check needs the real one. Same-origin never tells
+    // another site where the person was.
+    set(h, header::REFERRER_POLICY, "same-origin");
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::CACHE_CONTROL, "no-store");
     response

@@ -1,0 +1,373 @@
+//! `mirror ui` end to end: refusals over plain HTTP (what a browser would
+//! never send), then a person's whole round in Debian's Chromium, headless,
+//! with axe-core on every page, and a vote on a two-node commons.
+//!
+//! Without chromedriver the browser tests say they are skipped, or fail
+//! when MIRROR_BROWSER_REQUIRED=1 (.ci/run sets it and installs them).
+
+mod browser;
+mod nodes;
+
+use std::path::Path;
+
+use browser::{PATIENCE, Ui, axe, http, shot, wait};
+use fantoccini::{Client, Locator};
+use nodes::{Daemon, json_of, ok, wait_for};
+
+const ENTRY: &str =
+    "I always have to be in control at work, but I want to let go and rest by the heron pond.";
+
+fn stored(home: &Path) -> usize {
+    json_of(home, &["list"])["reflections"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+fn get(ui: &Ui, path: &str, extra: &str) -> (u16, String, String) {
+    http(
+        &ui.addr,
+        &format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\n{extra}Connection: close\r\n\r\n",
+            ui.addr
+        ),
+    )
+}
+
+fn post(ui: &Ui, path: &str, headers: &str, body: &str) -> (u16, String, String) {
+    http(
+        &ui.addr,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\n{headers}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            ui.addr,
+            body.len()
+        ),
+    )
+}
+
+#[test]
+fn without_the_session_cookie_nothing_is_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    ok(&home, &["init"]);
+    let ui = Ui::start(&home);
+    assert!(ui.login.starts_with("http://127.0.0.1:"), "{}", ui.login);
+    let (status, head, _) = get(&ui, "/", "");
+    assert_eq!(status, 401, "{head}");
+    assert!(
+        head.to_lowercase()
+            .contains("content-security-policy: default-src 'self'"),
+        "{head}"
+    );
+    let (status, _, _) = get(&ui, "/timeline", "");
+    assert_eq!(status, 401);
+    let origin = format!("Origin: {}\r\n", ui.base);
+    let (status, _, _) = post(&ui, "/reflect", &origin, "text=hello+there&csrf=guess");
+    assert_eq!(status, 401);
+    let (status, head, _) = get(&ui, "/login?secret=0000", "");
+    assert_eq!(status, 403, "{head}");
+    assert!(!head.to_lowercase().contains("set-cookie"), "{head}");
+    assert_eq!(stored(&home), 0);
+}
+
+#[test]
+fn a_change_from_another_origin_host_or_without_the_token_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    ok(&home, &["init"]);
+    let ui = Ui::start(&home);
+    let login = ui.login.trim_start_matches(&ui.base);
+    let (status, head, _) = get(&ui, login, "");
+    assert_eq!(status, 303, "{head}");
+    let cookie_line = head
+        .lines()
+        .find(|l| l.to_lowercase().starts_with("set-cookie:"))
+        .expect("a session cookie");
+    assert!(
+        cookie_line.contains("HttpOnly") && cookie_line.contains("SameSite=Strict"),
+        "{cookie_line}"
+    );
+    let cookie = cookie_line
+        .split_once(':')
+        .unwrap()
+        .1
+        .split(';')
+        .next()
+        .unwrap()
+        .trim();
+    let with_cookie = format!("Cookie: {cookie}\r\n");
+    let (status, _, page) = get(&ui, "/", &with_cookie);
+    assert_eq!(status, 200);
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token in the form")
+        .to_string();
+    let body = format!("csrf={csrf}&text=A+quiet+evening+by+the+window.");
+    let evil = format!("{with_cookie}Origin: http://evil.example\r\n");
+    assert_eq!(post(&ui, "/reflect", &evil, &body).0, 403);
+    let good = format!("{with_cookie}Origin: {}\r\n", ui.base);
+    assert_eq!(post(&ui, "/reflect", &good, "text=A+quiet+evening.").0, 403);
+    assert_eq!(
+        post(&ui, "/reflect", &good, "csrf=0&text=A+quiet+evening.").0,
+        403
+    );
+    assert_eq!(
+        post(&ui, "/reflect", &with_cookie, &body).0,
+        403,
+        "no Origin"
+    );
+    // DNS rebinding: another name for 127.0.0.1 is not this app.
+    let (status, _, _) = http(
+        &ui.addr,
+        &format!(
+            "GET / HTTP/1.1\r\nHost: evil.example:80\r\n{with_cookie}Connection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(status, 421);
+    assert_eq!(stored(&home), 0, "a refused request stored something");
+    // The same request from the app's own page is taken.
+    let (status, _, page) = post(&ui, "/reflect", &good, &body);
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(stored(&home), 1);
+}
+
+async fn click(c: &Client, xpath: &str) {
+    c.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(xpath))
+        .await
+        .unwrap_or_else(|e| panic!("no {xpath}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn open(c: &Client, ui: &Ui, path: &str, ready: &str) {
+    c.goto(&format!("{}{path}", ui.base)).await.unwrap();
+    wait(c, ready).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_writes_reads_back_organises_and_consents_in_a_browser() {
+    let Some(driver) = browser::driver() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    ok(&home, &["init"]);
+    let ui = Ui::start(&home);
+    let c = driver.browser().await;
+
+    // The printed address trades its secret for the cookie and a clean URL.
+    c.goto(&ui.login).await.unwrap();
+    let editor = wait(&c, "textarea#text").await;
+    let url = c.current_url().await.unwrap();
+    assert_eq!((url.path(), url.query()), ("/", None));
+    axe(&c, "write").await;
+    shot(&c, "write").await;
+
+    // Write, and see the mirrorback.
+    editor.send_keys(ENTRY).await.unwrap();
+    click(&c, "//form[@class='editor']//button[@type='submit']").await;
+    let answer = wait(&c, "#mirrorback").await.text().await.unwrap();
+    assert!(answer.trim().len() > 10, "{answer:?}");
+    assert_eq!(stored(&home), 1);
+    axe(&c, "mirrorback").await;
+    shot(&c, "mirrorback").await;
+
+    // The tension it noticed: accept it; it is on the map.
+    click(&c, "//button[normalize-space()='Track this tension']").await;
+    let map = wait(&c, "svg.map").await.text().await.unwrap();
+    assert!(map.contains("control"), "{map}");
+    assert_eq!(
+        json_of(&home, &["tension", "list"])["tensions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    axe(&c, "tensions").await;
+    shot(&c, "tensions").await;
+
+    // Search it: the word is marked in the snippet.
+    open(&c, &ui, "/timeline", "input[name=q]").await;
+    axe(&c, "timeline").await;
+    shot(&c, "timeline").await;
+    c.find(Locator::Css("input[name=q]"))
+        .await
+        .unwrap()
+        .send_keys("heron")
+        .await
+        .unwrap();
+    click(&c, "//form[@role='search']//button").await;
+    assert_eq!(
+        wait(&c, "mark").await.text().await.unwrap().to_lowercase(),
+        "heron"
+    );
+    axe(&c, "search").await;
+    shot(&c, "search").await;
+
+    // A thread, and the entry added to it.
+    open(&c, &ui, "/threads", "input[name=title]").await;
+    c.find(Locator::Css("input[name=title]"))
+        .await
+        .unwrap()
+        .send_keys("Work")
+        .await
+        .unwrap();
+    click(&c, "//button[normalize-space()='Start']").await;
+    wait(&c, "#thread-entries").await;
+    open(&c, &ui, "/timeline", "ul.entries a").await;
+    click(&c, "//ul[@class='entries']//a").await;
+    wait(&c, "#entry-text").await;
+    axe(&c, "entry").await;
+    shot(&c, "entry").await;
+    click(&c, "//button[normalize-space()='Add']").await;
+    wait(&c, "#thread-entries li").await;
+    axe(&c, "thread").await;
+    shot(&c, "thread").await;
+
+    // Consent: grant telemetry; the page and the CLI agree.
+    open(&c, &ui, "/settings", "#consent").await;
+    axe(&c, "settings").await;
+    shot(&c, "settings").await;
+    click(&c, "//tr[td[1][normalize-space()='telemetry']]//button").await;
+    wait(&c, "#consent").await;
+    c.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(
+            "//tr[td[1][normalize-space()='telemetry']]/td[@class='state'][normalize-space()='granted']",
+        ))
+        .await
+        .expect("telemetry shown as granted");
+    let consent = json_of(&home, &["consent", "show"]);
+    assert!(
+        consent["consent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["category"] == "telemetry" && c["granted"] == true),
+        "{consent}"
+    );
+
+    open(&c, &ui, "/lookback", "svg.chart").await;
+    axe(&c, "lookback").await;
+    shot(&c, "lookback").await;
+    open(&c, &ui, "/commons", "#status-h").await;
+    axe(&c, "commons").await;
+    shot(&c, "commons").await;
+
+    // A phone-sized window.
+    c.set_window_size(390, 844).await.unwrap();
+    open(&c, &ui, "/", "textarea#text").await;
+    axe(&c, "write (phone)").await;
+    shot(&c, "write-phone").await;
+    c.close().await.unwrap();
+}
+
+/// A member votes on one node's page; the vote gossips and the other node
+/// (a guardian's) counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_votes_in_the_browser_and_the_other_node_counts_it() {
+    let Some(driver) = browser::driver() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (g, m) = (dir.path().join("guardian"), dir.path().join("member"));
+    for h in [&g, &m] {
+        ok(h, &["init"]);
+    }
+    let key = |h: &Path| {
+        json_of(h, &["status"])["identity"]["public_key"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (kg, km) = (key(&g), key(&m));
+    let genesis = dir.path().join("genesis.json");
+    let genesis = genesis.to_str().unwrap();
+    ok(
+        &g,
+        &[
+            "commons",
+            "genesis",
+            "new",
+            "--name",
+            "web",
+            "--guardian",
+            &kg,
+            "--threshold",
+            "1",
+            "--period",
+            "30m",
+            "--quorum",
+            "50",
+            "--out",
+            genesis,
+        ],
+    );
+    ok(&m, &["commons", "join", genesis]);
+    let first = Daemon::start(&g, None);
+    let _second = Daemon::start(&m, Some(&first.address));
+    wait_for("the nodes to connect", || {
+        json_of(&g, &["commons", "status"])["peers"].as_u64() == Some(1)
+    });
+    ok(&g, &["member", "attest", &km]);
+    wait_for("the member to be admitted on its own node", || {
+        json_of(&m, &["member", "list"])["members"]
+            .as_array()
+            .is_some_and(|l| l.len() == 1)
+    });
+    let draft = dir.path().join("proposal.json");
+    ok(
+        &m,
+        &[
+            "proposal",
+            "new",
+            "--type",
+            "pattern_detection",
+            "--title",
+            "Notice circling back",
+            "--description",
+            "Circling back to an old conversation is a reference to the past.",
+            "--add",
+            r#"/patterns/past_reference/rules/-={"id":"circling_back","cues":["circling back"]}"#,
+            "--evidence",
+            "Seen in reflections the engine passed over.",
+            "--out",
+            draft.to_str().unwrap(),
+        ],
+    );
+    let id = json_of(&m, &["proposal", "submit", draft.to_str().unwrap()])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for step in ["testing", "review", "voting"] {
+        ok(&m, &["proposal", "advance", &id, step]);
+    }
+    wait_for("voting to open on the guardian's node", || {
+        json_of(&g, &["proposal", "show", &id])["state"] == "voting"
+    });
+
+    let ui = Ui::start(&m);
+    let c = driver.browser().await;
+    c.goto(&ui.login).await.unwrap();
+    wait(&c, "textarea#text").await;
+    open(&c, &ui, "/commons", "#proposals a").await;
+    click(&c, "//ul[@id='proposals']//a").await;
+    wait(&c, "input[value=approve]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    axe(&c, "proposal").await;
+    shot(&c, "proposal").await;
+    click(&c, "//button[normalize-space()='Vote']").await;
+    wait(&c, "#tally").await;
+    c.close().await.unwrap();
+    wait_for("the guardian's node to count the vote", || {
+        json_of(&g, &["proposal", "tally", &id])["approve"] == 1
+    });
+}
