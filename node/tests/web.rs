@@ -371,3 +371,58 @@ async fn a_member_votes_in_the_browser_and_the_other_node_counts_it() {
         json_of(&g, &["proposal", "tally", &id])["approve"] == 1
     });
 }
+
+/// `mirror node --ui` serves the same app while the node runs.
+#[test]
+fn the_node_serves_the_app_with_ui() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    ok(&home, &["init"]);
+    let mut node = nodes::mirror(
+        &home,
+        &[
+            "node",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+            "--ui",
+        ],
+    )
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let stderr = node.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let login = loop {
+        let line = rx
+            .recv_timeout(PATIENCE)
+            .expect("the node's banner names the web app");
+        if let Some(url) = line.trim().strip_prefix("web app") {
+            break url.trim().to_string();
+        }
+    };
+    let addr = login
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let path = &login[login.find("/login").unwrap()..];
+    let (status, head, _) = http(
+        &addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    );
+    let _ = node.kill();
+    let _ = node.wait();
+    assert_eq!(status, 303, "{head}");
+    assert!(
+        head.to_lowercase().contains("set-cookie: mirror_session="),
+        "{head}"
+    );
+}

@@ -604,6 +604,10 @@ pub struct NodeArgs {
     /// Do not look for peers on the local network (mDNS)
     #[arg(long)]
     pub no_mdns: bool,
+    /// Also serve the web app (as `mirror ui --no-open` does); its address
+    /// is printed with the node's
+    #[arg(long)]
+    pub ui: bool,
 }
 
 #[derive(Debug, Subcommand)]

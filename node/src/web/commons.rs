@@ -14,7 +14,7 @@ use mirror_governance::payload::{Choice, SignaturePurpose};
 use serde::Deserialize;
 
 use super::App;
-use super::layout::{button, csrf, failed, page, see, text, tree};
+use super::layout::{button, csrf, failed, page, see, text, tree, when};
 use crate::cli::{Command, CommonsCommand, GuardianCommand, ProposalCommand, ReleaseCommand};
 
 pub fn routes() -> Router<Arc<App>> {
@@ -123,7 +123,7 @@ async fn proposal(State(app): State<Arc<App>>, Path(id): Path<String>) -> Respon
             p.meta { "State: " strong #state { (text(&s["state"])) } }
             p.entry-text { (text(&p["description"])) }
             @if let Some(tally) = s.get("tally").filter(|t| !t.is_null()) {
-                section aria-labelledby="tally-h" { h2 #tally-h { "Tally" } div #tally { (tree(tally)) } }
+                section aria-labelledby="tally-h" { h2 #tally-h { "Tally" } div #tally { (tally_of(tally)) } }
             }
             @if voting {
                 form method="post" action={ (base) "/vote" } {
@@ -144,6 +144,29 @@ async fn proposal(State(app): State<Arc<App>>, Path(id): Path<String>) -> Respon
             details { summary { "History" } (tree(&s["history"])) }
         },
     )
+}
+
+/// Unix milliseconds as a local time.
+fn at_ms(v: &serde_json::Value) -> String {
+    v.as_i64()
+        .and_then(|ms| crate::model::Timestamp::from_micros(ms.saturating_mul(1000)).ok())
+        .map(when)
+        .unwrap_or_default()
+}
+
+/// The live tally, as every node computes it.
+fn tally_of(t: &serde_json::Value) -> maud::Markup {
+    html! {
+        p { "Approve " strong #approve { (text(&t["approve"])) } " · reject " strong { (text(&t["reject"])) }
+            " · abstain " strong { (text(&t["abstain"])) } }
+        p { "Quorum: " (text(&t["quorum"])) " of " (text(&t["members"])) " members (approve + abstain)"
+            @if t["quorum_met"] == true { ", met" } @else { ", not met yet" } "." }
+        p { "Voting " @if t["closed"] == true { "closed " } @else { "closes " } (at_ms(&t["window"]["closes"]))
+            @if t["closed"] == true { @if t["approved"] == true { ": approved." } @else { ": not approved." } } }
+        @if let Some(reasons) = t["reasons"].as_array().filter(|r| !r.is_empty()) {
+            ul { @for r in reasons { li { (text(r)) } } }
+        }
+    }
 }
 
 #[derive(Deserialize)]

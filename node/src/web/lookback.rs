@@ -58,6 +58,15 @@ fn series(v: &Value) -> Vec<(String, u64)> {
         .unwrap_or_default()
 }
 
+/// A per-week count that lists only weeks with something, laid over every
+/// week of the period (so charts share one time axis).
+fn on_weeks(weeks: &[(String, u64)], v: &Value) -> Vec<(String, u64)> {
+    weeks
+        .iter()
+        .map(|(week, _)| (week.clone(), v[week].as_u64().unwrap_or(0)))
+        .collect()
+}
+
 async fn lookback(State(app): State<Arc<App>>) -> Response {
     let day = app.worker.run(Command::OnThisDay).await;
     let ins = app.worker.run(Command::Insights { since: None }).await;
@@ -96,13 +105,13 @@ async fn lookback(State(app): State<Arc<App>>) -> Response {
             @if !patterns.is_empty() {
                 section aria-labelledby="pat-h" {
                     h2 #pat-h { "Patterns over time" }
-                    @for (name, by_week) in &patterns { (bars(&name.replace('_', " "), &series(by_week))) }
+                    @for (name, by_week) in &patterns { (bars(&name.replace('_', " "), &on_weeks(&weeks, by_week))) }
                 }
             }
             @if !tensions.is_empty() {
                 section aria-labelledby="ten-h" {
                     h2 #ten-h { "Tensions over time" }
-                    @for (name, by_week) in &tensions { (bars(name, &series(by_week))) }
+                    @for (name, by_week) in &tensions { (bars(name, &on_weeks(&weeks, by_week))) }
                 }
             }
         },
