@@ -242,6 +242,8 @@ async fn a_person_writes_reads_back_organises_and_consents_in_a_browser() {
         ))
         .await
         .expect("telemetry shown as granted");
+    let history = json_of(&home, &["consent", "history"]);
+    assert_eq!(history["changes"].as_array().unwrap().len(), 1, "{history}");
     let consent = json_of(&home, &["consent", "show"]);
     assert!(
         consent["consent"]

@@ -419,6 +419,47 @@ pub fn consent(ctx: &Context, cmd: &ConsentCommand) -> anyhow::Result<Output> {
                 .collect();
             Output::new(json!({ "consent": json }), human.trim_end().to_string())
         }
+        ConsentCommand::History => {
+            let changes = store.list::<crate::model::ConsentChange>(usize::MAX)?;
+            let human = if changes.is_empty() {
+                "No consent decided yet: every category is off.".to_string()
+            } else {
+                changes
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{}  {:<8} {}",
+                            super::render::when(c.at),
+                            if c.granted { "granted" } else { "revoked" },
+                            c.category
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            Output::new(json!({ "changes": changes }), human)
+        }
+        ConsentCommand::Egress { limit } => {
+            let sent = store.list::<crate::model::EgressRecord>(*limit)?;
+            let human = if sent.is_empty() {
+                "Nothing has left this node.".to_string()
+            } else {
+                sent.iter()
+                    .map(|e| {
+                        format!(
+                            "{}  {:<10} {:>8} bytes  {}  {}",
+                            super::render::when(e.at),
+                            e.kind.as_str(),
+                            e.bytes,
+                            e.destination,
+                            e.summary
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            Output::new(json!({ "egress": sent }), human)
+        }
         ConsentCommand::Grant { category } | ConsentCommand::Revoke { category } => {
             let granted = matches!(cmd, ConsentCommand::Grant { .. });
             let setting = store.set_consent(*category, granted)?;

@@ -325,6 +325,15 @@ pub enum ConsentCommand {
         /// What to withdraw
         category: ConsentCategory,
     },
+    /// Every consent decision, newest first
+    History,
+    /// What left this node (the egress log): when, what, to whom, how many
+    /// bytes; newest first
+    Egress {
+        /// How many to show at most
+        #[arg(long, short = 'n', default_value_t = 50, value_parser = parse_limit)]
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]

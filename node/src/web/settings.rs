@@ -29,9 +29,15 @@ pub fn routes() -> Router<Arc<App>> {
 }
 
 async fn settings(State(app): State<Arc<App>>) -> Response {
-    let (config, consent, log) = (
+    let (config, consent, history, egress, log) = (
         app.worker.run(Command::Config(ConfigCommand::Show)).await,
         app.worker.run(Command::Consent(ConsentCommand::Show)).await,
+        app.worker
+            .run(Command::Consent(ConsentCommand::History))
+            .await,
+        app.worker
+            .run(Command::Consent(ConsentCommand::Egress { limit: 50 }))
+            .await,
         app.worker
             .run(Command::Telemetry(crate::cli::TelemetryCommand::Log))
             .await,
@@ -77,7 +83,7 @@ async fn settings(State(app): State<Arc<App>>) -> Response {
                                 td { (name.replace('_', " ")) }
                                 td { (describe(&name)) }
                                 td.state { @if granted { "granted" } @else { "off" } }
-                                td { (text(&row["setting"]["updated_at"])) }
+                                td { (at(&row["setting"]["updated_at"])) }
                                 td { (button(token, "/consent", if granted { "Revoke" } else { "Grant" },
                                     &[("category", &name), ("grant", if granted { "no" } else { "yes" })])) }
                             }
@@ -85,11 +91,39 @@ async fn settings(State(app): State<Arc<App>>) -> Response {
                     }
                 }
             }
+            details #consent-history {
+                summary { "Every consent decision" }
+                @match &history {
+                    Ok(out) => {
+                        @let changes = out.json["changes"].as_array().cloned().unwrap_or_default();
+                        @if changes.is_empty() { p { "None yet: every category is off." } }
+                        ul { @for c in &changes {
+                            li { (at(&c["at"])) " · " (text(&c["category"]).replace('_', " ")) " "
+                                @if c["granted"] == true { "granted" } @else { "revoked" } }
+                        } }
+                    }
+                    Err(e) => p { (e.message) },
+                }
+            }
             section aria-labelledby="egress-h" {
                 h2 #egress-h { "What left this node" }
-                @match &log {
-                    Ok(out) => (tree(&out.json)),
+                @match &egress {
+                    Ok(out) => {
+                        @let sent = out.json["egress"].as_array().cloned().unwrap_or_default();
+                        @if sent.is_empty() { p #egress { "Nothing has left this node." } } @else {
+                            table #egress {
+                                thead { tr { th { "When" } th { "What" } th { "To" } th { "Bytes" } } }
+                                tbody { @for e in &sent {
+                                    tr { td { (at(&e["at"])) } td { (text(&e["kind"])) ": " (text(&e["summary"])) }
+                                         td { (text(&e["destination"])) } td { (text(&e["bytes"])) } }
+                                } }
+                            }
+                        }
+                    }
                     Err(e) => p { (e.message) },
+                }
+                details { summary { "Telemetry packets" }
+                    @match &log { Ok(out) => (tree(&out.json)), Err(e) => p { (e.message) } }
                 }
             }
             section aria-labelledby="export-h" {
@@ -109,6 +143,14 @@ async fn settings(State(app): State<Arc<App>>) -> Response {
             }
         },
     )
+}
+
+/// A stored time (RFC 3339) in the person's zone.
+fn at(v: &serde_json::Value) -> String {
+    text(v)
+        .parse::<crate::model::Timestamp>()
+        .map(crate::cli::when)
+        .unwrap_or_else(|_| text(v))
 }
 
 fn label(m: EngineMode) -> &'static str {
