@@ -45,6 +45,94 @@ fn post(ui: &Ui, path: &str, headers: &str, body: &str) -> (u16, String, String)
     )
 }
 
+/// Log in as the browser would: the `Cookie:` header line and the form's
+/// CSRF token.
+fn session(ui: &Ui) -> (String, String) {
+    let login = ui.login.trim_start_matches(&ui.base);
+    let (_, head, _) = get(ui, login, "");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie");
+    let with_cookie = format!("Cookie: {cookie}\r\n");
+    let (_, _, page) = get(ui, "/", &with_cookie);
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token in the form")
+        .to_string();
+    (with_cookie, csrf)
+}
+
+/// An entry in crisis is met with the crisis answer, first and marked as
+/// an alert, and nothing is offered to rate or track.
+#[test]
+fn an_entry_in_crisis_gets_the_crisis_answer_prominently() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    ok(&home, &["init"]);
+    let ui = Ui::start(&home);
+    let (cookie, csrf) = session(&ui);
+    let headers = format!("{cookie}Origin: {}\r\n", ui.base);
+    let (status, _, page) = post(
+        &ui,
+        "/reflect",
+        &headers,
+        &format!("csrf={csrf}&text=I+want+to+end+my+life."),
+    );
+    assert_eq!(status, 200, "{page}");
+    let crisis = page
+        .find("class=\"crisis\" role=\"alert\"")
+        .expect("the crisis answer as an alert");
+    let answer = &page[crisis..];
+    assert!(answer.contains("id=\"mirrorback\""), "{page}");
+    assert!(
+        !page.contains("Did this mirrorback land"),
+        "no rating for a crisis answer"
+    );
+    assert!(!page.contains("Track this tension"));
+    let cli = json_of(&home, &["list"]);
+    let id = cli["reflections"][0]["id"].as_str().unwrap();
+    let shown = json_of(&home, &["show", id]);
+    let text = shown["mirrorbacks"][0]["text"].as_str().unwrap();
+    let first_line = text.lines().next().unwrap();
+    let escaped = first_line
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    assert!(
+        answer.contains(&escaped),
+        "the stored crisis answer is on the page: {first_line}"
+    );
+}
+
+/// The commands only the web app's settings page used before it existed.
+#[test]
+fn the_settings_commands_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    ok(&home, &["init"]);
+    let test = json_of(&home, &["config", "test"]);
+    assert_eq!(test["ok"], true, "{test}");
+    assert_eq!(
+        json_of(&home, &["consent", "history"])["changes"],
+        serde_json::json!([])
+    );
+    ok(&home, &["consent", "grant", "telemetry"]);
+    ok(&home, &["consent", "revoke", "telemetry"]);
+    let history = json_of(&home, &["consent", "history"]);
+    let changes = history["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2, "{history}");
+    assert_eq!(changes[0]["granted"], false, "newest first: {history}");
+    assert_eq!(
+        json_of(&home, &["consent", "egress"])["egress"],
+        serde_json::json!([])
+    );
+}
+
 #[test]
 fn without_the_session_cookie_nothing_is_answered() {
     let dir = tempfile::tempdir().unwrap();
