@@ -181,13 +181,12 @@ impl Driver {
                 ],
             }),
         );
-        let client = ClientBuilder::rustls()
+        ClientBuilder::rustls()
             .unwrap()
             .capabilities(caps)
             .connect(&self.url)
             .await
-            .expect("a Chromium session");
-        client
+            .expect("a Chromium session")
     }
 }
 
