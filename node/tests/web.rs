@@ -312,6 +312,17 @@ async fn a_person_writes_reads_back_organises_and_consents_in_a_browser() {
     wait(&c, "#entry-text").await;
     axe(&c, "entry").await;
     shot(&c, "entry").await;
+    // Edit it: the new text is shown, the old one kept as history.
+    click(&c, "//summary[normalize-space()='Edit']").await;
+    let edit = wait(&c, "#edit-text").await;
+    edit.clear().await.unwrap();
+    edit.send_keys("I let go a little at work today.")
+        .await
+        .unwrap();
+    click(&c, "//button[starts-with(normalize-space(), 'Save')]").await;
+    wait(&c, "#hist-h").await;
+    let now = wait(&c, "#entry-text").await.text().await.unwrap();
+    assert_eq!(now, "I let go a little at work today.");
     click(&c, "//button[normalize-space()='Add']").await;
     wait(&c, "#thread-entries li").await;
     axe(&c, "thread").await;
@@ -348,6 +359,14 @@ async fn a_person_writes_reads_back_organises_and_consents_in_a_browser() {
     open(&c, &ui, "/commons", "#status-h").await;
     axe(&c, "commons").await;
     shot(&c, "commons").await;
+
+    // Delete it: gone from the timeline and the store.
+    open(&c, &ui, "/timeline", "ul.entries a").await;
+    click(&c, "//ul[@class='entries']//a").await;
+    click(&c, "//summary[normalize-space()='Delete']").await;
+    click(&c, "//button[normalize-space()='Delete this entry']").await;
+    wait(&c, "#empty").await;
+    assert_eq!(stored(&home), 0);
 
     // A phone-sized window.
     c.set_window_size(390, 844).await.unwrap();

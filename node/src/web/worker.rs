@@ -52,12 +52,13 @@ impl Worker {
                         message: cli::error_line(&e),
                         usage: cli::exit_code(&e) == 2,
                     });
-                    // The daily backup, as after a CLI command (its
-                    // failure is logged, never shown as the command's).
+                    let _ = reply.send(result);
+                    // Once the answer is on its way: the daily backup, as
+                    // after a CLI command (a failure is logged, never shown
+                    // as the command's). The next command waits for it.
                     if let Err(e) = ctx.after_answer() {
                         tracing::warn!("daily backup: {}", cli::error_line(&e));
                     }
-                    let _ = reply.send(result);
                 }
             })?;
         Ok(Worker { jobs })
