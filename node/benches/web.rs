@@ -141,6 +141,28 @@ fn main() {
             bytes as f64 / 1024.0
         );
     }
+    // The baseline beside it: the same reads as the CLI answers them (a
+    // process each, as a person types them).
+    println!("\n| the CLI, same journal | wall time |\n|---|---|");
+    for args in [
+        &["list"][..],
+        &["search", "river", "heron"][..],
+        &["show", &middle][..],
+    ] {
+        let times = (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_mirror"))
+                    .args(args)
+                    .env("MIRROR_HOME", dir.path().join("home"))
+                    .output()
+                    .unwrap();
+                assert!(out.status.success());
+                t.elapsed()
+            })
+            .collect();
+        println!("| `mirror {}` | {} |", args.join(" "), ms(median(times)));
+    }
     println!(
         "stylesheet: {:.1} KB; load average at end: {}",
         css.2 as f64 / 1024.0,

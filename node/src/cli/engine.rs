@@ -394,7 +394,13 @@ pub fn safety_show(ctx: &Context) -> anyhow::Result<Output> {
 }
 
 pub fn consent(ctx: &Context, cmd: &ConsentCommand) -> anyhow::Result<Output> {
-    let store = ctx.store()?;
+    // Showing opens read-only (no header sync, works on a read-only disk).
+    let store = match cmd {
+        ConsentCommand::Show | ConsentCommand::History | ConsentCommand::Egress { .. } => {
+            ctx.store_read()?
+        }
+        _ => ctx.store()?,
+    };
     let describe = |c: ConsentCategory| c.describe();
     match cmd {
         ConsentCommand::Show => {
