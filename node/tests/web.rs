@@ -535,3 +535,65 @@ fn the_node_serves_the_app_with_ui() {
         "{head}"
     );
 }
+
+/// Joining a commons and admitting a member from the commons page.
+#[test]
+fn a_commons_is_joined_and_a_member_admitted_from_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let (g, m) = (dir.path().join("guardian"), dir.path().join("member"));
+    for h in [&g, &m] {
+        ok(h, &["init"]);
+    }
+    let key = |h: &Path| {
+        json_of(h, &["status"])["identity"]["public_key"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let genesis = dir.path().join("genesis.json");
+    let genesis = genesis.to_str().unwrap();
+    let made = json_of(
+        &g,
+        &[
+            "commons",
+            "genesis",
+            "new",
+            "--name",
+            "page",
+            "--guardian",
+            &key(&g),
+            "--threshold",
+            "1",
+            "--period",
+            "30m",
+            "--quorum",
+            "50",
+            "--out",
+            genesis,
+        ],
+    );
+    let id = made["id"].as_str().unwrap().to_string();
+
+    let ui = Ui::start(&m);
+    let (cookie, csrf) = session(&ui);
+    let headers = format!("{cookie}Origin: {}\r\n", ui.base);
+    let body = format!("csrf={csrf}&file={}", genesis.replace('/', "%2F"));
+    let (status, head, page) = post(&ui, "/commons/join", &headers, &body);
+    assert_eq!(status, 303, "{head}{page}");
+    let status_m = json_of(&m, &["commons", "status"]);
+    assert_eq!(status_m["commons_id"], id.as_str(), "{status_m}");
+    drop(ui);
+
+    let ui = Ui::start(&g);
+    let (cookie, csrf) = session(&ui);
+    let headers = format!("{cookie}Origin: {}\r\n", ui.base);
+    let (status, head, page) = post(
+        &ui,
+        "/member/attest",
+        &headers,
+        &format!("csrf={csrf}&key={}", key(&m)),
+    );
+    assert_eq!(status, 303, "{head}{page}");
+    let members = json_of(&g, &["member", "list"]);
+    assert_eq!(members["members"].as_array().unwrap().len(), 1, "{members}");
+}

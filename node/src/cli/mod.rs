@@ -29,7 +29,7 @@ use crate::model::{
 };
 use crate::store::Store;
 
-pub use governance::{GuardianCommand, ProposalCommand, ReleaseCommand};
+pub use governance::{GuardianCommand, MemberCommand, ProposalCommand, ReleaseCommand};
 pub use render::{Output, escape, when, zone};
 pub use telemetry::TelemetryCommand;
 

@@ -24,6 +24,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/proposal/{id}/vote", post(vote))
         .route("/proposal/{id}/sign", post(sign_amendment))
         .route("/release/{act}", post(release))
+        .route("/commons/join", post(join))
+        .route("/member/attest", post(attest))
 }
 
 async fn commons(State(app): State<Arc<App>>) -> Response {
@@ -49,6 +51,19 @@ async fn commons(State(app): State<Arc<App>>) -> Response {
                 (tree(&status.json))
                 h3 { "Peers" }
                 @match &peers { Ok(p) => (tree(&p.json)), Err(e) => p.muted { (e.message) } }
+            }
+            details {
+                summary { "Join a commons, admit a member" }
+                form method="post" action="/commons/join" {
+                    (csrf(token))
+                    label { "Genesis file of the commons to join " input type="text" name="file" required size="40"; }
+                    button type="submit" { "Join" }
+                }
+                form method="post" action="/member/attest" {
+                    (csrf(token))
+                    label { "Guardians: a member's public key to admit " input type="text" name="key" required size="40"; }
+                    button type="submit" { "Admit" }
+                }
             }
             section aria-labelledby="prop-h" {
                 h2 #prop-h { "Proposals" }
@@ -166,6 +181,32 @@ fn tally_of(t: &serde_json::Value) -> maud::Markup {
         @if let Some(reasons) = t["reasons"].as_array().filter(|r| !r.is_empty()) {
             ul { @for r in reasons { li { (text(r)) } } }
         }
+    }
+}
+
+async fn join(State(app): State<Arc<App>>, Form(f): Form<File>) -> Response {
+    let cmd = Command::Commons(CommonsCommand::Join {
+        file: f.file.into(),
+    });
+    match app.worker.run(cmd).await {
+        Ok(_) => see("/commons"),
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct Key {
+    key: String,
+}
+
+async fn attest(State(app): State<Arc<App>>, Form(k): Form<Key>) -> Response {
+    let cmd = Command::Member(crate::cli::MemberCommand::Attest {
+        key: k.key,
+        note: None,
+    });
+    match app.worker.run(cmd).await {
+        Ok(_) => see("/commons"),
+        Err(e) => failed(e),
     }
 }
 

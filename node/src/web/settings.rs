@@ -22,6 +22,7 @@ pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/settings", get(settings))
         .route("/settings/engine", post(set_engine))
+        .route("/settings/set", post(set_value))
         .route("/settings/test", post(test_engine))
         .route("/consent", post(consent))
         .route("/export", post(export))
@@ -69,6 +70,12 @@ async fn settings(State(app): State<Arc<App>>) -> Response {
                 }
                 (button(token, "/settings/test", "Test the connection", &[]))
                 details { summary { "Engine settings" } (tree(engine)) }
+                form.inline method="post" action="/settings/set" {
+                    (csrf(token))
+                    label { "Setting " input type="text" name="key" placeholder="engine.ollama.model" required; }
+                    label { "Value " input type="text" name="value" required; }
+                    button type="submit" { "Set" }
+                }
             }
             section aria-labelledby="consent-h" {
                 h2 #consent-h { "Consent" }
@@ -178,6 +185,24 @@ async fn set_engine(State(app): State<Arc<App>>, Form(m): Form<Mode>) -> Respons
     let cmd = Command::Config(ConfigCommand::Set {
         key: "engine.mode".into(),
         value: m.mode,
+    });
+    match app.worker.run(cmd).await {
+        Ok(_) => see("/settings"),
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct Setting {
+    key: String,
+    value: String,
+}
+
+/// Any setting, as `mirror config set KEY VALUE` takes it (and checks it).
+async fn set_value(State(app): State<Arc<App>>, Form(v): Form<Setting>) -> Response {
+    let cmd = Command::Config(ConfigCommand::Set {
+        key: v.key,
+        value: v.value,
     });
     match app.worker.run(cmd).await {
         Ok(_) => see("/settings"),
