@@ -597,3 +597,53 @@ fn a_commons_is_joined_and_a_member_admitted_from_the_page() {
     let members = json_of(&g, &["member", "list"]);
     assert_eq!(members["members"].as_array().unwrap().len(), 1, "{members}");
 }
+
+/// Import from the settings page: the preview changes nothing and says
+/// what an import never changes; importing then brings the entry, and not
+/// the other node's consent.
+#[test]
+fn an_import_is_previewed_then_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    ok(
+        &a,
+        &["reflect", "--no-mirror", "A quiet evening by the window."],
+    );
+    ok(&a, &["consent", "grant", "telemetry"]);
+    let bundle = dir.path().join("a.tar.gz");
+    ok(&a, &["export", "--out", bundle.to_str().unwrap()]);
+    ok(&b, &["init"]);
+    let ui = Ui::start(&b);
+    let (cookie, csrf) = session(&ui);
+    let headers = format!("{cookie}Origin: {}\r\n", ui.base);
+    let path = bundle.to_str().unwrap().replace('/', "%2F");
+    let (status, _, page) = post(
+        &ui,
+        "/import",
+        &headers,
+        &format!("csrf={csrf}&path={path}&apply=no"),
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Import preview") && page.contains("never changes"),
+        "{page}"
+    );
+    assert_eq!(stored(&b), 0, "a preview imported something");
+    let (status, _, page) = post(
+        &ui,
+        "/import",
+        &headers,
+        &format!("csrf={csrf}&path={path}&apply=yes"),
+    );
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(stored(&b), 1);
+    let consent = json_of(&b, &["consent", "show"]);
+    assert!(
+        consent["consent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["granted"] == false),
+        "{consent}"
+    );
+}

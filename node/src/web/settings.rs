@@ -160,6 +160,21 @@ fn at(v: &serde_json::Value) -> String {
         .unwrap_or_else(|_| text(v))
 }
 
+/// A bundle's manifest without its list of files (one per record at
+/// most: 100,000 lines for a large journal), which it counts instead.
+fn summary(manifest: &serde_json::Value) -> serde_json::Value {
+    let mut m = manifest.clone();
+    if let Some(obj) = m.as_object_mut()
+        && let Some(files) = obj.remove("files")
+    {
+        obj.insert(
+            "files".into(),
+            serde_json::json!(files.as_array().map_or(0, Vec::len)),
+        );
+    }
+    m
+}
+
 fn label(m: EngineMode) -> &'static str {
     match m {
         EngineMode::Manual => "the built-in mirror",
@@ -322,7 +337,7 @@ async fn import(State(app): State<Arc<App>>, Form(i): Form<Import>) -> Response 
                 p role="status" { (out.human) }
             } @else {
                 p { "This bundle is valid. Importing it would add the records below that this node does not hold yet, and update ones it holds in an older form." }
-                (tree(&out.json["manifest"]))
+                (tree(&summary(&out.json["manifest"])))
                 h2 { "What an import never changes" }
                 ul {
                     li { "Consent: every category stays as you set it." }
