@@ -7,6 +7,7 @@
 
 mod browser;
 mod nodes;
+mod support;
 
 use std::path::Path;
 
@@ -260,6 +261,8 @@ async fn a_person_writes_reads_back_organises_and_consents_in_a_browser() {
     editor.send_keys(ENTRY).await.unwrap();
     click(&c, "//form[@class='editor']//button[@type='submit']").await;
     let answer = wait(&c, "#mirrorback").await.text().await.unwrap();
+    // Through app.js (the live view): the page did not post and reload.
+    assert_eq!(c.current_url().await.unwrap().path(), "/");
     assert!(answer.trim().len() > 10, "{answer:?}");
     assert_eq!(stored(&home), 1);
     axe(&c, "mirrorback").await;
@@ -646,4 +649,67 @@ fn an_import_is_previewed_then_applied() {
             .all(|c| c["granted"] == false),
         "{consent}"
     );
+}
+
+/// A model's answer streams to the page a sentence at a time, each only
+/// after it passed the checker; the last line is the whole answer page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_models_answer_streams_sentence_by_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let line = |content: &str, done: bool| {
+        format!(
+            "{}\n",
+            serde_json::json!({"message": {"role": "assistant", "content": content}, "done": done})
+        )
+    };
+    let server = support::Server::start(vec![
+        support::Reply::new(200)
+            .chunk(line("It sounds like Friday is pressing on you. ", false))
+            .chunk(line("What would it mean to be heard?", false))
+            .chunk(line("", true)),
+    ])
+    .await;
+    let url = server.url.clone();
+    let home2 = home.clone();
+    let (status, page) = tokio::task::spawn_blocking(move || {
+        ok(&home2, &["config", "set", "engine.mode", "ollama"]);
+        ok(&home2, &["config", "set", "engine.ollama.base_url", &url]);
+        let ui = Ui::start(&home2);
+        let (cookie, csrf) = session(&ui);
+        let headers = format!("{cookie}Origin: {}\r\n", ui.base);
+        let body = format!("csrf={csrf}&text=I+have+to+finish+the+report+by+Friday.");
+        let (status, _, page) = post(&ui, "/reflect/live", &headers, &body);
+        (status, page)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{page}");
+    // The body is chunked (it streams): join the chunks, then the lines.
+    let mut body = String::new();
+    let mut rest = page.as_str();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).expect("a chunk size");
+        if n == 0 {
+            break;
+        }
+        body.push_str(&after[..n]);
+        rest = &after[n + 2..];
+    }
+    let events: Vec<serde_json::Value> = body
+        .lines()
+        .filter_map(|l| serde_json::from_str(l.trim()).ok())
+        .collect();
+    assert_eq!(
+        events.first().map(|e| e["sentence"].clone()),
+        Some(serde_json::json!(
+            "It sounds like Friday is pressing on you. "
+        )),
+        "{page}"
+    );
+    let done = events.last().unwrap()["done"]
+        .as_str()
+        .expect("the answer page last");
+    assert!(done.contains("What would it mean to be heard?"), "{done}");
+    assert_eq!(server.requests().len(), 1);
 }

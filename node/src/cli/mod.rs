@@ -704,7 +704,15 @@ pub struct Context {
     /// Whether the command opened the store for writing: then the daily
     /// backup may be due once the answer is out ([`Context::after_answer`]).
     wrote: std::cell::Cell<bool>,
+    /// Where the sentences of a streaming answer go as they pass the
+    /// checker, for a caller that shows them live (the web app); taken by
+    /// the next command that answers.
+    live: std::cell::RefCell<Option<LiveSink>>,
 }
+
+/// Receives what of a streaming answer may be shown (see
+/// [`crate::engine::shown`]).
+pub type LiveSink = Box<dyn FnMut(crate::engine::shown::Shown) + Send>;
 
 impl Context {
     pub fn new(cli: &Cli) -> anyhow::Result<Context> {
@@ -726,7 +734,18 @@ impl Context {
             home,
             json,
             wrote: std::cell::Cell::new(false),
+            live: std::cell::RefCell::new(None),
         })
+    }
+
+    /// Send the next command's streaming answer to `sink` as it passes the
+    /// checker (None: stop).
+    pub fn stream_to(&self, sink: Option<LiveSink>) {
+        *self.live.borrow_mut() = sink;
+    }
+
+    pub(crate) fn take_live(&self) -> Option<LiveSink> {
+        self.live.borrow_mut().take()
     }
 
     /// A time as the person typed it (`--at`, `--since`, `--until`), read

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -26,6 +26,7 @@ pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/", get(write))
         .route("/reflect", post(reflect))
+        .route("/reflect/live", post(reflect_live))
         .route("/timeline", get(timeline))
         .route("/entry/{id}", get(entry))
         .route("/entry/{id}/edit", post(edit))
@@ -77,6 +78,7 @@ async fn write(State(app): State<Arc<App>>) -> Response {
                 button type="submit" { "Reflect" }
             }
             p.muted { "Nothing leaves this machine unless you allow it in Settings." }
+            script src="/static/app.js" defer {}
         },
     )
 }
@@ -90,8 +92,8 @@ struct Write {
     thread: String,
 }
 
-async fn reflect(State(app): State<Arc<App>>, Form(w): Form<Write>) -> Response {
-    let args = ReflectArgs {
+fn reflect_args(w: Write) -> ReflectArgs {
+    ReflectArgs {
         text: vec![w.text.replace("\r\n", "\n")],
         editor: false,
         thread: Some(w.thread).filter(|t| !t.is_empty()),
@@ -107,11 +109,58 @@ async fn reflect(State(app): State<Arc<App>>, Form(w): Form<Write>) -> Response 
             .map(|t| t.trim().trim_start_matches('#').to_string())
             .filter(|t| !t.is_empty())
             .collect(),
-    };
+    }
+}
+
+async fn reflect(State(app): State<Arc<App>>, Form(w): Form<Write>) -> Response {
+    let args = reflect_args(w);
     match app.worker.run(Command::Reflect(args)).await {
         Ok(out) => page("Your mirrorback", "/", answered(&app, &out.json)),
         Err(f) => failed(f),
     }
+}
+
+/// `POST /reflect/live` (from `app.js`): the same reflect, answered as
+/// JSON lines while it runs: `{"sentence": …}` for each sentence that
+/// passed the checker, `{"erase": true}` when an attempt is taken back,
+/// and last `{"done": HTML}`, the answer page's content (rendered and
+/// escaped here, as for `/reflect`).
+async fn reflect_live(State(app): State<Arc<App>>, Form(w): Form<Write>) -> Response {
+    use crate::engine::shown::Shown;
+    let (lines, mut out) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let sink_lines = lines.clone();
+    let sink: crate::cli::LiveSink = Box::new(move |step| {
+        let line = match step {
+            Shown::Sentence(s) => serde_json::json!({ "sentence": s }),
+            Shown::Erase => serde_json::json!({ "erase": true }),
+            Shown::Restart => return,
+        };
+        let _ = sink_lines.send(format!("{line}\n"));
+    });
+    let args = reflect_args(w);
+    tokio::spawn(async move {
+        let html = match app
+            .worker
+            .run_live(Command::Reflect(args), Some(sink))
+            .await
+        {
+            Ok(out) => html! { h1 { "Your mirrorback" } (answered(&app, &out.json)) },
+            Err(f) => html! { h1 { "That did not work" } p.error role="alert" { (f.message) } },
+        };
+        let _ = lines.send(format!(
+            "{}\n",
+            serde_json::json!({ "done": html.into_string() })
+        ));
+    });
+    let stream = futures::stream::poll_fn(move |cx| {
+        out.poll_recv(cx)
+            .map(|line| line.map(Ok::<_, std::convert::Infallible>))
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
 }
 
 /// What `reflect` answered: the mirrorback (or the crisis answer, first and

@@ -125,6 +125,7 @@ pub fn open_browser(url: &str) {
 fn router(app: Arc<App>, keys: Arc<guard::Keys>) -> Router {
     Router::new()
         .route("/static/style.css", get(style))
+        .route("/static/app.js", get(script))
         .merge(journal::routes())
         .merge(organize::routes())
         .merge(lookback::routes())
@@ -134,6 +135,13 @@ fn router(app: Arc<App>, keys: Arc<guard::Keys>) -> Router {
         .route("/login", get(guard::login).with_state(keys.clone()))
         .layer(axum::middleware::from_fn_with_state(keys, guard::check))
         .layer(axum::extract::DefaultBodyLimit::max(guard::MAX_FORM))
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("assets/app.js"),
+    )
 }
 
 async fn style() -> impl IntoResponse {

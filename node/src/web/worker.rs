@@ -11,7 +11,7 @@ use std::sync::mpsc;
 
 use tokio::sync::oneshot;
 
-use crate::cli::{self, Cli, Command, Context, Output};
+use crate::cli::{self, Cli, Command, Context, LiveSink, Output};
 use crate::home::Home;
 
 /// A command that failed, as a person should read it.
@@ -23,7 +23,11 @@ pub struct Failed {
     pub usage: bool,
 }
 
-type Job = (Command, oneshot::Sender<Result<Output, Failed>>);
+type Job = (
+    Command,
+    Option<LiveSink>,
+    oneshot::Sender<Result<Output, Failed>>,
+);
 
 /// A handle to the command thread; cheap to clone.
 #[derive(Clone)]
@@ -41,7 +45,8 @@ impl Worker {
         std::thread::Builder::new()
             .name("mirror-web-commands".into())
             .spawn(move || {
-                for (command, reply) in inbox {
+                for (command, live, reply) in inbox {
+                    ctx.stream_to(live);
                     let cli = Cli {
                         data_dir: None,
                         json: true,
@@ -52,6 +57,7 @@ impl Worker {
                         message: cli::error_line(&e),
                         usage: cli::exit_code(&e) == 2,
                     });
+                    ctx.stream_to(None);
                     let _ = reply.send(result);
                     // Once the answer is on its way: the daily backup, as
                     // after a CLI command (a failure is logged, never shown
@@ -66,12 +72,24 @@ impl Worker {
 
     /// Run one command and wait for its answer.
     pub async fn run(&self, command: Command) -> Result<Output, Failed> {
+        self.run_live(command, None).await
+    }
+
+    /// Run one command, sending what of a streaming answer may be shown
+    /// to `live` as it arrives.
+    pub async fn run_live(
+        &self,
+        command: Command,
+        live: Option<LiveSink>,
+    ) -> Result<Output, Failed> {
         let (reply, answer) = oneshot::channel();
         let stopped = || Failed {
             message: "the command thread stopped".into(),
             usage: false,
         };
-        self.jobs.send((command, reply)).map_err(|_| stopped())?;
+        self.jobs
+            .send((command, live, reply))
+            .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
