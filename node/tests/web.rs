@@ -713,3 +713,49 @@ async fn a_models_answer_streams_sentence_by_sentence() {
     assert!(done.contains("What would it mean to be heard?"), "{done}");
     assert_eq!(server.requests().len(), 1);
 }
+
+/// The same in Chromium: the model's answer ends up on the write page
+/// through the live view, the mirrorback the node stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_models_answer_appears_live_in_the_browser() {
+    let Some(driver) = browser::driver() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let line = |content: &str, done: bool| {
+        format!(
+            "{}\n",
+            serde_json::json!({"message": {"role": "assistant", "content": content}, "done": done})
+        )
+    };
+    let server = support::Server::start(vec![
+        support::Reply::new(200)
+            .chunk(line("It sounds like Friday is pressing on you. ", false))
+            .chunk(line("What would it mean to be heard?", false))
+            .chunk(line("", true)),
+    ])
+    .await;
+    ok(&home, &["config", "set", "engine.mode", "ollama"]);
+    ok(
+        &home,
+        &["config", "set", "engine.ollama.base_url", &server.url],
+    );
+    let ui = Ui::start(&home);
+    let c = driver.browser().await;
+    c.goto(&ui.login).await.unwrap();
+    let editor = wait(&c, "textarea#text").await;
+    editor
+        .send_keys("I have to finish the report by Friday.")
+        .await
+        .unwrap();
+    click(&c, "//form[@class='editor']//button[@type='submit']").await;
+    let answer = wait(&c, "#mirrorback").await.text().await.unwrap();
+    assert_eq!(
+        answer,
+        "It sounds like Friday is pressing on you. What would it mean to be heard?"
+    );
+    assert_eq!(c.current_url().await.unwrap().path(), "/");
+    axe(&c, "a model's mirrorback").await;
+    c.close().await.unwrap();
+}
