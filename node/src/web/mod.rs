@@ -17,6 +17,7 @@ mod layout;
 mod lookback;
 mod organize;
 mod settings;
+mod timeline;
 mod worker;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -127,6 +128,7 @@ fn router(app: Arc<App>, keys: Arc<guard::Keys>) -> Router {
         .route("/static/style.css", get(style))
         .route("/static/app.js", get(script))
         .merge(journal::routes())
+        .merge(timeline::routes())
         .merge(organize::routes())
         .merge(lookback::routes())
         .merge(settings::routes())

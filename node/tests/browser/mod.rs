@@ -267,3 +267,53 @@ pub async fn shot(client: &Client, name: &str) {
         std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).unwrap();
     }
 }
+
+/// How many reflections the CLI lists for `home`.
+pub fn stored(home: &Path) -> usize {
+    super::nodes::json_of(home, &["list"])["reflections"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+pub fn get(ui: &Ui, path: &str, extra: &str) -> (u16, String, String) {
+    http(
+        &ui.addr,
+        &format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\n{extra}Connection: close\r\n\r\n",
+            ui.addr
+        ),
+    )
+}
+
+pub fn post(ui: &Ui, path: &str, headers: &str, body: &str) -> (u16, String, String) {
+    http(
+        &ui.addr,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\n{headers}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            ui.addr,
+            body.len()
+        ),
+    )
+}
+
+/// Log in as the browser would: the `Cookie:` header line and the form's
+/// CSRF token.
+pub fn session(ui: &Ui) -> (String, String) {
+    let login = ui.login.trim_start_matches(&ui.base);
+    let (_, head, _) = get(ui, login, "");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie");
+    let with_cookie = format!("Cookie: {cookie}\r\n");
+    let (_, _, page) = get(ui, "/", &with_cookie);
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token in the form")
+        .to_string();
+    (with_cookie, csrf)
+}
