@@ -52,6 +52,8 @@ pub struct NodeOptions {
     pub listen: Vec<String>,
     pub bootstrap: Vec<String>,
     pub no_mdns: bool,
+    /// The web app's address, when `--ui` serves it beside the node.
+    pub web_url: Option<String>,
 }
 
 #[derive(Clone)]
@@ -121,7 +123,14 @@ pub fn run(home: &Home, options: &NodeOptions) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(serve(home, commons, net_config, &commons_id, reflections))
+    runtime.block_on(serve(
+        home,
+        commons,
+        net_config,
+        &commons_id,
+        reflections,
+        options.web_url.as_deref(),
+    ))
 }
 
 async fn serve(
@@ -130,6 +139,7 @@ async fn serve(
     net_config: NetConfig,
     commons_id: &str,
     reflections: u64,
+    web_url: Option<&str>,
 ) -> anyhow::Result<()> {
     let peer_id = net_config.keypair.public().to_peer_id();
     let (net, net_task) = net::spawn(net_config, commons.clone())
@@ -180,6 +190,9 @@ async fn serve(
         "  control  http://{addr} (token in {})",
         home.daemon_file().display()
     );
+    if let Some(url) = web_url {
+        eprintln!("  web app  {url}");
+    }
     eprintln!("  stop with Ctrl-C");
 
     let app = Router::new()

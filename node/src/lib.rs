@@ -11,7 +11,8 @@
 //! * [`store`]: the redb database, its migrations and queries;
 //! * [`home`]: the data directory, the node's config and identity keys;
 //! * [`bundle`]: export and import of everything, as one archive;
-//! * [`cli`]: the `mirror` command line, a thin layer over the above.
+//! * [`cli`]: the `mirror` command line, a thin layer over the above;
+//! * [`web`]: `mirror ui`, the same commands as a local web app.
 
 pub mod bundle;
 pub mod cli;
@@ -27,4 +28,5 @@ pub mod model;
 pub mod release;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 pub mod when;

@@ -20,6 +20,11 @@ fn main() -> ExitCode {
         Ok(ctx) => ctx,
         Err(error) => return fail(&cli, &error),
     };
+    // `mirror ui` serves until stopped: its answer (the address) is printed
+    // first, then it waits.
+    if let cli::Command::Ui(args) = &cli.command {
+        return ui(&ctx, &cli, args);
+    }
     let code = match cli::run_in(&ctx, &cli) {
         Ok(output) => {
             print(&output.render(cli.json));
@@ -32,6 +37,28 @@ fn main() -> ExitCode {
         eprintln!("mirror: warning: {}", cli::error_line(&error));
     }
     code
+}
+
+fn ui(ctx: &Context, cli: &Cli, args: &cli::UiArgs) -> ExitCode {
+    let running = match mirror_node::web::start(ctx.home.clone(), args.port) {
+        Ok(running) => running,
+        Err(error) => return fail(cli, &error),
+    };
+    let output = cli::Output {
+        json: serde_json::json!({ "url": running.url }),
+        human: format!(
+            "Mirror is open at {}\n(only this machine can reach it; Ctrl-C stops it)",
+            running.url
+        ),
+    };
+    print(&output.render(cli.json));
+    if !args.no_open {
+        mirror_node::web::open_browser(&running.url);
+    }
+    match running.wait() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(cli, &error),
+    }
 }
 
 /// Print the answer; a reader that went away (`mirror list | head -1`) is

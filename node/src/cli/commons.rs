@@ -18,12 +18,19 @@ pub fn node(ctx: &Context, args: &NodeArgs) -> anyhow::Result<Output> {
             running.pid
         );
     }
+    // `--ui`: the web app beside the node, on its own runtime; it stops
+    // when the node does (dropped at the end of this function).
+    let web = args
+        .ui
+        .then(|| crate::web::start(ctx.home.clone(), 0))
+        .transpose()?;
     daemon::run(
         &ctx.home,
         &NodeOptions {
             listen: args.listen.clone(),
             bootstrap: args.bootstrap.clone(),
             no_mdns: args.no_mdns,
+            web_url: web.as_ref().map(|w| w.url.clone()),
         },
     )?;
     Output::new(json!({"stopped": true}), "")

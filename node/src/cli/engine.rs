@@ -150,6 +150,32 @@ pub fn analyze(ctx: &Context, words: &[String]) -> anyhow::Result<Output> {
 
 pub fn config(ctx: &Context, cmd: &ConfigCommand) -> anyhow::Result<Output> {
     match cmd {
+        ConfigCommand::Test => {
+            use crate::engine::llm::LlmAdapter as _;
+            let config = ctx.home.load_config()?;
+            let mode = config.engine.mode;
+            let Some(adapter) =
+                crate::engine::pipeline::AnyAdapter::from_config(&config.engine, mode)
+            else {
+                return Output::new(
+                    json!({"engine": mode, "ok": true, "message": "The built-in mirror runs on this machine: there is nothing to reach."}),
+                    "The built-in mirror runs on this machine: there is nothing to reach.",
+                );
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let endpoint = adapter.endpoint().to_string();
+            let model = adapter.model().to_string();
+            let message = match runtime.block_on(adapter.health()) {
+                Ok(()) => format!("{mode} at {endpoint} answers (model {model})."),
+                Err(e) => anyhow::bail!("{mode} at {endpoint} does not answer: {e}"),
+            };
+            Output::new(
+                json!({"engine": mode, "ok": true, "endpoint": endpoint, "model": model, "message": message}),
+                message.clone(),
+            )
+        }
         ConfigCommand::Show => {
             let config = ctx.home.load_config()?;
             let params = ctx.home.engine_params()?;
@@ -368,19 +394,14 @@ pub fn safety_show(ctx: &Context) -> anyhow::Result<Output> {
 }
 
 pub fn consent(ctx: &Context, cmd: &ConsentCommand) -> anyhow::Result<Output> {
-    let store = ctx.store()?;
-    let describe = |c: ConsentCategory| match c {
-        ConsentCategory::Telemetry => "anonymous usage statistics shared with a commons",
-        ConsentCategory::EvolutionFeedback => {
-            "your ratings of mirrorbacks, shared to improve the engine"
+    // Showing opens read-only (no header sync, works on a read-only disk).
+    let store = match cmd {
+        ConsentCommand::Show | ConsentCommand::History | ConsentCommand::Egress { .. } => {
+            ctx.store_read()?
         }
-        ConsentCategory::SharingReflections => {
-            "reflections you mark for sharing, sent to a commons"
-        }
-        ConsentCategory::RemoteEngine => {
-            "reflection text sent to a language model off this machine"
-        }
+        _ => ctx.store()?,
     };
+    let describe = |c: ConsentCategory| c.describe();
     match cmd {
         ConsentCommand::Show => {
             let consents = store.consents()?;
@@ -403,6 +424,47 @@ pub fn consent(ctx: &Context, cmd: &ConsentCommand) -> anyhow::Result<Output> {
                 .map(|(c, s)| json!({ "category": c, "granted": s.as_ref().is_some_and(|s| s.granted), "setting": s }))
                 .collect();
             Output::new(json!({ "consent": json }), human.trim_end().to_string())
+        }
+        ConsentCommand::History => {
+            let changes = store.list::<crate::model::ConsentChange>(usize::MAX)?;
+            let human = if changes.is_empty() {
+                "No consent decided yet: every category is off.".to_string()
+            } else {
+                changes
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{}  {:<8} {}",
+                            super::render::when(c.at),
+                            if c.granted { "granted" } else { "revoked" },
+                            c.category
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            Output::new(json!({ "changes": changes }), human)
+        }
+        ConsentCommand::Egress { limit } => {
+            let sent = store.list::<crate::model::EgressRecord>(*limit)?;
+            let human = if sent.is_empty() {
+                "Nothing has left this node.".to_string()
+            } else {
+                sent.iter()
+                    .map(|e| {
+                        format!(
+                            "{}  {:<10} {:>8} bytes  {}  {}",
+                            super::render::when(e.at),
+                            e.kind.as_str(),
+                            e.bytes,
+                            e.destination,
+                            e.summary
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            Output::new(json!({ "egress": sent }), human)
         }
         ConsentCommand::Grant { category } | ConsentCommand::Revoke { category } => {
             let granted = matches!(cmd, ConsentCommand::Grant { .. });

@@ -29,7 +29,9 @@ use crate::model::{
 };
 use crate::store::Store;
 
-pub use render::{Output, escape};
+pub use governance::{GuardianCommand, MemberCommand, ProposalCommand, ReleaseCommand};
+pub use render::{Output, escape, when, zone};
+pub use telemetry::TelemetryCommand;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -264,6 +266,9 @@ pub enum Command {
         /// The text; nothing reads stdin
         text: Vec<String>,
     },
+    /// Open the journal in your browser: a local web app on 127.0.0.1,
+    /// until Ctrl-C
+    Ui(UiArgs),
     /// Quick entry: `mirror "text"` writes a reflection, as `mirror reflect
     /// "text"` does, when the first word is not a command (see
     /// [`quick_entry`])
@@ -293,6 +298,9 @@ pub enum ConfigCommand {
         /// Its new value
         value: String,
     },
+    /// Check that the engine in use answers (a health request; nothing you
+    /// wrote is sent)
+    Test,
     /// Remove one setting so its default is in force again (for a value the
     /// commons governs, e.g. engine.max_regenerations: the pack's)
     Unset {
@@ -325,6 +333,15 @@ pub enum ConsentCommand {
     Revoke {
         /// What to withdraw
         category: ConsentCategory,
+    },
+    /// Every consent decision, newest first
+    History,
+    /// What left this node (the egress log): when, what, to whom, how many
+    /// bytes; newest first
+    Egress {
+        /// How many to show at most
+        #[arg(long, short = 'n', default_value_t = 50, value_parser = parse_limit)]
+        limit: usize,
     },
 }
 
@@ -584,6 +601,16 @@ pub enum TensionCommand {
     },
 }
 
+#[derive(Debug, Args, Clone, Default)]
+pub struct UiArgs {
+    /// The port on 127.0.0.1 [default: any free one]
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Do not open the browser; only print the address
+    #[arg(long)]
+    pub no_open: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct NodeArgs {
     /// Address to listen on (repeatable) [default: from config, /ip4/0.0.0.0/tcp/0]
@@ -595,6 +622,10 @@ pub struct NodeArgs {
     /// Do not look for peers on the local network (mDNS)
     #[arg(long)]
     pub no_mdns: bool,
+    /// Also serve the web app (as `mirror ui --no-open` does); its address
+    /// is printed with the node's
+    #[arg(long)]
+    pub ui: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -682,11 +713,25 @@ pub struct Context {
     /// Whether the command opened the store for writing: then the daily
     /// backup may be due once the answer is out ([`Context::after_answer`]).
     wrote: std::cell::Cell<bool>,
+    /// Where the sentences of a streaming answer go as they pass the
+    /// checker, for a caller that shows them live (the web app); taken by
+    /// the next command that answers.
+    live: std::cell::RefCell<Option<LiveSink>>,
 }
+
+/// Receives what of a streaming answer may be shown (see
+/// [`crate::engine::shown`]).
+pub type LiveSink = Box<dyn FnMut(crate::engine::shown::Shown) + Send>;
 
 impl Context {
     pub fn new(cli: &Cli) -> anyhow::Result<Context> {
-        let home = Home::resolve(cli.data_dir.clone())?;
+        Context::with_home(Home::resolve(cli.data_dir.clone())?, cli.json)
+    }
+
+    /// A context for `home`, as [`Context::new`] makes one from the command
+    /// line; the web app makes its own (with `json` set, so no command
+    /// writes to the terminal it runs at).
+    pub fn with_home(home: Home, json: bool) -> anyhow::Result<Context> {
         // Times are shown in the configured zone, else the machine's. A
         // config that does not load is reported by the commands that need
         // it (`config set` must still work to repair it).
@@ -696,9 +741,20 @@ impl Context {
         );
         Ok(Context {
             home,
-            json: cli.json,
+            json,
             wrote: std::cell::Cell::new(false),
+            live: std::cell::RefCell::new(None),
         })
+    }
+
+    /// Send the next command's streaming answer to `sink` as it passes the
+    /// checker (None: stop).
+    pub fn stream_to(&self, sink: Option<LiveSink>) {
+        *self.live.borrow_mut() = sink;
+    }
+
+    pub(crate) fn take_live(&self) -> Option<LiveSink> {
+        self.live.borrow_mut().take()
     }
 
     /// A time as the person typed it (`--at`, `--since`, `--until`), read
@@ -930,6 +986,11 @@ fn dispatch(ctx: &Context, cli: &Cli) -> anyhow::Result<Output> {
         } => data::doctor(ctx, salvage.as_deref(), *with_backup),
         Command::Backup { if_due } => data::backup(ctx, *if_due),
         Command::Node(args) => commons::node(ctx, args),
+        // main.rs starts the app itself (it serves until stopped, after
+        // printing its address); here it is only refused.
+        Command::Ui(_) => {
+            Err(UsageError("`mirror ui` cannot run inside another command".into()).into())
+        }
         Command::Commons(cmd) => commons::commons(ctx, cmd),
         Command::Member(cmd) => governance::member(ctx, cmd),
         Command::Telemetry(cmd) => telemetry::telemetry_cmd(ctx, cmd),

@@ -12,7 +12,12 @@ use crate::model::{
 use crate::store::{ReflectionQuery, Store, TensionEvidenceInput};
 
 pub fn thread(ctx: &Context, cmd: &ThreadCommand) -> anyhow::Result<Output> {
-    let store = ctx.store()?;
+    // Reading opens read-only: no header sync (tens of ms), and it works
+    // on a read-only disk.
+    let store = match cmd {
+        ThreadCommand::List { .. } | ThreadCommand::Show { .. } => ctx.store_read()?,
+        _ => ctx.store()?,
+    };
     match cmd {
         ThreadCommand::New { title } => {
             let identity = ctx.identity(&store)?;
@@ -124,7 +129,12 @@ fn set_status(store: &Store, id: &str, status: ThreadStatus, verb: &str) -> anyh
 }
 
 pub fn tension(ctx: &Context, cmd: &TensionCommand) -> anyhow::Result<Output> {
-    let store = ctx.store()?;
+    let store = match cmd {
+        TensionCommand::List | TensionCommand::Show { .. } | TensionCommand::Suggestions { .. } => {
+            ctx.store_read()?
+        }
+        _ => ctx.store()?,
+    };
     match cmd {
         TensionCommand::Add {
             name,

@@ -229,8 +229,21 @@ fn answer(
         ),
         _ => super::progress::Working::hidden(),
     };
-    let mut on_progress = |p| {
+    // A live view elsewhere (the web app): the same gate, its sentences
+    // to the caller's sink.
+    let mut live_view = ctx.take_live().map(|sink| {
+        (
+            crate::engine::shown::SentenceGate::new(engine.checker()),
+            sink,
+        )
+    });
+    let mut on_progress = |p: pipeline::Progress| {
         thinking.finish_and_clear();
+        if let Some((gate, sink)) = live_view.as_mut() {
+            for step in gate.on(p.clone()) {
+                sink(step);
+            }
+        }
         if let Some(d) = display.as_mut() {
             d.on(p);
         }

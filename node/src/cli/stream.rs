@@ -12,15 +12,13 @@ use std::io::Write;
 use mirror_constitution::Checker;
 
 use crate::engine::pipeline::Progress;
+use crate::engine::shown::{SentenceGate, Shown};
 
 pub struct Display<'a> {
-    checker: &'a Checker,
-    /// Text received for this attempt but not yet shown.
-    pending: String,
+    /// Which sentences may show (shared with the web app).
+    gate: SentenceGate<'a>,
     /// Text shown for this attempt.
     shown: String,
-    /// A sentence failed: show nothing more of this attempt.
-    blocked: bool,
     columns: usize,
 }
 
@@ -31,37 +29,19 @@ impl<'a> Display<'a> {
             .unwrap_or(80)
             .max(20);
         Display {
-            checker,
-            pending: String::new(),
+            gate: SentenceGate::new(checker),
             shown: String::new(),
-            blocked: false,
             columns,
         }
     }
 
     pub fn on(&mut self, progress: Progress) {
-        match progress {
-            Progress::Attempt(_) => self.reset(),
-            Progress::Text(piece) => {
-                self.pending.push_str(&piece);
-                self.flush_sentences();
+        for step in self.gate.on(progress) {
+            match step {
+                Shown::Restart => self.shown.clear(),
+                Shown::Sentence(sentence) => self.print(&sentence),
+                Shown::Erase => self.erase(),
             }
-            Progress::Rejected { .. } | Progress::FellBack(_) => self.erase(),
-        }
-    }
-
-    /// Show whole sentences that pass the checker.
-    fn flush_sentences(&mut self) {
-        if self.blocked {
-            return;
-        }
-        while let Some(end) = sentence_end(&self.pending) {
-            let sentence: String = self.pending.drain(..end).collect();
-            if !self.checker.check(&sentence).is_compliant() {
-                self.blocked = true;
-                return;
-            }
-            self.print(&sentence);
         }
     }
 
@@ -92,13 +72,7 @@ impl<'a> Display<'a> {
             let _ = write!(out, "\x1b[J");
             let _ = out.flush();
         }
-        self.reset();
-    }
-
-    fn reset(&mut self) {
-        self.pending.clear();
         self.shown.clear();
-        self.blocked = false;
     }
 
     /// Leave exactly `final_text` on screen.
@@ -111,48 +85,5 @@ impl<'a> Display<'a> {
             self.print(final_text);
         }
         self.print("\n");
-    }
-}
-
-/// The byte index just after the first complete sentence in `text`, if
-/// one is complete (its end mark is followed by whitespace).
-fn sentence_end(text: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
-    for (i, c) in text.char_indices() {
-        if matches!(c, '.' | '!' | '?' | '\n') {
-            let after = i + c.len_utf8();
-            if c == '\n' {
-                return Some(after);
-            }
-            // Include closing quotes and the whitespace that follows.
-            let mut j = after;
-            while j < bytes.len() && matches!(bytes[j], b'"' | b'\'' | b')') {
-                j += 1;
-            }
-            if j < bytes.len() && bytes[j].is_ascii_whitespace() {
-                while j < bytes.len() && bytes[j].is_ascii_whitespace() && bytes[j] != b'\n' {
-                    j += 1;
-                }
-                return Some(j);
-            }
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sentence_end;
-
-    #[test]
-    fn sentences_end_at_a_mark_followed_by_space() {
-        assert_eq!(sentence_end("It sounds hard. And"), Some(16));
-        assert_eq!(
-            sentence_end("It sounds hard."),
-            None,
-            "might be 'hard.ly'… wait for more"
-        );
-        assert_eq!(sentence_end("Mr"), None);
-        assert_eq!(sentence_end("You said \"no.\" Then"), Some(15));
     }
 }

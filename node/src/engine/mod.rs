@@ -26,6 +26,7 @@ pub mod mirror;
 pub mod pipeline;
 pub mod rules;
 pub mod safety;
+pub mod shown;
 pub mod suggest;
 
 use std::ops::Range;

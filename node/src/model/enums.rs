@@ -196,6 +196,25 @@ string_enum! {
     }
 }
 
+impl ConsentCategory {
+    /// What granting this category lets leave the node, for people (the
+    /// CLI and the web app say the same).
+    pub fn describe(self) -> &'static str {
+        match self {
+            ConsentCategory::Telemetry => "anonymous usage statistics shared with a commons",
+            ConsentCategory::EvolutionFeedback => {
+                "your ratings of mirrorbacks, shared to improve the engine"
+            }
+            ConsentCategory::SharingReflections => {
+                "reflections you mark for sharing, sent to a commons"
+            }
+            ConsentCategory::RemoteEngine => {
+                "reflection text sent to a language model off this machine"
+            }
+        }
+    }
+}
+
 string_enum! {
     /// Where a suggested tension stands.
     SuggestionStatus, field = "status" {
