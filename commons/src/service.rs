@@ -870,6 +870,12 @@ impl Commons {
         Ok(dropped)
     }
 
+    /// The month (since 1970) the last expiry look ran in, if any: lets a
+    /// test (or a status page) tell that the maintenance tick has run.
+    pub fn expired_through(&self) -> Option<u32> {
+        self.expired_through
+    }
+
     /// Drop telemetry epochs past retention, with their records.
     pub fn expire(&mut self, now_ms: i64) -> Result<usize, StoreError> {
         let old: Vec<DocKey> = self

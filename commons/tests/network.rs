@@ -918,8 +918,13 @@ async fn a_running_node_drops_expired_telemetry_epochs() {
     let read = clock.clone();
     c.clock = Arc::new(move || read.load(Ordering::SeqCst));
     let a = Node::start(commons, c).await;
-    // A tick at the present month keeps everything.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A tick at the present month keeps everything (waited for, not slept
+    // on: the check means something only once the tick has looked).
+    let month = mirror_commons::doc::month_of(start);
+    wait_until("the first expiry look", WAIT, || async {
+        a.commons.lock().unwrap().expired_through() == Some(month)
+    })
+    .await;
     assert_eq!(count(&a.commons), 2);
     clock.store(start + 4 * 31 * 86_400_000, Ordering::SeqCst);
     wait_until("the telemetry epoch to expire", WAIT, || async {

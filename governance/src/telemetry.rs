@@ -164,8 +164,6 @@ impl TelemetryRegistry {
         Ok(())
     }
 
-    /// Whether a packet reports only declared metrics, each in its declared
-    /// shape, under this registry's version (the gate's check).
     /// Whether a packet keeps to this registry: its version, only declared
     /// metrics, each in its declared kind and shape. Used when counting (a
     /// packet that does not keep to the registry it declares is left out),

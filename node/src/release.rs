@@ -388,11 +388,14 @@ fn state_path(home: &Home) -> PathBuf {
     home.dir().join("releases").join("applied.json")
 }
 
+/// Where every pack a release put in force here is kept, under its hash
+/// (for rollback, and for the metric registries of past versions).
+pub fn kept_packs_dir(home: &Home) -> PathBuf {
+    home.dir().join("params").join("packs")
+}
+
 fn pack_path(home: &Home, hash: &str) -> PathBuf {
-    home.dir()
-        .join("params")
-        .join("packs")
-        .join(format!("{hash}.json"))
+    kept_packs_dir(home).join(format!("{hash}.json"))
 }
 
 pub fn applied_state(home: &Home) -> Result<AppliedState, NodeReleaseError> {

@@ -19,12 +19,15 @@
 //!   `telemetry/pending.json` until sent); every packet sent is written to the
 //!   egress log before it leaves and its bytes to `telemetry/sent.jsonl`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use ed25519_dalek::SigningKey;
 use mirror_commons::record::{Kind, Record};
 use mirror_governance::payload::{self, TelemetryPacket};
-use mirror_governance::telemetry::{PrivacyLedger, TelemetryRegistry, TrueValue, randomize};
+use mirror_governance::telemetry::{
+    Estimate, PrivacyLedger, TelemetryRegistry, TrueValue, aggregate, randomize,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::home::{Home, write_atomic};
@@ -380,4 +383,83 @@ pub fn mark_sent(home: &Home, registry: &TelemetryRegistry, pending: &Pending) -
     write_json(&dir(home).join("state.json"), &st)?;
     discard_pending(home)?;
     Ok(())
+}
+
+/// Every metric registry this node holds, by version: the genesis pack's,
+/// each pack a release put in force here (kept for rollback), and the one
+/// in force (which wins for its version). A packet is judged against the
+/// registry of the version it declares, so a node that applied a release
+/// still counts the periods measured before it, and a node that has not
+/// applied it yet leaves the newer packets out rather than misread them.
+/// A kept pack that does not read is skipped (it only costs its counts).
+pub fn known_registries(home: &Home) -> Result<BTreeMap<u64, TelemetryRegistry>> {
+    let mut out = BTreeMap::new();
+    let genesis = mirror_governance::params::EngineParams::genesis()
+        .map_err(|e| TelemetryError::Invalid(format!("the genesis pack: {e}")))?;
+    out.insert(genesis.telemetry.version, genesis.telemetry);
+    let packs = crate::release::kept_packs_dir(home);
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(&packs) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io(format!("reading {}", packs.display()))(e)),
+    };
+    // Sorted, so which of two packs of one version wins does not depend on
+    // the directory's order.
+    files.sort();
+    for path in files {
+        match std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| {
+                mirror_governance::params::EngineParams::from_json(&b).map_err(|e| e.to_string())
+            }) {
+            Ok(p) => {
+                out.insert(p.telemetry.version, p.telemetry);
+            }
+            Err(e) => tracing::warn!(pack = %path.display(), error = %e, "kept pack skipped"),
+        }
+    }
+    let current = home.engine_params()?.telemetry;
+    out.insert(current.version, current);
+    Ok(out)
+}
+
+/// One period's aggregate, counted under one registry version.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodAggregate {
+    /// The registry the counts are under.
+    pub registry_version: u64,
+    /// Its release threshold (k).
+    pub min_packets: u32,
+    /// Packets declaring other versions, by version: kept, not counted here.
+    pub uncounted: BTreeMap<u64, usize>,
+    pub metrics: Vec<Estimate>,
+}
+
+/// Aggregate one period's packets under the registry most of them declare
+/// among those this node holds (the newest on a tie; the one in force when
+/// it holds none of theirs). Registries differ in metrics and noise, so
+/// packets of different versions are never pooled: the others are counted
+/// as left out.
+pub fn aggregate_period(
+    registries: &BTreeMap<u64, TelemetryRegistry>,
+    in_force: &TelemetryRegistry,
+    packets: &[TelemetryPacket],
+) -> PeriodAggregate {
+    let mut by_version: BTreeMap<u64, usize> = BTreeMap::new();
+    for p in packets {
+        *by_version.entry(p.registry_version).or_default() += 1;
+    }
+    let registry = by_version
+        .iter()
+        .filter(|(v, _)| registries.contains_key(v))
+        .max_by_key(|(v, n)| (**n, **v))
+        .and_then(|(v, _)| registries.get(v))
+        .unwrap_or(in_force);
+    by_version.remove(&registry.version);
+    PeriodAggregate {
+        registry_version: registry.version,
+        min_packets: registry.min_packets,
+        uncounted: by_version,
+        metrics: aggregate(registry, packets),
+    }
 }

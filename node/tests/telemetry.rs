@@ -370,3 +370,58 @@ fn the_daemon_sends_the_due_packet_with_consent_and_nothing_without() {
     assert!(b.stop().0.success());
     assert!(a.stop().0.success());
 }
+
+/// Issue #14, bug 1, on the counting side: the gate keeps packets of any
+/// registry version, so counting must judge each against the version it
+/// declares. A node that applied a release changing the registry still
+/// counts the period measured under the version before (which it holds),
+/// and a packet of a version it does not hold is kept but not counted.
+#[test]
+fn packets_are_counted_under_the_registry_version_they_declare() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    ok(&home, &["init"]);
+    let v1 = registry();
+    let period = telemetry::due_period(&v1, nodes::now_ms()).unwrap();
+    let mut s = 23u64;
+    let mut noise = move || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        s ^ (s >> 29)
+    };
+    let measured = vec![(
+        "reflections.count".to_string(),
+        mirror_governance::telemetry::TrueValue::Counter(4),
+    )];
+    let mut unknown = v1.clone();
+    unknown.version = v1.version + 6;
+    let k = v1.min_packets as usize;
+    for i in 0..=k {
+        // The last packet declares a version no node here holds.
+        let reg = if i == k { &unknown } else { &v1 };
+        let p = telemetry::packet(reg, &Default::default(), period, &measured, &mut noise).unwrap();
+        let record = telemetry::sign(reg, &p).unwrap();
+        let file = dir.path().join(format!("packet-{i}.json"));
+        std::fs::write(&file, record.bytes()).unwrap();
+        ok(&home, &["commons", "publish", file.to_str().unwrap()]);
+    }
+    // The node moves to registry version 2, as applying a release does.
+    let mut params = mirror_governance::params::EngineParams::genesis().unwrap();
+    params.telemetry.version = v1.version + 1;
+    let current = Home::at(&home).params_path();
+    std::fs::create_dir_all(current.parent().unwrap()).unwrap();
+    std::fs::write(&current, params.canonical_json()).unwrap();
+    let out = json_of(&home, &["commons", "telemetry"]);
+    assert_eq!(out["packets"], k as u64 + 1, "{out}");
+    let count = out["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "reflections.count")
+        .unwrap();
+    assert_eq!(count["packets"], k as u64, "{out}");
+    assert_eq!(count["released"], true, "{out}");
+    assert_eq!(out["registry_version"], v1.version, "{out}");
+    assert_eq!(out["uncounted"][unknown.version.to_string()], 1, "{out}");
+}

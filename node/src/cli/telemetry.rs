@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 
 use mirror_commons::record::Kind;
 use mirror_governance::payload::{self, TelemetryPacket};
-use mirror_governance::telemetry::aggregate;
 use serde_json::{Value, json};
 
 use super::{Context, Output};
@@ -128,9 +127,11 @@ pub fn telemetry_cmd(ctx: &Context, cmd: &TelemetryCommand) -> anyhow::Result<Ou
 }
 
 /// `mirror commons telemetry`: the aggregate of the newest period any
-/// packet reports (or `period`).
+/// packet reports (or `period`), each packet judged against the registry
+/// version it declares (see [`telemetry::aggregate_period`]).
 pub fn commons_telemetry(ctx: &Context, period: Option<u64>) -> anyhow::Result<Output> {
-    let registry = ctx.home.engine_params()?.telemetry;
+    let in_force = ctx.home.engine_params()?.telemetry;
+    let registries = telemetry::known_registries(&ctx.home)?;
     let packets: Vec<TelemetryPacket> =
         super::governance::accepted_records(ctx, Some(Kind::TelemetryPacket))?
             .iter()
@@ -144,13 +145,21 @@ pub fn commons_telemetry(ctx: &Context, period: Option<u64>) -> anyhow::Result<O
     };
     let of_period: Vec<TelemetryPacket> =
         packets.into_iter().filter(|p| p.period == period).collect();
-    let estimates = aggregate(&registry, &of_period);
+    let agg = telemetry::aggregate_period(&registries, &in_force, &of_period);
+    let estimates = &agg.metrics;
     let mut text = format!(
-        "period {period}: {} packet(s); released from {} packets on\n",
+        "period {period}: {} packet(s), counted under registry version {}; released from {} packets on\n",
         of_period.len(),
-        registry.min_packets
+        agg.registry_version,
+        agg.min_packets
     );
-    for e in &estimates {
+    for (version, n) in &agg.uncounted {
+        let _ = writeln!(
+            text,
+            "{n} packet(s) of registry version {version} not counted here"
+        );
+    }
+    for e in estimates {
         if !e.released {
             let _ = writeln!(text, "{:<30} withheld ({} packet(s))", e.name, e.packets);
             continue;
@@ -164,7 +173,13 @@ pub fn commons_telemetry(ctx: &Context, period: Option<u64>) -> anyhow::Result<O
         let _ = writeln!(text, "{:<30} {}", e.name, values.join("  "));
     }
     Output::new(
-        json!({"period": period, "packets": of_period.len(), "metrics": estimates}),
+        json!({
+            "period": period,
+            "packets": of_period.len(),
+            "registry_version": agg.registry_version,
+            "uncounted": agg.uncounted,
+            "metrics": estimates,
+        }),
         text.trim_end().to_string(),
     )
 }
