@@ -215,6 +215,58 @@ async fn an_answer_that_is_not_to_the_person_meets_the_second_gate() {
     );
 }
 
+/// What the tiny model's kept answers did on the rubric's *faithful* line
+/// (issue 18, BENCHMARKS.md): a verdict on the person, a forecast, a story
+/// the entry never told. Each passes compliance and every other check of
+/// the second gate; the faithfulness check sets each aside, and after the
+/// last attempt the built-in mirror answers.
+#[tokio::test]
+async fn an_answer_untrue_to_the_entry_is_set_aside() {
+    let f = fixture();
+    let server = Server::start(vec![
+        ollama_answer("You're a person nobody listens to, and the report sits with you."),
+        ollama_answer("You won't finish the report by Friday, and it sounds like nobody listens."),
+        ollama_answer(
+            "It sounds like your manager's old spreadsheet crashed during the quarterly budget meeting.",
+        ),
+    ])
+    .await;
+    let adapter = AnyAdapter::Ollama(Ollama::new(&server.url, "llama3.2", "5m", settings()));
+    let (outcome, events) = reflect(&f, Some(&adapter), TEXT).await;
+    assert_eq!(outcome.mirrorback.attempts, 3);
+    assert!(outcome.mirrorback.fell_back);
+    assert_eq!(outcome.mirrorback.flags, ["unfaithful"]);
+    for attempt in 1..=3 {
+        assert!(
+            events.contains(&Progress::Rejected {
+                attempt,
+                flags: vec!["unfaithful".into()],
+            }),
+            "{events:?}"
+        );
+    }
+    // Each regeneration is told what was untrue.
+    let requests = server.requests();
+    let second = requests[1].json()["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(second.contains("labelled the person"), "{second}");
+    let third = requests[2].json()["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(third.contains("foretold"), "{third}");
+    // What is stored is the built-in mirror's answer, and it passes.
+    let failures = mirror_node::engine::gate::check(
+        &f.engine,
+        TEXT,
+        &outcome.mirrorback.text,
+        &mirror_node::engine::gate::Limits::default(),
+    );
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
 /// Structured output: the model is asked for tensions with the pack's axes
 /// as a JSON schema (Ollama's `format`), and only what holds up against the
 /// pack and the entry becomes a suggestion.

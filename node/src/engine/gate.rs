@@ -31,6 +31,10 @@ pub enum Check {
     /// Names people, places or numbers, or quotes words, the entry does
     /// not have.
     InventedFacts,
+    /// Not true to the entry: labels the person, foretells, or tells a
+    /// story the entry does not (see `faithful.rs`). Asked only of an
+    /// answer that passed every other check.
+    Unfaithful,
     /// Longer (or shorter) than a reflection.
     Length,
     /// Not in the entry's language.
@@ -45,6 +49,7 @@ impl Check {
             Check::ThirdPerson => "third_person",
             Check::AboutItself => "about_itself",
             Check::InventedFacts => "invented_facts",
+            Check::Unfaithful => "unfaithful",
             Check::Length => "length",
             Check::Language => "wrong_language",
         }
@@ -74,6 +79,7 @@ impl Failure {
             Check::InventedFacts => {
                 format!("mentioned {} which the person never wrote", self.evidence)
             }
+            Check::Unfaithful => self.evidence.clone(),
             Check::Length => format!("had the wrong length for a reflection ({})", self.evidence),
             Check::Language => format!("was not in the language of the entry ({})", self.evidence),
         }
@@ -321,6 +327,22 @@ pub fn check(engine: &Engine, entry: &str, answer: &str, limits: &Limits) -> Vec
             Check::Language,
             format!("entry {}, answer {}", entry_lang.code, answer_lang.code),
         );
+    }
+
+    // True to the entry: asked only of an answer that passed everything
+    // above, so a regeneration is told the plainest fault first.
+    if failures.is_empty()
+        && let Some(unfaithful) = super::faithful::check(
+            entry,
+            answer,
+            &entry_lang.code,
+            engine.params().languages.get("en"),
+        )
+    {
+        failures.push(Failure {
+            check: Check::Unfaithful,
+            evidence: unfaithful.describe(),
+        });
     }
     failures
 }

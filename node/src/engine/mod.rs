@@ -18,6 +18,7 @@
 
 pub mod crisis_model;
 pub mod eval;
+pub mod faithful;
 pub mod floor;
 pub mod gate;
 pub mod language;
