@@ -39,6 +39,7 @@ use rust_stemmers::{Algorithm, Stemmer};
 pub enum Unfaithful {
     Labels(String),
     Foretells(String),
+    Generalises(String),
     Ungrounded(Vec<String>),
 }
 
@@ -50,6 +51,9 @@ impl Unfaithful {
             Unfaithful::Foretells(w) => {
                 format!("foretold what the person will do or feel (\"{w}\")")
             }
+            Unfaithful::Generalises(w) => {
+                format!("spoke of people in general, not of this person (\"{w}\")")
+            }
             Unfaithful::Ungrounded(words) => {
                 format!("said things the entry does not say ({})", words.join(", "))
             }
@@ -57,9 +61,13 @@ impl Unfaithful {
     }
 }
 
-/// More new content words than this, or fewer than half from the entry,
-/// and the answer is not grounded in it.
-const MAX_NEW_WORDS: usize = 3;
+/// More new content words than this, or fewer from the entry than new
+/// ones, and the answer is not grounded in it. One: a reflection may name
+/// what the entry implies in a word of its own; the feelings it names are
+/// the pack's (its emotion words count as a reflection's vocabulary). On
+/// the development mirrorbacks, answers a small model added two or three
+/// words of its own to were misreadings every time (BENCHMARKS.md).
+const MAX_NEW_WORDS: usize = 1;
 
 /// Checks an English answer against its entry; other languages pass.
 /// `spec` is the governed English language pack: the words of its
@@ -92,6 +100,9 @@ pub fn check(
             && let Some(future) = foretells(&words, &entry_tokens)
         {
             return Some(Unfaithful::Foretells(future));
+        }
+        if let Some(general) = generalises(&words, &entry_tokens) {
+            return Some(Unfaithful::Generalises(general));
         }
     }
     let new = ungrounded(&tokens, &entry_tokens, spec);
@@ -153,7 +164,8 @@ fn labels(words: &[&Token]) -> Option<String> {
         if matches!(
             after_not.first(),
             Some(&"a" | &"an" | &"the" | &"nothing" | &"no")
-        ) {
+        ) || after_not.first().is_some_and(|w| VERDICTS.contains(w))
+        {
             let phrase: Vec<&str> = words[i..(i + 1 + rest.len()).min(words.len())]
                 .iter()
                 .map(|t| t.norm.as_str())
@@ -163,6 +175,28 @@ fn labels(words: &[&Token]) -> Option<String> {
     }
     None
 }
+
+/// Words that pass a verdict on a person when said of them ("you're
+/// useless"), rather than describe a state ("you're tired").
+const VERDICTS: &[&str] = &[
+    "useless",
+    "worthless",
+    "pathetic",
+    "stupid",
+    "lazy",
+    "selfish",
+    "weak",
+    "hopeless",
+    "broken",
+    "unlovable",
+    "failing",
+    "wrong",
+    "right",
+    "better",
+    "worse",
+    "fine",
+    "okay",
+];
 
 /// "you will never…", "you'll be…", "you won't…", "you're going to…",
 /// unless the entry says it of itself ("I'll never forgive him").
@@ -202,6 +236,32 @@ fn foretells(words: &[&Token], entry: &[Token]) -> Option<String> {
     None
 }
 
+/// "What happens when someone gets their hopes up?": a sentence about
+/// people in general, with no "you" in it, when the entry spoke of no
+/// such people. A reflection is about the person who wrote.
+fn generalises(words: &[&Token], entry: &[Token]) -> Option<String> {
+    const GENERAL: &[&str] = &[
+        "someone",
+        "somebody",
+        "people",
+        "anyone",
+        "anybody",
+        "everyone",
+        "everybody",
+        "one's",
+    ];
+    const YOU: &[&str] = &[
+        "you", "your", "yours", "yourself", "you're", "you've", "you'd", "you'll",
+    ];
+    if words.iter().any(|t| YOU.contains(&t.norm.as_str())) {
+        return None;
+    }
+    words
+        .iter()
+        .find(|t| GENERAL.contains(&t.norm.as_str()) && !entry.iter().any(|e| e.norm == t.norm))
+        .map(|t| t.norm.clone())
+}
+
 /// The answer's content words that neither the entry nor a reflection's
 /// own vocabulary has, when there are too many of them.
 fn ungrounded(tokens: &[Token], entry: &[Token], spec: Option<&LanguageSpec>) -> Vec<String> {
@@ -212,7 +272,12 @@ fn ungrounded(tokens: &[Token], entry: &[Token], spec: Option<&LanguageSpec>) ->
     // microseconds, beside a model's seconds).
     let pack: HashSet<String> = spec
         .into_iter()
-        .flat_map(|spec| spec.phrases.values().flatten())
+        .flat_map(|spec| {
+            spec.phrases
+                .values()
+                .chain(spec.emotions.values())
+                .flatten()
+        })
         .flat_map(|phrase| tokenize(phrase))
         .map(|t| stem(&t.norm))
         .collect();
@@ -396,6 +461,20 @@ const FUNCTION_WORDS: &[&str] = &[
     "i've",
     "i'll",
     "i'd",
+    "he's",
+    "she's",
+    "he'd",
+    "she'd",
+    "he'll",
+    "she'll",
+    "they're",
+    "they've",
+    "they'd",
+    "they'll",
+    "we're",
+    "we've",
+    "we'd",
+    "we'll",
     "let",
     "lets",
     "let's",
@@ -643,6 +722,7 @@ mod tests {
         check(ENTRY, answer, "en", None).map(|u| match u {
             Unfaithful::Labels(_) => "labels",
             Unfaithful::Foretells(_) => "foretells",
+            Unfaithful::Generalises(_) => "generalises",
             Unfaithful::Ungrounded(_) => "ungrounded",
         })
     }
@@ -661,6 +741,10 @@ mod tests {
         assert_eq!(
             kind("You wrote \"I'm a terrible mother\", and then you hate that you think it."),
             None
+        );
+        assert_eq!(
+            kind("You're useless in the mornings, snapping at the kids."),
+            Some("labels")
         );
         // A feeling is not a label.
         assert_eq!(
@@ -700,6 +784,20 @@ mod tests {
             kind(
                 "You snapped at the kids this morning, and then you hate that you think you're terrible. What is that morning like?"
             ),
+            None
+        );
+    }
+
+    #[test]
+    fn people_in_general_are_not_this_person() {
+        assert_eq!(
+            kind(
+                "You snapped at the kids this morning. What happens when someone gets their hopes up?"
+            ),
+            Some("generalises")
+        );
+        assert_eq!(
+            kind("What is it like for you when the morning starts with snapping at the kids?"),
             None
         );
     }
