@@ -396,3 +396,146 @@ async fn a_models_answer_streams_sentence_by_sentence() {
     assert!(done.contains("What would it mean to be heard?"), "{done}");
     assert_eq!(server.requests().len(), 1);
 }
+
+/// The node's public key.
+fn key_of(home: &Path) -> String {
+    json_of(home, &["status"])["identity"]["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Found a commons on `g` (its guardians `guardians`, `threshold` of them)
+/// with a short voting window, and have `g`'s own member proposal approved
+/// in it, so that `mirror release build` has something to release.
+fn commons_with_an_approved_proposal(
+    dir: &Path,
+    g: &Path,
+    guardians: &[String],
+    threshold: &str,
+) -> String {
+    let genesis = dir.join("genesis.json");
+    let mut args = vec!["commons", "genesis", "new", "--name", "releases"];
+    for k in guardians {
+        args.extend(["--guardian", k.as_str()]);
+    }
+    args.extend(["--threshold", threshold, "--period", "3s", "--quorum", "50"]);
+    args.extend(["--out", genesis.to_str().unwrap()]);
+    ok(g, &args);
+    ok(g, &["member", "attest", &key_of(g)]);
+    let draft = dir.join("proposal.json");
+    ok(
+        g,
+        &[
+            "proposal",
+            "new",
+            "--type",
+            "pattern_detection",
+            "--title",
+            "Notice circling back",
+            "--description",
+            "Circling back to an old conversation is a reference to the past.",
+            "--add",
+            r#"/patterns/past_reference/rules/-={"id":"circling_back","cues":["circling back"]}"#,
+            "--evidence",
+            "Seen in reflections the engine passed over.",
+            "--out",
+            draft.to_str().unwrap(),
+        ],
+    );
+    let id = json_of(g, &["proposal", "submit", draft.to_str().unwrap()])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for step in ["testing", "review", "voting"] {
+        ok(g, &["proposal", "advance", &id, step]);
+    }
+    ok(g, &["proposal", "vote", &id, "approve"]);
+    nodes::wait_for("the voting window to close", || {
+        json_of(g, &["proposal", "tally", &id])["closed"] == true
+    });
+    let tally = json_of(g, &["proposal", "tally", &id]);
+    assert_eq!(tally["approved"], true, "{tally}");
+    genesis.to_str().unwrap().to_string()
+}
+
+fn pending(home: &Path) -> Vec<serde_json::Value> {
+    json_of(home, &["release", "pending"])["candidates"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// A sole guardian (threshold 1) proposes a release: the commons page
+/// lists the candidate as ready (the proposer's signature counts) with
+/// nothing left for this node to sign, refuses to publish it without the
+/// CSRF token or from another origin, and publishes it from its button.
+#[test]
+fn a_ready_release_candidate_is_published_from_the_commons_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = dir.path().join("guardian");
+    ok(&g, &["init"]);
+    commons_with_an_approved_proposal(dir.path(), &g, &[key_of(&g)], "1");
+    let file = dir.path().join("release.json");
+    ok(&g, &["release", "build", "--out", file.to_str().unwrap()]);
+    let candidate = json_of(&g, &["release", "propose", file.to_str().unwrap()])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let ui = Ui::start(&g);
+    let (cookie, csrf) = session(&ui);
+    let (status, _, page) = get(&ui, "/commons", &cookie);
+    assert_eq!(status, 200, "{page}");
+    let listed = &page[page.find("id=\"candidates\"").expect("the candidates")..];
+    assert!(listed.contains(&candidate[..12]), "{listed}");
+    assert!(
+        listed.contains("Signed by <strong class=\"signed\">1</strong> of 1 guardians; 1 needed."),
+        "{listed}"
+    );
+    assert!(listed.contains("Ready: anyone may publish it."), "{listed}");
+    assert!(
+        !listed.contains("Sign release"),
+        "the proposer has signed: {listed}"
+    );
+    let publish = format!("/candidate/{candidate}/publish");
+    assert!(
+        listed.contains(&format!("action=\"{publish}\"")),
+        "{listed}"
+    );
+
+    let good = format!("{cookie}Origin: {}\r\n", ui.base);
+    let evil = format!("{cookie}Origin: http://evil.example\r\n");
+    assert_eq!(post(&ui, &publish, &good, "").0, 403, "no token");
+    assert_eq!(post(&ui, &publish, &good, "csrf=0").0, 403, "a wrong token");
+    assert_eq!(post(&ui, &publish, &evil, &format!("csrf={csrf}")).0, 403);
+    assert_eq!(pending(&g)[0]["published"], serde_json::Value::Null);
+    // Only a whole record id reaches the command, never a path.
+    let (status, _, page) = post(
+        &ui,
+        "/candidate/%2Fetc%2Fpasswd/publish",
+        &good,
+        &format!("csrf={csrf}"),
+    );
+    assert_eq!(status, 400, "{page}");
+
+    let (status, _, page) = post(&ui, &publish, &good, &format!("csrf={csrf}"));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("published from candidate"), "{page}");
+    let listed = pending(&g).remove(0);
+    assert_eq!(listed["state"], "published", "{listed}");
+    let release = listed["published"].as_str().unwrap().to_string();
+    let (_, _, page) = get(&ui, "/commons", &cookie);
+    assert!(
+        page.contains(&format!(
+            "Published as release record <code>{}</code>",
+            &release[..12]
+        )),
+        "{page}"
+    );
+    assert!(!page.contains("Publish release"), "{page}");
+    // Publishing it again is the command's refusal, shown as such.
+    let (status, _, page) = post(&ui, &publish, &good, &format!("csrf={csrf}"));
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("already published"), "{page}");
+}
