@@ -1,7 +1,8 @@
 //! `mirror ui` over plain HTTP, for what a browser would never send or
 //! what needs no browser: requests without the cookie, from another origin
 //! or host, without the CSRF token; the crisis answer; a model's answer
-//! streamed; import, joining a commons, and `mirror node --ui`.
+//! streamed; import, joining a commons, release candidates signed and
+//! published from the commons page, and `mirror node --ui`.
 
 mod browser;
 mod nodes;
@@ -538,4 +539,85 @@ fn a_ready_release_candidate_is_published_from_the_commons_page() {
     let (status, _, page) = post(&ui, &publish, &good, &format!("csrf={csrf}"));
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("already published"), "{page}");
+}
+
+/// Two guardians, two needed: guardian 1 proposes a release from the
+/// command line; over the commons it reaches guardian 2, whose page offers
+/// to sign it (guardian 1's does not: its signature is on it) and signs it
+/// with guardian 2's key on its node; back on guardian 1 it is ready, and
+/// guardian 1's page publishes it.
+#[test]
+fn a_second_guardian_signs_a_candidate_from_the_commons_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let (g1, g2) = (dir.path().join("guardian1"), dir.path().join("guardian2"));
+    for h in [&g1, &g2] {
+        ok(h, &["init"]);
+    }
+    let (k1, k2) = (key_of(&g1), key_of(&g2));
+    let genesis = commons_with_an_approved_proposal(dir.path(), &g1, &[k1, k2.clone()], "2");
+    ok(&g2, &["commons", "join", &genesis]);
+    let file = dir.path().join("release.json");
+    ok(&g1, &["release", "build", "--out", file.to_str().unwrap()]);
+    let candidate = json_of(&g1, &["release", "propose", file.to_str().unwrap()])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A record gossip loses (a mesh still forming) arrives by the next
+    // sync round: every 5 s rather than a minute, as long as the waits.
+    for h in [&g1, &g2] {
+        ok(h, &["config", "set", "commons.sync_interval_secs", "5"]);
+    }
+    let first = nodes::Daemon::start(&g1, None);
+    let _second = nodes::Daemon::start(&g2, Some(&first.address));
+    nodes::wait_for("the candidate to reach guardian 2", || {
+        pending(&g2).iter().any(|c| c["id"] == candidate.as_str())
+    });
+    let sign = format!("/candidate/{candidate}/sign");
+    let publish = format!("/candidate/{candidate}/publish");
+
+    let ui1 = Ui::start(&g1);
+    let (cookie1, csrf1) = session(&ui1);
+    let (_, _, page) = get(&ui1, "/commons", &cookie1);
+    let listed = &page[page.find("id=\"candidates\"").expect("the candidates")..];
+    assert!(listed.contains("Signed by <strong class=\"signed\">1</strong> of 2 guardians; 2 needed. This node has signed it."), "{listed}");
+    assert!(listed.contains("Waiting: "), "{listed}");
+    assert!(
+        !listed.contains(&sign) && !listed.contains(&publish),
+        "{listed}"
+    );
+
+    let ui2 = Ui::start(&g2);
+    let (cookie2, csrf2) = session(&ui2);
+    let (_, _, page) = get(&ui2, "/commons", &cookie2);
+    let listed = &page[page.find("id=\"candidates\"").expect("the candidates")..];
+    assert!(listed.contains(&format!("action=\"{sign}\"")), "{listed}");
+    assert!(listed.contains(">Sign release 1</button>"), "{listed}");
+    assert!(!listed.contains(&publish), "not ready: {listed}");
+    let good2 = format!("{cookie2}Origin: {}\r\n", ui2.base);
+    assert_eq!(post(&ui2, &sign, &good2, "").0, 403, "no token");
+    assert_eq!(
+        post(&ui2, &sign, &good2, &format!("csrf={csrf1}")).0,
+        403,
+        "another run's token"
+    );
+    assert_eq!(pending(&g2)[0]["signed"], 1, "a refused request signed");
+    let (status, _, page) = post(&ui2, &sign, &good2, &format!("csrf={csrf2}"));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("the threshold is reached"), "{page}");
+    let (_, _, page) = get(&ui2, "/commons", &cookie2);
+    assert!(!page.contains(&sign), "signed once: {page}");
+
+    nodes::wait_for("guardian 2's signature to reach guardian 1", || {
+        pending(&g1)[0]["ready"] == true
+    });
+    let (_, _, page) = get(&ui1, "/commons", &cookie1);
+    assert!(page.contains(&format!("action=\"{publish}\"")), "{page}");
+    let good1 = format!("{cookie1}Origin: {}\r\n", ui1.base);
+    let (status, _, page) = post(&ui1, &publish, &good1, &format!("csrf={csrf1}"));
+    assert_eq!(status, 200, "{page}");
+    for h in [&g1, &g2] {
+        nodes::wait_for("every node to see the candidate published", || {
+            pending(h)[0]["state"] == "published"
+        });
+    }
 }
