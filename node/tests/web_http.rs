@@ -10,7 +10,10 @@ mod support;
 
 use std::path::Path;
 
-use browser::{PATIENCE, Ui, get, http, post, session, stored};
+use browser::{
+    PATIENCE, Ui, commons_with_an_approved_proposal, get, http, key_of, pending, post, session,
+    stored,
+};
 use nodes::{json_of, ok};
 
 /// An entry in crisis is met with the crisis answer, first and marked as
@@ -396,75 +399,6 @@ async fn a_models_answer_streams_sentence_by_sentence() {
         .expect("the answer page last");
     assert!(done.contains("What would it mean to be heard?"), "{done}");
     assert_eq!(server.requests().len(), 1);
-}
-
-/// The node's public key.
-fn key_of(home: &Path) -> String {
-    json_of(home, &["status"])["identity"]["public_key"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-/// Found a commons on `g` (its guardians `guardians`, `threshold` of them)
-/// with a short voting window, and have `g`'s own member proposal approved
-/// in it, so that `mirror release build` has something to release.
-fn commons_with_an_approved_proposal(
-    dir: &Path,
-    g: &Path,
-    guardians: &[String],
-    threshold: &str,
-) -> String {
-    let genesis = dir.join("genesis.json");
-    let mut args = vec!["commons", "genesis", "new", "--name", "releases"];
-    for k in guardians {
-        args.extend(["--guardian", k.as_str()]);
-    }
-    args.extend(["--threshold", threshold, "--period", "3s", "--quorum", "50"]);
-    args.extend(["--out", genesis.to_str().unwrap()]);
-    ok(g, &args);
-    ok(g, &["member", "attest", &key_of(g)]);
-    let draft = dir.join("proposal.json");
-    ok(
-        g,
-        &[
-            "proposal",
-            "new",
-            "--type",
-            "pattern_detection",
-            "--title",
-            "Notice circling back",
-            "--description",
-            "Circling back to an old conversation is a reference to the past.",
-            "--add",
-            r#"/patterns/past_reference/rules/-={"id":"circling_back","cues":["circling back"]}"#,
-            "--evidence",
-            "Seen in reflections the engine passed over.",
-            "--out",
-            draft.to_str().unwrap(),
-        ],
-    );
-    let id = json_of(g, &["proposal", "submit", draft.to_str().unwrap()])["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    for step in ["testing", "review", "voting"] {
-        ok(g, &["proposal", "advance", &id, step]);
-    }
-    ok(g, &["proposal", "vote", &id, "approve"]);
-    nodes::wait_for("the voting window to close", || {
-        json_of(g, &["proposal", "tally", &id])["closed"] == true
-    });
-    let tally = json_of(g, &["proposal", "tally", &id]);
-    assert_eq!(tally["approved"], true, "{tally}");
-    genesis.to_str().unwrap().to_string()
-}
-
-fn pending(home: &Path) -> Vec<serde_json::Value> {
-    json_of(home, &["release", "pending"])["candidates"]
-        .as_array()
-        .unwrap()
-        .clone()
 }
 
 /// A sole guardian (threshold 1) proposes a release: the commons page

@@ -317,3 +317,72 @@ pub fn session(ui: &Ui) -> (String, String) {
         .to_string();
     (with_cookie, csrf)
 }
+
+/// The node's public key.
+pub fn key_of(home: &Path) -> String {
+    super::nodes::json_of(home, &["status"])["identity"]["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Found a commons on `g` (its guardians `guardians`, `threshold` of them)
+/// with a short voting window, and have `g`'s own member proposal approved
+/// in it, so that `mirror release build` has something to release.
+pub fn commons_with_an_approved_proposal(
+    dir: &Path,
+    g: &Path,
+    guardians: &[String],
+    threshold: &str,
+) -> String {
+    let genesis = dir.join("genesis.json");
+    let mut args = vec!["commons", "genesis", "new", "--name", "releases"];
+    for k in guardians {
+        args.extend(["--guardian", k.as_str()]);
+    }
+    args.extend(["--threshold", threshold, "--period", "3s", "--quorum", "50"]);
+    args.extend(["--out", genesis.to_str().unwrap()]);
+    super::nodes::ok(g, &args);
+    super::nodes::ok(g, &["member", "attest", &key_of(g)]);
+    let draft = dir.join("proposal.json");
+    super::nodes::ok(
+        g,
+        &[
+            "proposal",
+            "new",
+            "--type",
+            "pattern_detection",
+            "--title",
+            "Notice circling back",
+            "--description",
+            "Circling back to an old conversation is a reference to the past.",
+            "--add",
+            r#"/patterns/past_reference/rules/-={"id":"circling_back","cues":["circling back"]}"#,
+            "--evidence",
+            "Seen in reflections the engine passed over.",
+            "--out",
+            draft.to_str().unwrap(),
+        ],
+    );
+    let id = super::nodes::json_of(g, &["proposal", "submit", draft.to_str().unwrap()])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for step in ["testing", "review", "voting"] {
+        super::nodes::ok(g, &["proposal", "advance", &id, step]);
+    }
+    super::nodes::ok(g, &["proposal", "vote", &id, "approve"]);
+    super::nodes::wait_for("the voting window to close", || {
+        super::nodes::json_of(g, &["proposal", "tally", &id])["closed"] == true
+    });
+    let tally = super::nodes::json_of(g, &["proposal", "tally", &id]);
+    assert_eq!(tally["approved"], true, "{tally}");
+    genesis.to_str().unwrap().to_string()
+}
+
+pub fn pending(home: &Path) -> Vec<serde_json::Value> {
+    super::nodes::json_of(home, &["release", "pending"])["candidates"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
