@@ -385,3 +385,36 @@ async fn a_guardian_proposes_and_publishes_a_release_in_the_browser() {
     let listed = browser::pending(&g).remove(0);
     assert_eq!(listed["state"], "published", "{listed}");
 }
+
+/// Import by upload in Chromium: a bundle chosen in the file field is
+/// previewed, then imported from the preview.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_is_uploaded_and_imported_in_the_browser() {
+    let Some(driver) = browser::driver() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    ok(
+        &a,
+        &["reflect", "--no-mirror", "A quiet evening by the window."],
+    );
+    let bundle = dir.path().join("a.tar.gz");
+    ok(&a, &["export", "--out", bundle.to_str().unwrap()]);
+    ok(&b, &["init"]);
+    let ui = Ui::start(&b);
+    let c = driver.browser().await;
+    c.goto(&ui.login).await.unwrap();
+    wait(&c, "textarea#text").await;
+    open(&c, &ui, "/settings", "input[type=file]").await;
+    wait(&c, "input[type=file]")
+        .await
+        .send_keys(bundle.to_str().unwrap())
+        .await
+        .unwrap();
+    click(&c, "//button[normalize-space()='Preview the upload']").await;
+    click(&c, "//button[normalize-space()='Import it']").await;
+    wait(&c, "p[role=status]").await;
+    c.close().await.unwrap();
+    assert_eq!(stored(&b), 1);
+}

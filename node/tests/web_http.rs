@@ -1,7 +1,7 @@
 //! `mirror ui` over plain HTTP, for what a browser would never send or
 //! what needs no browser: requests without the cookie, from another origin
 //! or host, without the CSRF token; the crisis answer; a model's answer
-//! streamed; import, joining a commons, release candidates signed and
+//! streamed; import (by path and by upload), joining a commons, release candidates signed and
 //! published from the commons page, and `mirror node --ui`.
 
 mod browser;
@@ -11,8 +11,8 @@ mod support;
 use std::path::Path;
 
 use browser::{
-    PATIENCE, Ui, commons_with_an_approved_proposal, get, http, key_of, pending, post, session,
-    stored,
+    PATIENCE, Ui, commons_with_an_approved_proposal, get, http, key_of, pending, post,
+    post_multipart, session, stored,
 };
 use nodes::{json_of, ok};
 
@@ -336,6 +336,96 @@ fn an_import_is_previewed_then_applied() {
             .all(|c| c["granted"] == false),
         "{consent}"
     );
+}
+
+/// Import by upload: the bundle is sent as a file, kept in a private file
+/// in the node's home, previewed (nothing changes), and imported from the
+/// preview's button, after which the kept file is gone. Without the token
+/// the upload is refused and nothing is kept.
+#[test]
+fn an_uploaded_bundle_is_previewed_then_imported() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    ok(
+        &a,
+        &["reflect", "--no-mirror", "A quiet evening by the window."],
+    );
+    let bundle = dir.path().join("a.tar.gz");
+    ok(&a, &["export", "--out", bundle.to_str().unwrap()]);
+    let bytes = std::fs::read(&bundle).unwrap();
+    ok(&b, &["init"]);
+    let kept = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&b)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".upload-")
+            })
+            .collect()
+    };
+    let ui = Ui::start(&b);
+    let (cookie, csrf) = session(&ui);
+    let headers = format!("{cookie}Origin: {}\r\n", ui.base);
+    let (_, _, page) = get(&ui, "/settings", &cookie);
+    assert!(page.contains("enctype=\"multipart/form-data\""), "{page}");
+
+    let file = ("bundle", Some("a.tar.gz"), bytes.as_slice());
+    let (status, _, _) = post_multipart(&ui, "/import/upload", &headers, &[file]);
+    assert_eq!(status, 403, "no token");
+    let (status, _, _) = post_multipart(
+        &ui,
+        "/import/upload",
+        &headers,
+        &[("csrf", None, b"0"), file],
+    );
+    assert_eq!(status, 403, "a wrong token");
+    assert!(kept().is_empty(), "a refused upload was kept");
+    let empty = ("bundle", Some("a.tar.gz"), &b""[..]);
+    let (status, _, page) = post_multipart(
+        &ui,
+        "/import/upload",
+        &headers,
+        &[("csrf", None, csrf.as_bytes()), empty],
+    );
+    assert_eq!(status, 400, "{page}");
+
+    let (status, _, page) = post_multipart(
+        &ui,
+        "/import/upload",
+        &headers,
+        &[("csrf", None, csrf.as_bytes()), file],
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Import preview") && page.contains("never changes"),
+        "{page}"
+    );
+    assert_eq!(stored(&b), 0, "a preview imported something");
+    let upload = kept();
+    assert_eq!(upload.len(), 1, "{upload:?}");
+    let mode = std::fs::metadata(&upload[0]).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "the kept upload is private: {mode:o}");
+    assert_eq!(std::fs::read(&upload[0]).unwrap(), bytes);
+    let path = page
+        .split("name=\"path\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the preview's import form names the kept file")
+        .to_string();
+    assert_eq!(Path::new(&path), upload[0]);
+    let (status, _, page) = post(
+        &ui,
+        "/import",
+        &headers,
+        &format!("csrf={csrf}&path={}&apply=yes", path.replace('/', "%2F")),
+    );
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(stored(&b), 1);
+    assert!(kept().is_empty(), "the imported upload was kept");
 }
 
 /// A model's answer streams to the page a sentence at a time, each only

@@ -91,6 +91,51 @@ pub fn http(addr: &str, request: &str) -> (u16, String, String) {
     (status, head.to_string(), body.to_string())
 }
 
+/// A `multipart/form-data` POST, as a browser sends a form with a file:
+/// `fields` are (name, file name for a file, content).
+pub fn post_multipart(
+    ui: &Ui,
+    path: &str,
+    headers: &str,
+    fields: &[(&str, Option<&str>, &[u8])],
+) -> (u16, String, String) {
+    let boundary = "----mirror-test-boundary-7d1c";
+    let mut body = Vec::new();
+    for (name, file, content) in fields {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some(f) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/gzip\r\n\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\n{headers}Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        ui.addr,
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    let mut stream = TcpStream::connect(&ui.addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(&request).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
 /// Whether missing tools fail the test (CI) or skip it (a laptop).
 fn required() -> bool {
     std::env::var("MIRROR_BROWSER_REQUIRED").is_ok_and(|v| v == "1")
