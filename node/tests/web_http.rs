@@ -578,7 +578,7 @@ fn a_second_guardian_signs_a_candidate_from_the_commons_page() {
         ok(h, &["init"]);
     }
     let (k1, k2) = (key_of(&g1), key_of(&g2));
-    let genesis = commons_with_an_approved_proposal(dir.path(), &g1, &[k1, k2.clone()], "2");
+    let genesis = commons_with_an_approved_proposal(dir.path(), &g1, &[k1.clone(), k2], "2");
     ok(&g2, &["commons", "join", &genesis]);
     let file = dir.path().join("release.json");
     ok(&g1, &["release", "build", "--out", file.to_str().unwrap()]);
@@ -605,6 +605,13 @@ fn a_second_guardian_signs_a_candidate_from_the_commons_page() {
     let listed = &page[page.find("id=\"candidates\"").expect("the candidates")..];
     assert!(listed.contains("Signed by <strong class=\"signed\">1</strong> of 2 guardians; 2 needed. This node has signed it."), "{listed}");
     assert!(listed.contains("Waiting: "), "{listed}");
+    assert!(
+        listed.contains(&format!(
+            "Guardian keys that signed: <code>{}</code>",
+            &k1[..12]
+        )),
+        "{listed}"
+    );
     assert!(
         !listed.contains(&sign) && !listed.contains(&publish),
         "{listed}"

@@ -328,9 +328,14 @@ fn candidates(token: &str, pending: &serde_json::Value) -> maud::Markup {
                 @let version = text(&c["version"]);
                 li.candidate {
                     h3 { "Release " (version) " " span.muted { "candidate " code { (short) } } }
+                    @let who: Vec<String> = c["signers"]["targets"].as_array().into_iter().flatten()
+                        .map(|k| text(k).chars().take(12).collect()).collect();
                     p { "Signed by " strong.signed { (text(&c["signed"])) } " of " (text(&c["guardians"]))
                         " guardians; " (text(&c["threshold"])) " needed."
                         @if c["signed_here"] == true { " This node has signed it." } }
+                    @if !who.is_empty() {
+                        p.muted { "Guardian keys that signed: " @for (i, k) in who.iter().enumerate() { @if i > 0 { ", " } code { (k) } } }
+                    }
                     p.state {
                         @match text(&c["state"]).as_str() {
                             "published" => { "Published as release record " code { (text(&c["published"]).chars().take(12).collect::<String>()) } "." }
