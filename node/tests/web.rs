@@ -1,7 +1,7 @@
 //! `mirror ui` in Debian's Chromium, headless, as a person uses it: a whole
 //! round of writing, reading back, organising and consent with axe-core on
-//! every page, a model's answer arriving live, and a vote on a two-node
-//! commons. The refusals and other plain-HTTP checks are in `web_http.rs`.
+//! every page, a model's answer arriving live, a vote on a two-node
+//! commons, and a guardian proposing and publishing a release. The refusals and other plain-HTTP checks are in `web_http.rs`.
 //!
 //! Without chromedriver these tests say they are skipped, or fail when
 //! MIRROR_BROWSER_REQUIRED=1 (.ci/run sets it and installs them).
@@ -334,4 +334,87 @@ async fn a_models_answer_appears_live_in_the_browser() {
     assert_eq!(c.current_url().await.unwrap().path(), "/");
     axe(&c, "a model's mirrorback").await;
     c.close().await.unwrap();
+}
+
+/// A sole guardian (threshold 1) builds a release and proposes it from the
+/// commons page; the candidate is listed as ready (the proposer's signature
+/// counts), and pressing Enter on its Publish button publishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guardian_proposes_and_publishes_a_release_in_the_browser() {
+    let Some(driver) = browser::driver() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let g = dir.path().join("guardian");
+    ok(&g, &["init"]);
+    browser::commons_with_an_approved_proposal(dir.path(), &g, &[browser::key_of(&g)], "1");
+    let ui = Ui::start(&g);
+    let c = driver.browser().await;
+    c.goto(&ui.login).await.unwrap();
+    wait(&c, "textarea#text").await;
+    for label in [
+        "Build the next release from approved proposals",
+        "Propose the built release as a candidate",
+    ] {
+        open(&c, &ui, "/commons", "#cand-h").await;
+        click(
+            &c,
+            "//summary[normalize-space()='Guardians: build and sign a release']",
+        )
+        .await;
+        click(&c, &format!("//button[normalize-space()='{label}']")).await;
+        wait(&c, "#release-result").await;
+    }
+    open(&c, &ui, "/commons", "#candidates li").await;
+    let listed = wait(&c, "#candidates li").await.text().await.unwrap();
+    assert!(listed.contains("Ready: anyone may publish it."), "{listed}");
+    assert!(!listed.contains("Sign release"), "{listed}");
+    axe(&c, "release candidates").await;
+    c.execute("document.getElementById('cand-h').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    shot(&c, "candidates").await;
+    wait(&c, "#candidates button")
+        .await
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    let done = wait(&c, "#release-result").await.text().await.unwrap();
+    assert!(done.contains("published from candidate"), "{done}");
+    c.close().await.unwrap();
+    let listed = browser::pending(&g).remove(0);
+    assert_eq!(listed["state"], "published", "{listed}");
+}
+
+/// Import by upload in Chromium: a bundle chosen in the file field is
+/// previewed, then imported from the preview.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_is_uploaded_and_imported_in_the_browser() {
+    let Some(driver) = browser::driver() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    ok(
+        &a,
+        &["reflect", "--no-mirror", "A quiet evening by the window."],
+    );
+    let bundle = dir.path().join("a.tar.gz");
+    ok(&a, &["export", "--out", bundle.to_str().unwrap()]);
+    ok(&b, &["init"]);
+    let ui = Ui::start(&b);
+    let c = driver.browser().await;
+    c.goto(&ui.login).await.unwrap();
+    wait(&c, "textarea#text").await;
+    open(&c, &ui, "/settings", "input[type=file]").await;
+    wait(&c, "input[type=file]")
+        .await
+        .send_keys(bundle.to_str().unwrap())
+        .await
+        .unwrap();
+    click(&c, "//button[normalize-space()='Preview the upload']").await;
+    click(&c, "//button[normalize-space()='Import it']").await;
+    wait(&c, "p[role=status]").await;
+    c.close().await.unwrap();
+    assert_eq!(stored(&b), 1);
 }

@@ -1,7 +1,8 @@
 //! `mirror ui` over plain HTTP, for what a browser would never send or
 //! what needs no browser: requests without the cookie, from another origin
 //! or host, without the CSRF token; the crisis answer; a model's answer
-//! streamed; import, joining a commons, and `mirror node --ui`.
+//! streamed; import (by path and by upload), joining a commons, release candidates signed and
+//! published from the commons page, and `mirror node --ui`.
 
 mod browser;
 mod nodes;
@@ -9,7 +10,10 @@ mod support;
 
 use std::path::Path;
 
-use browser::{PATIENCE, Ui, get, http, post, session, stored};
+use browser::{
+    PATIENCE, Ui, commons_with_an_approved_proposal, get, http, key_of, pending, post,
+    post_multipart, session, stored,
+};
 use nodes::{json_of, ok};
 
 /// An entry in crisis is met with the crisis answer, first and marked as
@@ -334,6 +338,96 @@ fn an_import_is_previewed_then_applied() {
     );
 }
 
+/// Import by upload: the bundle is sent as a file, kept in a private file
+/// in the node's home, previewed (nothing changes), and imported from the
+/// preview's button, after which the kept file is gone. Without the token
+/// the upload is refused and nothing is kept.
+#[test]
+fn an_uploaded_bundle_is_previewed_then_imported() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    ok(
+        &a,
+        &["reflect", "--no-mirror", "A quiet evening by the window."],
+    );
+    let bundle = dir.path().join("a.tar.gz");
+    ok(&a, &["export", "--out", bundle.to_str().unwrap()]);
+    let bytes = std::fs::read(&bundle).unwrap();
+    ok(&b, &["init"]);
+    let kept = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&b)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".upload-")
+            })
+            .collect()
+    };
+    let ui = Ui::start(&b);
+    let (cookie, csrf) = session(&ui);
+    let headers = format!("{cookie}Origin: {}\r\n", ui.base);
+    let (_, _, page) = get(&ui, "/settings", &cookie);
+    assert!(page.contains("enctype=\"multipart/form-data\""), "{page}");
+
+    let file = ("bundle", Some("a.tar.gz"), bytes.as_slice());
+    let (status, _, _) = post_multipart(&ui, "/import/upload", &headers, &[file]);
+    assert_eq!(status, 403, "no token");
+    let (status, _, _) = post_multipart(
+        &ui,
+        "/import/upload",
+        &headers,
+        &[("csrf", None, b"0"), file],
+    );
+    assert_eq!(status, 403, "a wrong token");
+    assert!(kept().is_empty(), "a refused upload was kept");
+    let empty = ("bundle", Some("a.tar.gz"), &b""[..]);
+    let (status, _, page) = post_multipart(
+        &ui,
+        "/import/upload",
+        &headers,
+        &[("csrf", None, csrf.as_bytes()), empty],
+    );
+    assert_eq!(status, 400, "{page}");
+
+    let (status, _, page) = post_multipart(
+        &ui,
+        "/import/upload",
+        &headers,
+        &[("csrf", None, csrf.as_bytes()), file],
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Import preview") && page.contains("never changes"),
+        "{page}"
+    );
+    assert_eq!(stored(&b), 0, "a preview imported something");
+    let upload = kept();
+    assert_eq!(upload.len(), 1, "{upload:?}");
+    let mode = std::fs::metadata(&upload[0]).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "the kept upload is private: {mode:o}");
+    assert_eq!(std::fs::read(&upload[0]).unwrap(), bytes);
+    let path = page
+        .split("name=\"path\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the preview's import form names the kept file")
+        .to_string();
+    assert_eq!(Path::new(&path), upload[0]);
+    let (status, _, page) = post(
+        &ui,
+        "/import",
+        &headers,
+        &format!("csrf={csrf}&path={}&apply=yes", path.replace('/', "%2F")),
+    );
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(stored(&b), 1);
+    assert!(kept().is_empty(), "the imported upload was kept");
+}
+
 /// A model's answer streams to the page a sentence at a time, each only
 /// after it passed the checker; the last line is the whole answer page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,4 +489,166 @@ async fn a_models_answer_streams_sentence_by_sentence() {
         .expect("the answer page last");
     assert!(done.contains("What would it mean to be heard?"), "{done}");
     assert_eq!(server.requests().len(), 1);
+}
+
+/// A sole guardian (threshold 1) proposes a release: the commons page
+/// lists the candidate as ready (the proposer's signature counts) with
+/// nothing left for this node to sign, refuses to publish it without the
+/// CSRF token or from another origin, and publishes it from its button.
+#[test]
+fn a_ready_release_candidate_is_published_from_the_commons_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = dir.path().join("guardian");
+    ok(&g, &["init"]);
+    commons_with_an_approved_proposal(dir.path(), &g, &[key_of(&g)], "1");
+    let file = dir.path().join("release.json");
+    ok(&g, &["release", "build", "--out", file.to_str().unwrap()]);
+    let candidate = json_of(&g, &["release", "propose", file.to_str().unwrap()])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let ui = Ui::start(&g);
+    let (cookie, csrf) = session(&ui);
+    let (status, _, page) = get(&ui, "/commons", &cookie);
+    assert_eq!(status, 200, "{page}");
+    let listed = &page[page.find("id=\"candidates\"").expect("the candidates")..];
+    assert!(listed.contains(&candidate[..12]), "{listed}");
+    assert!(
+        listed.contains("Signed by <strong class=\"signed\">1</strong> of 1 guardians; 1 needed."),
+        "{listed}"
+    );
+    assert!(listed.contains("Ready: anyone may publish it."), "{listed}");
+    assert!(
+        !listed.contains("Sign release"),
+        "the proposer has signed: {listed}"
+    );
+    let publish = format!("/candidate/{candidate}/publish");
+    assert!(
+        listed.contains(&format!("action=\"{publish}\"")),
+        "{listed}"
+    );
+
+    let good = format!("{cookie}Origin: {}\r\n", ui.base);
+    let evil = format!("{cookie}Origin: http://evil.example\r\n");
+    assert_eq!(post(&ui, &publish, &good, "").0, 403, "no token");
+    assert_eq!(post(&ui, &publish, &good, "csrf=0").0, 403, "a wrong token");
+    assert_eq!(post(&ui, &publish, &evil, &format!("csrf={csrf}")).0, 403);
+    assert_eq!(pending(&g)[0]["published"], serde_json::Value::Null);
+    // Only a whole record id reaches the command, never a path.
+    let (status, _, page) = post(
+        &ui,
+        "/candidate/%2Fetc%2Fpasswd/publish",
+        &good,
+        &format!("csrf={csrf}"),
+    );
+    assert_eq!(status, 400, "{page}");
+
+    let (status, _, page) = post(&ui, &publish, &good, &format!("csrf={csrf}"));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("published from candidate"), "{page}");
+    let listed = pending(&g).remove(0);
+    assert_eq!(listed["state"], "published", "{listed}");
+    let release = listed["published"].as_str().unwrap().to_string();
+    let (_, _, page) = get(&ui, "/commons", &cookie);
+    assert!(
+        page.contains(&format!(
+            "Published as release record <code>{}</code>",
+            &release[..12]
+        )),
+        "{page}"
+    );
+    assert!(!page.contains("Publish release"), "{page}");
+    // Publishing it again is the command's refusal, shown as such.
+    let (status, _, page) = post(&ui, &publish, &good, &format!("csrf={csrf}"));
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("already published"), "{page}");
+}
+
+/// Two guardians, two needed: guardian 1 proposes a release from the
+/// command line; over the commons it reaches guardian 2, whose page offers
+/// to sign it (guardian 1's does not: its signature is on it) and signs it
+/// with guardian 2's key on its node; back on guardian 1 it is ready, and
+/// guardian 1's page publishes it.
+#[test]
+fn a_second_guardian_signs_a_candidate_from_the_commons_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let (g1, g2) = (dir.path().join("guardian1"), dir.path().join("guardian2"));
+    for h in [&g1, &g2] {
+        ok(h, &["init"]);
+    }
+    let (k1, k2) = (key_of(&g1), key_of(&g2));
+    let genesis = commons_with_an_approved_proposal(dir.path(), &g1, &[k1.clone(), k2], "2");
+    ok(&g2, &["commons", "join", &genesis]);
+    let file = dir.path().join("release.json");
+    ok(&g1, &["release", "build", "--out", file.to_str().unwrap()]);
+    let candidate = json_of(&g1, &["release", "propose", file.to_str().unwrap()])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A record gossip loses (a mesh still forming) arrives by the next
+    // sync round: every 5 s rather than a minute, as long as the waits.
+    for h in [&g1, &g2] {
+        ok(h, &["config", "set", "commons.sync_interval_secs", "5"]);
+    }
+    let first = nodes::Daemon::start(&g1, None);
+    let _second = nodes::Daemon::start(&g2, Some(&first.address));
+    nodes::wait_for("the candidate to reach guardian 2", || {
+        pending(&g2).iter().any(|c| c["id"] == candidate.as_str())
+    });
+    let sign = format!("/candidate/{candidate}/sign");
+    let publish = format!("/candidate/{candidate}/publish");
+
+    let ui1 = Ui::start(&g1);
+    let (cookie1, csrf1) = session(&ui1);
+    let (_, _, page) = get(&ui1, "/commons", &cookie1);
+    let listed = &page[page.find("id=\"candidates\"").expect("the candidates")..];
+    assert!(listed.contains("Signed by <strong class=\"signed\">1</strong> of 2 guardians; 2 needed. This node has signed it."), "{listed}");
+    assert!(listed.contains("Waiting: "), "{listed}");
+    assert!(
+        listed.contains(&format!(
+            "Guardian keys that signed: <code>{}</code>",
+            &k1[..12]
+        )),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(&sign) && !listed.contains(&publish),
+        "{listed}"
+    );
+
+    let ui2 = Ui::start(&g2);
+    let (cookie2, csrf2) = session(&ui2);
+    let (_, _, page) = get(&ui2, "/commons", &cookie2);
+    let listed = &page[page.find("id=\"candidates\"").expect("the candidates")..];
+    assert!(listed.contains(&format!("action=\"{sign}\"")), "{listed}");
+    assert!(listed.contains(">Sign release 1</button>"), "{listed}");
+    assert!(!listed.contains(&publish), "not ready: {listed}");
+    let good2 = format!("{cookie2}Origin: {}\r\n", ui2.base);
+    assert_eq!(post(&ui2, &sign, &good2, "").0, 403, "no token");
+    assert_eq!(
+        post(&ui2, &sign, &good2, &format!("csrf={csrf1}")).0,
+        403,
+        "another run's token"
+    );
+    assert_eq!(pending(&g2)[0]["signed"], 1, "a refused request signed");
+    let (status, _, page) = post(&ui2, &sign, &good2, &format!("csrf={csrf2}"));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("the threshold is reached"), "{page}");
+    let (_, _, page) = get(&ui2, "/commons", &cookie2);
+    assert!(!page.contains(&sign), "signed once: {page}");
+
+    nodes::wait_for("guardian 2's signature to reach guardian 1", || {
+        pending(&g1)[0]["ready"] == true
+    });
+    let (_, _, page) = get(&ui1, "/commons", &cookie1);
+    assert!(page.contains(&format!("action=\"{publish}\"")), "{page}");
+    let good1 = format!("{cookie1}Origin: {}\r\n", ui1.base);
+    let (status, _, page) = post(&ui1, &publish, &good1, &format!("csrf={csrf1}"));
+    assert_eq!(status, 200, "{page}");
+    for h in [&g1, &g2] {
+        nodes::wait_for("every node to see the candidate published", || {
+            pending(h)[0]["state"] == "published"
+        });
+    }
 }

@@ -387,6 +387,13 @@ fn signer(ctx: &Context) -> anyhow::Result<SigningKey> {
     Ok(ctx.home.read_key(&identity)?.signing_key().clone())
 }
 
+/// This node's public key, read without its secret key (for answers that
+/// only say what this node may do).
+fn my_public_key(ctx: &Context) -> anyhow::Result<PublicKey> {
+    let store = ctx.store()?;
+    Ok(Hex(ctx.identity(&store)?.public_key.0))
+}
+
 fn my_key(key: &SigningKey) -> PublicKey {
     Hex(key.verifying_key().to_bytes())
 }
@@ -1574,6 +1581,10 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
         ReleaseCommand::Pending => {
             let (ledger, _) = ledger(ctx)?;
             let guardians = ledger.guardians();
+            // Whether this node may still sign each candidate, so a page
+            // (the web app's) offers to sign exactly when `sign` would.
+            let me = my_public_key(ctx)?;
+            let guardian = guardians.keys.contains(&me);
             let mut rows = Vec::new();
             let mut text = String::new();
             for c in ledger.release_candidates() {
@@ -1584,11 +1595,12 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
                     .flatten()
                     .map(|k| k.to_hex())
                     .collect();
-                let state = match (&c.published, &c.verdict) {
-                    (Some(id), _) => format!("published as {}", short(id)),
-                    (None, Ok(_)) => "ready: anyone may publish it".to_string(),
-                    (None, Err(e)) => format!("waiting: {e}"),
+                let (state, phase) = match (&c.published, &c.verdict) {
+                    (Some(id), _) => (format!("published as {}", short(id)), "published"),
+                    (None, Ok(_)) => ("ready: anyone may publish it".to_string(), "ready"),
+                    (None, Err(e)) => (format!("waiting: {e}"), "waiting"),
                 };
+                let signed_here = on_targets.contains(&me.to_hex());
                 let _ = writeln!(
                     text,
                     "{}  v{:<4} signed by {} of {} guardians (threshold {}): {}; {state}",
@@ -1605,16 +1617,24 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
                     "content": c.content,
                     "version": c.release.version,
                     "signers": signers,
+                    "signed": on_targets.len(),
+                    "guardians": guardians.keys.len(),
                     "threshold": guardians.threshold,
+                    "state": phase,
                     "ready": c.verdict.is_ok(),
                     "detail": c.verdict.as_ref().err().map(|e| e.to_string()),
                     "published": c.published,
+                    "signed_here": signed_here,
+                    "may_sign": guardian && !signed_here && c.published.is_none(),
                 }));
             }
             if rows.is_empty() {
                 text.push_str("no release candidates");
             }
-            Output::new(json!({"candidates": rows}), text.trim_end().to_string())
+            Output::new(
+                json!({"candidates": rows, "me": me, "guardian": guardian}),
+                text.trim_end().to_string(),
+            )
         }
         ReleaseCommand::Publish { file } if !file.exists() => {
             let (ledger, _) = ledger(ctx)?;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Form, Path, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use maud::html;
 use mirror_governance::payload::{Choice, SignaturePurpose};
@@ -15,6 +16,7 @@ use serde::Deserialize;
 
 use super::App;
 use super::layout::{button, csrf, failed, page, see, text, tree, when};
+use super::worker::Failed;
 use crate::cli::{Command, CommonsCommand, GuardianCommand, ProposalCommand, ReleaseCommand};
 
 pub fn routes() -> Router<Arc<App>> {
@@ -24,6 +26,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/proposal/{id}/vote", post(vote))
         .route("/proposal/{id}/sign", post(sign_amendment))
         .route("/release/{act}", post(release))
+        .route("/candidate/{id}/{act}", post(candidate))
         .route("/commons/join", post(join))
         .route("/member/attest", post(attest))
 }
@@ -34,6 +37,7 @@ async fn commons(State(app): State<Arc<App>>) -> Response {
     let peers = w.run(Command::Commons(CommonsCommand::Peers)).await;
     let proposals = w.run(Command::Proposal(ProposalCommand::List)).await;
     let releases = w.run(Command::Release(ReleaseCommand::List)).await;
+    let pending = w.run(Command::Release(ReleaseCommand::Pending)).await;
     let telemetry = w
         .run(Command::Commons(CommonsCommand::Telemetry { period: None }))
         .await;
@@ -83,6 +87,13 @@ async fn commons(State(app): State<Arc<App>>) -> Response {
                     Err(e) => p.muted { (e.message) },
                 }
             }
+            section aria-labelledby="cand-h" {
+                h2 #cand-h { "Release candidates" }
+                @match &pending {
+                    Ok(p) => (candidates(token, &p.json)),
+                    Err(e) => p.muted { (e.message) },
+                }
+            }
             section aria-labelledby="rel-h" {
                 h2 #rel-h { "Releases" }
                 @match &releases {
@@ -93,8 +104,9 @@ async fn commons(State(app): State<Arc<App>>) -> Response {
                 (button(token, "/release/rollback", "Roll back to the pack before", &[]))
                 details {
                     summary { "Guardians: build and sign a release" }
-                    p { "The node signs with its own key; the key never leaves it. A release needs the commons' number of guardian signatures: pass the file to the other guardians, then publish it." }
+                    p { "The node signs with its own key; the key never leaves it. A release needs the commons' number of guardian signatures: propose it to the commons as a candidate (signed here), and the other guardians sign it under Release candidates; or pass the file to them, then publish it." }
                     (button(token, "/release/build", "Build the next release from approved proposals", &[]))
+                    (button(token, "/release/propose", "Propose the built release as a candidate", &[]))
                     form method="post" action="/release/sign" {
                         (csrf(token))
                         label { "Release file to sign " input type="text" name="file" required size="40"; }
@@ -268,14 +280,28 @@ async fn release(
             expires_days: 90,
             out: Some(app.home.dir().join("release-candidate.json")),
         },
+        // What "build" wrote, unless the form names another file.
+        "propose" => ReleaseCommand::Propose {
+            file: if f.file.is_empty() {
+                app.home.dir().join("release-candidate.json")
+            } else {
+                f.file.into()
+            },
+        },
         "sign" => ReleaseCommand::Sign {
             file: f.file.into(),
         },
-        _ => ReleaseCommand::Publish {
+        "publish" => ReleaseCommand::Publish {
             file: f.file.into(),
         },
+        _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    match app.worker.run(Command::Release(cmd)).await {
+    released(app.worker.run(Command::Release(cmd)).await)
+}
+
+/// What a release command answered, or why it did not.
+fn released(answer: Result<crate::cli::Output, Failed>) -> Response {
+    match answer {
         Ok(out) => page(
             "Releases",
             "/commons",
@@ -283,4 +309,70 @@ async fn release(
         ),
         Err(e) => failed(e),
     }
+}
+
+/// The release candidates in the commons (`release pending`), each with
+/// who has signed it and what it waits for; a guardian who has not signed
+/// one is offered to sign it, and a ready one to publish it.
+fn candidates(token: &str, pending: &serde_json::Value) -> maud::Markup {
+    let rows = pending["candidates"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    html! {
+        @if rows.is_empty() { p { "No release candidates." } }
+        ul.entries #candidates {
+            @for c in &rows {
+                @let id = text(&c["id"]);
+                @let short: String = id.chars().take(12).collect();
+                @let version = text(&c["version"]);
+                li.candidate {
+                    h3 { "Release " (version) " " span.muted { "candidate " code { (short) } } }
+                    @let who: Vec<String> = c["signers"]["targets"].as_array().into_iter().flatten()
+                        .map(|k| text(k).chars().take(12).collect()).collect();
+                    p { "Signed by " strong.signed { (text(&c["signed"])) } " of " (text(&c["guardians"]))
+                        " guardians; " (text(&c["threshold"])) " needed."
+                        @if c["signed_here"] == true { " This node has signed it." } }
+                    @if !who.is_empty() {
+                        p.muted { "Guardian keys that signed: " @for (i, k) in who.iter().enumerate() { @if i > 0 { ", " } code { (k) } } }
+                    }
+                    p.state {
+                        @match text(&c["state"]).as_str() {
+                            "published" => { "Published as release record " code { (text(&c["published"]).chars().take(12).collect::<String>()) } "." }
+                            "ready" => "Ready: anyone may publish it.",
+                            _ => { "Waiting: " (text(&c["detail"])) }
+                        }
+                    }
+                    @if c["may_sign"] == true {
+                        (button(token, &format!("/candidate/{id}/sign"), &format!("Sign release {version}"), &[]))
+                    }
+                    @if c["state"] == "ready" {
+                        (button(token, &format!("/candidate/{id}/publish"), &format!("Publish release {version}"), &[]))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sign or publish a candidate by its record id, as `mirror release sign
+/// ID` and `mirror release publish ID` do.
+async fn candidate(
+    State(app): State<Arc<App>>,
+    Path((id, act)): Path<(String, String)>,
+) -> Response {
+    // The commands read an existing file of that name before an id: only a
+    // whole record id (as the page sends) may reach them, never a path.
+    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return failed(Failed {
+            message: format!("not a candidate's record id: {id}"),
+            usage: true,
+        });
+    }
+    let cmd = match act.as_str() {
+        "sign" => ReleaseCommand::Sign { file: id.into() },
+        "publish" => ReleaseCommand::Publish { file: id.into() },
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    released(app.worker.run(Command::Release(cmd)).await)
 }

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -23,6 +23,16 @@ use axum::response::{IntoResponse, Redirect, Response};
 /// The largest form body taken (a reflection is at most 64 KiB of text;
 /// a form adds a little around it).
 pub const MAX_FORM: usize = 1 << 20;
+
+/// The largest bundle the settings page takes as an upload. The body is
+/// held in memory while its token is checked, so this is well under the
+/// import's own limit (`import.max_bundle_mib`); a bigger bundle is
+/// imported by its path.
+pub const MAX_UPLOAD: usize = 256 << 20;
+
+/// The one route that takes a file upload (and so a body above
+/// [`MAX_FORM`]).
+pub const UPLOAD: &str = "/import/upload";
 
 const COOKIE: &str = "mirror_session";
 
@@ -155,12 +165,22 @@ async fn decide(keys: &Keys, request: Request, next: Next) -> Response {
         );
     }
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = to_bytes(body, MAX_FORM).await else {
+    let boundary = multipart_boundary(&parts.headers);
+    let limit = if boundary.is_some() && parts.uri.path() == UPLOAD {
+        MAX_UPLOAD
+    } else {
+        MAX_FORM
+    };
+    let Ok(bytes) = to_bytes(body, limit).await else {
         return refuse(StatusCode::PAYLOAD_TOO_LARGE, "That form is too large.");
     };
-    let token_ok = url::form_urlencoded::parse(&bytes)
-        .any(|(name, value)| name == "csrf" && same(&value, &keys.csrf));
-    if !token_ok {
+    let token = match boundary {
+        Some(boundary) => field_text(bytes.clone(), boundary, "csrf").await,
+        None => url::form_urlencoded::parse(&bytes)
+            .find(|(name, _)| name == "csrf")
+            .map(|(_, value)| value.into_owned()),
+    };
+    if !token.is_some_and(|t| same(&t, &keys.csrf)) {
         return refuse(
             StatusCode::FORBIDDEN,
             "This form is from an earlier run of `mirror ui`; reload the page and try again.",
@@ -168,6 +188,30 @@ async fn decide(keys: &Keys, request: Request, next: Next) -> Response {
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// The boundary of a `multipart/form-data` body (a form with a file), or
+/// None for any other body.
+pub fn multipart_boundary(headers: &HeaderMap) -> Option<String> {
+    let kind = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    multer::parse_boundary(kind).ok()
+}
+
+/// The fields of a multipart body already read whole.
+pub fn multipart(bytes: Bytes, boundary: String) -> multer::Multipart<'static> {
+    let once = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
+    multer::Multipart::new(once, boundary)
+}
+
+/// The text of the first field called `name` in a multipart body.
+async fn field_text(bytes: Bytes, boundary: String, name: &str) -> Option<String> {
+    let mut fields = multipart(bytes, boundary);
+    while let Ok(Some(field)) = fields.next_field().await {
+        if field.name() == Some(name) {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
 
 /// The headers every answer carries.

@@ -38,6 +38,10 @@ pub struct App {
     /// Where the node lives (for files a command writes, e.g. a release).
     pub home: Home,
     keys: Arc<guard::Keys>,
+    /// The bundle last uploaded on the settings page, kept (in a private
+    /// file) between its preview and the import; deleted when replaced,
+    /// imported, or when the app stops.
+    upload: std::sync::Mutex<Option<tempfile::TempPath>>,
 }
 
 impl App {
@@ -93,6 +97,7 @@ pub fn start(home: Home, port: u16) -> anyhow::Result<Running> {
         worker,
         home,
         keys: keys.clone(),
+        upload: std::sync::Mutex::new(None),
     });
     let router = router(app, keys);
     let server = runtime.spawn(async move { axum::serve(listener, router).await });

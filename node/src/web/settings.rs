@@ -1,10 +1,12 @@
 //! Settings and privacy: the engine (and a connection test), consent per
 //! category, what left the node (the telemetry log), export as a download,
-//! and import with a preview first.
+//! and import (an uploaded bundle or one named by its path) with a preview
+//! first.
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Form, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -12,9 +14,9 @@ use axum::routing::{get, post};
 use maud::html;
 use serde::Deserialize;
 
-use super::App;
 use super::layout::{button, csrf, failed, page, see, text, tree};
 use super::worker::Failed;
+use super::{App, guard};
 use crate::cli::{Command, ConfigCommand, ConsentCommand};
 use crate::model::{ConsentCategory, EngineMode};
 
@@ -27,6 +29,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/consent", post(consent))
         .route("/export", post(export))
         .route("/import", post(import))
+        .route(guard::UPLOAD, post(upload))
 }
 
 async fn settings(State(app): State<Arc<App>>) -> Response {
@@ -141,9 +144,14 @@ async fn settings(State(app): State<Arc<App>>) -> Response {
             section aria-labelledby="import-h" {
                 h2 #import-h { "Import" }
                 p { "A bundle from " code { "mirror export" } ". It is verified whole first; the preview changes nothing. An import never grants consent, enables an integration, or changes settings, engine endpoints or keys." }
+                form method="post" action=(guard::UPLOAD) enctype="multipart/form-data" {
+                    (csrf(token))
+                    label { "Bundle to upload " input type="file" name="bundle" accept=".gz,.tar.gz,application/gzip" required; }
+                    button type="submit" { "Preview the upload" }
+                }
                 form method="post" action="/import" {
                     (csrf(token))
-                    label { "Bundle file on this machine " input type="text" name="path" required size="40"; }
+                    label { "Or a bundle file on this machine " input type="text" name="path" required size="40"; }
                     input type="hidden" name="apply" value="no";
                     button type="submit" { "Preview" }
                 }
@@ -316,8 +324,83 @@ struct Import {
 
 async fn import(State(app): State<Arc<App>>, Form(i): Form<Import>) -> Response {
     let apply = i.apply == "yes";
+    let answer = import_page(&app, &i.path, apply).await;
+    if apply {
+        // An uploaded bundle, once imported, is not kept.
+        let mut upload = app.upload.lock().unwrap_or_else(|e| e.into_inner());
+        if upload
+            .as_ref()
+            .is_some_and(|p| p.to_str() == Some(i.path.as_str()))
+        {
+            *upload = None;
+        }
+    }
+    answer
+}
+
+/// A bundle uploaded from the settings page: written to a private file in
+/// the node's home (replacing, and so deleting, an earlier upload), then
+/// previewed as a bundle named by its path is; its "Import it" imports
+/// that file.
+async fn upload(State(app): State<Arc<App>>, request: axum::extract::Request) -> Response {
+    let refused = |message: &str| {
+        failed(Failed {
+            message: message.to_string(),
+            usage: true,
+        })
+    };
+    let Some(boundary) = guard::multipart_boundary(request.headers()) else {
+        return refused("send the bundle as a file from the settings page");
+    };
+    let Ok(bytes) = axum::body::to_bytes(request.into_body(), guard::MAX_UPLOAD).await else {
+        return refused("that bundle is larger than an upload may be: import it by its path");
+    };
+    let path = match save_upload(&app, bytes, boundary).await {
+        Ok(path) => path,
+        Err(message) => return refused(&message),
+    };
+    import_page(&app, &path, false).await
+}
+
+/// Write the form's `bundle` field to a new private file (0600, in the
+/// node's home) and keep it as this run's upload; its path.
+async fn save_upload(app: &App, bytes: Bytes, boundary: String) -> Result<String, String> {
+    use std::io::Write as _;
+    let mut fields = guard::multipart(bytes, boundary);
+    while let Some(mut field) = fields.next_field().await.map_err(|e| e.to_string())? {
+        if field.name() != Some("bundle") {
+            continue;
+        }
+        let mut file = tempfile::Builder::new()
+            .prefix(".upload-")
+            .suffix(".tar.gz")
+            .tempfile_in(app.home.dir())
+            .map_err(|e| format!("keeping the upload: {e}"))?;
+        let mut size = 0;
+        while let Some(chunk) = field.chunk().await.map_err(|e| e.to_string())? {
+            size += chunk.len();
+            file.write_all(&chunk)
+                .map_err(|e| format!("keeping the upload: {e}"))?;
+        }
+        if size == 0 {
+            return Err("no bundle was chosen (or it is empty)".into());
+        }
+        let path = file.into_temp_path();
+        let shown = path
+            .to_str()
+            .ok_or("the node's home is not a UTF-8 path")?
+            .to_string();
+        *app.upload.lock().unwrap_or_else(|e| e.into_inner()) = Some(path);
+        return Ok(shown);
+    }
+    Err("no bundle was chosen".into())
+}
+
+/// Verify (`apply` false: the preview) or import the bundle at `path`, as
+/// `mirror import [--dry-run] PATH` does, and show what it did.
+async fn import_page(app: &App, path: &str, apply: bool) -> Response {
     let cmd = Command::Import {
-        file: i.path.clone().into(),
+        file: path.into(),
         from: "bundle".into(),
         dry_run: !apply,
         restore_config: false,
@@ -349,7 +432,7 @@ async fn import(State(app): State<Arc<App>>, Form(i): Form<Import>) -> Response 
                 }
                 form method="post" action="/import" {
                     (csrf(token))
-                    input type="hidden" name="path" value=(i.path);
+                    input type="hidden" name="path" value=(path);
                     input type="hidden" name="apply" value="yes";
                     button type="submit" { "Import it" }
                 }

@@ -91,6 +91,51 @@ pub fn http(addr: &str, request: &str) -> (u16, String, String) {
     (status, head.to_string(), body.to_string())
 }
 
+/// A `multipart/form-data` POST, as a browser sends a form with a file:
+/// `fields` are (name, file name for a file, content).
+pub fn post_multipart(
+    ui: &Ui,
+    path: &str,
+    headers: &str,
+    fields: &[(&str, Option<&str>, &[u8])],
+) -> (u16, String, String) {
+    let boundary = "----mirror-test-boundary-7d1c";
+    let mut body = Vec::new();
+    for (name, file, content) in fields {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some(f) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/gzip\r\n\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\n{headers}Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        ui.addr,
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    let mut stream = TcpStream::connect(&ui.addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(&request).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
 /// Whether missing tools fail the test (CI) or skip it (a laptop).
 fn required() -> bool {
     std::env::var("MIRROR_BROWSER_REQUIRED").is_ok_and(|v| v == "1")
@@ -316,4 +361,73 @@ pub fn session(ui: &Ui) -> (String, String) {
         .expect("a CSRF token in the form")
         .to_string();
     (with_cookie, csrf)
+}
+
+/// The node's public key.
+pub fn key_of(home: &Path) -> String {
+    super::nodes::json_of(home, &["status"])["identity"]["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Found a commons on `g` (its guardians `guardians`, `threshold` of them)
+/// with a short voting window, and have `g`'s own member proposal approved
+/// in it, so that `mirror release build` has something to release.
+pub fn commons_with_an_approved_proposal(
+    dir: &Path,
+    g: &Path,
+    guardians: &[String],
+    threshold: &str,
+) -> String {
+    let genesis = dir.join("genesis.json");
+    let mut args = vec!["commons", "genesis", "new", "--name", "releases"];
+    for k in guardians {
+        args.extend(["--guardian", k.as_str()]);
+    }
+    args.extend(["--threshold", threshold, "--period", "3s", "--quorum", "50"]);
+    args.extend(["--out", genesis.to_str().unwrap()]);
+    super::nodes::ok(g, &args);
+    super::nodes::ok(g, &["member", "attest", &key_of(g)]);
+    let draft = dir.join("proposal.json");
+    super::nodes::ok(
+        g,
+        &[
+            "proposal",
+            "new",
+            "--type",
+            "pattern_detection",
+            "--title",
+            "Notice circling back",
+            "--description",
+            "Circling back to an old conversation is a reference to the past.",
+            "--add",
+            r#"/patterns/past_reference/rules/-={"id":"circling_back","cues":["circling back"]}"#,
+            "--evidence",
+            "Seen in reflections the engine passed over.",
+            "--out",
+            draft.to_str().unwrap(),
+        ],
+    );
+    let id = super::nodes::json_of(g, &["proposal", "submit", draft.to_str().unwrap()])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for step in ["testing", "review", "voting"] {
+        super::nodes::ok(g, &["proposal", "advance", &id, step]);
+    }
+    super::nodes::ok(g, &["proposal", "vote", &id, "approve"]);
+    super::nodes::wait_for("the voting window to close", || {
+        super::nodes::json_of(g, &["proposal", "tally", &id])["closed"] == true
+    });
+    let tally = super::nodes::json_of(g, &["proposal", "tally", &id]);
+    assert_eq!(tally["approved"], true, "{tally}");
+    genesis.to_str().unwrap().to_string()
+}
+
+pub fn pending(home: &Path) -> Vec<serde_json::Value> {
+    super::nodes::json_of(home, &["release", "pending"])["candidates"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
