@@ -694,6 +694,15 @@ impl Home {
         Self::wait_for(|| Store::open(&self.db_path()))
     }
 
+    /// Open the store without upgrading its schema (`mirror migrate`),
+    /// waiting as [`Home::open_store`] does for another process's moment
+    /// with it (the background backup a writing command just started).
+    pub fn open_store_unmigrated(&self) -> Result<Store> {
+        self.ensure_dir()?;
+        self.tighten_permissions();
+        Self::wait_for(|| Store::open_unmigrated(&self.db_path()))
+    }
+
     /// Take the rolling backup if `backups.interval_hours` have passed since
     /// the last (see [`crate::store::backup::daily`]: the live store is
     /// held read-only while its file is copied, and the copy is checked).

@@ -11,7 +11,7 @@ use std::io::IsTerminal;
 use super::render;
 use crate::bundle::{self, ApplyOptions, ExportOptions, ImportLimits};
 use crate::model::{Identity, Timestamp};
-use crate::store::{CURRENT_VERSION, MIGRATIONS, Store};
+use crate::store::{CURRENT_VERSION, MIGRATIONS};
 
 pub fn init(ctx: &Context, name: Option<&str>) -> anyhow::Result<Output> {
     let mut report = ctx.home.init(name.unwrap_or("me"))?;
@@ -317,8 +317,7 @@ pub fn import(ctx: &Context, file: &Path, choices: &ImportChoices) -> anyhow::Re
 }
 
 pub fn migrate(ctx: &Context, cmd: &MigrateCommand) -> anyhow::Result<Output> {
-    ctx.home.ensure_dir()?;
-    let mut store = Store::open_unmigrated(&ctx.home.db_path())?;
+    let mut store = ctx.home.open_store_unmigrated()?;
     match cmd {
         MigrateCommand::Status => {
             let version = store.schema_version();
