@@ -15,13 +15,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use ed25519_dalek::SigningKey;
 use mirror_commons::record::{Kind, Record};
+use mirror_constitution::compliance::Checker;
+use mirror_governance::draft;
 use mirror_governance::ledger::{Ledger, ProposalStatus, Tally};
 use mirror_governance::params::EngineParams;
 use mirror_governance::payload::{
-    self, Change, ChangeTarget, Choice, Edit, Evidence, EvolutionProposal, Flags, Genesis,
-    GuardianSignature, Hash, Hex, MembershipAttestation, MembershipRevocation, Payload,
-    ProposalState, ProposalTransition, ProposalType, PublicKey, ReleaseManifest, SignaturePurpose,
-    Vote, VotingRules,
+    self, Choice, EvolutionProposal, Flags, Genesis, GuardianSignature, Hash, Hex,
+    MembershipAttestation, MembershipRevocation, Payload, ProposalState, ProposalTransition,
+    ProposalType, PublicKey, ReleaseManifest, SignaturePurpose, Vote, VotingRules,
 };
 use mirror_governance::release as tuf;
 use serde_json::{Value, json};
@@ -364,11 +365,7 @@ fn ledger(ctx: &Context) -> anyhow::Result<(Ledger, Vec<Record>)> {
     let id = config.commons.commons_id();
     let genesis = parse_hash(&id, "commons id")?;
     let records = governance_records(ctx)?;
-    let checker = ctx
-        .home
-        .constitution()?
-        .checker()
-        .map_err(|e| anyhow::anyhow!("the constitution's compliance lexicon: {e}"))?;
+    let checker = checker(ctx)?;
     let entries = records.iter().filter_map(mirror_commons::governance::entry);
     let ledger = Ledger::from_entries(genesis, entries, checker).map_err(|_| {
         anyhow::anyhow!(
@@ -806,169 +803,38 @@ pub fn member(ctx: &Context, cmd: &MemberCommand) -> anyhow::Result<Output> {
 // Proposals
 // ---------------------------------------------------------------------------
 
-fn split_assignment(s: &str) -> Result<(String, Value), UsageError> {
-    let (path, json) = s
-        .split_once('=')
-        .ok_or_else(|| UsageError(format!("{s:?} is not PATH=JSON")))?;
-    let value = serde_json::from_str(json).map_err(|e| {
-        UsageError(format!(
-            "{path}: the value is not JSON ({e}); quote strings: '\"text\"'"
-        ))
-    })?;
-    Ok((path.to_string(), value))
-}
-
-fn draft(ctx: &Context, a: &ProposalNewArgs) -> anyhow::Result<EvolutionProposal> {
+/// `mirror proposal new`'s draft: the files and the home are read here, the
+/// rules are [`mirror_governance::draft`]'s.
+fn draft_args(
+    ctx: &Context,
+    a: &ProposalNewArgs,
+    checker: &Checker,
+) -> anyhow::Result<EvolutionProposal> {
     if let Some(file) = &a.from_file {
         let value = read_json_file(file)?;
-        let map = value
-            .as_object()
-            .cloned()
-            .ok_or_else(|| UsageError("a proposal is a JSON object".into()))?;
-        return Ok(
-            payload::parse::<EvolutionProposal>(&map).map_err(|e| UsageError(e.to_string()))?
-        );
+        return Ok(draft::from_json(&value).map_err(|e| UsageError(e.to_string()))?);
     }
     let finding = match &a.from_finding {
-        Some(text) => Some(finding(ctx, text)?),
+        Some(text) => {
+            let f = finding(ctx, text)?;
+            Some(draft::Finding {
+                id: f.id.to_string(),
+                summary: f.summary,
+                details: f.details.0,
+            })
+        }
         None => None,
     };
-    let recommendation = finding.as_ref().and_then(|f| {
-        f.details
-            .0
-            .get("recommendation")
-            .filter(|r| !r.is_null())
-            .cloned()
-    });
-    let proposal_type = match (&recommendation, a.proposal_type) {
-        (_, Some(t)) => t,
-        (Some(r), None) => serde_enum::<ProposalType>(r["proposal_type"].as_str().unwrap_or(""))
-            .map_err(|e| UsageError(format!("the finding's recommendation: {e}")))?,
-        (None, None) if finding.is_some() => {
-            return Err(
-                UsageError("the finding recommends no proposal type: give --type".into()).into(),
-            );
-        }
-        (None, None) => {
-            return Err(
-                UsageError("--type is needed (or --from-file, --from-finding)".into()).into(),
-            );
-        }
-    };
-    let title = a
-        .title
-        .clone()
-        .or_else(|| {
-            recommendation
-                .as_ref()
-                .and_then(|r| r["title"].as_str().map(str::to_string))
-        })
-        .ok_or_else(|| UsageError("--title is needed".into()))?;
-    if proposal_type.target() != ChangeTarget::Params {
-        return Err(UsageError(
-            "an amendment changes documents: write it as JSON and use --from-file".into(),
-        )
-        .into());
-    }
     let params = ctx.home.engine_params()?;
-    let doc: Value = serde_json::from_slice(&params.canonical_json())?;
-    let mut edits = Vec::new();
-    if let Some((path, by)) = recommendation
-        .as_ref()
-        .and_then(|r| r["increment"].as_array().cloned())
-        .and_then(|a| Some((a.first()?.as_str()?.to_string(), a.get(1)?.as_i64()?)))
-    {
-        let before = doc
-            .pointer(&path)
-            .cloned()
-            .ok_or_else(|| UsageError(format!("{path} is not in the pack in force")))?;
-        let after = before
-            .as_i64()
-            .and_then(|b| b.checked_add(by))
-            .ok_or_else(|| UsageError(format!("{path} is not a number")))?;
-        edits.push(Edit {
-            path,
-            before: Some(before),
-            after: Some(json!(after)),
-        });
-    }
-    for s in &a.set {
-        let (path, after) = split_assignment(s)?;
-        let before = doc
-            .pointer(&path)
-            .cloned()
-            .ok_or_else(|| UsageError(format!("{path} is not in the pack in force")))?;
-        edits.push(Edit {
-            path,
-            before: Some(before),
-            after: Some(after),
-        });
-    }
-    for s in &a.add {
-        let (path, after) = split_assignment(s)?;
-        edits.push(Edit {
-            path,
-            before: None,
-            after: Some(after),
-        });
-    }
-    for path in &a.remove {
-        let Some(before) = doc.pointer(path).cloned() else {
-            // Removing what the pack does not hold is an error; when the
-            // removal is what an invariant forbids (`--remove /export`),
-            // the error names the invariant, as the gate would.
-            let probe = Edit {
-                path: path.clone(),
-                before: Some(Value::Null),
-                after: None,
-            };
-            let report = removal_report(ctx, &probe)?;
-            if !report.is_clean() {
-                return Err(UsageError(format!(
-                    "not drafted: removing {path} violates the constitution: {}",
-                    report.describe()
-                ))
-                .into());
-            }
-            return Err(UsageError(format!("{path} is not in the pack in force")).into());
-        };
-        edits.push(Edit {
-            path: path.clone(),
-            before: Some(before),
-            after: None,
-        });
-    }
-    if edits.is_empty() {
-        return Err(
-            UsageError("a proposal needs at least one --set, --add or --remove".into()).into(),
-        );
-    }
-    let mut evidence: Vec<Evidence> = Vec::new();
-    let mut description = a.description.clone().unwrap_or_default();
-    if let Some(f) = &finding {
-        if description.trim().is_empty() {
-            description = f.summary.clone();
-        }
-        let mut data = f.details.0.clone();
-        data.insert("finding_id".into(), json!(f.id.to_string()));
-        evidence.push(Evidence::Data(data));
-    }
-    evidence.extend(a.evidence.iter().map(|e| Evidence::Text(e.clone())));
-    if description.trim().is_empty() {
-        return Err(UsageError(
-            "--description is needed: what the change is for, in a sentence or two".into(),
-        )
-        .into());
-    }
-    Ok(EvolutionProposal {
-        proposal_type,
-        title,
-        description,
-        change: Change {
-            target: ChangeTarget::Params,
-            edits,
-        },
-        evidence,
+    let pack: Value = serde_json::from_slice(&params.canonical_json())?;
+    let request = draft::Request {
+        proposal_type: a.proposal_type,
+        title: a.title.clone(),
+        description: a.description.clone(),
+        set: a.set.clone(),
+        add: a.add.clone(),
+        remove: a.remove.clone(),
+        evidence: a.evidence.clone(),
         flags: Flags {
             data_collection: a.data_collection,
             user_consent_required: a.user_consent_required,
@@ -976,7 +842,9 @@ fn draft(ctx: &Context, a: &ProposalNewArgs) -> anyhow::Result<EvolutionProposal
             breaking_change: a.breaking_change,
             migration_path: a.migration_path.clone(),
         },
-    })
+        finding,
+    };
+    Ok(draft::draft(&request, &pack, checker).map_err(|e| UsageError(e.to_string()))?)
 }
 
 /// A stored finding, by id or prefix.
@@ -992,41 +860,19 @@ fn finding(ctx: &Context, text: &str) -> anyhow::Result<crate::model::EvolutionE
     Ok(event)
 }
 
-/// The invariant checker's report on `edit` alone.
-fn removal_report(
-    ctx: &Context,
-    edit: &Edit,
-) -> anyhow::Result<mirror_governance::invariants::Report> {
-    let probe = EvolutionProposal {
-        proposal_type: ProposalType::PatternDetection,
-        title: "probe".into(),
-        description: String::new(),
-        change: Change {
-            target: ChangeTarget::Params,
-            edits: vec![edit.clone()],
-        },
-        evidence: Vec::new(),
-        flags: Flags {
-            data_collection: false,
-            user_consent_required: false,
-            removes_export: false,
-            breaking_change: false,
-            migration_path: None,
-        },
-    };
-    check_report(ctx, &probe)
+/// The constitution's compliance checker, as this node holds it.
+fn checker(ctx: &Context) -> anyhow::Result<Checker> {
+    ctx.home
+        .constitution()?
+        .checker()
+        .map_err(|e| anyhow::anyhow!("the constitution's compliance lexicon: {e}"))
 }
 
 fn check_report(
     ctx: &Context,
     p: &EvolutionProposal,
 ) -> anyhow::Result<mirror_governance::invariants::Report> {
-    let checker = ctx
-        .home
-        .constitution()?
-        .checker()
-        .map_err(|e| anyhow::anyhow!("the constitution's compliance lexicon: {e}"))?;
-    Ok(mirror_governance::invariants::check(p, &checker))
+    Ok(mirror_governance::invariants::check(p, &checker(ctx)?))
 }
 
 fn describe_status(s: &ProposalStatus) -> String {
@@ -1123,9 +969,10 @@ fn describe_tally(t: &Tally) -> String {
 pub fn proposal(ctx: &Context, cmd: &ProposalCommand) -> anyhow::Result<Output> {
     match cmd {
         ProposalCommand::New(a) => {
-            let p = draft(ctx, a)?;
+            let checker = checker(ctx)?;
+            let p = draft_args(ctx, a, &checker)?;
             p.check().map_err(|e| UsageError(e.to_string()))?;
-            let report = check_report(ctx, &p)?;
+            let report = mirror_governance::invariants::check(&p, &checker);
             let map = payload::to_payload(&p).map_err(|e| UsageError(e.to_string()))?;
             // The whole record payload, as the gate will check it.
             payload::validate(EvolutionProposal::KIND, &map)
