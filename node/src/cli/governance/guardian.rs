@@ -2,7 +2,7 @@
 //! a root rotation, and proposing the next guardian set.
 
 use mirror_governance::payload::{
-    Genesis, GuardianSignature, Hex, Payload as _, PublicKey, SignaturePurpose,
+    GuardianSignature, Hex, Payload as _, PublicKey, SignaturePurpose,
 };
 use serde_json::json;
 
@@ -85,13 +85,7 @@ fn rotate(
                 .ok_or_else(|| UsageError(format!("guardian key {g:?} is not 64 hex digits")))
         })
         .collect::<Result<Vec<PublicKey>, _>>()?;
-    let g = Genesis {
-        guardians: keys,
-        guardian_threshold: threshold,
-        attestations_required: attestations.unwrap_or(current.attestations_required),
-        root_version: current.version + 1,
-        ..ledger.genesis().clone()
-    };
+    let g = ledger.rotation(keys, threshold, attestations);
     g.check().map_err(|e| UsageError(e.to_string()))?;
     let (id, how) = publish(ctx, &signer(ctx)?, &g)?;
     Output::new(
