@@ -387,32 +387,35 @@ mod tests {
         assert_eq!(p.evidence, vec![Evidence::Data(details)]);
     }
 
+    /// A change to the plain request that makes it fail.
+    type Spoil = fn(&mut Request);
+
     #[test]
     fn every_missing_part_is_named() {
         let (path, _) = a_number();
         let set = vec![format!("{path}=1")];
-        let cases: Vec<(Box<dyn Fn(&mut Request)>, DraftError)> = vec![
-            (Box::new(|r| r.proposal_type = None), DraftError::NoType),
-            (Box::new(|r| r.title = None), DraftError::NoTitle),
+        let cases: Vec<(Spoil, DraftError)> = vec![
+            (|r| r.proposal_type = None, DraftError::NoType),
+            (|r| r.title = None, DraftError::NoTitle),
             (
-                Box::new(|r| r.proposal_type = Some(ProposalType::ConstitutionalAmendment)),
+                |r| r.proposal_type = Some(ProposalType::ConstitutionalAmendment),
                 DraftError::Amendment,
             ),
-            (Box::new(|r| r.set.clear()), DraftError::NoEdits),
+            (|r| r.set.clear(), DraftError::NoEdits),
             (
-                Box::new(|r| r.description = Some("  ".into())),
+                |r| r.description = Some("  ".into()),
                 DraftError::NoDescription,
             ),
             (
-                Box::new(|r| r.set = vec!["/no/equals".into()]),
+                |r| r.set = vec!["/no/equals".into()],
                 DraftError::NotAssignment("/no/equals".into()),
             ),
             (
-                Box::new(|r| r.set = vec!["/not_in_pack=1".into()]),
+                |r| r.set = vec!["/not_in_pack=1".into()],
                 DraftError::NotInPack("/not_in_pack".into()),
             ),
             (
-                Box::new(|r| r.remove = vec!["/not_in_pack".into()]),
+                |r| r.remove = vec!["/not_in_pack".into()],
                 DraftError::NotInPack("/not_in_pack".into()),
             ),
         ];
