@@ -136,6 +136,13 @@ fn signer(ctx: &Context) -> anyhow::Result<SigningKey> {
     Ok(ctx.home.read_key(&identity)?.signing_key().clone())
 }
 
+/// This node's public key, read without its secret key (for answers that
+/// only say what this node may do).
+fn my_public_key(ctx: &Context) -> anyhow::Result<PublicKey> {
+    let store = ctx.store()?;
+    Ok(Hex(ctx.identity(&store)?.public_key.0))
+}
+
 fn my_key(key: &SigningKey) -> PublicKey {
     Hex(key.verifying_key().to_bytes())
 }

@@ -14,8 +14,8 @@ use mirror_governance::release as tuf;
 use serde_json::json;
 
 use super::{
-    governance_records, ledger, local_time, now, publish, read_json_file, resolve_hash, short,
-    signer, write_file,
+    governance_records, ledger, local_time, my_public_key, now, publish, read_json_file,
+    resolve_hash, short, signer, write_file,
 };
 use crate::cli::{Context, Output, UsageError};
 use crate::release;
@@ -240,6 +240,10 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
         ReleaseCommand::Pending => {
             let (ledger, _) = ledger(ctx)?;
             let guardians = ledger.guardians();
+            // Whether this node may still sign each candidate, so a page
+            // (the web app's) offers to sign exactly when `sign` would.
+            let me = my_public_key(ctx)?;
+            let guardian = guardians.keys.contains(&me);
             let mut rows = Vec::new();
             let mut text = String::new();
             for c in ledger.release_candidates() {
@@ -250,11 +254,12 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
                     .flatten()
                     .map(|k| k.to_hex())
                     .collect();
-                let state = match (&c.published, &c.verdict) {
-                    (Some(id), _) => format!("published as {}", short(id)),
-                    (None, Ok(_)) => "ready: anyone may publish it".to_string(),
-                    (None, Err(e)) => format!("waiting: {e}"),
+                let (state, phase) = match (&c.published, &c.verdict) {
+                    (Some(id), _) => (format!("published as {}", short(id)), "published"),
+                    (None, Ok(_)) => ("ready: anyone may publish it".to_string(), "ready"),
+                    (None, Err(e)) => (format!("waiting: {e}"), "waiting"),
                 };
+                let signed_here = on_targets.contains(&me.to_hex());
                 let _ = writeln!(
                     text,
                     "{}  v{:<4} signed by {} of {} guardians (threshold {}): {}; {state}",
@@ -271,16 +276,24 @@ pub fn release_cmd(ctx: &Context, cmd: &ReleaseCommand) -> anyhow::Result<Output
                     "content": c.content,
                     "version": c.release.version,
                     "signers": signers,
+                    "signed": on_targets.len(),
+                    "guardians": guardians.keys.len(),
                     "threshold": guardians.threshold,
+                    "state": phase,
                     "ready": c.verdict.is_ok(),
                     "detail": c.verdict.as_ref().err().map(|e| e.to_string()),
                     "published": c.published,
+                    "signed_here": signed_here,
+                    "may_sign": guardian && !signed_here && c.published.is_none(),
                 }));
             }
             if rows.is_empty() {
                 text.push_str("no release candidates");
             }
-            Output::new(json!({"candidates": rows}), text.trim_end().to_string())
+            Output::new(
+                json!({"candidates": rows, "me": me, "guardian": guardian}),
+                text.trim_end().to_string(),
+            )
         }
         ReleaseCommand::Publish { file } if !file.exists() => {
             let (ledger, _) = ledger(ctx)?;
