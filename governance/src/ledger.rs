@@ -261,6 +261,28 @@ impl Ledger {
         history
     }
 
+    /// The record that proposes the next guardian set: this commons'
+    /// genesis (name, constitution, voting rules) with the new keys and
+    /// threshold at the root version after the one in force, keeping the
+    /// attestations a member needs unless `attestations` changes them. It
+    /// takes effect once the current set's threshold and the new set's have
+    /// signed it ([`Ledger::guardian_history`]).
+    pub fn rotation(
+        &self,
+        guardians: Vec<PublicKey>,
+        threshold: u32,
+        attestations: Option<u32>,
+    ) -> Genesis {
+        let current = self.guardians();
+        Genesis {
+            guardians,
+            guardian_threshold: threshold,
+            attestations_required: attestations.unwrap_or(current.attestations_required),
+            root_version: current.version + 1,
+            ..self.genesis.clone()
+        }
+    }
+
     /// The guardian set in force now (the latest that took effect).
     pub fn guardians(&self) -> GuardianSet {
         let mut h = self.guardian_history();

@@ -22,7 +22,9 @@
 //! [`invariants`], the checker of I1–I6 over a proposal's content;
 //! [`rules`], what the gate refuses from a governance record by itself; and
 //! [`ledger`], membership, guardians, proposal states and tallies as a pure
-//! function of the accepted records.
+//! function of the accepted records; [`draft`], a proposal drafted from a
+//! request, a finding and the pack in force; and [`plan`], the next
+//! release's contents.
 //!
 //! Architecture invariant: **no I/O**. Every rule is a function of the
 //! records it is given, so every node computes the same answer from the same
@@ -31,6 +33,7 @@
 
 pub mod canonical;
 pub mod change;
+pub mod draft;
 pub mod fuzz;
 pub mod invariants;
 pub mod ledger;

@@ -431,6 +431,33 @@ fn rotations_take_effect_only_with_both_thresholds_and_the_next_version() {
 }
 
 #[test]
+fn a_rotation_drafted_from_the_ledger_is_the_next_version_and_keeps_the_rest() {
+    let mut w = World::new();
+    let r = w.ledger().rotation(vec![pk(3), pk(4)], 1, None);
+    assert_eq!(r.root_version, 2);
+    assert_eq!(r.guardians, vec![pk(3), pk(4)]);
+    assert_eq!(r.guardian_threshold, 1);
+    // Everything else is the genesis's, so a node that knows only the
+    // genesis reads the same commons.
+    let founding = genesis(&[1, 2], 2, 1);
+    assert_eq!(r.name, founding.name);
+    assert_eq!(r.voting, founding.voting);
+    assert_eq!(r.constitution_hash, founding.constitution_hash);
+    assert_eq!(r.attestations_required, founding.attestations_required);
+    let id = w.add(1, T0 + 10, AnyPayload::Genesis(r));
+    for g in [1, 2, 3] {
+        w.sign(g, T0 + 11, SignaturePurpose::RootRotation, id);
+    }
+    let l = w.ledger();
+    assert_eq!(l.guardians().version, 2);
+    // The next rotation counts from the set in force, and may change the
+    // attestations a member needs.
+    let next = l.rotation(vec![pk(5)], 1, Some(1));
+    assert_eq!(next.root_version, 3);
+    assert_eq!(next.attestations_required, 1);
+}
+
+#[test]
 fn transitions_only_forward_by_the_proposer_and_cancel_before_voting() {
     let mut w = with_members(2);
     let p = w.propose(10, T0 + 500, ProposalType::PatternDetection);

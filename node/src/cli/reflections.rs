@@ -281,10 +281,21 @@ fn answer(
     // pipeline's first step, done on its first poll, before the signal is
     // looked at), so stop and say how to get the mirrorback later.
     let outcome = runtime.block_on(async {
+        // Listen for Ctrl-C before the pipeline's first poll asks the
+        // model: `ctrl_c()` installs its handler only when polled, and a
+        // Ctrl-C that came first (a loaded machine) killed the process
+        // instead of saying the reflection is stored.
+        // (A signal in the instant of installing is let pass: the
+        // pipeline then runs to its end.)
+        let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
+        let early = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(interrupted.as_mut().poll(cx).is_ready())
+        })
+        .await;
         tokio::select! {
             biased;
             outcome = pipeline => Ok(outcome),
-            _ = tokio::signal::ctrl_c() => Err(super::Interrupted(format!(
+            _ = &mut interrupted, if !early => Err(super::Interrupted(format!(
                 "stopped before the mirrorback; reflection {} is stored (`mirror mirrorback {}` makes its mirrorback later)",
                 reflection_id.short(),
                 reflection_id.short()
