@@ -1,5 +1,5 @@
 //! `cargo run -p mirror-simulations --release -- SCENARIO [--nodes N]
-//! [--records R] [--sybils S] [--seed X]`: run one scenario and print its
+//! [--records R] [--sybils S] [--members M] [--seed X]`: run one scenario and print its
 //! figures as a Markdown table row.
 
 use mirror_simulations::scenarios;
@@ -66,6 +66,34 @@ fn main() {
             header();
             row(&scenarios::version_skew(nodes, records, spread, seed));
         }
+        "life" => {
+            let r = mirror_simulations::life::proposal_life(mirror_simulations::life::LifeConfig {
+                nodes,
+                members: arg(&args, "--members", nodes as u64) as usize,
+                period_ms: arg(&args, "--period-ms", 20 * 60_000) as i64,
+                churn_pct: arg(&args, "--churn-pct", 10),
+                seed,
+            });
+            header();
+            row(&r.report);
+            let t = r.tally.as_ref();
+            println!(
+                "\nmembers {} | churned {} | votes cast on return {} | cast (approve, reject, abstain) {:?} | tally {:?} of {:?} members, quorum {:?}, ignored {:?} | state {:?} | nodes with node 0's state and tally {} of {} | release error {:?} | converged {:?} ms after the release",
+                r.members,
+                r.churned,
+                r.votes_cast_on_return,
+                r.cast,
+                t.map(|t| (t.approve, t.reject, t.abstain)),
+                t.map(|t| t.members),
+                t.map(|t| t.quorum),
+                t.map(|t| t.ignored_votes.len()),
+                r.state,
+                r.nodes_agreeing,
+                r.report.honest,
+                r.release_error,
+                r.converged_after_release_ms
+            );
+        }
         "plot" => {
             // Propagation CDFs of honest networks of growing size, and of
             // 1,000 honest nodes under Sybils.
@@ -101,7 +129,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: mirror-simulations honest|partition|skew|sybils|plot [--spread-ms MS] [--nodes N] [--records R] [--sybils S] [--seed X]"
+                "usage: mirror-simulations honest|partition|skew|sybils|life|plot [--spread-ms MS] [--members M] [--period-ms MS] [--churn-pct P] [--nodes N] [--records R] [--sybils S] [--seed X]"
             );
             std::process::exit(2);
         }
