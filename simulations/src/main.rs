@@ -173,6 +173,31 @@ fn main() {
                         seed,
                     },
                 );
+                for (name, t) in [
+                    ("no attack", &r.target_base),
+                    ("eclipse", &r.target_attacked),
+                ] {
+                    println!(
+                        "| {sybils} Sybils: {name} | {} | {} | {:.2} | {} | {} | {} | {:?} | network p99 {} ms, delivery {:.2} % |",
+                        t.honest_links,
+                        t.sybil_links,
+                        t.delivery_pct,
+                        t.p50_ms,
+                        t.p99_ms,
+                        t.max_ms,
+                        t.caught_up_ms,
+                        if name == "no attack" {
+                            r.base.p99_ms
+                        } else {
+                            r.attacked.p99_ms
+                        },
+                        if name == "no attack" {
+                            r.base.delivery_pct
+                        } else {
+                            r.attacked.delivery_pct
+                        },
+                    );
+                }
                 if i == 0 {
                     let t = r.target_base;
                     runs.push(("no attack".to_string(), t.arrivals_ms, t.records));
