@@ -11,6 +11,8 @@
 //! [`scenarios`] the runs. See `simulations/README.md` for the figures and
 //! what the model leaves out.
 
+pub mod eclipse;
+pub mod life;
 pub mod plot;
 pub mod scenarios;
 pub mod sim;

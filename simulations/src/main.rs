@@ -1,5 +1,5 @@
 //! `cargo run -p mirror-simulations --release -- SCENARIO [--nodes N]
-//! [--records R] [--sybils S] [--seed X]`: run one scenario and print its
+//! [--records R] [--sybils S] [--members M] [--seed X]`: run one scenario and print its
 //! figures as a Markdown table row.
 
 use mirror_simulations::scenarios;
@@ -39,6 +39,19 @@ fn row(r: &Report) {
     );
 }
 
+/// Write one plot, creating its directory; exit on failure.
+fn write_plot(path: &str, draw: impl FnOnce(&std::path::Path) -> Result<(), String>) {
+    let path = std::path::Path::new(path);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = draw(path) {
+        eprintln!("plot: {e}");
+        std::process::exit(1);
+    }
+    println!("wrote {}", path.display());
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let scenario = args.first().map(String::as_str).unwrap_or("");
@@ -65,6 +78,148 @@ fn main() {
             let spread = arg(&args, "--spread-ms", 86_400_000) as i64;
             header();
             row(&scenarios::version_skew(nodes, records, spread, seed));
+        }
+        "life" => {
+            let churn = arg(&args, "--churn-pct", 10);
+            let r = mirror_simulations::life::proposal_life(mirror_simulations::life::LifeConfig {
+                nodes,
+                members: arg(&args, "--members", nodes as u64) as usize,
+                period_ms: arg(&args, "--period-ms", 20 * 60_000) as i64,
+                churn_pct: churn,
+                seed,
+            });
+            header();
+            row(&r.report);
+            let total = r.report.records * r.report.honest;
+            write_plot("simulations/plots/life.svg", |path| {
+                mirror_simulations::plot::delivery_log(
+                    path,
+                    &format!(
+                        "A proposal's life: {} members, {} nodes, {}% churn",
+                        r.members, r.report.honest, churn
+                    ),
+                    "from publication (simulated ms, log scale)",
+                    &[(
+                        "every record (attestations, proposal, votes, release)".into(),
+                        r.report.latencies_ms.clone(),
+                        total,
+                    )],
+                )
+            });
+            let t = r.tally.as_ref();
+            println!(
+                "\nmembers {} | churned {} | votes cast on return {} | cast (approve, reject, abstain) {:?} | tally {:?} of {:?} members, quorum {:?}, ignored {:?} | state {:?} | nodes with node 0's state and tally {} of {} | release error {:?} | converged {:?} ms after the release",
+                r.members,
+                r.churned,
+                r.votes_cast_on_return,
+                r.cast,
+                t.map(|t| (t.approve, t.reject, t.abstain)),
+                t.map(|t| t.members),
+                t.map(|t| t.quorum),
+                t.map(|t| t.ignored_votes.len()),
+                r.state,
+                r.nodes_agreeing,
+                r.report.honest,
+                r.release_error,
+                r.converged_after_release_ms
+            );
+        }
+        "eclipse" => {
+            let c = mirror_simulations::eclipse::EclipseConfig {
+                nodes,
+                sybils: arg(&args, "--sybils", 7) as usize,
+                honest_links: arg(&args, "--honest-links", 1) as usize,
+                records,
+                join_ms: arg(&args, "--join-ms", 0) as i64,
+                seed,
+            };
+            let r = mirror_simulations::eclipse::eclipse(c);
+            header();
+            row(&r.base);
+            row(&r.attacked);
+            println!(
+                "\n| run | target's honest links | Sybil links | target delivery % | target p50 ms | p99 ms | max ms | caught up after joining ms |"
+            );
+            println!("|---|---|---|---|---|---|---|---|");
+            for (name, t) in [
+                ("no attack", &r.target_base),
+                ("eclipse", &r.target_attacked),
+            ] {
+                println!(
+                    "| {name} | {} | {} | {:.2} | {} | {} | {} | {:?} |",
+                    t.honest_links,
+                    t.sybil_links,
+                    t.delivery_pct,
+                    t.p50_ms,
+                    t.p99_ms,
+                    t.max_ms,
+                    t.caught_up_ms
+                );
+            }
+        }
+        "plot-eclipse" => {
+            // The eclipsed late joiner's catch-up: no attack, and 7 and 31
+            // Sybils around it with one honest link.
+            let join_ms = arg(&args, "--join-ms", 300_000) as i64;
+            let mut runs = Vec::new();
+            for (i, sybils) in [7usize, 31].into_iter().enumerate() {
+                let r = mirror_simulations::eclipse::eclipse(
+                    mirror_simulations::eclipse::EclipseConfig {
+                        nodes,
+                        sybils,
+                        honest_links: 1,
+                        records,
+                        join_ms,
+                        seed,
+                    },
+                );
+                for (name, t) in [
+                    ("no attack", &r.target_base),
+                    ("eclipse", &r.target_attacked),
+                ] {
+                    println!(
+                        "| {sybils} Sybils: {name} | {} | {} | {:.2} | {} | {} | {} | {:?} | network p99 {} ms, delivery {:.2} % |",
+                        t.honest_links,
+                        t.sybil_links,
+                        t.delivery_pct,
+                        t.p50_ms,
+                        t.p99_ms,
+                        t.max_ms,
+                        t.caught_up_ms,
+                        if name == "no attack" {
+                            r.base.p99_ms
+                        } else {
+                            r.attacked.p99_ms
+                        },
+                        if name == "no attack" {
+                            r.base.delivery_pct
+                        } else {
+                            r.attacked.delivery_pct
+                        },
+                    );
+                }
+                if i == 0 {
+                    let t = r.target_base;
+                    runs.push(("no attack".to_string(), t.arrivals_ms, t.records));
+                }
+                let t = r.target_attacked;
+                runs.push((
+                    format!("1 honest link, {sybils} Sybil links"),
+                    t.arrivals_ms,
+                    t.records,
+                ));
+            }
+            write_plot("simulations/plots/eclipse.svg", |path| {
+                mirror_simulations::plot::delivery_log(
+                    path,
+                    &format!(
+                        "An eclipsed node joining at {} min: its records over time",
+                        join_ms / 60_000
+                    ),
+                    "after joining (simulated ms, log scale)",
+                    &runs,
+                )
+            });
         }
         "plot" => {
             // Propagation CDFs of honest networks of growing size, and of
@@ -101,7 +256,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: mirror-simulations honest|partition|skew|sybils|plot [--spread-ms MS] [--nodes N] [--records R] [--sybils S] [--seed X]"
+                "usage: mirror-simulations honest|partition|skew|sybils|life|eclipse|plot|plot-eclipse [--honest-links L] [--join-ms MS] [--spread-ms MS] [--members M] [--period-ms MS] [--churn-pct P] [--nodes N] [--records R] [--sybils S] [--seed X]"
             );
             std::process::exit(2);
         }

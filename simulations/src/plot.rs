@@ -58,3 +58,61 @@ pub fn propagation_cdf(
         .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())
 }
+
+/// Share of all (record, node) pairs held against time, on a log time axis
+/// (a run's tail can be minutes while its bulk is milliseconds): one line
+/// per run, each `(name, sorted times in ms, total pairs)`. Pairs never
+/// delivered keep a line below 1.
+pub fn delivery_log(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    runs: &[(String, Vec<i64>, usize)],
+) -> Result<(), String> {
+    let max_ms = runs
+        .iter()
+        .filter_map(|(_, l, _)| l.last().copied())
+        .max()
+        .unwrap_or(1)
+        .max(10) as f64;
+    let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d((1f64..max_ms * 1.5).log_scale(), 0f64..1.0)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc("share of (record, node) pairs held")
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (i, (name, times, total)) in runs.iter().enumerate() {
+        let n = times.len();
+        let total = (*total).max(1) as f64;
+        let step = (n / 400).max(1);
+        // A time of 0 (a node's own record) is drawn at 1 ms.
+        let points: Vec<(f64, f64)> = (0..n)
+            .step_by(step)
+            .chain(n.checked_sub(1))
+            .map(|k| ((times[k].max(1)) as f64, (k + 1) as f64 / total))
+            .collect();
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}

@@ -54,8 +54,8 @@ pub type NodeId = usize;
 pub enum Role {
     Honest,
     /// Sends invalid records (a forged signature in a well-formed change)
-    /// every `spam_every_ms`, forwards nothing (withholds) and answers no
-    /// sync request.
+    /// every `spam_every_ms` (when `Config::sybil_spam`), forwards nothing
+    /// (withholds) and answers no sync request.
     Sybil,
 }
 
@@ -79,6 +79,23 @@ pub struct Config {
     /// Run the daemon's gate (governance rules under the genesis
     /// constitution) instead of the structural one.
     pub governance_rules: bool,
+    /// The commons id every node belongs to ([`COMMONS`] unless a scenario
+    /// founds its own with a genesis record, whose id it then is).
+    pub commons: String,
+    /// Sybils send invalid records (and get banned for it); without this
+    /// they stay silent: they take everything and pass nothing on.
+    pub sybil_spam: bool,
+    /// Sybils surround one honest node instead of dialling at random.
+    pub eclipse: Option<Eclipse>,
+}
+
+/// An eclipse: every Sybil links to `target` (and to no one else), and the
+/// target's only honest links are the `honest_links` it dials; no other
+/// honest node dials it.
+#[derive(Debug, Clone, Copy)]
+pub struct Eclipse {
+    pub target: NodeId,
+    pub honest_links: usize,
 }
 
 impl Config {
@@ -98,6 +115,9 @@ impl Config {
             strikes_to_ban: 5,
             spam_every_ms: 1_000,
             governance_rules: false,
+            commons: COMMONS.to_string(),
+            sybil_spam: true,
+            eclipse: None,
         }
     }
 }
@@ -235,10 +255,14 @@ impl Sim {
         });
         for i in 0..total {
             let gate = match &checker {
-                Some(c) => Gate::new(Box::new(GovernanceRules::new(COMMONS, 1, c.clone()))),
+                Some(c) => Gate::new(Box::new(GovernanceRules::new(
+                    &config.commons,
+                    1,
+                    c.clone(),
+                ))),
                 None => Gate::default(),
             };
-            let mut core = Commons::in_memory(COMMONS, gate);
+            let mut core = Commons::in_memory(config.commons.clone(), gate);
             let mut seed = [0u8; 32];
             rng.fill_bytes(&mut seed);
             core.seed_actors(seed);
@@ -282,7 +306,7 @@ impl Sim {
             // Sync ticks start spread over the first interval.
             let first = sim.rng.random_range(0..sim.config.sync_interval_ms.max(1));
             sim.schedule(first, Event::SyncTick { node: n });
-            if sim.nodes[n].role == Role::Sybil {
+            if sim.nodes[n].role == Role::Sybil && sim.config.sybil_spam {
                 let first = sim.rng.random_range(0..sim.config.spam_every_ms.max(1));
                 sim.schedule(first, Event::Spam { node: n });
             }
@@ -291,10 +315,15 @@ impl Sim {
     }
 
     /// Random links: every honest node dials `mesh_degree` others; every
-    /// Sybil dials `sybil_links` honest nodes.
+    /// Sybil dials `sybil_links` honest nodes. Under an eclipse the target
+    /// is left out of that and wired by [`Sim::wire_eclipse`].
     fn wire(&mut self) {
         let honest = self.config.honest;
         let total = self.nodes.len();
+        if let Some(e) = self.config.eclipse {
+            self.wire_eclipse(e);
+            return;
+        }
         for n in 0..total {
             let (want, pool) = match self.nodes[n].role {
                 Role::Honest => (self.config.mesh_degree, honest),
@@ -310,6 +339,36 @@ impl Sim {
                     added += 1;
                 }
             }
+        }
+    }
+
+    /// The eclipse's links: honest nodes dial each other at random but
+    /// never the target; the target dials `honest_links` honest nodes; every
+    /// Sybil dials the target.
+    fn wire_eclipse(&mut self, e: Eclipse) {
+        let honest = self.config.honest;
+        let want = self.config.mesh_degree.min(honest.saturating_sub(2));
+        for n in (0..honest).filter(|n| *n != e.target) {
+            let (mut added, mut tries) = (0, 0);
+            while added < want && tries < want * 20 {
+                tries += 1;
+                let p = self.rng.random_range(0..honest);
+                if p != n && p != e.target && self.link(n, p) {
+                    added += 1;
+                }
+            }
+        }
+        let want = e.honest_links.min(honest.saturating_sub(1));
+        let (mut added, mut tries) = (0, 0);
+        while added < want && tries < want * 20 + 20 {
+            tries += 1;
+            let p = self.rng.random_range(0..honest);
+            if p != e.target && self.link(e.target, p) {
+                added += 1;
+            }
+        }
+        for s in honest..self.nodes.len() {
+            self.link(s, e.target);
         }
     }
 
@@ -656,7 +715,7 @@ impl Sim {
             return false;
         }
         let n = self.seq;
-        let data: Arc<[u8]> = forged_vote_change(n, self.wall()).into();
+        let data: Arc<[u8]> = forged_vote_change(n, self.wall(), &self.config.commons).into();
         let id = message_id(&data);
         for p in open {
             let d = self.delay(node, p);
@@ -776,6 +835,29 @@ impl Sim {
             .collect()
     }
 
+    /// The records of one kind `node` holds (for the governance ledger).
+    pub fn records_of(&self, node: NodeId, kind: Kind) -> Vec<Record> {
+        self.nodes[node].core.records_of(kind)
+    }
+
+    pub fn is_online(&self, node: NodeId) -> bool {
+        self.nodes[node].online
+    }
+
+    /// The peers `node` is linked to.
+    pub fn peers(&self, node: NodeId) -> Vec<NodeId> {
+        self.nodes[node].peers.iter().copied().collect()
+    }
+
+    /// When `node` received each published record, as (publication time,
+    /// arrival time if it arrived), in publication order.
+    pub fn arrivals(&self, node: NodeId) -> Vec<(i64, Option<i64>)> {
+        self.published
+            .iter()
+            .map(|p| (p.at, p.arrived.get(&node).copied()))
+            .collect()
+    }
+
     /// A random number from the run's generator (scenarios draw their
     /// choices here so the seed fixes them too).
     pub fn random_below(&mut self, n: u64) -> u64 {
@@ -859,7 +941,7 @@ pub fn packet_under(version: u64, n: u64, at: i64) -> Record {
 /// The change an attacker builds to carry a vote whose signature does not
 /// verify: the genesis every node builds, then one put of the forged bytes
 /// under their own id.
-fn forged_vote_change(n: u64, at: i64) -> Vec<u8> {
+fn forged_vote_change(n: u64, at: i64, commons: &str) -> Vec<u8> {
     let key = SigningKey::from_bytes(&[0x5b; 32]);
     let record = vote(n ^ 0x5b5b_0000_0000, at, &key);
     let mut forged = record.bytes().to_vec();
@@ -868,7 +950,7 @@ fn forged_vote_change(n: u64, at: i64) -> Vec<u8> {
         let i = pos + 12;
         forged[i] = if forged[i] == b'a' { b'b' } else { b'a' };
     }
-    let mut genesis = EpochDoc::new(COMMONS, DocKey::of(Kind::Vote, at));
+    let mut genesis = EpochDoc::new(commons, DocKey::of(Kind::Vote, at));
     let Ok(mut doc) = Automerge::load(&genesis.save()) else {
         return Vec::new();
     };

@@ -55,3 +55,60 @@ fn a_registry_change_applied_at_different_times_splits_no_one() {
     assert_eq!(r.honest_bans, 0, "{r:?}");
     assert_eq!(r.honest_strikes, 0, "{r:?}");
 }
+
+#[test]
+fn a_proposal_lives_through_churn_to_the_same_tally_everywhere() {
+    use mirror_governance::payload::ProposalState;
+    use mirror_simulations::life::{LifeConfig, proposal_life};
+    // 40 nodes, 120 members (three keys a node), a 5-minute window, a
+    // fifth of the nodes away for a while during it.
+    let r = proposal_life(LifeConfig {
+        nodes: 40,
+        members: 120,
+        period_ms: 5 * 60_000,
+        churn_pct: 20,
+        seed: 13,
+    });
+    assert_eq!(r.report.refused_publications, 0, "{r:?}");
+    assert!(r.churned >= 6, "{r:?}");
+    assert!(r.report.delivery_pct >= 99.9, "{r:?}");
+    assert!(r.report.identical_sets, "{r:?}");
+    assert_eq!(r.report.honest_bans, 0);
+    assert_eq!(r.release_error, None);
+    assert!(r.identical_tallies(), "{r:?}");
+    // The ledger counted every member's vote, once.
+    let t = r.tally.clone().unwrap();
+    assert_eq!(t.members, 120);
+    assert_eq!((t.approve, t.reject, t.abstain), r.cast, "{t:?}");
+    assert!(t.ignored_votes.is_empty(), "{t:?}");
+    assert!(t.approved, "{t:?}");
+    assert_eq!(r.state, Some(ProposalState::Applied));
+}
+
+#[test]
+fn an_eclipsed_late_joiner_still_catches_up_by_sync() {
+    use mirror_simulations::eclipse::{EclipseConfig, eclipse};
+    // The target dials 8 peers, 7 of them Sybils that withhold everything,
+    // and joins 5 minutes after 20 records went out.
+    let r = eclipse(EclipseConfig {
+        nodes: 60,
+        sybils: 7,
+        honest_links: 1,
+        records: 20,
+        join_ms: 5 * 60_000,
+        seed: 17,
+    });
+    let t = &r.target_attacked;
+    assert_eq!((t.honest_links, t.sybil_links), (1, 7), "{t:?}");
+    assert_eq!(t.delivery_pct, 100.0, "{t:?}");
+    // Caught up within 30 simulated minutes of joining, though 7 of its
+    // 8 sync partners never answer.
+    let caught_up = t.caught_up_ms.expect("the target caught up");
+    assert!(caught_up <= 30 * 60_000, "{t:?}");
+    assert!(r.target_base.caught_up_ms.is_some(), "{:?}", r.target_base);
+    // The rest of the network is untouched.
+    assert!(r.attacked.delivery_pct >= 99.9, "{:?}", r.attacked);
+    assert!(r.attacked.identical_sets);
+    assert_eq!(r.attacked.honest_bans, 0);
+    assert_eq!(r.attacked.honest_strikes, 0);
+}
