@@ -51,7 +51,12 @@ impl Daemon {
         if let Some(b) = bootstrap {
             args.extend(["--bootstrap", b]);
         }
-        let mut child = mirror(home, &args)
+        let mut cmd = mirror(home, &args);
+        // More of the daemon's log for a failing test to print (see Drop).
+        if let Ok(filter) = std::env::var("MIRROR_TEST_DAEMON_LOG") {
+            cmd.env("RUST_LOG", filter);
+        }
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -130,6 +135,19 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A test that failed while this node ran: what the node said, so a
+        // failure on a loaded CI machine can be read rather than guessed.
+        if std::thread::panicking() {
+            let lines: Vec<String> = self.stderr.try_iter().collect();
+            let tail = &lines[lines.len().saturating_sub(80)..];
+            eprintln!(
+                "--- mirror node in {} (last {} of {} lines) ---\n{}",
+                self.home.display(),
+                tail.len(),
+                lines.len(),
+                tail.join("\n")
+            );
+        }
     }
 }
 
