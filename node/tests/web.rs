@@ -280,7 +280,16 @@ async fn a_member_votes_in_the_browser_and_the_other_node_counts_it() {
     axe(&c, "proposal").await;
     shot(&c, "proposal").await;
     click(&c, "//button[normalize-space()='Vote']").await;
-    wait(&c, "#tally").await;
+    // The page after the vote, not the one the button was on (which shows
+    // the tally too): closing the browser before the POST is answered
+    // would lose the vote.
+    c.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(
+            "//strong[@id='approve'][normalize-space()='1']",
+        ))
+        .await
+        .expect("the vote counted on the page");
     c.close().await.unwrap();
     wait_for("the member's own node to count the vote", || {
         json_of(&m, &["proposal", "tally", &id])["approve"] == 1
