@@ -78,8 +78,9 @@ async fn reflect_through_a_configured_ollama_engine() {
 
     // The server gone: the reflection is stored and the built-in mirror answers.
     drop(server);
+    let home4 = home.clone();
     let out =
-        tokio::task::spawn_blocking(move || mirror(&home, &["reflect", "--json", "Still here."]))
+        tokio::task::spawn_blocking(move || mirror(&home4, &["reflect", "--json", "Still here."]))
             .await
             .unwrap();
     assert!(out.status.success());
@@ -90,5 +91,27 @@ async fn reflect_through_a_configured_ollama_engine() {
             .as_str()
             .unwrap()
             .contains("built-in mirror")
+    );
+
+    // `mirror status` shows the model's record: one answer it was asked
+    // for (the unreachable server's fallback says nothing about the model),
+    // not yet enough for a second try.
+    let out = tokio::task::spawn_blocking(move || {
+        (
+            mirror(&home, &["status", "--json"]),
+            mirror(&home, &["status"]),
+        )
+    })
+    .await
+    .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.0.stdout).unwrap();
+    assert_eq!(
+        json["models"],
+        serde_json::json!([{"engine": "ollama", "model": "llama3.2", "answers": 1, "right_first_time": 1, "second_try": false}])
+    );
+    let human = String::from_utf8_lossy(&out.1.stdout);
+    assert!(
+        human.contains("Model:    llama3.2 (ollama): 1 answer on record"),
+        "{human}"
     );
 }

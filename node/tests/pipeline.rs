@@ -107,6 +107,24 @@ async fn reflect(
 
 const TEXT: &str = "I have to finish the report by Friday and I always feel like nobody listens.";
 
+/// Give Ollama's `llama3.2` the record that earns a second try: five
+/// answers right the first time, through the pipeline like any others
+/// (regeneration is earned; see `engine::standing`).
+async fn earn_standing(f: &Fixture) {
+    // Entries unlike TEXT, so the built-in mirror's answer to TEXT has no
+    // history to add ("the fourth time this month").
+    let entry = "We walked along the river after lunch and watched the boats.";
+    let good = "You walked along the river after lunch and watched the boats. What was that like?";
+    let n = mirror_node::engine::standing::MIN_ASKED;
+    let server = Server::start(vec![ollama_answer(good); n]).await;
+    let adapter = AnyAdapter::Ollama(Ollama::new(&server.url, "llama3.2", "5m", settings()));
+    for _ in 0..n {
+        let (outcome, _) = reflect(f, Some(&adapter), entry).await;
+        assert_eq!(outcome.mirrorback.attempts, 1);
+        assert!(!outcome.mirrorback.fell_back);
+    }
+}
+
 #[tokio::test]
 async fn a_compliant_answer_is_stored_with_its_egress_record() {
     let f = fixture();
@@ -173,6 +191,7 @@ async fn a_compliant_answer_is_stored_with_its_egress_record() {
 #[tokio::test]
 async fn an_answer_that_is_not_to_the_person_meets_the_second_gate() {
     let f = fixture();
+    earn_standing(&f).await;
     let server = Server::start(vec![
         ollama_answer(
             "The person was asked to take the job in Berlin. They were instructed to tell you what they need done.",
@@ -223,6 +242,7 @@ async fn an_answer_that_is_not_to_the_person_meets_the_second_gate() {
 #[tokio::test]
 async fn an_answer_untrue_to_the_entry_is_set_aside() {
     let f = fixture();
+    earn_standing(&f).await;
     let server = Server::start(vec![
         ollama_answer("You're a person nobody listens to, and the report sits with you."),
         ollama_answer("You won't finish the report by Friday, and it sounds like nobody listens."),
@@ -332,9 +352,75 @@ async fn the_models_tension_suggestions_come_in_structured_output() {
     assert_eq!(f.store.list::<EgressRecord>(10).unwrap().len(), 2);
 }
 
+/// Regeneration is earned: a model with no record, or one that is wrong
+/// the first time in more than half its recent answers, gets one attempt,
+/// and the built-in mirror answers at once when it fails (when in doubt,
+/// fall back). What a tiny model kept after a regeneration was judged
+/// worse than the built-in answer every time (BENCHMARKS.md).
+#[tokio::test]
+async fn an_unproven_model_gets_no_second_try() {
+    let f = fixture();
+    let advice = "You should talk to your boss about the deadline. Make sure you rest.";
+    let fine = "You wrote that you 'have to' finish it by Friday. What is that pressure like?";
+    let server = Server::start(vec![ollama_answer(advice), ollama_answer(fine)]).await;
+    let adapter = AnyAdapter::Ollama(Ollama::new(&server.url, "llama3.2", "5m", settings()));
+    let (outcome, events) = reflect(&f, Some(&adapter), TEXT).await;
+    assert_eq!(outcome.mirrorback.attempts, 1);
+    assert!(outcome.mirrorback.fell_back);
+    assert_eq!(
+        outcome.mirrorback.flags,
+        ["directive", "explicit_advice", "unproven_model"]
+    );
+    assert_eq!(server.requests().len(), 1, "not asked again");
+    let note = events
+        .iter()
+        .find_map(|e| match e {
+            Progress::FellBack(note) => Some(note.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(note.contains("no second try"), "{note}");
+    // The next answer, right the first time, is kept: standing is earned
+    // by unproven models too.
+    let (outcome, _) = reflect(&f, Some(&adapter), TEXT).await;
+    assert_eq!(
+        (outcome.mirrorback.attempts, outcome.mirrorback.fell_back),
+        (1, false)
+    );
+
+    // A proven model that then fails more often than not loses its second
+    // try again: five first tries, then failures. While at least half of
+    // its answers were right the first time (5 of 6 ... 5 of 10), each
+    // failure gets its regenerations (3 requests); at 5 of 11, one.
+    let g = fixture();
+    earn_standing(&g).await;
+    let server =
+        Server::start(std::iter::repeat_n(ollama_answer(advice), 6 * 3 + 1).collect()).await;
+    let adapter = AnyAdapter::Ollama(Ollama::new(&server.url, "llama3.2", "5m", settings()));
+    for _ in 0..6 {
+        let (outcome, _) = reflect(&g, Some(&adapter), TEXT).await;
+        assert_eq!(outcome.mirrorback.attempts, 3);
+        assert!(
+            !outcome
+                .mirrorback
+                .flags
+                .contains(&"unproven_model".to_string())
+        );
+    }
+    let (outcome, _) = reflect(&g, Some(&adapter), TEXT).await;
+    assert_eq!(outcome.mirrorback.attempts, 1, "5 of 11: no longer proven");
+    assert!(
+        outcome
+            .mirrorback
+            .flags
+            .contains(&"unproven_model".to_string())
+    );
+}
+
 #[tokio::test]
 async fn a_model_that_keeps_failing_the_gate_is_replaced_by_the_built_in_mirror() {
     let f = fixture();
+    earn_standing(&f).await;
     let rambling = "A mirrorback is a reflection companion. It reflects what a person wrote.";
     let server = Server::start(vec![
         ollama_answer(rambling),
@@ -364,6 +450,7 @@ async fn a_model_that_keeps_failing_the_gate_is_replaced_by_the_built_in_mirror(
 #[tokio::test]
 async fn advice_is_regenerated_with_a_stricter_instruction() {
     let f = fixture();
+    earn_standing(&f).await;
     let server = Server::start(vec![
         ollama_answer("You should talk to your boss about the deadline. Make sure you rest."),
         ollama_answer(
@@ -397,7 +484,9 @@ async fn advice_is_regenerated_with_a_stricter_instruction() {
         second.contains("set aside") && second.contains("You should"),
         "{second}"
     );
-    assert_eq!(f.store.list::<EgressRecord>(10).unwrap().len(), 2);
+    // Five answers earned the standing, then these two.
+    let n = mirror_node::engine::standing::MIN_ASKED;
+    assert_eq!(f.store.list::<EgressRecord>(20).unwrap().len(), n + 2);
 }
 
 /// The pack's `thresholds.max_regenerations` is what the pipeline runs
@@ -484,6 +573,7 @@ async fn the_packs_length_limit_and_prompts_take_effect() {
 #[tokio::test]
 async fn a_model_that_keeps_advising_is_replaced_by_the_built_in_mirror() {
     let f = fixture();
+    earn_standing(&f).await;
     let advice = "You need to rest. You must stop. You should call someone.";
     let server = Server::start(vec![
         ollama_answer(advice),

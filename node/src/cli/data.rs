@@ -408,6 +408,15 @@ pub fn status(ctx: &Context) -> anyhow::Result<Output> {
             granted.join(", ")
         }
     ));
+    // What each model's recent answers have earned (engine::standing).
+    let models =
+        crate::engine::standing::every(&store.newest_mirrorbacks(crate::engine::standing::SCAN)?);
+    for (engine, model, standing) in &models {
+        human.push_str(&format!(
+            "\nModel:    {model} ({engine}): {}",
+            standing.describe()
+        ));
+    }
     Output::new(
         json!({
             "home": ctx.home.dir(),
@@ -417,6 +426,13 @@ pub fn status(ctx: &Context) -> anyhow::Result<Output> {
             "identity": identity,
             "record_counts": counts.iter().map(|(t, n)| (t.to_string(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
             "consent": consents.iter().map(|(c, s)| (c.as_str(), s.as_ref().is_some_and(|s| s.granted))).collect::<std::collections::BTreeMap<_, _>>(),
+            "models": models.iter().map(|(engine, model, s)| json!({
+                "engine": engine.as_str(),
+                "model": model,
+                "answers": s.asked,
+                "right_first_time": s.first_try,
+                "second_try": s.proven(),
+            })).collect::<Vec<_>>(),
         }),
         human,
     )

@@ -28,6 +28,7 @@ pub mod pipeline;
 pub mod rules;
 pub mod safety;
 pub mod shown;
+pub mod standing;
 pub mod suggest;
 
 use std::ops::Range;

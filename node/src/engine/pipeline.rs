@@ -18,7 +18,10 @@
 //!    ([`gate`]): addressed to the person, not about its own instructions,
 //!    nothing the entry does not say, a reflection's length, the entry's
 //!    language. A failure there is regenerated and falls back the same way,
-//!    and the stored flags name the checks that failed.
+//!    and the stored flags name the checks that failed. Regeneration is
+//!    earned ([`standing`]): a model that has not yet been right the first
+//!    time in half of five or more recent answers gets one attempt, and the
+//!    built-in mirror answers if that fails (when in doubt, fall back).
 //! 5. The mirrorback and an engine run (duration, patterns, flags) are
 //!    stored. Everything sent to a model is in the egress log first.
 
@@ -29,6 +32,7 @@ use super::llm::{
     Anthropic, ChatRequest, Completion, LlmAdapter, LlmError, Ollama, OpenAi, Prepared, is_loopback,
 };
 use super::safety::{self, CRISIS_FLAG, Crisis};
+use super::standing::{self, Standing};
 use super::{Analysis, Engine, mirror};
 use crate::home::EngineConfig;
 use crate::model::*;
@@ -386,8 +390,22 @@ pub async fn generate_with<A: LlmAdapter>(
         })
         .collect();
     let max_chars = params.thresholds.max_mirrorback_chars;
+    // A second try is earned (see `standing`): an unproven model gets one
+    // attempt, and the built-in mirror answers if it fails.
+    let standing = match store.newest_mirrorbacks(standing::SCAN) {
+        Ok(newest) => Standing::of(&newest, adapter.engine(), adapter.model()),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the model's record; treated as unproven");
+            Standing::default()
+        }
+    };
+    let regenerations = if standing.proven() {
+        options.max_regenerations
+    } else {
+        0
+    };
     let mut violations = String::new();
-    for attempt in 1..=options.max_regenerations + 1 {
+    for attempt in 1..=regenerations + 1 {
         attempts = attempt;
         progress(Progress::Attempt(attempt));
         let system = if attempt == 1 {
@@ -514,10 +532,19 @@ pub async fn generate_with<A: LlmAdapter>(
             }
         }
     }
-    let note = format!(
-        "{} did not give a compliant answer in {attempts} attempts; the built-in mirror answered",
-        adapter.model()
-    );
+    let note = if standing.proven() || options.max_regenerations == 0 {
+        format!(
+            "{} did not give a compliant answer in {attempts} attempts; the built-in mirror answered",
+            adapter.model()
+        )
+    } else {
+        flags.push(standing::UNPROVEN_FLAG.into());
+        format!(
+            "{}'s answer did not pass the gates, and it gets no second try until it has earned one ({}); the built-in mirror answered",
+            adapter.model(),
+            standing.describe()
+        )
+    };
     progress(Progress::FellBack(note.clone()));
     notes.push(note);
     fallback(notes, flags, attempts)
