@@ -397,6 +397,10 @@ async fn a_model_on_trial_is_asked_once_and_the_built_in_mirror_answers() {
     assert_eq!(outcome.mirrorback.flags, ["unproven_model"]);
     assert!(note(&events).contains("passed the gates"), "{events:?}");
     assert!(
+        !events.iter().any(|e| matches!(e, Progress::Text(_))),
+        "an answer on trial is not shown as it streams: {events:?}"
+    );
+    assert!(
         !outcome
             .mirrorback
             .text

@@ -457,7 +457,14 @@ pub async fn generate_with<A: LlmAdapter>(
                 tracing::error!(error = %e, "egress log write failed for a retry");
             }
         };
-        let mut sink = |piece: &str| progress(Progress::Text(piece.to_string()));
+        // On trial the answer is only counted, so the person never sees it
+        // stream by before the built-in mirror's answer replaces it.
+        let trusted = standing.proven();
+        let mut sink = |piece: &str| {
+            if trusted {
+                progress(Progress::Text(piece.to_string()))
+            }
+        };
         let started = Instant::now();
         let result = adapter.send(&prepared, &mut sink, &mut on_attempt).await;
         tracing::info!(
