@@ -8,9 +8,10 @@
 //! used to stretch its catch-up from milliseconds to minutes. So this
 //! module remembers, per peer, whether sync requests were answered, and:
 //!
-//! * **ranks** peers for a round: those that answered last time first,
-//!   then those not tried yet, then those whose requests timed out (fewest
-//!   unforgiven misses first), at random within a rank;
+//! * **ranks** peers for a round: those that answered or were not tried
+//!   yet first (at random among them, so an honest network spreads its
+//!   rounds, and a new peer is drawn as often as an old one), then those
+//!   whose requests timed out, fewest unforgiven misses first;
 //! * counts a **timed-out** request as a *miss*: a soft mark, forgiven one
 //!   per [`MISS_FORGIVENESS`], that only lowers the peer's rank. It is not
 //!   a strike and never leads to a ban: an honest peer may be slow, busy or
@@ -18,8 +19,10 @@
 //! * **hedges**: a round whose first answer has not come after
 //!   [`HEDGE_AFTER`] (and no other peer answered since it began) asks one
 //!   more peer, and again each [`HEDGE_AFTER`] while it stays unanswered,
-//!   up to [`MAX_PENDING`] rounds open at once; a node whose peers answer
-//!   never hedges.
+//!   with at most [`MAX_FRESH`] rounds younger than [`HEDGE_AFTER`] at
+//!   once (so the search widens 3, 6, 12, 16, 16... peers per 5 s, and
+//!   what a node surrounded by silent peers sends stays bounded); a node
+//!   whose peers answer never hedges.
 //!
 //! The libp2p driver (`net/driver.rs`) and the simulator both ask this
 //! module, so the choice the simulator measures is the one nodes make. Time
@@ -37,9 +40,11 @@ pub const HEDGE_AFTER: Duration = Duration::from_secs(5);
 /// One miss is forgiven per this long: a peer that timed out once ranks
 /// with the untried again ten minutes later.
 pub const MISS_FORGIVENESS: Duration = Duration::from_secs(10 * 60);
-/// Rounds open at once, at most, counting hedges (bounds what a node
-/// surrounded by silent peers sends while it looks for an honest one).
-pub const MAX_PENDING: usize = 16;
+/// Rounds younger than [`HEDGE_AFTER`] at once, at most, counting hedges:
+/// bounds what a node surrounded by silent peers sends while it looks for
+/// an honest one (at most this many new requests per [`HEDGE_AFTER`],
+/// each open until its timeout).
+pub const MAX_FRESH: usize = 16;
 
 /// What is known of one peer's answers.
 #[derive(Debug, Clone, Default)]
@@ -47,8 +52,6 @@ struct PeerSync {
     /// When a round with it began and is still unanswered, and how many
     /// hedges that round has triggered.
     pending: Option<(Instant, u32)>,
-    /// It answered a sync request, and has not timed out since.
-    answered: bool,
     /// Timed-out requests not yet forgiven, and since when they count.
     misses: u32,
     misses_since: Option<Instant>,
@@ -97,7 +100,7 @@ impl<P: Ord + Clone> SyncPeers<P> {
         SyncPeers::default()
     }
 
-    /// `candidates` best first: answered, then untried, then by unforgiven
+    /// `candidates` best first: answered or untried, then by unforgiven
     /// misses; peers with a round open are left out. Ties are broken with
     /// `rand_below(n)` (a number in `0..n`), so an honest network spreads
     /// its rounds over all its peers.
@@ -107,21 +110,14 @@ impl<P: Ord + Clone> SyncPeers<P> {
         now: Instant,
         mut rand_below: impl FnMut(usize) -> usize,
     ) -> Vec<P> {
-        let mut keyed: Vec<((u32, u32), P)> = Vec::with_capacity(candidates.len());
+        let mut keyed: Vec<(u32, P)> = Vec::with_capacity(candidates.len());
         for p in candidates {
             let s = self.peers.entry(p.clone()).or_default();
             if s.pending.is_some() {
                 continue;
             }
             let misses = s.misses(now);
-            let tier = if misses > 0 {
-                2
-            } else if s.answered {
-                0
-            } else {
-                1
-            };
-            keyed.push(((tier, misses), p.clone()));
+            keyed.push((misses, p.clone()));
         }
         // Shuffle first (Fisher-Yates), then a stable sort by rank: random
         // within a rank, and the order is a function of `rand_below`.
@@ -129,7 +125,7 @@ impl<P: Ord + Clone> SyncPeers<P> {
             let j = rand_below(i + 1).min(i);
             keyed.swap(i, j);
         }
-        keyed.sort_by_key(|(k, _)| *k);
+        keyed.sort_by_key(|(misses, _)| *misses);
         keyed.into_iter().map(|(_, p)| p).collect()
     }
 
@@ -166,12 +162,20 @@ impl<P: Ord + Clone> SyncPeers<P> {
         self.peers.values().filter(|s| s.pending.is_some()).count()
     }
 
+    /// Rounds open for less than [`HEDGE_AFTER`].
+    fn fresh(&self, now: Instant) -> usize {
+        self.peers
+            .values()
+            .filter_map(|s| s.pending)
+            .filter(|(since, _)| now.saturating_duration_since(*since) < HEDGE_AFTER)
+            .count()
+    }
+
     /// `peer` answered a sync request (any answer, a refusal included: it
     /// is there and talking).
     pub fn answered(&mut self, peer: &P, now: Instant) {
         let s = self.peers.entry(peer.clone()).or_default();
         s.pending = None;
-        s.answered = true;
         s.misses = 0;
         s.misses_since = None;
         self.last_answer = Some(now);
@@ -183,7 +187,6 @@ impl<P: Ord + Clone> SyncPeers<P> {
     pub fn timed_out(&mut self, peer: &P, now: Instant) -> u32 {
         let s = self.peers.entry(peer.clone()).or_default();
         s.pending = None;
-        s.answered = false;
         let m = s.misses(now);
         if m == 0 {
             s.misses_since = Some(now);
@@ -216,15 +219,14 @@ impl<P: Ord + Clone> SyncPeers<P> {
 
     /// How many more peers to ask now: one for each open round that is
     /// [`HEDGE_AFTER`] (again) late while nobody answered since it began,
-    /// within [`MAX_PENDING`] open rounds. Counts each hedge once.
+    /// within [`MAX_FRESH`] young rounds. Each hedge is due once: one
+    /// that finds no room is skipped, and the round is due again
+    /// [`HEDGE_AFTER`] later.
     pub fn take_late(&mut self, now: Instant) -> usize {
-        let room = MAX_PENDING.saturating_sub(self.pending());
+        let room = MAX_FRESH.saturating_sub(self.fresh(now));
         let last_answer = self.last_answer;
         let mut late = 0;
         for s in self.peers.values_mut() {
-            if late >= room {
-                break;
-            }
             let Some((since, hedges)) = &mut s.pending else {
                 continue;
             };
@@ -237,15 +239,12 @@ impl<P: Ord + Clone> SyncPeers<P> {
                 late += 1;
             }
         }
-        late
+        late.min(room)
     }
 
     /// When [`SyncPeers::take_late`] may next have something to say, if a
     /// round is open (for a caller that schedules its own wake-ups).
     pub fn next_hedge_at(&self) -> Option<Instant> {
-        if self.pending() >= MAX_PENDING {
-            return None;
-        }
         self.peers
             .values()
             .filter_map(|s| s.pending)
@@ -342,16 +341,20 @@ mod tests {
             let r = rounds_to_reach_the_honest_peer(seed, 7);
             assert!(r <= 10, "seed {seed}: reached after {r} s");
         }
-        // With 31 silent peers the hedges double the open rounds each step
-        // up to MAX_PENDING, then timeouts free room: within 60 s.
+        // With more silent peers the hedges double the young rounds each
+        // step up to MAX_FRESH, then ask 16 more peers each 5 s.
         for seed in 0..200 {
             let r = rounds_to_reach_the_honest_peer(seed, 31);
-            assert!(r <= 60, "seed {seed}: reached after {r} s");
+            assert!(r <= 20, "seed {seed}: reached after {r} s");
+        }
+        for seed in 0..20 {
+            let r = rounds_to_reach_the_honest_peer(seed, 1000);
+            assert!(r <= 330, "seed {seed}: reached after {r} s");
         }
     }
 
     #[test]
-    fn answered_peers_rank_first_and_timed_out_ones_last() {
+    fn peers_that_timed_out_rank_last() {
         let t0 = Instant::now();
         let mut rng = Seeded(1);
         let mut s: SyncPeers<u32> = SyncPeers::new();
@@ -360,10 +363,16 @@ mod tests {
         }
         s.answered(&1, t0);
         assert_eq!(s.timed_out(&2, t0), 1);
-        for _ in 0..20 {
+        let mut firsts = BTreeMap::new();
+        for _ in 0..40 {
             let r = s.rank(&[1, 2, 3], t0, |n| rng.below(n));
-            assert_eq!(r, vec![1, 3, 2]);
+            assert_eq!(r.len(), 3);
+            assert_eq!(r[2], 2, "{r:?}");
+            *firsts.entry(r[0]).or_insert(0) += 1;
         }
+        // Answered and untried peers are drawn alike (a new peer, such as
+        // a node that just joined, gets asked too).
+        assert_eq!(firsts.len(), 2, "{firsts:?}");
         // A miss is forgiven in time, not a ban: peer 2 ranks with the
         // untried again after MISS_FORGIVENESS.
         assert!(!s.in_good_standing(&2, t0));
