@@ -60,8 +60,8 @@ struct PeerSync {
 impl PeerSync {
     fn misses(&mut self, now: Instant) -> u32 {
         if let Some(since) = self.misses_since {
-            let forgiven = now.saturating_duration_since(since).as_secs()
-                / MISS_FORGIVENESS.as_secs().max(1);
+            let forgiven =
+                now.saturating_duration_since(since).as_secs() / MISS_FORGIVENESS.as_secs().max(1);
             if forgiven > 0 {
                 let forgiven = u32::try_from(forgiven).unwrap_or(u32::MAX);
                 self.misses = self.misses.saturating_sub(forgiven);
@@ -336,7 +336,10 @@ mod tests {
         let before = (0..200)
             .map(|seed| seconds_with_random_draws(seed, 7))
             .max();
-        assert!(before > Some(600), "the random draw took {before:?} s at worst");
+        assert!(
+            before > Some(600),
+            "the random draw took {before:?} s at worst"
+        );
         for seed in 0..200 {
             let r = rounds_to_reach_the_honest_peer(seed, 7);
             assert!(r <= 10, "seed {seed}: reached after {r} s");

@@ -672,10 +672,9 @@ impl Sim {
         }
         let instant = self.instant();
         let rng = &mut self.rng;
-        let chosen =
-            self.nodes[node]
-                .sync
-                .pick(&candidates, n, instant, |k| rng.random_range(0..k.max(1)));
+        let chosen = self.nodes[node]
+            .sync
+            .pick(&candidates, n, instant, |k| rng.random_range(0..k.max(1)));
         let since = self.now;
         for peer in chosen {
             self.nodes[node].sync.started(&peer, instant);
