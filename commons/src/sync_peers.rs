@@ -210,10 +210,15 @@ impl<P: Ord + Clone> SyncPeers<P> {
     }
 
     /// The peer is gone (disconnected or banned): its open round ends
-    /// without counting against it; what it answered before is kept.
+    /// without counting against it. A peer with no misses is forgotten
+    /// (it would rank as untried anyway), so the map does not grow with
+    /// every peer ever met; one with misses keeps them until it returns.
     pub fn gone(&mut self, peer: &P) {
         if let Some(s) = self.peers.get_mut(peer) {
             s.pending = None;
+            if s.misses == 0 {
+                self.peers.remove(peer);
+            }
         }
     }
 

@@ -751,7 +751,7 @@ impl Driver {
     }
 
     /// Connected peers with no round running, ranked by the sync policy
-    /// (answered, then untried, then those with misses).
+    /// (answered or untried first, then those with misses).
     fn ranked_idle_peers(&mut self) -> Vec<PeerId> {
         let idle: Vec<PeerId> = self
             .peers
