@@ -73,11 +73,71 @@ fn main() {
                 "\nconverged {:?} ms after the partition healed",
                 r.converge_after_heal_ms
             );
+            let total = r.report.records * r.report.honest;
+            write_plot("simulations/plots/partition.svg", |path| {
+                mirror_simulations::plot::held_over_time(
+                    path,
+                    &format!(
+                        "{} nodes, 10% churn, split at {} min, healed at {} min",
+                        r.report.honest,
+                        r.split_ms / 60_000,
+                        r.heal_ms / 60_000
+                    ),
+                    &[(
+                        "(record, node) pairs held, of all the run's".to_string(),
+                        r.held_at_ms.clone(),
+                        total,
+                    )],
+                )
+            });
         }
         "skew" => {
             let spread = arg(&args, "--spread-ms", 86_400_000) as i64;
+            let r = scenarios::version_skew(nodes, records, spread, seed);
             header();
-            row(&scenarios::version_skew(nodes, records, spread, seed));
+            row(&r);
+            let total = r.records * r.honest;
+            write_plot("simulations/plots/skew.svg", |path| {
+                mirror_simulations::plot::delivery_log(
+                    path,
+                    &format!(
+                        "Version skew: {} nodes upgrading over {} min",
+                        r.honest,
+                        spread / 60_000
+                    ),
+                    "from publication (simulated ms, log scale)",
+                    &[(
+                        "(record, node) pairs held".to_string(),
+                        r.latencies_ms.clone(),
+                        total,
+                    )],
+                )
+            });
+        }
+        "plot-sybils" => {
+            // Propagation under spamming Sybils: 0 and each of 250, 1,000
+            // and 4,000 (or --sybils alone) around `nodes` honest nodes.
+            let counts: Vec<usize> = match args.iter().position(|a| a == "--sybils") {
+                Some(_) => vec![sybils],
+                None => vec![250, 1000, 4000],
+            };
+            let mut runs = Vec::new();
+            for (i, s) in counts.into_iter().enumerate() {
+                let (base, attacked) = scenarios::sybils(nodes, s, records, seed);
+                if i == 0 {
+                    row(&base);
+                    runs.push(("no Sybils".to_string(), base.latencies_ms));
+                }
+                row(&attacked);
+                runs.push((format!("{s} spamming Sybils"), attacked.latencies_ms));
+            }
+            write_plot("simulations/plots/sybils.svg", |path| {
+                mirror_simulations::plot::propagation_cdf(
+                    path,
+                    &format!("Propagation among {nodes} honest nodes under spamming Sybils"),
+                    &runs,
+                )
+            });
         }
         "life" => {
             let churn = arg(&args, "--churn-pct", 10);
@@ -256,7 +316,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: mirror-simulations honest|partition|skew|sybils|life|eclipse|plot|plot-eclipse [--honest-links L] [--join-ms MS] [--spread-ms MS] [--members M] [--period-ms MS] [--churn-pct P] [--nodes N] [--records R] [--sybils S] [--seed X]"
+                "usage: mirror-simulations honest|partition|skew|sybils|life|eclipse|plot|plot-eclipse|plot-sybils [--honest-links L] [--join-ms MS] [--spread-ms MS] [--members M] [--period-ms MS] [--churn-pct P] [--nodes N] [--records R] [--sybils S] [--seed X]"
             );
             std::process::exit(2);
         }

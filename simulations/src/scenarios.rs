@@ -43,6 +43,12 @@ pub struct PartitionReport {
     pub report: Report,
     /// From the heal to every honest node holding every record, ms.
     pub converge_after_heal_ms: Option<i64>,
+    /// When the partition began and healed, ms since the start.
+    pub split_ms: i64,
+    pub heal_ms: i64,
+    /// Every delivered (record, honest node) pair's arrival time, ms since
+    /// the start, sorted (for the plot).
+    pub held_at_ms: Vec<i64>,
 }
 
 /// A tenth of the nodes leave and come back while records flow; then the
@@ -73,9 +79,16 @@ pub fn churn_and_partition(nodes: usize, records: usize, seed: u64) -> Partition
     sim.partition_at(heal, None);
     sim.run_until(heal);
     let converged = sim.run_until_converged(1_000, heal + 30 * minute);
+    let mut held_at_ms: Vec<i64> = (0..nodes)
+        .flat_map(|n| sim.arrivals(n).into_iter().filter_map(|(_, t)| t))
+        .collect();
+    held_at_ms.sort_unstable();
     PartitionReport {
         report: sim.report(),
         converge_after_heal_ms: converged.map(|t| t - heal),
+        split_ms: split,
+        heal_ms: heal,
+        held_at_ms,
     }
 }
 
