@@ -844,6 +844,11 @@ impl Sim {
         self.nodes[node].online
     }
 
+    /// Every link once, as (a, b, latency ms) with a < b, in order.
+    pub fn edges(&self) -> Vec<(NodeId, NodeId, i64)> {
+        self.latency.iter().map(|(&(a, b), &l)| (a, b, l)).collect()
+    }
+
     /// The peers `node` is linked to.
     pub fn peers(&self, node: NodeId) -> Vec<NodeId> {
         self.nodes[node].peers.iter().copied().collect()
