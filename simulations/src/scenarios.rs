@@ -27,7 +27,7 @@ fn publish(sim: &mut Sim, records: usize, start: i64, spacing_ms: i64, tag: u64)
 /// the very same ones).
 pub fn nth_record(tag: u64, i: usize, at: i64) -> Record {
     let n = (tag << 32) | i as u64;
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         let key = SigningKey::from_bytes(blake3::hash(&n.to_le_bytes()).as_bytes());
         vote(n, at, &key)
     } else {

@@ -18,7 +18,8 @@ pub fn call(
 ) -> Result<(u16, Vec<u8>), RealError> {
     let io = RealError::io("the control API");
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(&io)?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).map_err(&io)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(&io)?;
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -38,7 +39,10 @@ pub fn call(
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| RealError::Api(format!("no status in {head:?}")))?;
     let mut body = answer[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         body = dechunk(&body);
     }
     Ok((status, body))
@@ -65,6 +69,9 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 mod tests {
     #[test]
     fn chunked_bodies_are_joined() {
-        assert_eq!(super::dechunk(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), b"abcde");
+        assert_eq!(
+            super::dechunk(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"),
+            b"abcde"
+        );
     }
 }

@@ -78,7 +78,10 @@ mod tests {
         assert_eq!(unix_ms("1970-01-01T00:00:00.000000Z"), Some(0));
         // T0 of the simulator: 2026-11-24T00:00:00Z.
         assert_eq!(unix_ms("2026-11-24T00:00:00.5Z"), Some(1_795_478_400_500));
-        assert_eq!(unix_ms("2026-11-24T00:00:01.123456Z"), Some(1_795_478_401_123));
+        assert_eq!(
+            unix_ms("2026-11-24T00:00:01.123456Z"),
+            Some(1_795_478_401_123)
+        );
         assert_eq!(unix_ms("garbage"), None);
     }
 

@@ -127,7 +127,8 @@ struct Control {
 
 impl Control {
     fn read(home: &Path) -> Option<Control> {
-        let v: Value = serde_json::from_slice(&std::fs::read(home.join("daemon.json")).ok()?).ok()?;
+        let v: Value =
+            serde_json::from_slice(&std::fs::read(home.join("daemon.json")).ok()?).ok()?;
         Some(Control {
             addr: v["addr"].as_str()?.parse().ok()?,
             token: v["token"].as_str()?.to_string(),
@@ -182,7 +183,9 @@ pub fn run(c: &RealConfig) -> Result<(RealReport, Report), RealError> {
         .map_err(RealError::io("writing plan.json"))?;
 
     // Ports, links, proxies.
-    let ports = (0..c.nodes).map(|_| free_port()).collect::<Result<Vec<_>, _>>()?;
+    let ports = (0..c.nodes)
+        .map(|_| free_port())
+        .collect::<Result<Vec<_>, _>>()?;
     let mut links = Vec::new();
     let mut dials: Vec<Vec<u16>> = vec![Vec::new(); c.nodes];
     let mut degree = vec![0usize; c.nodes];
@@ -197,7 +200,9 @@ pub fn run(c: &RealConfig) -> Result<(RealReport, Report), RealError> {
 
     // Daemons.
     let homes: Vec<PathBuf> = (0..c.nodes).map(|i| c.work.join(format!("n{i}"))).collect();
-    let logs: Vec<PathBuf> = (0..c.nodes).map(|i| c.work.join(format!("n{i}.log"))).collect();
+    let logs: Vec<PathBuf> = (0..c.nodes)
+        .map(|i| c.work.join(format!("n{i}.log")))
+        .collect();
     let mut daemons = Daemons(Vec::new());
     for i in 0..c.nodes {
         std::fs::create_dir_all(&homes[i]).map_err(RealError::io("making a home"))?;
@@ -247,7 +252,11 @@ pub fn run(c: &RealConfig) -> Result<(RealReport, Report), RealError> {
     thread::sleep(Duration::from_millis(c.idle_ms));
     let idle_end = (Instant::now(), proxies.bytes.get());
     let idle_rate = (idle_end.1 - idle_start.1) as f64
-        / idle_end.0.duration_since(idle_start.0).as_secs_f64().max(1e-3);
+        / idle_end
+            .0
+            .duration_since(idle_start.0)
+            .as_secs_f64()
+            .max(1e-3);
 
     // The schedule.
     let start = Instant::now();
@@ -260,13 +269,23 @@ pub fn run(c: &RealConfig) -> Result<(RealReport, Report), RealError> {
         }
         let at = now_ms();
         let record = scenarios::nth_record(1, p.index, at);
-        match http::call(controls[p.node].addr, &controls[p.node].token, "POST", "/publish", record.bytes()) {
+        match http::call(
+            controls[p.node].addr,
+            &controls[p.node].token,
+            "POST",
+            "/publish",
+            record.bytes(),
+        ) {
             Ok((200, _)) => {
                 posted.insert(record.id().to_hex(), (p.node, at));
             }
             Ok((status, body)) => {
                 publish_errors += 1;
-                eprintln!("real: publication {} refused ({status}): {}", p.index, String::from_utf8_lossy(&body));
+                eprintln!(
+                    "real: publication {} refused ({status}): {}",
+                    p.index,
+                    String::from_utf8_lossy(&body)
+                );
             }
             Err(e) => {
                 publish_errors += 1;
@@ -284,7 +303,11 @@ pub fn run(c: &RealConfig) -> Result<(RealReport, Report), RealError> {
         let v = ctl.get("/records")?;
         held.push(
             v.as_array()
-                .map(|rows| rows.iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect())
+                .map(|rows| {
+                    rows.iter()
+                        .filter_map(|r| r["id"].as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default(),
         );
     }
@@ -345,16 +368,23 @@ fn wait_started(
                 continue;
             }
             if let Ok(Some(_)) = daemons.0[i].try_wait() {
-                return Err(RealError::NotStarted { node: i, tail: tail(&logs[i]) });
+                return Err(RealError::NotStarted {
+                    node: i,
+                    tail: tail(&logs[i]),
+                });
             }
-            let up = std::fs::read_to_string(&logs[i]).is_ok_and(|t| t.contains("stop with Ctrl-C"));
+            let up =
+                std::fs::read_to_string(&logs[i]).is_ok_and(|t| t.contains("stop with Ctrl-C"));
             if up {
                 controls[i] = Control::read(&homes[i]);
             }
         }
         if Instant::now() > deadline {
             let node = controls.iter().position(Option::is_none).unwrap_or(0);
-            return Err(RealError::NotStarted { node, tail: tail(&logs[node]) });
+            return Err(RealError::NotStarted {
+                node,
+                tail: tail(&logs[node]),
+            });
         }
         thread::sleep(Duration::from_millis(200));
     }

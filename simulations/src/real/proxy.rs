@@ -49,8 +49,14 @@ pub struct Proxies {
 
 /// Bind a listener for the link `from` → `to` (whose daemon listens on
 /// `target_port`).
-pub fn bind(from: usize, to: usize, latency: Duration, target_port: u16) -> Result<Link, RealError> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(RealError::io("binding a link proxy"))?;
+pub fn bind(
+    from: usize,
+    to: usize,
+    latency: Duration,
+    target_port: u16,
+) -> Result<Link, RealError> {
+    let listener =
+        TcpListener::bind("127.0.0.1:0").map_err(RealError::io("binding a link proxy"))?;
     listener
         .set_nonblocking(true)
         .map_err(RealError::io("a nonblocking proxy listener"))?;
@@ -136,7 +142,10 @@ fn connect(link: &Link, inbound: TcpStream, bytes: &Counter) {
 fn pump(mut src: TcpStream, mut dst: TcpStream, latency: Duration, bytes: Counter) {
     let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
     let spawn = |f: Box<dyn FnOnce() + Send>| {
-        thread::Builder::new().stack_size(64 * 1024).spawn(f).is_ok()
+        thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(f)
+            .is_ok()
     };
     spawn(Box::new(move || {
         let mut buf = vec![0u8; 16 * 1024];
@@ -144,7 +153,10 @@ fn pump(mut src: TcpStream, mut dst: TcpStream, latency: Duration, bytes: Counte
             match src.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if tx.send((Instant::now() + latency, buf[..n].to_vec())).is_err() {
+                    if tx
+                        .send((Instant::now() + latency, buf[..n].to_vec()))
+                        .is_err()
+                    {
                         break;
                     }
                 }
