@@ -51,6 +51,8 @@ pub enum RealError {
     NotStarted { node: usize, tail: String },
     #[error("the control API: {0}")]
     Api(String),
+    #[error("only {0} free ports below 32000 on 127.0.0.1")]
+    NoPorts(usize),
 }
 
 impl RealError {
@@ -150,9 +152,19 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn free_port() -> Result<u16, RealError> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(RealError::io("finding a free port"))?;
-    Ok(l.local_addr().map_err(RealError::io("a port"))?.port())
+/// `n` ports free on 127.0.0.1 for the daemons to listen on, below the
+/// ephemeral range (32768 and up), so no proxy connection or other
+/// outgoing socket can take one between the probe and the daemon's bind.
+fn listen_ports(n: usize) -> Result<Vec<u16>, RealError> {
+    let first = 20_000 + (std::process::id() % 50) as u16 * 200;
+    let ports: Vec<u16> = (first..32_000)
+        .filter(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .take(n)
+        .collect();
+    if ports.len() < n {
+        return Err(RealError::NoPorts(ports.len()));
+    }
+    Ok(ports)
 }
 
 fn tail(path: &Path) -> String {
@@ -183,9 +195,7 @@ pub fn run(c: &RealConfig) -> Result<(RealReport, Report), RealError> {
         .map_err(RealError::io("writing plan.json"))?;
 
     // Ports, links, proxies.
-    let ports = (0..c.nodes)
-        .map(|_| free_port())
-        .collect::<Result<Vec<_>, _>>()?;
+    let ports = listen_ports(c.nodes)?;
     let mut links = Vec::new();
     let mut dials: Vec<Vec<u16>> = vec![Vec::new(); c.nodes];
     let mut degree = vec![0usize; c.nodes];
