@@ -63,7 +63,11 @@ fn main() {
     match scenario {
         "honest" => {
             header();
-            row(&scenarios::honest(nodes, records, seed));
+            let mut config = mirror_simulations::sim::Config::new(seed, nodes);
+            config.processing_ms = arg(&args, "--processing-ms", 0) as i64;
+            config.latency_ms = arg(&args, "--latency-ms", 25) as f64;
+            let (sim, plan) = scenarios::honest_plan(config, records, 500);
+            row(&scenarios::run_plan(sim, &plan));
         }
         "partition" => {
             let r = scenarios::churn_and_partition(nodes, records, seed);
@@ -270,6 +274,7 @@ fn main() {
                 spacing_ms: arg(&args, "--spacing-ms", 500) as i64,
                 seed,
                 latency_ms: arg(&args, "--latency-ms", 25) as f64,
+                processing_ms: arg(&args, "--processing-ms", 0) as i64,
                 bin,
                 work,
                 settle_ms: arg(&args, "--settle-ms", 15_000),
@@ -327,7 +332,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: mirror-simulations honest|partition|skew|sybils|life|eclipse|plot|plot-eclipse|real [--bin PATH] [--work DIR] [--spacing-ms MS] [--latency-ms MS] [--settle-ms MS] [--idle-ms MS] [--honest-links L] [--join-ms MS] [--spread-ms MS] [--members M] [--period-ms MS] [--churn-pct P] [--nodes N] [--records R] [--sybils S] [--seed X]"
+                "usage: mirror-simulations honest|partition|skew|sybils|life|eclipse|plot|plot-eclipse|real [--bin PATH] [--work DIR] [--spacing-ms MS] [--latency-ms MS] [--settle-ms MS] [--idle-ms MS] [--processing-ms MS] [--honest-links L] [--join-ms MS] [--spread-ms MS] [--members M] [--period-ms MS] [--churn-pct P] [--nodes N] [--records R] [--sybils S] [--seed X]"
             );
             std::process::exit(2);
         }

@@ -20,6 +20,7 @@ fn five_real_daemons_get_every_record_as_the_simulator_does() {
         spacing_ms: 300,
         seed: 1,
         latency_ms: 25.0,
+        processing_ms: 0,
         bin,
         work: work.clone(),
         // Gossip carries everything; a sync round (60 s) is not waited for.

@@ -71,6 +71,9 @@ pub struct RealConfig {
     pub seed: u64,
     /// Link latency (± 10%, per link from the seed, as in the simulator).
     pub latency_ms: f64,
+    /// The simulator half's processing time per hop (`Config::processing_ms`;
+    /// the real daemons take what they take).
+    pub processing_ms: i64,
     /// The `mirror` binary (a release build).
     pub bin: PathBuf,
     /// Homes, logs and the plan go here (made; left in place).
@@ -177,6 +180,7 @@ fn tail(path: &Path) -> String {
 pub fn plan(c: &RealConfig) -> (crate::sim::Sim, Vec<Planned>) {
     let mut config = Config::new(c.seed, c.nodes);
     config.latency_ms = c.latency_ms;
+    config.processing_ms = c.processing_ms;
     scenarios::honest_plan(config, c.records, c.spacing_ms)
 }
 
