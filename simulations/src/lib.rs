@@ -14,5 +14,6 @@
 pub mod eclipse;
 pub mod life;
 pub mod plot;
+pub mod real;
 pub mod scenarios;
 pub mod sim;

@@ -63,7 +63,11 @@ fn main() {
     match scenario {
         "honest" => {
             header();
-            row(&scenarios::honest(nodes, records, seed));
+            let mut config = mirror_simulations::sim::Config::new(seed, nodes);
+            config.processing_ms = arg(&args, "--processing-ms", 0) as i64;
+            config.latency_ms = arg(&args, "--latency-ms", 25) as f64;
+            let (sim, plan) = scenarios::honest_plan(config, records, 500);
+            row(&scenarios::run_plan(sim, &plan));
         }
         "partition" => {
             let r = scenarios::churn_and_partition(nodes, records, seed);
@@ -308,6 +312,78 @@ fn main() {
             }
             println!("wrote {}", path.display());
         }
+        "real" => {
+            // The honest scenario's plan on real `mirror node` daemons and
+            // on the simulator, side by side (see src/real/mod.rs).
+            let bin = args
+                .iter()
+                .position(|a| a == "--bin")
+                .and_then(|i| args.get(i + 1))
+                .map_or_else(|| "target/release/mirror".into(), std::path::PathBuf::from);
+            let work = args
+                .iter()
+                .position(|a| a == "--work")
+                .and_then(|i| args.get(i + 1))
+                .map_or_else(
+                    || std::env::temp_dir().join(format!("mirror-real-{}", std::process::id())),
+                    std::path::PathBuf::from,
+                );
+            let c = mirror_simulations::real::RealConfig {
+                nodes: arg(&args, "--nodes", 50) as usize,
+                records: arg(&args, "--records", 100) as usize,
+                spacing_ms: arg(&args, "--spacing-ms", 500) as i64,
+                seed,
+                latency_ms: arg(&args, "--latency-ms", 25) as f64,
+                processing_ms: arg(&args, "--processing-ms", 0) as i64,
+                bin,
+                work,
+                settle_ms: arg(&args, "--settle-ms", 15_000),
+                idle_ms: arg(&args, "--idle-ms", 10_000),
+            };
+            eprintln!("real: work dir {}", c.work.display());
+            match mirror_simulations::real::run(&c) {
+                Ok((real, sim)) => {
+                    println!(
+                        "| run | nodes | links | records | delivery % | by gossip / by sync | p50 ms | p99 ms | max ms | bytes/record/node |"
+                    );
+                    println!("|---|---|---|---|---|---|---|---|---|---|");
+                    println!(
+                        "| real | {} | {} | {} | {:.2} | {} / {} | {} | {} | {} | {:.0} (raw {:.0}; idle {:.0} B/s) |",
+                        real.nodes,
+                        real.links,
+                        real.records,
+                        real.delivery_pct,
+                        real.by_gossip,
+                        real.by_sync,
+                        real.p50_ms,
+                        real.p99_ms,
+                        real.max_ms,
+                        real.bytes_per_record_per_node,
+                        real.bytes_raw_per_record_per_node,
+                        real.idle_bytes_per_s
+                    );
+                    println!(
+                        "| simulator | {} | {} | {} | {:.2} | — | {} | {} | {} | {:.0} |",
+                        sim.honest,
+                        real.links,
+                        sim.records,
+                        sim.delivery_pct,
+                        sim.p50_ms,
+                        sim.p99_ms,
+                        sim.max_ms,
+                        sim.bytes_per_record_per_node
+                    );
+                    println!(
+                        "\npublication errors {} | nodes short of their links at the start {}",
+                        real.publish_errors, real.short_of_peers
+                    );
+                }
+                Err(e) => {
+                    eprintln!("real: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
         "sybils" => {
             let (base, attacked) = scenarios::sybils(nodes, sybils, records, seed);
             header();
@@ -316,7 +392,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: mirror-simulations honest|partition|skew|sybils|life|eclipse|plot|plot-eclipse|plot-sybils [--honest-links L] [--join-ms MS] [--spread-ms MS] [--members M] [--period-ms MS] [--churn-pct P] [--nodes N] [--records R] [--sybils S] [--seed X]"
+                "usage: mirror-simulations honest|partition|skew|sybils|life|eclipse|plot|plot-eclipse|plot-sybils|real [--bin PATH] [--work DIR] [--spacing-ms MS] [--latency-ms MS] [--settle-ms MS] [--idle-ms MS] [--processing-ms MS] [--honest-links L] [--join-ms MS] [--spread-ms MS] [--members M] [--period-ms MS] [--churn-pct P] [--nodes N] [--records R] [--sybils S] [--seed X]"
             );
             std::process::exit(2);
         }

@@ -14,6 +14,18 @@ fn honest_nodes_all_receive_every_record_fast() {
     assert_eq!(r.honest_strikes, 0);
 }
 
+/// The real-network harness runs `honest_plan`; with the honest run's
+/// spacing it is the honest run itself, so the two figures compare.
+#[test]
+fn the_plan_the_real_harness_runs_is_the_honest_run() {
+    let (sim, plan) = scenarios::honest_plan(mirror_simulations::sim::Config::new(11, 30), 10, 500);
+    assert_eq!(plan.len(), 10);
+    assert!(!sim.edges().is_empty());
+    let planned = scenarios::run_plan(sim, &plan);
+    let honest = scenarios::honest(30, 10, 11);
+    assert_eq!(format!("{planned:?}"), format!("{honest:?}"));
+}
+
 #[test]
 fn a_run_is_a_function_of_its_seed() {
     let a = scenarios::honest(30, 10, 11);
