@@ -351,6 +351,16 @@ impl Commons {
         self.accepted.by_id.keys().copied().collect()
     }
 
+    /// The records the documents hold: what sync serves. Equal to
+    /// [`Commons::accepted_ids`] whenever the core is at rest (a record is
+    /// in a document only once accepted and committed).
+    pub fn doc_record_ids(&self) -> BTreeSet<RecordId> {
+        self.docs
+            .values()
+            .flat_map(|d| d.records().into_iter().map(|(_, id, _)| id))
+            .collect()
+    }
+
     pub fn rejections(&self) -> &RejectionCounts {
         &self.rejections
     }

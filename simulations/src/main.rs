@@ -188,6 +188,33 @@ fn main() {
                 r.converged_after_release_ms
             );
         }
+        "faults" => {
+            let c = mirror_simulations::faults::FaultsConfig {
+                nodes,
+                disk_nodes: arg(&args, "--disk-nodes", 20) as usize,
+                records,
+                faults: arg(&args, "--faults", 50) as usize,
+                seed,
+            };
+            let dir = tempfile::tempdir().expect("a temporary directory for the nodes' files");
+            let r = match mirror_simulations::faults::faults(c, dir.path()) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(1);
+                }
+            };
+            header();
+            row(&r.report);
+            println!(
+                "\n| disk nodes | commits set to fail | files matching memory | documents unlike the accepted set | honest strikes |\n|---|---|---|---|---|\n| {} | {} | {} | {} | {} |",
+                r.disk_nodes,
+                r.failed_commits,
+                r.disk_matches_memory,
+                r.docs_unlike_accepted,
+                r.report.honest_strikes
+            );
+        }
         "eclipse" => {
             let c = mirror_simulations::eclipse::EclipseConfig {
                 nodes,
@@ -392,7 +419,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: mirror-simulations honest|partition|skew|sybils|life|eclipse|plot|plot-eclipse|plot-sybils|real [--bin PATH] [--work DIR] [--spacing-ms MS] [--latency-ms MS] [--settle-ms MS] [--idle-ms MS] [--processing-ms MS] [--honest-links L] [--join-ms MS] [--spread-ms MS] [--members M] [--period-ms MS] [--churn-pct P] [--nodes N] [--records R] [--sybils S] [--seed X]"
+                "usage: mirror-simulations honest|partition|skew|sybils|life|eclipse|faults|plot|plot-eclipse|plot-sybils|real [--bin PATH] [--work DIR] [--spacing-ms MS] [--latency-ms MS] [--settle-ms MS] [--idle-ms MS] [--processing-ms MS] [--disk-nodes D] [--faults F] [--honest-links L] [--join-ms MS] [--spread-ms MS] [--members M] [--period-ms MS] [--churn-pct P] [--nodes N] [--records R] [--sybils S] [--seed X]"
             );
             std::process::exit(2);
         }

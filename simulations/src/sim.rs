@@ -955,6 +955,25 @@ impl Sim {
             self.rng.random_range(0..n)
         }
     }
+
+    /// A seed from the run's generator (for a core's actor ids).
+    pub fn random_seed(&mut self) -> [u8; 32] {
+        let mut seed = [0u8; 32];
+        self.rng.fill_bytes(&mut seed);
+        seed
+    }
+
+    /// A node's protocol core, for what a scenario does to it directly
+    /// (inject disk faults, read its state).
+    pub fn core_mut(&mut self, node: NodeId) -> &mut Commons {
+        &mut self.nodes[node].core
+    }
+
+    /// Put `core` in place of a node's core (a disk-backed one, say), and
+    /// return the old one.
+    pub fn replace_core(&mut self, node: NodeId, core: Commons) -> Commons {
+        std::mem::replace(&mut self.nodes[node].core, core)
+    }
 }
 
 fn message_id(data: &[u8]) -> u64 {

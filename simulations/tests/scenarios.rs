@@ -129,3 +129,24 @@ fn an_eclipsed_late_joiner_still_catches_up_by_sync() {
     assert_eq!(r.attacked.honest_bans, 0);
     assert_eq!(r.attacked.honest_strikes, 0);
 }
+
+#[test]
+fn a_failing_disk_loses_nothing_and_costs_no_one_a_strike() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = mirror_simulations::faults::FaultsConfig {
+        nodes: 40,
+        disk_nodes: 6,
+        records: 20,
+        faults: 12,
+        seed: 3,
+    };
+    let r = mirror_simulations::faults::faults(c, dir.path()).unwrap();
+    assert!(r.failed_commits >= 12);
+    assert_eq!(r.report.delivery_pct, 100.0, "{:?}", r.report);
+    assert!(r.report.identical_sets);
+    assert_eq!((r.report.honest_strikes, r.report.honest_bans), (0, 0));
+    // No document serves a record its node did not accept and commit, and
+    // every faulty node's file holds exactly what it held in memory.
+    assert_eq!(r.docs_unlike_accepted, 0);
+    assert_eq!(r.disk_matches_memory, 6);
+}
