@@ -17,6 +17,7 @@
 
 use ed25519_dalek::SigningKey;
 
+use crate::gossip::GossipMode;
 use crate::sim::{Config, Eclipse, NodeId, Report, Sim, T0, packet, vote};
 
 /// The target of the attack.
@@ -116,8 +117,15 @@ fn figures(sim: &Sim, join_ms: i64) -> TargetFigures {
 
 /// Run the network without the attack, then with it.
 pub fn eclipse(c: EclipseConfig) -> EclipseReport {
+    let gossip = Config::new(c.seed, c.nodes).gossip;
+    eclipse_with(c, gossip)
+}
+
+/// [`eclipse`] under a given gossip model.
+pub fn eclipse_with(c: EclipseConfig, gossip: GossipMode) -> EclipseReport {
     let run = |attack: bool| {
         let mut config = Config::new(c.seed, c.nodes);
+        config.gossip = gossip;
         if attack {
             config.sybils = c.sybils;
             config.sybil_spam = false;

@@ -12,6 +12,7 @@
 //! what the model leaves out.
 
 pub mod eclipse;
+pub mod gossip;
 pub mod life;
 pub mod plot;
 pub mod scenarios;

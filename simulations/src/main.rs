@@ -59,6 +59,25 @@ fn main() {
     let records = arg(&args, "--records", 100) as usize;
     let sybils = arg(&args, "--sybils", 250) as usize;
     let seed = arg(&args, "--seed", 1);
+    let gossip = match args
+        .iter()
+        .position(|a| a == "--gossip")
+        .and_then(|i| args.get(i + 1))
+    {
+        Some(v) => match v.parse::<mirror_simulations::gossip::GossipMode>() {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(2);
+            }
+        },
+        None => mirror_simulations::gossip::GossipMode::Flood,
+    };
+    mirror_simulations::sim::set_defaults(mirror_simulations::sim::Defaults {
+        gossip,
+        sybil_spam: arg(&args, "--sybil-spam", 1) != 0,
+        sybil_ihave: arg(&args, "--sybil-ihave", 1) != 0,
+    });
     let started = std::time::Instant::now();
     match scenario {
         "honest" => {
@@ -256,7 +275,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: mirror-simulations honest|partition|skew|sybils|life|eclipse|plot|plot-eclipse [--honest-links L] [--join-ms MS] [--spread-ms MS] [--members M] [--period-ms MS] [--churn-pct P] [--nodes N] [--records R] [--sybils S] [--seed X]"
+                "usage: mirror-simulations honest|partition|skew|sybils|life|eclipse|plot|plot-eclipse [--honest-links L] [--join-ms MS] [--spread-ms MS] [--members M] [--period-ms MS] [--churn-pct P] [--nodes N] [--records R] [--sybils S] [--seed X] [--gossip flood|mesh] [--sybil-spam 0|1] [--sybil-ihave 0|1]"
             );
             std::process::exit(2);
         }
