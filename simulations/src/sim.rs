@@ -93,6 +93,8 @@ pub struct Config {
     pub gossip: GossipMode,
     /// Under the mesh, Sybils advertise by IHAVE what they withhold.
     pub sybil_ihave: bool,
+    /// Gossipsub's parameters under the mesh (the driver's by default).
+    pub mesh: MeshParams,
 }
 
 /// Process-wide defaults for [`Config::new`] (set once by the command line;
@@ -102,6 +104,9 @@ pub struct Defaults {
     pub gossip: GossipMode,
     pub sybil_spam: bool,
     pub sybil_ihave: bool,
+    /// Overrides the behaviour penalty's decay (P7, per second; the
+    /// driver leaves libp2p's 0.2).
+    pub behaviour_decay: Option<f64>,
 }
 
 static DEFAULTS: OnceLock<Defaults> = OnceLock::new();
@@ -116,6 +121,7 @@ fn defaults() -> Defaults {
         gossip: GossipMode::Flood,
         sybil_spam: true,
         sybil_ihave: true,
+        behaviour_decay: None,
     })
 }
 
@@ -151,6 +157,13 @@ impl Config {
             eclipse: None,
             gossip: d.gossip,
             sybil_ihave: d.sybil_ihave,
+            mesh: {
+                let mut m = MeshParams::default();
+                if let Some(decay) = d.behaviour_decay {
+                    m.score.behaviour_decay = decay;
+                }
+                m
+            },
         }
     }
 }
@@ -349,7 +362,7 @@ impl Sim {
         };
         if sim.config.gossip == GossipMode::Mesh {
             let ihave = sim.config.sybil_ihave;
-            sim.mesh = Some(Mesh::new(MeshParams::default(), total, ihave));
+            sim.mesh = Some(Mesh::new(sim.config.mesh.clone(), total, ihave));
         }
         sim.wire();
         sim.join_mesh();
