@@ -8,12 +8,11 @@
 //! target that joins late to catch up by sync, against the same target in
 //! the same network without the attack; and the whole network's figures.
 //!
-//! What this model cannot show: gossipsub's mesh. A real node forwards
-//! eagerly only to its mesh (D = 6 of its peers, chosen and re-chosen by
-//! score) and offers the rest by IHAVE every heartbeat; Sybils that crowd
-//! the target's mesh leave it on lazy pull through its one honest link, or
-//! with no honest mesh peer at all if the mesh is full of Sybils. Here every
-//! link floods, so one honest link always carries every record at once.
+//! Under flooding (the default) one honest link always carries every
+//! record at once. Under the mesh model ([`eclipse_with`] and
+//! `GossipMode::Mesh`) the target dials its Sybils too, they take its
+//! GRAFTs and fill its mesh, and it depends on lazy pull through its one
+//! honest link, or on sync.
 
 use ed25519_dalek::SigningKey;
 

@@ -783,7 +783,7 @@ impl Mesh {
                 .collect();
             scores.sort_by(f64::total_cmp);
             let mid = scores.len() / 2;
-            let median = if scores.len() % 2 == 0 {
+            let median = if scores.len().is_multiple_of(2) {
                 (scores[mid - 1] + scores[mid]) / 2.0
             } else {
                 scores[mid]

@@ -6,11 +6,13 @@
 //! call (`publish`, `on_gossip`, `on_sync_request`, `on_sync_response`).
 //! What the simulator adds is what the libp2p driver adds in a real node:
 //!
-//! * **gossip** (modelled on gossipsub): each node keeps a mesh of peers
-//!   (chosen at random, at least `mesh_degree` dials each, undirected),
-//!   drops a message id it has seen, hands a new one to the core, forwards
-//!   it to its mesh on Accept, drops it on Ignore, and strikes the sender on
-//!   Reject;
+//! * **gossip**: each node links to random peers (at least `mesh_degree`
+//!   dials each, undirected), drops a message id it has seen, hands a new
+//!   one to the core, forwards it on Accept, drops it on Ignore, and
+//!   strikes the sender on Reject; it forwards over every link
+//!   (`GossipMode::Flood`) or as gossipsub does (`GossipMode::Mesh`: mesh,
+//!   heartbeat, IHAVE/IWANT and peer score, in [`crate::gossip`], driven
+//!   from the hooks at the end of this file);
 //! * **sync**: every `sync_interval_ms` each node runs a catch-up round with
 //!   one random connected peer, and with several when it comes back online;
 //! * **peer policy**: the core's [`PeerPolicy`], the very one the libp2p
