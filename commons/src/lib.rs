@@ -29,3 +29,4 @@ pub mod policy;
 pub mod record;
 pub mod service;
 pub mod store;
+pub mod sync_peers;

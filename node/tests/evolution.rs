@@ -22,14 +22,13 @@ fn ollama(text: &str) -> Reply {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_high_directive_rate_becomes_a_proposal_in_the_commons() {
     const REFLECTIONS: usize = 6;
-    // Each reflection: first an answer full of advice (refused), then one
-    // that mirrors.
+    // Each reflection: an answer full of advice, refused (a new model is on
+    // trial, so it is asked once and the built-in mirror answers).
     let mut script = Vec::new();
     for _ in 0..REFLECTIONS {
         script.push(ollama(
             "You should call her tonight and tell her exactly how you feel. Stop waiting.",
         ));
-        script.push(ollama("The call with your sister seems to stay with you."));
     }
     let server = Server::start(script).await;
     let url = server.url.clone();
@@ -144,5 +143,5 @@ async fn a_high_directive_rate_becomes_a_proposal_in_the_commons() {
     .await
     .unwrap();
     assert_eq!(out["state"], "testing");
-    assert_eq!(server.requests().len(), 2 * REFLECTIONS);
+    assert_eq!(server.requests().len(), REFLECTIONS);
 }

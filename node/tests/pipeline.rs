@@ -107,9 +107,9 @@ async fn reflect(
 
 const TEXT: &str = "I have to finish the report by Friday and I always feel like nobody listens.";
 
-/// Give Ollama's `llama3.2` the record that earns a second try: five
-/// answers right the first time, through the pipeline like any others
-/// (regeneration is earned; see `engine::standing`).
+/// Give Ollama's `llama3.2` the record that earns trust: five answers that
+/// pass the gates at the first attempt, on trial through the pipeline like
+/// any others (see `engine::standing`).
 async fn earn_standing(f: &Fixture) {
     // Entries unlike TEXT, so the built-in mirror's answer to TEXT has no
     // history to add ("the fourth time this month").
@@ -121,13 +121,15 @@ async fn earn_standing(f: &Fixture) {
     for _ in 0..n {
         let (outcome, _) = reflect(f, Some(&adapter), entry).await;
         assert_eq!(outcome.mirrorback.attempts, 1);
-        assert!(!outcome.mirrorback.fell_back);
+        assert!(outcome.mirrorback.fell_back, "on trial");
+        assert_eq!(outcome.mirrorback.flags, ["unproven_model"]);
     }
 }
 
 #[tokio::test]
 async fn a_compliant_answer_is_stored_with_its_egress_record() {
     let f = fixture();
+    earn_standing(&f).await;
     let answer = "It sounds like the report has been sitting on you all week. What feels heaviest about Friday?";
     let server = Server::start(vec![ollama_answer(answer)]).await;
     let adapter = AnyAdapter::Ollama(Ollama::new(&server.url, "llama3.2", "5m", settings()));
@@ -161,14 +163,16 @@ async fn a_compliant_answer_is_stored_with_its_egress_record() {
         std::slice::from_ref(&outcome.run)
     );
     let sent = &server.requests()[0];
-    let egress = f.store.list::<EgressRecord>(10).unwrap();
-    assert_eq!(egress.len(), 1);
-    assert_eq!(
-        egress[0].content_hash,
-        blake3::hash(&sent.body).to_hex().to_string()
+    let egress = f.store.list::<EgressRecord>(20).unwrap();
+    let n = mirror_node::engine::standing::MIN_ASKED;
+    assert_eq!(egress.len(), n + 1, "five on trial, then this one");
+    let hash = blake3::hash(&sent.body).to_hex().to_string();
+    let this = egress.iter().find(|e| e.content_hash == hash).unwrap();
+    assert_eq!(this.bytes, sent.body.len() as u64);
+    assert!(
+        this.destination
+            .ends_with(&format!("{}/api/chat", server.url))
     );
-    assert_eq!(egress[0].bytes, sent.body.len() as u64);
-    assert!(egress[0].destination.ends_with("/api/chat"));
     // The system prompt, the pack's worked examples as earlier turns, then
     // the entry.
     let prompt = sent.json();
@@ -352,45 +356,76 @@ async fn the_models_tension_suggestions_come_in_structured_output() {
     assert_eq!(f.store.list::<EgressRecord>(10).unwrap().len(), 2);
 }
 
-/// Regeneration is earned: a model with no record, or one that is wrong
-/// the first time in more than half its recent answers, gets one attempt,
-/// and the built-in mirror answers at once when it fails (when in doubt,
-/// fall back). What a tiny model kept after a regeneration was judged
-/// worse than the built-in answer every time (BENCHMARKS.md).
+/// Trust is earned: a model with no record, or one whose answers failed the
+/// gates at the first attempt in more than half of its recent entries, is
+/// on trial: asked once, its answer counted, and the built-in mirror
+/// answers (when in doubt, fall back). Every answer of a tiny model that
+/// got through the gates was judged worse than the built-in one
+/// (BENCHMARKS.md).
 #[tokio::test]
-async fn an_unproven_model_gets_no_second_try() {
+async fn a_model_on_trial_is_asked_once_and_the_built_in_mirror_answers() {
     let f = fixture();
     let advice = "You should talk to your boss about the deadline. Make sure you rest.";
     let fine = "You wrote that you 'have to' finish it by Friday. What is that pressure like?";
     let server = Server::start(vec![ollama_answer(advice), ollama_answer(fine)]).await;
     let adapter = AnyAdapter::Ollama(Ollama::new(&server.url, "llama3.2", "5m", settings()));
+    let builtin = mirror_node::engine::mirror::mirrorback(&f.engine, TEXT, &f.engine.analyze(TEXT));
     let (outcome, events) = reflect(&f, Some(&adapter), TEXT).await;
     assert_eq!(outcome.mirrorback.attempts, 1);
     assert!(outcome.mirrorback.fell_back);
+    assert_eq!(outcome.mirrorback.text, builtin);
     assert_eq!(
         outcome.mirrorback.flags,
         ["directive", "explicit_advice", "unproven_model"]
     );
     assert_eq!(server.requests().len(), 1, "not asked again");
-    let note = events
-        .iter()
-        .find_map(|e| match e {
-            Progress::FellBack(note) => Some(note.clone()),
-            _ => None,
-        })
-        .unwrap();
-    assert!(note.contains("no second try"), "{note}");
-    // The next answer, right the first time, is kept: standing is earned
-    // by unproven models too.
-    let (outcome, _) = reflect(&f, Some(&adapter), TEXT).await;
+    let note = |events: &[Progress]| {
+        events
+            .iter()
+            .find_map(|e| match e {
+                Progress::FellBack(note) => Some(note.clone()),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert!(note(&events).contains("on trial"), "{events:?}");
+    // An answer that passes is counted, not kept: the built-in mirror
+    // answers until the model has earned trust.
+    let (outcome, events) = reflect(&f, Some(&adapter), TEXT).await;
+    assert_eq!(outcome.mirrorback.attempts, 1);
+    assert!(outcome.mirrorback.fell_back);
+    assert_eq!(outcome.mirrorback.flags, ["unproven_model"]);
+    assert!(note(&events).contains("passed the gates"), "{events:?}");
+    assert!(
+        !events.iter().any(|e| matches!(e, Progress::Text(_))),
+        "an answer on trial is not shown as it streams: {events:?}"
+    );
+    assert!(
+        !outcome
+            .mirrorback
+            .text
+            .contains("What is that pressure like?")
+    );
+    let newest = f.store.newest_mirrorbacks(10).unwrap();
+    let standing =
+        mirror_node::engine::standing::Standing::of(&newest, EngineMode::Ollama, "llama3.2");
+    assert_eq!((standing.asked, standing.first_try), (2, 1));
+
+    // Five passes at the first attempt earn trust: the next answer is kept.
+    let g = fixture();
+    earn_standing(&g).await;
+    let server = Server::start(vec![ollama_answer(fine)]).await;
+    let adapter = AnyAdapter::Ollama(Ollama::new(&server.url, "llama3.2", "5m", settings()));
+    let (outcome, _) = reflect(&g, Some(&adapter), TEXT).await;
     assert_eq!(
         (outcome.mirrorback.attempts, outcome.mirrorback.fell_back),
         (1, false)
     );
+    assert_eq!(outcome.mirrorback.text, fine);
 
-    // A proven model that then fails more often than not loses its second
-    // try again: five first tries, then failures. While at least half of
-    // its answers were right the first time (5 of 6 ... 5 of 10), each
+    // A trusted model that then fails more often than not is on trial
+    // again: five first-attempt passes, then failures. While at least half
+    // of its answers passed at the first attempt (5 of 6 ... 5 of 10), each
     // failure gets its regenerations (3 requests); at 5 of 11, one.
     let g = fixture();
     earn_standing(&g).await;
@@ -721,7 +756,9 @@ async fn nothing_goes_to_a_remote_engine_without_consent() {
         &mut |_| {},
     )
     .await;
-    assert!(!with.fell_back);
+    // Sent, and its answer passed (a new model is on trial: counted, and
+    // the built-in mirror answers).
+    assert_eq!(with.flags, ["unproven_model"]);
     assert_eq!(*sent.lock().unwrap(), 1);
     assert_eq!(f.store.list::<EgressRecord>(10).unwrap().len(), 1);
 }

@@ -314,18 +314,27 @@ async fn a_models_answer_appears_live_in_the_browser() {
             serde_json::json!({"message": {"role": "assistant", "content": content}, "done": done})
         )
     };
-    let server = support::Server::start(vec![
-        support::Reply::new(200)
-            .chunk(line("It sounds like Friday is pressing on you. ", false))
-            .chunk(line("What would it mean to be heard?", false))
-            .chunk(line("", true)),
-    ])
-    .await;
+    // Five answers on trial first (a new model's answers are kept once it
+    // has earned trust: engine::standing), then the one the browser shows.
+    let trial = mirror_node::engine::standing::MIN_ASKED;
+    let reply = support::Reply::new(200)
+        .chunk(line("It sounds like Friday is pressing on you. ", false))
+        .chunk(line("What would it mean to be heard?", false))
+        .chunk(line("", true));
+    let server = support::Server::start(vec![reply; trial + 1]).await;
     ok(&home, &["config", "set", "engine.mode", "ollama"]);
     ok(
         &home,
         &["config", "set", "engine.ollama.base_url", &server.url],
     );
+    let h = home.clone();
+    tokio::task::spawn_blocking(move || {
+        for _ in 0..trial {
+            ok(&h, &["reflect", "I have to finish the report by Friday."]);
+        }
+    })
+    .await
+    .unwrap();
     let ui = Ui::start(&home);
     let c = driver.browser().await;
     c.goto(&ui.login).await.unwrap();

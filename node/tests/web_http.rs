@@ -440,18 +440,25 @@ async fn a_models_answer_streams_sentence_by_sentence() {
             serde_json::json!({"message": {"role": "assistant", "content": content}, "done": done})
         )
     };
-    let server = support::Server::start(vec![
-        support::Reply::new(200)
-            .chunk(line("It sounds like Friday is pressing on you. ", false))
-            .chunk(line("What would it mean to be heard?", false))
-            .chunk(line("", true)),
-    ])
-    .await;
+    // Five answers on trial first (a new model's answers are kept, and
+    // shown as they stream, once it has earned trust: engine::standing).
+    let trial = mirror_node::engine::standing::MIN_ASKED;
+    let reply = support::Reply::new(200)
+        .chunk(line("It sounds like Friday is pressing on you. ", false))
+        .chunk(line("What would it mean to be heard?", false))
+        .chunk(line("", true));
+    let server = support::Server::start(vec![reply; trial + 1]).await;
     let url = server.url.clone();
     let home2 = home.clone();
     let (status, page) = tokio::task::spawn_blocking(move || {
         ok(&home2, &["config", "set", "engine.mode", "ollama"]);
         ok(&home2, &["config", "set", "engine.ollama.base_url", &url]);
+        for _ in 0..trial {
+            ok(
+                &home2,
+                &["reflect", "I have to finish the report by Friday."],
+            );
+        }
         let ui = Ui::start(&home2);
         let (cookie, csrf) = session(&ui);
         let headers = format!("{cookie}Origin: {}\r\n", ui.base);
@@ -488,7 +495,7 @@ async fn a_models_answer_streams_sentence_by_sentence() {
         .as_str()
         .expect("the answer page last");
     assert!(done.contains("What would it mean to be heard?"), "{done}");
-    assert_eq!(server.requests().len(), 1);
+    assert_eq!(server.requests().len(), trial + 1);
 }
 
 /// A sole guardian (threshold 1) proposes a release: the commons page

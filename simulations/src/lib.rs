@@ -15,5 +15,6 @@ pub mod eclipse;
 pub mod gossip;
 pub mod life;
 pub mod plot;
+pub mod real;
 pub mod scenarios;
 pub mod sim;

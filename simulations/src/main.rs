@@ -90,7 +90,11 @@ fn main() {
     match scenario {
         "honest" => {
             header();
-            row(&scenarios::honest(nodes, records, seed));
+            let mut config = mirror_simulations::sim::Config::new(seed, nodes);
+            config.processing_ms = arg(&args, "--processing-ms", 0) as i64;
+            config.latency_ms = arg(&args, "--latency-ms", 25) as f64;
+            let (sim, plan) = scenarios::honest_plan(config, records, 500);
+            row(&scenarios::run_plan(sim, &plan));
         }
         "partition" => {
             let r = scenarios::churn_and_partition(nodes, records, seed);
@@ -100,11 +104,71 @@ fn main() {
                 "\nconverged {:?} ms after the partition healed",
                 r.converge_after_heal_ms
             );
+            let total = r.report.records * r.report.honest;
+            write_plot("simulations/plots/partition.svg", |path| {
+                mirror_simulations::plot::held_over_time(
+                    path,
+                    &format!(
+                        "{} nodes, 10% churn, split at {} min, healed at {} min",
+                        r.report.honest,
+                        r.split_ms / 60_000,
+                        r.heal_ms / 60_000
+                    ),
+                    &[(
+                        "(record, node) pairs held, of all the run's".to_string(),
+                        r.held_at_ms.clone(),
+                        total,
+                    )],
+                )
+            });
         }
         "skew" => {
             let spread = arg(&args, "--spread-ms", 86_400_000) as i64;
+            let r = scenarios::version_skew(nodes, records, spread, seed);
             header();
-            row(&scenarios::version_skew(nodes, records, spread, seed));
+            row(&r);
+            let total = r.records * r.honest;
+            write_plot("simulations/plots/skew.svg", |path| {
+                mirror_simulations::plot::delivery_log(
+                    path,
+                    &format!(
+                        "Version skew: {} nodes upgrading over {} min",
+                        r.honest,
+                        spread / 60_000
+                    ),
+                    "from publication (simulated ms, log scale)",
+                    &[(
+                        "(record, node) pairs held".to_string(),
+                        r.latencies_ms.clone(),
+                        total,
+                    )],
+                )
+            });
+        }
+        "plot-sybils" => {
+            // Propagation under spamming Sybils: 0 and each of 250, 1,000
+            // and 4,000 (or --sybils alone) around `nodes` honest nodes.
+            let counts: Vec<usize> = match args.iter().position(|a| a == "--sybils") {
+                Some(_) => vec![sybils],
+                None => vec![250, 1000, 4000],
+            };
+            let mut runs = Vec::new();
+            for (i, s) in counts.into_iter().enumerate() {
+                let (base, attacked) = scenarios::sybils(nodes, s, records, seed);
+                if i == 0 {
+                    row(&base);
+                    runs.push(("no Sybils".to_string(), base.latencies_ms));
+                }
+                row(&attacked);
+                runs.push((format!("{s} spamming Sybils"), attacked.latencies_ms));
+            }
+            write_plot("simulations/plots/sybils.svg", |path| {
+                mirror_simulations::plot::propagation_cdf(
+                    path,
+                    &format!("Propagation among {nodes} honest nodes under spamming Sybils"),
+                    &runs,
+                )
+            });
         }
         "life" => {
             let churn = arg(&args, "--churn-pct", 10);
@@ -317,6 +381,78 @@ fn main() {
                 )
             });
         }
+        "real" => {
+            // The honest scenario's plan on real `mirror node` daemons and
+            // on the simulator, side by side (see src/real/mod.rs).
+            let bin = args
+                .iter()
+                .position(|a| a == "--bin")
+                .and_then(|i| args.get(i + 1))
+                .map_or_else(|| "target/release/mirror".into(), std::path::PathBuf::from);
+            let work = args
+                .iter()
+                .position(|a| a == "--work")
+                .and_then(|i| args.get(i + 1))
+                .map_or_else(
+                    || std::env::temp_dir().join(format!("mirror-real-{}", std::process::id())),
+                    std::path::PathBuf::from,
+                );
+            let c = mirror_simulations::real::RealConfig {
+                nodes: arg(&args, "--nodes", 50) as usize,
+                records: arg(&args, "--records", 100) as usize,
+                spacing_ms: arg(&args, "--spacing-ms", 500) as i64,
+                seed,
+                latency_ms: arg(&args, "--latency-ms", 25) as f64,
+                processing_ms: arg(&args, "--processing-ms", 0) as i64,
+                bin,
+                work,
+                settle_ms: arg(&args, "--settle-ms", 15_000),
+                idle_ms: arg(&args, "--idle-ms", 10_000),
+            };
+            eprintln!("real: work dir {}", c.work.display());
+            match mirror_simulations::real::run(&c) {
+                Ok((real, sim)) => {
+                    println!(
+                        "| run | nodes | links | records | delivery % | by gossip / by sync | p50 ms | p99 ms | max ms | bytes/record/node |"
+                    );
+                    println!("|---|---|---|---|---|---|---|---|---|---|");
+                    println!(
+                        "| real | {} | {} | {} | {:.2} | {} / {} | {} | {} | {} | {:.0} (raw {:.0}; idle {:.0} B/s) |",
+                        real.nodes,
+                        real.links,
+                        real.records,
+                        real.delivery_pct,
+                        real.by_gossip,
+                        real.by_sync,
+                        real.p50_ms,
+                        real.p99_ms,
+                        real.max_ms,
+                        real.bytes_per_record_per_node,
+                        real.bytes_raw_per_record_per_node,
+                        real.idle_bytes_per_s
+                    );
+                    println!(
+                        "| simulator | {} | {} | {} | {:.2} | — | {} | {} | {} | {:.0} |",
+                        sim.honest,
+                        real.links,
+                        sim.records,
+                        sim.delivery_pct,
+                        sim.p50_ms,
+                        sim.p99_ms,
+                        sim.max_ms,
+                        sim.bytes_per_record_per_node
+                    );
+                    println!(
+                        "\npublication errors {} | nodes short of their links at the start {}",
+                        real.publish_errors, real.short_of_peers
+                    );
+                }
+                Err(e) => {
+                    eprintln!("real: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
         "sybils" => {
             let (base, attacked) = scenarios::sybils(nodes, sybils, records, seed);
             header();
@@ -325,7 +461,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: mirror-simulations honest|partition|skew|sybils|life|eclipse|plot|plot-eclipse|plot-mesh [--honest-links L] [--join-ms MS] [--spread-ms MS] [--members M] [--period-ms MS] [--churn-pct P] [--nodes N] [--records R] [--sybils S] [--seed X] [--gossip flood|mesh] [--sybil-spam 0|1] [--sybil-ihave 0|1] [--p7-decay-s S]"
+                "usage: mirror-simulations honest|partition|skew|sybils|life|eclipse|plot|plot-eclipse|plot-sybils|plot-mesh|real [--bin PATH] [--work DIR] [--spacing-ms MS] [--latency-ms MS] [--settle-ms MS] [--idle-ms MS] [--processing-ms MS] [--honest-links L] [--join-ms MS] [--spread-ms MS] [--members M] [--period-ms MS] [--churn-pct P] [--nodes N] [--records R] [--sybils S] [--seed X] [--gossip flood|mesh] [--sybil-spam 0|1] [--sybil-ihave 0|1] [--p7-decay-s S]"
             );
             std::process::exit(2);
         }

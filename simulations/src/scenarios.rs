@@ -4,6 +4,7 @@
 //! runs the documented sizes.
 
 use ed25519_dalek::SigningKey;
+use mirror_commons::record::Record;
 
 use crate::sim::{Config, Report, Sim, T0, packet, packet_under, vote};
 
@@ -17,15 +18,59 @@ fn publish(sim: &mut Sim, records: usize, start: i64, spacing_ms: i64, tag: u64)
     for i in 0..records {
         let at = start + i as i64 * spacing_ms;
         let node = sim.random_below(honest) as usize;
-        let n = (tag << 32) | i as u64;
-        let record = if i % 2 == 0 {
-            let key = SigningKey::from_bytes(blake3::hash(&n.to_le_bytes()).as_bytes());
-            vote(n, T0 + at, &key)
-        } else {
-            packet(n, T0 + at)
-        };
-        sim.publish_at(at, node, record);
+        sim.publish_at(at, node, nth_record(tag, i, T0 + at));
     }
+}
+
+/// The `i`th record of a run's series `tag`, made at `at` (unix ms): votes
+/// and telemetry packets alternately (the real-network harness publishes
+/// the very same ones).
+pub fn nth_record(tag: u64, i: usize, at: i64) -> Record {
+    let n = (tag << 32) | i as u64;
+    if i.is_multiple_of(2) {
+        let key = SigningKey::from_bytes(blake3::hash(&n.to_le_bytes()).as_bytes());
+        vote(n, at, &key)
+    } else {
+        packet(n, at)
+    }
+}
+
+/// One publication of a planned run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Planned {
+    /// When, in ms from the run's start.
+    pub at: i64,
+    /// Which node publishes.
+    pub node: usize,
+    /// Which record of the series ([`nth_record`] with tag 1).
+    pub index: usize,
+}
+
+/// The honest run's network and schedule, drawn as [`honest`] draws them:
+/// the simulator with its links wired, and `records` publications one every
+/// `spacing_ms` from 1 s, from random nodes, already scheduled in it. With
+/// `Config::new(seed, nodes)` and a 500 ms spacing, running it to
+/// convergence is `honest(nodes, records, seed)` exactly; the real-network
+/// harness runs the same plan on real daemons.
+pub fn honest_plan(config: Config, records: usize, spacing_ms: i64) -> (Sim, Vec<Planned>) {
+    let mut sim = Sim::new(config);
+    let honest = sim.config.honest as u64;
+    let mut plan = Vec::with_capacity(records);
+    for index in 0..records {
+        let at = 1_000 + index as i64 * spacing_ms;
+        let node = sim.random_below(honest) as usize;
+        sim.publish_at(at, node, nth_record(1, index, T0 + at));
+        plan.push(Planned { at, node, index });
+    }
+    (sim, plan)
+}
+
+/// Run a planned honest run to convergence (or 10 minutes after the last
+/// publication) and report.
+pub fn run_plan(mut sim: Sim, plan: &[Planned]) -> Report {
+    let end = plan.last().map_or(0, |p| p.at) + SETTLE_MS;
+    sim.run_until_converged(1_000, end);
+    sim.report()
 }
 
 /// Honest nodes only: delivery and propagation.
@@ -48,6 +93,12 @@ pub struct PartitionReport {
     pub report: Report,
     /// From the heal to every honest node holding every record, ms.
     pub converge_after_heal_ms: Option<i64>,
+    /// When the partition began and healed, ms since the start.
+    pub split_ms: i64,
+    pub heal_ms: i64,
+    /// Every delivered (record, honest node) pair's arrival time, ms since
+    /// the start, sorted (for the plot).
+    pub held_at_ms: Vec<i64>,
 }
 
 /// A tenth of the nodes leave and come back while records flow; then the
@@ -78,9 +129,16 @@ pub fn churn_and_partition(nodes: usize, records: usize, seed: u64) -> Partition
     sim.partition_at(heal, None);
     sim.run_until(heal);
     let converged = sim.run_until_converged(1_000, heal + 30 * minute);
+    let mut held_at_ms: Vec<i64> = (0..nodes)
+        .flat_map(|n| sim.arrivals(n).into_iter().filter_map(|(_, t)| t))
+        .collect();
+    held_at_ms.sort_unstable();
     PartitionReport {
         report: sim.report(),
         converge_after_heal_ms: converged.map(|t| t - heal),
+        split_ms: split,
+        heal_ms: heal,
+        held_at_ms,
     }
 }
 

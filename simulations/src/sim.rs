@@ -14,7 +14,12 @@
 //!   heartbeat, IHAVE/IWANT and peer score, in [`crate::gossip`], driven
 //!   from the hooks at the end of this file);
 //! * **sync**: every `sync_interval_ms` each node runs a catch-up round with
-//!   one random connected peer, and with several when it comes back online;
+//!   one connected peer, and with several when it comes back online, chosen
+//!   by the core's [`SyncPeers`] as the driver chooses (answered peers
+//!   first, then untried ones, then those that timed out; a round still
+//!   unanswered after a few seconds asks one more peer; a request
+//!   unanswered after `sync_timeout_ms` is a miss, and if nobody answered
+//!   meanwhile another peer is asked at once);
 //! * **peer policy**: the core's [`PeerPolicy`], the very one the libp2p
 //!   driver asks (strikes with forgiveness, a ban at `strikes_to_ban`
 //!   strikes, gossip rate buckets, sync refusals judged by kind), and any refused
@@ -40,6 +45,7 @@ use mirror_commons::governance::GovernanceRules;
 use mirror_commons::policy::{Action, Admission, PeerPolicy};
 use mirror_commons::record::{Kind, Record, RecordId};
 use mirror_commons::service::{Commons, GossipVerdict, SyncRejection, SyncRequest, SyncResponse};
+use mirror_commons::sync_peers::SyncPeers;
 use rand::{Rng, RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 use serde_json::{Map, Value, json};
@@ -77,6 +83,9 @@ pub struct Config {
     /// Relative spread of link latency (0.1 = ±10%).
     pub jitter: f64,
     pub sync_interval_ms: i64,
+    /// A sync request unanswered this long has timed out (the driver's
+    /// default request timeout).
+    pub sync_timeout_ms: i64,
     pub strikes_to_ban: u32,
     /// How often each Sybil sends an invalid record to each of its peers.
     pub spam_every_ms: i64,
@@ -97,6 +106,11 @@ pub struct Config {
     pub sybil_ihave: bool,
     /// Gossipsub's parameters under the mesh (the driver's by default).
     pub mesh: MeshParams,
+    /// What a node takes to handle a record before it forwards it (decode,
+    /// gate, store commit, the libp2p task), ms; added to every gossip hop.
+    /// 0 by default; real daemons on a shared 2-core machine took about 10
+    /// (README, Model against reality).
+    pub processing_ms: i64,
 }
 
 /// Process-wide defaults for [`Config::new`] (set once by the command line;
@@ -151,6 +165,7 @@ impl Config {
             latency_ms: 25.0,
             jitter: 0.1,
             sync_interval_ms: 60_000,
+            sync_timeout_ms: 30_000,
             strikes_to_ban: 5,
             spam_every_ms: 1_000,
             governance_rules: false,
@@ -166,6 +181,7 @@ impl Config {
                 }
                 m
             },
+            processing_ms: 0,
         }
     }
 }
@@ -192,6 +208,16 @@ enum Event {
         resp: SyncResponse,
     },
     SyncTick {
+        node: NodeId,
+    },
+    /// `node`'s round with `peer` begun at `since` (ms) may have timed out.
+    SyncTimeout {
+        node: NodeId,
+        peer: NodeId,
+        since: i64,
+    },
+    /// `node`'s open rounds may be late enough to ask another peer.
+    SyncHedge {
         node: NodeId,
     },
     Spam {
@@ -224,6 +250,8 @@ struct Node {
     peers: BTreeSet<NodeId>,
     banned: BTreeSet<NodeId>,
     policy: PeerPolicy<NodeId>,
+    /// Who answered its sync requests (the core's sync peer choice).
+    sync: SyncPeers<NodeId>,
     seen: HashSet<u64>,
     /// Bytes this node sent (gossip payloads and sync messages).
     sent_bytes: u64,
@@ -338,6 +366,7 @@ impl Sim {
                 peers: BTreeSet::new(),
                 banned: BTreeSet::new(),
                 policy: PeerPolicy::new(config.strikes_to_ban, 50),
+                sync: SyncPeers::new(),
                 seen: HashSet::new(),
                 sent_bytes: 0,
             });
@@ -550,7 +579,7 @@ impl Sim {
             Event::SyncRequest { from, to, req } => self.on_sync_request(from, to, req),
             Event::SyncResponse { from, to, resp } => self.on_sync_response(from, to, resp),
             Event::SyncTick { node } => {
-                self.sync_with_random_peer(node);
+                self.sync_with_best_peers(node, 1);
                 let every = self.config.sync_interval_ms;
                 self.schedule(every, Event::SyncTick { node });
             }
@@ -561,13 +590,16 @@ impl Sim {
                     self.schedule(every, Event::Spam { node });
                 }
             }
+            Event::SyncTimeout { node, peer, since } => self.on_sync_timeout(node, peer, since),
+            Event::SyncHedge { node } => self.on_sync_hedge(node),
             Event::Online { node, online } => {
                 self.nodes[node].online = online;
                 if online {
                     // Back: catch up with a few peers at once.
-                    for _ in 0..3 {
-                        self.sync_with_random_peer(node);
-                    }
+                    self.sync_with_best_peers(node, 3);
+                } else {
+                    // Its requests are lost with it, not its peers' fault.
+                    self.nodes[node].sync.forget_pending();
                 }
             }
             Event::Partition { group_of } => self.group_of = group_of,
@@ -622,7 +654,7 @@ impl Sim {
         };
         for p in peers {
             self.nodes[node].sent_bytes += data.len() as u64;
-            let d = self.delay(node, p);
+            let d = self.delay(node, p) + self.config.processing_ms;
             self.schedule(
                 d,
                 Event::Gossip {
@@ -706,6 +738,7 @@ impl Sim {
     fn ban(&mut self, node: NodeId, peer: NodeId) {
         self.nodes[node].banned.insert(peer);
         self.nodes[node].policy.note_ban(&peer);
+        self.nodes[node].sync.gone(&peer);
         let name = self.nodes[peer].name.clone();
         self.nodes[node].core.peer_gone(&name);
     }
@@ -737,7 +770,9 @@ impl Sim {
         }
     }
 
-    fn sync_with_random_peer(&mut self, node: NodeId) {
+    /// Start catch-up rounds with the `n` best reachable peers, as the
+    /// core's [`SyncPeers`] ranks them (ties drawn from the run's PCG).
+    fn sync_with_best_peers(&mut self, node: NodeId, n: usize) {
         if !self.nodes[node].online || self.nodes[node].role == Role::Sybil {
             return;
         }
@@ -750,10 +785,56 @@ impl Sim {
         if candidates.is_empty() {
             return;
         }
-        let peer = candidates[self.rng.random_range(0..candidates.len())];
-        let name = self.nodes[peer].name.clone();
-        let req = self.nodes[node].core.sync_start(&name);
-        self.send_request(node, peer, req);
+        let instant = self.instant();
+        let rng = &mut self.rng;
+        let chosen = self.nodes[node]
+            .sync
+            .pick(&candidates, n, instant, |k| rng.random_range(0..k.max(1)));
+        let since = self.now;
+        for peer in chosen {
+            self.nodes[node].sync.started(&peer, instant);
+            let name = self.nodes[peer].name.clone();
+            let req = self.nodes[node].core.sync_start(&name);
+            self.send_request(node, peer, req);
+            let timeout = self.config.sync_timeout_ms;
+            self.schedule(timeout, Event::SyncTimeout { node, peer, since });
+        }
+        self.schedule_hedge(node);
+    }
+
+    /// Wake `node` when its open rounds may be late.
+    fn schedule_hedge(&mut self, node: NodeId) {
+        if let Some(at) = self.nodes[node].sync.next_hedge_at() {
+            let ms = at.saturating_duration_since(self.base).as_millis() as i64;
+            self.at(ms.max(self.now), Event::SyncHedge { node });
+        }
+    }
+
+    fn on_sync_hedge(&mut self, node: NodeId) {
+        if !self.nodes[node].online {
+            return;
+        }
+        let now = self.instant();
+        let late = self.nodes[node].sync.take_late(now);
+        if late > 0 {
+            self.sync_with_best_peers(node, late);
+        } else {
+            self.schedule_hedge(node);
+        }
+    }
+
+    /// A round's first request got no answer in time: a miss for the peer
+    /// (never a strike), and if nobody answered since, another peer now.
+    fn on_sync_timeout(&mut self, node: NodeId, peer: NodeId, since: i64) {
+        let begun = self.base + Duration::from_millis(since.max(0) as u64);
+        if !self.nodes[node].online || self.nodes[node].sync.pending_since(&peer) != Some(begun) {
+            return; // answered, gone, or a later round
+        }
+        let now = self.instant();
+        self.nodes[node].sync.timed_out(&peer, now);
+        if !self.nodes[node].sync.answered_since(begun) {
+            self.sync_with_best_peers(node, 1);
+        }
     }
 
     fn send_request(&mut self, from: NodeId, to: NodeId, req: SyncRequest) {
@@ -795,6 +876,8 @@ impl Sim {
         if !self.passes(from, to) {
             return;
         }
+        let instant = self.instant();
+        self.nodes[to].sync.answered(&from, instant);
         let now = self.wall();
         let from_name = self.nodes[from].name.clone();
         let before = self.nodes[to].core.accepted_count();
@@ -951,6 +1034,11 @@ impl Sim {
 
     pub fn is_online(&self, node: NodeId) -> bool {
         self.nodes[node].online
+    }
+
+    /// Every link once, as (a, b, latency ms) with a < b, in order.
+    pub fn edges(&self) -> Vec<(NodeId, NodeId, i64)> {
+        self.latency.iter().map(|(&(a, b), &l)| (a, b, l)).collect()
     }
 
     /// The peers `node` is linked to.

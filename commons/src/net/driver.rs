@@ -23,6 +23,7 @@ use super::behaviour::{
 use super::{BanReason, BannedPeer, Command, NetConfig, NetError, PeerInfo};
 use crate::policy::{Action, Admission, BanCause, PeerPolicy};
 use crate::service::{Commons, GossipVerdict, SyncRejection, SyncRequest, SyncResponse};
+use crate::sync_peers::SyncPeers;
 
 /// How long `spawn` waits for the listen addresses to be bound.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -63,6 +64,12 @@ pub(crate) fn system_now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// A random number in `0..n` (for the sync policy's tie-breaks); 0 if the
+/// OS has no randomness to give, which only makes the order less varied.
+fn random_below(n: usize) -> usize {
+    getrandom::u64().map_or(0, |r| (r % n.max(1) as u64) as usize)
 }
 
 fn backoff(attempts: u32) -> Duration {
@@ -108,6 +115,9 @@ pub(crate) struct Driver {
     peers: HashMap<PeerId, PeerState>,
     /// Strikes, bans and gossip rates: the core's peer policy.
     policy: PeerPolicy<PeerId>,
+    /// Who answered sync requests: which peers a round asks (the core's
+    /// choice, the one the simulator measures).
+    sync_peers: SyncPeers<PeerId>,
     banned: HashMap<PeerId, BannedPeer>,
     bootstraps: Vec<Bootstrap>,
     identify_timeout: Duration,
@@ -139,6 +149,7 @@ impl Driver {
             listeners: Vec::new(),
             peers: HashMap::new(),
             policy: PeerPolicy::new(config.strikes_to_ban, config.gossip_rate_per_sec),
+            sync_peers: SyncPeers::new(),
             banned: HashMap::new(),
             bootstraps: Vec::new(),
             early_events: Vec::new(),
@@ -423,6 +434,7 @@ impl Driver {
                 }
                 self.peers.remove(&peer_id);
                 self.policy.gone(&peer_id);
+                self.sync_peers.gone(&peer_id);
                 let peer = peer_id.to_string();
                 blocking(|| lock(&self.commons).peer_gone(&peer));
                 match cause {
@@ -504,6 +516,7 @@ impl Driver {
             }) => {
                 self.request_done(&peer);
                 tracing::debug!(%peer, %error, "sync request failed");
+                self.on_sync_failure(peer, &error);
             }
             BehaviourEvent::Sync(request_response::Event::InboundFailure {
                 peer, error, ..
@@ -652,6 +665,7 @@ impl Driver {
         if self.banned.contains_key(&peer) {
             return;
         }
+        self.sync_peers.answered(&peer, Instant::now());
         let peer_s = peer.to_string();
         let result = {
             let now = (self.clock)();
@@ -682,6 +696,31 @@ impl Driver {
         self.act(peer, action, e.reason());
     }
 
+    /// A sync request got no answer. A timeout (or a peer that cannot
+    /// speak the protocol) is a miss: a soft mark that lowers the peer's
+    /// rank for sync and is forgiven in time, never a strike, since an
+    /// honest peer may be slow or away. A closed connection or a failed
+    /// dial is nobody's fault: the round just ends. Either way, if no
+    /// peer answered since the round began, another peer is asked now
+    /// rather than at the next tick.
+    fn on_sync_failure(&mut self, peer: PeerId, error: &request_response::OutboundFailure) {
+        let now = Instant::now();
+        let since = self.sync_peers.pending_since(&peer);
+        match error {
+            request_response::OutboundFailure::DialFailure
+            | request_response::OutboundFailure::ConnectionClosed => self.sync_peers.gone(&peer),
+            _ => {
+                let misses = self.sync_peers.timed_out(&peer, now);
+                tracing::debug!(%peer, misses, "sync request unanswered");
+            }
+        }
+        if let Some(since) = since
+            && !self.sync_peers.answered_since(since)
+        {
+            self.sync_best(1);
+        }
+    }
+
     fn request_done(&mut self, peer: &PeerId) {
         if let Some(p) = self.peers.get_mut(peer) {
             p.in_flight = p.in_flight.saturating_sub(1);
@@ -708,11 +747,45 @@ impl Driver {
         let request = blocking(|| lock(&self.commons).sync_start(&peer_s));
         tracing::debug!(%peer, "sync round started");
         self.send_sync(peer, request);
+        self.sync_peers.started(&peer, Instant::now());
     }
 
+    /// Connected peers with no round running, ranked by the sync policy
+    /// (answered or untried first, then those with misses).
+    fn ranked_idle_peers(&mut self) -> Vec<PeerId> {
+        let idle: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(peer, p)| p.in_flight == 0 && !self.banned.contains_key(*peer))
+            .map(|(peer, _)| *peer)
+            .collect();
+        self.sync_peers.rank(&idle, Instant::now(), random_below)
+    }
+
+    /// The tick's rounds: every idle peer in good standing (no unforgiven
+    /// miss); if none is, the least bad one, so a node whose peers all
+    /// timed out keeps trying.
     fn sync_all(&mut self) {
-        let peers: Vec<PeerId> = self.peers.keys().copied().collect();
-        for peer in peers {
+        let now = Instant::now();
+        let ranked = self.ranked_idle_peers();
+        let mut chosen: Vec<PeerId> = ranked
+            .iter()
+            .copied()
+            .filter(|p| self.sync_peers.in_good_standing(p, now))
+            .collect();
+        if chosen.is_empty() {
+            chosen.extend(ranked.first().copied());
+        }
+        for peer in chosen {
+            self.start_sync(peer);
+        }
+    }
+
+    /// Start rounds with the `n` best idle peers.
+    fn sync_best(&mut self, n: usize) {
+        let mut ranked = self.ranked_idle_peers();
+        ranked.truncate(n);
+        for peer in ranked {
             self.start_sync(peer);
         }
     }
@@ -749,6 +822,7 @@ impl Driver {
             return;
         }
         self.policy.note_ban(&peer);
+        self.sync_peers.gone(&peer);
         match reason {
             BanReason::ForeignCommons => tracing::info!(%peer, %reason, "peer cut off"),
             _ => tracing::warn!(%peer, %reason, "peer banned"),
@@ -793,6 +867,13 @@ impl Driver {
     /// ignores them; there is no point keeping the connection).
     fn maintain(&mut self) {
         self.dial_due_bootstraps();
+        // Rounds still unanswered a while after they began (and nobody
+        // answered since) ask one more peer each.
+        let late = self.sync_peers.take_late(Instant::now());
+        if late > 0 && !self.stopping {
+            tracing::debug!(late, "sync rounds unanswered; asking more peers");
+            self.sync_best(late);
+        }
         // A peer that has not identified as a node of this commons in time
         // is not one (identify's answer is what tells commons apart).
         let silent: Vec<PeerId> = self

@@ -18,10 +18,11 @@
 //!    ([`gate`]): addressed to the person, not about its own instructions,
 //!    nothing the entry does not say, a reflection's length, the entry's
 //!    language. A failure there is regenerated and falls back the same way,
-//!    and the stored flags name the checks that failed. Regeneration is
-//!    earned ([`standing`]): a model that has not yet been right the first
-//!    time in half of five or more recent answers gets one attempt, and the
-//!    built-in mirror answers if that fails (when in doubt, fall back).
+//!    and the stored flags name the checks that failed. Trust is earned
+//!    ([`standing`]): until a model's answers have passed both gates at the
+//!    first attempt in at least half of five or more recent entries, it is
+//!    on trial: asked once, its answer only counted, and the built-in
+//!    mirror answers (when in doubt, fall back).
 //! 5. The mirrorback and an engine run (duration, patterns, flags) are
 //!    stored. Everything sent to a model is in the egress log first.
 
@@ -390,8 +391,8 @@ pub async fn generate_with<A: LlmAdapter>(
         })
         .collect();
     let max_chars = params.thresholds.max_mirrorback_chars;
-    // A second try is earned (see `standing`): an unproven model gets one
-    // attempt, and the built-in mirror answers if it fails.
+    // Trust is earned (see `standing`): an unproven model gets one attempt,
+    // which counts towards its record, and the built-in mirror answers.
     let standing = match store.newest_mirrorbacks(standing::SCAN) {
         Ok(newest) => Standing::of(&newest, adapter.engine(), adapter.model()),
         Err(e) => {
@@ -456,7 +457,14 @@ pub async fn generate_with<A: LlmAdapter>(
                 tracing::error!(error = %e, "egress log write failed for a retry");
             }
         };
-        let mut sink = |piece: &str| progress(Progress::Text(piece.to_string()));
+        // On trial the answer is only counted, so the person never sees it
+        // stream by before the built-in mirror's answer replaces it.
+        let trusted = standing.proven();
+        let mut sink = |piece: &str| {
+            if trusted {
+                progress(Progress::Text(piece.to_string()))
+            }
+        };
         let started = Instant::now();
         let result = adapter.send(&prepared, &mut sink, &mut on_attempt).await;
         tracing::info!(
@@ -498,6 +506,20 @@ pub async fn generate_with<A: LlmAdapter>(
             } else {
                 Vec::new()
             };
+            if report.is_compliant() && failures.is_empty() && !standing.proven() {
+                // On trial: the answer counts towards the model's record
+                // (a fallback flagged only `unproven_model` is a pass), and
+                // the built-in mirror answers.
+                flags.push(standing::UNPROVEN_FLAG.into());
+                let note = format!(
+                    "{} is on trial, so the built-in mirror answered; its answer passed the gates and counts towards its record ({})",
+                    adapter.model(),
+                    standing.describe()
+                );
+                progress(Progress::FellBack(note.clone()));
+                notes.push(note);
+                return fallback(notes, flags, attempts);
+            }
             if report.is_compliant() && failures.is_empty() {
                 return Generated {
                     text: answer,
@@ -532,7 +554,7 @@ pub async fn generate_with<A: LlmAdapter>(
             }
         }
     }
-    let note = if standing.proven() || options.max_regenerations == 0 {
+    let note = if standing.proven() {
         format!(
             "{} did not give a compliant answer in {attempts} attempts; the built-in mirror answered",
             adapter.model()
@@ -540,7 +562,7 @@ pub async fn generate_with<A: LlmAdapter>(
     } else {
         flags.push(standing::UNPROVEN_FLAG.into());
         format!(
-            "{}'s answer did not pass the gates, and it gets no second try until it has earned one ({}); the built-in mirror answered",
+            "{} is on trial and its answer did not pass the gates; the built-in mirror answered ({})",
             adapter.model(),
             standing.describe()
         )

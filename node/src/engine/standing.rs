@@ -1,22 +1,24 @@
-//! A model's standing: whether its answers have earned a second try.
+//! A model's standing: whether its answers are trusted.
 //!
-//! Regeneration is for a capable model's occasional slip: told what broke
-//! the gates, it answers again and the second answer is kept. For a model
-//! that fails the gates most of the time, a second or third answer that
-//! slips through is not a reflection but a misreading the lexical gates
-//! cannot see: measured with SmolLM2-135M against the dev entries, every
-//! answer kept after a regeneration (7 of 7 over two runs) was judged 1 of
-//! 5 by a blind reviewer, below the built-in mirror's answer to the same
-//! entry. So the node lets a model's own record decide, and when in doubt
-//! the built-in mirror answers:
+//! The gates read one answer at a time, and catch advice, self-talk,
+//! invented names and stories of the model's own; they cannot tell a
+//! fluent misreading from a reflection. What tells a model that cannot
+//! write reflections is its record: measured with SmolLM2-135M against the
+//! dev entries, its answers passed the gates at the first attempt 3 times
+//! in 37, and every answer of it that got through (13 over three runs,
+//! at the first attempt or after a regeneration) was judged worse than the
+//! built-in mirror's answer to the same entry (BENCHMARKS.md). So the node
+//! lets a model's own record decide, and when in doubt the built-in mirror
+//! answers:
 //!
-//! * **Proven**: at least [`MIN_ASKED`] of its recent answers, and at least
-//!   half of them passed every gate at the first attempt. It gets the
-//!   configured regenerations (`engine.max_regenerations`).
-//! * **Unproven** (new, or failing): one attempt. An answer that passes
-//!   every gate is kept (that is how standing is earned); one that does not
-//!   is replaced by the built-in mirror at once, flagged
-//!   [`UNPROVEN_FLAG`].
+//! * **Proven**: at least [`MIN_ASKED`] recent answers on record, and at
+//!   least half of them passed every gate at the first attempt. Its
+//!   answers are kept, and a failed one gets the configured regenerations
+//!   (`engine.max_regenerations`).
+//! * **On trial** (new, or failing): asked once per entry. The answer is
+//!   checked and counted, and the built-in mirror answers, flagged
+//!   [`UNPROVEN_FLAG`] (alone when the model's answer passed, after the
+//!   failed checks when it did not).
 //!
 //! The record is the store's own: the mirrorbacks this engine and model
 //! made among the node's [`SCAN`] newest, of which the [`WINDOW`] newest
@@ -56,14 +58,14 @@ impl Standing {
             .take(WINDOW)
         {
             standing.asked += 1;
-            if !m.fell_back && m.attempts == 1 {
+            if passed_first_time(m) {
                 standing.first_try += 1;
             }
         }
         standing
     }
 
-    /// Whether the model's answers have earned regenerations.
+    /// Whether the model's answers are kept (and get regenerations).
     pub fn proven(&self) -> bool {
         self.asked >= MIN_ASKED && 2 * self.first_try >= self.asked
     }
@@ -72,19 +74,20 @@ impl Standing {
     pub fn describe(&self) -> String {
         if self.asked < MIN_ASKED {
             format!(
-                "{} {} on record; a failed answer gets a second try once it has {MIN_ASKED}, at least half of them right the first time",
+                "on trial: {} of {} {} passed the gates at the first attempt; its answers are kept once it has {MIN_ASKED} or more, at least half of them passed",
+                self.first_try,
                 self.asked,
                 if self.asked == 1 { "answer" } else { "answers" }
             )
         } else {
             format!(
-                "right the first time in {} of its last {} answers ({})",
+                "passed the gates at the first attempt in {} of its last {} answers ({})",
                 self.first_try,
                 self.asked,
                 if self.proven() {
-                    "a failed answer gets a second try"
+                    "trusted: its answers are kept"
                 } else {
-                    "under half: a failed answer is replaced by the built-in mirror at once"
+                    "under half: on trial, the built-in mirror answers"
                 }
             )
         }
@@ -107,6 +110,15 @@ pub fn every(newest_first: &[Mirrorback]) -> Vec<(EngineMode, String, Standing)>
         }
     }
     out
+}
+
+/// Kept at the first attempt, or on trial with nothing failed.
+fn passed_first_time(m: &Mirrorback) -> bool {
+    if m.fell_back {
+        m.attempts == 1 && m.flags.len() == 1 && m.flags[0] == UNPROVEN_FLAG
+    } else {
+        m.attempts == 1
+    }
 }
 
 /// Whether a stored mirrorback shows the model was asked and answered:
@@ -172,6 +184,16 @@ mod tests {
         record.extend(vec![openai; 10]);
         let s = Standing::of(&record, EngineMode::Ollama, "m");
         assert_eq!((s.asked, s.first_try), (5, 5));
+    }
+
+    #[test]
+    fn an_answer_that_passed_on_trial_counts_as_right_the_first_time() {
+        let mut record = vec![answer("m", 1, true, &[UNPROVEN_FLAG]); 3];
+        record.push(answer("m", 1, true, &["unfaithful", UNPROVEN_FLAG]));
+        record.push(answer("m", 1, true, &["length", UNPROVEN_FLAG]));
+        let s = Standing::of(&record, EngineMode::Ollama, "m");
+        assert_eq!((s.asked, s.first_try), (5, 3));
+        assert!(s.proven());
     }
 
     #[test]
