@@ -8,15 +8,15 @@
 //! target that joins late to catch up by sync, against the same target in
 //! the same network without the attack; and the whole network's figures.
 //!
-//! What this model cannot show: gossipsub's mesh. A real node forwards
-//! eagerly only to its mesh (D = 6 of its peers, chosen and re-chosen by
-//! score) and offers the rest by IHAVE every heartbeat; Sybils that crowd
-//! the target's mesh leave it on lazy pull through its one honest link, or
-//! with no honest mesh peer at all if the mesh is full of Sybils. Here every
-//! link floods, so one honest link always carries every record at once.
+//! Under flooding (the default) one honest link always carries every
+//! record at once. Under the mesh model ([`eclipse_with`] and
+//! `GossipMode::Mesh`) the target dials its Sybils too, they take its
+//! GRAFTs and fill its mesh, and it depends on lazy pull through its one
+//! honest link, or on sync.
 
 use ed25519_dalek::SigningKey;
 
+use crate::gossip::GossipMode;
 use crate::sim::{Config, Eclipse, NodeId, Report, Sim, T0, packet, vote};
 
 /// The target of the attack.
@@ -116,8 +116,15 @@ fn figures(sim: &Sim, join_ms: i64) -> TargetFigures {
 
 /// Run the network without the attack, then with it.
 pub fn eclipse(c: EclipseConfig) -> EclipseReport {
+    let gossip = Config::new(c.seed, c.nodes).gossip;
+    eclipse_with(c, gossip)
+}
+
+/// [`eclipse`] under a given gossip model.
+pub fn eclipse_with(c: EclipseConfig, gossip: GossipMode) -> EclipseReport {
     let run = |attack: bool| {
         let mut config = Config::new(c.seed, c.nodes);
+        config.gossip = gossip;
         if attack {
             config.sybils = c.sybils;
             config.sybil_spam = false;

@@ -13,6 +13,7 @@
 
 pub mod eclipse;
 pub mod faults;
+pub mod gossip;
 pub mod life;
 pub mod plot;
 pub mod real;

@@ -59,6 +59,33 @@ fn main() {
     let records = arg(&args, "--records", 100) as usize;
     let sybils = arg(&args, "--sybils", 250) as usize;
     let seed = arg(&args, "--seed", 1);
+    let gossip = match args
+        .iter()
+        .position(|a| a == "--gossip")
+        .and_then(|i| args.get(i + 1))
+    {
+        Some(v) => match v.parse::<mirror_simulations::gossip::GossipMode>() {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(2);
+            }
+        },
+        None => mirror_simulations::gossip::GossipMode::Flood,
+    };
+    mirror_simulations::sim::set_defaults(mirror_simulations::sim::Defaults {
+        gossip,
+        sybil_spam: arg(&args, "--sybil-spam", 1) != 0,
+        sybil_ihave: arg(&args, "--sybil-ihave", 1) != 0,
+        // Forget broken IWANT promises over this many seconds (libp2p's
+        // `score_parameter_decay`) instead of the default 0.2 a second.
+        behaviour_decay: args
+            .iter()
+            .position(|a| a == "--p7-decay-s")
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(|secs| 0.1f64.powf(1.0 / secs.max(1.0))),
+    });
     let started = std::time::Instant::now();
     match scenario {
         "honest" => {
@@ -339,6 +366,48 @@ fn main() {
             }
             println!("wrote {}", path.display());
         }
+        "plot-mesh" => {
+            // Flooding against the mesh model, without attack and under
+            // withholding Sybils (4 per honest node by default) that fill
+            // meshes, with and without IHAVE lies.
+            use mirror_simulations::gossip::GossipMode;
+            use mirror_simulations::sim::Config;
+            let sybils = arg(&args, "--sybils", 4 * nodes as u64) as usize;
+            let mut runs = Vec::new();
+            let cases = [
+                ("flood", GossipMode::Flood, 0, true),
+                ("mesh", GossipMode::Mesh, 0, true),
+                ("flood", GossipMode::Flood, sybils, true),
+                ("mesh", GossipMode::Mesh, sybils, false),
+                ("mesh", GossipMode::Mesh, sybils, true),
+            ];
+            for (name, gossip, s, ihave) in cases {
+                let mut c = Config::new(seed, nodes);
+                c.gossip = gossip;
+                c.sybil_spam = false;
+                c.sybil_ihave = ihave;
+                c.sybils = s;
+                let r = scenarios::honest_with(c, records);
+                row(&r);
+                let label = match (s, ihave) {
+                    (0, _) => format!("{name}, no attack"),
+                    (_, false) => format!("{name}, {s} withholding Sybils"),
+                    (_, true) if gossip == GossipMode::Flood => {
+                        format!("{name}, {s} withholding Sybils")
+                    }
+                    _ => format!("{name}, {s} withholding Sybils lying by IHAVE"),
+                };
+                runs.push((label, r.latencies_ms, r.records * r.honest));
+            }
+            write_plot("simulations/plots/mesh.svg", |path| {
+                mirror_simulations::plot::delivery_log(
+                    path,
+                    &format!("Flooding and gossipsub's mesh, {nodes} honest nodes"),
+                    "time from publication (simulated ms, log scale)",
+                    &runs,
+                )
+            });
+        }
         "real" => {
             // The honest scenario's plan on real `mirror node` daemons and
             // on the simulator, side by side (see src/real/mod.rs).
@@ -419,7 +488,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: mirror-simulations honest|partition|skew|sybils|life|eclipse|faults|plot|plot-eclipse|plot-sybils|real [--bin PATH] [--work DIR] [--spacing-ms MS] [--latency-ms MS] [--settle-ms MS] [--idle-ms MS] [--processing-ms MS] [--disk-nodes D] [--faults F] [--honest-links L] [--join-ms MS] [--spread-ms MS] [--members M] [--period-ms MS] [--churn-pct P] [--nodes N] [--records R] [--sybils S] [--seed X]"
+                "usage: mirror-simulations honest|partition|skew|sybils|life|eclipse|faults|plot|plot-eclipse|plot-sybils|plot-mesh|real [--bin PATH] [--work DIR] [--spacing-ms MS] [--latency-ms MS] [--settle-ms MS] [--idle-ms MS] [--processing-ms MS] [--disk-nodes D] [--faults F] [--honest-links L] [--join-ms MS] [--spread-ms MS] [--members M] [--period-ms MS] [--churn-pct P] [--nodes N] [--records R] [--sybils S] [--seed X] [--gossip flood|mesh] [--sybil-spam 0|1] [--sybil-ihave 0|1] [--p7-decay-s S]"
             );
             std::process::exit(2);
         }

@@ -75,7 +75,12 @@ pub fn run_plan(mut sim: Sim, plan: &[Planned]) -> Report {
 
 /// Honest nodes only: delivery and propagation.
 pub fn honest(nodes: usize, records: usize, seed: u64) -> Report {
-    let mut sim = Sim::new(Config::new(seed, nodes));
+    honest_with(Config::new(seed, nodes), records)
+}
+
+/// [`honest`] with a given configuration (gossip model, sizes, seed).
+pub fn honest_with(config: Config, records: usize) -> Report {
+    let mut sim = Sim::new(config);
     publish(&mut sim, records, 1_000, 500, 1);
     let end = 1_000 + records as i64 * 500 + SETTLE_MS;
     sim.run_until_converged(1_000, end);
@@ -140,8 +145,14 @@ pub fn churn_and_partition(nodes: usize, records: usize, seed: u64) -> Partition
 /// Honest nodes with Sybils spamming invalid records and withholding, from
 /// the start (cold boot), against the same network without them.
 pub fn sybils(nodes: usize, sybils: usize, records: usize, seed: u64) -> (Report, Report) {
+    sybils_with(Config::new(seed, nodes), sybils, records)
+}
+
+/// [`sybils`] from a given configuration (gossip model, Sybil behaviour,
+/// honest count, seed); the base run has no Sybils.
+pub fn sybils_with(config: Config, sybils: usize, records: usize) -> (Report, Report) {
     let run = |sybils: usize| {
-        let mut config = Config::new(seed, nodes);
+        let mut config = config.clone();
         config.sybils = sybils;
         let mut sim = Sim::new(config);
         publish(&mut sim, records, 1_000, 500, 4);

@@ -6,11 +6,13 @@
 //! call (`publish`, `on_gossip`, `on_sync_request`, `on_sync_response`).
 //! What the simulator adds is what the libp2p driver adds in a real node:
 //!
-//! * **gossip** (modelled on gossipsub): each node keeps a mesh of peers
-//!   (chosen at random, at least `mesh_degree` dials each, undirected),
-//!   drops a message id it has seen, hands a new one to the core, forwards
-//!   it to its mesh on Accept, drops it on Ignore, and strikes the sender on
-//!   Reject;
+//! * **gossip**: each node links to random peers (at least `mesh_degree`
+//!   dials each, undirected), drops a message id it has seen, hands a new
+//!   one to the core, forwards it on Accept, drops it on Ignore, and
+//!   strikes the sender on Reject; it forwards over every link
+//!   (`GossipMode::Flood`) or as gossipsub does (`GossipMode::Mesh`: mesh,
+//!   heartbeat, IHAVE/IWANT and peer score, in [`crate::gossip`], driven
+//!   from the hooks at the end of this file);
 //! * **sync**: every `sync_interval_ms` each node runs a catch-up round with
 //!   one connected peer, and with several when it comes back online, chosen
 //!   by the core's [`SyncPeers`] as the driver chooses (answered peers
@@ -31,7 +33,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use automerge::transaction::{CommitOptions, Transactable};
@@ -47,6 +49,8 @@ use mirror_commons::sync_peers::SyncPeers;
 use rand::{Rng, RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 use serde_json::{Map, Value, json};
+
+use crate::gossip::{Control, GossipMode, Mesh, MeshParams, Out, Verdict, control_bytes};
 
 /// The commons every simulated node belongs to.
 pub const COMMONS: &str = "51a0000000000000000000000000000000000000000000000000000000000001";
@@ -96,11 +100,45 @@ pub struct Config {
     pub sybil_spam: bool,
     /// Sybils surround one honest node instead of dialling at random.
     pub eclipse: Option<Eclipse>,
+    /// Flooding over every link, or gossipsub's mesh (see [`crate::gossip`]).
+    pub gossip: GossipMode,
+    /// Under the mesh, Sybils advertise by IHAVE what they withhold.
+    pub sybil_ihave: bool,
+    /// Gossipsub's parameters under the mesh (the driver's by default).
+    pub mesh: MeshParams,
     /// What a node takes to handle a record before it forwards it (decode,
     /// gate, store commit, the libp2p task), ms; added to every gossip hop.
     /// 0 by default; real daemons on a shared 2-core machine took about 10
     /// (README, Model against reality).
     pub processing_ms: i64,
+}
+
+/// Process-wide defaults for [`Config::new`] (set once by the command line;
+/// tests set their `Config` fields instead).
+#[derive(Debug, Clone, Copy)]
+pub struct Defaults {
+    pub gossip: GossipMode,
+    pub sybil_spam: bool,
+    pub sybil_ihave: bool,
+    /// Overrides the behaviour penalty's decay (P7, per second; the
+    /// driver leaves libp2p's 0.2).
+    pub behaviour_decay: Option<f64>,
+}
+
+static DEFAULTS: OnceLock<Defaults> = OnceLock::new();
+
+/// Set the defaults [`Config::new`] uses (once, before any run).
+pub fn set_defaults(d: Defaults) {
+    let _ = DEFAULTS.set(d);
+}
+
+fn defaults() -> Defaults {
+    DEFAULTS.get().copied().unwrap_or(Defaults {
+        gossip: GossipMode::Flood,
+        sybil_spam: true,
+        sybil_ihave: true,
+        behaviour_decay: None,
+    })
 }
 
 /// An eclipse: every Sybil links to `target` (and to no one else), and the
@@ -117,6 +155,7 @@ impl Config {
     /// node (mean degree ≈ 8, inside gossipsub's D_lo..D_hi), sync each
     /// minute, a ban at 5 strikes as the daemon's default.
     pub fn new(seed: u64, honest: usize) -> Config {
+        let d = defaults();
         Config {
             seed,
             honest,
@@ -131,8 +170,17 @@ impl Config {
             spam_every_ms: 1_000,
             governance_rules: false,
             commons: COMMONS.to_string(),
-            sybil_spam: true,
+            sybil_spam: d.sybil_spam,
             eclipse: None,
+            gossip: d.gossip,
+            sybil_ihave: d.sybil_ihave,
+            mesh: {
+                let mut m = MeshParams::default();
+                if let Some(decay) = d.behaviour_decay {
+                    m.score.behaviour_decay = decay;
+                }
+                m
+            },
             processing_ms: 0,
         }
     }
@@ -181,6 +229,16 @@ enum Event {
     },
     Partition {
         group_of: Option<Vec<u8>>,
+    },
+    /// Gossipsub's heartbeat (mesh model only).
+    Heartbeat {
+        node: NodeId,
+    },
+    /// A gossipsub control message (mesh model only).
+    Control {
+        from: NodeId,
+        to: NodeId,
+        ctl: Control,
     },
 }
 
@@ -261,6 +319,8 @@ pub struct Sim {
     to_publish: usize,
     base: Instant,
     converged_at: Option<i64>,
+    /// Gossipsub's state under [`GossipMode::Mesh`].
+    mesh: Option<Mesh>,
 }
 
 fn object(v: Value) -> Map<String, Value> {
@@ -329,8 +389,14 @@ impl Sim {
             to_publish: 0,
             base,
             converged_at: None,
+            mesh: None,
         };
+        if sim.config.gossip == GossipMode::Mesh {
+            let ihave = sim.config.sybil_ihave;
+            sim.mesh = Some(Mesh::new(sim.config.mesh.clone(), total, ihave));
+        }
         sim.wire();
+        sim.join_mesh();
         for n in 0..total {
             // Sync ticks start spread over the first interval.
             let first = sim.rng.random_range(0..sim.config.sync_interval_ms.max(1));
@@ -397,7 +463,9 @@ impl Sim {
             }
         }
         for s in honest..self.nodes.len() {
-            self.link(s, e.target);
+            // The target dials them (so they count as its outbound peers
+            // in the mesh model, which protects none of them).
+            self.link(e.target, s);
         }
     }
 
@@ -406,6 +474,9 @@ impl Sim {
             return false;
         }
         self.nodes[b].peers.insert(a);
+        if let Some(m) = &mut self.mesh {
+            m.on_link(a, b);
+        }
         let spread = self.config.latency_ms * self.config.jitter;
         let l = self.config.latency_ms + self.rng.random_range(-spread..=spread);
         let l = l.round().max(1.0) as i64;
@@ -532,6 +603,8 @@ impl Sim {
                 }
             }
             Event::Partition { group_of } => self.group_of = group_of,
+            Event::Heartbeat { node } => self.on_heartbeat(node),
+            Event::Control { from, to, ctl } => self.on_control(from, to, ctl),
         }
     }
 
@@ -560,16 +633,25 @@ impl Sim {
         let data: Arc<[u8]> = change.into();
         let mid = message_id(&data);
         self.nodes[node].seen.insert(mid);
+        if let Some(m) = &mut self.mesh {
+            m.on_publish(node, mid, data.clone());
+        }
         self.forward(node, None, mid, data);
     }
 
     fn forward(&mut self, node: NodeId, except: Option<NodeId>, id: u64, data: Arc<[u8]>) {
-        let peers: Vec<NodeId> = self.nodes[node]
-            .peers
-            .iter()
-            .copied()
-            .filter(|p| Some(*p) != except && !self.nodes[node].banned.contains(p))
-            .collect();
+        let peers: Vec<NodeId> = match &self.mesh {
+            Some(m) => {
+                let usable = self.usable(node);
+                m.targets(node, except, &usable, self.now)
+            }
+            None => self.nodes[node]
+                .peers
+                .iter()
+                .copied()
+                .filter(|p| Some(*p) != except && !self.nodes[node].banned.contains(p))
+                .collect(),
+        };
         for p in peers {
             self.nodes[node].sent_bytes += data.len() as u64;
             let d = self.delay(node, p) + self.config.processing_ms;
@@ -586,11 +668,23 @@ impl Sim {
     }
 
     fn on_gossip(&mut self, from: NodeId, to: NodeId, id: u64, data: Arc<[u8]>) {
-        if !self.passes(from, to) || !self.nodes[to].seen.insert(id) {
+        if !self.passes(from, to)
+            || self.mesh_graylisted(to, from)
+            || !self.nodes[to].seen.insert(id)
+        {
             return;
         }
         if self.nodes[to].role == Role::Sybil {
-            return; // withholds
+            // Withholds (under the mesh, may advertise it by IHAVE).
+            if self.mesh.is_some() {
+                let usable = self.usable(to);
+                let out = self
+                    .mesh
+                    .as_mut()
+                    .map(|m| m.on_sybil_message(to, id, &usable));
+                self.send_mesh(to, out.unwrap_or_default());
+            }
+            return;
         }
         let instant = self.instant();
         if let Admission::Ignore { then } = self.nodes[to].policy.admit_gossip(&from, instant) {
@@ -605,6 +699,14 @@ impl Sim {
             .policy
             .on_gossip_verdict(&from, &verdict, instant);
         self.act(to, from, action);
+        if let Some(m) = &mut self.mesh {
+            let v = match verdict {
+                GossipVerdict::Accept(_) => Verdict::Accept,
+                GossipVerdict::Ignore => Verdict::Ignore,
+                GossipVerdict::Reject(_) => Verdict::Reject,
+            };
+            m.on_message(to, from, id, data.clone(), v);
+        }
         match verdict {
             GossipVerdict::Accept(rid) => {
                 self.note_arrival(to, rid);
@@ -621,8 +723,15 @@ impl Sim {
 
     /// Carry out what the policy decided (a ban cuts the link both ways).
     fn act(&mut self, node: NodeId, peer: NodeId, action: Action) {
-        if let Action::Ban(_) = action {
-            self.ban(node, peer);
+        match action {
+            Action::Ban(_) => self.ban(node, peer),
+            Action::Strike { count } => {
+                // As the driver: a strike lowers the gossipsub score.
+                if let Some(m) = &mut self.mesh {
+                    m.on_strike(node, peer, count);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -973,6 +1082,129 @@ impl Sim {
     /// return the old one.
     pub fn replace_core(&mut self, node: NodeId, core: Commons) -> Commons {
         std::mem::replace(&mut self.nodes[node].core, core)
+    }
+}
+
+/// The hooks of the mesh model ([`crate::gossip`]): the reactor's side of
+/// it (who is reachable, scheduling, bytes); the protocol is in `Mesh`.
+impl Sim {
+    /// The peers `node` can reach right now, in order.
+    fn usable(&self, node: NodeId) -> Vec<NodeId> {
+        self.nodes[node]
+            .peers
+            .iter()
+            .copied()
+            .filter(|p| self.passes(node, *p))
+            .collect()
+    }
+
+    fn mesh_graylisted(&self, node: NodeId, peer: NodeId) -> bool {
+        self.mesh
+            .as_ref()
+            .is_some_and(|m| m.graylisted(node, peer, self.now))
+    }
+
+    /// Every node joins the topic at time 0 and starts its heartbeat.
+    fn join_mesh(&mut self) {
+        let Some(mut mesh) = self.mesh.take() else {
+            return;
+        };
+        let mut outs = Vec::new();
+        for n in 0..self.nodes.len() {
+            let usable = self.usable(n);
+            let sybil = self.nodes[n].role == Role::Sybil;
+            outs.push((n, mesh.join(n, sybil, &usable, self.now, &mut self.rng)));
+            let first = mesh.first_heartbeat(&mut self.rng);
+            self.schedule(first, Event::Heartbeat { node: n });
+        }
+        self.mesh = Some(mesh);
+        for (n, out) in outs {
+            self.send_mesh(n, out);
+        }
+    }
+
+    fn on_heartbeat(&mut self, node: NodeId) {
+        let Some(mut mesh) = self.mesh.take() else {
+            return;
+        };
+        let every = mesh.params.heartbeat_ms;
+        let out = if self.nodes[node].online {
+            let usable = self.usable(node);
+            let sybil = self.nodes[node].role == Role::Sybil;
+            mesh.heartbeat(node, sybil, &usable, self.now, &mut self.rng)
+        } else {
+            Vec::new()
+        };
+        self.mesh = Some(mesh);
+        self.send_mesh(node, out);
+        // As the driver, once a second: a graylisted peer is banned.
+        if self.nodes[node].role == Role::Honest {
+            let gray: Vec<NodeId> = self.nodes[node]
+                .peers
+                .iter()
+                .copied()
+                .filter(|p| !self.nodes[node].banned.contains(p) && self.mesh_graylisted(node, *p))
+                .collect();
+            for p in gray {
+                self.ban(node, p);
+            }
+        }
+        self.schedule(every, Event::Heartbeat { node });
+    }
+
+    fn on_control(&mut self, from: NodeId, to: NodeId, ctl: Control) {
+        if !self.passes(from, to) || self.mesh_graylisted(to, from) {
+            return;
+        }
+        let Some(mut mesh) = self.mesh.take() else {
+            return;
+        };
+        let sybil = self.nodes[to].role == Role::Sybil;
+        let seen = &self.nodes[to].seen;
+        let out = mesh.on_control(to, sybil, from, ctl, self.now, &|id| seen.contains(&id));
+        self.mesh = Some(mesh);
+        self.send_mesh(to, out);
+    }
+
+    /// Put what a mesh step sends on the links (bytes counted).
+    fn send_mesh(&mut self, node: NodeId, out: Vec<Out>) {
+        for o in out {
+            match o {
+                Out::Control { to, ctl } => {
+                    self.nodes[node].sent_bytes += control_bytes(&ctl);
+                    let d = self.delay(node, to);
+                    self.schedule(
+                        d,
+                        Event::Control {
+                            from: node,
+                            to,
+                            ctl,
+                        },
+                    );
+                }
+                Out::Message { to, id, data } => {
+                    self.nodes[node].sent_bytes += data.len() as u64;
+                    let d = self.delay(node, to);
+                    self.schedule(
+                        d,
+                        Event::Gossip {
+                            from: node,
+                            to,
+                            id,
+                            data,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// The peers `node` is meshed with (empty under flooding).
+    pub fn mesh_of(&self, node: NodeId) -> Vec<NodeId> {
+        self.mesh
+            .as_ref()
+            .map(|m| m.mesh_of(node))
+            .unwrap_or_default()
     }
 }
 
