@@ -227,6 +227,12 @@ pub struct Commons {
     /// Where actor ids come from: the OS by default, a seed in simulations
     /// (see [`Commons::seed_actors`]).
     actors: ActorSource,
+    /// Peers whose gossip showed this node behind them (a change whose
+    /// parent it lacks), in the order seen: the outbox the reactor drains
+    /// with [`Commons::take_behind`] to sync with them now.
+    behind: Vec<String>,
+    /// Set by `gossip_inner` when a change waits for a missing parent.
+    missing_parent: bool,
 }
 
 /// Random actor ids, or a seeded sequence for reproducible runs.
@@ -250,6 +256,8 @@ impl Commons {
             expired_through: None,
             waiting: HashMap::new(),
             actors: ActorSource::Random,
+            behind: Vec::new(),
+            missing_parent: false,
         }
     }
 
@@ -532,12 +540,26 @@ impl Commons {
 
     /// A gossiped change from `peer`.
     pub fn on_gossip(&mut self, peer: &str, data: &[u8], now_ms: i64) -> GossipVerdict {
+        self.missing_parent = false;
         let verdict = self.gossip_inner(data, now_ms);
         if let GossipVerdict::Reject(r) = &verdict {
             tracing::debug!(%peer, reason = r.reason(), "gossip rejected");
             self.rejections.count(peer, r);
         }
+        // The sender holds the parent we lack: ask it now rather than at
+        // the next sync tick. Until then every later change of the same
+        // document waits too (changes are chained), so one missed record
+        // would otherwise hold back a whole document for a sync interval.
+        if self.missing_parent && !self.behind.iter().any(|p| p == peer) {
+            self.behind.push(peer.to_string());
+        }
         verdict
+    }
+
+    /// Peers whose gossip showed this node behind them since the last call,
+    /// to sync with now (the reactor skips one it is already syncing with).
+    pub fn take_behind(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.behind)
     }
 
     fn gossip_inner(&mut self, data: &[u8], now_ms: i64) -> GossipVerdict {
@@ -594,6 +616,7 @@ impl Commons {
                 // list a record the document (and so sync) never serves.
                 SyncError::MissingDeps(n) => {
                     tracing::debug!(record = %c.id, missing = n, "gossip ahead of its dependencies");
+                    self.missing_parent = true;
                     GossipVerdict::Ignore
                 }
                 e => GossipVerdict::Reject(sync_to_rejection(&e)),

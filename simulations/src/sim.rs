@@ -716,6 +716,11 @@ impl Sim {
                 // Gossipsub forgets ignored ids, so a copy that arrives
                 // later (once its parent is here) is tried again.
                 self.nodes[to].seen.remove(&id);
+                // A change whose parent `to` lacks: the sender has it, and
+                // the core asks for a round with it now (as the driver).
+                if !self.nodes[to].core.take_behind().is_empty() {
+                    self.sync_with(to, from);
+                }
             }
             GossipVerdict::Reject(_) => {}
         }
@@ -790,16 +795,34 @@ impl Sim {
         let chosen = self.nodes[node]
             .sync
             .pick(&candidates, n, instant, |k| rng.random_range(0..k.max(1)));
-        let since = self.now;
         for peer in chosen {
-            self.nodes[node].sync.started(&peer, instant);
-            let name = self.nodes[peer].name.clone();
-            let req = self.nodes[node].core.sync_start(&name);
-            self.send_request(node, peer, req);
-            let timeout = self.config.sync_timeout_ms;
-            self.schedule(timeout, Event::SyncTimeout { node, peer, since });
+            self.start_round(node, peer);
         }
         self.schedule_hedge(node);
+    }
+
+    /// A round with `peer` now, unless one is running (a gossiped change
+    /// showed `node` behind it).
+    fn sync_with(&mut self, node: NodeId, peer: NodeId) {
+        if !self.nodes[node].online
+            || self.nodes[node].role == Role::Sybil
+            || !self.passes(node, peer)
+            || self.nodes[node].sync.pending_since(&peer).is_some()
+        {
+            return;
+        }
+        self.start_round(node, peer);
+    }
+
+    fn start_round(&mut self, node: NodeId, peer: NodeId) {
+        let instant = self.instant();
+        self.nodes[node].sync.started(&peer, instant);
+        let name = self.nodes[peer].name.clone();
+        let req = self.nodes[node].core.sync_start(&name);
+        self.send_request(node, peer, req);
+        let timeout = self.config.sync_timeout_ms;
+        let since = self.now;
+        self.schedule(timeout, Event::SyncTimeout { node, peer, since });
     }
 
     /// Wake `node` when its open rounds may be late.

@@ -584,6 +584,11 @@ impl Driver {
             }
             GossipVerdict::Ignore => {
                 self.report(&message_id, &source, MessageAcceptance::Ignore);
+                // A change whose parent we lack: the sender has it.
+                if !blocking(|| lock(&self.commons).take_behind()).is_empty() {
+                    tracing::debug!("behind the sender; syncing with it now");
+                    self.start_sync(source);
+                }
             }
             GossipVerdict::Reject(ref rejection) => {
                 tracing::debug!(reason = rejection.reason(), "gossip rejected");
