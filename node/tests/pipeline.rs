@@ -900,3 +900,35 @@ async fn the_built_in_answer_remembers_who_an_entry_is_about() {
     );
     assert!(f.engine.checker().check(answer).is_compliant(), "{answer}");
 }
+
+/// A pattern that keeps coming back is named when it reaches three
+/// entries, then every fifth, not on every entry after the third.
+#[tokio::test]
+async fn a_recurring_pattern_is_named_at_milestones_not_every_time() {
+    let f = fixture();
+    // Written for this test: all-or-nothing words in every entry.
+    let named: Vec<bool> = {
+        let mut named = Vec::new();
+        for day in [
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+        ] {
+            let text =
+                format!("{day}: the bus was late again and I always miss the start of everything.");
+            let (outcome, _) = reflect(&f, None::<&AnyAdapter>, &text).await;
+            assert!(
+                outcome
+                    .run
+                    .patterns
+                    .contains(&"absolute_thinking".to_string())
+            );
+            named.push(outcome.mirrorback.text.contains("of your recent entries"));
+        }
+        named
+    };
+    assert_eq!(named, [false, false, true, false, true, false], "{named:?}");
+}

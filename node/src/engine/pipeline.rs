@@ -284,11 +284,20 @@ pub fn history(
                 count += 1;
             }
         }
-        if count >= 3 && history.pattern.as_ref().is_none_or(|(_, c)| count > *c) {
+        if worth_saying(count) && history.pattern.as_ref().is_none_or(|(_, c)| count > *c) {
             history.pattern = Some((name, count));
         }
     }
     Ok(history)
+}
+
+/// Whether a pattern's count is worth a line: when it first reaches three
+/// entries, then every fifth. Said on every entry after the third, the same
+/// line became noise, and read beside one entry it was taken for a claim
+/// about that entry (blind reviewers marked it unfaithful in 11 of 40
+/// answers).
+fn worth_saying(count: usize) -> bool {
+    count == 3 || (count >= 5 && count.is_multiple_of(5))
 }
 
 /// Whether `phrase` occurs in `text` on word boundaries.
