@@ -406,7 +406,7 @@ async fn a_model_on_trial_is_asked_once_and_the_built_in_mirror_answers() {
             .text
             .contains("What is that pressure like?")
     );
-    let newest = f.store.newest_mirrorbacks(10).unwrap();
+    let newest = f.store.list::<Mirrorback>(10).unwrap();
     let standing =
         mirror_node::engine::standing::Standing::of(&newest, EngineMode::Ollama, "llama3.2");
     assert_eq!((standing.asked, standing.first_try), (2, 1));

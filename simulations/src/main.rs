@@ -223,7 +223,13 @@ fn main() {
                 faults: arg(&args, "--faults", 50) as usize,
                 seed,
             };
-            let dir = tempfile::tempdir().expect("a temporary directory for the nodes' files");
+            let dir = match tempfile::tempdir() {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("a temporary directory for the nodes' files: {e}");
+                    std::process::exit(1);
+                }
+            };
             let r = match mirror_simulations::faults::faults(c, dir.path()) {
                 Ok(r) => r,
                 Err(e) => {

@@ -409,8 +409,9 @@ pub fn status(ctx: &Context) -> anyhow::Result<Output> {
         }
     ));
     // What each model's recent answers have earned (engine::standing).
-    let models =
-        crate::engine::standing::every(&store.newest_mirrorbacks(crate::engine::standing::SCAN)?);
+    let models = crate::engine::standing::every(
+        &store.list::<crate::model::Mirrorback>(crate::engine::standing::SCAN)?,
+    );
     for (engine, model, standing) in &models {
         human.push_str(&format!(
             "\nModel:    {model} ({engine}): {}",

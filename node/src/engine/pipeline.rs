@@ -402,7 +402,7 @@ pub async fn generate_with<A: LlmAdapter>(
     let max_chars = params.thresholds.max_mirrorback_chars;
     // Trust is earned (see `standing`): an unproven model gets one attempt,
     // which counts towards its record, and the built-in mirror answers.
-    let standing = match store.newest_mirrorbacks(standing::SCAN) {
+    let standing = match store.list::<Mirrorback>(standing::SCAN) {
         Ok(newest) => Standing::of(&newest, adapter.engine(), adapter.model()),
         Err(e) => {
             tracing::warn!(error = %e, "could not read the model's record; treated as unproven");

@@ -432,20 +432,6 @@ impl Store {
         Ok(out)
     }
 
-    /// The `limit` newest mirrorbacks, newest first. Their ids are UUIDv7
-    /// made when they were, so this walks the end of the primary key and
-    /// costs `limit` reads whatever the journal's size.
-    pub fn newest_mirrorbacks(&self, limit: usize) -> Result<Vec<Mirrorback>> {
-        let txn = self.db.begin_read()?;
-        let records = txn.open_table(record_table(Mirrorback::TABLE))?;
-        let mut out = Vec::new();
-        for entry in records.iter()?.rev().take(limit) {
-            let (_, value) = entry?;
-            out.push(codec::decode(value.value())?);
-        }
-        Ok(out)
-    }
-
     pub fn mirrorbacks_for(&self, reflection: Id) -> Result<Vec<Mirrorback>> {
         self.children(MIRRORBACKS_BY_REFLECTION, reflection)
     }
