@@ -266,6 +266,12 @@ fn unseen_sets_do_not_slide_back() {
     let fresh3 = eval_crisis(&engine, &held_out("fresh3-crisis.jsonl")).unwrap();
     assert!(fresh3.recall >= 0.74, "{:?}", fresh3.missed);
     assert!(fresh3.flagged.len() <= 5, "{:?}", fresh3.flagged);
+    // A fourth writer's, measured on this corpus (0.75, 5 false alarms of
+    // 140); a corpus with two more writers did little better on it and
+    // worse on the others, and was left out (BENCHMARKS.md).
+    let fresh4 = eval_crisis(&engine, &held_out("fresh4-crisis.jsonl")).unwrap();
+    assert!(fresh4.recall >= 0.75, "{:?}", fresh4.missed);
+    assert!(fresh4.flagged.len() <= 5, "{:?}", fresh4.flagged);
     let patterns = eval_patterns(&engine, &held_out("unseen-patterns.jsonl")).unwrap();
     assert!(patterns.micro.precision >= 0.95, "{:?}", patterns.micro);
     assert!(patterns.micro.recall >= 0.89, "{:?}", patterns.micro);
