@@ -647,6 +647,38 @@ impl Commons {
         }
     }
 
+    /// The first requests of a push to `peer` (this node just took records
+    /// in and tells a few peers, see [`crate::sync_peers::PUSH_PEERS`]):
+    /// a sync message for each live document Automerge has something to
+    /// say about, straight away, without the `Docs` step of a catch-up
+    /// round, and from the sync states the last round or push with the
+    /// peer left (not fresh ones). So a peer whose heads we know is sent
+    /// the new changes in the first message (half a round trip), and a
+    /// document where nothing changed since costs nothing; a pair with no
+    /// state yet starts as a round would. A change lost on the peer's side
+    /// after we sent it (a failed commit, a restart) is not sent again by a
+    /// push, only by the next catch-up round, which starts both sides
+    /// fresh.
+    pub fn push_start(&mut self, peer: &str, now_ms: i64) -> Vec<SyncRequest> {
+        let keys: Vec<DocKey> = self
+            .docs
+            .keys()
+            .copied()
+            .filter(|k| !expired(*k, now_ms))
+            .collect();
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(message) = self.generate(peer, key) {
+                out.push(SyncRequest::Sync {
+                    commons: self.id.clone(),
+                    doc: key.to_string(),
+                    message,
+                });
+            }
+        }
+        out
+    }
+
     /// Forget a peer's sync states (it disconnected).
     pub fn peer_gone(&mut self, peer: &str) {
         self.sync_states.retain(|(p, _), _| p != peer);

@@ -69,6 +69,50 @@ fn gossip_and_sync_bring_every_record_to_every_node() {
     assert!(a.get(&late).is_some());
 }
 
+/// A push after a round: the pusher knows the peer's heads, so its first
+/// message carries the new record (no `Docs` step, no round trip before
+/// it); a document where nothing changed since costs no message at all;
+/// and with no state for the pair, a push still gets there in the usual
+/// exchange.
+#[test]
+fn a_push_carries_a_new_record_in_its_first_message() {
+    let (mut a, mut b) = (node(), node());
+    a.publish(attestation(1, 1, NOW - 1000).bytes(), NOW)
+        .unwrap();
+    sync_pair(&mut b, "b", &mut a, "a");
+    assert_eq!(b.accepted_count(), 1);
+    // Nothing new: nothing to push.
+    assert!(a.push_start("b", NOW).is_empty());
+    let (id, _) = a
+        .publish(attestation(1, 2, NOW - 500).bytes(), NOW)
+        .unwrap();
+    let first = a.push_start("b", NOW);
+    assert_eq!(first.len(), 1);
+    let reply = b.on_sync_request("a", first[0].clone(), NOW).unwrap();
+    assert!(b.get(&id).is_some(), "the first message carried it");
+    // The exchange then settles like any other.
+    let mut pending = a.on_sync_response("b", reply, NOW).unwrap();
+    for _ in 0..10 {
+        let Some(req) = pending.pop() else { break };
+        let resp = b.on_sync_request("a", req, NOW).unwrap();
+        pending.extend(a.on_sync_response("b", resp, NOW).unwrap());
+    }
+    assert!(pending.is_empty());
+    assert_eq!(a.accepted_ids(), b.accepted_ids());
+
+    // A pair with no state yet: the push is the start of an exchange that
+    // brings the record over.
+    let mut c = node();
+    let mut pending = a.push_start("c", NOW);
+    assert!(!pending.is_empty());
+    for _ in 0..10 {
+        let Some(req) = pending.pop() else { break };
+        let resp = c.on_sync_request("a", req, NOW).unwrap();
+        pending.extend(a.on_sync_response("c", resp, NOW).unwrap());
+    }
+    assert_eq!(c.accepted_ids(), a.accepted_ids());
+}
+
 #[test]
 fn a_restarted_node_keeps_its_accepted_state() {
     let dir = tempfile::tempdir().unwrap();

@@ -85,6 +85,13 @@ fn main() {
             .and_then(|i| args.get(i + 1))
             .and_then(|v| v.parse::<f64>().ok())
             .map(|secs| 0.1f64.powf(1.0 / secs.max(1.0))),
+        // Peers told of each record taken in by a round (the driver's
+        // `PUSH_PEERS` unless given; 0 turns it off).
+        push_peers: args
+            .iter()
+            .position(|a| a == "--push-peers")
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<usize>().ok()),
     });
     let started = std::time::Instant::now();
     match scenario {

@@ -45,7 +45,7 @@ use mirror_commons::governance::GovernanceRules;
 use mirror_commons::policy::{Action, Admission, PeerPolicy};
 use mirror_commons::record::{Kind, Record, RecordId};
 use mirror_commons::service::{Commons, GossipVerdict, SyncRejection, SyncRequest, SyncResponse};
-use mirror_commons::sync_peers::SyncPeers;
+use mirror_commons::sync_peers::{PUSH_PEERS, SyncPeers};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 use serde_json::{Map, Value, json};
@@ -111,6 +111,9 @@ pub struct Config {
     /// 0 by default; real daemons on a shared 2-core machine took about 10
     /// (README, Model against reality).
     pub processing_ms: i64,
+    /// Peers a node starts a round with when it accepts a record (by
+    /// gossip or sync) or publishes one (the driver's [`PUSH_PEERS`]; 0 turns it off).
+    pub push_peers: usize,
 }
 
 /// Process-wide defaults for [`Config::new`] (set once by the command line;
@@ -123,6 +126,8 @@ pub struct Defaults {
     /// Overrides the behaviour penalty's decay (P7, per second; the
     /// driver leaves libp2p's 0.2).
     pub behaviour_decay: Option<f64>,
+    /// Overrides [`PUSH_PEERS`].
+    pub push_peers: Option<usize>,
 }
 
 static DEFAULTS: OnceLock<Defaults> = OnceLock::new();
@@ -138,6 +143,7 @@ fn defaults() -> Defaults {
         sybil_spam: true,
         sybil_ihave: true,
         behaviour_decay: None,
+        push_peers: None,
     })
 }
 
@@ -182,6 +188,7 @@ impl Config {
                 m
             },
             processing_ms: 0,
+            push_peers: d.push_peers.unwrap_or(PUSH_PEERS),
         }
     }
 }
@@ -637,6 +644,49 @@ impl Sim {
             m.on_publish(node, mid, data.clone());
         }
         self.forward(node, None, mid, data);
+        self.push(node, None);
+    }
+
+    /// Rounds with a few peers that answer (or were not tried), after
+    /// `node` took a record in: they carry it where gossip may not.
+    fn push(&mut self, node: NodeId, from: Option<NodeId>) {
+        let n = self.config.push_peers;
+        if n == 0 || !self.nodes[node].online || self.nodes[node].role == Role::Sybil {
+            return;
+        }
+        let candidates: Vec<NodeId> = self.nodes[node]
+            .peers
+            .iter()
+            .copied()
+            .filter(|p| Some(*p) != from && self.passes(node, *p))
+            .collect();
+        let instant = self.instant();
+        let rng = &mut self.rng;
+        let chosen = self.nodes[node]
+            .sync
+            .push_targets(&candidates, n, instant, |k| rng.random_range(0..k.max(1)));
+        for peer in chosen {
+            self.start_push(node, peer);
+        }
+    }
+
+    /// A push: sync messages for every live document at once, no `Docs`
+    /// step (see `Commons::push_start`), timed out like a round.
+    fn start_push(&mut self, node: NodeId, peer: NodeId) {
+        let instant = self.instant();
+        let now = self.wall();
+        let name = self.nodes[peer].name.clone();
+        let reqs = self.nodes[node].core.push_start(&name, now);
+        if reqs.is_empty() {
+            return;
+        }
+        self.nodes[node].sync.started(&peer, instant);
+        for req in reqs {
+            self.send_request(node, peer, req);
+        }
+        let timeout = self.config.sync_timeout_ms;
+        let since = self.now;
+        self.schedule(timeout, Event::SyncTimeout { node, peer, since });
     }
 
     fn forward(&mut self, node: NodeId, except: Option<NodeId>, id: u64, data: Arc<[u8]>) {
@@ -711,6 +761,8 @@ impl Sim {
             GossipVerdict::Accept(rid) => {
                 self.note_arrival(to, rid);
                 self.forward(to, Some(from), id, data);
+                self.nodes[to].sync.heard(&from);
+                self.push(to, Some(from));
             }
             GossipVerdict::Ignore => {
                 // Gossipsub forgets ignored ids, so a copy that arrives
@@ -763,10 +815,13 @@ impl Sim {
     }
 
     /// After a sync message was applied: which published records arrived.
-    fn note_sync_arrivals(&mut self, node: NodeId, before: usize) {
+    fn note_sync_arrivals(&mut self, node: NodeId, peer: NodeId, before: usize) {
         if self.nodes[node].core.accepted_count() == before {
             return;
         }
+        // What came by sync goes on to a few peers too, so a record that
+        // gossip left behind spreads along links that answer.
+        self.push(node, Some(peer));
         let now = self.now;
         for p in &mut self.published {
             if !p.arrived.contains_key(&node) && self.nodes[node].core.contains(&p.id) {
@@ -874,7 +929,10 @@ impl Sim {
         let from_name = self.nodes[from].name.clone();
         let before = self.nodes[to].core.accepted_count();
         let resp = match self.nodes[to].core.on_sync_request(&from_name, req, now) {
-            Ok(r) => r,
+            Ok(r) => {
+                self.nodes[to].sync.heard(&from);
+                r
+            }
             Err(e) => {
                 self.on_sync_rejection(to, from, &e);
                 SyncResponse::Refused {
@@ -882,7 +940,7 @@ impl Sim {
                 }
             }
         };
-        self.note_sync_arrivals(to, before);
+        self.note_sync_arrivals(to, from, before);
         self.nodes[to].sent_bytes += response_bytes(&resp);
         let d = self.delay(from, to);
         self.schedule(
@@ -906,7 +964,7 @@ impl Sim {
         let before = self.nodes[to].core.accepted_count();
         match self.nodes[to].core.on_sync_response(&from_name, resp, now) {
             Ok(more) => {
-                self.note_sync_arrivals(to, before);
+                self.note_sync_arrivals(to, from, before);
                 for req in more {
                     self.send_request(to, from, req);
                 }
@@ -990,6 +1048,17 @@ impl Sim {
                     }
                 }
             }
+        }
+        if let Some(path) = std::env::var_os("SIM_DUMP") {
+            let mut out = String::new();
+            for (i, p) in self.published.iter().enumerate() {
+                for (&n, &t) in &p.arrived {
+                    if n < honest {
+                        out.push_str(&format!("{i} {} {n} {}\n", p.at, t - p.at));
+                    }
+                }
+            }
+            let _ = std::fs::write(path, out);
         }
         latencies.sort_unstable();
         let pct = |q: f64| -> i64 {

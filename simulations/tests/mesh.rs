@@ -77,3 +77,31 @@ fn an_eclipsed_online_target_still_receives_every_record() {
     assert!(r.attacked.identical_sets);
     assert_eq!(r.attacked.honest_bans, 0);
 }
+
+#[test]
+fn pushes_keep_the_p99_within_twice_no_attack_under_withholding_sybils() {
+    // 50 honest nodes, 200 Sybils dialling 8 each (about 32 Sybil links a
+    // node, the ratio of 1,000 honest nodes to 4,000 Sybils), cold boot:
+    // meshes fill with Sybils that forward nothing and lie by IHAVE.
+    let mut c = mesh(1, 50);
+    c.sybil_spam = false;
+    let (base, attacked) = scenarios::sybils_with(c.clone(), 200, 20);
+    assert_eq!(attacked.delivery_pct, 100.0, "{attacked:?}");
+    assert!(attacked.identical_sets, "{attacked:?}");
+    assert_eq!(attacked.honest_bans, 0, "{attacked:?}");
+    assert!(
+        attacked.p99_ms <= 2 * base.p99_ms,
+        "p99 {} against {} without attack",
+        attacked.p99_ms,
+        base.p99_ms
+    );
+    // Without pushes the same run waits for sync ticks (seconds).
+    c.push_peers = 0;
+    let (base, attacked) = scenarios::sybils_with(c, 200, 20);
+    assert!(
+        attacked.p99_ms > 10 * base.p99_ms,
+        "p99 {} against {} without attack",
+        attacked.p99_ms,
+        base.p99_ms
+    );
+}

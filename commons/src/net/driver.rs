@@ -23,7 +23,7 @@ use super::behaviour::{
 use super::{BanReason, BannedPeer, Command, NetConfig, NetError, PeerInfo};
 use crate::policy::{Action, Admission, BanCause, PeerPolicy};
 use crate::service::{Commons, GossipVerdict, SyncRejection, SyncRequest, SyncResponse};
-use crate::sync_peers::SyncPeers;
+use crate::sync_peers::{PUSH_PEERS, SyncPeers};
 
 /// How long `spawn` waits for the listen addresses to be bound.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -348,6 +348,7 @@ impl Driver {
                 tracing::warn!(record = %id, error = %e, "published but not gossiped; sync will carry it")
             }
         }
+        self.push(None);
         Ok(id)
     }
 
@@ -581,6 +582,8 @@ impl Driver {
             GossipVerdict::Accept(id) => {
                 tracing::debug!(record = %id, "accepted");
                 self.report(&message_id, &source, MessageAcceptance::Accept);
+                self.sync_peers.heard(&source);
+                self.push(Some(source));
             }
             GossipVerdict::Ignore => {
                 self.report(&message_id, &source, MessageAcceptance::Ignore);
@@ -624,12 +627,23 @@ impl Driver {
             return;
         }
         let peer_s = peer.to_string();
-        let result = {
+        let (result, took_in) = {
             let now = (self.clock)();
-            blocking(|| lock(&self.commons).on_sync_request(&peer_s, request, now))
+            blocking(|| {
+                let mut commons = lock(&self.commons);
+                let before = commons.accepted_count();
+                let result = commons.on_sync_request(&peer_s, request, now);
+                (result, commons.accepted_count() > before)
+            })
         };
         match result {
-            Ok(response) => self.send_response(channel, response),
+            Ok(response) => {
+                self.sync_peers.heard(&peer);
+                self.send_response(channel, response);
+                if took_in {
+                    self.push(Some(peer));
+                }
+            }
             Err(e) => {
                 let refused = SyncResponse::Refused {
                     reason: e.reason().to_string(),
@@ -672,14 +686,22 @@ impl Driver {
         }
         self.sync_peers.answered(&peer, Instant::now());
         let peer_s = peer.to_string();
-        let result = {
+        let (result, took_in) = {
             let now = (self.clock)();
-            blocking(|| lock(&self.commons).on_sync_response(&peer_s, response, now))
+            blocking(|| {
+                let mut commons = lock(&self.commons);
+                let before = commons.accepted_count();
+                let result = commons.on_sync_response(&peer_s, response, now);
+                (result, commons.accepted_count() > before)
+            })
         };
         match result {
             Ok(follow_ups) => {
                 for request in follow_ups {
                     self.send_sync(peer, request);
+                }
+                if took_in {
+                    self.push(Some(peer));
                 }
             }
             Err(e) => self.on_sync_rejection(peer, &e),
@@ -784,6 +806,53 @@ impl Driver {
         for peer in chosen {
             self.start_sync(peer);
         }
+    }
+
+    /// Rounds with [`PUSH_PEERS`] peers that answer (or were not tried),
+    /// after records came in by gossip or sync (`from` the peer that sent
+    /// them, who has them) or one was published here: they carry it over links gossipsub's mesh may not
+    /// use (see [`SyncPeers::push_targets`]).
+    fn push(&mut self, from: Option<PeerId>) {
+        let idle: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(peer, p)| {
+                p.in_flight == 0 && Some(**peer) != from && !self.banned.contains_key(*peer)
+            })
+            .map(|(peer, _)| *peer)
+            .collect();
+        let chosen = self
+            .sync_peers
+            .push_targets(&idle, PUSH_PEERS, Instant::now(), random_below);
+        for peer in chosen {
+            self.start_push(peer);
+        }
+    }
+
+    /// A push to `peer`: a sync message for every live document at once,
+    /// without the `Docs` step (see [`Commons::push_start`]), unless a
+    /// round with it is running.
+    fn start_push(&mut self, peer: PeerId) {
+        if self.stopping || self.banned.contains_key(&peer) {
+            return;
+        }
+        match self.peers.get(&peer) {
+            Some(p) if p.in_flight == 0 => {}
+            _ => return,
+        }
+        let peer_s = peer.to_string();
+        let requests = {
+            let now = (self.clock)();
+            blocking(|| lock(&self.commons).push_start(&peer_s, now))
+        };
+        if requests.is_empty() {
+            return;
+        }
+        tracing::debug!(%peer, docs = requests.len(), "push started");
+        for request in requests {
+            self.send_sync(peer, request);
+        }
+        self.sync_peers.started(&peer, Instant::now());
     }
 
     /// Start rounds with the `n` best idle peers.
