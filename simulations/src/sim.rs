@@ -1049,17 +1049,6 @@ impl Sim {
                 }
             }
         }
-        if let Some(path) = std::env::var_os("SIM_DUMP") {
-            let mut out = String::new();
-            for (i, p) in self.published.iter().enumerate() {
-                for (&n, &t) in &p.arrived {
-                    if n < honest {
-                        out.push_str(&format!("{i} {} {n} {}\n", p.at, t - p.at));
-                    }
-                }
-            }
-            let _ = std::fs::write(path, out);
-        }
         latencies.sort_unstable();
         let pct = |q: f64| -> i64 {
             if latencies.is_empty() {
