@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::bundle::{self, BundleError, ExportOptions};
-use crate::home::Home;
-use crate::model::Keyed;
+use crate::home::{Home, SecretKey};
+use crate::model::{Id, Identity, Keyed, Timestamp};
 use crate::store::backup::{self, BackupFile};
 use crate::store::integrity::{self, PageCheck, Problem};
 use crate::store::{Batch, Store, StoreError};
@@ -103,6 +103,59 @@ pub struct SalvageReport {
     pub backup: Option<PathBuf>,
 }
 
+/// Rebuild each identity the salvaged records point at whose own record
+/// was lost, from its key file: the id and the public key are what the
+/// records and the key need, and a lost identity record (a few dozen bytes
+/// on one page) would otherwise take every reflection with it. Its name
+/// is gone; it is named "restored" and the report says so. An identity
+/// with no readable key file stays lost, and its records with it.
+fn restore_identities(home: &Home, s: &mut integrity::Salvaged) {
+    let have: HashSet<Id> = s.batch.identities.iter().map(|i| i.id).collect();
+    let mut wanted: Vec<(Id, Timestamp)> = Vec::new();
+    let referenced = s
+        .batch
+        .reflections
+        .iter()
+        .map(|r| (r.identity_id, Some(r.created_at)))
+        .chain(s.batch.threads.iter().map(|t| (t.identity_id, None)))
+        .chain(s.batch.tensions.iter().map(|t| (t.identity_id, None)));
+    for (id, at) in referenced {
+        if have.contains(&id) {
+            continue;
+        }
+        match wanted.iter_mut().find(|(w, _)| *w == id) {
+            Some((_, first)) => {
+                if let Some(at) = at
+                    && at < *first
+                {
+                    *first = at;
+                }
+            }
+            None => wanted.push((id, at.unwrap_or_else(Timestamp::now))),
+        }
+    }
+    for (id, created_at) in wanted {
+        let path = home.key_path(id);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let Ok(key) = SecretKey::from_file_text(&text, &path) else {
+            continue;
+        };
+        s.batch.identities.push(Identity {
+            id,
+            name: "restored".into(),
+            public_key: key.public_key(),
+            created_at,
+        });
+        s.lost.push(Problem {
+            table: "identities",
+            key: Some(id.to_string()),
+            reason: "its record was unreadable; rebuilt from its key file so its writing is kept (its name was lost: it is now \"restored\")".into(),
+        });
+    }
+}
+
 /// Records of `backup` whose ids the salvaged batch lacks, added to it.
 fn fill_from(batch: &mut Batch, backup: Batch) -> u64 {
     fn add<R: Keyed>(ours: &mut Vec<R>, theirs: Vec<R>) -> u64 {
@@ -163,7 +216,7 @@ pub fn salvage(home: &Home, out: &Path, with_backup: bool) -> Result<SalvageRepo
         });
     }
     let mut salvaged = match Store::open_for_inspection(&db) {
-        Ok(inspection) => inspection.store.salvage(),
+        Ok(inspection) => inspection.store.salvage_unpruned(),
         Err(StoreError::InUse { path }) => return Err(StoreError::InUse { path }.into()),
         // Not even openable (a damaged header or root): what is left is
         // the values themselves, found in the raw file.
@@ -205,8 +258,11 @@ pub fn salvage(home: &Home, out: &Path, with_backup: bool) -> Result<SalvageRepo
             }
         }
     }
-    // Records from the backup may complete references; drop what still
-    // dangles, naming it.
+    // An identity whose own record is unreadable is rebuilt from its key
+    // file, so the writing that points at it is kept; records from the
+    // backup may complete other references; drop what still dangles,
+    // naming it.
+    restore_identities(home, &mut salvaged);
     salvaged.prune();
     let saved = salvaged.batch.counts();
     let bundle_out = out

@@ -558,6 +558,16 @@ impl Store {
     /// values ([`scan_file`]): a damaged branch page hides every record under
     /// it from the walk, though their bytes are whole.
     pub fn salvage(&self) -> Salvaged {
+        let mut salvaged = self.salvage_unpruned();
+        prune_dangling(&mut salvaged);
+        salvaged
+    }
+
+    /// [`Store::salvage`] before records whose parent is missing are
+    /// dropped: for a caller that can rebuild a parent first (the doctor
+    /// rebuilds an identity from its key file), then calls
+    /// [`Salvaged::prune`].
+    pub fn salvage_unpruned(&self) -> Salvaged {
         let mut salvaged = self.read_tolerant();
         if !salvaged.lost.is_empty()
             && let Some(path) = &self.path
@@ -569,7 +579,6 @@ impl Store {
                 .lost
                 .retain(|p| p.key.as_ref().is_none_or(|k| !recovered.contains(k)));
         }
-        prune_dangling(&mut salvaged);
         salvaged
     }
 
