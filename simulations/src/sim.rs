@@ -673,20 +673,10 @@ impl Sim {
     /// A push: sync messages for every live document at once, no `Docs`
     /// step (see `Commons::push_start`), timed out like a round.
     fn start_push(&mut self, node: NodeId, peer: NodeId) {
-        let instant = self.instant();
         let now = self.wall();
         let name = self.nodes[peer].name.clone();
         let reqs = self.nodes[node].core.push_start(&name, now);
-        if reqs.is_empty() {
-            return;
-        }
-        self.nodes[node].sync.started(&peer, instant);
-        for req in reqs {
-            self.send_request(node, peer, req);
-        }
-        let timeout = self.config.sync_timeout_ms;
-        let since = self.now;
-        self.schedule(timeout, Event::SyncTimeout { node, peer, since });
+        self.open_round(node, peer, reqs);
     }
 
     fn forward(&mut self, node: NodeId, except: Option<NodeId>, id: u64, data: Arc<[u8]>) {
@@ -870,11 +860,22 @@ impl Sim {
     }
 
     fn start_round(&mut self, node: NodeId, peer: NodeId) {
-        let instant = self.instant();
-        self.nodes[node].sync.started(&peer, instant);
         let name = self.nodes[peer].name.clone();
         let req = self.nodes[node].core.sync_start(&name);
-        self.send_request(node, peer, req);
+        self.open_round(node, peer, vec![req]);
+    }
+
+    /// Send a round's (or a push's) first requests and time it out as
+    /// the driver's request timeout would; nothing to send opens nothing.
+    fn open_round(&mut self, node: NodeId, peer: NodeId, reqs: Vec<SyncRequest>) {
+        if reqs.is_empty() {
+            return;
+        }
+        let instant = self.instant();
+        self.nodes[node].sync.started(&peer, instant);
+        for req in reqs {
+            self.send_request(node, peer, req);
+        }
         let timeout = self.config.sync_timeout_ms;
         let since = self.now;
         self.schedule(timeout, Event::SyncTimeout { node, peer, since });

@@ -763,12 +763,8 @@ impl Driver {
 
     /// Begin a catch-up round with `peer`, unless one is still running.
     fn start_sync(&mut self, peer: PeerId) {
-        if self.stopping || self.banned.contains_key(&peer) {
+        if !self.can_start(&peer) {
             return;
-        }
-        match self.peers.get(&peer) {
-            Some(p) if p.in_flight == 0 => {}
-            _ => return,
         }
         let peer_s = peer.to_string();
         let request = blocking(|| lock(&self.commons).sync_start(&peer_s));
@@ -780,13 +776,24 @@ impl Driver {
     /// Connected peers with no round running, ranked by the sync policy
     /// (answered or untried first, then those with misses).
     fn ranked_idle_peers(&mut self) -> Vec<PeerId> {
-        let idle: Vec<PeerId> = self
-            .peers
+        let idle = self.idle_peers();
+        self.sync_peers.rank(&idle, Instant::now(), random_below)
+    }
+
+    /// Connected peers not banned and with no request of ours in flight.
+    fn idle_peers(&self) -> Vec<PeerId> {
+        self.peers
             .iter()
             .filter(|(peer, p)| p.in_flight == 0 && !self.banned.contains_key(*peer))
             .map(|(peer, _)| *peer)
-            .collect();
-        self.sync_peers.rank(&idle, Instant::now(), random_below)
+            .collect()
+    }
+
+    /// Whether a round (or a push) with `peer` may begin now.
+    fn can_start(&self, peer: &PeerId) -> bool {
+        !self.stopping
+            && !self.banned.contains_key(peer)
+            && self.peers.get(peer).is_some_and(|p| p.in_flight == 0)
     }
 
     /// The tick's rounds: every idle peer in good standing (no unforgiven
@@ -813,14 +820,8 @@ impl Driver {
     /// them, who has them) or one was published here: they carry it over links gossipsub's mesh may not
     /// use (see [`SyncPeers::push_targets`]).
     fn push(&mut self, from: Option<PeerId>) {
-        let idle: Vec<PeerId> = self
-            .peers
-            .iter()
-            .filter(|(peer, p)| {
-                p.in_flight == 0 && Some(**peer) != from && !self.banned.contains_key(*peer)
-            })
-            .map(|(peer, _)| *peer)
-            .collect();
+        let mut idle = self.idle_peers();
+        idle.retain(|p| Some(*p) != from);
         let chosen = self
             .sync_peers
             .push_targets(&idle, PUSH_PEERS, Instant::now(), random_below);
@@ -833,12 +834,8 @@ impl Driver {
     /// without the `Docs` step (see [`Commons::push_start`]), unless a
     /// round with it is running.
     fn start_push(&mut self, peer: PeerId) {
-        if self.stopping || self.banned.contains_key(&peer) {
+        if !self.can_start(&peer) {
             return;
-        }
-        match self.peers.get(&peer) {
-            Some(p) if p.in_flight == 0 => {}
-            _ => return,
         }
         let peer_s = peer.to_string();
         let requests = {
