@@ -260,18 +260,27 @@ fn unseen_sets_do_not_slide_back() {
     // this set in view (BENCHMARKS.md), so it guards what they catch.
     assert_eq!(crisis.recall, 1.0, "{:?}", crisis.missed);
     assert!(crisis.look_alike_rate <= 0.05, "{:?}", crisis.flagged);
-    // A third writer's fresh set, measured once before and once after the
-    // corpus of writers A and B joined (0.64 then 0.74, BENCHMARKS.md); spent
-    // now, it guards that figure and its false alarms (5 of 140).
-    let fresh3 = eval_crisis(&engine, &held_out("fresh3-crisis.jsonl")).unwrap();
-    assert!(fresh3.recall >= 0.74, "{:?}", fresh3.missed);
-    assert!(fresh3.flagged.len() <= 5, "{:?}", fresh3.flagged);
-    // A fourth writer's, measured on this corpus (0.75, 5 false alarms of
-    // 140); a corpus with two more writers did little better on it and
-    // worse on the others, and was left out (BENCHMARKS.md).
-    let fresh4 = eval_crisis(&engine, &held_out("fresh4-crisis.jsonl")).unwrap();
-    assert!(fresh4.recall >= 0.75, "{:?}", fresh4.missed);
-    assert!(fresh4.flagged.len() <= 5, "{:?}", fresh4.flagged);
+    // Fresh sets 3, 4 and 5 (third, fourth and fifth writers) were
+    // measured as held-out sets (0.74, 0.75, and 0.76 then 0.79 after sets
+    // 3 and 4 joined the scorer's corpus; BENCHMARKS.md). Spent since: the
+    // floor's rules for the classes they missed were written from them, so
+    // they guard what was learned.
+    for (name, floor) in [
+        ("fresh3-crisis.jsonl", 0.95),
+        ("fresh4-crisis.jsonl", 0.95),
+        ("fresh5-crisis.jsonl", 0.95),
+    ] {
+        let fresh = eval_crisis(&engine, &held_out(name)).unwrap();
+        assert!(fresh.recall >= floor, "{name}: {:?}", fresh.missed);
+        assert!(fresh.flagged.len() <= 8, "{name}: {:?}", fresh.flagged);
+    }
+    // A sixth writer's, measured on the engine before sets 3 and 4 joined
+    // the corpus (0.75), after (0.77), and after the rules above (0.77, 7
+    // false alarms of 140): nothing was developed on it, but it has been
+    // read three times, so it guards the figure rather than estimating it.
+    let fresh6 = eval_crisis(&engine, &held_out("fresh6-crisis.jsonl")).unwrap();
+    assert!(fresh6.recall >= 0.77, "{:?}", fresh6.missed);
+    assert!(fresh6.flagged.len() <= 7, "{:?}", fresh6.flagged);
     let patterns = eval_patterns(&engine, &held_out("unseen-patterns.jsonl")).unwrap();
     assert!(patterns.micro.precision >= 0.95, "{:?}", patterns.micro);
     assert!(patterns.micro.recall >= 0.89, "{:?}", patterns.micro);

@@ -101,6 +101,62 @@ fn everyday_context_does_not_cancel_risk() {
     }
 }
 
+/// The classes the floor gained from the spent fresh sets, in new words:
+/// lying in wait with a weapon, a parent's weapon, looking up a method,
+/// hidden self-harm, "nobody would notice", a child in danger.
+#[test]
+fn indirect_classes_are_caught() {
+    let cases = [
+        (
+            "I know where he parks after his shift. The bat is already in my boot.",
+            "danger",
+        ),
+        (
+            "They laughed at me again. I'm bringing my dad's knife on Monday.",
+            "danger",
+        ),
+        (
+            "Je sais où il habite maintenant. Demain je prends le fusil de mon père.",
+            "danger",
+        ),
+        (
+            "Ya sé a qué hora sale del gimnasio. Lo espero con la navaja.",
+            "danger",
+        ),
+        (
+            "Looked up which bridge is high enough. Sunday, early, before anyone is up.",
+            "suicide",
+        ),
+        (
+            "Combien de cachets il faut, j'ai cherché. J'en ai assez dans le tiroir, j'y vais vendredi.",
+            "suicide",
+        ),
+        (
+            "Nobody would notice if I stopped turning up. Not for weeks.",
+            "suicide",
+        ),
+        (
+            "Se eu sumisse ninguém ia perceber, sinceramente.",
+            "suicide",
+        ),
+        (
+            "Twenty-three days clean and tonight I got the box out again.",
+            "self_harm",
+        ),
+        (
+            "Hab heute den Kopf gegen die Wand geschlagen, bis es still wurde.",
+            "self_harm",
+        ),
+        (
+            "The little boy upstairs got locked out again at 2am in the cold, no shoes.",
+            "danger",
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(kind(text).as_deref(), Some(want), "{text}");
+    }
+}
+
 #[test]
 fn look_alikes_stay_ordinary_entries() {
     let cases = [
@@ -118,6 +174,9 @@ fn look_alikes_stay_ordinary_entries() {
         "Este calor me está matando.",
         "Este trânsito ainda me mata.",
         "Felt low all day and cried on the bus.",
+        "Made a list of everyone to invite to the barbecue and where they all sit.",
+        "Me corté con el cuchillo del pan preparando las tostadas, nada grave.",
+        "Counted my clean days at the gym: forty in a row, new record.",
     ];
     for text in cases {
         assert_eq!(kind(text), None, "{text}");
