@@ -932,3 +932,46 @@ async fn a_recurring_pattern_is_named_at_milestones_not_every_time() {
     };
     assert_eq!(named, [false, false, true, false, true, false], "{named:?}");
 }
+
+/// Someone else's words are theirs: a parent's quoted "always" is not
+/// counted as the writer's all-or-nothing thinking, and a grief entry gets
+/// no count of entries or patterns beside it.
+#[tokio::test]
+async fn reported_words_are_not_counted_and_grief_gets_no_history_line() {
+    let f = fixture();
+    // Written for this test.
+    let (outcome, _) = reflect(
+        &f,
+        None::<&AnyAdapter>,
+        "Mum said I would never finish anything. Handed in the thesis today.",
+    )
+    .await;
+    assert!(
+        !outcome
+            .run
+            .patterns
+            .contains(&"absolute_thinking".to_string()),
+        "{:?}",
+        outcome.run.patterns
+    );
+    for day in ["Monday", "Tuesday"] {
+        let text =
+            format!("{day}: the bus was late again and I always miss the start of everything.");
+        reflect(&f, None::<&AnyAdapter>, &text).await;
+    }
+    // The third entry with the pattern: a milestone, but a grieving one.
+    let (outcome, _) = reflect(
+        &f,
+        None::<&AnyAdapter>,
+        "Grandad died on Sunday. I always thought there would be one more summer at the allotment. I miss him so much.",
+    )
+    .await;
+    assert!(
+        outcome
+            .run
+            .patterns
+            .contains(&"absolute_thinking".to_string())
+    );
+    let answer = &outcome.mirrorback.text;
+    assert!(!answer.contains("of your recent entries"), "{answer}");
+}

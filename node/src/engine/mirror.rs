@@ -1044,8 +1044,9 @@ impl Compose<'_> {
             parts.push(f);
         }
 
-        // 3. History.
-        if let Some(h) = self.history_line() {
+        // 3. History: not beside grief, where a count of entries or a
+        // pattern's recurrence reads as bookkeeping of a loss.
+        if !tender && let Some(h) = self.history_line() {
             parts.push(h);
         }
 

@@ -527,9 +527,19 @@ impl Engine {
 
     fn find_patterns(&self, doc: &Doc, lang: &str) -> Vec<PatternMatch> {
         let mut found = Vec::new();
+        // Someone else's words hold their patterns, not the writer's: not
+        // counted, named or reflected as the writer's own. Except an
+        // obligation: one that others place on the writer is the writer's
+        // pressure ("Mum says I have to visit more").
+        let reported = doc.reported(&self.words);
         for (name, rules) in &self.patterns {
             for rule in rules.iter().filter(|r| r.lang == lang) {
                 for range in doc.rule_matches(&self.words, rule) {
+                    if name != "obligation_language"
+                        && reported.get(range.start).copied().unwrap_or(false)
+                    {
+                        continue;
+                    }
                     let span = doc.span(range.clone());
                     found.push(PatternMatch {
                         pattern: name.clone(),

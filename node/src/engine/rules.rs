@@ -398,6 +398,71 @@ impl<'a> Doc<'a> {
         self.text[self.sentences[self.sentence[token]].clone()].trim()
     }
 
+    /// For each token, whether it lies in someone else's words: inside
+    /// quotation marks, or what a third person is reported to have said
+    /// ("Dad said I'd never…", "my boss keeps saying we must…"), from the
+    /// verb to the end of the sentence or to a clause break after which the
+    /// writer speaks again (", and I…").
+    pub fn reported(&self, words: &Words) -> Vec<bool> {
+        let n = self.tokens.len();
+        let mut out = vec![false; n];
+        for quoted in quotations(self.text) {
+            for (i, t) in self.tokens.iter().enumerate() {
+                if t.span.start >= quoted.start && t.span.end <= quoted.end {
+                    out[i] = true;
+                }
+            }
+        }
+        for v in 0..n {
+            if !REPORTING.contains(&self.tokens[v].norm.as_str()) {
+                continue;
+            }
+            // "keeps saying": the subject is found from the helper verb.
+            let helper = v > 0
+                && !self.sentence_start[v]
+                && matches!(self.tokens[v - 1].norm.as_str(), "keeps" | "kept" | "keep");
+            let third = self.about_someone_else(words, v)
+                || (helper && self.about_someone_else(words, v - 1));
+            if !third {
+                continue;
+            }
+            // What they said follows the verb; the clause's subject and its
+            // adverbs are the writer's words about them ("everyone says
+            // so" is the writer's "everyone").
+            let object = matches!(
+                self.tokens[v].norm.as_str(),
+                "told" | "tells" | "telling" | "warned" | "warns" | "reminded" | "reminds"
+            ) && self.tokens.get(v + 1).is_some_and(|t| {
+                matches!(
+                    t.norm.as_str(),
+                    "me" | "him"
+                        | "her"
+                        | "them"
+                        | "us"
+                        | "everyone"
+                        | "everybody"
+                        | "people"
+                        | "anyone"
+                )
+            });
+            let start = if object { v + 2 } else { v + 1 };
+            let mut end = start;
+            while end < n && !self.sentence_start[end] {
+                let writer_again = self.clause_break[end]
+                    && (end..(end + 3).min(n))
+                        .any(|k| Words::has(&words.first_person, self.tokens[k].norm.as_str()));
+                if writer_again {
+                    break;
+                }
+                end += 1;
+            }
+            for slot in &mut out[start..end] {
+                *slot = true;
+            }
+        }
+        out
+    }
+
     /// Whether the clause a cue at `i` sits in is about someone else ("the
     /// staff are lovely", "he's been struggling"): their feeling, not the
     /// writer's.
@@ -560,6 +625,50 @@ enum Subject {
     None,
 }
 
+/// Verbs that report what someone said.
+const REPORTING: &[&str] = &[
+    "said", "says", "saying", "told", "tells", "telling", "insists", "insisted", "warned", "warns",
+    "yelled", "shouted", "reminded", "reminds", "texted", "claims", "claimed",
+];
+
+/// Byte ranges of the quotations in `text`, marks included: “…”, «…», „…“,
+/// "…", ‘…’ and '…' (an apostrophe, a quote mark between two letters, opens
+/// and closes nothing).
+fn quotations(text: &str) -> Vec<Range<usize>> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let letter = |k: Option<&(usize, char)>| k.is_some_and(|(_, c)| c.is_alphanumeric());
+    let mut out = Vec::new();
+    let mut open: Option<(usize, char)> = None;
+    for (k, &(at, c)) in chars.iter().enumerate() {
+        let before = k.checked_sub(1).and_then(|j| chars.get(j));
+        let after = chars.get(k + 1);
+        let apostrophe = matches!(c, '\'' | '’') && letter(before) && letter(after);
+        if apostrophe {
+            continue;
+        }
+        match open {
+            Some((from, close)) if c == close => {
+                out.push(from..at + c.len_utf8());
+                open = None;
+            }
+            Some(_) => {}
+            None => {
+                let close = match c {
+                    '"' => '"',
+                    '“' => '”',
+                    '«' => '»',
+                    '„' => '“',
+                    '‘' => '’',
+                    '\'' if !letter(before) => '\'',
+                    _ => continue,
+                };
+                open = Some((at, close));
+            }
+        }
+    }
+    out
+}
+
 fn subject_allows(rule: SubjectRule, subject: Subject) -> bool {
     match rule {
         SubjectRule::Any => true,
@@ -596,6 +705,42 @@ mod tests {
         assert!(!doc.matches(&w, &compile_phrase("<name>"), 0));
         // "need" is not a past tense.
         assert!(!w.is_past("need"));
+    }
+
+    #[test]
+    fn someone_elses_words_are_marked_as_theirs() {
+        let w = words();
+        let marked = |text: &str| -> Vec<String> {
+            let doc = Doc::new(text);
+            let r = doc.reported(&w);
+            doc.tokens
+                .iter()
+                .zip(r)
+                .filter(|(_, r)| *r)
+                .map(|(t, _)| t.norm.clone())
+                .collect()
+        };
+        assert_eq!(
+            marked("Dad always said I'd never amount to anything. I got the job."),
+            ["i'd", "never", "amount", "to", "anything"]
+        );
+        assert_eq!(marked("Everyone says so."), ["so"]);
+        // Whom they told is the writer's word; what they told them is theirs.
+        assert_eq!(
+            marked("Mum tells everyone at church I'm perfect."),
+            ["at", "church", "i'm", "perfect"]
+        );
+        assert!(marked("My boss keeps saying we must be perfect.").contains(&"must".to_string()));
+        assert!(
+            marked("Mum said 'you always give up' and I laughed.").contains(&"always".to_string())
+        );
+        // The writer speaking again after a clause break is the writer.
+        let again = marked("He told me I never listen, and I always do.");
+        assert!(again.contains(&"never".to_string()));
+        assert!(!again.contains(&"always".to_string()), "{again:?}");
+        // The writer's own words, and apostrophes, are not someone else's.
+        assert!(marked("I always give up, I said to myself.").is_empty());
+        assert!(marked("I can't stop, it's always like this.").is_empty());
     }
 
     #[test]
