@@ -151,6 +151,11 @@ fn indirect_classes_are_caught() {
             "The little boy upstairs got locked out again at 2am in the cold, no shoes.",
             "danger",
         ),
+        // A cover story is not an everyday scene.
+        (
+            "Bought razor blades and told myself they were for shaving. Long sleeves at work so nobody asks.",
+            "self_harm",
+        ),
     ];
     for (text, want) in cases {
         assert_eq!(kind(text).as_deref(), Some(want), "{text}");
@@ -177,6 +182,7 @@ fn look_alikes_stay_ordinary_entries() {
         "Made a list of everyone to invite to the barbecue and where they all sit.",
         "Me corté con el cuchillo del pan preparando las tostadas, nada grave.",
         "Counted my clean days at the gym: forty in a row, new record.",
+        "Chopping onions for the curry and the knife slipped. Told everyone I was fine, dinner saved.",
     ];
     for text in cases {
         assert_eq!(kind(text), None, "{text}");
