@@ -281,6 +281,12 @@ fn unseen_sets_do_not_slide_back() {
     let fresh6 = eval_crisis(&engine, &held_out("fresh6-crisis.jsonl")).unwrap();
     assert!(fresh6.recall >= 0.77, "{:?}", fresh6.missed);
     assert!(fresh6.flagged.len() <= 7, "{:?}", fresh6.flagged);
+    // A seventh writer's, mostly long entries: measured once before the
+    // scorer read long entries in windows (0.83, 38 of 120 false alarms,
+    // 30 of them among 80 long ordinary entries) and once after (0.82, 26).
+    let fresh7 = eval_crisis(&engine, &held_out("fresh7-crisis.jsonl")).unwrap();
+    assert!(fresh7.recall >= 0.81, "{:?}", fresh7.missed);
+    assert!(fresh7.flagged.len() <= 26, "{:?}", fresh7.flagged);
     let patterns = eval_patterns(&engine, &held_out("unseen-patterns.jsonl")).unwrap();
     assert!(patterns.micro.precision >= 0.95, "{:?}", patterns.micro);
     assert!(patterns.micro.recall >= 0.89, "{:?}", patterns.micro);

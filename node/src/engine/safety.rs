@@ -29,6 +29,31 @@ use mirror_governance::params::{LanguageSpec, Region, SafetySpec};
 use super::crisis_model::Scorer;
 use super::rules::{CompiledRule, Doc, PhraseSet, Words};
 
+/// An entry of more than this many words is long for the scorer.
+pub const LONG_ENTRY_WORDS: usize = 80;
+
+/// The scorer's threshold for a window of a long entry: a long entry holds
+/// many windows, and each is a chance for ordinary words to score.
+pub const LONG_SCORE_THRESHOLD: f64 = 0.8;
+
+/// How many consecutive sentences the trained scorer reads at once.
+pub const SCORE_WINDOW: usize = 3;
+
+/// The texts of every run of [`SCORE_WINDOW`] consecutive sentences of
+/// `doc` (the whole text when it has no more).
+fn windows<'a>(doc: &'a Doc) -> impl Iterator<Item = &'a str> + 'a {
+    let n = doc.sentences.len();
+    let last_start = n.saturating_sub(SCORE_WINDOW);
+    (0..=last_start).map(move |k| {
+        if n <= SCORE_WINDOW {
+            doc.text
+        } else {
+            let end = (k + SCORE_WINDOW).min(n) - 1;
+            &doc.text[doc.sentences[k].start..doc.sentences[end].end]
+        }
+    })
+}
+
 /// The kinds of acute risk, in the order the answer is chosen by when an
 /// entry shows several.
 pub const KINDS: &[&str] = &["danger", "abuse", "suicide", "self_harm", GENERAL];
@@ -146,8 +171,27 @@ impl CompiledSafety {
     /// threshold, and not in a look-alike's context (fiction, news, work on
     /// the topic, a recovered past) unless the entry says the risk is now.
     fn scored(&self, doc: &Doc, words: &Words) -> Option<Crisis> {
-        let score = Scorer::builtin().risk(doc.text);
-        if score < SCORE_THRESHOLD {
+        // The scorer was trained on entries of a few sentences, and its
+        // features are words present or not: over a long entry, ordinary
+        // words add up past the threshold (a fresh set's long ordinary
+        // entries: 30 of 80 given the crisis answer). A long entry is read
+        // in windows of a few sentences, one of which must score past a
+        // higher threshold; a short one is read whole, as before (a plan
+        // told across four short sentences needs all four).
+        let long = doc.len() > LONG_ENTRY_WORDS;
+        let score = if long {
+            windows(doc)
+                .map(|w| Scorer::builtin().risk(w))
+                .fold(0.0, f64::max)
+        } else {
+            Scorer::builtin().risk(doc.text)
+        };
+        let threshold = if long {
+            LONG_SCORE_THRESHOLD
+        } else {
+            SCORE_THRESHOLD
+        };
+        if score < threshold {
             return None;
         }
         // In a look-alike's context the score counts only when a sentence
@@ -353,6 +397,21 @@ pub fn answer(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn long_entries_are_scored_in_windows_of_sentences() {
+        let short = Doc::new("One. Two. Three.");
+        assert_eq!(windows(&short).collect::<Vec<_>>(), ["One. Two. Three."]);
+        let long = Doc::new("One. Two. Three. Four. Five.");
+        assert_eq!(
+            windows(&long).collect::<Vec<_>>(),
+            [
+                "One. Two. Three.",
+                "Two. Three. Four.",
+                "Three. Four. Five."
+            ]
+        );
+    }
+
     use super::*;
 
     #[test]
