@@ -341,27 +341,17 @@ fn main() {
 /// `mirror reflect` pays the load once per process.
 fn semantic_side_by_side(dir: &std::path::Path, engine: &Engine, long: &str, runs: usize) {
     use mirror_node::engine::SemanticSlot;
-    use mirror_node::engine::semantic::{ModelFiles, Semantic};
-    let read = |n: &str| std::fs::read(dir.join(n)).unwrap();
+    use mirror_node::engine::semantic::Semantic;
+    use mirror_node::home::read_model_dir;
     let mut load = vec![];
     for _ in 0..5 {
         let t = Instant::now();
-        let files = ModelFiles {
-            config: read("config.json"),
-            tokenizer: read("tokenizer.json"),
-            weights: read("model.safetensors"),
-        };
-        std::hint::black_box(Semantic::load(files).unwrap());
+        std::hint::black_box(Semantic::load(read_model_dir(dir).unwrap()).unwrap());
         load.push(t.elapsed());
     }
     let dir = dir.to_path_buf();
     let slot = SemanticSlot::new(move || {
-        let read = |n: &str| std::fs::read(dir.join(n)).map_err(|e| e.to_string());
-        let files = ModelFiles {
-            config: read("config.json")?,
-            tokenizer: read("tokenizer.json")?,
-            weights: read("model.safetensors")?,
-        };
+        let files = read_model_dir(&dir).map_err(|e| e.to_string())?;
         Semantic::load(files).map(Some).map_err(|e| e.to_string())
     });
     let with = Engine::genesis()

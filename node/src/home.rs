@@ -683,16 +683,7 @@ impl Home {
         if !self.embeddings_installed() {
             return Ok(None);
         }
-        let dir = self.embeddings_dir();
-        let read = |name: &str| {
-            let path = dir.join(name);
-            fs::read(&path).map_err(io(format!("reading {}", path.display())))
-        };
-        Ok(Some(crate::engine::semantic::ModelFiles {
-            config: read("config.json")?,
-            tokenizer: read("tokenizer.json")?,
-            weights: read("model.safetensors")?,
-        }))
+        read_model_dir(&self.embeddings_dir()).map(Some)
     }
 
     /// Remove the embedding model; whether there was one.
@@ -1302,6 +1293,21 @@ fn sync_dir(dir: &Path) -> Result<()> {
     fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io(format!("syncing {}", dir.display())))
+}
+
+/// The three files of an embedding model's directory (see
+/// [`crate::engine::semantic::MODEL_FILES`]), as they are: checking them is
+/// [`Home::install_embeddings`]'s part.
+pub fn read_model_dir(dir: &Path) -> Result<crate::engine::semantic::ModelFiles> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        fs::read(&path).map_err(io(format!("reading {}", path.display())))
+    };
+    Ok(crate::engine::semantic::ModelFiles {
+        config: read("config.json")?,
+        tokenizer: read("tokenizer.json")?,
+        weights: read("model.safetensors")?,
+    })
 }
 
 /// Write `bytes` to `path` so that readers see the old file or the new one,

@@ -34,12 +34,7 @@ fn model_dir() -> Option<PathBuf> {
 }
 
 fn files(dir: &Path) -> ModelFiles {
-    let read = |n: &str| std::fs::read(dir.join(n)).unwrap();
-    ModelFiles {
-        config: read("config.json"),
-        tokenizer: read("tokenizer.json"),
-        weights: read("model.safetensors"),
-    }
+    mirror_node::home::read_model_dir(dir).unwrap()
 }
 
 fn mirror(home: &Path, args: &[&str]) -> std::process::Output {
