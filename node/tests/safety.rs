@@ -101,6 +101,33 @@ fn everyday_context_does_not_cancel_risk() {
     }
 }
 
+/// A look-alike frames a whole short entry, but in a long one it reaches
+/// only the sentences beside it: a textbook in the morning does not make an
+/// evening's wish not to exist fiction.
+#[test]
+fn a_look_alike_reaches_the_sentences_beside_it_in_a_long_entry() {
+    let framed = "I'm reading a novel where the main character wants to die. It is slow going.";
+    assert_eq!(kind(framed), None, "{framed}");
+    let long = "Maths in the morning and I still haven't finished the book for English. \
+        Lunch was pasta again and Sam talked about his new bike for twenty minutes. \
+        Training got cancelled because of the rain, so I walked home the long way past the \
+        old cinema and the bakery that closed last year, and bought crisps at the corner shop. \
+        Mum made soup and asked about the exam and I said it went fine. \
+        Some nights I just want to die and I don't tell anyone. \
+        Then I watched two episodes of something and went to bed.";
+    assert!(long.split_whitespace().count() > 80);
+    assert!(kind(long).is_some(), "{long}");
+    let near = "Maths in the morning and I still haven't finished the homework for English. \
+        Lunch was pasta again and Sam talked about his new bike for twenty minutes. \
+        Training got cancelled because of the rain, so I walked home the long way past the \
+        old cinema and the bakery that closed last year, and bought crisps at the corner shop. \
+        Mum made soup and asked about the exam and I said it went fine. \
+        In the novel we are reading the girl says she wants to die, and the teacher made us write about it. \
+        Then I watched two episodes of something and went to bed.";
+    assert!(near.split_whitespace().count() > 80);
+    assert_eq!(kind(near), None, "{near}");
+}
+
 /// The classes the floor gained from the spent fresh sets, in new words:
 /// lying in wait with a weapon, a parent's weapon, looking up a method,
 /// hidden self-harm, "nobody would notice", a child in danger.

@@ -16,7 +16,9 @@
 //! three writers (the first; writer A as adults of 30 to 85; writer B as
 //! people of 14 to 29: each file's comment lines mark whose part is
 //! whose), and two held-out sets by two more writers (fresh sets 3 and 4)
-//! once they were measured and spent. A scorer over words learns its
+//! once they were measured and spent; two more wrote long entries
+//! (`crisis-long.txt`), which only the scorer for long entries learns
+//! from ([`Scorer::builtin_long`]). A scorer over words learns its
 //! writers' words, so another
 //! writer's corpus moved recall on a fresh writer's text more than any
 //! rule (BENCHMARKS.md). It is
@@ -38,7 +40,7 @@ use mirror_constitution::text::tokenize;
 mod train;
 
 use train::sigmoid;
-pub use train::{examples, features};
+pub use train::{examples, features, long_examples};
 
 /// The weights trained at build time (see `node/build.rs`).
 mod built {
@@ -57,6 +59,11 @@ const CORPUS: &[&str] = &[
     include_str!("../../eval/train/crisis-it.txt"),
     include_str!("../../eval/train/crisis-nl.txt"),
 ];
+
+/// Long entries (100 to 350 words), which only the long scorer learns
+/// from; see [`Scorer::builtin_long`].
+#[cfg(test)]
+const LONG_CORPUS: &str = include_str!("../../eval/train/crisis-long.txt");
 
 /// Words one of which an entry must hold before the model is asked (see
 /// the file's header): the model was trained on a few hundred lines and,
@@ -99,18 +106,36 @@ impl Scorer {
         }
     }
 
-    /// The built-in scorer: the weights trained at build time.
+    /// The built-in scorer for short entries, read whole: the weights
+    /// trained at build time.
     pub fn builtin() -> &'static Scorer {
         static SCORER: OnceLock<Scorer> = OnceLock::new();
-        SCORER.get_or_init(|| Scorer {
+        SCORER.get_or_init(|| Scorer::from_built(built::WEIGHTS, built::BIAS))
+    }
+
+    /// The built-in scorer for the windows of a long entry. It learns from
+    /// the same corpus plus long entries (`crisis-long.txt`), the ordinary
+    /// ones cut into windows as the check reads them: trained on short
+    /// entries alone, the scorer read an ordinary window of a letter, a
+    /// goodbye or an apology as risk (a fresh set's long ordinary entries:
+    /// 18 of 80 given the crisis answer). Short entries keep the scorer
+    /// that never saw those windows: with them, its scores on short
+    /// entries fell, and with them its recall (BENCHMARKS.md).
+    pub fn builtin_long() -> &'static Scorer {
+        static SCORER: OnceLock<Scorer> = OnceLock::new();
+        SCORER.get_or_init(|| Scorer::from_built(built::LONG_WEIGHTS, built::LONG_BIAS))
+    }
+
+    fn from_built(weights: &'static [(&'static str, f64)], bias: f64) -> Scorer {
+        Scorer {
             anchors: anchors(),
-            weights: built::WEIGHTS
+            weights: weights
                 .iter()
                 .map(|&(f, w)| (Cow::Borrowed(f), w))
                 .collect::<Vec<_>>()
                 .into(),
-            bias: built::BIAS,
-        })
+            bias,
+        }
     }
 
     fn weight(&self, feature: &str) -> Option<f64> {
@@ -199,6 +224,44 @@ mod tests {
             assert_eq!(f, g);
             assert_eq!(w.to_bits(), v.to_bits(), "{f}");
         }
+    }
+
+    #[test]
+    fn the_long_scorer_is_its_corpus_trained_bit_for_bit() {
+        let long = long_examples(LONG_CORPUS);
+        let ordinary = long.iter().filter(|e| !e.0).count();
+        let entries = examples(LONG_CORPUS).filter(|e| !e.0).count();
+        assert!(
+            ordinary > 2 * entries,
+            "cut into windows: {ordinary} / {entries}"
+        );
+        let again = Scorer::train(
+            CORPUS
+                .iter()
+                .flat_map(|c| examples(c))
+                .chain(long.iter().copied()),
+        );
+        let built = Scorer::builtin_long();
+        assert_eq!(built.bias.to_bits(), again.bias.to_bits());
+        assert_eq!(built.weights.len(), again.weights.len());
+        for ((f, w), (g, v)) in built.weights.iter().zip(again.weights.iter()) {
+            assert_eq!(f, g);
+            assert_eq!(w.to_bits(), v.to_bits(), "{f}");
+        }
+    }
+
+    #[test]
+    fn windows_of_an_ordinary_entry_are_three_sentences() {
+        let corpus = "- One. Two! Three? Four… Five.\n+ Risk one. Risk two. Risk three. Risk four.";
+        let got = long_examples(corpus);
+        assert_eq!(
+            got,
+            vec![
+                (false, "One. Two! Three?"),
+                (false, "Four… Five."),
+                (true, "Risk one. Risk two. Risk three. Risk four."),
+            ]
+        );
     }
 
     #[test]

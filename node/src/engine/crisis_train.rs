@@ -47,6 +47,57 @@ pub fn examples(corpus: &str) -> impl Iterator<Item = (bool, &str)> {
     })
 }
 
+/// Sentences a window of a long ordinary entry holds, as the crisis check
+/// reads a long entry (`safety::SCORE_WINDOW`).
+pub const WINDOW_SENTENCES: usize = 3;
+
+/// The examples of the long-entry corpus as the long scorer learns them:
+/// an ordinary entry (`-`) cut into windows of [`WINDOW_SENTENCES`]
+/// sentences, since the check reads a long entry window by window and
+/// every window of an ordinary entry is ordinary; an entry with acute risk
+/// (`+`) whole, since which of its windows holds the risk is not marked.
+pub fn long_examples(corpus: &str) -> Vec<(bool, &str)> {
+    let mut out = Vec::new();
+    for (label, text) in examples(corpus) {
+        if label {
+            out.push((label, text));
+            continue;
+        }
+        let sentences = sentences(text);
+        for chunk in sentences.chunks(WINDOW_SENTENCES) {
+            if let (Some(first), Some(last)) = (chunk.first(), chunk.last()) {
+                out.push((false, text[first.0..last.1].trim()));
+            }
+        }
+    }
+    out
+}
+
+/// Byte ranges of the sentences of `text`: ended by `.`, `!`, `?` or `…`
+/// before whitespace. Plainer than the engine's own splitter, which this
+/// file (shared with the build script) cannot name; a window here only
+/// needs to be a few sentences long.
+fn sentences(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let ends = matches!(c, '.' | '!' | '?' | '…')
+            && chars.peek().is_some_and(|(_, n)| n.is_whitespace());
+        if ends {
+            let end = i + c.len_utf8();
+            if !text[start..end].trim().is_empty() {
+                out.push((start, end));
+            }
+            start = end;
+        }
+    }
+    if !text[start..].trim().is_empty() {
+        out.push((start, text.len()));
+    }
+    out
+}
+
 pub fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }

@@ -39,6 +39,25 @@ pub const LONG_SCORE_THRESHOLD: f64 = 0.8;
 /// How many consecutive sentences the trained scorer reads at once.
 pub const SCORE_WINDOW: usize = 3;
 
+/// Sentences either side of a signal's own within which a look-alike (a
+/// novel, "years ago", a patient) colours it, in a long entry.
+pub const CONTEXT_SENTENCES: usize = 1;
+
+/// The tokens a look-alike colours a signal in sentence `at` from: the
+/// whole of a short entry, where a novel or a shift on the ward is the
+/// frame of every line; in a long one, the sentences within
+/// [`CONTEXT_SENTENCES`]. A whole long entry was too far: "i havent opened
+/// the book" for a chemistry test coloured "not existing anymore" two
+/// sentences on.
+fn context(doc: &Doc, at: usize) -> std::ops::Range<usize> {
+    if doc.len() <= LONG_ENTRY_WORDS {
+        return 0..doc.len();
+    }
+    let first = at.saturating_sub(CONTEXT_SENTENCES);
+    let last = (at + CONTEXT_SENTENCES).min(doc.sentences.len().saturating_sub(1));
+    doc.sentence_tokens(first).start..doc.sentence_tokens(last.max(at)).end
+}
+
 /// The texts of every run of [`SCORE_WINDOW`] consecutive sentences of
 /// `doc` (the whole text when it has no more).
 fn windows<'a>(doc: &'a Doc) -> impl Iterator<Item = &'a str> + 'a {
@@ -123,16 +142,15 @@ impl CompiledSafety {
     /// Acute risk in `doc`, if any.
     pub fn check(&self, doc: &Doc, words: &Words) -> Option<Crisis> {
         let mut hits: Vec<(String, String, String)> = Vec::new();
-        // A look-alike anywhere in the entry (a novel, a shift on the
-        // helpline, "ten years ago") colours every signal in it; the entry
+        // A look-alike in a signal's context (a novel, a shift on the
+        // helpline, "ten years ago") colours it; the entry
         // still counts when the signal's own sentence says the risk is now
         // ("cut again", "the urge is back tonight").
-        let mut look_alike: Option<bool> = None;
         for (kind, rule) in &self.signals {
             for range in doc.rule_matches(words, rule) {
-                let sentence = doc.sentence_tokens(doc.sentence_of(range.start));
-                let coloured = *look_alike
-                    .get_or_insert_with(|| self.look_alikes.any_in(doc, words, 0..doc.len()))
+                let at = doc.sentence_of(range.start);
+                let sentence = doc.sentence_tokens(at);
+                let coloured = self.look_alikes.any_in(doc, words, context(doc, at))
                     || self
                         .sentence_look_alikes
                         .any_in(doc, words, sentence.clone());
@@ -176,15 +194,19 @@ impl CompiledSafety {
         // words add up past the threshold (a fresh set's long ordinary
         // entries: 30 of 80 given the crisis answer). A long entry is read
         // in windows of a few sentences, one of which must score past a
-        // higher threshold; a short one is read whole, as before (a plan
-        // told across four short sentences needs all four).
+        // higher threshold, by the scorer that also learnt from windows of
+        // long ordinary entries; a short one is read whole, as before (a
+        // plan told across four short sentences needs all four).
         let long = doc.len() > LONG_ENTRY_WORDS;
-        let score = if long {
-            windows(doc)
-                .map(|w| Scorer::builtin().risk(w))
-                .fold(0.0, f64::max)
+        let scorer = if long {
+            Scorer::builtin_long()
         } else {
-            Scorer::builtin().risk(doc.text)
+            Scorer::builtin()
+        };
+        let score = if long {
+            windows(doc).map(|w| scorer.risk(w)).fold(0.0, f64::max)
+        } else {
+            scorer.risk(doc.text)
         };
         let threshold = if long {
             LONG_SCORE_THRESHOLD
@@ -212,11 +234,7 @@ impl CompiledSafety {
         // count unless that sentence says the risk is now.
         let (best, cue) = (0..doc.sentences.len())
             .map(|k| (k, doc.text[doc.sentences[k].clone()].trim()))
-            .max_by(|a, b| {
-                Scorer::builtin()
-                    .score(a.1)
-                    .total_cmp(&Scorer::builtin().score(b.1))
-            })
+            .max_by(|a, b| scorer.score(a.1).total_cmp(&scorer.score(b.1)))
             .unwrap_or((0, doc.text));
         if !doc.sentences.is_empty() {
             let sentence = doc.sentence_tokens(best);
