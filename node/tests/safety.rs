@@ -128,6 +128,16 @@ fn a_look_alike_reaches_the_sentences_beside_it_in_a_long_entry() {
     assert_eq!(kind(near), None, "{near}");
 }
 
+/// A fresh review set's entry the scorer for long entries missed at its
+/// first threshold (0.8; it scores 0.66): no rule names it, and it must be
+/// caught.
+#[test]
+fn a_long_entry_hiding_from_a_violent_partner_is_caught() {
+    let text = "Writing this locked in the bathroom. He threw the kettle at the wall about an hour ago and now he's downstairs drinking and said when he's finished we'll 'talk properly'. Last time he said that I ended up with a sprained wrist and told work I fell off a step. The kids are asleep in the back bedroom. My phone is at 12%. I don't know whether to stay quiet in here or try to get them out the back door.";
+    assert!(text.split_whitespace().count() > 80);
+    assert!(kind(text).is_some(), "{text}");
+}
+
 /// The classes the floor gained from the spent fresh sets, in new words:
 /// lying in wait with a weapon, a parent's weapon, looking up a method,
 /// hidden self-harm, "nobody would notice", a child in danger.

@@ -32,9 +32,13 @@ use super::rules::{CompiledRule, Doc, PhraseSet, Words};
 /// An entry of more than this many words is long for the scorer.
 pub const LONG_ENTRY_WORDS: usize = 80;
 
-/// The scorer's threshold for a window of a long entry: a long entry holds
-/// many windows, and each is a chance for ordinary words to score.
-pub const LONG_SCORE_THRESHOLD: f64 = 0.8;
+/// The scorer's threshold for a window of a long entry. It was 0.8 while
+/// the scorer for short entries read the windows (a long entry holds many,
+/// and each is a chance for ordinary words to score); the scorer for long
+/// entries, which learnt such windows, scores them lower, and at 0.8 it
+/// missed a woman locked in a bathroom from a partner who threw a kettle
+/// (0.66). A missed crisis costs more than a false alarm (BENCHMARKS.md).
+pub const LONG_SCORE_THRESHOLD: f64 = 0.65;
 
 /// How many consecutive sentences the trained scorer reads at once.
 pub const SCORE_WINDOW: usize = 3;
@@ -193,8 +197,8 @@ impl CompiledSafety {
         // features are words present or not: over a long entry, ordinary
         // words add up past the threshold (a fresh set's long ordinary
         // entries: 30 of 80 given the crisis answer). A long entry is read
-        // in windows of a few sentences, one of which must score past a
-        // higher threshold, by the scorer that also learnt from windows of
+        // in windows of a few sentences, one of which must score past the
+        // threshold, by the scorer that also learnt from windows of
         // long ordinary entries; a short one is read whole, as before (a
         // plan told across four short sentences needs all four).
         let long = doc.len() > LONG_ENTRY_WORDS;
