@@ -489,7 +489,7 @@ impl Engine {
                 // staff are lovely" is not joy in an entry about worry, "he's
                 // been struggling" not the writer's sadness).
                 if OWN_FAMILIES.contains(&family.as_str())
-                    && doc.about_someone_else(&self.words, range.start)
+                    && doc.feeling_of_someone_else(&self.words, range.start)
                 {
                     continue;
                 }

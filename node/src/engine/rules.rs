@@ -470,6 +470,39 @@ impl<'a> Doc<'a> {
         self.subject_of(words, i) == Subject::Third
     }
 
+    /// Whether a feeling word at `i` is someone else's: [`Self::about_someone_else`],
+    /// or, when the word just before it is an unknown one (a verb), the
+    /// clause's subject a few words further back ("Mum came back happy",
+    /// "the kids ran off laughing"). Patterns keep the one-word look, which
+    /// their figures were measured with; a feeling named for the wrong
+    /// person reads worse than one not named.
+    pub fn feeling_of_someone_else(&self, words: &Words, i: usize) -> bool {
+        const VERBS_SKIPPED: usize = 3;
+        let mut k = i;
+        for _ in 0..=VERBS_SKIPPED {
+            match self.subject_of(words, k) {
+                Subject::Third => return true,
+                Subject::Unknown => {
+                    // Step over the unknown word and ask again from it.
+                    let mut j = k;
+                    while j > 0 {
+                        j -= 1;
+                        let w = self.tokens[j].norm.as_str();
+                        if !Words::has(&words.subject_skip, w) {
+                            break;
+                        }
+                    }
+                    if j == k || self.sentence_start[j] || self.clause_break[j] {
+                        return false;
+                    }
+                    k = j;
+                }
+                _ => return false,
+            }
+        }
+        false
+    }
+
     /// Who is the subject of the clause a cue at `i` sits in.
     fn subject_of(&self, words: &Words, i: usize) -> Subject {
         let mut k = i;
