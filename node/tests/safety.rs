@@ -109,16 +109,18 @@ fn a_look_alike_reaches_the_sentences_beside_it_in_a_long_entry() {
     let framed = "I'm reading a novel where the main character wants to die. It is slow going.";
     assert_eq!(kind(framed), None, "{framed}");
     let long = "Maths in the morning and I still haven't finished the book for English. \
-        Lunch was pasta again and Sam talked about his new bike for twenty minutes. \
+        Lunch was pasta and Sam talked about his new bike for twenty minutes. \
         Training got cancelled because of the rain, so I walked home the long way past the \
         old cinema and the bakery that closed last year, and bought crisps at the corner shop. \
         Mum made soup and asked about the exam and I said it went fine. \
         Some nights I just want to die and I don't tell anyone. \
         Then I watched two episodes of something and went to bed.";
     assert!(long.split_whitespace().count() > 80);
-    assert!(kind(long).is_some(), "{long}");
+    // Caught by the rule for a wish to be dead, not only by the scorer.
+    let caught = engine().crisis(long).expect("a crisis");
+    assert_ne!(caught.kind, "general", "{caught:?}");
     let near = "Maths in the morning and I still haven't finished the homework for English. \
-        Lunch was pasta again and Sam talked about his new bike for twenty minutes. \
+        Lunch was pasta and Sam talked about his new bike for twenty minutes. \
         Training got cancelled because of the rain, so I walked home the long way past the \
         old cinema and the bakery that closed last year, and bought crisps at the corner shop. \
         Mum made soup and asked about the exam and I said it went fine. \
@@ -136,6 +138,9 @@ fn a_long_entry_hiding_from_a_violent_partner_is_caught() {
     let text = "Writing this locked in the bathroom. He threw the kettle at the wall about an hour ago and now he's downstairs drinking and said when he's finished we'll 'talk properly'. Last time he said that I ended up with a sprained wrist and told work I fell off a step. The kids are asleep in the back bedroom. My phone is at 12%. I don't know whether to stay quiet in here or try to get them out the back door.";
     assert!(text.split_whitespace().count() > 80);
     assert!(kind(text).is_some(), "{text}");
+    // Nor does a look-alike far from the risk hide it.
+    let coached = format!("The kids' football training was cancelled this week. {text}");
+    assert!(kind(&coached).is_some(), "{coached}");
 }
 
 /// The classes the floor gained from the spent fresh sets, in new words:

@@ -252,6 +252,8 @@ mod tests {
 
     #[test]
     fn windows_of_an_ordinary_entry_are_three_sentences() {
+        // As many sentences as the check reads at once.
+        assert_eq!(train::WINDOW_SENTENCES, super::super::safety::SCORE_WINDOW);
         let corpus = "- One. Two! Three? Four… Five.\n+ Risk one. Risk two. Risk three. Risk four.";
         let got = long_examples(corpus);
         assert_eq!(

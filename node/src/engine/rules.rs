@@ -471,17 +471,19 @@ impl<'a> Doc<'a> {
     }
 
     /// Whether a feeling word at `i` is someone else's: [`Self::about_someone_else`],
-    /// or, when the word just before it is an unknown one (a verb), the
-    /// clause's subject a few words further back ("Mum came back happy",
-    /// "the kids ran off laughing"). Patterns keep the one-word look, which
-    /// their figures were measured with; a feeling named for the wrong
-    /// person reads worse than one not named.
+    /// or, when the word just before it is an unknown one (a verb), a
+    /// person a few words further back with no "I" before them in the
+    /// clause ("Mum came back happy", "the kids ran off laughing"; not "I
+    /// hugged Mum goodbye feeling sad", where Mum is the object). Patterns
+    /// keep the one-word look, which their figures were measured with; a
+    /// feeling named for the wrong person reads worse than one not named.
     pub fn feeling_of_someone_else(&self, words: &Words, i: usize) -> bool {
         const VERBS_SKIPPED: usize = 3;
         let mut k = i;
-        for _ in 0..=VERBS_SKIPPED {
+        for step in 0..=VERBS_SKIPPED {
             match self.subject_of(words, k) {
-                Subject::Third => return true,
+                Subject::Third if step == 0 => return true,
+                Subject::Third => return !self.writer_before(words, k),
                 Subject::Unknown => {
                     // Step over the unknown word and ask again from it.
                     let mut j = k;
@@ -498,6 +500,19 @@ impl<'a> Doc<'a> {
                     k = j;
                 }
                 _ => return false,
+            }
+        }
+        false
+    }
+
+    /// Whether the writer ("I", "we") appears in the clause before token
+    /// `i`.
+    fn writer_before(&self, words: &Words, i: usize) -> bool {
+        let mut k = i;
+        while k > 0 && !self.sentence_start[k] && !self.clause_break[k] {
+            k -= 1;
+            if Words::has(&words.first_person, self.tokens[k].norm.as_str()) {
+                return true;
             }
         }
         false

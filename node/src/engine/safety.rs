@@ -193,9 +193,9 @@ impl CompiledSafety {
     /// threshold, and not in a look-alike's context (fiction, news, work on
     /// the topic, a recovered past) unless the entry says the risk is now.
     fn scored(&self, doc: &Doc, words: &Words) -> Option<Crisis> {
-        // The scorer was trained on entries of a few sentences, and its
-        // features are words present or not: over a long entry, ordinary
-        // words add up past the threshold (a fresh set's long ordinary
+        // The short-entry scorer was trained on entries of a few sentences,
+        // and its features are words present or not: over a long entry,
+        // ordinary words added up past the threshold (a fresh set's long ordinary
         // entries: 30 of 80 given the crisis answer). A long entry is read
         // in windows of a few sentences, one of which must score past the
         // threshold, by the scorer that also learnt from windows of
@@ -220,10 +220,22 @@ impl CompiledSafety {
         if score < threshold {
             return None;
         }
+        // The cue is the sentence the model reads as most at risk.
+        let (best, cue) = (0..doc.sentences.len())
+            .map(|k| (k, doc.text[doc.sentences[k].clone()].trim()))
+            .max_by(|a, b| scorer.score(a.1).total_cmp(&scorer.score(b.1)))
+            .unwrap_or((0, doc.text));
         // In a look-alike's context the score counts only when a sentence
         // free of the look-alike says the risk is now: "again" in "a true
-        // crime podcast again" is about the podcast.
-        if self.look_alikes.any_in(doc, words, 0..doc.len()) {
+        // crime podcast again" is about the podcast. The context is the
+        // cue's, as for a rule's signal: in a long entry, the sentences
+        // beside it.
+        let reach = if doc.sentences.is_empty() {
+            0..doc.len()
+        } else {
+            context(doc, best)
+        };
+        if self.look_alikes.any_in(doc, words, reach) {
             let now = (0..doc.sentences.len()).any(|k| {
                 let sentence = doc.sentence_tokens(k);
                 !self.look_alikes.any_in(doc, words, sentence.clone())
@@ -233,13 +245,8 @@ impl CompiledSafety {
                 return None;
             }
         }
-        // The cue is the sentence the model reads as most at risk; an
-        // everyday scene in it (brambles, a kitchen knife) makes it not
-        // count unless that sentence says the risk is now.
-        let (best, cue) = (0..doc.sentences.len())
-            .map(|k| (k, doc.text[doc.sentences[k].clone()].trim()))
-            .max_by(|a, b| scorer.score(a.1).total_cmp(&scorer.score(b.1)))
-            .unwrap_or((0, doc.text));
+        // An everyday scene in the cue (brambles, a kitchen knife) makes it
+        // not count unless that sentence says the risk is now.
         if !doc.sentences.is_empty() {
             let sentence = doc.sentence_tokens(best);
             if self
