@@ -214,16 +214,21 @@ mod tests {
         assert!(right * 100 >= total * 95, "{right} / {total}");
     }
 
-    #[test]
-    fn the_built_in_weights_are_the_corpus_trained_bit_for_bit() {
-        let again = Scorer::train(CORPUS.iter().flat_map(|c| examples(c)));
-        let built = Scorer::builtin();
+    /// `built` and `again` hold the same bias and weights, bit for bit.
+    fn assert_same_weights(built: &Scorer, again: &Scorer) {
         assert_eq!(built.bias.to_bits(), again.bias.to_bits());
         assert_eq!(built.weights.len(), again.weights.len());
         for ((f, w), (g, v)) in built.weights.iter().zip(again.weights.iter()) {
             assert_eq!(f, g);
             assert_eq!(w.to_bits(), v.to_bits(), "{f}");
         }
+    }
+
+    #[test]
+    fn the_built_in_weights_are_the_corpus_trained_bit_for_bit() {
+        let again = Scorer::train(CORPUS.iter().flat_map(|c| examples(c)));
+        let built = Scorer::builtin();
+        assert_same_weights(built, &again);
     }
 
     #[test]
@@ -242,12 +247,7 @@ mod tests {
                 .chain(long.iter().copied()),
         );
         let built = Scorer::builtin_long();
-        assert_eq!(built.bias.to_bits(), again.bias.to_bits());
-        assert_eq!(built.weights.len(), again.weights.len());
-        for ((f, w), (g, v)) in built.weights.iter().zip(again.weights.iter()) {
-            assert_eq!(f, g);
-            assert_eq!(w.to_bits(), v.to_bits(), "{f}");
-        }
+        assert_same_weights(built, &again);
     }
 
     #[test]

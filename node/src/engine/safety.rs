@@ -201,21 +201,13 @@ impl CompiledSafety {
         // threshold, by the scorer that also learnt from windows of
         // long ordinary entries; a short one is read whole, as before (a
         // plan told across four short sentences needs all four).
-        let long = doc.len() > LONG_ENTRY_WORDS;
-        let scorer = if long {
-            Scorer::builtin_long()
+        let (scorer, score, threshold) = if doc.len() > LONG_ENTRY_WORDS {
+            let scorer = Scorer::builtin_long();
+            let score = windows(doc).map(|w| scorer.risk(w)).fold(0.0, f64::max);
+            (scorer, score, LONG_SCORE_THRESHOLD)
         } else {
-            Scorer::builtin()
-        };
-        let score = if long {
-            windows(doc).map(|w| scorer.risk(w)).fold(0.0, f64::max)
-        } else {
-            scorer.risk(doc.text)
-        };
-        let threshold = if long {
-            LONG_SCORE_THRESHOLD
-        } else {
-            SCORE_THRESHOLD
+            let scorer = Scorer::builtin();
+            (scorer, scorer.risk(doc.text), SCORE_THRESHOLD)
         };
         if score < threshold {
             return None;
