@@ -1,5 +1,5 @@
-//! Build script: trains the crisis scorer on its corpus
-//! (`node/eval/train/crisis-*.txt`) once, here, and writes the weights to
+//! Build script: trains the crisis scorers and the everyday gate on their
+//! corpus (`node/eval/train/crisis-*.txt`) once, here, and writes the weights to
 //! `$OUT_DIR/crisis_weights.rs`, so no command spends ~20 ms training it
 //! at start (it was most of `mirror reflect`'s own work). The corpus stays
 //! the reviewable artefact; a unit test trains again at test time and
@@ -23,6 +23,10 @@ const CORPUS: &[&str] = &["en", "fr", "de", "es", "pt", "it", "nl"];
 /// `crisis_model.rs`).
 const LONG_CORPUS: &str = "eval/train/crisis-long.txt";
 
+/// Ordinary days, which the everyday gate learns to tell from risk (see
+/// `crisis_model.rs`).
+const EVERYDAY: &str = "eval/train/crisis-everyday.txt";
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/engine/crisis_train.rs");
@@ -35,6 +39,8 @@ fn main() {
     }
     println!("cargo:rerun-if-changed={LONG_CORPUS}");
     let long = std::fs::read_to_string(LONG_CORPUS).expect("reading the long crisis corpus");
+    println!("cargo:rerun-if-changed={EVERYDAY}");
+    let everyday = std::fs::read_to_string(EVERYDAY).expect("reading the everyday corpus");
     let short: Vec<(bool, &str)> = texts
         .iter()
         .flat_map(|t| crisis_train::examples(t))
@@ -55,6 +61,13 @@ fn main() {
                 .copied()
                 .chain(crisis_train::long_examples(&long)),
         ),
+    );
+    let mut corpora: Vec<&str> = texts.iter().map(String::as_str).collect();
+    corpora.push(&long);
+    write_model(
+        &mut out,
+        "GATE_",
+        crisis_train::train(crisis_train::gate_examples(&corpora, &everyday)),
     );
     let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("crisis_weights.rs");
     std::fs::write(dest, out).expect("writing the crisis weights");

@@ -73,6 +73,19 @@ pub fn long_examples(corpus: &str) -> Vec<(bool, &str)> {
     out
 }
 
+/// The examples the everyday gate learns: every entry with acute risk
+/// (`+`) in `corpora` and `everyday` against the ordinary days (`-`) of
+/// `everyday` alone. The look-alikes of the other corpora are left out: the
+/// gate tells risk from an ordinary evening, and the scorers already tell
+/// it from its look-alikes.
+pub fn gate_examples<'a>(corpora: &[&'a str], everyday: &'a str) -> Vec<(bool, &'a str)> {
+    corpora
+        .iter()
+        .flat_map(|c| examples(c).filter(|e| e.0))
+        .chain(examples(everyday))
+        .collect()
+}
+
 /// Byte ranges of the sentences of `text`: ended by `.`, `!`, `?` or `…`
 /// before whitespace. Plainer than the engine's own splitter, which this
 /// file (shared with the build script) cannot name; a window here only

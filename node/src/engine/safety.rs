@@ -91,6 +91,13 @@ pub const GENERAL: &str = "general";
 /// flagged costs a person an answer they did not need.
 pub const SCORE_THRESHOLD: f64 = 0.65;
 
+/// The everyday gate's score below which what the scorer read is an
+/// ordinary day, whatever the scorer said: the highest of 0.2 to 0.5 at
+/// which the spent sets lost no crisis entry, once two rules the gate's
+/// misses showed were added (a passport kept, "no point in sticking
+/// around"); at 0.6 four went (BENCHMARKS.md).
+pub const GATE_THRESHOLD: f64 = 0.5;
+
 /// The flag an engine run carries when the crisis check answered.
 pub const CRISIS_FLAG: &str = "crisis";
 
@@ -201,15 +208,22 @@ impl CompiledSafety {
         // threshold, by the scorer that also learnt from windows of
         // long ordinary entries; a short one is read whole, as before (a
         // plan told across four short sentences needs all four).
-        let (scorer, score, threshold) = if doc.len() > LONG_ENTRY_WORDS {
+        let (scorer, (score, read), threshold) = if doc.len() > LONG_ENTRY_WORDS {
             let scorer = Scorer::builtin_long();
-            let score = windows(doc).map(|w| scorer.risk(w)).fold(0.0, f64::max);
-            (scorer, score, LONG_SCORE_THRESHOLD)
+            let best = windows(doc)
+                .map(|w| (scorer.risk(w), w))
+                .fold((0.0, doc.text), |a, b| if b.0 > a.0 { b } else { a });
+            (scorer, best, LONG_SCORE_THRESHOLD)
         } else {
             let scorer = Scorer::builtin();
-            (scorer, scorer.risk(doc.text), SCORE_THRESHOLD)
+            (scorer, (scorer.risk(doc.text), doc.text), SCORE_THRESHOLD)
         };
         if score < threshold {
+            return None;
+        }
+        // What the scorer read must also not read as an ordinary day to the
+        // everyday gate (see `Scorer::builtin_gate`).
+        if Scorer::builtin_gate().score(read) < GATE_THRESHOLD {
             return None;
         }
         // The cue is the sentence the model reads as most at risk.
