@@ -298,6 +298,15 @@ fn unseen_sets_do_not_slide_back() {
     let fresh8 = eval_crisis(&engine, &held_out("fresh8-crisis.jsonl")).unwrap();
     assert!(fresh8.recall >= 0.95, "{:?}", fresh8.missed);
     assert!(fresh8.flagged.len() <= 7, "{:?}", fresh8.flagged);
+    // A tenth writer's, half of its ordinary entries 30 to 130 words long:
+    // measured once before the everyday gate (0.875, 7 false alarms of 80,
+    // 2 of them among 50 ordinary entries) and once after (0.875, 4, none
+    // ordinary). Spent since: rules for the five entries it missed (hiding
+    // from a stalker, a broken protection order, a date set) were written
+    // from it, so it guards what they catch.
+    let fresh10 = eval_crisis(&engine, &held_out("fresh10-crisis.jsonl")).unwrap();
+    assert_eq!(fresh10.recall, 1.0, "{:?}", fresh10.missed);
+    assert!(fresh10.flagged.len() <= 4, "{:?}", fresh10.flagged);
     let patterns = eval_patterns(&engine, &held_out("unseen-patterns.jsonl")).unwrap();
     assert!(patterns.micro.precision >= 0.95, "{:?}", patterns.micro);
     assert!(patterns.micro.recall >= 0.89, "{:?}", patterns.micro);

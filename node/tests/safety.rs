@@ -154,6 +154,23 @@ fn ordinary_evenings_the_scorer_misreads_pass_the_everyday_gate() {
     }
 }
 
+/// The classes a tenth writer's set showed missing: hiding from someone
+/// outside now, a protection order broken with a threat, a date set with
+/// passwords left, a threat to break the writer's legs.
+#[test]
+fn hiding_from_someone_and_a_broken_order_are_caught() {
+    let cases = [
+        "She's been outside since nine. I turned the lights off and put a chair against the door and she knows I'm home.",
+        "Somebody has been trying the front door for five minutes. I rang 999 and I'm under the stairs.",
+        "Mi ex vino a casa a pesar de la orden de alejamiento y me dijo que si no retiro la denuncia lo voy a pagar.",
+        "Wrote down the passwords for my brother and asked Jo to feed the fish. I've set it for the 2nd, a Sunday, when nobody will be around.",
+        "Dice que si me voy con mi hermana me va a romper las piernas.",
+    ];
+    for text in cases {
+        assert!(kind(text).is_some(), "{text}");
+    }
+}
+
 /// A fresh review set's entry the scorer for long entries missed at its
 /// first threshold (0.8; it scores 0.66): no rule names it, and it must be
 /// caught.
