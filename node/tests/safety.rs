@@ -131,20 +131,22 @@ fn a_look_alike_reaches_the_sentences_beside_it_in_a_long_entry() {
 }
 
 /// Ordinary evenings told in the first person (a council on hold, a
-/// dissertation draft, a garage bill) that the short-entry scorer alone
-/// reads as risk: the everyday gate, which learnt ordinary days, lets them
-/// be ordinary entries.
+/// theory test, a garage bill, a vet's bill) that the short-entry scorer
+/// alone reads as risk, and the build before the gate answered as a crisis
+/// (checked by hand): the everyday gate, which learnt ordinary days, lets
+/// them be ordinary entries.
 #[test]
 fn ordinary_evenings_the_scorer_misreads_pass_the_everyday_gate() {
     use mirror_node::engine::crisis_model::Scorer;
     let texts = [
         "Rang the council again about the damp in the back bedroom. Forty minutes on hold, then a woman called Sandra told me it's 'on the list' and someone will come 'in the next few weeks'. I said that's what they said in August. She said she understood my frustration. I don't think she did. Put the dehumidifier on and wrote it all down in case I need it for the ombudsman.",
-        "Finished the first draft of my dissertation tonight, all 11,000 words. It's not good yet but it exists, which a month ago I wasn't sure it would. Dr Hale wants it by the 3rd. I made toast at midnight and ate it standing up in the kitchen feeling weirdly proud. Tomorrow I start cutting the literature review, which is far too long.",
+        "Got my results back from the driving theory test, passed by two marks. I'd told everyone I didn't care if I failed, which was a lie. Mum bought a cake. Practical is in March, and I've already decided I'll be sick with nerves the whole week before.",
+        "The vet says Biscuit needs two teeth out and it'll be £600. I told her to go ahead before I'd even thought about it. Moved some money from the holiday pot. He's asleep on my feet now like nothing happened.",
         "The garage rang to say the car failed its MOT on the brakes and two tyres. £380. I said fine because what else can I say, I need it for work. That's the holiday fund gone for this year. Told Sam and he said we can do days out instead. He's good like that. I'm still annoyed.",
     ];
     for text in texts {
         assert!(text.split_whitespace().count() <= safety::LONG_ENTRY_WORDS);
-        // Without the gate, each would get the crisis answer.
+        // The scorer alone passes each (and no look-alike stops it).
         assert!(
             Scorer::builtin().risk(text) >= safety::SCORE_THRESHOLD,
             "{text}"

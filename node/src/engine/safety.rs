@@ -62,17 +62,17 @@ fn context(doc: &Doc, at: usize) -> std::ops::Range<usize> {
     doc.sentence_tokens(first).start..doc.sentence_tokens(last.max(at)).end
 }
 
-/// The texts of every run of [`SCORE_WINDOW`] consecutive sentences of
-/// `doc` (the whole text when it has no more).
-fn windows<'a>(doc: &'a Doc) -> impl Iterator<Item = &'a str> + 'a {
+/// The first sentence and text of every run of [`SCORE_WINDOW`]
+/// consecutive sentences of `doc` (the whole text when it has no more).
+fn windows<'a>(doc: &'a Doc) -> impl Iterator<Item = (usize, &'a str)> + 'a {
     let n = doc.sentences.len();
     let last_start = n.saturating_sub(SCORE_WINDOW);
     (0..=last_start).map(move |k| {
         if n <= SCORE_WINDOW {
-            doc.text
+            (0, doc.text)
         } else {
             let end = (k + SCORE_WINDOW).min(n) - 1;
-            &doc.text[doc.sentences[k].start..doc.sentences[end].end]
+            (k, &doc.text[doc.sentences[k].start..doc.sentences[end].end])
         }
     })
 }
@@ -92,10 +92,11 @@ pub const GENERAL: &str = "general";
 pub const SCORE_THRESHOLD: f64 = 0.65;
 
 /// The everyday gate's score below which what the scorer read is an
-/// ordinary day, whatever the scorer said: the highest of 0.2 to 0.5 at
-/// which the spent sets lost no crisis entry, once two rules the gate's
-/// misses showed were added (a passport kept, "no point in sticking
-/// around"); at 0.6 four went (BENCHMARKS.md).
+/// ordinary day, whatever the scorer said. The rule fixed before the sweep
+/// (the highest of 0.2 to 0.5 losing no crisis entry of the spent sets)
+/// gave 0.2; 0.5 lost two, told in everyday words, and was taken once rules
+/// for their classes were written from them (a passport kept, "no point in
+/// sticking around"), on the same sets; at 0.6 four went (BENCHMARKS.md).
 pub const GATE_THRESHOLD: f64 = 0.5;
 
 /// The flag an engine run carries when the crisis check answered.
@@ -208,26 +209,32 @@ impl CompiledSafety {
         // threshold, by the scorer that also learnt from windows of
         // long ordinary entries; a short one is read whole, as before (a
         // plan told across four short sentences needs all four).
-        let (scorer, (score, read), threshold) = if doc.len() > LONG_ENTRY_WORDS {
+        //
+        // What the scorer read must also not read as an ordinary day to the
+        // everyday gate (see `Scorer::builtin_gate`). In a long entry that
+        // is asked of every window the scorer passes, so an ordinary window
+        // it misreads cannot hide the one that holds the risk.
+        let gate = Scorer::builtin_gate();
+        let n = doc.sentences.len();
+        let (scorer, score, among) = if doc.len() > LONG_ENTRY_WORDS {
             let scorer = Scorer::builtin_long();
-            let best = windows(doc)
-                .map(|w| (scorer.risk(w), w))
-                .fold((0.0, doc.text), |a, b| if b.0 > a.0 { b } else { a });
-            (scorer, best, LONG_SCORE_THRESHOLD)
+            let (score, first) = windows(doc)
+                .map(|(k, w)| (scorer.risk(w), k, w))
+                .filter(|(s, _, w)| *s >= LONG_SCORE_THRESHOLD && gate.score(w) >= GATE_THRESHOLD)
+                .map(|(s, k, _)| (s, k))
+                .max_by(|a, b| a.0.total_cmp(&b.0))?;
+            (scorer, score, first..(first + SCORE_WINDOW).min(n))
         } else {
             let scorer = Scorer::builtin();
-            (scorer, (scorer.risk(doc.text), doc.text), SCORE_THRESHOLD)
+            let score = scorer.risk(doc.text);
+            if score < SCORE_THRESHOLD || gate.score(doc.text) < GATE_THRESHOLD {
+                return None;
+            }
+            (scorer, score, 0..n)
         };
-        if score < threshold {
-            return None;
-        }
-        // What the scorer read must also not read as an ordinary day to the
-        // everyday gate (see `Scorer::builtin_gate`).
-        if Scorer::builtin_gate().score(read) < GATE_THRESHOLD {
-            return None;
-        }
-        // The cue is the sentence the model reads as most at risk.
-        let (best, cue) = (0..doc.sentences.len())
+        // The cue is the sentence the model reads as most at risk, in what
+        // it passed.
+        let (best, cue) = among
             .map(|k| (k, doc.text[doc.sentences[k].clone()].trim()))
             .max_by(|a, b| scorer.score(a.1).total_cmp(&scorer.score(b.1)))
             .unwrap_or((0, doc.text));
@@ -435,14 +442,17 @@ mod tests {
     #[test]
     fn long_entries_are_scored_in_windows_of_sentences() {
         let short = Doc::new("One. Two. Three.");
-        assert_eq!(windows(&short).collect::<Vec<_>>(), ["One. Two. Three."]);
+        assert_eq!(
+            windows(&short).collect::<Vec<_>>(),
+            [(0, "One. Two. Three.")]
+        );
         let long = Doc::new("One. Two. Three. Four. Five.");
         assert_eq!(
             windows(&long).collect::<Vec<_>>(),
             [
-                "One. Two. Three.",
-                "Two. Three. Four.",
-                "Three. Four. Five."
+                (0, "One. Two. Three."),
+                (1, "Two. Three. Four."),
+                (2, "Three. Four. Five.")
             ]
         );
     }
