@@ -793,7 +793,8 @@ impl Home {
         let backups = self.load_config().map(|c| c.backups).unwrap_or_default();
         let interval = if now { 0 } else { backups.interval_hours };
         let db = self.db_path();
-        let open_read = || Self::wait_within(BACKUP_BUSY_WAIT, || Store::open_read_only(&db));
+        let open_read =
+            || Self::wait_within(BACKUP_BUSY_WAIT, || Store::open_read_only_as_found(&db));
         match crate::store::backup::daily(&db, backups.keep, interval, open_read) {
             Ok(taken) => Ok(taken),
             Err(e) if e.is_damage() => Err(e.into()),
@@ -1434,5 +1435,40 @@ mod tests {
         fs::write(home.config_path(), "identiy = \"x\"\n").unwrap();
         let err = home.load_config().unwrap_err().to_string();
         assert!(err.contains("identiy"), "{err}");
+    }
+
+    #[test]
+    fn the_background_backup_never_upgrades_a_store_moved_down() {
+        use crate::model::*;
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().join("home"));
+        let made = home.init("me").unwrap();
+        {
+            let store = home.open_store().unwrap();
+            let reflection = Reflection {
+                id: Id::new(),
+                identity_id: made.identity.id,
+                content: "Something worth keeping.".into(),
+                content_type: ContentType::PlainText,
+                visibility: Visibility::LocalOnly,
+                source: Source::Cli,
+                created_at: Timestamp::now(),
+                metadata: Metadata::default(),
+            };
+            store.insert_reflection(&reflection, None).unwrap();
+        }
+        drop(made);
+        let mut store = Store::open_unmigrated(&home.db_path()).unwrap();
+        store.migrate_to(1).unwrap();
+        drop(store);
+        // `mirror migrate down` then the backup `reflect` started: it takes
+        // no copy and leaves the schema where the person put it.
+        assert_eq!(home.backup(true).unwrap(), None);
+        let store = Store::open_unmigrated(&home.db_path()).unwrap();
+        assert_eq!(store.schema_version(), 1);
+        drop(store);
+        // Moved up again, it is backed up as before.
+        drop(home.open_store().unwrap());
+        assert!(home.backup(true).unwrap().is_some());
     }
 }

@@ -303,9 +303,6 @@ fn export_then_import_on_a_fresh_machine() {
 #[test]
 fn migrate_status_down_and_up() {
     let node = Node::new();
-    // No daily backup: the one `reflect` starts in the background opens the
-    // store, and opening upgrades it, so it raced the downgrade below.
-    node.ok(&["config", "set", "backups.keep", "0"]);
     node.ok(&["reflect", "Searchable words here."]);
     let status = node.json(&["migrate", "status"]);
     assert_eq!(status["version"], 3);

@@ -445,7 +445,7 @@ pub fn backup(ctx: &Context, if_due: bool) -> anyhow::Result<Output> {
     let human = match &taken {
         Some(path) => format!("Backup written: {}", path.display()),
         None if if_due => "No backup due.".to_string(),
-        None => "No backup taken (nothing written yet, backups.keep is 0, or one is being taken)."
+        None => "No backup taken (nothing written yet, backups.keep is 0, one is being taken, or the store is at an older schema after `mirror migrate down`)."
             .to_string(),
     };
     Output::new(json!({ "backup": taken }), human)

@@ -247,6 +247,22 @@ impl Store {
     /// recovery, or an older schema, needs one writable open first; when the
     /// disk allows it, that is done here and the file reopened read-only.
     pub fn open_read_only(path: &Path) -> Result<Store> {
+        let store = Self::open_read_only_as_found(path)?;
+        if store.version < CURRENT_VERSION {
+            drop(store);
+            drop(Self::open(path)?);
+            return Self::open_read_only_as_found(path);
+        }
+        Ok(store)
+    }
+
+    /// [`Store::open_read_only`] without the upgrade: a store at an older
+    /// schema is opened as it is. For the background backup, which must
+    /// never write a schema of its own accord: it runs beside whatever the
+    /// person does next, and upgrading there undid a `mirror migrate down`
+    /// that followed a `reflect`. Crash recovery is still done, but without
+    /// migrating.
+    pub fn open_read_only_as_found(path: &Path) -> Result<Store> {
         let open = || {
             integrity::guard(path, || {
                 Database::builder()
@@ -259,18 +275,13 @@ impl Store {
             Err(StoreError::NeedsRecovery { .. }) if !integrity::is_marked_damaged(path) => {
                 // Left by an unclean stop: recover with a writable open (it
                 // checks the records too), then read as asked.
-                drop(Self::open(path)?);
+                drop(Self::open_unmigrated(path)?);
                 open()?
             }
             Err(e) => return Err(e),
         };
         let version = integrity::guard(path, || db.begin_read()?.schema_version())?;
         check_not_newer(path, version)?;
-        if version < CURRENT_VERSION {
-            drop(db);
-            drop(Self::open(path)?);
-            return Self::open_read_only(path);
-        }
         Ok(Store {
             db: Db::ReadOnly(db),
             path: Some(path.to_path_buf()),
