@@ -20,6 +20,7 @@ pub mod crisis_model;
 pub mod eval;
 pub mod faithful;
 pub mod floor;
+pub mod focus;
 pub mod gate;
 pub mod language;
 pub mod llm;
@@ -375,6 +376,11 @@ impl Engine {
 
     /// Language, patterns, tensions and named feelings in `text`.
     pub fn analyze(&self, text: &str) -> Analysis {
+        // Sentences addressed to the machine are not the writer's: nothing
+        // is read into them ([`focus`]). Blanked in place, so every span
+        // found still points into `text`.
+        let reading = focus::blank(text, &focus::directives(text));
+        let text = reading.as_str();
         let doc = Doc::new(text);
         let language = self.detector.detect(text, &doc.tokens);
         // Rules are read in the entry's language; an entry in a language
