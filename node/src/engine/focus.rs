@@ -100,7 +100,8 @@ const ALWAYS: &[&str] = &[
     "no reflections",
 ];
 
-fn has_word(lower: &str, phrase: &str) -> bool {
+/// Whether `phrase` occurs in `lower` as whole words.
+pub fn has_word(lower: &str, phrase: &str) -> bool {
     lower.match_indices(phrase).any(|(at, _)| {
         let before = lower[..at].chars().next_back();
         let after = lower[at + phrase.len()..].chars().next();

@@ -689,6 +689,110 @@ impl Compose<'_> {
         cues.join(and)
     }
 
+    /// The absolute words used as a verdict: a cue whose sentence also
+    /// holds a hard feeling, a judgment of the writer, or (in English) a
+    /// word of complaint. An absolute that only describes ("the cereal he
+    /// always buys", "I've never moved them", "conoce a todo el mundo")
+    /// is how people say habits and facts; named back as weighty, it read
+    /// as a misreading in every such answer of a blind review (set 12).
+    fn verdict_cues(&self) -> Vec<String> {
+        /// Words that make an absolute a complaint when no feeling is named
+        /// ("Everyone at work always ignores my ideas").
+        const COMPLAINT: &[&str] = &[
+            "ignore",
+            "ignores",
+            "ignored",
+            "hate",
+            "hates",
+            "wrong",
+            "fail",
+            "fails",
+            "failed",
+            "ruin",
+            "ruins",
+            "ruined",
+            "mess",
+            "messes",
+            "worst",
+            "useless",
+            "stupid",
+            "alone",
+            "can't",
+            "cant",
+            "cannot",
+            "won't",
+            "wont",
+            "blame",
+            "blames",
+            "blamed",
+            "criticise",
+            "criticises",
+            "criticize",
+            "criticizes",
+            "interrupts",
+            "forgets",
+            "late",
+            "leave",
+            "leaves",
+            "left out",
+            "screw",
+            "screws",
+            "listens",
+            "cares",
+            "care",
+            "notices",
+            "understands",
+            "works out",
+            "goes wrong",
+            "let down",
+            "lets me down",
+            "disappoint",
+        ];
+        let doc = Doc::new(self.text);
+        let sentence_of = |at: usize| {
+            doc.sentences
+                .iter()
+                .find(|r| r.start <= at && at < r.end.max(r.start + 1))
+                .cloned()
+        };
+        let mut cues: Vec<String> = Vec::new();
+        for m in self
+            .analysis
+            .patterns
+            .iter()
+            .filter(|m| m.pattern == "absolute_thinking")
+        {
+            let Some(sentence) = sentence_of(m.span.start) else {
+                continue;
+            };
+            let inside = |span: &std::ops::Range<usize>| sentence.contains(&span.start);
+            let feeling = self
+                .analysis
+                .emotions
+                .iter()
+                .any(|e| !POSITIVE.contains(&e.family.as_str()) && inside(&e.span));
+            let judged = self
+                .analysis
+                .patterns
+                .iter()
+                .any(|p| p.pattern == "self_judgment" && inside(&p.span));
+            let complaint = self.english && {
+                let lower = self.text[sentence.clone()].to_lowercase();
+                COMPLAINT.iter().any(|w| focus::has_word(&lower, w))
+            };
+            if feeling || judged || complaint {
+                let q = quote(self.p.lang, &lower_first(&m.cue), 6);
+                if !cues.contains(&q) {
+                    cues.push(q);
+                }
+            }
+            if cues.len() == 2 {
+                break;
+            }
+        }
+        cues
+    }
+
     /// Emotion families in order of first mention, distinct. Beside a
     /// hard feeling, a warm family shown only by a smile or a word for a
     /// thing ("smiled through the whole meeting", "a lovely view") is not
@@ -1170,10 +1274,24 @@ impl Compose<'_> {
                 "self_judgment",
                 "internal_tension",
             ];
-            if let Some(pattern) = order.iter().find(|p| has(p) && !used_patterns.contains(*p))
+            // All-or-nothing words are named only where they judge.
+            let verdicts = self.verdict_cues();
+            let named = |p: &str| p != "absolute_thinking" || !verdicts.is_empty();
+            if let Some(pattern) = order
+                .iter()
+                .find(|p| has(p) && !used_patterns.contains(*p) && named(p))
                 && let Some(t) = self.p.pick(&format!("pattern.{pattern}"))
             {
-                let line = t.replace("{cues}", &self.cues_of(pattern));
+                let cues = if *pattern == "absolute_thinking" {
+                    let and =
+                        self.p
+                            .first("and")
+                            .unwrap_or(if self.english { " and " } else { ", " });
+                    verdicts.join(and)
+                } else {
+                    self.cues_of(pattern)
+                };
+                let line = t.replace("{cues}", &cues);
                 parts.push(upper_first(&line));
                 question_keys.push(pattern.to_string());
             }
@@ -1455,6 +1573,25 @@ mod tests {
         // No clause break in reach: cut, and say so.
         let q = quote(en, "one two three four five six seven eight nine ten", 4);
         assert!(q.ends_with("four…”"), "{q}");
+    }
+
+    #[test]
+    fn an_absolute_that_only_describes_is_not_named() {
+        for text in [
+            "Then in the cereal aisle I saw the honey nut knockoff he always buys and had to go stand by the freezers for a minute. Bought the cereal anyway.",
+            "Six months today since Dad. His reading glasses are still in the cup holder of my car and I've never moved them.",
+        ] {
+            let answer = mirror(text);
+            for named in ["“always”", "“never”"] {
+                assert!(!answer.contains(named), "{answer}");
+            }
+        }
+        // Where it judges, it is named.
+        let answer = mirror("I always ruin everything. I hate that I'm like this.");
+        assert!(
+            answer.contains("“always”") || answer.contains("“everything”"),
+            "{answer}"
+        );
     }
 
     #[test]
