@@ -336,8 +336,10 @@ fn reflect_answers_with_a_compliant_mirrorback_and_notices_patterns() {
     assert_eq!(mirrorback["engine_mode"], "manual");
     assert_eq!(mirrorback["fell_back"], false);
     let text = mirrorback["text"].as_str().unwrap();
+    // The writer's own clause with their state in it, turned to the
+    // second person, then the obligation they wrote.
     assert!(
-        text.starts_with("You wrote that you have to finish the report"),
+        text.starts_with("You always feel like nobody listens."),
         "{text}"
     );
     assert!(text.contains("“have to”"), "{text}");
