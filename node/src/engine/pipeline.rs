@@ -272,18 +272,22 @@ pub fn history(
             .count();
         history.topic = Some((phrase.replacen("my ", "your ", 1), count));
     }
-    // A pattern of this entry that keeps coming back.
-    for name in analysis.pattern_names() {
-        let mut count = 1;
-        for r in &recent {
-            if store
-                .runs_for(r.id)?
-                .iter()
-                .any(|run| run.patterns.contains(&name))
-            {
-                count += 1;
+    // A pattern of this entry that keeps coming back. Each recent entry's
+    // runs are read once, not once per pattern.
+    let names = analysis.pattern_names();
+    if names.is_empty() {
+        return Ok(history);
+    }
+    let mut counts = vec![1usize; names.len()];
+    for r in &recent {
+        let runs = store.runs_for(r.id)?;
+        for (name, count) in names.iter().zip(counts.iter_mut()) {
+            if runs.iter().any(|run| run.patterns.contains(name)) {
+                *count += 1;
             }
         }
+    }
+    for (name, count) in names.into_iter().zip(counts) {
         if worth_saying(count) && history.pattern.as_ref().is_none_or(|(_, c)| count > *c) {
             history.pattern = Some((name, count));
         }
