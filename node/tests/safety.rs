@@ -28,6 +28,11 @@ fn acute_risk_is_caught_in_each_language() {
         ),
         (
             "en",
+            "Went back to the bridge after band practice. Stood on the bridge a long time looking down.",
+            "suicide",
+        ),
+        (
+            "en",
             "Bought the pills today. Counting them on the bed.",
             "suicide",
         ),
@@ -268,6 +273,7 @@ fn look_alikes_stay_ordinary_entries() {
         "Me corté con el cuchillo del pan preparando las tostadas, nada grave.",
         "Counted my clean days at the gym: forty in a row, new record.",
         "Chopping onions for the curry and the knife slipped. Told everyone I was fine, dinner saved.",
+        "New guitar strings today. Practised the song until I didn't fumble the chords on the bridge.",
     ];
     for text in cases {
         assert_eq!(kind(text), None, "{text}");
