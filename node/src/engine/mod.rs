@@ -690,6 +690,31 @@ mod tests {
     }
 
     #[test]
+    fn being_alone_is_loneliness_only_where_it_is_felt() {
+        // Sentences written for these tests, not taken from any eval set.
+        let lonely = |text: &str| {
+            Engine::genesis()
+                .unwrap()
+                .analyze(text)
+                .emotions
+                .iter()
+                .any(|m| m.family == "loneliness")
+        };
+        assert!(lonely("Since she moved out I feel so alone in the flat."));
+        assert!(lonely(
+            "Ate dinner by myself again and scrolled until midnight."
+        ));
+        assert!(lonely("Nobody to call on a Sunday night."));
+        assert!(!lonely(
+            "Hiked the ridge alone this morning and loved every minute."
+        ));
+        assert!(!lonely("He can't pay the rent alone, so we split it."));
+        assert!(!lonely(
+            "I took the night bus by myself for the first time."
+        ));
+    }
+
+    #[test]
     fn patterns_respect_negation_hedging_and_subjects() {
         // Sentences written for these tests, not taken from any eval set.
         assert_eq!(
