@@ -241,6 +241,56 @@ fn indirect_classes_are_caught() {
             "The little boy upstairs got locked out again at 2am in the cold, no shoes.",
             "danger",
         ),
+        // "Again" said with "volver a" splits "me pegó"; a pupil's class is
+        // not a lesson about the topic.
+        (
+            "Mi tío me volvió a pegar porque llegué tarde. Mañana tengo clase a las ocho.",
+            "abuse",
+        ),
+        (
+            "O meu pai voltou a bater-me ontem à noite. Fui para a aula de casaco.",
+            "abuse",
+        ),
+        (
+            "Llevo un mes guardando las pastillas para dormir de mi abuela en una bolsa.",
+            "suicide",
+        ),
+        (
+            "Je garde tous mes cachets dans une boîte depuis janvier.",
+            "suicide",
+        ),
+        (
+            "Put the rope over the beam in the barn this afternoon to see if it holds. It does.",
+            "suicide",
+        ),
+        (
+            "Tengo el carbón y la cinta en el maletero desde el martes.",
+            "suicide",
+        ),
+        (
+            "The watch and the two letters are in an envelope with their names on, in the drawer.",
+            "suicide",
+        ),
+        (
+            "Every cough now I catch myself hoping it's the one that takes me.",
+            "suicide",
+        ),
+        (
+            "Pressed my nails into my wrist under the table till they bled, every night this week.",
+            "self_harm",
+        ),
+        (
+            "El encargado tiene mi pasaporte desde marzo y dice que es por mi bien.",
+            "abuse",
+        ),
+        (
+            "She got her hands round my throat on the stairs and I saw stars.",
+            "abuse",
+        ),
+        (
+            "Sat in the garage with the loaded pistol for a while after dinner.",
+            "suicide",
+        ),
         // A cover story is not an everyday scene.
         (
             "Bought razor blades and told myself they were for shaving. Long sleeves at work so nobody asks.",
@@ -274,6 +324,10 @@ fn look_alikes_stay_ordinary_entries() {
         "Counted my clean days at the gym: forty in a row, new record.",
         "Chopping onions for the curry and the knife slipped. Told everyone I was fine, dinner saved.",
         "New guitar strings today. Practised the song until I didn't fumble the chords on the bridge.",
+        "Limpiando las truchas me corté un poco el dedo con la navaja, nada más.",
+        "Hoy di clase a mis alumnos sobre prevención y luego fuimos a comer.",
+        "Led the second pitch at the crag, fell off onto the rope twice, Jo's belay was rock solid.",
+        "Cortando calabacín con la mandolina me corté un poco, tirita y a seguir.",
     ];
     for text in cases {
         assert_eq!(kind(text), None, "{text}");
