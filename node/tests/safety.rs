@@ -291,6 +291,22 @@ fn indirect_classes_are_caught() {
             "Sat in the garage with the loaded pistol for a while after dinner.",
             "suicide",
         ),
+        (
+            "Dad shoved me into the door frame over the dishes and said next time he'll break my arm. Maths essay due Friday.",
+            "abuse",
+        ),
+        (
+            "Up all night with the baby and for a second I had a picture of shaking him until he was quiet. Put him in the cot and walked out.",
+            "danger",
+        ),
+        (
+            "I lock Jamie in the flat when I do the early shift. He's three, he mostly sleeps.",
+            "danger",
+        ),
+        (
+            "O meu padrasto tranca-me no quarto ao fim de semana e diz que se eu contar a alguém vou para um lar.",
+            "abuse",
+        ),
         // A cover story is not an everyday scene.
         (
             "Bought razor blades and told myself they were for shaving. Long sleeves at work so nobody asks.",
