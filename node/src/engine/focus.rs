@@ -317,9 +317,147 @@ pub fn key_clauses(text: &str, contrast: &[String], english: bool) -> Vec<Clause
     out
 }
 
+/// Verbs of dwelling on something: looking, sitting with, going back to.
+const DWELL: &[&str] = &[
+    "sat",
+    "sitting",
+    "stared",
+    "staring",
+    "looked",
+    "looking",
+    "scrolled",
+    "scrolling",
+    "read",
+    "reading",
+    "reread",
+    "rereading",
+    "re-read",
+    "watched",
+    "watching",
+    "checked",
+    "checking",
+    "hovered",
+    "hovering",
+    "lay",
+    "lying",
+    "thought",
+    "thinking",
+    "stood",
+    "standing",
+    "held",
+    "holding",
+    "replayed",
+    "replaying",
+    "opened",
+    "opening",
+    "listened",
+    "listening",
+    "played",
+    "rewrote",
+    "rewriting",
+    "refreshed",
+    "refreshing",
+    "walked round",
+];
+
+/// Counts before "times" ("three times", "twenty times", "a few times").
+const COUNTS: &[&str] = &[
+    "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "twelve", "fifteen",
+    "twenty", "thirty", "fifty", "hundred", "dozen", "several", "few", "many",
+];
+
+/// Units of time a writer spends on something ("for forty minutes").
+const SPANS: &[&str] = &[
+    "hour", "hours", "minutes", "mins", "ages", "evening", "night",
+];
+
+/// Whether a clause tells the writer returning to something or staying
+/// with it: a dwelling verb with a count or a span ("opened it three
+/// times", "looking at apartments for forty minutes", "all evening"), or
+/// a habit of it ("kept checking", "over and over", "hovering over send").
+/// What an entry keeps going back to is often what it has not said: the
+/// mirror can name that it matters without naming what it means.
+pub fn dwells(clause: &str) -> bool {
+    let lower = clause.to_lowercase().replace('’', "'");
+    let tokens = tokenize(&lower);
+    let norms: Vec<&str> = tokens.iter().map(|t| t.norm.as_str()).collect();
+    if [
+        "over and over",
+        "again and again",
+        "hovering",
+        "still haven't",
+        "still hasn't",
+    ]
+    .iter()
+    .any(|p| has_word(&lower, p))
+    {
+        return true;
+    }
+    // The writer's habit, not a thing's or someone else's ("HR keeps
+    // calling us", "a hat that kept sliding").
+    let habit = norms.windows(2).enumerate().any(|(k, w)| {
+        let by_writer = k == 0 || matches!(norms[k - 1], "i" | "still" | "just" | "and");
+        matches!(w[0], "kept" | "keep") && by_writer && w[1].len() > 4 && w[1].ends_with("ing")
+    });
+    if habit {
+        return true;
+    }
+    let verb = DWELL.iter().any(|v| has_word(&lower, v));
+    let counted = norms.windows(2).any(|w| {
+        w[1] == "times" && (COUNTS.contains(&w[0]) || w[0].parse::<u32>().is_ok_and(|n| n > 1))
+    });
+    let span = norms
+        .iter()
+        .enumerate()
+        .any(|(k, w)| *w == "for" && norms[k + 1..].iter().take(3).any(|u| SPANS.contains(u)))
+        || [
+            "all evening",
+            "all night",
+            "all afternoon",
+            "the whole evening",
+            "most of my lunch",
+        ]
+        .iter()
+        .any(|p| has_word(&lower, p));
+    verb && (counted || span)
+}
+
+/// The writer's clause that dwells ([`dwells`]), best by [`key_clauses`],
+/// if any.
+pub fn dwelling(text: &str, contrast: &[String]) -> Option<Range<usize>> {
+    key_clauses(text, contrast, true)
+        .into_iter()
+        .find(|c| dwells(&text[c.range.clone()]))
+        .map(|c| c.range)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn returning_to_something_is_told_apart_from_doing_it() {
+        for dwelling in [
+            "I opened the form four times today and closed it each time.",
+            "Then sat in the car reading about flats in Leeds for half an hour.",
+            "I kept checking whether she'd replied.",
+            "Keep thinking about the table by the window.",
+            "Read his message over and over on the bus.",
+            "Spent the whole evening looking at the old photos.",
+        ] {
+            assert!(dwells(dwelling), "{dwelling}");
+        }
+        for doing in [
+            "Drove for two hours to see my brother.",
+            "Ran three times this week, new record.",
+            "I looked at the menu and ordered the soup.",
+            "We talked for an hour about the garden.",
+            "Which is what HR keeps calling us.",
+            "I had a straw hat that kept sliding over my eyes.",
+        ] {
+            assert!(!dwells(doing), "{doing}");
+        }
+    }
 
     #[test]
     fn instructions_to_the_machine_are_found_and_the_journal_is_not() {

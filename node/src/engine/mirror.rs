@@ -1218,6 +1218,20 @@ impl Compose<'_> {
                 }
             }
             parts.push(f);
+        } else if self.analysis.tensions.is_empty()
+            && let Some(range) = self
+                .english
+                .then(|| focus::dwelling(self.text, &lang.contrast))
+                .flatten()
+            && let Some(line) = self.p.pick("dwelling")
+        {
+            // Nothing named, but the writer keeps going back to something
+            // ("opened it three times and closed it each time"): their
+            // clause, and that it seems to matter, which the words show
+            // and do not say.
+            parts.push(self.give_back(self.text[range].trim()));
+            parts.push(line.to_string());
+            question_keys.push("dwelling".into());
         } else if self.analysis.tensions.is_empty() {
             // Nothing named: the writer's own words, the clause that
             // carries them best; the longest sentence when every one is a

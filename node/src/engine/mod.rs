@@ -715,6 +715,31 @@ mod tests {
     }
 
     #[test]
+    fn going_back_to_something_is_named_as_mattering() {
+        // Sentences written for these tests, not taken from any eval set.
+        let engine = Engine::genesis().unwrap();
+        let answer = |text: &str| mirror::mirrorback(&engine, text, &engine.analyze(text));
+        let dwelling = engine.params().languages["en"].phrases["dwelling"].clone();
+        let dwelt = answer(
+            "The job offer from Glasgow came on Monday. I've read the contract five times and closed the laptop each time. Made soup.",
+        );
+        assert!(
+            dwelling.iter().any(|d| dwelt.contains(d.as_str())),
+            "{dwelt}"
+        );
+        let done = answer(
+            "Drove for two hours to my brother's. We fixed the fence and ate chips in the van.",
+        );
+        assert!(
+            !dwelling.iter().any(|d| done.contains(d.as_str())),
+            "{done}"
+        );
+        // A pet put down is grief, not a habit to be named.
+        let pet = engine.analyze("Had to have Juno put down today. Kept looking at her bowl.");
+        assert!(pet.emotions.iter().any(|e| e.family == "grief"));
+    }
+
+    #[test]
     fn patterns_respect_negation_hedging_and_subjects() {
         // Sentences written for these tests, not taken from any eval set.
         assert_eq!(
