@@ -16,6 +16,11 @@
 //!   entry, where journal entries tend to arrive at what they mean. The
 //!   longest sentence, chosen before, was most often a scene-setting one
 //!   ("Kerry already messaged asking if I could swap…").
+//! * **What does the writer keep going back to?** [`dwells`] tells a
+//!   clause of returning or staying with something ("opened it three
+//!   times and closed it each time", "looking at flats for forty minutes",
+//!   "I keep checking") from one of doing it once ("drove for two hours").
+//!   What an entry circles is often what it has not said.
 //!
 //! **Invariant.** [`blank`] keeps every byte offset: directive sentences
 //! become spaces of the same length, so every span the analysis holds
