@@ -304,6 +304,18 @@ fn indirect_classes_are_caught() {
             "danger",
         ),
         (
+            "La bebé no para de llorar y ya no puedo más. Hoy la apreté tan fuerte que le quedó un moretón. Tengo miedo de lo que pueda hacer mañana.",
+            "danger",
+        ),
+        (
+            "The baby screamed for three hours and I gripped him so hard there's a mark on his arm. I'm scared of what I might do tomorrow.",
+            "danger",
+        ),
+        (
+            "Mi sobrina de 2 años se queda sola todo el día porque nadie la cuida, y ayer la encontré con las pastillas de la abuela en la boca.",
+            "danger",
+        ),
+        (
             "O meu padrasto tranca-me no quarto ao fim de semana e diz que se eu contar a alguém vou para um lar.",
             "abuse",
         ),
@@ -344,6 +356,8 @@ fn look_alikes_stay_ordinary_entries() {
         "Hoy di clase a mis alumnos sobre prevención y luego fuimos a comer.",
         "Led the second pitch at the crag, fell off onto the rope twice, Jo's belay was rock solid.",
         "Cortando calabacín con la mandolina me corté un poco, tirita y a seguir.",
+        "Mi hermano de 16 años se queda solo todo el día jugando a la consola en verano.",
+        "Our three-year-old was at nursery, so I had the flat to myself and wrote all day.",
     ];
     for text in cases {
         assert_eq!(kind(text), None, "{text}");
