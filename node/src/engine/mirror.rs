@@ -1158,6 +1158,12 @@ impl Compose<'_> {
         let mut used_patterns: Vec<&str> = Vec::new();
         let mut used_tension = false;
         let mut judged = false;
+        // A good feeling and a hard one named together ("Tiredness and joy
+        // sit side by side"): that line holds both sides, and a need or a
+        // question for the hard one alone would tip it ("tired but
+        // content" asked what is wearing them out).
+        let mixed = !negative.is_empty() && negative.len() < families.len();
+        let mut said_mixed = false;
 
         // 1. The opening.
         let request = if self.directed {
@@ -1245,6 +1251,7 @@ impl Compose<'_> {
             judged = true;
             question_keys.push("self_judgment".into());
         } else if let Some(f) = self.feeling_line(&families) {
+            said_mixed = mixed && self.p.has("mixed");
             if !self.english
                 && let Some(echo) = self.feeling_echo()
             {
@@ -1317,6 +1324,10 @@ impl Compose<'_> {
         let mut second = false;
         let need_family = if judged {
             Some("shame")
+        } else if said_mixed {
+            // Both sides already said: nothing more is added to one.
+            second = true;
+            None
         } else {
             negative.first().copied()
         };
@@ -1379,7 +1390,7 @@ impl Compose<'_> {
         // manager took the credit (a smile through the meeting) was the
         // blind review's clearest wrong question.
         for f in &families {
-            if negative.is_empty() || !POSITIVE.contains(f) {
+            if !said_mixed && (negative.is_empty() || !POSITIVE.contains(f)) {
                 question_keys.push(f.to_string());
             }
         }
