@@ -437,8 +437,12 @@ impl Engine {
         const IRONY: &str = "irony";
         /// Families named only when the feeling is the writer's: grief,
         /// longing and loneliness are about someone else by nature ("Dad
-        /// died").
+        /// died"). Fear and tiredness are often told of someone else ("she's
+        /// eight and terrified of deep water", "said he was fine, just
+        /// tired"), and given back as the writer's they misread the entry.
         const OWN_FAMILIES: &[&str] = &[
+            "fear",
+            "exhaustion",
             "joy",
             "pride",
             "calm",

@@ -573,6 +573,22 @@ impl<'a> Doc<'a> {
     /// feeling named for the wrong person reads worse than one not named.
     pub fn feeling_of_someone_else(&self, words: &Words, i: usize) -> bool {
         const VERBS_SKIPPED: usize = 3;
+        // A feeling joined by "and" to what came before shares its subject
+        // ("she's eight and terrified", "came home drunk and angry"): ask
+        // from the "and".
+        let mut before = i;
+        while before > 0 && !self.sentence_start[before] {
+            before -= 1;
+            let w = self.tokens[before].norm.as_str();
+            if w == "and" {
+                return before > 0
+                    && !self.sentence_start[before]
+                    && self.feeling_of_someone_else(words, before);
+            }
+            if !Words::has(&words.subject_skip, w) {
+                break;
+            }
+        }
         let mut k = i;
         for step in 0..=VERBS_SKIPPED {
             match self.subject_of(words, k) {
