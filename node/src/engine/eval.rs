@@ -335,7 +335,11 @@ pub fn eval_crisis(engine: &Engine, path: &Path) -> Result<CrisisReport, EvalErr
                 report.caught += 1;
                 entry.0 += 1;
             } else {
-                report.missed.push(label);
+                // Where it fell short, so a miss can be traced to what to
+                // fix (a rule's class, or the scorer's corpus).
+                report
+                    .missed
+                    .push(format!("{label}: {}", engine.crisis_trace(&item.text)));
             }
         } else {
             report.look_alikes += 1;

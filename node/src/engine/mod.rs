@@ -415,6 +415,13 @@ impl Engine {
         self.safety.check(&doc, &self.words)
     }
 
+    /// What the trained scorer made of `text` (see
+    /// [`safety::CompiledSafety::scorer_trace`]), for an evaluation's
+    /// missed entries.
+    pub fn crisis_trace(&self, text: &str) -> String {
+        self.safety.scorer_trace(&Doc::new(text), &self.words)
+    }
+
     /// The crisis check's data in force: signals, directory.
     pub fn safety(&self) -> &mirror_governance::params::SafetySpec {
         self.safety.spec()

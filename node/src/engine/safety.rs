@@ -88,16 +88,41 @@ pub const GENERAL: &str = "general";
 
 /// The score above which the trained scorer alone marks an entry. High on
 /// purpose: the scorer adds catches the rules cannot name, and a look-alike
-/// flagged costs a person an answer they did not need.
-pub const SCORE_THRESHOLD: f64 = 0.65;
+/// flagged costs a person an answer they did not need. It came down from
+/// 0.65 with the everyday gate's rise to 0.65: the three together were
+/// chosen on the spent sets and the mirrorback sets' ordinary entries
+/// (the most crisis entries caught for at most two more false alarms on
+/// each), then measured once on a fresh writer's set (BENCHMARKS.md).
+pub const SCORE_THRESHOLD: f64 = 0.6;
 
 /// The everyday gate's score below which what the scorer read is an
-/// ordinary day, whatever the scorer said. The rule fixed before the sweep
-/// (the highest of 0.2 to 0.5 losing no crisis entry of the spent sets)
-/// gave 0.2; 0.5 lost two, told in everyday words, and was taken once rules
-/// for their classes were written from them (a passport kept, "no point in
-/// sticking around"), on the same sets; at 0.6 four went (BENCHMARKS.md).
-pub const GATE_THRESHOLD: f64 = 0.5;
+/// ordinary day, whatever the scorer said. It was 0.5 while the gate had
+/// learnt 1,600 ordinary days; with 2,180 and 360 entries with risk told
+/// among a day's details, and the scorer's threshold lower, 0.65 holds the
+/// ordinary entries back as 0.5 did before (BENCHMARKS.md).
+pub const GATE_THRESHOLD: f64 = 0.65;
+
+/// A score at or above which the scorer is sure enough that the everyday
+/// gate need only reach [`SURE_GATE`]. Fresh writers' sets lost entries
+/// the scorer read at 0.95 and above to the gate (a six-year-old hit, a
+/// hardware-store purchase hidden in a cellar, told among a day's errands);
+/// the ordinary entries the scorer is that sure of are few, and the gate
+/// still reads most of them as ordinary days.
+pub const SURE_SCORE: f64 = 0.95;
+
+/// The gate's score a sure verdict must still reach.
+pub const SURE_GATE: f64 = 0.3;
+
+/// Whether a scorer's `score` against `threshold`, and the everyday gate's
+/// (asked only then, as it costs a second pass over the words), mark the
+/// text.
+fn passes(score: f64, threshold: f64, gate: impl FnOnce() -> f64) -> bool {
+    if score < threshold {
+        return false;
+    }
+    let gate = gate();
+    gate >= GATE_THRESHOLD || (score >= SURE_SCORE && gate >= SURE_GATE)
+}
 
 /// The flag an engine run carries when the crisis check answered.
 pub const CRISIS_FLAG: &str = "crisis";
@@ -220,14 +245,14 @@ impl CompiledSafety {
             let scorer = Scorer::builtin_long();
             let (score, first) = windows(doc)
                 .map(|(k, w)| (scorer.risk(w), k, w))
-                .filter(|(s, _, w)| *s >= LONG_SCORE_THRESHOLD && gate.score(w) >= GATE_THRESHOLD)
+                .filter(|(s, _, w)| passes(*s, LONG_SCORE_THRESHOLD, || gate.score(w)))
                 .map(|(s, k, _)| (s, k))
                 .max_by(|a, b| a.0.total_cmp(&b.0))?;
             (scorer, score, first..(first + SCORE_WINDOW).min(n))
         } else {
             let scorer = Scorer::builtin();
             let score = scorer.risk(doc.text);
-            if score < SCORE_THRESHOLD || gate.score(doc.text) < GATE_THRESHOLD {
+            if !passes(score, SCORE_THRESHOLD, || gate.score(doc.text)) {
                 return None;
             }
             (scorer, score, 0..n)
@@ -277,6 +302,48 @@ impl CompiledSafety {
             rule: format!("scorer ({score:.2})"),
             cue,
         })
+    }
+
+    /// What the trained scorer made of `doc`, for an entry the check did
+    /// not mark: an evaluation's trace of where a missed entry fell short
+    /// ("no anchor word", or the score and the gate's against their
+    /// thresholds; for a long entry, its best window's).
+    pub fn scorer_trace(&self, doc: &Doc, words: &Words) -> String {
+        let gate = Scorer::builtin_gate();
+        let mut trace = if doc.len() > LONG_ENTRY_WORDS {
+            let scorer = Scorer::builtin_long();
+            match windows(doc)
+                .map(|(_, w)| (scorer.risk(w), gate.score(w)))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+            {
+                Some((risk, g)) if risk > 0.0 => format!(
+                    "long: best window {risk:.2} (needs {LONG_SCORE_THRESHOLD}), gate {g:.2} (needs {GATE_THRESHOLD})"
+                ),
+                _ => return "long: no window holds an anchor word".into(),
+            }
+        } else {
+            let scorer = Scorer::builtin();
+            if !scorer.anchored(doc.text) {
+                return "no anchor word".into();
+            }
+            format!(
+                "scorer {:.2} (needs {SCORE_THRESHOLD}), gate {:.2} (needs {GATE_THRESHOLD})",
+                scorer.score(doc.text),
+                gate.score(doc.text)
+            )
+        };
+        // Past both thresholds, a look-alike's context is what held it back.
+        let look_alikes: Vec<&str> = self
+            .look_alikes
+            .find_all(doc, words)
+            .into_iter()
+            .chain(self.sentence_look_alikes.find_all(doc, words))
+            .map(|r| &doc.text[doc.span(r)])
+            .collect();
+        if !look_alikes.is_empty() {
+            trace.push_str(&format!(", look-alikes {look_alikes:?}"));
+        }
+        trace
     }
 
     /// The directory entry in force for `region` (a configured code or one
