@@ -502,6 +502,20 @@ impl Engine {
                 if negated {
                     continue;
                 }
+                // A feeling the writer means to be is not one they have
+                // ("I'll be the calm parent", "I just want to be happy").
+                let norm = |k: usize| doc.tokens[k].norm.as_str();
+                let wished = range.start >= 1
+                    && (norm(range.start - 1) == "be"
+                        || (range.start >= 2
+                            && norm(range.start - 2) == "be"
+                            && matches!(
+                                norm(range.start - 1),
+                                "the" | "a" | "an" | "more" | "so" | "less" | "really" | "just"
+                            )));
+                if wished {
+                    continue;
+                }
                 // Someone else's feeling is not named as the writer's ("the
                 // staff are lovely" is not joy in an entry about worry, "he's
                 // been struggling" not the writer's sadness).
