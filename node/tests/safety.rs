@@ -532,6 +532,12 @@ fn idioms_of_dying_a_shaken_baby_and_a_carer_named() {
     // as risk, a false alarm BENCHMARKS.md counts among its kind).
     let rule = engine().crisis(no_child).map(|c| c.rule);
     assert_ne!(rule.as_deref(), Some("urge_to_harm_baby"), "{no_child}");
+    // A dog leaning against a leg is not a burn; a lighter held there is.
+    let dog = "Went to the shelter. An old lab called Biscuit leaned his whole weight against my leg. I want him.";
+    assert_eq!(kind(dog), None, "{dog}");
+    let burn =
+        "Locked the bathroom door and held the lighter against my leg until I could breathe again.";
+    assert!(kind(burn).is_some(), "{burn}");
     let elder = "Markus hat mir heute wieder das Telefon weggenommen und gesagt, wenn ich noch einmal mit der Pflegerin über Geld rede, komme ich ins Heim. Als ich widersprochen habe, hat er mich gegen den Schrank gestoßen. Der Arm ist ganz blau.";
     assert!(kind(elder).is_some(), "{elder}");
 }
