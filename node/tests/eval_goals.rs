@@ -318,12 +318,12 @@ fn unseen_sets_do_not_slide_back() {
     // 40 crisis entries in five languages), each measured once held out
     // (11: 16 of 25 before the scorer's new corpus; 12: 29 then 30 of 40;
     // 13: 33 then 35 of 40, the clean one). Spent since: the corpus and the
-    // floor's rules for their classes were written after reading 11 and 12,
-    // so they guard today's figures.
+    // floor's rules for their classes were written after reading them, so
+    // they guard today's figures.
     for (name, caught, flagged) in [
         ("fresh11-crisis.jsonl", 23, 1),
         ("fresh12-crisis.jsonl", 35, 2),
-        ("fresh13-crisis.jsonl", 35, 4),
+        ("fresh13-crisis.jsonl", 38, 1),
     ] {
         let fresh = eval_crisis(&engine, &held_out(name)).unwrap();
         assert!(fresh.caught >= caught, "{name}: {:?}", fresh.missed);

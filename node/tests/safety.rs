@@ -541,3 +541,30 @@ fn idioms_of_dying_a_shaken_baby_and_a_carer_named() {
     let elder = "Markus hat mir heute wieder das Telefon weggenommen und gesagt, wenn ich noch einmal mit der Pflegerin über Geld rede, komme ich ins Heim. Als ich widersprochen habe, hat er mich gegen den Schrank gestoßen. Der Arm ist ganz blau.";
     assert!(kind(elder).is_some(), "{elder}");
 }
+
+/// Classes a third fresh writer's set showed (fresh13), each with its
+/// look-alike: a child told nobody will believe her by the adult who comes
+/// into her room; "todo el curso" is the school year, not a course; French
+/// bleeding; "rien ne me touche" is numbness, not touch; an anniversary of
+/// recovery is the past.
+#[test]
+fn silenced_children_the_school_year_and_kept_anniversaries() {
+    let silenced = "Mi padrastro entra a mi cuarto cuando mi mamá trabaja de noche. Le dije que no y me tapó la boca. Me dijo que si le cuento a alguien nadie me va a creer.";
+    assert!(kind(silenced).is_some(), "{silenced}");
+    let marathon =
+        "Ran the whole marathon in under four hours. Nobody will believe me at work on Monday.";
+    assert_eq!(kind(marathon), None, "{marathon}");
+    let school = "llevo todo el curso aguantando a Dani. tengo la navaja de mi abuelo en la mochila y sé dónde se ponen siempre. mañana que vean lo que es pasar miedo de verdad.";
+    assert!(kind(school).is_some(), "{school}");
+    let bleeding = "jsuis dans la salle de bain là, j'ai recommencé. ça saigne plus que d'hab et j'arrive pas à arrêter de trembler.";
+    assert!(kind(bleeding).is_some(), "{bleeding}");
+    for ordinary in [
+        "Semaine bizarre. Je me sens vide, je fais les choses mais rien ne me touche vraiment. Rendez-vous chez le médecin mardi.",
+        "Hoy cumplo dos años sin autolesionarme. Lo apunté en el calendario de la cocina con un corazón.",
+    ] {
+        assert_eq!(kind(ordinary), None, "{ordinary}");
+    }
+    // Not any "años sin": three years without seeing one's children is the risk.
+    let apart = "Tres años sin ver a mis hijos en Honduras y el dinero no alcanza. A veces pienso que valgo más muerto, con el seguro ellos podrían vivir.";
+    assert!(kind(apart).is_some(), "{apart}");
+}
