@@ -568,3 +568,17 @@ fn silenced_children_the_school_year_and_kept_anniversaries() {
     let apart = "Tres años sin ver a mis hijos en Honduras y el dinero no alcanza. A veces pienso que valgo más muerto, con el seguro ellos podrían vivir.";
     assert!(kind(apart).is_some(), "{apart}");
 }
+
+/// Classes a fourth fresh writer's set showed (fresh14): a cover story in
+/// Portuguese and Spanish ("disse que era para o estendal", "me he
+/// inventado que me caí de la bici") says the everyday words are a pretext,
+/// and a bike is a scene for its own sentence, not a frame for the entry.
+#[test]
+fn cover_stories_in_portuguese_and_spanish() {
+    let rope = "Já tenho a corda. Comprei-a na drogaria e disse que era para o estendal. Sei qual viga da garagem aguenta.";
+    assert!(kind(rope).is_some(), "{rope}");
+    let lip = "Anoche Álex me estampó contra la puerta del baño. Tengo el labio partido y en la oficina me he inventado que me caí de la bici.";
+    assert!(kind(lip).is_some(), "{lip}");
+    let fell = "Me caí de la bici bajando al río y tengo el labio partido. Mañana partido de fútbol igual.";
+    assert_eq!(kind(fell), None, "{fell}");
+}
