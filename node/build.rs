@@ -27,6 +27,24 @@ const LONG_CORPUS: &str = "eval/train/crisis-long.txt";
 /// `crisis_model.rs`).
 const EVERYDAY: &str = "eval/train/crisis-everyday.txt";
 
+/// The tension corpus (see `tension_model.rs`), in the order the model
+/// reads it.
+const TENSION_CORPUS: &[&str] = &[
+    "en", "en-2", "en-3", "fr", "es", "de", "pt", "fr-2", "es-2", "de-2", "pt-2",
+];
+
+/// The axes, in the pack's canonical order (as `tension_model::AXES`).
+const AXES: [(&str, &str); 8] = [
+    ("control", "surrender"),
+    ("autonomy", "connection"),
+    ("stability", "growth"),
+    ("self", "others"),
+    ("thinking", "feeling"),
+    ("planning", "spontaneity"),
+    ("perfection", "acceptance"),
+    ("past", "future"),
+];
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/engine/crisis_train.rs");
@@ -71,6 +89,71 @@ fn main() {
     );
     let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("crisis_weights.rs");
     std::fs::write(dest, out).expect("writing the crisis weights");
+    tensions(&everyday);
+}
+
+/// One scorer per tension axis, trained on the tension corpus with the
+/// ordinary days of the everyday corpus as further negatives.
+fn tensions(everyday: &str) {
+    let mut entries: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for name in TENSION_CORPUS {
+        let path = format!("eval/train/tensions-{name}.jsonl");
+        println!("cargo:rerun-if-changed={path}");
+        let corpus = std::fs::read_to_string(&path).expect("reading the tension corpus");
+        for line in corpus.lines().filter(|l| !l.trim().is_empty()) {
+            let value: serde_json::Value =
+                serde_json::from_str(line).expect("a tension corpus line is JSON");
+            let text = value["text"].as_str().expect("a text").to_string();
+            let axes = value["tensions"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|p| {
+                            Some((p[0].as_str()?.to_string(), p[1].as_str()?.to_string()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            entries.push((text, axes));
+        }
+    }
+    let ordinary: Vec<&str> = crisis_train::examples(everyday)
+        .filter(|e| !e.0)
+        .map(|e| e.1)
+        .collect();
+    // Every axis learns from the same texts, so every axis has the same
+    // features: written once, as text, with a row of eight weights each, as
+    // bytes. Not as a Rust table of (&str, f64): that was 80 MB of source,
+    // and its pointers, relocated when the binary loads, cost every
+    // command 16 MB of memory whether it read an entry or not.
+    let models: Vec<(Vec<(String, f64)>, f64)> = AXES
+        .iter()
+        .map(|(a, b)| {
+            let data = entries
+                .iter()
+                .map(|(text, axes)| (axes.iter().any(|(x, y)| x == a && y == b), text.as_str()))
+                .chain(ordinary.iter().map(|t| (false, *t)));
+            crisis_train::train(data)
+        })
+        .collect();
+    let features: Vec<&str> = models[0].0.iter().map(|(f, _)| f.as_str()).collect();
+    let mut weights: Vec<u8> = Vec::with_capacity(features.len() * AXES.len() * 8);
+    for (row, feature) in features.iter().enumerate() {
+        for (weights_of, _) in &models {
+            assert_eq!(
+                weights_of[row].0, *feature,
+                "every axis has the same features"
+            );
+            weights.extend_from_slice(&weights_of[row].1.to_le_bytes());
+        }
+    }
+    let bias: Vec<u8> = models.iter().flat_map(|(_, b)| b.to_le_bytes()).collect();
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    std::fs::write(out_dir.join("tension_features.txt"), features.join("\n"))
+        .expect("writing the tension features");
+    std::fs::write(out_dir.join("tension_weights.bin"), weights)
+        .expect("writing the tension weights");
+    std::fs::write(out_dir.join("tension_bias.bin"), bias).expect("writing the tension bias");
 }
 
 fn write_model(out: &mut String, prefix: &str, (weights, bias): (Vec<(String, f64)>, f64)) {

@@ -40,7 +40,8 @@ use mirror_constitution::text::tokenize;
 #[path = "crisis_train.rs"]
 mod train;
 
-use train::sigmoid;
+pub use train::sigmoid;
+pub use train::train as fit;
 pub use train::{examples, features, gate_examples, long_examples};
 
 /// The weights trained at build time (see `node/build.rs`).
@@ -211,7 +212,8 @@ impl Scorer {
         SCORER.get_or_init(|| Scorer::from_built(built::GATE_WEIGHTS, built::GATE_BIAS))
     }
 
-    fn from_built(weights: &'static [(&'static str, f64)], bias: f64) -> Scorer {
+    /// A scorer of weights trained at build time (see `node/build.rs`).
+    pub(crate) fn from_built(weights: &'static [(&'static str, f64)], bias: f64) -> Scorer {
         Scorer::with(
             weights
                 .iter()
@@ -252,34 +254,12 @@ impl Scorer {
     /// score to the bit (a test holds it), at a fraction of the cost over
     /// the many windows of a long entry.
     pub fn score(&self, text: &str) -> f64 {
-        let words: Vec<String> = tokenize(text).into_iter().map(|t| t.norm).collect();
-        let mut found: Vec<u32> = Vec::with_capacity(words.len() * 3);
-        let mut feature = String::new();
-        let mut look = |feature: &str| {
+        let mut found: Vec<u32> = Vec::new();
+        each_feature(text, |feature| {
             if let Some(&i) = self.index.get(feature) {
                 found.push(i);
             }
-        };
-        for (i, w) in words.iter().enumerate() {
-            feature.clear();
-            feature.push_str("u:");
-            feature.push_str(w);
-            look(&feature);
-            if w.chars().count() > 5 {
-                feature.clear();
-                feature.push_str("p:");
-                feature.extend(w.chars().take(5));
-                look(&feature);
-            }
-            if let Some(next) = words.get(i + 1) {
-                feature.clear();
-                feature.push_str("b:");
-                feature.push_str(w);
-                feature.push(' ');
-                feature.push_str(next);
-                look(&feature);
-            }
-        }
+        });
         found.sort_unstable();
         found.dedup();
         let z = self.bias
@@ -288,6 +268,45 @@ impl Scorer {
                 .map(|&i| self.weights[i as usize].1)
                 .sum::<f64>();
         sigmoid(z)
+    }
+}
+
+/// Calls `look` with each feature of [`features`] for `text`, in one
+/// buffer rather than allocated one by one (repeats included: the caller
+/// deduplicates what it finds).
+pub(crate) fn each_feature(text: &str, mut look: impl FnMut(&str)) {
+    let words: Vec<String> = tokenize(text).into_iter().map(|t| t.norm).collect();
+    let mut feature = String::new();
+    for (i, w) in words.iter().enumerate() {
+        feature.clear();
+        feature.push_str("u:");
+        feature.push_str(w);
+        look(&feature);
+        if w.chars().count() > 5 {
+            feature.clear();
+            feature.push_str("p:");
+            feature.extend(w.chars().take(5));
+            look(&feature);
+        }
+        if let Some(next) = words.get(i + 1) {
+            feature.clear();
+            feature.push_str("b:");
+            feature.push_str(w);
+            feature.push(' ');
+            feature.push_str(next);
+            look(&feature);
+        }
+    }
+}
+
+/// `built` and `again` hold the same bias and weights, bit for bit.
+#[cfg(test)]
+pub(crate) fn assert_same_weights(built: &Scorer, again: &Scorer) {
+    assert_eq!(built.bias.to_bits(), again.bias.to_bits());
+    assert_eq!(built.weights.len(), again.weights.len());
+    for ((f, w), (g, v)) in built.weights.iter().zip(again.weights.iter()) {
+        assert_eq!(f, g);
+        assert_eq!(w.to_bits(), v.to_bits(), "{f}");
     }
 }
 
@@ -324,16 +343,6 @@ mod tests {
             right += usize::from((s >= 0.5) == label);
         }
         assert!(right * 100 >= total * 95, "{right} / {total}");
-    }
-
-    /// `built` and `again` hold the same bias and weights, bit for bit.
-    fn assert_same_weights(built: &Scorer, again: &Scorer) {
-        assert_eq!(built.bias.to_bits(), again.bias.to_bits());
-        assert_eq!(built.weights.len(), again.weights.len());
-        for ((f, w), (g, v)) in built.weights.iter().zip(again.weights.iter()) {
-            assert_eq!(f, g);
-            assert_eq!(w.to_bits(), v.to_bits(), "{f}");
-        }
     }
 
     #[test]

@@ -920,8 +920,12 @@ impl Compose<'_> {
             .map(|m| m.evidence.as_str())
             .collect();
         // Both sides come from one sentence where the engine saw the pull:
-        // one of the tension's passage, not any sentence with a "but".
-        if let Some(t) = self.analysis.tensions.first() {
+        // one of the tension's passage, not any sentence with a "but". A
+        // tension only heard (no cue words) says which passage, not where
+        // in it the pull turns, so its "but" may be a plain one ("nothing
+        // to do now but wait"): its passage is given back whole instead
+        // ([`Compose::tension_lines`]).
+        if let Some(t) = self.analysis.tensions.first().filter(|t| !t.heard) {
             let passage = Doc::new(&t.evidence);
             let inside: Vec<&str> = passage
                 .sentences
@@ -1004,13 +1008,17 @@ impl Compose<'_> {
                 .pick(slot)
                 .map(|t| t.replace("{pole_a}", &pa).replace("{pole_b}", &pb))
         };
+        // A heard tension's sides are whole sentences, which a cut at twelve
+        // words left hanging mid-phrase ("asking if I wanted to drive to…",
+        // a blind review's grammar failures); a cue's clause is shorter.
+        let max = if t.heard { 20 } else { 12 };
         match clauses {
             Some((first, second)) if first != second => {
                 let mut out = Vec::new();
                 if let Some(e) = self.p.pick("tension.evidence") {
                     out.push(upper_first(
-                        &e.replace("{qa}", &quote(self.p.lang, &first, 12))
-                            .replace("{qb}", &quote(self.p.lang, &second, 12)),
+                        &e.replace("{qa}", &quote(self.p.lang, &first, max))
+                            .replace("{qb}", &quote(self.p.lang, &second, max)),
                     ));
                 }
                 out.extend(named("tension.named"));
@@ -1207,6 +1215,20 @@ impl Compose<'_> {
         } else {
             None
         };
+        // A tension only heard (no cue words) is not set beside a request
+        // (an injection's words are instructions, an advice request's a
+        // question, rather than the writer's life), nor beside grief (a
+        // loss told with its memories sounded, to the built-in model, like
+        // the past against the future): blind-read, each came out as a pull
+        // the entry did not hold. Nor beside a self-judgment the opening
+        // meets (below); nor when it was heard in part of a long entry (see
+        // `TensionFinding::partial`). Where it is not said, the answer is
+        // made as if none was found.
+        let heard_only = self.analysis.tensions.first().is_some_and(|t| t.heard);
+        let partial = self.analysis.tensions.first().is_some_and(|t| t.partial);
+        let no_tension = self.analysis.tensions.is_empty()
+            || partial
+            || (heard_only && (request.is_some() || tender));
         let speech = if self.english {
             reported_speech(text, &self.engine.params().words.person_nouns)
         } else {
@@ -1216,9 +1238,7 @@ impl Compose<'_> {
             // The person behind the request first: their situation in
             // their words, then that they want an answer (the blind
             // reviews found the request met and the person missed).
-            if self.analysis.tensions.is_empty()
-                && let Some(own) = self.own_words()
-            {
+            if no_tension && let Some(own) = self.own_words() {
                 parts.push(own);
             }
             if let Some(t) = self.p.pick(kind) {
@@ -1291,7 +1311,7 @@ impl Compose<'_> {
             {
                 parts.push(echo);
             } else if self.english
-                && self.analysis.tensions.is_empty()
+                && no_tension
                 && let Some((own, true)) = self.own_clause()
             {
                 // The feeling is named beside the writer's own clause, given
@@ -1307,7 +1327,7 @@ impl Compose<'_> {
                 }
             }
             parts.push(f);
-        } else if self.analysis.tensions.is_empty()
+        } else if no_tension
             && let Some(range) = self
                 .english
                 .then(|| focus::dwelling(self.text, &lang.contrast))
@@ -1321,7 +1341,7 @@ impl Compose<'_> {
             parts.push(self.give_back(self.text[range].trim()));
             parts.push(line.to_string());
             question_keys.push("dwelling".into());
-        } else if self.analysis.tensions.is_empty() {
+        } else if no_tension {
             // Nothing named: the writer's own words, the clause that
             // carries them best; the longest sentence when every one is a
             // question.
@@ -1337,17 +1357,10 @@ impl Compose<'_> {
             }
         }
 
-        // 2. A second reflection. A tension only heard by the semantic
-        // step (no cue words) is not set beside a request (an injection's
-        // words are instructions, an advice request's a question, rather
-        // than the writer's life), nor beside a self-judgment the opening
-        // already met: blind-read, each came out as a pull the entry did
-        // not hold.
-        let heard_only = self.analysis.tensions.first().is_some_and(|t| t.heard);
-        if !used_tension
-            && !self.analysis.tensions.is_empty()
-            && !(heard_only && (request.is_some() || judged))
-        {
+        // 2. A second reflection (see `no_tension` for when a tension only
+        // heard is left unsaid).
+        let say_tension = !(used_tension || no_tension || (heard_only && judged));
+        if say_tension {
             let lines = self.tension_lines();
             if !lines.is_empty() {
                 parts.extend(lines);
@@ -1601,6 +1614,11 @@ mod tests {
     /// The built-in answer to `text` when the semantic step heard a
     /// stability/growth tension in the whole of it.
     fn answer_with_heard(text: &str) -> String {
+        answer_with_heard_in(text, false)
+    }
+
+    /// The same, heard in part of the entry (`partial`) or in all of it.
+    fn answer_with_heard_in(text: &str, partial: bool) -> String {
         let e = engine();
         let mut analysis = e.analyze(text);
         analysis.tensions = vec![crate::engine::TensionFinding {
@@ -1613,8 +1631,25 @@ mod tests {
             cues_a: Vec::new(),
             cues_b: Vec::new(),
             heard: true,
+            partial,
         }];
         mirrorback(e, text, &analysis)
+    }
+
+    /// A pull heard in one window of a longer entry is not quoted (which
+    /// two sentences carry it is the model's guess), and one heard beside
+    /// grief is not said: a mourner's memories are not a pull between the
+    /// past and the future.
+    #[test]
+    fn a_tension_heard_in_part_or_beside_grief_is_not_said() {
+        let text = "Nine years on the same ward, good shifts, a pension. Tonight I read the whole prospectus for the furniture course again.";
+        let answer = answer_with_heard_in(text, true);
+        assert!(!answer.contains("security"), "{answer}");
+        assert!(!answer.contains("“Nine years"), "{answer}");
+        let answer = answer_with_heard(
+            "Mum died in March and I still can't bring myself to clear her wardrobe. I'm grieving her every single day.",
+        );
+        assert!(!answer.contains("security"), "{answer}");
     }
 
     /// A tension the semantic step heard has no cue words: its two

@@ -32,6 +32,7 @@ pub mod semantic;
 pub mod shown;
 pub mod standing;
 pub mod suggest;
+pub mod tension_model;
 
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
@@ -75,6 +76,12 @@ pub struct TensionFinding {
     /// Whether the semantic step heard it (no cues: `evidence` is the
     /// passage it was heard in) rather than the pack's lexicons.
     pub heard: bool,
+    /// Heard in one window of an entry longer than the built-in model
+    /// reads at once ([`tension_model::WINDOW`]): that the pull is there is
+    /// the model's finding, but which two sentences carry it is its guess
+    /// (blind-read on a fresh set, the pair was often a detail beside an
+    /// aside), so the built-in mirror does not quote them.
+    pub partial: bool,
 }
 
 /// A feeling named in the writer's own words.
@@ -348,6 +355,48 @@ impl Engine {
                 cues_a: Vec::new(),
                 cues_b: Vec::new(),
                 heard: true,
+                partial: false,
+            });
+        }
+    }
+
+    /// Tensions the built-in model ([`tension_model`]) hears, where the
+    /// lexicons found none.
+    fn add_model_heard(&self, text: &str, lang: &str, found: &mut Vec<TensionFinding>) {
+        // Only where the lexicons found none: beside a named pull, the model
+        // added a second axis the entry did not hold ("close to my dad, but
+        // … I lose myself" is not also self against others).
+        if !found.is_empty() {
+            return;
+        }
+        for h in tension_model::builtin().hear(text) {
+            if found.len() >= MAX_TENSIONS {
+                break;
+            }
+            if found
+                .iter()
+                .any(|f| f.axis_a == h.axis_a && f.axis_b == h.axis_b)
+            {
+                continue;
+            }
+            let Some(axis) = self
+                .axes
+                .iter()
+                .find(|a| a.lang == lang && a.a.0 == h.axis_a && a.b.0 == h.axis_b)
+            else {
+                continue;
+            };
+            found.push(TensionFinding {
+                name: axis.name.clone(),
+                axis_a: h.axis_a,
+                axis_b: h.axis_b,
+                position: 0.0,
+                intensity: h.score,
+                evidence: h.passage,
+                cues_a: Vec::new(),
+                cues_b: Vec::new(),
+                heard: true,
+                partial: !h.whole,
             });
         }
     }
@@ -388,6 +437,7 @@ impl Engine {
         let lang = language.code.clone();
         let patterns = self.find_patterns(&doc, &lang);
         let mut tensions = self.find_tensions(&doc, &lang);
+        self.add_model_heard(text, &lang, &mut tensions);
         if lang == "en" {
             self.add_heard(text, &mut tensions);
         }
@@ -682,6 +732,7 @@ impl Engine {
                     cues_a: a.iter().map(text_of).collect(),
                     cues_b: b.iter().map(text_of).collect(),
                     heard: false,
+                    partial: false,
                 },
                 distance,
             ));
