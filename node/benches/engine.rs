@@ -209,7 +209,7 @@ fn main() {
 
     let (mut write_only, mut full, mut analyze, mut mirror, mut check) =
         (vec![], vec![], vec![], vec![], vec![]);
-    let (mut crisis, mut language, mut naive_times) = (vec![], vec![], vec![]);
+    let (mut crisis, mut language, mut naive_times, mut heard) = (vec![], vec![], vec![], vec![]);
     let naive = Naive::new(engine.params());
     let mut last_mirrorback = String::new();
     for _ in 0..runs {
@@ -267,6 +267,12 @@ fn main() {
         let t = Instant::now();
         let analysis = engine.analyze(&text);
         analyze.push(t.elapsed());
+        // The built-in tension model alone: the engine asks it only where
+        // the lexicons found nothing (not on this entry), so it is timed
+        // apart, over every window of the entry.
+        let t = Instant::now();
+        std::hint::black_box(mirror_node::engine::tension_model::builtin().hear(&text));
+        heard.push(t.elapsed());
         let t = Instant::now();
         let answer = mirror_node::engine::mirror::mirrorback(&engine, &text, &analysis);
         mirror.push(t.elapsed());
@@ -304,6 +310,10 @@ fn main() {
         (
             "analyze: language + patterns + tensions + feelings",
             analyze,
+        ),
+        (
+            "tension model alone (every window, as where the lexicons found nothing)",
+            heard,
         ),
         ("compose the built-in mirrorback", mirror),
         ("compliance check of the mirrorback", check),
