@@ -170,7 +170,12 @@ fn heads_train_again_from_their_corpus() {
     assert!(hit * 6 > all, "{hit} of {all} labelled are heard");
 }
 
-const IMPLICIT: &str = "Eleven years running the same branch of the building society, mortgage nearly paid. Every lunch break this month I've sat in the car reading the prospectus for the marine biology degree.";
+/// A pull shown, not named, that neither the lexicons nor the built-in
+/// tension model (`engine::tension_model`) hear, and the semantic step
+/// does: the built-in model hears the same pull told as "every lunch break
+/// this month I've sat in the car reading the prospectus", so this one is
+/// told with other words.
+const IMPLICIT: &str = "Same branch of the building society for eleven years, mortgage nearly paid off. The marine biology prospectus has been on the passenger seat all month and I read it over every sandwich.";
 
 fn suggested_axes(out: &std::process::Output) -> Vec<String> {
     assert!(
@@ -198,7 +203,8 @@ fn an_installed_model_hears_an_implicit_tension_and_removing_it_undoes_that() {
     let Some(dir) = model_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
-    // Without the model the lexicons do not hear this one.
+    // Without the model neither the lexicons nor the built-in tension
+    // model hear this one.
     assert!(suggested_axes(&mirror(&home, &["reflect", "--json", IMPLICIT])).is_empty());
     let status = mirror(&home, &["embeddings", "status", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
