@@ -254,14 +254,7 @@ impl Scorer {
     /// score to the bit (a test holds it), at a fraction of the cost over
     /// the many windows of a long entry.
     pub fn score(&self, text: &str) -> f64 {
-        let mut found: Vec<u32> = Vec::new();
-        each_feature(text, |feature| {
-            if let Some(&i) = self.index.get(feature) {
-                found.push(i);
-            }
-        });
-        found.sort_unstable();
-        found.dedup();
+        let found = rows_of(&self.index, text);
         let z = self.bias
             + found
                 .iter()
@@ -271,10 +264,27 @@ impl Scorer {
     }
 }
 
+/// The rows of `index` (feature → row) that the features of `text` name,
+/// each once, in row order: the order their weights are summed in, as
+/// training summed them.
+pub(crate) fn rows_of(
+    index: &rustc_hash::FxHashMap<Cow<'static, str>, u32>,
+    text: &str,
+) -> Vec<u32> {
+    let mut found: Vec<u32> = Vec::new();
+    each_feature(text, |feature| {
+        if let Some(&i) = index.get(feature) {
+            found.push(i);
+        }
+    });
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
 /// Calls `look` with each feature of [`features`] for `text`, in one
-/// buffer rather than allocated one by one (repeats included: the caller
-/// deduplicates what it finds).
-pub(crate) fn each_feature(text: &str, mut look: impl FnMut(&str)) {
+/// buffer rather than allocated one by one (repeats included).
+fn each_feature(text: &str, mut look: impl FnMut(&str)) {
     let words: Vec<String> = tokenize(text).into_iter().map(|t| t.norm).collect();
     let mut feature = String::new();
     for (i, w) in words.iter().enumerate() {

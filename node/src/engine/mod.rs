@@ -329,34 +329,8 @@ impl Engine {
             }
         };
         for h in heard {
-            if found.len() >= MAX_TENSIONS {
-                break;
-            }
-            if found
-                .iter()
-                .any(|f| f.axis_a == h.axis_a && f.axis_b == h.axis_b)
-            {
-                continue;
-            }
-            let Some(axis) = self
-                .axes
-                .iter()
-                .find(|a| a.lang == "en" && a.a.0 == h.axis_a && a.b.0 == h.axis_b)
-            else {
-                continue;
-            };
-            found.push(TensionFinding {
-                name: axis.name.clone(),
-                axis_a: h.axis_a,
-                axis_b: h.axis_b,
-                position: 0.0,
-                intensity: f64::from(h.score),
-                evidence: h.passage,
-                cues_a: Vec::new(),
-                cues_b: Vec::new(),
-                heard: true,
-                partial: false,
-            });
+            let score = f64::from(h.score);
+            self.push_heard(found, "en", (h.axis_a, h.axis_b), score, h.passage, false);
         }
     }
 
@@ -370,35 +344,49 @@ impl Engine {
             return;
         }
         for h in tension_model::builtin().hear(text) {
-            if found.len() >= MAX_TENSIONS {
-                break;
-            }
-            if found
-                .iter()
-                .any(|f| f.axis_a == h.axis_a && f.axis_b == h.axis_b)
-            {
-                continue;
-            }
-            let Some(axis) = self
-                .axes
-                .iter()
-                .find(|a| a.lang == lang && a.a.0 == h.axis_a && a.b.0 == h.axis_b)
-            else {
-                continue;
-            };
-            found.push(TensionFinding {
-                name: axis.name.clone(),
-                axis_a: h.axis_a,
-                axis_b: h.axis_b,
-                position: 0.0,
-                intensity: h.score,
-                evidence: h.passage,
-                cues_a: Vec::new(),
-                cues_b: Vec::new(),
-                heard: true,
-                partial: !h.whole,
-            });
+            let axis = (h.axis_a, h.axis_b);
+            self.push_heard(found, lang, axis, h.score, h.passage, !h.whole);
         }
+    }
+
+    /// A tension heard without cue words (`evidence` is the passage it was
+    /// heard in), added to `found` unless it holds [`MAX_TENSIONS`]
+    /// already, has that axis, or the pack has no such axis in `lang`.
+    fn push_heard(
+        &self,
+        found: &mut Vec<TensionFinding>,
+        lang: &str,
+        (axis_a, axis_b): (String, String),
+        intensity: f64,
+        evidence: String,
+        partial: bool,
+    ) {
+        if found.len() >= MAX_TENSIONS
+            || found
+                .iter()
+                .any(|f| f.axis_a == axis_a && f.axis_b == axis_b)
+        {
+            return;
+        }
+        let Some(axis) = self
+            .axes
+            .iter()
+            .find(|a| a.lang == lang && a.a.0 == axis_a && a.b.0 == axis_b)
+        else {
+            return;
+        };
+        found.push(TensionFinding {
+            name: axis.name.clone(),
+            axis_a,
+            axis_b,
+            position: 0.0,
+            intensity,
+            evidence,
+            cues_a: Vec::new(),
+            cues_b: Vec::new(),
+            heard: true,
+            partial,
+        });
     }
 
     /// The genesis constitution and parameter pack.

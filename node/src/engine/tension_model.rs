@@ -52,7 +52,7 @@ use std::sync::OnceLock;
 use rustc_hash::FxHashMap;
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::crisis_model::{each_feature, fit, sigmoid};
+use super::crisis_model::{fit, rows_of, sigmoid};
 
 /// Sentences in a window: the corpus's entries are mostly two to five
 /// sentences long.
@@ -185,15 +185,7 @@ impl Model {
 
     /// Each axis's score (in the order of [`AXES`]) for `text` read whole.
     pub fn scores(&self, text: &str) -> [f64; AXES.len()] {
-        let mut found: Vec<u32> = Vec::new();
-        each_feature(text, |feature| {
-            if let Some(&i) = self.index.get(feature) {
-                found.push(i);
-            }
-        });
-        // Summed in the order of the features, as training did.
-        found.sort_unstable();
-        found.dedup();
+        let found = rows_of(&self.index, text);
         let mut z = [0.0; AXES.len()];
         for &row in &found {
             for (axis, z) in z.iter_mut().enumerate() {
