@@ -90,6 +90,96 @@ fn main() {
     let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("crisis_weights.rs");
     std::fs::write(dest, out).expect("writing the crisis weights");
     tensions(&everyday);
+    feelings();
+}
+
+/// The feeling corpus (see `feeling_model.rs`), in the order the model
+/// reads it.
+const FEELING_CORPUS: &[&str] = &["0", "1", "2", "3", "4", "5"];
+
+/// The families, in the model's order (as `feeling_model::FAMILIES`).
+const FAMILIES: [&str; 21] = [
+    "joy",
+    "pride",
+    "relief",
+    "gratitude",
+    "love",
+    "calm",
+    "hope",
+    "sadness",
+    "grief",
+    "longing",
+    "loneliness",
+    "fear",
+    "anger",
+    "frustration",
+    "shame",
+    "guilt",
+    "exhaustion",
+    "overwhelm",
+    "envy",
+    "confusion",
+    "numbness",
+];
+
+/// The warm families (as `feeling_model::GOOD`).
+const GOOD: [&str; 7] = [
+    "joy",
+    "pride",
+    "relief",
+    "gratitude",
+    "love",
+    "calm",
+    "hope",
+];
+
+/// Texts a feature must appear in to be kept (as `feeling_model::MIN_TEXTS`).
+const FEELING_MIN_TEXTS: usize = 2;
+
+/// One scorer per feeling family, trained on the feeling corpus.
+fn feelings() {
+    let mut entries: Vec<(String, Vec<String>)> = Vec::new();
+    for name in FEELING_CORPUS {
+        let path = format!("eval/train/feelings-{name}.jsonl");
+        println!("cargo:rerun-if-changed={path}");
+        let corpus = std::fs::read_to_string(&path).expect("reading the feeling corpus");
+        for line in corpus.lines().filter(|l| !l.trim().is_empty()) {
+            let value: serde_json::Value =
+                serde_json::from_str(line).expect("a feeling corpus line is JSON");
+            let text = value["text"].as_str().expect("a text").to_string();
+            let feelings = value["feelings"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|f| Some(f.as_str()?.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            entries.push((text, feelings));
+        }
+    }
+    // One output per family, then "good" (any warm family) and "hard"
+    // (any other), as `feeling_model::OUTPUTS`.
+    let has = |feelings: &[String], o: usize| match FAMILIES.get(o) {
+        Some(family) => feelings.iter().any(|f| f == family),
+        None if o == FAMILIES.len() => feelings.iter().any(|f| GOOD.contains(&f.as_str())),
+        None => feelings.iter().any(|f| !GOOD.contains(&f.as_str())),
+    };
+    let models: Vec<(Vec<(String, f64)>, f64)> = (0..FAMILIES.len() + 2)
+        .map(|o| {
+            let data = entries
+                .iter()
+                .map(|(text, feelings)| (has(feelings, o), text.as_str()));
+            crisis_train::train(data)
+        })
+        .collect();
+    let seen = crisis_train::texts_per_feature(entries.iter().map(|(t, _)| t.as_str()));
+    write_linear(
+        "feeling",
+        crisis_train::pack(models, |f| {
+            seen.get(f).copied().unwrap_or(0) >= FEELING_MIN_TEXTS
+        }),
+    );
 }
 
 /// One scorer per tension axis, trained on the tension corpus with the
@@ -121,11 +211,6 @@ fn tensions(everyday: &str) {
         .filter(|e| !e.0)
         .map(|e| e.1)
         .collect();
-    // Every axis learns from the same texts, so every axis has the same
-    // features: written once, as text, with a row of eight weights each, as
-    // bytes. Not as a Rust table of (&str, f64): that was 80 MB of source,
-    // and its pointers, relocated when the binary loads, cost every
-    // command 16 MB of memory whether it read an entry or not.
     let models: Vec<(Vec<(String, f64)>, f64)> = AXES
         .iter()
         .map(|(a, b)| {
@@ -136,24 +221,26 @@ fn tensions(everyday: &str) {
             crisis_train::train(data)
         })
         .collect();
-    let features: Vec<&str> = models[0].0.iter().map(|(f, _)| f.as_str()).collect();
-    let mut weights: Vec<u8> = Vec::with_capacity(features.len() * AXES.len() * 8);
-    for (row, feature) in features.iter().enumerate() {
-        for (weights_of, _) in &models {
-            assert_eq!(
-                weights_of[row].0, *feature,
-                "every axis has the same features"
-            );
-            weights.extend_from_slice(&weights_of[row].1.to_le_bytes());
-        }
-    }
-    let bias: Vec<u8> = models.iter().flat_map(|(_, b)| b.to_le_bytes()).collect();
+    write_linear("tension", crisis_train::pack(models, |_| true));
+}
+
+/// A model of several regressions over one feature list, as `linear.rs`
+/// reads it: the features as text, one a line, and the weights and biases
+/// as bytes. Not as a Rust table of `(&str, f64)`: for the tension model
+/// that was 80 MB of source, and its pointers, relocated when the binary
+/// loads, cost every command 16 MB of memory whether it read an entry or
+/// not.
+fn write_linear(name: &str, (features, weights, bias): (Vec<String>, Vec<u8>, Vec<f64>)) {
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    std::fs::write(out_dir.join("tension_features.txt"), features.join("\n"))
-        .expect("writing the tension features");
-    std::fs::write(out_dir.join("tension_weights.bin"), weights)
-        .expect("writing the tension weights");
-    std::fs::write(out_dir.join("tension_bias.bin"), bias).expect("writing the tension bias");
+    let bias: Vec<u8> = bias.iter().flat_map(|b| b.to_le_bytes()).collect();
+    std::fs::write(
+        out_dir.join(format!("{name}_features.txt")),
+        features.join("\n"),
+    )
+    .expect("writing a model's features");
+    std::fs::write(out_dir.join(format!("{name}_weights.bin")), weights)
+        .expect("writing a model's weights");
+    std::fs::write(out_dir.join(format!("{name}_bias.bin")), bias).expect("writing a model's bias");
 }
 
 fn write_model(out: &mut String, prefix: &str, (weights, bias): (Vec<(String, f64)>, f64)) {

@@ -210,6 +210,7 @@ fn main() {
     let (mut write_only, mut full, mut analyze, mut mirror, mut check) =
         (vec![], vec![], vec![], vec![], vec![]);
     let (mut crisis, mut language, mut naive_times, mut heard) = (vec![], vec![], vec![], vec![]);
+    let mut feelings = vec![];
     let naive = Naive::new(engine.params());
     let mut last_mirrorback = String::new();
     for _ in 0..runs {
@@ -273,6 +274,22 @@ fn main() {
         let t = Instant::now();
         std::hint::black_box(mirror_node::engine::tension_model::builtin().hear(&text));
         heard.push(t.elapsed());
+        // The built-in feeling model alone, weighing the lexicons' feelings
+        // of this entry (part of analyze above).
+        let found: Vec<(&str, std::ops::Range<usize>)> = analysis
+            .emotions
+            .iter()
+            .filter(|e| !e.heard)
+            .map(|e| (e.family.as_str(), e.span.clone()))
+            .collect();
+        let t = Instant::now();
+        std::hint::black_box(mirror_node::engine::feeling_model::builtin().weigh(
+            &text,
+            &found,
+            mirror_node::engine::feeling_model::KEEP,
+            mirror_node::engine::feeling_model::NAME,
+        ));
+        feelings.push(t.elapsed());
         let t = Instant::now();
         let answer = mirror_node::engine::mirror::mirrorback(&engine, &text, &analysis);
         mirror.push(t.elapsed());
@@ -314,6 +331,10 @@ fn main() {
         (
             "tension model alone (every window, as where the lexicons found nothing)",
             heard,
+        ),
+        (
+            "feeling model alone (weighing the lexicons' feelings, in analyze)",
+            feelings,
         ),
         ("compose the built-in mirrorback", mirror),
         ("compliance check of the mirrorback", check),

@@ -30,11 +30,13 @@ fn misses_text(report: &eval::SetReport) -> String {
 pub fn eval(ctx: &Context, cmd: &EvalCommand) -> anyhow::Result<Output> {
     let engine = ctx.engine()?;
     match cmd {
-        EvalCommand::Patterns { file, misses } | EvalCommand::Tensions { file, misses } => {
-            let report = if matches!(cmd, EvalCommand::Patterns { .. }) {
-                eval::eval_patterns(&engine, file)?
-            } else {
-                eval::eval_tensions(&engine, file)?
+        EvalCommand::Patterns { file, misses }
+        | EvalCommand::Tensions { file, misses }
+        | EvalCommand::Feelings { file, misses } => {
+            let report = match cmd {
+                EvalCommand::Patterns { .. } => eval::eval_patterns(&engine, file)?,
+                EvalCommand::Tensions { .. } => eval::eval_tensions(&engine, file)?,
+                _ => eval::eval_feelings(&engine, file)?,
             };
             let mut human = eval::render(&report);
             if *misses {

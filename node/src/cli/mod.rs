@@ -399,6 +399,15 @@ pub enum EvalCommand {
         #[arg(long)]
         misses: bool,
     },
+    /// Precision and recall of the feelings the built-in mirror would name,
+    /// per family
+    Feelings {
+        /// The labelled set (JSON Lines: id, text, feelings)
+        file: PathBuf,
+        /// Also list every item the engine got wrong
+        #[arg(long)]
+        misses: bool,
+    },
     /// Accuracy of the compliance checker, and how often it flags compliant text
     Compliance {
         /// The labelled set (JSON Lines)

@@ -42,7 +42,7 @@ mod train;
 
 pub use train::sigmoid;
 pub use train::train as fit;
-pub use train::{examples, features, gate_examples, long_examples};
+pub use train::{examples, features, gate_examples, long_examples, pack, texts_per_feature};
 
 /// The weights trained at build time (see `node/build.rs`).
 mod built {

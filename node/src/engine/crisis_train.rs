@@ -158,3 +158,40 @@ pub fn train<'a>(data: impl IntoIterator<Item = (bool, &'a str)>) -> (Vec<(Strin
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     (sorted, bias)
 }
+
+/// In how many of `texts` each feature appears.
+pub fn texts_per_feature<'a>(texts: impl Iterator<Item = &'a str>) -> HashMap<String, usize> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for text in texts {
+        for f in features(text) {
+            *seen.entry(f).or_insert(0) += 1;
+        }
+    }
+    seen
+}
+
+/// Regressions fitted by [`train`] on the same texts (so with the same
+/// features, in byte order) as the build writes them for `linear.rs`: the
+/// features `keep` keeps, a row of one little-endian `f64` weight per
+/// regression for each, and the biases.
+pub fn pack(
+    models: Vec<(Vec<(String, f64)>, f64)>,
+    keep: impl Fn(&str) -> bool,
+) -> (Vec<String>, Vec<u8>, Vec<f64>) {
+    let bias: Vec<f64> = models.iter().map(|(_, b)| *b).collect();
+    let rows = models.first().map_or(0, |(w, _)| w.len());
+    let mut features = Vec::new();
+    let mut weights = Vec::with_capacity(rows * models.len() * 8);
+    for row in 0..rows {
+        let feature = &models[0].0[row].0;
+        if !keep(feature) {
+            continue;
+        }
+        for (w, _) in &models {
+            assert_eq!(&w[row].0, feature, "every regression has the same features");
+            weights.extend_from_slice(&w[row].1.to_le_bytes());
+        }
+        features.push(feature.clone());
+    }
+    (features, weights, bias)
+}

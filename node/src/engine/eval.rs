@@ -185,6 +185,13 @@ struct TensionItem {
 }
 
 #[derive(Deserialize)]
+struct FeelingItem {
+    id: String,
+    text: String,
+    feelings: Vec<String>,
+}
+
+#[derive(Deserialize)]
 struct ComplianceItem {
     id: String,
     text: String,
@@ -225,6 +232,28 @@ pub fn eval_tensions(engine: &Engine, path: &Path) -> Result<SetReport, EvalErro
                 .into_iter()
                 .map(|(a, b)| format!("{a}/{b}"))
                 .collect();
+            (item.id, item.text, expected, found)
+        })
+        .collect();
+    Ok(score_sets(&path.display().to_string(), scored))
+}
+
+/// The feelings the built-in mirror's feeling line would name
+/// ([`super::mirror::named_feelings`]) against the feelings each entry's
+/// writer holds (families outside the feeling model's are not scored).
+pub fn eval_feelings(engine: &Engine, path: &Path) -> Result<SetReport, EvalError> {
+    let items: Vec<FeelingItem> = read_lines(path)?;
+    let known = |f: &str| super::feeling_model::FAMILIES.contains(&f);
+    let scored = items
+        .into_iter()
+        .map(|item| {
+            let analysis = engine.analyze(&item.text);
+            let found: BTreeSet<String> = super::mirror::named_feelings(&analysis)
+                .into_iter()
+                .filter(|f| known(f))
+                .map(str::to_string)
+                .collect();
+            let expected = item.feelings.into_iter().filter(|f| known(f)).collect();
             (item.id, item.text, expected, found)
         })
         .collect();

@@ -639,6 +639,63 @@ fn strip_joiner(clause: &str) -> String {
     upper_first(rest)
 }
 
+/// Emotion families in order of first mention, distinct. Beside a
+/// hard feeling, a warm family shown only by a smile or a word for a
+/// thing ("smiled through the whole meeting", "a lovely view") is not
+/// named: it is what the writer did or saw, not what they felt.
+pub fn families(analysis: &Analysis) -> Vec<&str> {
+    const SHOWN_NOT_FELT: &[&str] = &[
+        "smiled",
+        "laughed",
+        "fun",
+        "lovely",
+        "perfect",
+        "amazing",
+        "wonderful",
+    ];
+    let hard = analysis
+        .emotions
+        .iter()
+        .any(|e| !POSITIVE.contains(&e.family.as_str()));
+    let felt = |family: &str| {
+        !hard
+            || !POSITIVE.contains(&family)
+            || analysis.emotions.iter().any(|e| {
+                e.family == family && !SHOWN_NOT_FELT.contains(&e.cue.to_lowercase().as_str())
+            })
+    };
+    let mut out: Vec<&str> = Vec::new();
+    for e in &analysis.emotions {
+        if !out.contains(&e.family.as_str()) && felt(&e.family) {
+            out.push(&e.family);
+        }
+    }
+    // Tired and glad is a good day ("Hundemüde, aber glücklich"): the
+    // tiredness is its cost, not a second feeling to weigh it against,
+    // and blind reviews preferred the gladness named alone, without a
+    // need for rest.
+    if out.iter().any(|f| POSITIVE.contains(f))
+        && out
+            .iter()
+            .all(|f| POSITIVE.contains(f) || *f == "exhaustion")
+    {
+        out.retain(|f| *f != "exhaustion");
+    }
+    out
+}
+
+/// The families the answer's feeling line names: a good one and a hard
+/// one where both are felt (the first of each), else the first.
+pub fn named_feelings(analysis: &Analysis) -> Vec<&str> {
+    let families = families(analysis);
+    let good = families.iter().find(|f| POSITIVE.contains(f));
+    let hard = families.iter().find(|f| !POSITIVE.contains(f));
+    match (good, hard) {
+        (Some(g), Some(h)) => vec![*g, *h],
+        _ => families.into_iter().take(1).collect(),
+    }
+}
+
 /// Everything the composer needs, in one place.
 struct Compose<'a> {
     engine: &'a Engine,
@@ -838,7 +895,7 @@ impl Compose<'_> {
                 .analysis
                 .emotions
                 .iter()
-                .any(|e| !POSITIVE.contains(&e.family.as_str()) && inside(&e.span));
+                .any(|e| !POSITIVE.contains(&e.family.as_str()) && !e.heard && inside(&e.span));
             let judged = self
                 .analysis
                 .patterns
@@ -861,50 +918,8 @@ impl Compose<'_> {
         cues
     }
 
-    /// Emotion families in order of first mention, distinct. Beside a
-    /// hard feeling, a warm family shown only by a smile or a word for a
-    /// thing ("smiled through the whole meeting", "a lovely view") is not
-    /// named: it is what the writer did or saw, not what they felt.
     fn families(&self) -> Vec<&str> {
-        const SHOWN_NOT_FELT: &[&str] = &[
-            "smiled",
-            "laughed",
-            "fun",
-            "lovely",
-            "perfect",
-            "amazing",
-            "wonderful",
-        ];
-        let hard = self
-            .analysis
-            .emotions
-            .iter()
-            .any(|e| !POSITIVE.contains(&e.family.as_str()));
-        let felt = |family: &str| {
-            !hard
-                || !POSITIVE.contains(&family)
-                || self.analysis.emotions.iter().any(|e| {
-                    e.family == family && !SHOWN_NOT_FELT.contains(&e.cue.to_lowercase().as_str())
-                })
-        };
-        let mut out: Vec<&str> = Vec::new();
-        for e in &self.analysis.emotions {
-            if !out.contains(&e.family.as_str()) && felt(&e.family) {
-                out.push(&e.family);
-            }
-        }
-        // Tired and glad is a good day ("Hundemüde, aber glücklich"): the
-        // tiredness is its cost, not a second feeling to weigh it against,
-        // and blind reviews preferred the gladness named alone, without a
-        // need for rest.
-        if out.iter().any(|f| POSITIVE.contains(f))
-            && out
-                .iter()
-                .all(|f| POSITIVE.contains(f) || *f == "exhaustion")
-        {
-            out.retain(|f| *f != "exhaustion");
-        }
-        out
+        families(self.analysis)
     }
 
     fn opening_ambivalence(&self) -> Option<String> {
@@ -1104,7 +1119,8 @@ impl Compose<'_> {
     /// The sentence where the first feeling is named, quoted (for answers
     /// in languages whose pronouns are never turned).
     fn feeling_echo(&self) -> Option<String> {
-        let e = self.analysis.emotions.first()?;
+        // A feeling the model heard has no sentence of its own to quote.
+        let e = self.analysis.emotions.iter().find(|e| !e.heard)?;
         let doc = Doc::new(self.text);
         let sentence = doc
             .sentences

@@ -19,10 +19,12 @@
 pub mod crisis_model;
 pub mod eval;
 pub mod faithful;
+pub mod feeling_model;
 pub mod floor;
 pub mod focus;
 pub mod gate;
 pub mod language;
+pub mod linear;
 pub mod llm;
 pub mod mirror;
 pub mod pipeline;
@@ -93,6 +95,9 @@ pub struct EmotionMatch {
     pub cue: String,
     /// Byte span of the cue.
     pub span: Range<usize>,
+    /// Named by the feeling model alone ([`feeling_model`]): no word of
+    /// the entry is its cue (`cue` is empty and `span` is `0..0`).
+    pub heard: bool,
 }
 
 /// The pack's warm emotion families: named only where the entry is warm.
@@ -413,6 +418,22 @@ impl Engine {
 
     /// Language, patterns, tensions and named feelings in `text`.
     pub fn analyze(&self, text: &str) -> Analysis {
+        let model = (
+            feeling_model::builtin(),
+            feeling_model::KEEP,
+            feeling_model::NAME,
+        );
+        self.analyze_weighed(text, Some(model))
+    }
+
+    /// [`Engine::analyze`], with the lexicons' feelings weighed by `weigh`
+    /// (a feeling model and its two thresholds, see
+    /// [`feeling_model::Model::weigh`]) or not at all.
+    pub(crate) fn analyze_weighed(
+        &self,
+        text: &str,
+        weigh: Option<(&feeling_model::Model, f64, f64)>,
+    ) -> Analysis {
         // Sentences addressed to the machine are not the writer's: nothing
         // is read into them ([`focus`]). Blanked in place, so every span
         // found still points into `text`.
@@ -430,6 +451,14 @@ impl Engine {
             self.add_heard(text, &mut tensions);
         }
         let mut emotions = self.find_emotions(&doc, &lang);
+        if let Some((model, keep, name)) = weigh
+            && self.languages.contains_key(&lang)
+        {
+            weigh_feelings(
+                model.weigh(text, &found_of(&emotions), keep, name),
+                &mut emotions,
+            );
+        }
         // An entry that acts out a pull between two things without naming
         // a mixed feeling is not a happy one because a warm word appears in
         // it ("everyone's so excited about the new house… tonight I walked
@@ -567,6 +596,7 @@ impl Engine {
                     family: family.clone(),
                     cue: doc.text[span.clone()].to_string(),
                     span,
+                    heard: false,
                 });
             }
         }
@@ -742,6 +772,31 @@ impl Engine {
             .patterns
             .get(pattern)
             .map(|p| p.observation.as_str())
+    }
+}
+
+/// The lexicons' feelings as [`feeling_model::Model::weigh`] reads them.
+fn found_of(emotions: &[EmotionMatch]) -> Vec<(&str, Range<usize>)> {
+    emotions
+        .iter()
+        .map(|e| (e.family.as_str(), e.span.clone()))
+        .collect()
+}
+
+/// The feeling model's say on the lexicons' feelings (see
+/// [`feeling_model`]): those it does not hear in their words are dropped,
+/// and where none of its families is left, the one it hears best in the
+/// whole entry may be added.
+fn weigh_feelings(weighed: feeling_model::Weighed, emotions: &mut Vec<EmotionMatch>) {
+    let mut kept = weighed.kept.into_iter();
+    emotions.retain(|_| kept.next().unwrap_or(true));
+    if let Some((family, _)) = weighed.named {
+        emotions.push(EmotionMatch {
+            family: family.to_string(),
+            cue: String::new(),
+            span: 0..0,
+            heard: true,
+        });
     }
 }
 

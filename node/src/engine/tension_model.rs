@@ -46,13 +46,11 @@
 //! in any words, built in"); a bag of words learns the corpus's words for
 //! the poles, not the pull.
 
-use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use rustc_hash::FxHashMap;
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::crisis_model::{fit, rows_of, sigmoid};
+use super::linear::Linear;
 
 /// Sentences in a window: the corpus's entries are mostly two to five
 /// sentences long.
@@ -82,17 +80,11 @@ pub struct Heard {
     pub whole: bool,
 }
 
-/// One logistic regression per axis, over one shared set of features
-/// (every axis learns from the same texts).
-#[derive(Debug, Clone)]
+/// One logistic regression per axis of [`AXES`], over one shared set of
+/// features (every axis learns from the same texts).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Model {
-    /// Feature → its row in `weights`.
-    index: FxHashMap<Cow<'static, str>, u32>,
-    /// For each feature (in byte order of the features), one weight per
-    /// axis of [`AXES`], as little-endian `f64`s: the build's bytes as they
-    /// are, read in place.
-    weights: Cow<'static, [u8]>,
-    bias: [f64; AXES.len()],
+    linear: Linear,
 }
 
 /// One labelled entry of the corpus: its text and the axes it carries.
@@ -128,75 +120,25 @@ impl Model {
     /// Train one regression per axis on `examples`, with `ordinary` texts
     /// (no tension) as further negatives for every axis.
     pub fn train(examples: &[Example], ordinary: &[&str]) -> Model {
-        let models: Vec<(Vec<(String, f64)>, f64)> = AXES
+        let data: Vec<(Vec<bool>, &str)> = examples
             .iter()
-            .map(|&(a, b)| {
-                let data = examples
+            .map(|e| {
+                let has = AXES
                     .iter()
-                    .map(|e| {
-                        let has = e.tensions.iter().any(|(x, y)| x == a && y == b);
-                        (has, e.text.as_str())
-                    })
-                    .chain(ordinary.iter().map(|t| (false, *t)));
-                fit(data)
+                    .map(|&(a, b)| e.tensions.iter().any(|(x, y)| x == a && y == b))
+                    .collect();
+                (has, e.text.as_str())
             })
-            .collect();
-        let mut weights = Vec::new();
-        for row in 0..models[0].0.len() {
-            for (w, _) in &models {
-                weights.extend_from_slice(&w[row].1.to_le_bytes());
-            }
-        }
-        let mut bias = [0.0; AXES.len()];
-        for (b, (_, m)) in bias.iter_mut().zip(&models) {
-            *b = *m;
-        }
-        let features = models
-            .into_iter()
-            .next()
-            .map(|(w, _)| w.into_iter().map(|(f, _)| Cow::Owned(f)).collect())
-            .unwrap_or_default();
-        Model::with(features, Cow::Owned(weights), bias)
-    }
-
-    fn with(
-        features: Vec<Cow<'static, str>>,
-        weights: Cow<'static, [u8]>,
-        bias: [f64; AXES.len()],
-    ) -> Model {
-        let index = features
-            .into_iter()
-            .enumerate()
-            .map(|(i, f)| (f, i as u32))
+            .chain(ordinary.iter().map(|t| (vec![false; AXES.len()], *t)))
             .collect();
         Model {
-            index,
-            weights,
-            bias,
+            linear: Linear::train(AXES.len(), &data, 0),
         }
-    }
-
-    fn weight(&self, row: u32, axis: usize) -> f64 {
-        let at = (row as usize * AXES.len() + axis) * 8;
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(&self.weights[at..at + 8]);
-        f64::from_le_bytes(bytes)
     }
 
     /// Each axis's score (in the order of [`AXES`]) for `text` read whole.
-    pub fn scores(&self, text: &str) -> [f64; AXES.len()] {
-        let found = rows_of(&self.index, text);
-        let mut z = [0.0; AXES.len()];
-        for &row in &found {
-            for (axis, z) in z.iter_mut().enumerate() {
-                *z += self.weight(row, axis);
-            }
-        }
-        let mut out = self.bias;
-        for (o, z) in out.iter_mut().zip(z) {
-            *o = sigmoid(*o + z);
-        }
-        out
+    pub fn scores(&self, text: &str) -> Vec<f64> {
+        self.linear.scores(text)
     }
 
     /// The axes heard in `text`, best first.
@@ -221,7 +163,7 @@ impl Model {
         };
         let join = |from: usize, to: usize| sentences[from..to].join(" ");
         // Every window is scored once, for all axes at a time.
-        let scored: Vec<([f64; AXES.len()], usize, usize)> = windows
+        let scored: Vec<(Vec<f64>, usize, usize)> = windows
             .iter()
             .map(|&(from, to)| (self.scores(&join(from, to)), from, to))
             .collect();
@@ -279,18 +221,8 @@ mod built {
 /// time.
 pub fn builtin() -> &'static Model {
     static MODEL: OnceLock<Model> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        let mut bias = [0.0; AXES.len()];
-        for (b, bytes) in bias.iter_mut().zip(built::BIAS.chunks_exact(8)) {
-            let mut raw = [0u8; 8];
-            raw.copy_from_slice(bytes);
-            *b = f64::from_le_bytes(raw);
-        }
-        Model::with(
-            built::FEATURES.split('\n').map(Cow::Borrowed).collect(),
-            Cow::Borrowed(built::WEIGHTS),
-            bias,
-        )
+    MODEL.get_or_init(|| Model {
+        linear: Linear::from_built(built::FEATURES, built::WEIGHTS, built::BIAS),
     })
 }
 
@@ -353,10 +285,7 @@ mod tests {
         .map(|e| e.1)
         .collect();
         let again = Model::train(&corpus(), &ordinary);
-        let built = builtin();
-        assert_eq!(built.index, again.index);
-        assert_eq!(built.weights, again.weights, "every weight, bit for bit");
-        assert_eq!(built.bias.map(f64::to_bits), again.bias.map(f64::to_bits));
+        assert_eq!(builtin(), &again, "every weight, bit for bit");
     }
 
     #[test]
