@@ -17,6 +17,9 @@ use text::tokenize;
 #[allow(dead_code)]
 mod crisis_train;
 
+#[path = "src/engine/feeling_families.rs"]
+mod feeling_families;
+
 const CORPUS: &[&str] = &["en", "fr", "de", "es", "pt", "it", "nl"];
 
 /// Long entries, which only the long scorer learns from (see
@@ -48,6 +51,7 @@ const AXES: [(&str, &str); 8] = [
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/engine/crisis_train.rs");
+    println!("cargo:rerun-if-changed=src/engine/feeling_families.rs");
     println!("cargo:rerun-if-changed=../constitution/src/text.rs");
     let mut texts = Vec::new();
     for lang in CORPUS {
@@ -93,53 +97,10 @@ fn main() {
     feelings();
 }
 
-/// The feeling corpus (see `feeling_model.rs`), in the order the model
-/// reads it.
-const FEELING_CORPUS: &[&str] = &["0", "1", "2", "3", "4", "5"];
-
-/// The families, in the model's order (as `feeling_model::FAMILIES`).
-const FAMILIES: [&str; 21] = [
-    "joy",
-    "pride",
-    "relief",
-    "gratitude",
-    "love",
-    "calm",
-    "hope",
-    "sadness",
-    "grief",
-    "longing",
-    "loneliness",
-    "fear",
-    "anger",
-    "frustration",
-    "shame",
-    "guilt",
-    "exhaustion",
-    "overwhelm",
-    "envy",
-    "confusion",
-    "numbness",
-];
-
-/// The warm families (as `feeling_model::GOOD`).
-const GOOD: [&str; 7] = [
-    "joy",
-    "pride",
-    "relief",
-    "gratitude",
-    "love",
-    "calm",
-    "hope",
-];
-
-/// Texts a feature must appear in to be kept (as `feeling_model::MIN_TEXTS`).
-const FEELING_MIN_TEXTS: usize = 2;
-
 /// One scorer per feeling family, trained on the feeling corpus.
 fn feelings() {
     let mut entries: Vec<(String, Vec<String>)> = Vec::new();
-    for name in FEELING_CORPUS {
+    for name in feeling_families::CORPUS {
         let path = format!("eval/train/feelings-{name}.jsonl");
         println!("cargo:rerun-if-changed={path}");
         let corpus = std::fs::read_to_string(&path).expect("reading the feeling corpus");
@@ -149,27 +110,19 @@ fn feelings() {
             let text = value["text"].as_str().expect("a text").to_string();
             let feelings = value["feelings"]
                 .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|f| Some(f.as_str()?.to_string()))
-                        .collect()
-                })
-                .unwrap_or_default();
+                .expect("a list of feelings")
+                .iter()
+                .map(|f| f.as_str().expect("a family").to_string())
+                .collect();
             entries.push((text, feelings));
         }
     }
-    // One output per family, then "good" (any warm family) and "hard"
-    // (any other), as `feeling_model::OUTPUTS`.
-    let has = |feelings: &[String], o: usize| match FAMILIES.get(o) {
-        Some(family) => feelings.iter().any(|f| f == family),
-        None if o == FAMILIES.len() => feelings.iter().any(|f| GOOD.contains(&f.as_str())),
-        None => feelings.iter().any(|f| !GOOD.contains(&f.as_str())),
-    };
-    let models: Vec<(Vec<(String, f64)>, f64)> = (0..FAMILIES.len() + 2)
-        .map(|o| {
+    let models: Vec<(Vec<(String, f64)>, f64)> = feeling_families::FAMILIES
+        .iter()
+        .map(|family| {
             let data = entries
                 .iter()
-                .map(|(text, feelings)| (has(feelings, o), text.as_str()));
+                .map(|(text, feelings)| (feelings.iter().any(|f| f == family), text.as_str()));
             crisis_train::train(data)
         })
         .collect();
@@ -177,7 +130,7 @@ fn feelings() {
     write_linear(
         "feeling",
         crisis_train::pack(models, |f| {
-            seen.get(f).copied().unwrap_or(0) >= FEELING_MIN_TEXTS
+            seen.get(f).copied().unwrap_or(0) >= feeling_families::MIN_TEXTS
         }),
     );
 }

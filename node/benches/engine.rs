@@ -274,20 +274,20 @@ fn main() {
         let t = Instant::now();
         std::hint::black_box(mirror_node::engine::tension_model::builtin().hear(&text));
         heard.push(t.elapsed());
-        // The built-in feeling model alone, weighing the lexicons' feelings
-        // of this entry (part of analyze above).
-        let found: Vec<(&str, std::ops::Range<usize>)> = analysis
+        // The built-in feeling model alone, weighing the feelings the
+        // lexicons found in this entry (part of analyze above).
+        let lexicons = engine.analyze_weighed(&text, None);
+        let found: Vec<(&str, std::ops::Range<usize>)> = lexicons
             .emotions
             .iter()
-            .filter(|e| !e.heard)
             .map(|e| (e.family.as_str(), e.span.clone()))
             .collect();
         let t = Instant::now();
         std::hint::black_box(mirror_node::engine::feeling_model::builtin().weigh(
             &text,
             &found,
-            mirror_node::engine::feeling_model::KEEP,
-            mirror_node::engine::feeling_model::NAME,
+            mirror_node::engine::feeling_model::SETTING,
+            true,
         ));
         feelings.push(t.elapsed());
         let t = Instant::now();

@@ -396,7 +396,7 @@ fn the_fresh_international_tension_set_does_not_slide_back() {
 #[test]
 fn the_fresh_feeling_set_does_not_slide_back() {
     let engine = Engine::genesis().unwrap();
-    let report = eval_feelings(&engine, &held_out("fresh22-feelings.jsonl")).unwrap();
+    let report = eval_feelings(&engine, &held_out("fresh22-feelings.jsonl"), false).unwrap();
     assert!(report.micro.precision >= 0.37, "{:?}", report.micro);
     assert!(report.micro.recall >= 0.11, "{:?}", report.micro);
 }

@@ -32,11 +32,13 @@ pub fn eval(ctx: &Context, cmd: &EvalCommand) -> anyhow::Result<Output> {
     match cmd {
         EvalCommand::Patterns { file, misses }
         | EvalCommand::Tensions { file, misses }
-        | EvalCommand::Feelings { file, misses } => {
+        | EvalCommand::Feelings { file, misses, .. } => {
             let report = match cmd {
                 EvalCommand::Patterns { .. } => eval::eval_patterns(&engine, file)?,
-                EvalCommand::Tensions { .. } => eval::eval_tensions(&engine, file)?,
-                _ => eval::eval_feelings(&engine, file)?,
+                EvalCommand::Feelings { lexicons_only, .. } => {
+                    eval::eval_feelings(&engine, file, *lexicons_only)?
+                }
+                _ => eval::eval_tensions(&engine, file)?,
             };
             let mut human = eval::render(&report);
             if *misses {

@@ -407,6 +407,9 @@ pub enum EvalCommand {
         /// Also list every item the engine got wrong
         #[arg(long)]
         misses: bool,
+        /// The feelings as the lexicons find them, without the feeling model
+        #[arg(long)]
+        lexicons_only: bool,
     },
     /// Accuracy of the compliance checker, and how often it flags compliant text
     Compliance {

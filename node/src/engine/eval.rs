@@ -240,14 +240,24 @@ pub fn eval_tensions(engine: &Engine, path: &Path) -> Result<SetReport, EvalErro
 
 /// The feelings the built-in mirror's feeling line would name
 /// ([`super::mirror::named_feelings`]) against the feelings each entry's
-/// writer holds (families outside the feeling model's are not scored).
-pub fn eval_feelings(engine: &Engine, path: &Path) -> Result<SetReport, EvalError> {
+/// writer holds (families outside the feeling model's are not scored);
+/// with `lexicons_only`, as the lexicons found them, without the feeling
+/// model (the side by side).
+pub fn eval_feelings(
+    engine: &Engine,
+    path: &Path,
+    lexicons_only: bool,
+) -> Result<SetReport, EvalError> {
     let items: Vec<FeelingItem> = read_lines(path)?;
     let known = |f: &str| super::feeling_model::FAMILIES.contains(&f);
     let scored = items
         .into_iter()
         .map(|item| {
-            let analysis = engine.analyze(&item.text);
+            let model = (
+                super::feeling_model::builtin(),
+                super::feeling_model::SETTING,
+            );
+            let analysis = engine.analyze_weighed(&item.text, (!lexicons_only).then_some(model));
             let found: BTreeSet<String> = super::mirror::named_feelings(&analysis)
                 .into_iter()
                 .filter(|f| known(f))

@@ -20,84 +20,53 @@
 //!   it again and checks every weight bit for bit. Features met in fewer
 //!   than [`MIN_TEXTS`] texts are dropped.
 //! * [`Model::weigh`]: a lexicon's feeling is kept where the model gives
-//!   its family at least [`KEEP`] in the words around it (the entry whole
-//!   when it is short, else the cue's sentence and its neighbours); where
-//!   no lexicon feeling is kept, the model's best family is named if it
-//!   reaches [`NAME`] over a whole entry of [`MIN_WORDS`] to [`MAX_WORDS`]
-//!   words.
+//!   its family at least [`Setting::keep`] in the words around it (the
+//!   entry whole when it is at most [`MAX_WORDS`] words, else the cue's
+//!   sentence and its neighbours), or where those words hold fewer than
+//!   [`MIN_READ`] of the model's features (it has no say on what it cannot
+//!   read). Where no lexicon feeling of its families is left, and the
+//!   lexicons set none aside (negated, asked, wished, someone else's,
+//!   ironic), its best family is named if it reaches [`Setting::name`] over
+//!   a whole entry of [`MIN_WORDS`] to [`MAX_WORDS`] words.
 //!
 //! Invariant: the model only takes away what a lexicon found, or adds one
 //! family where none is left; families it does not know ("body", irony)
 //! pass untouched.
 //!
 //! Cost model: one hash lookup per feature (about three per word) for all
-//! families at once, per distinct passage scored; an entry scores at most
-//! one passage per lexicon cue plus itself.
+//! families at once, per passage scored: a short entry is scored once,
+//! whole; a long one once per sentence holding a cue (each window of three
+//! sentences at most once), so never more than about three times its
+//! length.
 
 use std::sync::OnceLock;
 
+use rustc_hash::FxHashMap;
 use unicode_segmentation::UnicodeSegmentation;
 
+pub use super::feeling_families::{FAMILIES, MIN_TEXTS};
 use super::linear::Linear;
 
-/// The families, as the pack's emotion lexicons name them.
-pub const FAMILIES: [&str; 21] = [
-    "joy",
-    "pride",
-    "relief",
-    "gratitude",
-    "love",
-    "calm",
-    "hope",
-    "sadness",
-    "grief",
-    "longing",
-    "loneliness",
-    "fear",
-    "anger",
-    "frustration",
-    "shame",
-    "guilt",
-    "exhaustion",
-    "overwhelm",
-    "envy",
-    "confusion",
-    "numbness",
-];
-
-/// The warm families: an entry holds "good" where it holds any of them,
-/// and "hard" where it holds any other family.
-pub const GOOD: [&str; 7] = [
-    "joy",
-    "pride",
-    "relief",
-    "gratitude",
-    "love",
-    "calm",
-    "hope",
-];
-
-/// The model's outputs: one per family of [`FAMILIES`], then "good" and
-/// "hard" (see [`GOOD`]).
-pub const OUTPUTS: usize = FAMILIES.len() + 2;
-
-/// Whether an entry labelled `feelings` has output `o` (see [`OUTPUTS`]).
-pub fn has_output(feelings: &[String], o: usize) -> bool {
-    match FAMILIES.get(o) {
-        Some(family) => feelings.iter().any(|f| f == family),
-        None if o == FAMILIES.len() => feelings.iter().any(|f| GOOD.contains(&f.as_str())),
-        None => feelings.iter().any(|f| !GOOD.contains(&f.as_str())),
-    }
+/// The model's two thresholds (see [`Model::weigh`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Setting {
+    /// The score a lexicon's family must reach to be kept.
+    pub keep: f64,
+    /// The score the model's best family must reach to be named where no
+    /// lexicon feeling is left.
+    pub name: f64,
 }
 
-/// Texts a feature must appear in to be kept.
-pub const MIN_TEXTS: usize = 2;
-/// The score a lexicon's family must reach to be kept. Chosen on a
-/// sixth of the corpus held out from training (BENCHMARKS.md).
-pub const KEEP: f64 = 0.05;
-/// The score the model's best family must reach to be named where no
-/// lexicon feeling is left. Chosen as [`KEEP`] was.
-pub const NAME: f64 = 0.5;
+/// The thresholds in force, chosen on a sixth of the corpus held out from
+/// training (BENCHMARKS.md, "Feelings the entry holds"): they halved the
+/// feelings named wrongly there, for an eighth fewer named rightly.
+pub const SETTING: Setting = Setting {
+    keep: 0.05,
+    name: 0.5,
+};
+/// Features of the model a passage must hold for the model to drop a
+/// lexicon's feeling in it: about a plain sentence's worth.
+pub const MIN_READ: usize = 20;
 /// Words an entry must have for the model to name a feeling alone: a few
 /// words say too little for a bag of words.
 pub const MIN_WORDS: usize = 12;
@@ -143,12 +112,15 @@ impl Model {
         let data: Vec<(Vec<bool>, &str)> = examples
             .iter()
             .map(|e| {
-                let has = (0..OUTPUTS).map(|o| has_output(&e.feelings, o)).collect();
+                let has = FAMILIES
+                    .iter()
+                    .map(|f| e.feelings.iter().any(|g| g == f))
+                    .collect();
                 (has, e.text.as_str())
             })
             .collect();
         Model {
-            linear: Linear::train(OUTPUTS, &data, MIN_TEXTS),
+            linear: Linear::train(FAMILIES.len(), &data, MIN_TEXTS),
         }
     }
 
@@ -158,40 +130,58 @@ impl Model {
         self.linear.scores(text)
     }
 
-    /// Weigh the lexicon's feelings of `text`: each a family and the byte
-    /// span of its cue (see the module doc).
+    /// Weigh the lexicons' feelings of `text` (see the module doc): each a
+    /// family and the byte span of its cue, in the lexicons' order.
+    /// `may_name`: whether the model may name a family where none is left
+    /// (not where the lexicons set a feeling aside).
     pub fn weigh(
         &self,
         text: &str,
         found: &[(&str, std::ops::Range<usize>)],
-        keep: f64,
-        name: f64,
+        setting: Setting,
+        may_name: bool,
     ) -> Weighed {
         let words = text.unicode_words().count();
-        let whole = (words <= MAX_WORDS).then(|| self.scores(text));
-        let sentences: Vec<(usize, &str)> = text.split_sentence_bound_indices().collect();
+        let whole = (words <= MAX_WORDS).then(|| self.linear.read(text));
+        let sentences: Vec<usize> = match whole {
+            Some(_) => Vec::new(),
+            None => text
+                .split_sentence_bound_indices()
+                .map(|(i, _)| i)
+                .collect(),
+        };
+        // A long entry's windows, each read once however many cues it holds.
+        let mut windows: FxHashMap<usize, (Vec<f64>, usize)> = FxHashMap::default();
         let mut kept = Vec::with_capacity(found.len());
         for (family, span) in found {
             let Some(i) = FAMILIES.iter().position(|f| f == family) else {
                 kept.push(true);
                 continue;
             };
-            let score = match &whole {
-                Some(s) => s[i],
-                None => self.scores(around(text, &sentences, span.start))[i],
+            let (scores, read) = match &whole {
+                Some(whole) => whole,
+                None => {
+                    let at = sentences
+                        .iter()
+                        .rposition(|start| *start <= span.start)
+                        .unwrap_or(0);
+                    windows
+                        .entry(at)
+                        .or_insert_with(|| self.linear.read(around(text, &sentences, at)))
+                }
             };
-            kept.push(score >= keep);
+            kept.push(*read < MIN_READ || scores[i] >= setting.keep);
         }
         let any_known = found
             .iter()
             .zip(&kept)
             .any(|((family, _), k)| *k && FAMILIES.contains(family));
-        let named = match (&whole, any_known) {
-            (Some(s), false) if words >= MIN_WORDS => s[..FAMILIES.len()]
+        let named = match &whole {
+            Some((scores, _)) if may_name && !any_known && words >= MIN_WORDS => scores
                 .iter()
                 .enumerate()
                 .max_by(|a, b| a.1.total_cmp(b.1))
-                .filter(|(_, s)| **s >= name)
+                .filter(|(_, s)| **s >= setting.name)
                 .map(|(i, s)| (FAMILIES[i], *s)),
             _ => None,
         };
@@ -199,16 +189,12 @@ impl Model {
     }
 }
 
-/// The sentence of `text` holding byte `at`, with the one before and the
-/// one after.
-fn around<'t>(text: &'t str, sentences: &[(usize, &str)], at: usize) -> &'t str {
-    let i = sentences
-        .iter()
-        .rposition(|(start, _)| *start <= at)
-        .unwrap_or(0);
-    let from = sentences[i.saturating_sub(1)].0;
-    let to = sentences.get(i + 2).map_or(text.len(), |(start, _)| *start);
-    &text[from..to]
+/// Sentence `at` of `text` (whose sentences start at the byte offsets
+/// `starts`), with the one before and the one after.
+fn around<'t>(text: &'t str, starts: &[usize], at: usize) -> &'t str {
+    let from = starts.get(at.saturating_sub(1)).copied().unwrap_or(0);
+    let to = starts.get(at + 2).copied().unwrap_or(text.len());
+    text.get(from..to).unwrap_or(text)
 }
 
 /// The weights trained at build time (see `node/build.rs`).
@@ -222,8 +208,14 @@ mod built {
 /// time.
 pub fn builtin() -> &'static Model {
     static MODEL: OnceLock<Model> = OnceLock::new();
-    MODEL.get_or_init(|| Model {
-        linear: Linear::from_built(built::FEATURES, built::WEIGHTS, built::BIAS),
+    MODEL.get_or_init(|| {
+        let linear = Linear::from_built(built::FEATURES, built::WEIGHTS, built::BIAS);
+        assert_eq!(
+            linear.outputs(),
+            FAMILIES.len(),
+            "one regression per family"
+        );
+        Model { linear }
     })
 }
 
@@ -274,7 +266,7 @@ mod tests {
                     and the pancakes came off the pan clean, for once nothing stuck. \
                     Called Gran and she laughed at my story about the goat.";
         let at = text.find("stuck").unwrap();
-        let w = builtin().weigh(text, &[("frustration", at..at + 5)], KEEP, NAME);
+        let w = builtin().weigh(text, &[("frustration", at..at + 5)], SETTING, true);
         assert_eq!(w.kept, vec![false], "{:?}", builtin().scores(text));
     }
 
@@ -282,7 +274,7 @@ mod tests {
     fn a_feeling_told_in_acts_is_ranked_first_but_named_only_when_sure() {
         // Written for this test, in no corpus or evaluation set. The model
         // ranks the fury of an entry that never says "angry" first, but
-        // not with the confidence [`NAME`] asks for: on the sixth of the
+        // not with the confidence [`SETTING`] asks for: on the sixth of the
         // corpus held out, its best family reached it in 59 entries of 500
         // (43 of them right).
         let text = "The plumber didn't come. Third time this month. I took the morning \
@@ -297,15 +289,53 @@ mod tests {
             matches!(best, Some("anger" | "frustration")),
             "{best:?} {scores:?}"
         );
-        let w = builtin().weigh(text, &[], KEEP, NAME);
+        let w = builtin().weigh(text, &[], SETTING, true);
         assert_eq!(w.named, None, "{scores:?}");
     }
 
     #[test]
     fn families_it_does_not_know_pass_and_a_few_words_name_nothing() {
-        let w = builtin().weigh("Headache again.", &[("body", 0..8)], KEEP, NAME);
+        let w = builtin().weigh("Headache again.", &[("body", 0..8)], SETTING, true);
         assert_eq!(w.kept, vec![true]);
-        assert_eq!(builtin().weigh("So tired.", &[], KEEP, NAME).named, None);
+        assert_eq!(builtin().weigh("So tired.", &[], SETTING, true).named, None);
+    }
+
+    #[test]
+    fn the_model_has_no_say_on_what_it_cannot_read() {
+        // Too few of its features to drop a feeling the lexicon found.
+        let w = builtin().weigh("Numb again.", &[("numbness", 0..4)], SETTING, true);
+        assert_eq!(w.kept, vec![true]);
+    }
+
+    #[test]
+    fn nothing_is_named_where_the_lexicons_set_a_feeling_aside() {
+        let text = "The plumber didn't come. Third time this month. I took the morning \
+                    off for him, moved everything out from under the sink, and at eleven \
+                    he texted 'tomorrow for sure'. I have paid him twice already and I \
+                    am washing plates in the bathtub.";
+        let sure = Setting {
+            keep: SETTING.keep,
+            name: 0.0,
+        };
+        assert!(builtin().weigh(text, &[], sure, true).named.is_some());
+        assert_eq!(builtin().weigh(text, &[], sure, false).named, None);
+    }
+
+    #[test]
+    fn a_long_entry_without_full_stops_is_read_once_a_window() {
+        // Thousands of cues in one unpunctuated sentence: one window, read
+        // once, and a verdict for every cue.
+        let text = "sad and stuck ".repeat(5000);
+        let found: Vec<(&str, std::ops::Range<usize>)> =
+            (0..5000).map(|k| ("sadness", k * 14..k * 14 + 3)).collect();
+        let w = builtin().weigh(&text, &found, SETTING, true);
+        assert_eq!(w.kept.len(), found.len());
+        assert_eq!(w.named, None);
+        // Sentences at the edges of a text have their neighbours or none.
+        let starts = [0, 3, 6];
+        assert_eq!(around("A. B. C. ", &starts, 0), "A. B. ");
+        assert_eq!(around("A. B. C. ", &starts, 2), "B. C. ");
+        assert_eq!(around("", &[], 0), "");
     }
 
     /// The thresholds' choice: trained on five sixths of the corpus,
@@ -328,7 +358,10 @@ mod tests {
         for setting in settings {
             let (mut tp, mut said, mut support) = (0, 0, 0);
             for e in &test {
-                let a = engine.analyze_weighed(&e.text, setting.map(|(k, n)| (&train, k, n)));
+                let a = engine.analyze_weighed(
+                    &e.text,
+                    setting.map(|(keep, name)| (&train, Setting { keep, name })),
+                );
                 let named = crate::engine::mirror::named_feelings(&a);
                 let known: Vec<&&str> = named.iter().filter(|f| FAMILIES.contains(f)).collect();
                 said += known.len();
@@ -357,7 +390,7 @@ mod tests {
                 if !e.feelings.is_empty() {
                     holding += 1;
                 }
-                if let Some((i, _)) = s[..FAMILIES.len()]
+                if let Some((i, _)) = s
                     .iter()
                     .enumerate()
                     .max_by(|a, b| a.1.total_cmp(b.1))
@@ -366,7 +399,7 @@ mod tests {
                     said += 1;
                     right += usize::from(has(i));
                 }
-                for (i, v) in s.iter().enumerate().take(FAMILIES.len()) {
+                for (i, v) in s.iter().enumerate() {
                     if has(i) {
                         pos += 1;
                         tp += usize::from(*v >= t);
@@ -376,27 +409,10 @@ mod tests {
                     }
                 }
             }
-            let valence = |o: usize| {
-                let (mut tp, mut fp, mut pos, mut neg) = (0, 0, 0, 0);
-                for e in &test {
-                    let v = train.scores(&e.text)[o];
-                    if has_output(&e.feelings, o) {
-                        pos += 1;
-                        tp += usize::from(v >= t);
-                    } else {
-                        neg += 1;
-                        fp += usize::from(v >= t);
-                    }
-                }
-                format!("{tp} of {pos} / {fp} of {neg}")
-            };
             println!(
                 "t={t:.2}: named {said} of {} ({right} right, {holding} hold one); \
-                 own families kept {tp} of {pos}, others passed {fp} of {neg}; \
-                 good {}; hard {}",
-                test.len(),
-                valence(FAMILIES.len()),
-                valence(FAMILIES.len() + 1)
+                 own families kept {tp} of {pos}, others passed {fp} of {neg}",
+                test.len()
             );
         }
     }

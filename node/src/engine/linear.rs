@@ -14,9 +14,11 @@
 //! 80 MB of source, and its pointers, relocated when the binary loads, cost
 //! every command 16 MB of memory whether it read an entry or not.
 //!
-//! Invariant: a text's score sums its features' weights in row order, as
-//! training summed them, so the built model and one trained again agree bit
-//! for bit (each model's test checks it).
+//! Invariant: training is deterministic (full-batch gradient descent over
+//! the corpus in a fixed order), so the built model and one trained again
+//! hold the same features, weights and biases bit for bit (each model's
+//! test checks it). A text's score is its bias plus the sum, from zero and
+//! in row order, of its features' weights.
 //!
 //! Cost model: building the index is one hash insert per feature, once per
 //! process; scoring is one hash lookup per feature of the text (about three
@@ -29,7 +31,7 @@ use rustc_hash::FxHashMap;
 use super::crisis_model::{fit, pack, rows_of, sigmoid, texts_per_feature};
 
 /// Several regressions over one feature list (see the module doc).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Linear {
     /// Feature → its row in `weights`.
     index: FxHashMap<Cow<'static, str>, u32>,
@@ -48,9 +50,14 @@ impl Linear {
         let models: Vec<(Vec<(String, f64)>, f64)> = (0..outputs)
             .map(|o| fit(data.iter().map(|(has, text)| (has[o], *text))))
             .collect();
-        let seen = texts_per_feature(data.iter().map(|(_, t)| *t));
-        let (features, weights, bias) =
-            pack(models, |f| seen.get(f).copied().unwrap_or(0) >= min_texts);
+        let seen = if min_texts > 1 {
+            texts_per_feature(data.iter().map(|(_, t)| *t))
+        } else {
+            Default::default()
+        };
+        let (features, weights, bias) = pack(models, |f| {
+            min_texts <= 1 || seen.get(f).copied().unwrap_or(0) >= min_texts
+        });
         Linear::with(
             features.into_iter().map(Cow::Owned).collect(),
             Cow::Owned(weights),
@@ -59,13 +66,19 @@ impl Linear {
     }
 
     /// The model the build wrote (see the module doc).
+    ///
+    /// # Panics
+    /// If the three parts do not fit together: the build wrote them, so
+    /// that is a broken build, found when the model is first built.
     pub fn from_built(features: &'static str, weights: &'static [u8], bias: &[u8]) -> Linear {
+        assert_eq!(bias.len() % 8, 0, "a model's biases are whole f64s");
         let bias = bias.chunks_exact(8).map(le_f64).collect();
-        Linear::with(
-            features.split('\n').map(Cow::Borrowed).collect(),
-            Cow::Borrowed(weights),
-            bias,
-        )
+        let features = if features.is_empty() {
+            Vec::new()
+        } else {
+            features.split('\n').map(Cow::Borrowed).collect()
+        };
+        Linear::with(features, Cow::Borrowed(weights), bias)
     }
 
     fn with(
@@ -73,6 +86,11 @@ impl Linear {
         weights: Cow<'static, [u8]>,
         bias: Vec<f64>,
     ) -> Linear {
+        assert_eq!(
+            weights.len(),
+            features.len() * bias.len() * 8,
+            "a row of weights for every feature"
+        );
         let index = features
             .into_iter()
             .enumerate()
@@ -102,13 +120,41 @@ impl Linear {
 
     /// Each output's probability for `text` read whole.
     pub fn scores(&self, text: &str) -> Vec<f64> {
-        let mut z = self.bias.clone();
-        for row in rows_of(&self.index, text) {
+        self.read(text).0
+    }
+
+    /// [`Linear::scores`], and how many of the model's features `text`
+    /// holds (how much of it the model could read).
+    pub fn read(&self, text: &str) -> (Vec<f64>, usize) {
+        let rows = rows_of(&self.index, text);
+        let mut z = vec![0.0; self.bias.len()];
+        for &row in &rows {
             for (output, z) in z.iter_mut().enumerate() {
                 *z += self.weight(row, output);
             }
         }
-        z.into_iter().map(sigmoid).collect()
+        let scores = self
+            .bias
+            .iter()
+            .zip(z)
+            .map(|(b, z)| sigmoid(b + z))
+            .collect();
+        (scores, rows.len())
+    }
+}
+
+/// The same features, weights and biases, bit for bit (`-0.0` is not
+/// `0.0` here).
+impl PartialEq for Linear {
+    fn eq(&self, other: &Linear) -> bool {
+        self.index == other.index
+            && self.weights == other.weights
+            && self.bias.len() == other.bias.len()
+            && self
+                .bias
+                .iter()
+                .zip(&other.bias)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
     }
 }
 

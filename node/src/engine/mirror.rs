@@ -56,17 +56,9 @@ pub struct History {
     pub tracked: Option<(String, String)>,
 }
 
-/// Emotion families that make an entry a good day, not a problem to look
-/// into.
-const POSITIVE: &[&str] = &[
-    "joy",
-    "pride",
-    "relief",
-    "gratitude",
-    "love",
-    "hope",
-    "calm",
-];
+// Emotion families that make an entry a good day, not a problem to look
+// into.
+use super::WARM_FAMILIES as POSITIVE;
 
 /// Families that call for gentleness, not analysis.
 const TENDER: &[&str] = &["grief"];

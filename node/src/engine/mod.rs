@@ -19,6 +19,7 @@
 pub mod crisis_model;
 pub mod eval;
 pub mod faithful;
+pub mod feeling_families;
 pub mod feeling_model;
 pub mod floor;
 pub mod focus;
@@ -100,8 +101,9 @@ pub struct EmotionMatch {
     pub heard: bool,
 }
 
-/// The pack's warm emotion families: named only where the entry is warm.
-const WARM_FAMILIES: &[&str] = &[
+/// The pack's warm emotion families: named only where the entry is warm,
+/// and what makes an entry a good day rather than a problem to look into.
+pub(crate) const WARM_FAMILIES: &[&str] = &[
     "joy",
     "pride",
     "calm",
@@ -418,21 +420,21 @@ impl Engine {
 
     /// Language, patterns, tensions and named feelings in `text`.
     pub fn analyze(&self, text: &str) -> Analysis {
-        let model = (
-            feeling_model::builtin(),
-            feeling_model::KEEP,
-            feeling_model::NAME,
-        );
-        self.analyze_weighed(text, Some(model))
+        self.analyze_weighed(
+            text,
+            Some((feeling_model::builtin(), feeling_model::SETTING)),
+        )
     }
 
     /// [`Engine::analyze`], with the lexicons' feelings weighed by `weigh`
-    /// (a feeling model and its two thresholds, see
-    /// [`feeling_model::Model::weigh`]) or not at all.
-    pub(crate) fn analyze_weighed(
+    /// (a feeling model and its thresholds, see
+    /// [`feeling_model::Model::weigh`]) or, with `None`, as the lexicons
+    /// found them (for a side by side: `mirror eval feelings
+    /// --lexicons-only`, the engine bench).
+    pub fn analyze_weighed(
         &self,
         text: &str,
-        weigh: Option<(&feeling_model::Model, f64, f64)>,
+        weigh: Option<(&feeling_model::Model, feeling_model::Setting)>,
     ) -> Analysis {
         // Sentences addressed to the machine are not the writer's: nothing
         // is read into them ([`focus`]). Blanked in place, so every span
@@ -450,22 +452,21 @@ impl Engine {
         if lang == "en" {
             self.add_heard(text, &mut tensions);
         }
-        let mut emotions = self.find_emotions(&doc, &lang);
-        if let Some((model, keep, name)) = weigh
-            && self.languages.contains_key(&lang)
-        {
-            weigh_feelings(
-                model.weigh(text, &found_of(&emotions), keep, name),
-                &mut emotions,
-            );
-        }
+        let (mut emotions, set_aside) = self.find_emotions(&doc, &lang);
         // An entry that acts out a pull between two things without naming
         // a mixed feeling is not a happy one because a warm word appears in
         // it ("everyone's so excited about the new house… tonight I walked
         // round the old one"): its warm words are not named as its feeling.
         let mixed = patterns.iter().any(|p| p.pattern == "internal_tension");
-        if !tensions.is_empty() && !mixed {
+        let no_warm = !tensions.is_empty() && !mixed;
+        if no_warm {
             emotions.retain(|e| !WARM_FAMILIES.contains(&e.family.as_str()));
+        }
+        if let Some((model, setting)) = weigh
+            && self.languages.contains_key(&lang)
+        {
+            let weighed = model.weigh(text, &found_of(&emotions), setting, !set_aside);
+            weigh_feelings(weighed, &mut emotions, no_warm);
         }
         Analysis {
             patterns,
@@ -505,7 +506,10 @@ impl Engine {
         self.detector.detect(text, &doc.tokens)
     }
 
-    fn find_emotions(&self, doc: &Doc, lang: &str) -> Vec<EmotionMatch> {
+    /// The feelings the lexicons find in the writer's own words, and
+    /// whether any match was set aside (asked, negated, wished, someone
+    /// else's, or turned by irony).
+    fn find_emotions(&self, doc: &Doc, lang: &str) -> (Vec<EmotionMatch>, bool) {
         /// The pack's family of ironic markers, and the warm families irony
         /// turns around.
         const IRONY: &str = "irony";
@@ -527,14 +531,16 @@ impl Engine {
             "sadness",
         ];
         let Some(compiled) = self.languages.get(lang) else {
-            return Vec::new();
+            return (Vec::new(), false);
         };
         let mut found: Vec<EmotionMatch> = Vec::new();
+        let mut set_aside = false;
         for (family, set) in &compiled.emotions {
             for range in set.find_all(doc, &self.words) {
                 // A feeling asked about is wished for, not felt ("why can't
                 // I just be happy?").
                 if doc.is_question(range.start) {
+                    set_aside = true;
                     continue;
                 }
                 // A negated feeling is not the writer's ("not sad").
@@ -567,6 +573,7 @@ impl Engine {
                     ) && doc.sentence_of(k) == doc.sentence_of(range.start)
                 });
                 if negated {
+                    set_aside = true;
                     continue;
                 }
                 // A feeling the writer means to be is not one they have
@@ -581,6 +588,7 @@ impl Engine {
                                 "the" | "a" | "an" | "more" | "so" | "less" | "really" | "just"
                             )));
                 if wished {
+                    set_aside = true;
                     continue;
                 }
                 // Someone else's feeling is not named as the writer's ("the
@@ -589,6 +597,7 @@ impl Engine {
                 if OWN_FAMILIES.contains(&family.as_str())
                     && doc.feeling_of_someone_else(&self.words, range.start)
                 {
+                    set_aside = true;
                     continue;
                 }
                 let span = doc.span(range);
@@ -619,9 +628,10 @@ impl Engine {
         // the entry around: they are not named as felt, and the irony
         // itself is only a reading aid, never named.
         if kept.iter().any(|m| m.family == IRONY) {
+            set_aside = true;
             kept.retain(|m| m.family != IRONY && !WARM_FAMILIES.contains(&m.family.as_str()));
         }
-        kept
+        (kept, set_aside)
     }
 
     fn find_patterns(&self, doc: &Doc, lang: &str) -> Vec<PatternMatch> {
@@ -785,12 +795,20 @@ fn found_of(emotions: &[EmotionMatch]) -> Vec<(&str, Range<usize>)> {
 
 /// The feeling model's say on the lexicons' feelings (see
 /// [`feeling_model`]): those it does not hear in their words are dropped,
-/// and where none of its families is left, the one it hears best in the
-/// whole entry may be added.
-fn weigh_feelings(weighed: feeling_model::Weighed, emotions: &mut Vec<EmotionMatch>) {
+/// and the family it names where none is left is added (not a warm one
+/// where `no_warm`). A named family has no cue, so it comes last, after
+/// the lexicons' feelings in the order of their cues.
+fn weigh_feelings(
+    weighed: feeling_model::Weighed,
+    emotions: &mut Vec<EmotionMatch>,
+    no_warm: bool,
+) {
+    debug_assert_eq!(weighed.kept.len(), emotions.len());
     let mut kept = weighed.kept.into_iter();
     emotions.retain(|_| kept.next().unwrap_or(true));
-    if let Some((family, _)) = weighed.named {
+    if let Some((family, _)) = weighed.named
+        && !(no_warm && WARM_FAMILIES.contains(&family))
+    {
         emotions.push(EmotionMatch {
             family: family.to_string(),
             cue: String::new(),

@@ -221,8 +221,10 @@ mod built {
 /// time.
 pub fn builtin() -> &'static Model {
     static MODEL: OnceLock<Model> = OnceLock::new();
-    MODEL.get_or_init(|| Model {
-        linear: Linear::from_built(built::FEATURES, built::WEIGHTS, built::BIAS),
+    MODEL.get_or_init(|| {
+        let linear = Linear::from_built(built::FEATURES, built::WEIGHTS, built::BIAS);
+        assert_eq!(linear.outputs(), AXES.len(), "one regression per axis");
+        Model { linear }
     })
 }
 
