@@ -3,7 +3,9 @@
 //! `$OUT_DIR/crisis_weights.rs`, so no command spends ~20 ms training it
 //! at start (it was most of `mirror reflect`'s own work). The corpus stays
 //! the reviewable artefact; a unit test trains again at test time and
-//! checks the weights are the same, bit for bit.
+//! checks the weights are the same, bit for bit. The built-in tension and
+//! feeling models (`tension_model.rs`, `feeling_model.rs`) are trained here
+//! the same way, from the corpora `src/engine/corpora.rs` lists.
 
 use std::fmt::Write as _;
 
@@ -17,8 +19,10 @@ use text::tokenize;
 #[allow(dead_code)]
 mod crisis_train;
 
-#[path = "src/engine/feeling_families.rs"]
-mod feeling_families;
+#[path = "src/engine/corpora.rs"]
+mod corpora;
+
+use corpora::AXES;
 
 const CORPUS: &[&str] = &["en", "fr", "de", "es", "pt", "it", "nl"];
 
@@ -30,28 +34,10 @@ const LONG_CORPUS: &str = "eval/train/crisis-long.txt";
 /// `crisis_model.rs`).
 const EVERYDAY: &str = "eval/train/crisis-everyday.txt";
 
-/// The tension corpus (see `tension_model.rs`), in the order the model
-/// reads it.
-const TENSION_CORPUS: &[&str] = &[
-    "en", "en-2", "en-3", "fr", "es", "de", "pt", "fr-2", "es-2", "de-2", "pt-2",
-];
-
-/// The axes, in the pack's canonical order (as `tension_model::AXES`).
-const AXES: [(&str, &str); 8] = [
-    ("control", "surrender"),
-    ("autonomy", "connection"),
-    ("stability", "growth"),
-    ("self", "others"),
-    ("thinking", "feeling"),
-    ("planning", "spontaneity"),
-    ("perfection", "acceptance"),
-    ("past", "future"),
-];
-
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/engine/crisis_train.rs");
-    println!("cargo:rerun-if-changed=src/engine/feeling_families.rs");
+    println!("cargo:rerun-if-changed=src/engine/corpora.rs");
     println!("cargo:rerun-if-changed=../constitution/src/text.rs");
     let mut texts = Vec::new();
     for lang in CORPUS {
@@ -97,16 +83,23 @@ fn main() {
     feelings();
 }
 
+/// The lines of a JSON Lines corpus of the repository (blank lines
+/// skipped), read once and watched for changes.
+fn json_lines(path: &str) -> Vec<serde_json::Value> {
+    println!("cargo:rerun-if-changed={path}");
+    let corpus = std::fs::read_to_string(path).expect("reading a training corpus");
+    corpus
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| serde_json::from_str(line).expect("a training corpus line is JSON"))
+        .collect()
+}
+
 /// One scorer per feeling family, trained on the feeling corpus.
 fn feelings() {
     let mut entries: Vec<(String, Vec<String>)> = Vec::new();
-    for name in feeling_families::CORPUS {
-        let path = format!("eval/train/feelings-{name}.jsonl");
-        println!("cargo:rerun-if-changed={path}");
-        let corpus = std::fs::read_to_string(&path).expect("reading the feeling corpus");
-        for line in corpus.lines().filter(|l| !l.trim().is_empty()) {
-            let value: serde_json::Value =
-                serde_json::from_str(line).expect("a feeling corpus line is JSON");
+    for name in corpora::FEELING_CORPUS {
+        for value in json_lines(&format!("eval/train/feelings-{name}.jsonl")) {
             let text = value["text"].as_str().expect("a text").to_string();
             let feelings = value["feelings"]
                 .as_array()
@@ -117,7 +110,7 @@ fn feelings() {
             entries.push((text, feelings));
         }
     }
-    let models: Vec<(Vec<(String, f64)>, f64)> = feeling_families::FAMILIES
+    let models: Vec<(Vec<(String, f64)>, f64)> = corpora::FAMILIES
         .iter()
         .map(|family| {
             let data = entries
@@ -130,7 +123,7 @@ fn feelings() {
     write_linear(
         "feeling",
         crisis_train::pack(models, |f| {
-            seen.get(f).copied().unwrap_or(0) >= feeling_families::MIN_TEXTS
+            seen.get(f).copied().unwrap_or(0) >= corpora::MIN_TEXTS
         }),
     );
 }
@@ -139,13 +132,8 @@ fn feelings() {
 /// ordinary days of the everyday corpus as further negatives.
 fn tensions(everyday: &str) {
     let mut entries: Vec<(String, Vec<(String, String)>)> = Vec::new();
-    for name in TENSION_CORPUS {
-        let path = format!("eval/train/tensions-{name}.jsonl");
-        println!("cargo:rerun-if-changed={path}");
-        let corpus = std::fs::read_to_string(&path).expect("reading the tension corpus");
-        for line in corpus.lines().filter(|l| !l.trim().is_empty()) {
-            let value: serde_json::Value =
-                serde_json::from_str(line).expect("a tension corpus line is JSON");
+    for name in corpora::TENSION_CORPUS {
+        for value in json_lines(&format!("eval/train/tensions-{name}.jsonl")) {
             let text = value["text"].as_str().expect("a text").to_string();
             let axes = value["tensions"]
                 .as_array()

@@ -44,7 +44,7 @@ use std::sync::OnceLock;
 use rustc_hash::FxHashMap;
 use unicode_segmentation::UnicodeSegmentation;
 
-pub use super::feeling_families::{FAMILIES, MIN_TEXTS};
+pub use super::corpora::{FAMILIES, MIN_TEXTS};
 use super::linear::Linear;
 
 /// The model's two thresholds (see [`Model::weigh`]).
@@ -197,19 +197,12 @@ fn around<'t>(text: &'t str, starts: &[usize], at: usize) -> &'t str {
     text.get(from..to).unwrap_or(text)
 }
 
-/// The weights trained at build time (see `node/build.rs`).
-mod built {
-    pub static FEATURES: &str = include_str!(concat!(env!("OUT_DIR"), "/feeling_features.txt"));
-    pub static WEIGHTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/feeling_weights.bin"));
-    pub static BIAS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/feeling_bias.bin"));
-}
-
 /// The built-in model (see the module doc): the weights trained at build
 /// time.
 pub fn builtin() -> &'static Model {
     static MODEL: OnceLock<Model> = OnceLock::new();
     MODEL.get_or_init(|| {
-        let linear = Linear::from_built(built::FEATURES, built::WEIGHTS, built::BIAS);
+        let linear = super::linear::built_linear!("feeling");
         assert_eq!(
             linear.outputs(),
             FAMILIES.len(),
@@ -233,6 +226,13 @@ pub(crate) const CORPUS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fury told in acts, never named. Written for these tests, in no
+    /// corpus or evaluation set.
+    const PLUMBER: &str = "The plumber didn't come. Third time this month. I took the morning \
+                           off for him, moved everything out from under the sink, and at eleven \
+                           he texted 'tomorrow for sure'. I have paid him twice already and I \
+                           am washing plates in the bathtub.";
 
     fn corpus(parts: &[&str]) -> Vec<Example> {
         parts
@@ -272,15 +272,11 @@ mod tests {
 
     #[test]
     fn a_feeling_told_in_acts_is_ranked_first_but_named_only_when_sure() {
-        // Written for this test, in no corpus or evaluation set. The model
-        // ranks the fury of an entry that never says "angry" first, but
+        // The model ranks the fury of an entry that never says "angry" first, but
         // not with the confidence [`SETTING`] asks for: on the sixth of the
         // corpus held out, its best family reached it in 59 entries of 500
         // (43 of them right).
-        let text = "The plumber didn't come. Third time this month. I took the morning \
-                    off for him, moved everything out from under the sink, and at eleven \
-                    he texted 'tomorrow for sure'. I have paid him twice already and I \
-                    am washing plates in the bathtub.";
+        let text = PLUMBER;
         let scores = builtin().scores(text);
         let best = (0..FAMILIES.len())
             .max_by(|&a, &b| scores[a].total_cmp(&scores[b]))
@@ -309,10 +305,7 @@ mod tests {
 
     #[test]
     fn nothing_is_named_where_the_lexicons_set_a_feeling_aside() {
-        let text = "The plumber didn't come. Third time this month. I took the morning \
-                    off for him, moved everything out from under the sink, and at eleven \
-                    he texted 'tomorrow for sure'. I have paid him twice already and I \
-                    am washing plates in the bathtub.";
+        let text = PLUMBER;
         let sure = Setting {
             keep: SETTING.keep,
             name: 0.0,

@@ -30,6 +30,19 @@ use rustc_hash::FxHashMap;
 
 use super::crisis_model::{fit, pack, rows_of, sigmoid, texts_per_feature};
 
+/// The model `node/build.rs` wrote as `$name` (see the module doc), read
+/// in place from the binary: `built_linear!("tension")`.
+macro_rules! built_linear {
+    ($name:literal) => {
+        $crate::engine::linear::Linear::from_built(
+            include_str!(concat!(env!("OUT_DIR"), "/", $name, "_features.txt")),
+            include_bytes!(concat!(env!("OUT_DIR"), "/", $name, "_weights.bin")),
+            include_bytes!(concat!(env!("OUT_DIR"), "/", $name, "_bias.bin")),
+        )
+    };
+}
+pub(crate) use built_linear;
+
 /// Several regressions over one feature list (see the module doc).
 #[derive(Debug, Clone)]
 pub struct Linear {

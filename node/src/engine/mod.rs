@@ -16,10 +16,10 @@
 //!   person's own words;
 //! * [`eval`]: precision and recall against labelled sets.
 
+pub mod corpora;
 pub mod crisis_model;
 pub mod eval;
 pub mod faithful;
-pub mod feeling_families;
 pub mod feeling_model;
 pub mod floor;
 pub mod focus;

@@ -105,16 +105,7 @@ pub fn examples(corpus: &str) -> Result<Vec<Example>, serde_json::Error> {
 }
 
 /// The axes, in the pack's canonical order.
-pub const AXES: [(&str, &str); 8] = [
-    ("control", "surrender"),
-    ("autonomy", "connection"),
-    ("stability", "growth"),
-    ("self", "others"),
-    ("thinking", "feeling"),
-    ("planning", "spontaneity"),
-    ("perfection", "acceptance"),
-    ("past", "future"),
-];
+pub use super::corpora::AXES;
 
 impl Model {
     /// Train one regression per axis on `examples`, with `ordinary` texts
@@ -209,20 +200,12 @@ impl Model {
     }
 }
 
-/// The weights trained at build time (see `node/build.rs`): the features,
-/// one a line, and a row of weights for each.
-mod built {
-    pub static FEATURES: &str = include_str!(concat!(env!("OUT_DIR"), "/tension_features.txt"));
-    pub static WEIGHTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tension_weights.bin"));
-    pub static BIAS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tension_bias.bin"));
-}
-
 /// The built-in model (see the module doc): the weights trained at build
 /// time.
 pub fn builtin() -> &'static Model {
     static MODEL: OnceLock<Model> = OnceLock::new();
     MODEL.get_or_init(|| {
-        let linear = Linear::from_built(built::FEATURES, built::WEIGHTS, built::BIAS);
+        let linear = super::linear::built_linear!("tension");
         assert_eq!(linear.outputs(), AXES.len(), "one regression per axis");
         Model { linear }
     })

@@ -1,0 +1,57 @@
+//! What the built-in models learn, listed once: the tension model's axes
+//! and corpus ([`super::tension_model`]) and the feeling model's families
+//! and corpus ([`super::feeling_model`]). Shared by the crate and by
+//! `node/build.rs`, which trains both models at build time; included by
+//! path from the build script, so it names nothing outside this file.
+
+/// The tension axes, in the pack's canonical order.
+pub const AXES: [(&str, &str); 8] = [
+    ("control", "surrender"),
+    ("autonomy", "connection"),
+    ("stability", "growth"),
+    ("self", "others"),
+    ("thinking", "feeling"),
+    ("planning", "spontaneity"),
+    ("perfection", "acceptance"),
+    ("past", "future"),
+];
+
+/// The tension corpus files (`node/eval/train/tensions-<name>.jsonl`), in
+/// the order the model reads them.
+pub const TENSION_CORPUS: [&str; 11] = [
+    "en", "en-2", "en-3", "fr", "es", "de", "pt", "fr-2", "es-2", "de-2", "pt-2",
+];
+
+/// The families, as the pack's emotion lexicons name them (the English
+/// lexicon's 21, which hold the other languages' 14).
+pub const FAMILIES: [&str; 21] = [
+    "joy",
+    "pride",
+    "relief",
+    "gratitude",
+    "love",
+    "calm",
+    "hope",
+    "sadness",
+    "grief",
+    "longing",
+    "loneliness",
+    "fear",
+    "anger",
+    "frustration",
+    "shame",
+    "guilt",
+    "exhaustion",
+    "overwhelm",
+    "envy",
+    "confusion",
+    "numbness",
+];
+
+/// Texts a feature must appear in to be kept: a word met once says more
+/// about its writer than about a feeling, and costs every binary its row.
+pub const MIN_TEXTS: usize = 2;
+
+/// The feeling corpus files (`node/eval/train/feelings-<name>.jsonl`), in
+/// the order the model reads them.
+pub const FEELING_CORPUS: [&str; 6] = ["0", "1", "2", "3", "4", "5"];
