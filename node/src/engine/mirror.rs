@@ -401,7 +401,14 @@ fn asks_for_advice(lower: &str) -> Option<&'static str> {
         "should i",
         "what should",
         "tell me what",
-        "give me",
+        "just give me",
+        "please give me",
+        "can you give me",
+        "could you give me",
+        "give me advice",
+        "give me an answer",
+        "give me the answer",
+        "give me a straight",
         "what do i do",
         "what's the trick",
         "what is the trick",
@@ -417,7 +424,12 @@ fn asks_for_advice(lower: &str) -> Option<&'static str> {
         "what would you actually do",
         "which one should",
     ];
-    advice.iter().any(|p| lower.contains(p)).then_some("advice")
+    // "Give me…" asks only as a command, at the start of a sentence:
+    // "he knocked to give me a jar of jam" asks nothing.
+    let commands = lower
+        .split(['.', '!', '?', '\n', ':', ';'])
+        .any(|s| s.trim_start().starts_with("give me "));
+    (commands || advice.iter().any(|p| lower.contains(p))).then_some("advice")
 }
 
 /// Someone else's words in the entry: (possessive for the speaker, the
@@ -1827,6 +1839,23 @@ mod tests {
     }
 
     #[test]
+    fn give_me_asks_only_as_a_command() {
+        for asking in [
+            "give me five steps for my career.",
+            "ok. give me a plan, no questions.",
+            "can you just give me a straight answer?",
+        ] {
+            assert_eq!(asks_for_advice(asking), Some("advice"), "{asking}");
+        }
+        for telling in [
+            "the neighbour knocked today to give me a jar of plum jam.",
+            "she wouldn't give me the keys back, so i waited in the car.",
+        ] {
+            assert_eq!(asks_for_advice(telling), None, "{telling}");
+        }
+    }
+
+    #[test]
     fn irony_is_not_read_as_joy() {
         let e = engine();
         let a = e.analyze("Oh great, another meeting at six on a Friday. Love that for me.");
@@ -1849,6 +1878,34 @@ mod tests {
             "{:?}",
             a.emotions
         );
+        // A warm opener turned by what follows, in any language: written
+        // for this test, not taken from an evaluation set.
+        for ironic in [
+            "Génial. La machine à laver est en panne, évidemment, la veille du départ.",
+            "Wunderbar, der Bus ist mal wieder ohne mich losgefahren.",
+            "Great. The printer jammed for the fourth time this morning.",
+            "Super journée. Réunion de 8h à 19h et je suis crevée.",
+        ] {
+            let a = e.analyze(ironic);
+            assert!(
+                !a.emotions
+                    .iter()
+                    .any(|m| POSITIVE.contains(&m.family.as_str())),
+                "{ironic}: {:?}",
+                a.emotions
+            );
+        }
+        for sincere in [
+            "Génial, j'ai eu le poste ! Je n'arrive pas encore à y croire.",
+            "Wunderbar, sie hat ja gesagt.",
+        ] {
+            let a = e.analyze(sincere);
+            assert!(
+                a.emotions.iter().any(|m| m.family == "joy"),
+                "{sincere}: {:?}",
+                a.emotions
+            );
+        }
     }
 
     #[test]

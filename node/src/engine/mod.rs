@@ -113,6 +113,47 @@ pub(crate) const WARM_FAMILIES: &[&str] = &[
     "hope",
 ];
 
+/// Hard families that, told just after a warm opener, show it was meant
+/// the other way ("Super, je suis crevée"). Not fear or sadness: relief
+/// and good news come with them sincerely ("Great, I passed. I was so
+/// nervous").
+const TURNING_FAMILIES: &[&str] = &["anger", "frustration", "exhaustion"];
+
+/// Whether the warm word at token `k` opens its sentence as an
+/// interjection ("Super, …", "Wonderful. …", "Genial!") and that sentence
+/// or the next turns it around: a word of repetition or of the obvious
+/// ("again", "évidemment", "schon wieder", "como siempre") or a hard
+/// feeling ([`TURNING_FAMILIES`]). Fresh writers' sarcasm in every
+/// language ("Super, le chauffe-eau a lâché. Un dimanche, évidemment")
+/// was named back as joy; the pack's irony phrases only held the
+/// adjacent forms ("super, encore").
+fn opens_ironically(
+    doc: &Doc,
+    k: usize,
+    turns: &[usize],
+    found: &[EmotionMatch],
+    token_of: impl Fn(&EmotionMatch) -> Option<usize>,
+) -> bool {
+    let sentence = doc.sentence_of(k);
+    if doc.sentence_tokens(sentence).start != k {
+        return false;
+    }
+    // An interjection: the word then a pause ("Super, …"), or a
+    // sentence of a word or two ("Super journée.", "Great day.").
+    let after = doc.text[doc.tokens[k].span.end..].trim_start_matches([' ', '\u{a0}']);
+    let short = doc.sentence_tokens(sentence).len() <= 3;
+    if !short && !after.starts_with([',', '!', '.', '…']) {
+        return false;
+    }
+    let last = (sentence + 1).min(doc.sentences.len().saturating_sub(1));
+    let reach = (k + 1)..doc.sentence_tokens(last.max(sentence)).end;
+    turns.iter().any(|t| reach.contains(t))
+        || found.iter().any(|m| {
+            TURNING_FAMILIES.contains(&m.family.as_str())
+                && token_of(m).is_some_and(|t| reach.contains(&t))
+        })
+}
+
 /// Everything the engine noticed in one text.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Analysis {
@@ -513,6 +554,8 @@ impl Engine {
         /// The pack's family of ironic markers, and the warm families irony
         /// turns around.
         const IRONY: &str = "irony";
+        /// The pack's words that turn a warm opener around.
+        const IRONY_TURN: &str = "irony_turn";
         /// Families named only when the feeling is the writer's: grief,
         /// longing and loneliness are about someone else by nature ("Dad
         /// died"). Fear and tiredness are often told of someone else ("she's
@@ -535,7 +578,16 @@ impl Engine {
         };
         let mut found: Vec<EmotionMatch> = Vec::new();
         let mut set_aside = false;
+        // Words that turn a warm opener around ("again", "of course"):
+        // a reading aid, never a feeling.
+        let mut turns: Vec<usize> = Vec::new();
+        // Where each match starts, as a token: what the irony check reads.
+        let mut starts: Vec<(usize, usize)> = Vec::new();
         for (family, set) in &compiled.emotions {
+            if family == IRONY_TURN {
+                turns.extend(set.find_all(doc, &self.words).into_iter().map(|r| r.start));
+                continue;
+            }
             for range in set.find_all(doc, &self.words) {
                 // A feeling asked about is wished for, not felt ("why can't
                 // I just be happy?").
@@ -600,7 +652,8 @@ impl Engine {
                     set_aside = true;
                     continue;
                 }
-                let span = doc.span(range);
+                let span = doc.span(range.clone());
+                starts.push((span.start, range.start));
                 found.push(EmotionMatch {
                     family: family.clone(),
                     cue: doc.text[span.clone()].to_string(),
@@ -627,7 +680,17 @@ impl Engine {
         // Irony ("oh great", "love that for me") turns the warm words of
         // the entry around: they are not named as felt, and the irony
         // itself is only a reading aid, never named.
-        if kept.iter().any(|m| m.family == IRONY) {
+        let token_of = |m: &EmotionMatch| {
+            starts
+                .iter()
+                .find(|(byte, _)| *byte == m.span.start)
+                .map(|&(_, k)| k)
+        };
+        let opened_ironically = kept.iter().any(|m| {
+            WARM_FAMILIES.contains(&m.family.as_str())
+                && token_of(m).is_some_and(|k| opens_ironically(doc, k, &turns, &kept, token_of))
+        });
+        if opened_ironically || kept.iter().any(|m| m.family == IRONY) {
             set_aside = true;
             kept.retain(|m| m.family != IRONY && !WARM_FAMILIES.contains(&m.family.as_str()));
         }
