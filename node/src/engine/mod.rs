@@ -506,7 +506,11 @@ impl Engine {
         if let Some((model, setting)) = weigh
             && self.languages.contains_key(&lang)
         {
-            let weighed = model.weigh(text, &found_of(&emotions), setting, !set_aside);
+            let stated: Vec<bool> = emotions.iter().map(|e| stated(&doc, &e.span)).collect();
+            let mut weighed = model.weigh(text, &found_of(&emotions), setting, !set_aside);
+            for (kept, stated) in weighed.kept.iter_mut().zip(stated) {
+                *kept |= stated;
+            }
             weigh_feelings(weighed, &mut emotions, no_warm);
         }
         Analysis {
@@ -861,6 +865,155 @@ fn found_of(emotions: &[EmotionMatch]) -> Vec<(&str, Range<usize>)> {
 /// and the family it names where none is left is added (not a warm one
 /// where `no_warm`). A named family has no cue, so it comes last, after
 /// the lexicons' feelings in the order of their cues.
+/// How a writer says a feeling is theirs, just before its word ("I was
+/// so angry", "je suis épuisée", "ich bin dankbar", "me da vergüenza",
+/// "estou com saudades"), each a run of normalised words.
+const STATING: &[&[&str]] = &[
+    &["i'm"],
+    &["im"],
+    &["i", "am"],
+    &["i", "was"],
+    &["i", "feel"],
+    &["i", "felt"],
+    &["i've", "been"],
+    &["i'm", "feeling"],
+    &["i", "was", "feeling"],
+    &["makes", "me"],
+    &["made", "me"],
+    &["je", "suis"],
+    &["j'étais"],
+    &["je", "me", "sens"],
+    &["je", "me", "sentais"],
+    &["ich", "bin"],
+    &["ich", "war"],
+    &["bin", "ich"],
+    &["war", "ich"],
+    &["ich", "fühle", "mich"],
+    &["fühle", "ich", "mich"],
+    &["estoy"],
+    &["estaba"],
+    &["me", "siento"],
+    &["me", "sentí"],
+    &["me", "da"],
+    &["me", "dio"],
+    &["estou"],
+    &["estava"],
+    &["estou", "com"],
+    &["sinto-me"],
+    &["me", "sinto"],
+    &["fiquei"],
+];
+
+/// Words between a stating phrase and the feeling ("I was *so* angry",
+/// "je suis *vraiment* épuisée").
+const DEGREE: &[&str] = &[
+    "so",
+    "really",
+    "still",
+    "very",
+    "just",
+    "absolutely",
+    "completely",
+    "totally",
+    "a",
+    "bit",
+    "little",
+    "quite",
+    "pretty",
+    "too",
+    "such",
+    "tellement",
+    "vraiment",
+    "très",
+    "trop",
+    "encore",
+    "si",
+    "sehr",
+    "echt",
+    "total",
+    "wirklich",
+    "noch",
+    "immer",
+    "muy",
+    "tan",
+    "todavía",
+    "aún",
+    "un",
+    "poco",
+    "muito",
+    "tão",
+    "ainda",
+    "bem",
+    "mesmo",
+    "tanta",
+    "tanto",
+];
+
+/// Whether the feeling whose cue starts at byte `span.start` is stated as
+/// the writer's own: the model weighing the words around it may not drop
+/// it. Over a fresh writer's entry it dropped "I was so angry" and "I'm
+/// still furious" and kept a child's tears as the writer's sadness.
+fn stated(doc: &Doc, span: &Range<usize>) -> bool {
+    let Some(k) = doc.tokens.iter().position(|t| t.span.start == span.start) else {
+        return false;
+    };
+    let sentence = doc.sentence_of(k);
+    let mut end = k;
+    while end > 0
+        && doc.sentence_of(end - 1) == sentence
+        && DEGREE.contains(&doc.tokens[end - 1].norm.as_str())
+        && k - end < 3
+    {
+        end -= 1;
+    }
+    STATING.iter().any(|phrase| {
+        let start = end.saturating_sub(phrase.len());
+        end >= phrase.len()
+            && doc.sentence_of(start) == sentence
+            && phrase
+                .iter()
+                .zip(&doc.tokens[start..end])
+                .all(|(w, t)| t.norm == *w)
+            // "I think I'm content, which isn't the same thing" weighs the
+            // feeling rather than stating it, and "she asked if I'm happy"
+            // asks it: the model decides.
+            && !(start > 0
+                && doc.sentence_of(start - 1) == sentence
+                && HEDGES.contains(&doc.tokens[start - 1].norm.as_str()))
+    })
+}
+
+/// Words that, just before "I'm …", make a feeling a guess, a question or
+/// a condition rather than a statement ("she asked if I'm happy", "when
+/// I'm tired").
+const HEDGES: &[&str] = &[
+    "think",
+    "guess",
+    "suppose",
+    "maybe",
+    "probably",
+    "perhaps",
+    "if",
+    "whether",
+    "when",
+    "pense",
+    "crois",
+    "si",
+    "quand",
+    "glaube",
+    "vielleicht",
+    "ob",
+    "wenn",
+    "creo",
+    "supongo",
+    "quizás",
+    "cuando",
+    "acho",
+    "talvez",
+    "se",
+    "quando",
+];
+
 fn weigh_feelings(
     weighed: feeling_model::Weighed,
     emotions: &mut Vec<EmotionMatch>,
@@ -887,6 +1040,41 @@ mod tests {
 
     fn names(text: &str) -> Vec<String> {
         Engine::genesis().unwrap().analyze(text).pattern_names()
+    }
+
+    #[test]
+    fn a_feeling_the_writer_states_is_theirs() {
+        // Written for this test, not taken from an evaluation set.
+        let e = Engine::genesis().unwrap();
+        let text = "A woman in the queue shouted at Maya because her scooter touched \
+                    the trolley. Called her a brat in front of everyone. I was so angry \
+                    my hands were shaking. Maya cried all the way home. I'm still \
+                    furious tonight.";
+        let families: Vec<String> = e
+            .analyze(text)
+            .emotions
+            .into_iter()
+            .map(|m| m.family)
+            .collect();
+        assert!(families.contains(&"anger".to_string()), "{families:?}");
+        // Maya's tears are hers: a name at the start of a sentence is
+        // someone else, when the entry writes it capitalised elsewhere.
+        assert!(!families.contains(&"sadness".to_string()), "{families:?}");
+        let doc = Doc::new("She asked if I'm happy. I think I'm content. I'm so tired.");
+        let at = |word: &str| {
+            let k = doc.tokens.iter().position(|t| t.norm == word).unwrap();
+            doc.tokens[k].span.clone()
+        };
+        assert!(!stated(&doc, &at("happy")));
+        assert!(!stated(&doc, &at("content")));
+        assert!(stated(&doc, &at("tired")));
+        let doc = Doc::new("Me da vergüenza. Ich bin so dankbar.");
+        let at = |word: &str| {
+            let k = doc.tokens.iter().position(|t| t.norm == word).unwrap();
+            doc.tokens[k].span.clone()
+        };
+        assert!(stated(&doc, &at("vergüenza")));
+        assert!(stated(&doc, &at("dankbar")));
     }
 
     #[test]

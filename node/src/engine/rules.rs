@@ -628,6 +628,17 @@ impl<'a> Doc<'a> {
         false
     }
 
+    /// Whether the word at `k` is written capitalised inside a sentence
+    /// somewhere else in the text: a name ("shouted at Ollie … Ollie cried
+    /// the whole way home"), which at the start of a sentence looks like
+    /// any other first word.
+    fn named_elsewhere(&self, k: usize) -> bool {
+        let norm = &self.tokens[k].norm;
+        (0..self.tokens.len()).any(|j| {
+            j != k && self.capitalised[j] && !self.sentence_start[j] && self.tokens[j].norm == *norm
+        })
+    }
+
     /// Who is the subject of the clause a cue at `i` sits in.
     fn subject_of(&self, words: &Words, i: usize) -> Subject {
         let mut k = i;
@@ -655,7 +666,7 @@ impl<'a> Doc<'a> {
             if Words::has(&words.inanimate, word) {
                 return Subject::Thing;
             }
-            if self.capitalised[k] && !self.sentence_start[k] {
+            if self.capitalised[k] && (!self.sentence_start[k] || self.named_elsewhere(k)) {
                 return Subject::Third;
             }
             // A noun: a thing when it follows a determiner ("the package").
