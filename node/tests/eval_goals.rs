@@ -399,12 +399,19 @@ fn the_fresh_international_tension_set_does_not_slide_back() {
 /// languages labelled with their writers' feelings, written from the
 /// definition alone and measured once before and once after the built-in
 /// feeling model; BENCHMARKS.md, "Feelings the entry holds"): the
-/// feelings the mirror would name, kept at today's precision (0.377, from
-/// 0.333 with the lexicons alone) and recall (0.119, from 0.131).
+/// feelings the mirror would name, kept at today's precision and recall
+/// (0.377 / 0.119 after the model, from 0.333 / 0.131 with the lexicons
+/// alone; 0.415 / 0.131 once stated feelings were kept, 2026-12-06).
 #[test]
 fn the_fresh_feeling_set_does_not_slide_back() {
     let engine = Engine::genesis().unwrap();
     let report = eval_feelings(&engine, &held_out("fresh22-feelings.jsonl"), false).unwrap();
-    assert!(report.micro.precision >= 0.37, "{:?}", report.micro);
-    assert!(report.micro.recall >= 0.11, "{:?}", report.micro);
+    assert!(report.micro.precision >= 0.41, "{:?}", report.micro);
+    assert!(report.micro.recall >= 0.13, "{:?}", report.micro);
+    // Fresh set 23f (100 entries, a new writer), measured once before and
+    // once after stated feelings were kept from the model's veto (P 0.714
+    // to 0.712, R 0.372 to 0.388; the lexicons alone 0.613 / 0.405).
+    let report = eval_feelings(&engine, &held_out("fresh23-feelings.jsonl"), false).unwrap();
+    assert!(report.micro.precision >= 0.71, "{:?}", report.micro);
+    assert!(report.micro.recall >= 0.38, "{:?}", report.micro);
 }
