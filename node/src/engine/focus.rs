@@ -241,7 +241,17 @@ pub fn key_clauses(text: &str, contrast: &[String], english: bool) -> Vec<Clause
         {
             continue;
         }
-        let mut starts = vec![sentence.start + tokens.first().map_or(0, |t| t.span.start)];
+        // A label before a colon ("Now: my flatmate…", "Update: …") is not
+        // the writer's words about themselves: the clause starts after it.
+        let label = tokens
+            .iter()
+            .take(2)
+            .position(|t| text[sentence.start + t.span.end..].starts_with(':'));
+        let first = match label {
+            Some(k) if tokens.len() > k + 4 => k + 1,
+            _ => 0,
+        };
+        let mut starts = vec![sentence.start + tokens.get(first).map_or(0, |t| t.span.start)];
         let reported = tokens.iter().any(|t| REPORTING.contains(&t.norm.as_str()));
         if english && !reported {
             for pair in tokens.windows(2) {
@@ -499,6 +509,11 @@ mod tests {
                 .iter()
                 .all(|c| !quoted[c.range.clone()].starts_with("I'm not sure"))
         );
+        // A label before a colon is left out of the clause.
+        let labelled =
+            "Now: my flatmate hasn't cleaned the bathroom once since September and I'm fuming.";
+        let best = &key_clauses(labelled, &[], true)[0];
+        assert!(labelled[best.range.clone()].starts_with("my flatmate"));
         // A question is the writer's own to ask, never the clause reflected.
         assert!(key_clauses("Why do I always feel worse after visiting?", &[], true).is_empty());
     }
