@@ -127,19 +127,13 @@ const TURNING_FAMILIES: &[&str] = &["anger", "frustration", "exhaustion"];
 /// language ("Super, le chauffe-eau a lâché. Un dimanche, évidemment")
 /// was named back as joy; the pack's irony phrases only held the
 /// adjacent forms ("super, encore").
-fn opens_ironically(
-    doc: &Doc,
-    k: usize,
-    turns: &[usize],
-    found: &[EmotionMatch],
-    token_of: impl Fn(&EmotionMatch) -> Option<usize>,
-) -> bool {
+fn opens_ironically(doc: &Doc, k: usize, turns: &[usize], found: &[EmotionMatch]) -> bool {
     let sentence = doc.sentence_of(k);
     if doc.sentence_tokens(sentence).start != k {
         return false;
     }
     // An interjection: the word then a pause ("Super, …"), or a
-    // sentence of a word or two ("Super journée.", "Great day.").
+    // sentence of up to three words ("Super journée.", "Great day.").
     let after = doc.text[doc.tokens[k].span.end..].trim_start_matches([' ', '\u{a0}']);
     let short = doc.sentence_tokens(sentence).len() <= 3;
     if !short && !after.starts_with([',', '!', '.', '…']) {
@@ -150,7 +144,9 @@ fn opens_ironically(
     turns.iter().any(|t| reach.contains(t))
         || found.iter().any(|m| {
             TURNING_FAMILIES.contains(&m.family.as_str())
-                && token_of(m).is_some_and(|t| reach.contains(&t))
+                && doc
+                    .token_starting_at(m.span.start)
+                    .is_some_and(|t| reach.contains(&t))
         })
 }
 
@@ -585,8 +581,6 @@ impl Engine {
         // Words that turn a warm opener around ("again", "of course"):
         // a reading aid, never a feeling.
         let mut turns: Vec<usize> = Vec::new();
-        // Where each match starts, as a token: what the irony check reads.
-        let mut starts: Vec<(usize, usize)> = Vec::new();
         for (family, set) in &compiled.emotions {
             if family == IRONY_TURN {
                 turns.extend(set.find_all(doc, &self.words).into_iter().map(|r| r.start));
@@ -656,8 +650,7 @@ impl Engine {
                     set_aside = true;
                     continue;
                 }
-                let span = doc.span(range.clone());
-                starts.push((span.start, range.start));
+                let span = doc.span(range);
                 found.push(EmotionMatch {
                     family: family.clone(),
                     cue: doc.text[span.clone()].to_string(),
@@ -684,15 +677,11 @@ impl Engine {
         // Irony ("oh great", "love that for me") turns the warm words of
         // the entry around: they are not named as felt, and the irony
         // itself is only a reading aid, never named.
-        let token_of = |m: &EmotionMatch| {
-            starts
-                .iter()
-                .find(|(byte, _)| *byte == m.span.start)
-                .map(|&(_, k)| k)
-        };
         let opened_ironically = kept.iter().any(|m| {
             WARM_FAMILIES.contains(&m.family.as_str())
-                && token_of(m).is_some_and(|k| opens_ironically(doc, k, &turns, &kept, token_of))
+                && doc
+                    .token_starting_at(m.span.start)
+                    .is_some_and(|k| opens_ironically(doc, k, &turns, &kept))
         });
         if opened_ironically || kept.iter().any(|m| m.family == IRONY) {
             set_aside = true;
@@ -954,7 +943,7 @@ const DEGREE: &[&str] = &[
 /// it. Over a fresh writer's entry it dropped "I was so angry" and "I'm
 /// still furious" and kept a child's tears as the writer's sadness.
 fn stated(doc: &Doc, span: &Range<usize>) -> bool {
-    let Some(k) = doc.tokens.iter().position(|t| t.span.start == span.start) else {
+    let Some(k) = doc.token_starting_at(span.start) else {
         return false;
     };
     let sentence = doc.sentence_of(k);

@@ -482,6 +482,12 @@ impl<'a> Doc<'a> {
         self.question.get(token).copied().unwrap_or(false)
     }
 
+    /// The token whose word starts at byte `at`: where a match found by
+    /// its byte span sits (tokens are in text order, so a binary search).
+    pub fn token_starting_at(&self, at: usize) -> Option<usize> {
+        self.tokens.binary_search_by(|t| t.span.start.cmp(&at)).ok()
+    }
+
     /// Byte span of tokens `from..to`.
     pub fn span(&self, tokens: Range<usize>) -> Range<usize> {
         self.tokens[tokens.start].span.start..self.tokens[tokens.end - 1].span.end
