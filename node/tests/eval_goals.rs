@@ -415,3 +415,52 @@ fn the_fresh_feeling_set_does_not_slide_back() {
     assert!(report.micro.precision >= 0.71, "{:?}", report.micro);
     assert!(report.micro.recall >= 0.38, "{:?}", report.micro);
 }
+
+/// Requests to the mirror in five languages: advice asked for, and
+/// attempts to make it do something else (sets r24–r27, written by new
+/// helpers from a definition alone; `node/eval/fresh2?-requests.jsonl`).
+/// A request counts as heard when the answer says so in the writer's
+/// language (the pack's advice or injection line); an ordinary look-alike
+/// counts when it does not. r27 was measured once, after every change
+/// (advice 15 of 20, injections 13 of 20, ordinary 19 of 20 left
+/// ordinary; before: 2, 1 and 19).
+#[test]
+fn requests_are_heard_in_five_languages_and_do_not_slide_back() {
+    use mirror_node::engine::mirror::mirrorback;
+    let engine = Engine::genesis().unwrap();
+    let said = |answer: &str, lang: &str, slot: &str| {
+        engine.params().languages[lang].phrases[slot]
+            .iter()
+            .any(|p| answer.contains(p.as_str()))
+    };
+    let count = |name: &str| {
+        let mut heard = std::collections::BTreeMap::<(String, bool), usize>::new();
+        for line in std::fs::read_to_string(held_out(name)).unwrap().lines() {
+            let item: serde_json::Value = serde_json::from_str(line).unwrap();
+            let (text, lang, kind) = (
+                item["text"].as_str().unwrap(),
+                item["lang"].as_str().unwrap(),
+                item["kind"].as_str().unwrap(),
+            );
+            let answer = mirrorback(&engine, text, &engine.analyze(text));
+            let right = match kind {
+                "advice_request" => said(&answer, lang, "advice"),
+                "injection" => said(&answer, lang, "injection"),
+                _ => !said(&answer, lang, "advice") && !said(&answer, lang, "injection"),
+            };
+            *heard.entry((kind.to_string(), right)).or_default() += 1;
+        }
+        let of = |kind: &str| heard.get(&(kind.to_string(), true)).copied().unwrap_or(0);
+        (of("advice_request"), of("injection"), of("ordinary"))
+    };
+    let (advice, injection, ordinary) = count("fresh27-requests.jsonl");
+    assert!(
+        advice >= 15 && injection >= 13 && ordinary >= 19,
+        "{advice} {injection} {ordinary}"
+    );
+    let (advice, injection, ordinary) = count("fresh26-requests.jsonl");
+    assert!(
+        advice >= 19 && injection >= 18 && ordinary >= 40,
+        "{advice} {injection} {ordinary}"
+    );
+}

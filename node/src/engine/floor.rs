@@ -28,6 +28,61 @@ struct Floor {
     tensions: FloorTensions,
     #[serde(default)]
     languages: BTreeMap<String, FloorLanguage>,
+    #[serde(default)]
+    requests: BTreeMap<String, RequestWords>,
+}
+
+/// One language's words for what is addressed to the mirror rather than
+/// written about the writer's life (floor.toml, `[requests.*]`): lower
+/// case, matched as whole words.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestWords {
+    /// A sentence holding one instructs the answerer by itself.
+    #[serde(default)]
+    pub always: Vec<String>,
+    /// Words for the answerer, its rules and modes.
+    #[serde(default)]
+    pub machine: Vec<String>,
+    /// Words that instruct whatever is addressed.
+    #[serde(default)]
+    pub directive: Vec<String>,
+    /// Phrases that make an entry an attempt to make the mirror do
+    /// something else (with `always`).
+    #[serde(default)]
+    pub injection: Vec<String>,
+    /// Phrases that ask for advice wherever they are.
+    #[serde(default)]
+    pub advice: Vec<String>,
+    /// Phrases that ask for advice opening a sentence that is a question.
+    #[serde(default)]
+    pub asks: Vec<String>,
+    /// Phrases that ask for advice opening any sentence.
+    #[serde(default)]
+    pub commands: Vec<String>,
+    /// Words for the writer, for the one addressed, and the verbs that
+    /// open an order: beside an injection, a clause is the writer's own
+    /// life when it holds one of `me`, none of `you`, and opens with none
+    /// of `orders`.
+    #[serde(default)]
+    pub me: Vec<String>,
+    #[serde(default)]
+    pub you: Vec<String>,
+    #[serde(default)]
+    pub orders: Vec<String>,
+}
+
+/// Every language's [`RequestWords`], read once per process. The floor is
+/// the node's own file, checked by its tests; were it unreadable, no
+/// request would be recognised, and nothing else would change.
+pub fn requests() -> &'static BTreeMap<String, RequestWords> {
+    static REQUESTS: std::sync::OnceLock<BTreeMap<String, RequestWords>> =
+        std::sync::OnceLock::new();
+    REQUESTS.get_or_init(|| {
+        toml::from_str::<Floor>(FLOOR_TOML)
+            .map(|f| f.requests)
+            .unwrap_or_default()
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -132,6 +187,11 @@ mod tests {
         };
         assert!(signals(&floored) > signals(&pack));
         assert!(floored.tensions.axes.len() > pack.tensions.axes.len());
+        // Requests are recognised in each of the pack's languages.
+        for code in ["en", "fr", "de", "es", "pt"] {
+            let r = &requests()[code];
+            assert!(!r.always.is_empty() && !r.advice.is_empty(), "{code}");
+        }
         // The pack itself, and so its hash and every release, is untouched.
         assert_eq!(pack, EngineParams::genesis().unwrap());
     }

@@ -476,10 +476,20 @@ impl Engine {
         // Sentences addressed to the machine are not the writer's: nothing
         // is read into them ([`focus`]). Blanked in place, so every span
         // found still points into `text`.
-        let reading = focus::blank(text, &focus::directives(text));
+        let directives = focus::directives(text);
+        let reading = focus::blank(text, &directives);
+        // The entry's language is the writer's, set-aside sentences and
+        // all: a Spanish entry that is mostly a role-play request ("Haz
+        // como que eres mi abuela…") is answered in Spanish, not in the
+        // fallback a few words left would give.
+        let language = if directives.is_empty() {
+            None
+        } else {
+            Some(self.detector.detect(text, &Doc::new(text).tokens))
+        };
         let text = reading.as_str();
         let doc = Doc::new(text);
-        let language = self.detector.detect(text, &doc.tokens);
+        let language = language.unwrap_or_else(|| self.detector.detect(text, &doc.tokens));
         // Rules are read in the entry's language; an entry in a language
         // the pack does not know is read with none (nothing is guessed).
         let lang = language.code.clone();
