@@ -70,6 +70,11 @@ pub struct RequestWords {
     pub you: Vec<String>,
     #[serde(default)]
     pub orders: Vec<String>,
+    /// Words that speak of a machine as someone's, in the third person
+    /// ("its", "our"): a sentence with one is no machine-and-directive
+    /// pair.
+    #[serde(default)]
+    pub about: Vec<String>,
 }
 
 /// Every language's [`RequestWords`], read once per process. The floor is

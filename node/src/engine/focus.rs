@@ -96,8 +96,9 @@ pub fn unquoted(lower: &str) -> String {
 /// floor's languages ([`super::floor::RequestWords`]): one phrase that
 /// instructs by itself, or a word for the machine together with an
 /// instruction in the same language (a Spanish "sistema" beside an English
-/// "ignore" is no pair). A sentence about an AI project at work names the
-/// machine but instructs nothing, and stays the writer's.
+/// "ignore" is no pair), unless the machine is spoken of as someone's
+/// ("our chatbot", "its instructions"). A sentence about an AI project at
+/// work names the machine but instructs nothing, and stays the writer's.
 pub fn directives(text: &str) -> Vec<Range<usize>> {
     // Most entries name no machine and hold no fixed directive: one search
     // of the whole text for each settles that, where reading sentence by
@@ -116,8 +117,16 @@ pub fn directives(text: &str) -> Vec<Range<usize>> {
         .iter()
         .filter(|r| {
             let lower = unquoted(&text[(*r).clone()].to_lowercase());
+            // A machine spoken of as someone's is so in any language's
+            // words ("ignore" is French too).
+            let about = || {
+                super::floor::requests()
+                    .values()
+                    .any(|w| any(&w.about, &lower))
+            };
             present.iter().any(|w| {
-                any(&w.always, &lower) || (any(&w.machine, &lower) && any(&w.directive, &lower))
+                any(&w.always, &lower)
+                    || (any(&w.machine, &lower) && any(&w.directive, &lower) && !about())
             })
         })
         .cloned()
@@ -476,6 +485,7 @@ mod tests {
             "Eu ia responder, mas ela finge que não vê.",
             "Das System ist abgestürzt, ich musste alles neu eingeben.",
             "At work I typed 'ignore all previous instructions' into the bank's bot to test it.",
+            "All week I tried to get our support chatbot to ignore its safety rules, for a client.",
         ] {
             assert!(directives(ordinary).is_empty(), "{ordinary}");
         }
