@@ -77,17 +77,23 @@ pub struct RequestWords {
     pub about: Vec<String>,
 }
 
-/// Every language's [`RequestWords`], read once per process. The floor is
-/// the node's own file, checked by its tests; were it unreadable, no
-/// request would be recognised, and nothing else would change.
+/// The floor, parsed once per process: the engine's build appends it to
+/// the pack ([`apply`]) and the mirror reads its request words
+/// ([`requests`]) from the same parse.
+fn floor() -> Result<&'static Floor, ParamsError> {
+    static FLOOR: std::sync::OnceLock<Result<Floor, String>> = std::sync::OnceLock::new();
+    FLOOR
+        .get_or_init(|| toml::from_str(FLOOR_TOML).map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| ParamsError::Parse(format!("floor: {e}")))
+}
+
+/// Every language's [`RequestWords`]. The floor is the node's own file,
+/// checked by its tests; were it unreadable, no request would be
+/// recognised, and nothing else would change.
 pub fn requests() -> &'static BTreeMap<String, RequestWords> {
-    static REQUESTS: std::sync::OnceLock<BTreeMap<String, RequestWords>> =
-        std::sync::OnceLock::new();
-    REQUESTS.get_or_init(|| {
-        toml::from_str::<Floor>(FLOOR_TOML)
-            .map(|f| f.requests)
-            .unwrap_or_default()
-    })
+    static NONE: BTreeMap<String, RequestWords> = BTreeMap::new();
+    floor().map_or(&NONE, |f| &f.requests)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -141,8 +147,7 @@ fn append<T: Clone>(into: &mut BTreeMap<String, Vec<T>>, from: &BTreeMap<String,
 /// safety section, which the engine always has (the genesis one when a pack
 /// lacks it).
 pub fn apply(mut pack: EngineParams) -> Result<EngineParams, ParamsError> {
-    let floor: Floor =
-        toml::from_str(FLOOR_TOML).map_err(|e| ParamsError::Parse(format!("floor: {e}")))?;
+    let floor = floor()?;
     if let Some(safety) = pack.safety.as_mut() {
         append(&mut safety.signals, &floor.safety.signals);
         append(&mut safety.look_alikes, &floor.safety.look_alikes);

@@ -92,6 +92,11 @@ pub fn unquoted(lower: &str) -> String {
     out
 }
 
+/// Whether any of `phrases` occurs in `lower` as whole words.
+pub fn has_any(lower: &str, phrases: &[String]) -> bool {
+    phrases.iter().any(|p| has_word(lower, p))
+}
+
 /// Byte ranges of the sentences addressed to the machine, in any of the
 /// floor's languages ([`super::floor::RequestWords`]): one phrase that
 /// instructs by itself, or a word for the machine together with an
@@ -104,7 +109,7 @@ pub fn directives(text: &str) -> Vec<Range<usize>> {
     // of the whole text for each settles that, where reading sentence by
     // sentence cost a search per phrase and sentence (~1 ms on 2,000 words).
     let whole = unquoted(&text.to_lowercase());
-    let any = |list: &[String], lower: &str| list.iter().any(|p| has_word(lower, p));
+    let any = |list: &[String], lower: &str| has_any(lower, list);
     let present: Vec<_> = super::floor::requests()
         .values()
         .filter(|w| any(&w.always, &whole) || any(&w.machine, &whole))

@@ -377,14 +377,15 @@ impl<'a> Phrases<'a> {
     }
 }
 
-/// A request the Mirror will not answer with advice, in English.
+/// A request the Mirror will not answer with advice: "injection" for an
+/// attempt to make it do something else (in any language), "advice" for a
+/// request for advice or a verdict in the entry's language `lang`.
 fn asks_for_advice(lower: &str, lang: &str) -> Option<&'static str> {
-    use super::focus::has_word;
     // Someone else's words ask nothing of the mirror.
     let unquoted = super::focus::unquoted(lower);
     let lower = unquoted.as_str();
     let requests = super::floor::requests();
-    let any = |list: &[String]| list.iter().any(|p| has_word(lower, p));
+    let any = |list: &[String]| super::focus::has_any(lower, list);
     // An attempt to make the mirror do something else, in any language:
     // they are often written in English inside another.
     if requests
@@ -424,7 +425,7 @@ fn asks_for_advice(lower: &str, lang: &str) -> Option<&'static str> {
 /// fuming" does; "Write me a cover letter" and "Réponds uniquement avec le
 /// code" do not.
 fn tells_own_life(clause: &str, lang: &str) -> bool {
-    use super::focus::has_word;
+    use super::focus::has_any;
     let Some(words) = super::floor::requests().get(lang) else {
         return false;
     };
@@ -445,9 +446,7 @@ fn tells_own_life(clause: &str, lang: &str) -> bool {
                 || SOFTENERS.contains(&tokens[i - 1].norm.as_str())
                 || lower[tokens[i - 1].span.end..t.span.start].contains([',', ':']))
     });
-    words.me.iter().any(|w| has_word(&own_voice, w))
-        && !words.you.iter().any(|w| has_word(&lower, w))
-        && !ordered
+    has_any(&own_voice, &words.me) && !has_any(&lower, &words.you) && !ordered
 }
 
 /// Whether `sentence` (lower case) speaks to the one addressed ("I know
@@ -456,7 +455,7 @@ fn tells_own_life(clause: &str, lang: &str) -> bool {
 fn addresses_the_mirror(sentence: &str, lang: &str) -> bool {
     super::floor::requests()
         .get(lang)
-        .is_some_and(|w| w.you.iter().any(|y| super::focus::has_word(sentence, y)))
+        .is_some_and(|w| focus::has_any(sentence, &w.you))
 }
 
 /// `text` with its sentences that ask blanked (a question, a request for
