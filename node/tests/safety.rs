@@ -146,7 +146,6 @@ fn ordinary_evenings_the_scorer_misreads_pass_the_everyday_gate() {
     let texts = [
         "Rang the council again about the damp in the back bedroom. Forty minutes on hold, then a woman called Sandra told me it's 'on the list' and someone will come 'in the next few weeks'. I said that's what they said in August. She said she understood my frustration. I don't think she did. Put the dehumidifier on and wrote it all down in case I need it for the ombudsman.",
         "Got my results back from the driving theory test, passed by two marks. I'd told everyone I didn't care if I failed, which was a lie. Mum bought a cake. Practical is in March, and I've already decided I'll be sick with nerves the whole week before.",
-        "The garage rang to say the car failed its MOT on the brakes and two tyres. £380. I said fine because what else can I say, I need it for work. That's the holiday fund gone for this year. Told Sam and he said we can do days out instead. He's good like that. I'm still annoyed.",
     ];
     for text in texts {
         assert!(text.split_whitespace().count() <= safety::LONG_ENTRY_WORDS);
@@ -158,6 +157,10 @@ fn ordinary_evenings_the_scorer_misreads_pass_the_everyday_gate() {
         assert!(Scorer::builtin_gate().score(text) < safety::GATE_THRESHOLD);
         assert_eq!(kind(text), None, "{text}");
     }
+    // The scorers that learnt the spent crisis sets no longer misread this
+    // one; it stays an ordinary evening.
+    let mot = "The garage rang to say the car failed its MOT on the brakes and two tyres. £380. I said fine because what else can I say, I need it for work. That's the holiday fund gone for this year. Told Sam and he said we can do days out instead. He's good like that. I'm still annoyed.";
+    assert_eq!(kind(mot), None, "{mot}");
     // The gate retrained on a fresh writer's risk told among a day's
     // details passes this one; the vet's verdict is a look-alike instead.
     let vet = "The vet says Biscuit needs two teeth out and it'll be £600. I told her to go ahead before I'd even thought about it. Moved some money from the holiday pot. He's asleep on my feet now like nothing happened.";
@@ -581,4 +584,30 @@ fn cover_stories_in_portuguese_and_spanish() {
     assert!(kind(lip).is_some(), "{lip}");
     let fell = "Me caí de la bici bajando al río y tengo el labio partido. Mañana partido de fútbol igual.";
     assert_eq!(kind(fell), None, "{fell}");
+}
+
+#[test]
+fn classes_two_fresh_sets_had_are_caught_in_each_language() {
+    for text in [
+        "O padrasto entrou no meu quarto outra vez de madrugada. Diz que se eu contar a minha mãe não acredita.",
+        "Mi tío entra en mi cuarto cuando mamá trabaja de noche. Dice que es un secreto nuestro.",
+        "Il a eu la main sur ma gorge pendant une minute hier soir, contre le frigo. Ce matin il a fait des crêpes.",
+        "Die Flinte ist geladen und steht im Keller. Das Testament liegt beim Notar, Hund ist bei der Nachbarin.",
+        "Tiene una orden de alejamiento y le da igual: hoy me escribió desde otro número.",
+        "Er weiß, wo ich arbeite. Gestern hat er mir ein Foto von seinem Messer geschickt.",
+        "Told my sister I walked into the door again. He was sweet after, he always is.",
+        "Sábado tomei a caixa toda de comprimidos. Acordei no hospital e ninguém fala disso.",
+        "J'ai recommencé, avec la lame, là où personne ne regarde, en haut de la cuisse.",
+        "On the motorway tonight I kept thinking how easy it would be to let go of the wheel at the bridge.",
+    ] {
+        assert!(kind(text).is_some(), "{text}");
+    }
+    for text in [
+        "The doctor put her hand on my neck to feel the glands and said it's just a virus.",
+        "Dad keeps the shotgun loaded for the foxes during lambing season, which Mum hates.",
+        "Mi profesora de autoescuela dice que nunca hay que soltar el volante en una curva.",
+        "Took the whole box of chocolates to the office and it was gone by ten.",
+    ] {
+        assert_eq!(kind(text), None, "{text}");
+    }
 }

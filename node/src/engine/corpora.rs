@@ -55,3 +55,14 @@ pub const MIN_TEXTS: usize = 2;
 /// The feeling corpus files (`node/eval/train/feelings-<name>.jsonl`), in
 /// the order the model reads them.
 pub const FEELING_CORPUS: [&str; 6] = ["0", "1", "2", "3", "4", "5"];
+
+/// The crisis sets that, once measured and read, join the crisis scorers'
+/// corpus (`node/eval/<name>-crisis.jsonl`, `"crisis"` and `"text"` of each
+/// line), in the order the scorers read them after the `.txt` corpus. A
+/// scorer over words learns its writers' words: these are thirteen more
+/// writers. The development set (`../shared/eval/crisis-dev.jsonl`) never
+/// joins, nor a set not yet measured.
+pub const CRISIS_SPENT: [&str; 13] = [
+    "fresh5", "fresh6", "fresh7", "fresh8", "fresh10", "fresh11", "fresh12", "fresh13", "fresh14",
+    "fresh15", "probe", "unseen", "fresh28",
+];

@@ -16,7 +16,9 @@
 //! three writers (the first; writer A as adults of 30 to 85; writer B as
 //! people of 14 to 29: each file's comment lines mark whose part is
 //! whose), and two held-out sets by two more writers (fresh sets 3 and 4)
-//! once they were measured and spent; two more wrote long entries
+//! once they were measured and spent; since, thirteen more writers' sets
+//! join the same way, read from their JSON Lines files
+//! ([`crate::engine::corpora::CRISIS_SPENT`]); two more wrote long entries
 //! (`crisis-long.txt`), which only the scorer for long entries learns
 //! from ([`Scorer::builtin_long`]). A scorer over words learns its
 //! writers' words, so another
@@ -197,8 +199,9 @@ impl Scorer {
     }
 
     /// The everyday gate: a scorer that tells risk from an ordinary day,
-    /// trained on every entry with risk in the corpora against ordinary
-    /// days alone (`crisis-everyday.txt`). The two scorers learnt risk
+    /// trained on every entry with risk in the text corpora against ordinary
+    /// days alone (`crisis-everyday.txt`, then the feeling corpus's 3,000
+    /// days, none of which tells acute risk). The two scorers learnt risk
     /// against its look-alikes (fiction, hyperbole, a recovered past), which
     /// are mostly not told in the first person, so an ordinary evening told
     /// in the first person (a landlord's letter, a mechanic's bill) read as
@@ -323,6 +326,38 @@ pub(crate) fn assert_same_weights(built: &Scorer, again: &Scorer) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::corpora::{CRISIS_SPENT, FEELING_CORPUS};
+
+    /// A JSON Lines corpus of the crate, read as `node/build.rs` reads it.
+    fn json_lines(path: &str) -> Vec<serde_json::Value> {
+        let path = format!("{}/{path}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The spent crisis sets' entries, labelled, in the build's order.
+    fn spent() -> Vec<(bool, String)> {
+        CRISIS_SPENT
+            .iter()
+            .flat_map(|name| json_lines(&format!("eval/{name}-crisis.jsonl")))
+            .map(|v| {
+                let text = v["text"].as_str().unwrap().to_string();
+                (v["crisis"].as_bool().unwrap(), text)
+            })
+            .collect()
+    }
+
+    /// What both scorers learn first: the text corpus, then the spent sets.
+    fn short(spent: &[(bool, String)]) -> Vec<(bool, &str)> {
+        CORPUS
+            .iter()
+            .flat_map(|c| examples(c))
+            .chain(spent.iter().map(|(l, t)| (*l, t.as_str())))
+            .collect()
+    }
 
     #[test]
     fn the_corpus_is_read_whole() {
@@ -344,9 +379,10 @@ mod tests {
     #[test]
     fn training_separates_its_own_corpus_and_is_deterministic() {
         let scorer = Scorer::builtin();
-        let again = Scorer::train(CORPUS.iter().flat_map(|c| examples(c)));
+        let spent = spent();
+        let again = Scorer::train(short(&spent));
         let (mut right, mut total) = (0, 0);
-        for (label, text) in CORPUS.iter().flat_map(|c| examples(c)) {
+        for (label, text) in short(&spent) {
             let s = scorer.score(text);
             assert_eq!(s, again.score(text));
             total += 1;
@@ -357,7 +393,10 @@ mod tests {
 
     #[test]
     fn the_built_in_weights_are_the_corpus_trained_bit_for_bit() {
-        let again = Scorer::train(CORPUS.iter().flat_map(|c| examples(c)));
+        let spent = spent();
+        // Thirteen spent sets, each of them read whole.
+        assert!(spent.len() > 1700, "{}", spent.len());
+        let again = Scorer::train(short(&spent));
         let built = Scorer::builtin();
         assert_same_weights(built, &again);
     }
@@ -371,12 +410,8 @@ mod tests {
             ordinary > 2 * entries,
             "cut into windows: {ordinary} / {entries}"
         );
-        let again = Scorer::train(
-            CORPUS
-                .iter()
-                .flat_map(|c| examples(c))
-                .chain(long.iter().copied()),
-        );
+        let spent = spent();
+        let again = Scorer::train(short(&spent).into_iter().chain(long.iter().copied()));
         let built = Scorer::builtin_long();
         assert_same_weights(built, &again);
     }
@@ -397,7 +432,17 @@ mod tests {
         assert_eq!(ordinary, 2440);
         assert_eq!(data.len() - ordinary, risk);
         assert!(risk > 1400, "{risk}");
-        let again = Scorer::train(data);
+        // Then the feeling corpus's days, as ordinary days.
+        let days: Vec<String> = FEELING_CORPUS
+            .iter()
+            .flat_map(|name| json_lines(&format!("eval/train/feelings-{name}.jsonl")))
+            .map(|v| v["text"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(days.len(), 3000);
+        let again = Scorer::train(
+            data.into_iter()
+                .chain(days.iter().map(|t| (false, t.as_str()))),
+        );
         assert_same_weights(Scorer::builtin_gate(), &again);
     }
 
