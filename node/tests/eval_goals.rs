@@ -341,9 +341,14 @@ fn unseen_sets_do_not_slide_back() {
         // languages): 29 measured once after the scorers learnt the spent
         // sets (31 then 33 of 40), then read and its classes written as
         // rules (37); 30 measured once, after all of it (31 then 33 of 40,
-        // 10 false alarms of 80 before and after). Neither is learnt yet.
+        // 10 false alarms of 80 before and after). Both learnt since.
         ("fresh29-crisis.jsonl", 37, 5),
         ("fresh30-crisis.jsonl", 33, 10),
+        // Set 31, written with films, games and years-ago mentions among
+        // crisis entries: measured once on the final build (27 of 40 on the
+        // build before the session, 32 after; 3 then 2 false alarms of 80).
+        // Not learnt, not read beyond its misses' list.
+        ("fresh31-crisis.jsonl", 32, 2),
     ] {
         let fresh = eval_crisis(&engine, &held_out(name)).unwrap();
         assert!(fresh.caught >= caught, "{name}: {:?}", fresh.missed);
