@@ -611,3 +611,14 @@ fn classes_two_fresh_sets_had_are_caught_in_each_language() {
         assert_eq!(kind(text), None, "{text}");
     }
 }
+
+#[test]
+fn a_look_alike_far_from_the_scorers_cue_does_not_hold_a_short_entry_back() {
+    // "journal" (a newspaper cancelled) is a look-alike, three sentences
+    // from what the scorer reads as risk: it no longer colours the entry.
+    let farewell = "J'ai donné les plantes à la voisine et le chat à ma sœur, elle pense que je pars en voyage. Le testament est dans le tiroir du bureau, avec une lettre pour chacun des garçons. J'ai annulé l'abonnement au journal. Je suis calme. Samedi, tout sera fini.";
+    assert!(farewell.split_whitespace().count() <= safety::LONG_ENTRY_WORDS);
+    assert!(kind(farewell).is_some(), "{farewell}");
+    let moving = "Gave Sam my old bike, said I'm moving lol. Finally booked the flat in Leeds. Saturday after everyone goes to the match we're having a leaving do. Feel oddly calm now I've decided.";
+    assert_eq!(kind(moving), None, "{moving}");
+}

@@ -57,6 +57,12 @@ fn context(doc: &Doc, at: usize) -> std::ops::Range<usize> {
     if doc.len() <= LONG_ENTRY_WORDS {
         return 0..doc.len();
     }
+    around(doc, at)
+}
+
+/// The tokens of sentence `at` and the sentences within
+/// [`CONTEXT_SENTENCES`] of it.
+fn around(doc: &Doc, at: usize) -> std::ops::Range<usize> {
     let first = at.saturating_sub(CONTEXT_SENTENCES);
     let last = (at + CONTEXT_SENTENCES).min(doc.sentences.len().saturating_sub(1));
     doc.sentence_tokens(first).start..doc.sentence_tokens(last.max(at)).end
@@ -275,12 +281,15 @@ impl CompiledSafety {
         // In a look-alike's context the score counts only when a sentence
         // free of the look-alike says the risk is now: "again" in "a true
         // crime podcast again" is about the podcast. The context is the
-        // cue's, as for a rule's signal: in a long entry, the sentences
-        // beside it.
+        // cue's sentence and those beside it, in a short entry too (where a
+        // rule's signal is coloured by the whole entry): the scorer read the
+        // whole entry as risk, and a "Tatort" watched or a "lol" three
+        // sentences from the cue held back entries both models read past
+        // 0.9 (fresh set 31; BENCHMARKS.md).
         let reach = if doc.sentences.is_empty() {
             0..doc.len()
         } else {
-            context(doc, best)
+            around(doc, best)
         };
         if self.look_alikes.any_in(doc, words, reach) {
             let now = (0..doc.sentences.len()).any(|k| {
