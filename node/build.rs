@@ -84,10 +84,13 @@ fn main() {
     );
     // The feeling corpus's entries are ordinary days too (none tells acute
     // risk): the everyday gate learns them beside the everyday corpus's.
-    let feeling_days: Vec<String> = corpora::FEELING_CORPUS
+    let feeling_corpus: Vec<serde_json::Value> = corpora::FEELING_CORPUS
         .iter()
         .flat_map(|name| json_lines(&format!("eval/train/feelings-{name}.jsonl")))
-        .map(|v| v["text"].as_str().expect("a text").to_string())
+        .collect();
+    let feeling_days: Vec<&str> = feeling_corpus
+        .iter()
+        .map(|v| v["text"].as_str().expect("a text"))
         .collect();
     let mut corpora: Vec<&str> = texts.iter().map(String::as_str).collect();
     corpora.push(&long);
@@ -97,13 +100,13 @@ fn main() {
         crisis_train::train(
             crisis_train::gate_examples(&corpora, &everyday)
                 .into_iter()
-                .chain(feeling_days.iter().map(|t| (false, t.as_str()))),
+                .chain(feeling_days.iter().map(|t| (false, *t))),
         ),
     );
     let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("crisis_weights.rs");
     std::fs::write(dest, out).expect("writing the crisis weights");
     tensions(&everyday);
-    feelings();
+    feelings(&feeling_corpus);
 }
 
 /// The lines of a JSON Lines corpus of the repository (blank lines
@@ -118,20 +121,19 @@ fn json_lines(path: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// One scorer per feeling family, trained on the feeling corpus.
-fn feelings() {
+/// One scorer per feeling family, trained on the feeling corpus (its
+/// lines, read once in `main`, where the everyday gate reads them too).
+fn feelings(corpus: &[serde_json::Value]) {
     let mut entries: Vec<(String, Vec<String>)> = Vec::new();
-    for name in corpora::FEELING_CORPUS {
-        for value in json_lines(&format!("eval/train/feelings-{name}.jsonl")) {
-            let text = value["text"].as_str().expect("a text").to_string();
-            let feelings = value["feelings"]
-                .as_array()
-                .expect("a list of feelings")
-                .iter()
-                .map(|f| f.as_str().expect("a family").to_string())
-                .collect();
-            entries.push((text, feelings));
-        }
+    for value in corpus {
+        let text = value["text"].as_str().expect("a text").to_string();
+        let feelings = value["feelings"]
+            .as_array()
+            .expect("a list of feelings")
+            .iter()
+            .map(|f| f.as_str().expect("a family").to_string())
+            .collect();
+        entries.push((text, feelings));
     }
     let models: Vec<(Vec<(String, f64)>, f64)> = corpora::FAMILIES
         .iter()

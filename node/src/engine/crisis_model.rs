@@ -326,7 +326,8 @@ pub(crate) fn assert_same_weights(built: &Scorer, again: &Scorer) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::corpora::{CRISIS_SPENT, FEELING_CORPUS};
+    use crate::engine::corpora::CRISIS_SPENT;
+    use crate::engine::feeling_model;
 
     /// A JSON Lines corpus of the crate, read as `node/build.rs` reads it.
     fn json_lines(path: &str) -> Vec<serde_json::Value> {
@@ -433,10 +434,10 @@ mod tests {
         assert_eq!(data.len() - ordinary, risk);
         assert!(risk > 1400, "{risk}");
         // Then the feeling corpus's days, as ordinary days.
-        let days: Vec<String> = FEELING_CORPUS
+        let days: Vec<String> = feeling_model::CORPUS
             .iter()
-            .flat_map(|name| json_lines(&format!("eval/train/feelings-{name}.jsonl")))
-            .map(|v| v["text"].as_str().unwrap().to_string())
+            .flat_map(|c| feeling_model::examples(c).unwrap())
+            .map(|e| e.text)
             .collect();
         assert_eq!(days.len(), 3000);
         let again = Scorer::train(
