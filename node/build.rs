@@ -3,9 +3,10 @@
 //! `$OUT_DIR/crisis_weights.rs`, so no command spends ~20 ms training it
 //! at start (it was most of `mirror reflect`'s own work). The corpus stays
 //! the reviewable artefact; a unit test trains again at test time and
-//! checks the weights are the same, bit for bit. The built-in tension and
-//! feeling models (`tension_model.rs`, `feeling_model.rs`) are trained here
-//! the same way, from the corpora `src/engine/corpora.rs` lists.
+//! checks the weights are the same, bit for bit. The built-in tension,
+//! sides and feeling models (`tension_model.rs`, `sides.rs`,
+//! `feeling_model.rs`) are trained here the same way, from the corpora
+//! `src/engine/corpora.rs` lists.
 
 use std::fmt::Write as _;
 
@@ -106,6 +107,7 @@ fn main() {
     let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("crisis_weights.rs");
     std::fs::write(dest, out).expect("writing the crisis weights");
     tensions(&everyday);
+    sides(&everyday);
     feelings(&feeling_corpus);
 }
 
@@ -188,6 +190,57 @@ fn tensions(everyday: &str) {
         })
         .collect();
     write_linear("tension", crisis_train::pack(models, |_| true));
+}
+
+/// One scorer per side of each tension axis (`sides.rs`), trained on the
+/// pole corpus's sentences with the ordinary days of the everyday corpus,
+/// whole, as further negatives; features met in fewer than
+/// `corpora::MIN_TEXTS` texts are dropped.
+fn sides(everyday: &str) {
+    let mut sentences: Vec<(Option<usize>, String)> = Vec::new();
+    for name in corpora::POLE_CORPUS {
+        for value in json_lines(&format!("eval/train/poles-{name}.jsonl")) {
+            let (a, b) = (value["axis"][0].as_str(), value["axis"][1].as_str());
+            let axis = AXES
+                .iter()
+                .position(|&(x, y)| Some(x) == a && Some(y) == b)
+                .expect("an axis of the pack");
+            for s in value["sentences"].as_array().expect("a list of sentences") {
+                let output = match s["side"].as_str() {
+                    None => None,
+                    Some("a") => Some(axis * 2),
+                    Some("b") => Some(axis * 2 + 1),
+                    Some(other) => panic!("a side is \"a\", \"b\" or null, not {other:?}"),
+                };
+                let text = s["text"].as_str().expect("a sentence").to_string();
+                sentences.push((output, text));
+            }
+        }
+    }
+    let ordinary: Vec<&str> = crisis_train::examples(everyday)
+        .filter(|e| !e.0)
+        .map(|e| e.1)
+        .collect();
+    let texts = || {
+        sentences
+            .iter()
+            .map(|(output, text)| (*output, text.as_str()))
+            .chain(ordinary.iter().map(|t| (None, *t)))
+    };
+    // Two outputs per axis, then one for any side of any axis.
+    let models: Vec<(Vec<(String, f64)>, f64)> = (0..AXES.len() * 2)
+        .map(|o| crisis_train::train(texts().map(|(output, text)| (output == Some(o), text))))
+        .chain(std::iter::once(crisis_train::train(
+            texts().map(|(output, text)| (output.is_some(), text)),
+        )))
+        .collect();
+    let seen = crisis_train::texts_per_feature(texts().map(|(_, t)| t));
+    write_linear(
+        "sides",
+        crisis_train::pack(models, |f| {
+            seen.get(f).copied().unwrap_or(0) >= corpora::MIN_TEXTS
+        }),
+    );
 }
 
 /// A model of several regressions over one feature list, as `linear.rs`

@@ -22,6 +22,13 @@ pub const TENSION_CORPUS: [&str; 11] = [
     "en", "en-2", "en-3", "fr", "es", "de", "pt", "fr-2", "es-2", "de-2", "pt-2",
 ];
 
+/// The pole corpus files (`node/eval/train/poles-<name>.jsonl`), in the
+/// order the sides model ([`super::sides`]) reads them: each a writer
+/// who saw only the corpus's definition.
+pub const POLE_CORPUS: [&str; 11] = [
+    "en-1", "en-2", "en-3", "fr", "fr-2", "de", "de-2", "es", "es-2", "pt", "pt-2",
+];
+
 /// The families, as the pack's emotion lexicons name them (the English
 /// lexicon's 21, which hold the other languages' 14).
 pub const FAMILIES: [&str; 21] = [

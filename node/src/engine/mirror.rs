@@ -677,10 +677,15 @@ fn strip_joiner(clause: &str) -> String {
     let mut rest = clause.trim();
     loop {
         let lower = rest.to_lowercase();
-        let Some(word) = ["then ", "and ", "but ", "also ", "so ", "or "]
-            .iter()
-            .find(|w| lower.starts_with(*w))
-        else {
+        let Some(word) = [
+            "then ", "and ", "but ", "also ", "so ", "or ", // en
+            "puis ", "et ", "mais ", "alors ", // fr
+            "dann ", "und ", "aber ", // de
+            "luego ", "y ", "pero ", // es
+            "depois ", "e ", "mas ", // pt
+        ]
+        .iter()
+        .find(|w| lower.starts_with(*w)) else {
             break;
         };
         rest = rest[word.len()..].trim_start();
@@ -1066,7 +1071,22 @@ impl Compose<'_> {
         let (Some(pa), Some(pb)) = (pole(&t.axis_a), pole(&t.axis_b)) else {
             return Vec::new();
         };
-        let clauses = if t.heard {
+        // The sides model's two sentences, in the entry's order, with the
+        // poles named in that order too: "“Renewed the lease…”, and then
+        // “Spent my lunch break on the listings…”. It sounds like a pull
+        // between security and growth."
+        let (pa, pb) = match &t.sides {
+            Some(s) if !s.a_first => (pb, pa),
+            _ => (pa, pb),
+        };
+        let clauses = if let Some(s) = &t.sides {
+            let (first, second) = if s.a_first {
+                (&s.a, &s.b)
+            } else {
+                (&s.b, &s.a)
+            };
+            Some((strip_joiner(first), strip_joiner(second)))
+        } else if t.heard {
             heard_clauses(&t.evidence)
         } else {
             t.cues_a.first().zip(t.cues_b.first()).and_then(|(ca, cb)| {
@@ -1085,8 +1105,20 @@ impl Compose<'_> {
         // words left hanging mid-phrase ("asking if I wanted to drive to…",
         // a blind review's grammar failures); a cue's clause is shorter.
         let max = if t.heard { 20 } else { 12 };
+        // Two sides that quote the same words (a sentence cut to fit, or
+        // one inside the other) are one side: the poles are named alone.
+        let overlap = |x: &str, y: &str| {
+            let (x, y) = (x.to_lowercase(), y.to_lowercase());
+            x.contains(y.as_str()) || y.contains(x.as_str())
+        };
+        // Outside English, a side of a word or two ("Sin avisar", from a
+        // heard passage) is a fragment, not a side. An English sentence of
+        // two words ("All mine.") is one the writer set down whole.
+        let whole = |x: &str| self.english || tokenize(x).len() >= 3;
         match clauses {
-            Some((first, second)) if first != second => {
+            Some((first, second))
+                if !overlap(&first, &second) && whole(&first) && whole(&second) =>
+            {
                 let mut out = Vec::new();
                 if let Some(e) = self.p.pick("tension.evidence") {
                     out.push(upper_first(
@@ -1300,7 +1332,7 @@ impl Compose<'_> {
         let partial = self.analysis.tensions.first().is_some_and(|t| t.partial);
         let no_tension = self.analysis.tensions.is_empty()
             || partial
-            || (heard_only && (request.is_some() || tender));
+            || (heard_only && (request.is_some() || tender || good_day));
         let speech = if self.english {
             reported_speech(text, &self.engine.params().words.person_nouns)
         } else {
@@ -1391,7 +1423,7 @@ impl Compose<'_> {
             if let Some(t) = self.p.pick("short") {
                 parts.push(upper_first(&t.replace("{quote}", &quote(lang, text, 8))));
             }
-        } else if let Some((speaker, said)) = speech {
+        } else if let Some((speaker, said)) = speech.clone() {
             if let Some(t) = self.p.pick("speech") {
                 parts.push(upper_first(
                     &t.replace("{speaker}", &speaker)
@@ -1481,7 +1513,11 @@ impl Compose<'_> {
 
         // 2. A second reflection (see `no_tension` for when a tension only
         // heard is left unsaid).
-        let say_tension = !(used_tension || no_tension || (heard_only && judged));
+        // Nor a heard one beside another person's words: its sides, found
+        // by the model, would give those words back a second time.
+        let say_tension = !(used_tension
+            || no_tension
+            || (heard_only && (judged || (speech.is_some() && request.is_none()))));
         if say_tension {
             let lines = self.tension_lines();
             if !lines.is_empty() {
@@ -1754,6 +1790,7 @@ mod tests {
             cues_b: Vec::new(),
             heard: true,
             partial,
+            sides: None,
         }];
         mirrorback(e, text, &analysis)
     }
@@ -1772,6 +1809,50 @@ mod tests {
             "Mum died in March and I still can't bring myself to clear her wardrobe. I'm grieving her every single day.",
         );
         assert!(!answer.contains("security"), "{answer}");
+    }
+
+    /// Where the sides model found which sentence shows which pole, a long
+    /// entry's pull is given back from those two sentences, however far
+    /// apart, with the poles named in the order the writer set them down.
+    #[test]
+    fn a_pull_whose_sides_were_found_comes_back_from_both_in_order() {
+        let course = "Read the whole prospectus for the furniture course again tonight.";
+        let ward = "Nine years on the same ward, good shifts, a pension.";
+        let text = format!(
+            "{course} The canteen had lasagne again. Sam's birthday card went round. \
+             It rained on the way home. {ward}"
+        );
+        let e = engine();
+        let mut analysis = e.analyze(&text);
+        // The second pole's sentence comes first in this entry.
+        let sides = crate::engine::sides::Sides {
+            a: ward.into(),
+            b: course.into(),
+            a_first: false,
+        };
+        analysis.tensions = vec![crate::engine::TensionFinding {
+            name: "stability_growth".into(),
+            axis_a: "stability".into(),
+            axis_b: "growth".into(),
+            position: 0.0,
+            intensity: 0.5,
+            evidence: format!("{course} {ward}"),
+            cues_a: Vec::new(),
+            cues_b: Vec::new(),
+            heard: true,
+            partial: false,
+            sides: Some(sides),
+        }];
+        let answer = mirrorback(e, &text, &analysis);
+        let (c, w) = (
+            answer.find("“Read the whole prospectus"),
+            answer.find("“Nine years on the same ward"),
+        );
+        assert!(c.is_some() && c < w, "{answer}");
+        // The poles follow the quotes: the course's first.
+        let (new, security) = (answer.find("something new"), answer.find("security"));
+        assert!(new.is_some() && new < security, "{answer}");
+        assert!(e.checker().check(&answer).is_compliant(), "{answer}");
     }
 
     /// A tension the semantic step heard has no cue words: its two

@@ -33,6 +33,7 @@ pub mod rules;
 pub mod safety;
 pub mod semantic;
 pub mod shown;
+pub mod sides;
 pub mod standing;
 pub mod suggest;
 pub mod tension_model;
@@ -85,6 +86,11 @@ pub struct TensionFinding {
     /// (blind-read on a fresh set, the pair was often a detail beside an
     /// aside), so the built-in mirror does not quote them.
     pub partial: bool,
+    /// For a heard tension, the sentence that shows each side, where the
+    /// [`sides`] model finds both: then `evidence` is those two sentences
+    /// in the entry's order, and `partial` is false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sides: Option<sides::Sides>,
 }
 
 /// A feeling named in the writer's own words.
@@ -374,7 +380,15 @@ impl Engine {
         };
         for h in heard {
             let score = f64::from(h.score);
-            self.push_heard(found, "en", (h.axis_a, h.axis_b), score, h.passage, false);
+            self.push_heard(
+                found,
+                text,
+                "en",
+                (h.axis_a, h.axis_b),
+                score,
+                h.passage,
+                false,
+            );
         }
     }
 
@@ -389,16 +403,18 @@ impl Engine {
         }
         for h in tension_model::builtin().hear(text) {
             let axis = (h.axis_a, h.axis_b);
-            self.push_heard(found, lang, axis, h.score, h.passage, !h.whole);
+            self.push_heard(found, text, lang, axis, h.score, h.passage, !h.whole);
         }
     }
 
     /// A tension heard without cue words (`evidence` is the passage it was
     /// heard in), added to `found` unless it holds [`MAX_TENSIONS`]
     /// already, has that axis, or the pack has no such axis in `lang`.
+    #[allow(clippy::too_many_arguments)]
     fn push_heard(
         &self,
         found: &mut Vec<TensionFinding>,
+        text: &str,
         lang: &str,
         (axis_a, axis_b): (String, String),
         intensity: f64,
@@ -419,6 +435,18 @@ impl Engine {
         else {
             return;
         };
+        // Which sentence shows which side, where each is shown clearly:
+        // then those two are the evidence, however far apart, in place of
+        // the passage the pull was heard in.
+        let sides = sides::AXES
+            .iter()
+            .position(|&(a, b)| a == axis_a && b == axis_b)
+            .and_then(|k| sides::builtin().find(text, k));
+        let (evidence, partial) = match &sides {
+            Some(s) if s.a_first => (format!("{} {}", s.a, s.b), false),
+            Some(s) => (format!("{} {}", s.b, s.a), false),
+            None => (evidence, partial),
+        };
         found.push(TensionFinding {
             name: axis.name.clone(),
             axis_a,
@@ -430,6 +458,7 @@ impl Engine {
             cues_b: Vec::new(),
             heard: true,
             partial,
+            sides,
         });
     }
 
@@ -827,6 +856,7 @@ impl Engine {
                     cues_b: b.iter().map(text_of).collect(),
                     heard: false,
                     partial: false,
+                    sides: None,
                 },
                 distance,
             ));
