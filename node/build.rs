@@ -155,24 +155,49 @@ fn feelings(corpus: &[serde_json::Value]) {
     );
 }
 
-/// One scorer per tension axis, trained on the tension corpus with the
-/// ordinary days of the everyday corpus as further negatives.
+/// One scorer per tension axis, trained on the tension corpus, the pole
+/// corpus's entries (whole, and their details alone as no pull) and the
+/// spent tension sets, with the ordinary days of the everyday corpus as
+/// further negatives (`tension_model.rs` says why).
 fn tensions(everyday: &str) {
     let mut entries: Vec<(String, Vec<(String, String)>)> = Vec::new();
     for name in corpora::TENSION_CORPUS {
         for value in json_lines(&format!("eval/train/tensions-{name}.jsonl")) {
             let text = value["text"].as_str().expect("a text").to_string();
-            let axes = value["tensions"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|p| {
-                            Some((p[0].as_str()?.to_string(), p[1].as_str()?.to_string()))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            entries.push((text, axes));
+            entries.push((text, axes_of(&value)));
+        }
+    }
+    // The pole corpus's entries each show one pull, told in acts and
+    // often far apart: more writers for the same eight axes.
+    for name in corpora::POLE_CORPUS {
+        for value in json_lines(&format!("eval/train/poles-{name}.jsonl")) {
+            let axis = (
+                value["axis"][0].as_str().expect("an axis").to_string(),
+                value["axis"][1].as_str().expect("an axis").to_string(),
+            );
+            let sentences = value["sentences"].as_array().expect("a list of sentences");
+            let text = |side: fn(&serde_json::Value) -> bool| {
+                sentences
+                    .iter()
+                    .filter(|s| side(&s["side"]))
+                    .map(|s| s["text"].as_str().expect("a sentence"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            entries.push((text(|_| true), vec![axis]));
+            // Its details alone (the bus, the weather, a colleague, often
+            // with a feeling word) hold no pull.
+            let details = text(serde_json::Value::is_null);
+            if !details.is_empty() {
+                entries.push((details, Vec::new()));
+            }
+        }
+    }
+    // The spent tension sets (corpora::TENSION_SPENT), last.
+    for name in corpora::TENSION_SPENT {
+        for value in json_lines(&format!("eval/{name}.jsonl")) {
+            let text = value["text"].as_str().expect("a text").to_string();
+            entries.push((text, axes_of(&value)));
         }
     }
     let ordinary: Vec<&str> = crisis_train::examples(everyday)
@@ -190,6 +215,18 @@ fn tensions(everyday: &str) {
         })
         .collect();
     write_linear("tension", crisis_train::pack(models, |_| true));
+}
+
+/// The axes a tension corpus line names (`"tensions": [["a", "b"], …]`).
+fn axes_of(value: &serde_json::Value) -> Vec<(String, String)> {
+    value["tensions"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| Some((p[0].as_str()?.to_string(), p[1].as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// One scorer per side of each tension axis (`sides.rs`), trained on the

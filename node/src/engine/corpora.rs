@@ -22,6 +22,23 @@ pub const TENSION_CORPUS: [&str; 11] = [
     "en", "en-2", "en-3", "fr", "es", "de", "pt", "fr-2", "es-2", "de-2", "pt-2",
 ];
 
+/// The tension sets that, once measured and read, join the tension
+/// model's corpus (`node/eval/<name>.jsonl`, `"text"` and
+/// `"tensions"` of each line), after the corpus and the pole corpus's
+/// entries. A model over words learns its writers' words: these are more
+/// than six writers, who wrote to be read rather than to teach, and a
+/// fifth of whose entries hold no pull. The development set
+/// (`../shared/eval/tensions-dev.jsonl`) never joins, nor a set not yet
+/// measured.
+pub const TENSION_SPENT: [&str; 6] = [
+    "holdout-tensions",
+    "unseen-tensions",
+    "unseen-tensions-intl",
+    "fresh5-tensions",
+    "fresh20-tensions",
+    "fresh21-tensions",
+];
+
 /// The pole corpus files (`node/eval/train/poles-<name>.jsonl`), in the
 /// order the sides model ([`super::sides`]) reads them: each a writer
 /// who saw only the corpus's definition.

@@ -253,9 +253,10 @@ pub fn builtin() -> &'static Model {
     })
 }
 
-/// The training corpus, in the order `node/build.rs` reads it.
+/// The training corpus, in the order `node/build.rs` reads it (the
+/// tension model learns its entries too).
 #[cfg(test)]
-const CORPUS: &[&str] = &[
+pub(super) const CORPUS: &[&str] = &[
     include_str!("../../eval/train/poles-en-1.jsonl"),
     include_str!("../../eval/train/poles-en-2.jsonl"),
     include_str!("../../eval/train/poles-en-3.jsonl"),

@@ -10,11 +10,23 @@
 //! installed and reads all five of the pack's languages.
 //!
 //! Layout:
-//! * The corpus: `node/eval/train/tensions-*.jsonl`, entries written for
-//!   training from the definition of a tension alone (never an evaluation
-//!   set), each with the axes it carries: 1,600 in English and 600 in each
-//!   of French, Spanish, German and Portuguese. Entries with none, and the
-//!   2,440 ordinary days of `crisis-everyday.txt`, are what no axis is.
+//! * The corpus, in three parts, in the order `node/build.rs` reads them:
+//!   - `node/eval/train/tensions-*.jsonl`, entries written for training
+//!     from the definition of a tension alone (never an evaluation set),
+//!     each with the axes it carries: 1,600 in English and 600 in each of
+//!     French, Spanish, German and Portuguese;
+//!   - the sides model's corpus ([`super::sides`], 1,440 entries by eleven
+//!     more writers), each entry whole with its axis, and its detail
+//!     sentences alone (the bus, the weather, a colleague) with none;
+//!   - the spent tension sets ([`super::corpora::TENSION_SPENT`], 814
+//!     entries by six writers), once measured and read, as the crisis
+//!     scorers take theirs.
+//!
+//!   Entries with no axis, and the 2,440 ordinary days of
+//!   `crisis-everyday.txt`, are what no axis is. A model over words learns
+//!   its writers' words: the two later parts doubled what it hears on a
+//!   new writer's set (BENCHMARKS.md, "More writers for the tension
+//!   model").
 //! * [`Model::train`]: for each axis, a logistic regression that tells
 //!   entries with that axis from all the others (the crisis scorer's
 //!   trainer, [`fit`]). Trained when the crate is built (`node/build.rs`),
@@ -37,14 +49,15 @@
 //! `partial`, and the built-in mirror does not quote it.
 //!
 //! Cost model: the model is built once per process (a hash map of its
-//! ~200,000 features, a few milliseconds); a window costs one hash lookup
+//! ~260,000 features, a few milliseconds); a window costs one hash lookup
 //! per feature (about three per word) for all eight axes at once, and an
 //! entry at most [`MAX_WINDOWS`] windows (BENCHMARKS.md, "Speed").
 //!
-//! What it does not do: on new writers' text it hears about a third of
-//! the English pulls and an eighth of the others (BENCHMARKS.md, "Tensions
-//! in any words, built in"); a bag of words learns the corpus's words for
-//! the poles, not the pull.
+//! What it does not do: on a new writer's text it hears about a third of
+//! the pulls, in English and in the other four alike (fresh set 33t:
+//! recall 0.33 at precision 0.80; BENCHMARKS.md, "More writers for the
+//! tension model"); a bag of words learns its writers' words for the
+//! poles, not the pull.
 
 use std::sync::OnceLock;
 
@@ -60,8 +73,10 @@ pub const MAX_WINDOWS: usize = 60;
 /// The score a window must reach for its axis to be heard. Low for a
 /// probability because each axis learns from few positives against many
 /// negatives (the other axes, the entries with none, thousands of ordinary
-/// days); chosen on the spent tension sets, where 0.3 held precision near
-/// 0.85 and 0.2 let it fall to 0.75 (BENCHMARKS.md).
+/// days). First chosen on the spent tension sets (0.3 held precision near
+/// 0.85, 0.2 let it fall to 0.75); since those sets were learnt, checked
+/// again on the mirrorback sets' pulls and the crisis sets' ordinary
+/// entries (`threshold_on_sets_not_learnt`, below; BENCHMARKS.md).
 pub const THRESHOLD: f64 = 0.3;
 /// Words an entry must have before the model is asked.
 pub const MIN_WORDS: usize = 10;
@@ -134,6 +149,12 @@ impl Model {
 
     /// The axes heard in `text`, best first.
     pub fn hear(&self, text: &str) -> Vec<Heard> {
+        self.hear_above(text, THRESHOLD)
+    }
+
+    /// [`Model::hear`] with the score an axis must reach given: for
+    /// choosing [`THRESHOLD`].
+    pub fn hear_above(&self, text: &str, threshold: f64) -> Vec<Heard> {
         let sentences: Vec<&str> = text
             .unicode_sentences()
             .map(str::trim)
@@ -167,7 +188,7 @@ impl Model {
             let Some((score, from, to)) = best else {
                 continue;
             };
-            if score < THRESHOLD {
+            if score < threshold {
                 continue;
             }
             // The evidence: the two sentences of the window, in their order,
@@ -227,15 +248,64 @@ const CORPUS: &[&str] = &[
     include_str!("../../eval/train/tensions-pt-2.jsonl"),
 ];
 
+/// The spent tension sets, in the order of
+/// [`super::corpora::TENSION_SPENT`].
+#[cfg(test)]
+const SPENT: &[&str] = &[
+    include_str!("../../eval/holdout-tensions.jsonl"),
+    include_str!("../../eval/unseen-tensions.jsonl"),
+    include_str!("../../eval/unseen-tensions-intl.jsonl"),
+    include_str!("../../eval/fresh5-tensions.jsonl"),
+    include_str!("../../eval/fresh20-tensions.jsonl"),
+    include_str!("../../eval/fresh21-tensions.jsonl"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Everything the model learns, in the order `node/build.rs` reads it.
     fn corpus() -> Vec<Example> {
-        CORPUS
-            .iter()
-            .flat_map(|c| examples(c).expect("the tension corpus is JSON Lines"))
-            .collect()
+        let of = |files: &[&str]| -> Vec<Example> {
+            files
+                .iter()
+                .flat_map(|c| examples(c).expect("the tension corpus is JSON Lines"))
+                .collect()
+        };
+        let mut all = of(CORPUS);
+        for file in super::super::sides::CORPUS {
+            for e in super::super::sides::examples(file).expect("the pole corpus is well formed") {
+                let (a, b) = AXES[e.axis];
+                let join = |keep: fn(&Option<bool>) -> bool| {
+                    e.sentences
+                        .iter()
+                        .filter(|s| keep(&s.1))
+                        .map(|s| s.0.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                all.push(Example {
+                    text: join(|_| true),
+                    tensions: vec![(a.to_string(), b.to_string())],
+                });
+                let details = join(Option::is_none);
+                if !details.is_empty() {
+                    all.push(Example {
+                        text: details,
+                        tensions: Vec::new(),
+                    });
+                }
+            }
+        }
+        all.extend(of(SPENT));
+        all
+    }
+
+    #[test]
+    fn every_spent_set_is_learnt() {
+        assert_eq!(SPENT.len(), super::super::corpora::TENSION_SPENT.len());
+        let spent: usize = SPENT.iter().map(|c| examples(c).unwrap().len()).sum();
+        assert_eq!(spent, 814);
     }
 
     #[test]
@@ -305,7 +375,13 @@ mod tests {
                 })
                 .count();
             let n = all.iter().filter(|e| e.tensions.len() == 1).count();
-            assert!(learnt * 10 >= n * 7, "{learnt} of {n}");
+            // A third: since the model also learns eleven other writers'
+            // entries and their details as no pull, it fits this corpus
+            // less closely (about 0.8 of each file's pulls heard before,
+            // 0.41 to 0.71 after) and new writers better (BENCHMARKS.md,
+            // "More writers for the tension model"). A language left
+            // unread would be near none.
+            assert!(learnt * 3 >= n, "{learnt} of {n}");
         }
     }
 
@@ -332,7 +408,119 @@ mod tests {
         };
         assert!(!h.whole);
         assert!(h.passage.contains("stocktake") || h.passage.contains("recounted"));
-        // The passage is two sentences, not the whole entry.
-        assert!(h.passage.len() < text.len() / 2);
+        // The passage is two of the entry's six sentences, not all of it.
+        assert_eq!(h.passage.unicode_sentences().count(), 2, "{}", h.passage);
+    }
+
+    /// Where [`THRESHOLD`] stands on sets the model did not learn: the
+    /// pulls labelled in the mirrorback sets (precision and recall of the
+    /// engine's tensions, lexicons first as in [`crate::engine::Engine`])
+    /// and the crisis sets' ordinary entries (how many are given a pull).
+    /// Run by hand: `cargo test --release -p mirror-node --lib
+    /// tension_model::tests::threshold_on_sets_not_learnt -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, run by hand"]
+    fn threshold_on_sets_not_learnt() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let read = |path: std::path::PathBuf| -> Vec<serde_json::Value> {
+            std::fs::read_to_string(&path)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("eval"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        // The pulls labelled (`None` for an ordinary entry), and the text.
+        type Item = (Option<Vec<(String, String)>>, String);
+        let mut items: Vec<Item> = Vec::new();
+        let shared = root.join("../../shared/eval");
+        for path in files.iter().chain(&[shared.join("mirrorbacks-dev.jsonl")]) {
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if !name.contains("mirrorbacks") {
+                continue;
+            }
+            for v in read(path.clone()) {
+                // One pair, or a list of pairs (or of poles, two by two).
+                let flat: Vec<String> = match &v["tension"] {
+                    serde_json::Value::Array(a) => a
+                        .iter()
+                        .flat_map(|x| match x {
+                            serde_json::Value::Array(p) => p.clone(),
+                            other => vec![other.clone()],
+                        })
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let pulls = flat
+                    .chunks(2)
+                    .map(|p| (p[0].clone(), p[1].clone()))
+                    .collect();
+                items.push((Some(pulls), v["text"].as_str().unwrap().to_string()));
+            }
+        }
+        for path in files.iter().chain(&[shared.join("crisis-dev.jsonl")]) {
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if !name.contains("crisis") {
+                continue;
+            }
+            for v in read(path.clone()) {
+                if v["crisis"] != serde_json::Value::Bool(true) {
+                    items.push((None, v["text"].as_str().unwrap().to_string()));
+                }
+            }
+        }
+        let engine = crate::engine::Engine::genesis().unwrap();
+        // What the lexicons find, and the model's best axis at any score.
+        let read: Vec<_> = items
+            .iter()
+            .map(|(_, text)| {
+                let a = engine.analyze(text);
+                let named: Vec<(String, String)> = a
+                    .tensions
+                    .iter()
+                    .filter(|t| !t.heard)
+                    .map(|t| (t.axis_a.clone(), t.axis_b.clone()))
+                    .collect();
+                let best = a
+                    .language
+                    .native
+                    .then(|| builtin().hear_above(text, 0.0).into_iter().next())
+                    .flatten();
+                (named, best)
+            })
+            .collect();
+        for threshold in [0.2, 0.25, 0.3, 0.35, 0.4] {
+            let (mut tp, mut fp, mut missed, mut ordinary, mut given) = (0, 0, 0, 0, 0);
+            for ((labels, _), (named, best)) in items.iter().zip(&read) {
+                let mut found = named.clone();
+                if found.is_empty()
+                    && let Some(h) = best.as_ref().filter(|h| h.score >= threshold)
+                {
+                    found.push((h.axis_a.clone(), h.axis_b.clone()));
+                }
+                match labels {
+                    Some(labels) => {
+                        tp += found.iter().filter(|f| labels.contains(f)).count();
+                        fp += found.iter().filter(|f| !labels.contains(f)).count();
+                        missed += labels.iter().filter(|l| !found.contains(l)).count();
+                    }
+                    None => {
+                        ordinary += 1;
+                        given += usize::from(!found.is_empty());
+                    }
+                }
+            }
+            println!(
+                "threshold {threshold}: mirrorback sets precision {:.3} recall {:.3}; ordinary entries given a pull {given} of {ordinary}",
+                tp as f64 / (tp + fp).max(1) as f64,
+                tp as f64 / (tp + missed).max(1) as f64,
+            );
+        }
     }
 }
