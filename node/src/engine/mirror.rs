@@ -658,10 +658,8 @@ fn clause_around(text: &str, cue: &str, max: usize) -> Option<String> {
 /// writer set them side by side; one sentence is quoted whole. A longer
 /// passage is not cut up by guesswork: the poles are named alone.
 fn heard_clauses(passage: &str) -> Option<(String, String)> {
-    use unicode_segmentation::UnicodeSegmentation;
-    let sentences: Vec<&str> = passage
-        .unicode_sentences()
-        .map(str::trim)
+    let sentences: Vec<&str> = super::sentences::split(passage)
+        .into_iter()
         .filter(|s| !tokenize(s).is_empty())
         .collect();
     match sentences.as_slice() {

@@ -32,6 +32,7 @@ pub mod pipeline;
 pub mod rules;
 pub mod safety;
 pub mod semantic;
+pub mod sentences;
 pub mod shown;
 pub mod sides;
 pub mod standing;

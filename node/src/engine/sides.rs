@@ -186,8 +186,8 @@ impl Model {
     /// [`MAX_WORDS`] words, among the first [`MAX_SENTENCES`]), with every
     /// side's probability.
     fn read<'t>(&self, text: &'t str) -> Vec<(&'t str, Vec<f64>)> {
-        text.unicode_sentences()
-            .map(str::trim)
+        super::sentences::split(text)
+            .into_iter()
             .take(MAX_SENTENCES)
             .filter(|s| (MIN_WORDS..=MAX_WORDS).contains(&s.unicode_words().count()))
             .map(|s| (s, self.linear.scores(s)))

@@ -155,9 +155,8 @@ impl Model {
     /// [`Model::hear`] with the score an axis must reach given: for
     /// choosing [`THRESHOLD`].
     pub fn hear_above(&self, text: &str, threshold: f64) -> Vec<Heard> {
-        let sentences: Vec<&str> = text
-            .unicode_sentences()
-            .map(str::trim)
+        let sentences: Vec<&str> = super::sentences::split(text)
+            .into_iter()
             .filter(|s| s.unicode_words().next().is_some())
             .collect();
         // A pull is told, not named in a word or two: "I'm grateful for my
@@ -409,7 +408,12 @@ mod tests {
         assert!(!h.whole);
         assert!(h.passage.contains("stocktake") || h.passage.contains("recounted"));
         // The passage is two of the entry's six sentences, not all of it.
-        assert_eq!(h.passage.unicode_sentences().count(), 2, "{}", h.passage);
+        assert_eq!(
+            super::super::sentences::split(&h.passage).len(),
+            2,
+            "{}",
+            h.passage
+        );
     }
 
     /// Where [`THRESHOLD`] stands on sets the model did not learn: the
