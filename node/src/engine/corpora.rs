@@ -25,8 +25,8 @@ pub const TENSION_CORPUS: [&str; 11] = [
 /// The tension sets that, once measured and read, join the tension
 /// model's corpus (`node/eval/<name>.jsonl`, `"text"` and
 /// `"tensions"` of each line), after the corpus and the pole corpus's
-/// entries. A model over words learns its writers' words: these are more
-/// than six writers, who wrote to be read rather than to teach, and a
+/// entries. A model over words learns its writers' words: these are six more
+/// writers, who wrote to be read rather than to teach, and a
 /// fifth of whose entries hold no pull. The development set
 /// (`../shared/eval/tensions-dev.jsonl`) never joins, nor a set not yet
 /// measured.

@@ -8,11 +8,10 @@
 //!   full stop only before a capital; a quote cut from such a run came back
 //!   as "…the lighting is kind of worse now though. i erased". A full stop,
 //!   "!" or "?" followed by a space and a lowercase letter ends a sentence
-//!   here, unless the word before it is an abbreviation or an initial
-//!   ("e.g. the bus", "j. smith");
+//!   here, unless the word before it is a title, an abbreviation or an
+//!   initial ("e.g. the bus", "j. smith"; but "so did i. then");
 //! * a title before a name ("Mr. Patel said it just has to be clear") ended
-//!   a sentence, and the quote lost "Mr.": after a known title or
-//!   abbreviation no sentence ends.
+//!   a sentence, and the quote lost "Mr.": after a title no sentence ends.
 //!
 //! Invariant: every sentence is a trimmed, non-empty slice of the text, in
 //! order, and together they hold every word of it.
@@ -22,13 +21,19 @@
 
 use unicode_segmentation::UnicodeSegmentation;
 
-/// Words after which a full stop does not end a sentence: titles before a
-/// name and common abbreviations, in the pack's five languages, lowercase
-/// and without their final full stop.
+/// Titles before a name, lowercase and without their full stop: after one
+/// no sentence ends, even before a capital ("Mr. Patel", "Fr. Weber",
+/// "Sra. López"). Only words that rarely end a sentence themselves.
+const TITLES: &[&str] = &[
+    "mr", "mrs", "ms", "dr", "st", "prof", "mme", "mlle", "sr", "sra", "srta", "dra", "hr", "fr",
+];
+
+/// Abbreviations after which a full stop does not end a sentence before a
+/// lowercase word ("e.g. the bus"); before a capital it may ("…usw. Das
+/// Foto…", "Wanted to say no. I always…"), so Unicode's boundary stands.
 const ABBREVIATIONS: &[&str] = &[
-    "mr", "mrs", "ms", "dr", "st", "prof", "jr", "sr", "mt", "vs", "etc", "e.g", "i.e", "approx",
-    "ca", "no", "fig", "mme", "mlle", "mm", "sra", "srta", "dra", "hr", "fr", "frau", "bzw", "z.b",
-    "u.a", "usw", "p.ex", "cf", "av", "nº",
+    "e.g", "i.e", "etc", "vs", "approx", "ca", "no", "fig", "cf", "bzw", "z.b", "u.a", "usw",
+    "p.ex", "av", "nº",
 ];
 
 /// The sentences of `text`, in order (see the module doc).
@@ -57,18 +62,22 @@ pub fn split(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Whether `piece` ends with a full stop after a word of
-/// [`ABBREVIATIONS`].
+/// Whether `piece` ends with a full stop after a word of [`TITLES`].
 fn ends_in_abbreviation(piece: &str) -> bool {
-    let piece = piece.trim_end();
-    let Some(before) = piece.strip_suffix('.') else {
+    let Some(before) = piece.trim_end().strip_suffix('.') else {
         return false;
     };
-    let word = before
-        .rsplit(|c: char| c.is_whitespace() || c == '(' || c == '"' || c == '“')
+    TITLES.contains(&last_word(before).as_str())
+}
+
+/// The last word of `text`, lowercase, without the punctuation that can
+/// open it ("(e.g" → "e.g").
+fn last_word(text: &str) -> String {
+    text.rsplit(char::is_whitespace)
         .next()
-        .unwrap_or("");
-    ABBREVIATIONS.contains(&word.to_lowercase().as_str())
+        .unwrap_or("")
+        .trim_start_matches(['(', '"', '“', '‘', '«', '¿', '¡', '\''])
+        .to_lowercase()
 }
 
 /// Byte offsets in `sentence` where a new sentence starts: after ".", "!"
@@ -95,20 +104,14 @@ fn lowercase_breaks(sentence: &str) -> Vec<usize> {
         if j == i || j >= chars.len() || !chars[j].1.is_lowercase() {
             continue;
         }
-        let word: String = chars[..mark]
-            .iter()
-            .rev()
-            .take_while(|(_, c)| !c.is_whitespace())
-            .map(|(_, c)| *c)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        // An initial ("j. smith") is one letter; a number ("version 5.")
-        // ends a sentence like a word.
-        let initial = word.chars().count() == 1 && word.chars().all(char::is_alphabetic);
-        let full_stop = chars[mark].1 == '.';
-        if full_stop && (initial || ABBREVIATIONS.contains(&word.to_lowercase().as_str())) {
+        let word = last_word(&sentence[..chars[mark].0]);
+        // An initial ("j. smith") is one letter, but "i" ends a lowercase
+        // writer's sentences ("so did i. then we left"); a number
+        // ("version 5.") ends one like a word.
+        let initial =
+            word != "i" && word.chars().count() == 1 && word.chars().all(char::is_alphabetic);
+        let known = TITLES.contains(&word.as_str()) || ABBREVIATIONS.contains(&word.as_str());
+        if chars[mark].1 == '.' && (initial || known) {
             continue;
         }
         breaks.push(chars[j].0);
@@ -149,6 +152,17 @@ mod tests {
         assert_eq!(
             split("Hab Fr. Weber getroffen. sie war nett."),
             ["Hab Fr. Weber getroffen.", "sie war nett."]
+        );
+        // A word that is also an abbreviation still ends a sentence before
+        // a capital, and "i" is no initial.
+        assert_eq!(
+            split("Wanted to say no. I always say yes. so did i. then we left (e.g. the bus)."),
+            [
+                "Wanted to say no.",
+                "I always say yes.",
+                "so did i.",
+                "then we left (e.g. the bus)."
+            ]
         );
     }
 
