@@ -16,7 +16,7 @@
 //! three writers (the first; writer A as adults of 30 to 85; writer B as
 //! people of 14 to 29: each file's comment lines mark whose part is
 //! whose), and two held-out sets by two more writers (fresh sets 3 and 4)
-//! once they were measured and spent; since, fifteen more writers' sets
+//! once they were measured and spent; since, sixteen more writers' sets
 //! join the same way, read from their JSON Lines files
 //! ([`crate::engine::corpora::CRISIS_SPENT`]); two more wrote long entries
 //! (`crisis-long.txt`), which only the scorer for long entries learns
@@ -395,7 +395,7 @@ mod tests {
     #[test]
     fn the_built_in_weights_are_the_corpus_trained_bit_for_bit() {
         let spent = spent();
-        // Thirteen spent sets, each of them read whole.
+        // Sixteen spent sets, each of them read whole.
         assert!(spent.len() > 1700, "{}", spent.len());
         let again = Scorer::train(short(&spent));
         let built = Scorer::builtin();
