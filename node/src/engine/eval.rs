@@ -579,9 +579,11 @@ pub fn grammar_slips(answer: &str, lang: &str) -> Vec<String> {
             slips.push(format!("\"{}\" twice", w[0].norm));
         }
     }
-    // Every sentence starts with a capital (or a quote, a digit).
+    // Every sentence starts with a capital (or a quote, a digit); a
+    // writer's ellipsis quoted back ("and you just... don't") ends none.
     let mut start = true;
     let mut previous = ' ';
+    let mut ellipsis = false;
     for (i, c) in answer.char_indices() {
         if start && !c.is_whitespace() {
             if c.is_lowercase() {
@@ -590,9 +592,10 @@ pub fn grammar_slips(answer: &str, lang: &str) -> Vec<String> {
             }
             start = false;
         }
-        if c.is_whitespace() && matches!(previous, '.' | '?' | '!') {
+        if c.is_whitespace() && matches!(previous, '.' | '?' | '!') && !ellipsis {
             start = true;
         }
+        ellipsis = c == '.' && previous == '.';
         previous = c;
     }
     slips
@@ -639,6 +642,12 @@ mod tests {
 
     fn set(items: &[&str]) -> BTreeSet<String> {
         items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_quoted_ellipsis_starts_no_sentence() {
+        assert!(grammar_slips("You keep waiting and you just... don't. Fine.", "en").is_empty());
+        assert_eq!(grammar_slips("You wrote this. and then.", "en").len(), 1);
     }
 
     #[test]

@@ -289,10 +289,11 @@ fn turn_clause(clause: &str) -> Option<(String, Option<String>)> {
 
 /// `text` quoted with the language's marks, shortened to `max` words.
 fn quote(lang: &LanguageSpec, text: &str, max: usize) -> String {
-    let trimmed = text
-        .trim()
-        .trim_end_matches(['.', ';', ':', ',', ' '])
-        .trim();
+    let trimmed = without_trailing_joiner(
+        text.trim()
+            .trim_end_matches(['.', ';', ':', ',', ' '])
+            .trim(),
+    );
     let tokens = tokenize(trimmed);
     let short = if tokens.len() > max {
         let end = tokens[max - 1].span.end;
@@ -669,6 +670,22 @@ fn heard_clauses(passage: &str) -> Option<(String, String)> {
     }
 }
 
+/// A clause without a joiner it ends on, where a contrast word cut it
+/// ("links neun, und" | "trotzdem ändert das nichts" quoted "…links neun,
+/// und": a blind review of fresh set 34m).
+fn without_trailing_joiner(clause: &str) -> &str {
+    const JOINERS: &[&str] = &[
+        "and", "but", "or", "et", "mais", "ou", "und", "aber", "oder", "y", "pero", "o", "e", "mas",
+    ];
+    let mut rest = clause;
+    while let Some((head, last)) = rest.rsplit_once(' ')
+        && JOINERS.contains(&last.to_lowercase().as_str())
+    {
+        rest = head.trim_end().trim_end_matches([',', ';', ':']).trim_end();
+    }
+    rest
+}
+
 /// A clause without the joiner it starts with ("Then I sat…" → "I sat…"),
 /// so it reads on its own inside a quotation.
 fn strip_joiner(clause: &str) -> String {
@@ -860,7 +877,12 @@ impl Compose<'_> {
             .iter()
             .filter(|m| m.pattern == pattern)
         {
-            let q = quote(self.p.lang, &lower_first(&m.cue), 6);
+            let cue = if pattern == "self_judgment" {
+                with_label(self.text, m)
+            } else {
+                m.cue.clone()
+            };
+            let q = quote(self.p.lang, &lower_first(&cue), 6);
             if !cues.contains(&q) {
                 cues.push(q);
             }
@@ -1145,15 +1167,30 @@ impl Compose<'_> {
             .patterns
             .iter()
             .find(|m| m.pattern == "self_judgment")?;
-        let lower = m.evidence.to_lowercase().replace('’', "'");
-        let at = ["i'm ", "i am ", "im "]
+        // The "I'm" of the judgment itself, not the first of its sentence
+        // ("the group chat, which I'm still in, … smiling like an idiot"
+        // was answered "'still in' is a hard thing to call yourself").
+        let lower = m.evidence.to_lowercase();
+        let cue = m.cue.to_lowercase();
+        let cue_at = lower.find(&cue)?;
+        let at = ["i'm ", "i’m ", "i am ", "im "]
             .iter()
-            .filter_map(|p| lower.find(p).map(|i| i + p.len()))
-            .min()?;
-        let rest = &m.evidence[at..];
+            .filter_map(|p| {
+                if lower[cue_at..].starts_with(p) {
+                    Some(cue_at + p.len())
+                } else {
+                    lower[..cue_at].rfind(p).map(|i| i + p.len())
+                }
+            })
+            .max()?;
+        let rest = m.evidence.get(at..)?;
         let end = rest
             .find(['.', ',', ';', '!', '?', '\n'])
             .unwrap_or(rest.len());
+        // The label runs on to the end of the judgment's words.
+        if at + end < cue_at + cue.len() {
+            return None;
+        }
         let label = rest[..end].trim();
         let words = tokenize(label).len();
         (1..=6).contains(&words).then(|| label.to_string())
@@ -1736,9 +1773,88 @@ pub fn mirrorback_with(
     }
 }
 
+/// Words a judgment's cue can end on that need the label after them ("ich
+/// bin so ein" Feigling, "soy una mala" madre): quoted alone they read as a
+/// slip (a blind review of fresh set 34m).
+const BEFORE_A_LABEL: &[&str] = &[
+    "a",
+    "an",
+    "such",
+    "so",
+    "too",
+    "ein",
+    "eine",
+    "einen",
+    "zu",
+    "un",
+    "une",
+    "una",
+    "uno",
+    "tellement",
+    "trop",
+    "mal",
+    "mala",
+    "um",
+    "uma",
+    "péssima",
+    "péssimo",
+    "tão",
+    "muy",
+    "très",
+];
+
+/// A self-judgment's cue, with the word after it when the cue ends on one
+/// of [`BEFORE_A_LABEL`] and that word is in the same sentence.
+fn with_label(text: &str, m: &PatternMatch) -> String {
+    let last = m.cue.rsplit(' ').next().unwrap_or("").to_lowercase();
+    if !BEFORE_A_LABEL.contains(&last.as_str()) {
+        return m.cue.clone();
+    }
+    let rest = text.get(m.span.end..).unwrap_or("");
+    let Some(next) = rest.split_whitespace().next() else {
+        return m.cue.clone();
+    };
+    if !rest.starts_with(' ') || next.starts_with(|c: char| !c.is_alphabetic()) {
+        return m.cue.clone();
+    }
+    let word = next.trim_end_matches(|c: char| !c.is_alphanumeric());
+    if word.is_empty() {
+        return m.cue.clone();
+    }
+    format!("{} {word}", m.cue)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quote_ends_on_no_joiner_and_a_judgment_keeps_its_label() {
+        assert_eq!(
+            without_trailing_joiner("Rechts sind es vierzehn, links neun, und"),
+            "Rechts sind es vierzehn, links neun"
+        );
+        assert_eq!(without_trailing_joiner("I stayed and"), "I stayed");
+        assert_eq!(without_trailing_joiner("and"), "and");
+        assert_eq!(without_trailing_joiner("I told you so"), "I told you so");
+        let text = "Ich bin so ein Feigling, ehrlich.";
+        let m = |cue: &str| PatternMatch {
+            pattern: "self_judgment".into(),
+            rule: "r".into(),
+            span: 0..cue.len(),
+            cue: cue.into(),
+            evidence: text.into(),
+        };
+        assert_eq!(
+            with_label(text, &m("Ich bin so ein")),
+            "Ich bin so ein Feigling"
+        );
+        assert_eq!(with_label(text, &m("Ich bin")), "Ich bin");
+        assert_eq!(
+            with_label("Ich bin so ein.", &m("Ich bin so ein")),
+            "Ich bin so ein"
+        );
+    }
 
     /// One engine for every test and proptest case: building it parses
     /// the whole pack.

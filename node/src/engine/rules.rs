@@ -332,9 +332,20 @@ impl<'a> Doc<'a> {
         let mut current = 0;
         for i in 0..n {
             let g = gap(i);
+            // An ellipsis before a lowercase word is a pause, not an end
+            // ("I keep waiting to feel awful and I just... don't").
+            let pause = {
+                let mark = g.trim();
+                mark.len() > 1
+                    && mark.chars().all(|c| c == '.')
+                    && text[tokens[i].span.clone()]
+                        .chars()
+                        .next()
+                        .is_some_and(char::is_lowercase)
+            };
             if i == 0 {
                 sentence_start[i] = true;
-            } else if g.contains(['.', '!', '?', '\n']) {
+            } else if g.contains(['.', '!', '?', '\n']) && !pause {
                 current += 1;
                 sentence_start[i] = true;
             }
@@ -864,6 +875,16 @@ mod tests {
 
     fn words() -> Words {
         Words::new(&EngineParams::genesis().unwrap().words)
+    }
+
+    #[test]
+    fn an_ellipsis_before_a_lowercase_word_ends_no_sentence() {
+        let doc = Doc::new("I just... don't. Sleeping fine... Then it came back.");
+        let got: Vec<&str> = doc.sentences.iter().map(|r| &doc.text[r.clone()]).collect();
+        assert_eq!(
+            got,
+            ["I just... don't.", "Sleeping fine.", "Then it came back."]
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!   as "…the lighting is kind of worse now though. i erased". A full stop,
 //!   "!" or "?" followed by a space and a lowercase letter ends a sentence
 //!   here, unless the word before it is a title, an abbreviation or an
-//!   initial ("e.g. the bus", "j. smith"; but "so did i. then");
+//!   initial ("e.g. the bus", "j. smith"; but "so did i. then"), or the
+//!   mark is an ellipsis ("I just... don't");
 //! * a title before a name ("Mr. Patel said it just has to be clear") ended
 //!   a sentence, and the quote lost "Mr.": after a title no sentence ends.
 //!
@@ -114,6 +115,11 @@ fn lowercase_breaks(sentence: &str) -> Vec<usize> {
         if chars[mark].1 == '.' && (initial || known) {
             continue;
         }
+        // An ellipsis before a lowercase word is a pause inside the
+        // sentence ("I keep waiting to feel awful and I just... don't").
+        if i - mark > 1 && chars[mark..i].iter().all(|&(_, c)| c == '.') {
+            continue;
+        }
         breaks.push(chars[j].0);
     }
     breaks
@@ -136,6 +142,21 @@ mod tests {
                 "the lighting is worse now though.",
                 "i erased so much the paper's fuzzy",
             ]
+        );
+    }
+
+    #[test]
+    fn an_ellipsis_before_a_lowercase_word_is_a_pause() {
+        assert_eq!(
+            split("I keep waiting to feel awful and I just... don't. Sleeping fine."),
+            [
+                "I keep waiting to feel awful and I just... don't.",
+                "Sleeping fine."
+            ]
+        );
+        assert_eq!(
+            split("so tired.. going to bed!! night"),
+            ["so tired.. going to bed!!", "night"]
         );
     }
 
