@@ -698,6 +698,49 @@ mod tests {
         assert_eq!(again.hash(), params.hash());
     }
 
+    /// Brazilian and European writers read the same Portuguese answer, so
+    /// its phrasings use neither side's own words (a blind review marked
+    /// "controlo" as European for a Brazilian writer). "telemóvel" is
+    /// allowed only beside "celular", as the emergency line gives both.
+    #[test]
+    fn portuguese_answers_are_neither_only_brazilian_nor_only_european() {
+        let params = EngineParams::genesis().unwrap();
+        let words = |s: &str| {
+            s.to_lowercase()
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        const ONE_SIDE: &[&str] = &[
+            // European
+            "si", "consigo", "controlo", "facto", "equipa", "ecrã", "contacto",
+            // Brazilian
+            "você", "controle", "fato", "equipe", "tela", "contato", "pra",
+        ];
+        for (slot, variants) in &params.languages["pt"].phrases {
+            for v in variants {
+                let w = words(v);
+                for word in ONE_SIDE {
+                    assert!(
+                        !w.contains(&word.to_string()),
+                        "pt {slot}: {word:?} in {v:?}"
+                    );
+                }
+                // A gerund ("fazendo") is Brazilian, "a fazer" European.
+                const NOT_GERUNDS: &[&str] = &["quando", "mundo", "fundo", "segundo"];
+                assert!(
+                    !w.iter()
+                        .any(|x| x.ends_with("ndo") && !NOT_GERUNDS.contains(&x.as_str())),
+                    "pt {slot}: a gerund in {v:?}"
+                );
+                if w.contains(&"telemóvel".to_string()) {
+                    assert!(w.contains(&"celular".to_string()), "pt {slot}: {v:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn bad_packs_are_refused_with_the_reason() {
         let mut params = EngineParams::genesis().unwrap();
