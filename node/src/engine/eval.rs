@@ -408,8 +408,29 @@ pub struct MirrorbackItem {
     #[serde(default)]
     pub kind: String,
     pub text: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The axes a good answer reflects, as poles in a row (`["control",
+    /// "surrender"]`, the development set's form) or as pairs
+    /// (`[["control", "surrender"]]`, the form of the tension sets).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "poles_in_a_row"
+    )]
     pub tension: Option<Vec<String>>,
+}
+
+/// Either form of a mirrorbacks item's `tension`, as poles in a row.
+fn poles_in_a_row<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Poles {
+        Row(Vec<String>),
+        Pairs(Vec<Vec<String>>),
+    }
+    Ok(Option::<Poles>::deserialize(d)?.map(|p| match p {
+        Poles::Row(row) => row,
+        Poles::Pairs(pairs) => pairs.into_iter().flatten().collect(),
+    }))
 }
 
 /// One entry and the built-in engine's answer: exactly what a blind
@@ -648,6 +669,27 @@ mod tests {
     fn a_quoted_ellipsis_starts_no_sentence() {
         assert!(grammar_slips("You keep waiting and you just... don't. Fine.", "en").is_empty());
         assert_eq!(grammar_slips("You wrote this. and then.", "en").len(), 1);
+    }
+
+    #[test]
+    fn a_mirrorback_item_takes_its_axes_in_either_form() {
+        let row: MirrorbackItem =
+            serde_json::from_str(r#"{"id":"a","text":"t","tension":["control","surrender"]}"#)
+                .unwrap();
+        let pairs: MirrorbackItem = serde_json::from_str(
+            r#"{"id":"a","text":"t","tension":[["control","surrender"],["past","future"]]}"#,
+        )
+        .unwrap();
+        assert_eq!(row.tension.unwrap(), ["control", "surrender"]);
+        assert_eq!(
+            pairs.tension.unwrap(),
+            ["control", "surrender", "past", "future"]
+        );
+        let none: MirrorbackItem = serde_json::from_str(r#"{"id":"a","text":"t"}"#).unwrap();
+        assert!(none.tension.is_none());
+        assert!(
+            serde_json::from_str::<MirrorbackItem>(r#"{"id":"a","text":"t","tension":3}"#).is_err()
+        );
     }
 
     #[test]

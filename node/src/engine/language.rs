@@ -166,5 +166,8 @@ mod tests {
         // Too short to tell: English, the pack's own language.
         assert_eq!(detect("meh").code, "en");
         assert_eq!(detect("Lonely tonight.").code, "en");
+        // A German note of a few words with no article or pronoun.
+        assert_eq!(detect("Migräne. Früh ins Bett.").code, "de");
+        assert_eq!(detect("Tired. Early to bed.").code, "en");
     }
 }
