@@ -628,6 +628,11 @@ impl EngineParams {
             if lang.function_words.is_empty() {
                 return invalid(format!("language {code}: no function words"));
             }
+            // A blank mark would quote the writer without marks, and the
+            // mirror looks for the opening one to tidy a frame around it.
+            if lang.quote_open.trim().is_empty() || lang.quote_close.trim().is_empty() {
+                return invalid(format!("language {code}: a blank quotation mark"));
+            }
             for (family, cues) in &lang.emotions {
                 if !is_identifier(family) {
                     return invalid(format!(
@@ -739,6 +744,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_blank_quotation_mark_is_refused() {
+        let mut params = EngineParams::genesis().unwrap();
+        params.languages.get_mut("fr").unwrap().quote_open = " ".into();
+        assert!(
+            params
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("quotation mark")
+        );
     }
 
     #[test]

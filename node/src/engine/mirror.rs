@@ -674,11 +674,20 @@ fn heard_clauses(passage: &str) -> Option<(String, String)> {
     }
 }
 
-/// `line` without a word of the frame that the quotation after it starts
-/// with: German keeps the "Dann" a clause opens with (see
-/// [`OPENING_JOINERS`]), and "und dann „Dann hat…" said it twice.
+/// `line` without a joining word of the frame that the quotation after it
+/// starts with: German keeps the "Dann" a clause opens with (see
+/// [`OPENING_JOINERS`]), and "und dann „Dann hat…" said it twice. Only a
+/// joining word goes: "sits right beside “Beside the bed…”" needs its own.
 fn without_word_before_quote(line: &str, open: &str) -> String {
     let open = open.trim();
+    // A pack's blank mark would be found everywhere, and never passed.
+    if open.is_empty() {
+        return line.to_string();
+    }
+    let joining = |w: &str| {
+        let w = w.to_lowercase();
+        w == "dann" || CONJUNCTIONS.contains(&w.as_str()) || OPENING_JOINERS.contains(&w.as_str())
+    };
     let mut out = line.to_string();
     let mut from = 0;
     while let Some(at) = out[from..].find(open).map(|i| from + i) {
@@ -686,10 +695,7 @@ fn without_word_before_quote(line: &str, open: &str) -> String {
         let after = out[at + open.len()..].trim_start();
         let word_before = before.rsplit(' ').next().unwrap_or("");
         let word_after = after.split([' ', ',']).next().unwrap_or("");
-        if !word_before.is_empty()
-            && word_before.chars().all(char::is_alphabetic)
-            && word_before.to_lowercase() == word_after.to_lowercase()
-        {
+        if joining(word_before) && word_before.to_lowercase() == word_after.to_lowercase() {
             let start = before.len() - word_before.len();
             out.replace_range(start..at, "");
             from = start + open.len();
@@ -1914,6 +1920,14 @@ mod tests {
         );
         let line = "“I stayed”, and then “I left”.";
         assert_eq!(without_word_before_quote(line, "“"), line);
+        // Only a joining word: the frame's own words stay.
+        let line = "“I stayed” sits right beside “Beside the bed, the mail”.";
+        assert_eq!(without_word_before_quote(line, "“"), line);
+        // A blank mark (a pack may hold one) changes nothing and ends.
+        assert_eq!(
+            without_word_before_quote("a then then b", " "),
+            "a then then b"
+        );
         assert_eq!(
             without_word_before_quote("« A », et puis « Puis B ».", "«\u{a0}"),
             "« A », et « Puis B »."
@@ -2078,6 +2092,34 @@ mod tests {
             "Mum died in March and I still can't bring myself to clear her wardrobe. I'm grieving her every single day.",
         );
         assert!(!answer.contains("security"), "{answer}");
+    }
+
+    /// A pull between the past and the future heard in part of a long
+    /// entry stays unsaid: on the spent sets it was mostly a memory told.
+    #[test]
+    fn a_pull_between_past_and_future_heard_in_part_is_not_said() {
+        let text = "Twelve years at the same desk by the window. The canteen had soup again. I read the whole prospectus for the pottery course tonight. The bus was late.";
+        let e = engine();
+        let mut analysis = e.analyze(text);
+        analysis.tensions = vec![crate::engine::TensionFinding {
+            name: "past_future".into(),
+            axis_a: "past".into(),
+            axis_b: "future".into(),
+            position: 0.0,
+            intensity: 0.5,
+            evidence: text.into(),
+            cues_a: Vec::new(),
+            cues_b: Vec::new(),
+            heard: true,
+            partial: true,
+            sides: None,
+        }];
+        let answer = mirrorback(e, text, &analysis);
+        assert!(!answer.contains("what comes next"), "{answer}");
+        // The same pull heard in the whole of a short entry is said.
+        analysis.tensions[0].partial = false;
+        let answer = mirrorback(e, text, &analysis);
+        assert!(answer.contains("what comes next"), "{answer}");
     }
 
     /// Where the sides model found which sentence shows which pole, a long
