@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use mirror_node::engine::Engine;
 use mirror_node::engine::eval::{
-    SetReport, answer_set, check_answers, eval_compliance, eval_crisis, eval_feelings,
-    eval_patterns, eval_tensions,
+    AnswerChecks, SetReport, answer_set, check_answers, eval_compliance, eval_crisis,
+    eval_feelings, eval_patterns, eval_tensions,
 };
 
 fn shared(name: &str) -> Option<PathBuf> {
@@ -181,6 +181,26 @@ fn ordinary_entries_are_not_read_as_crisis() {
 /// set: all compliant, no grammar slip it can see, non-English entries
 /// answered in their language, crisis entries shown help, and no closing
 /// question ending more than one answer in eight.
+/// Every answer compliant, in the entry's language, with no grammar slip
+/// the machine can see.
+fn assert_machine_clean(set: &str, checks: &AnswerChecks) {
+    assert!(
+        checks.non_compliant.is_empty(),
+        "{set}: {:?}",
+        checks.non_compliant
+    );
+    assert!(
+        checks.grammar_slips.is_empty(),
+        "{set}: {:?}",
+        checks.grammar_slips
+    );
+    assert!(
+        checks.wrong_language.is_empty(),
+        "{set}: {:?}",
+        checks.wrong_language
+    );
+}
+
 #[test]
 fn mirrorback_goals_on_the_development_set() {
     let Some(path) = shared("mirrorbacks-dev.jsonl") else {
@@ -189,21 +209,7 @@ fn mirrorback_goals_on_the_development_set() {
     let engine = Engine::genesis().unwrap();
     let answers = answer_set(&engine, &path, None).unwrap();
     let checks = check_answers(&engine, &answers);
-    assert!(
-        checks.non_compliant.is_empty(),
-        "{:?}",
-        checks.non_compliant
-    );
-    assert!(
-        checks.grammar_slips.is_empty(),
-        "{:?}",
-        checks.grammar_slips
-    );
-    assert!(
-        checks.wrong_language.is_empty(),
-        "{:?}",
-        checks.wrong_language
-    );
+    assert_machine_clean("mirrorbacks-dev.jsonl", &checks);
     assert!(
         checks.crisis_without_help.is_empty(),
         "{:?}",
@@ -236,22 +242,7 @@ fn the_newest_answer_sets_pass_the_machine_checks() {
         "fresh36-mirrorbacks.jsonl",
     ] {
         let answers = answer_set(&engine, &held_out(name), None).unwrap();
-        let checks = check_answers(&engine, &answers);
-        assert!(
-            checks.non_compliant.is_empty(),
-            "{name}: {:?}",
-            checks.non_compliant
-        );
-        assert!(
-            checks.grammar_slips.is_empty(),
-            "{name}: {:?}",
-            checks.grammar_slips
-        );
-        assert!(
-            checks.wrong_language.is_empty(),
-            "{name}: {:?}",
-            checks.wrong_language
-        );
+        assert_machine_clean(name, &check_answers(&engine, &answers));
         assert!(
             !answers.iter().any(|a| a.answer.contains("  ")),
             "{name}: a double space"

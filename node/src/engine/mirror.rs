@@ -2027,10 +2027,17 @@ mod tests {
     fn answer_with_heard_in(text: &str, partial: bool) -> String {
         let e = engine();
         let mut analysis = e.analyze(text);
-        analysis.tensions = vec![crate::engine::TensionFinding {
-            name: "stability_growth".into(),
-            axis_a: "stability".into(),
-            axis_b: "growth".into(),
+        analysis.tensions = vec![heard_in(text, ("stability", "growth"), partial)];
+        mirrorback(e, text, &analysis)
+    }
+
+    /// A tension the semantic step heard in `text` (whole as its evidence),
+    /// with no sides found.
+    fn heard_in(text: &str, (a, b): (&str, &str), partial: bool) -> crate::engine::TensionFinding {
+        crate::engine::TensionFinding {
+            name: format!("{a}_{b}"),
+            axis_a: a.into(),
+            axis_b: b.into(),
             position: 0.0,
             intensity: 0.95,
             evidence: text.into(),
@@ -2039,8 +2046,7 @@ mod tests {
             heard: true,
             partial,
             sides: None,
-        }];
-        mirrorback(e, text, &analysis)
+        }
     }
 
     /// A need is said only over a feeling the writer wrote: over one the
@@ -2101,19 +2107,7 @@ mod tests {
         let text = "Twelve years at the same desk by the window. The canteen had soup again. I read the whole prospectus for the pottery course tonight. The bus was late.";
         let e = engine();
         let mut analysis = e.analyze(text);
-        analysis.tensions = vec![crate::engine::TensionFinding {
-            name: "past_future".into(),
-            axis_a: "past".into(),
-            axis_b: "future".into(),
-            position: 0.0,
-            intensity: 0.5,
-            evidence: text.into(),
-            cues_a: Vec::new(),
-            cues_b: Vec::new(),
-            heard: true,
-            partial: true,
-            sides: None,
-        }];
+        analysis.tensions = vec![heard_in(text, ("past", "future"), true)];
         let answer = mirrorback(e, text, &analysis);
         assert!(!answer.contains("what comes next"), "{answer}");
         // The same pull heard in the whole of a short entry is said.
