@@ -365,6 +365,8 @@ fn look_alikes_stay_ordinary_entries() {
         "Cortando calabacín con la mandolina me corté un poco, tirita y a seguir.",
         "Mi hermano de 16 años se queda solo todo el día jugando a la consola en verano.",
         "Our three-year-old was at nursery, so I had the flat to myself and wrote all day.",
+        "Sharpened the carving knife for Sunday and laid the table for eight.",
+        "The kids spent the afternoon carving pumpkins on the back step.",
     ];
     for text in cases {
         assert_eq!(kind(text), None, "{text}");
@@ -417,13 +419,13 @@ fn every_helpline_names_its_source_and_every_crisis_phrasing_passes() {
     }
     // Every crisis answer the node can compose passes the checker.
     for code in e.params().languages.keys() {
-        for kind in ["suicide", "self_harm", "abuse", "danger"] {
+        for kind in ["suicide", "self_harm", "abuse", "danger", safety::GENERAL] {
             for region in &e.safety().regions {
                 let crisis = safety::Crisis {
                     kind: kind.into(),
                     kinds: vec![kind.into()],
                     rule: "test".into(),
-                    cue: String::new(),
+                    cue: "Everything is sorted for Sunday.".into(),
                 };
                 let text = safety::answer(
                     &e.params().languages,
@@ -621,4 +623,81 @@ fn a_look_alike_far_from_the_scorers_cue_does_not_hold_a_short_entry_back() {
     assert!(kind(farewell).is_some(), "{farewell}");
     let moving = "Gave Sam my old bike, said I'm moving lol. Finally booked the flat in Leeds. Saturday after everyone goes to the match we're having a leaving do. Feel oddly calm now I've decided.";
     assert_eq!(kind(moving), None, "{moving}");
+}
+
+/// The trained scorer's catch names no kind, and its cue may be an
+/// ordinary sentence: the answer says which words it read, that they may
+/// hold more than they show, and where help is; it tells nobody how heavy
+/// their day was.
+#[test]
+fn the_scorers_answer_quotes_what_it_read_and_presumes_nothing() {
+    let e = engine();
+    let say = |text: &str, lang: &str| {
+        let crisis = safety::Crisis {
+            kind: safety::GENERAL.into(),
+            kinds: vec![safety::GENERAL.into()],
+            rule: "scorer (0.70)".into(),
+            cue: text.into(),
+        };
+        safety::answer(
+            &e.params().languages,
+            lang,
+            &crisis,
+            e.safety_resources(Some("GB")),
+        )
+    };
+    let en = say("I gave the dog to my brother and wrote the letters.", "en");
+    assert!(
+        en.starts_with("In your words: “I gave the dog to my brother and wrote the letters”."),
+        "{en}"
+    );
+    assert!(
+        en.contains("999") && !en.contains("sounds very heavy"),
+        "{en}"
+    );
+    let fr = say("J'ai tout rangé pour dimanche.", "fr");
+    assert!(
+        fr.starts_with("Tu écris : « J'ai tout rangé pour dimanche »."),
+        "{fr}"
+    );
+    // A long cue is shortened, never quoted whole.
+    let long = "Then I walked to the end of the pier and stood there for a long while watching the water come in under the boards and the gulls on the rail, and nobody else was out there at all";
+    let quoted = say(long, "en");
+    assert!(!quoted.contains("nobody else was out there"), "{quoted}");
+    // Without a cue, no empty quotation.
+    let bare = say("  ", "en");
+    assert!(
+        !bare.contains("“”") && bare.starts_with("Words like these"),
+        "{bare}"
+    );
+    // The rules' kinds keep their own opening.
+    let crisis = e.crisis("I want to end my life.").expect("a crisis");
+    let rule = safety::answer(
+        &e.params().languages,
+        "en",
+        &crisis,
+        e.safety_resources(Some("GB")),
+    );
+    assert!(!rule.contains("In your words"), "{rule}");
+}
+
+/// Taking all of one's pills, said as what one will do, in each language;
+/// a course of antibiotics or a box of vitamins is not.
+#[test]
+fn taking_all_the_pills_is_caught_in_each_language() {
+    for text in [
+        "Saved up the sleeping pills for a month. Tonight I'm going to take them all.",
+        "Comprei os comprimidos na farmácia ao lado do trabalho. Sábado vou tomar todos.",
+        "Tengo las pastillas en el cajón. El domingo me las voy a tomar todas.",
+        "J'ai gardé les cachets dans la boîte à chaussures. Ce soir je vais les prendre tous.",
+        "Die Schlaftabletten liegen im Schrank. Heute Nacht will ich sie alle schlucken.",
+    ] {
+        assert!(kind(text).is_some(), "{text}");
+    }
+    for text in [
+        "The doctor said finish the antibiotics, so I have to take them all even though I feel fine.",
+        "Bought vitamins in bulk, Mum says take them all before they expire.",
+    ] {
+        assert_eq!(kind(text), None, "{text}");
+    }
 }

@@ -288,7 +288,7 @@ fn turn_clause(clause: &str) -> Option<(String, Option<String>)> {
 }
 
 /// `text` quoted with the language's marks, shortened to `max` words.
-fn quote(lang: &LanguageSpec, text: &str, max: usize) -> String {
+pub(crate) fn quote(lang: &LanguageSpec, text: &str, max: usize) -> String {
     let trimmed = without_trailing_joiner(
         text.trim()
             .trim_end_matches(['.', ';', ':', ',', ' '])

@@ -83,6 +83,20 @@ fn windows<'a>(doc: &'a Doc) -> impl Iterator<Item = (usize, &'a str)> + 'a {
     })
 }
 
+/// Sentence `k` of `doc` as written, with the inverted mark a Spanish
+/// question or exclamation opens on: the sentence reader starts at the
+/// first word, and a quoted "Le digo que lo encontré…?" lost its "¿".
+fn sentence_text<'a>(doc: &Doc<'a>, k: usize) -> &'a str {
+    let span = doc.sentences[k].clone();
+    let before = doc.text[..span.start].trim_end_matches(['¿', '¡']);
+    let start = if doc.text[before.len()..span.start].trim().is_empty() {
+        span.start
+    } else {
+        before.len()
+    };
+    doc.text[start..span.end].trim()
+}
+
 /// The kinds of acute risk, in the order the answer is chosen by when an
 /// entry shows several.
 pub const KINDS: &[&str] = &["danger", "abuse", "suicide", "self_harm", GENERAL];
@@ -275,7 +289,7 @@ impl CompiledSafety {
         // The cue is the sentence the model reads as most at risk, in what
         // it passed.
         let (best, cue) = among
-            .map(|k| (k, doc.text[doc.sentences[k].clone()].trim()))
+            .map(|k| (k, sentence_text(doc, k)))
             .max_by(|a, b| scorer.score(a.1).total_cmp(&scorer.score(b.1)))
             .unwrap_or((0, doc.text));
         // In a look-alike's context the score counts only when a sentence
@@ -430,6 +444,9 @@ pub fn region_from_locale<'a>(vars: impl IntoIterator<Item = (&'a str, String)>)
     None
 }
 
+/// The most words of the writer's a crisis answer quotes back.
+pub const CUE_WORDS: usize = 24;
+
 /// The node's answer to an entry in crisis: care, in the writer's language
 /// (English where the pack has no phrasings for it), and where help is.
 pub fn answer(
@@ -483,7 +500,26 @@ pub fn answer(
     } else {
         phrase("crisis.emergency").replace("{emergency}", &region.emergency)
     };
-    let mut parts = vec![phrase(&format!("crisis.open.{}", crisis.kind)), emergency];
+    // A kind may open on the writer's own words: the trained scorer's cue is
+    // a sentence it read as risk, which may be one (a plan told as errands)
+    // or may not (an apron hung on a wardrobe door; a blind review of fresh
+    // set 36m found six such answers to ordinary entries). Its answer says
+    // which words it read and that they may hold more than they show, rather
+    // than telling the writer how heavy their day was.
+    let cue = match phrase(&format!("crisis.cue.{}", crisis.kind)) {
+        template if template.contains("{quote}") && !crisis.cue.trim().is_empty() => {
+            let marks = spec.or_else(|| languages.get("en"));
+            marks.map_or(String::new(), |l| {
+                template.replace("{quote}", &super::mirror::quote(l, &crisis.cue, CUE_WORDS))
+            })
+        }
+        _ => String::new(),
+    };
+    let mut parts = vec![
+        cue,
+        phrase(&format!("crisis.open.{}", crisis.kind)),
+        emergency,
+    ];
     let hurt_by_someone = crisis
         .kinds
         .iter()
@@ -496,7 +532,12 @@ pub fn answer(
     } else {
         parts.push(line("crisis.line", &region.crisis));
     }
-    parts.push(phrase("crisis.close"));
+    let close = phrase(&format!("crisis.close.{}", crisis.kind));
+    parts.push(if close.trim().is_empty() {
+        phrase("crisis.close")
+    } else {
+        close
+    });
     let text = parts
         .into_iter()
         .filter(|p| !p.trim().is_empty())
@@ -543,6 +584,18 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_sentence_keeps_the_inverted_mark_it_opens_on() {
+        let doc = Doc::new("No sé. ¿Le digo algo o espero? ¡Qué día! Fin.");
+        let all: Vec<&str> = (0..doc.sentences.len())
+            .map(|k| sentence_text(&doc, k))
+            .collect();
+        assert_eq!(
+            all,
+            ["No sé.", "¿Le digo algo o espero?", "¡Qué día!", "Fin."]
+        );
+    }
 
     #[test]
     fn regions_come_from_the_locale() {
