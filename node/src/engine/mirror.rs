@@ -2484,6 +2484,26 @@ mod tests {
                 a.emotions
             );
         }
+        // Praise said only as a bare sentence in the middle of what
+        // happened is not named as felt; a good day told in more words is.
+        let bare = "The landlord wants the flat back by March. He told me on the stairs. \
+                    Wonderful. I have nine weeks and no deposit saved.";
+        let a = e.analyze(bare);
+        assert!(
+            !a.emotions
+                .iter()
+                .any(|m| POSITIVE.contains(&m.family.as_str())),
+            "{:?}",
+            a.emotions
+        );
+        let told = "Finished the quilt tonight. Wonderful. Every square lines up. \
+                    I'm so happy with how the blue came out.";
+        let a = e.analyze(told);
+        assert!(
+            a.emotions.iter().any(|m| m.family == "joy"),
+            "{:?}",
+            a.emotions
+        );
     }
 
     #[test]

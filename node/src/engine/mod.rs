@@ -157,6 +157,51 @@ fn opens_ironically(doc: &Doc, k: usize, turns: &[usize], found: &[EmotionMatch]
         })
 }
 
+/// Sentences an entry must have before a warm word said only as a bare
+/// interjection inside it is doubted (see [`only_bare_interjections_warm`]).
+const INTERJECTION_ENTRY_SENTENCES: usize = 4;
+
+/// Words that make a short sentence a statement by the writer ("Ich bin
+/// dankbar.", "Estou feliz."), not an interjection.
+const WRITER_AS_SUBJECT: &[&str] = &[
+    "i", "i'm", "im", "i've", "i'd", "we", "we're", "ich", "wir", "bin", "je", "j", "suis",
+    "nous", "yo", "soy", "estoy", "eu", "sou", "estou", "me", "my", "mich", "mir",
+];
+
+/// Whether every warm word of a longer entry is a bare interjection in the
+/// middle of it: a sentence of up to three words, neither the first nor
+/// the last, without the writer as its subject ("… c'était « à toi, t'es
+/// l'aîné ». Super. Ça fait trois ans…", "Schön für Sandra.", "Toll
+/// gemacht, Tobias."). Said so, amid what happened, praise is as often
+/// meant the other way as not, and nothing else in the entry says which: a
+/// fresh writer's set had three such entries named back as "real joy" (a
+/// failed exam, a speech imposed, an aunt's remark). A good day is told in
+/// more words, or closes on its one ("… Ate it on toast. Lovely."). The
+/// warm family is then not named; the entry is answered from the rest.
+fn only_bare_interjections_warm(doc: &Doc, found: &[EmotionMatch]) -> bool {
+    let n = doc.sentences.len();
+    if n < INTERJECTION_ENTRY_SENTENCES {
+        return false;
+    }
+    let mut warm = found
+        .iter()
+        .filter(|m| WARM_FAMILIES.contains(&m.family.as_str()))
+        .peekable();
+    warm.peek().is_some()
+        && warm.all(|m| {
+            doc.token_starting_at(m.span.start).is_some_and(|k| {
+                let sentence = doc.sentence_of(k);
+                let tokens = doc.sentence_tokens(sentence);
+                sentence > 0
+                    && sentence + 1 < n
+                    && tokens.len() <= 3
+                    && !doc.tokens[tokens]
+                        .iter()
+                        .any(|t| WRITER_AS_SUBJECT.contains(&t.norm.as_str()))
+            })
+        })
+}
+
 /// Everything the engine noticed in one text.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Analysis {
@@ -726,6 +771,10 @@ impl Engine {
         if opened_ironically || kept.iter().any(|m| m.family == IRONY) {
             set_aside = true;
             kept.retain(|m| m.family != IRONY && !WARM_FAMILIES.contains(&m.family.as_str()));
+        }
+        if only_bare_interjections_warm(doc, &kept) {
+            set_aside = true;
+            kept.retain(|m| !WARM_FAMILIES.contains(&m.family.as_str()));
         }
         (kept, set_aside)
     }
