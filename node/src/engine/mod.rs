@@ -164,8 +164,8 @@ const INTERJECTION_ENTRY_SENTENCES: usize = 4;
 /// Words that make a short sentence a statement by the writer ("Ich bin
 /// dankbar.", "Estou feliz."), not an interjection.
 const WRITER_AS_SUBJECT: &[&str] = &[
-    "i", "i'm", "im", "i've", "i'd", "we", "we're", "ich", "wir", "bin", "je", "j", "suis",
-    "nous", "yo", "soy", "estoy", "eu", "sou", "estou", "me", "my", "mich", "mir",
+    "i", "i'm", "im", "i've", "i'd", "we", "we're", "ich", "wir", "bin", "je", "j", "suis", "nous",
+    "yo", "soy", "estoy", "eu", "sou", "estou", "me", "my", "mich", "mir",
 ];
 
 /// Whether every warm word of a longer entry is a bare interjection in the

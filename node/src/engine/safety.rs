@@ -504,15 +504,13 @@ pub fn answer(
     // a sentence it read as risk, which may be one (a plan told as errands)
     // or may not (an apron hung on a wardrobe door; a blind review of fresh
     // set 36m found six such answers to ordinary entries). Its answer says
-    // which words it read and that they may hold more than they show, rather
-    // than telling the writer how heavy their day was.
+    // which words it read and that they can weigh a great deal, rather than
+    // telling the writer how heavy their day was.
     let cue = match phrase(&format!("crisis.cue.{}", crisis.kind)) {
-        template if template.contains("{quote}") && !crisis.cue.trim().is_empty() => {
-            let marks = spec.or_else(|| languages.get("en"));
-            marks.map_or(String::new(), |l| {
+        template if template.contains("{quote}") && !crisis.cue.trim().is_empty() => spec
+            .map_or(String::new(), |l| {
                 template.replace("{quote}", &super::mirror::quote(l, &crisis.cue, CUE_WORDS))
-            })
-        }
+            }),
         _ => String::new(),
     };
     let mut parts = vec![
