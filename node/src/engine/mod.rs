@@ -641,6 +641,10 @@ impl Engine {
         const IRONY: &str = "irony";
         /// The pack's words that turn a warm opener around.
         const IRONY_TURN: &str = "irony_turn";
+        /// Words that look like a feeling and are not one ("laughed too",
+        /// "passed the ketchup"): they claim their stretch of words from a
+        /// shorter cue, and are never named.
+        const NOT_FELT: &str = "not_felt";
         /// Families named only when the feeling is the writer's: grief,
         /// longing and loneliness are about someone else by nature ("Dad
         /// died"). Fear and tiredness are often told of someone else ("she's
@@ -758,6 +762,10 @@ impl Engine {
                 }
             }
             kept.push(m);
+        }
+        if kept.iter().any(|m| m.family == NOT_FELT) {
+            set_aside = true;
+            kept.retain(|m| m.family != NOT_FELT);
         }
         // Irony ("oh great", "love that for me") turns the warm words of
         // the entry around: they are not named as felt, and the irony
@@ -1157,6 +1165,55 @@ mod tests {
     }
 
     #[test]
+    fn words_that_only_look_like_a_feeling_are_not_named() {
+        // Sentences written for this test, not taken from an evaluation set.
+        let e = Engine::genesis().unwrap();
+        let families = |text: &str| -> Vec<String> {
+            e.analyze(text)
+                .emotions
+                .into_iter()
+                .map(|m| m.family)
+                .collect()
+        };
+        let has = |text: &str, family: &str| families(text).iter().any(|f| f == family);
+        // A laugh that goes along with someone else's is not joy.
+        assert!(!has(
+            "The coach joked that I run like a fridge. Everyone laughed. I laughed too.",
+            "joy"
+        ));
+        assert!(!has(
+            "She made the comment again and I laughed it off.",
+            "joy"
+        ));
+        assert!(!has("Se burló de mi acento y me reí también.", "joy"));
+        assert!(has("We laughed for an hour at the pub quiz.", "joy"));
+        // Passing the salt is not an exam passed.
+        assert!(!has(
+            "I passed the salt and said nothing all dinner.",
+            "pride"
+        ));
+        assert!(has("I passed the exam! Second try.", "pride"));
+        assert!(has("I passed my driving test this morning.", "pride"));
+        // Tears of joy are joy's.
+        for text in [
+            "Cried happy tears in arrivals when she walked through the gate.",
+            "Lloré de alegría cuando me dieron la noticia.",
+            "Chorei de alegria quando ouvi a voz dele.",
+            "Hier soir, j'ai pleuré de joie en lisant la lettre de ma fille.",
+            "Ich habe vor Freude geweint, als sie anrief.",
+        ] {
+            let found = families(text);
+            assert!(found.iter().any(|f| f == "joy"), "{text}: {found:?}");
+            assert!(!found.iter().any(|f| f == "sadness"), "{text}: {found:?}");
+        }
+        // Someone else's tears are theirs, in the names a family calls them.
+        assert!(!has(
+            "The letter came this morning. Mam cried, gran cried.",
+            "sadness"
+        ));
+    }
+
+    #[test]
     fn being_alone_is_loneliness_only_where_it_is_felt() {
         // Sentences written for these tests, not taken from any eval set.
         let lonely = |text: &str| {
@@ -1220,6 +1277,18 @@ mod tests {
         assert!(names("I almost never eat breakfast.").is_empty());
         assert!(names("Finally, overall, it went well.").is_empty());
         assert_eq!(names("I'm such a failure at this."), ["self_judgment"]);
+        // "Like an idiot" is a verdict where it says what the writer feels
+        // or seems, not where it tells how something was done.
+        assert_eq!(names("I feel like an idiot."), ["self_judgment"]);
+        assert_eq!(
+            names("Honestly I looked like a complete fool."),
+            ["self_judgment"]
+        );
+        assert!(names("Sat in the station car park like an idiot for ten minutes.").is_empty());
+        assert_eq!(
+            names("Fumbled the whole handover like a total idiot."),
+            ["self_judgment"]
+        );
         assert!(names("I'm not a failure, I just had a bad day.").is_empty());
         assert_eq!(
             names("We used to bake bread on Sundays."),
