@@ -600,13 +600,18 @@ pub fn grammar_slips(answer: &str, lang: &str) -> Vec<String> {
             slips.push(format!("\"{}\" twice", w[0].norm));
         }
     }
-    // Every sentence starts with a capital (or a quote, a digit); a
-    // writer's ellipsis quoted back ("and you just... don't") ends none.
+    // "“Why me?”." : a quote that ends its own sentence takes no stop.
+    if super::mirror::no_stop_after_a_quoted_stop(answer) != answer {
+        slips.push("a full stop after a quote that ends its own sentence".to_string());
+    }
+    // Every sentence starts with a capital (or a digit), a quotation that
+    // opens one too ("“pathetic” is a hard thing…" is a slip); a writer's
+    // ellipsis quoted back ("and you just... don't") ends none.
     let mut start = true;
     let mut previous = ' ';
     let mut ellipsis = false;
     for (i, c) in answer.char_indices() {
-        if start && !c.is_whitespace() {
+        if start && !c.is_whitespace() && !super::mirror::OPENING_MARKS.contains(&c) {
             if c.is_lowercase() {
                 let rest: String = answer[i..].chars().take(40).collect();
                 slips.push(format!("a sentence starts in lower case: {rest:?}"));

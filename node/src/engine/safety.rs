@@ -507,10 +507,13 @@ pub fn answer(
     // which words it read and that they can weigh a great deal, rather than
     // telling the writer how heavy their day was.
     let cue = match phrase(&format!("crisis.cue.{}", crisis.kind)) {
-        template if template.contains("{quote}") && !crisis.cue.trim().is_empty() => spec
-            .map_or(String::new(), |l| {
-                template.replace("{quote}", &super::mirror::quote(l, &crisis.cue, CUE_WORDS))
-            }),
+        template if template.contains("{quote}") && !crisis.cue.trim().is_empty() => {
+            spec.map_or(String::new(), |l| {
+                super::mirror::no_stop_after_a_quoted_stop(
+                    &template.replace("{quote}", &super::mirror::quote(l, &crisis.cue, CUE_WORDS)),
+                )
+            })
+        }
         _ => String::new(),
     };
     let mut parts = vec![
