@@ -549,6 +549,33 @@ fn blank_asking(text: &str, lang: &str) -> String {
     focus::blank(text, &asking)
 }
 
+/// The family words English writers use as names ("Mum said", "Gran
+/// says"); other people's words ("manager", "coach") are roles.
+const KIN_NAMES: &[&str] = &[
+    "mum",
+    "mom",
+    "mam",
+    "mummy",
+    "mommy",
+    "ma",
+    "dad",
+    "daddy",
+    "pa",
+    "mother",
+    "father",
+    "gran",
+    "granny",
+    "grandma",
+    "grandmother",
+    "nan",
+    "nana",
+    "grandad",
+    "granddad",
+    "grandpa",
+    "grandfather",
+    "auntie",
+];
+
 /// Someone else's words in the entry: (possessive for the speaker, the
 /// words). `person_nouns` are the pack's words for people ("mum", "coach").
 fn reported_speech(text: &str, person_nouns: &[String]) -> Option<(String, String)> {
@@ -567,8 +594,19 @@ fn reported_speech(text: &str, person_nouns: &[String]) -> Option<(String, Strin
         let same_sentence = |k: usize| doc.sentence_of(k) == doc.sentence_of(i);
         let sentence_start = i == 1 || !same_sentence(i - 2);
         let capital = speaker_text.chars().next().is_some_and(char::is_uppercase);
+        // A role at the start of a sentence, its "my" left out ("Manager
+        // said…"), is the writer's manager, not a name: "Manager's words"
+        // read as a slip (a blind review of spent sets). Family words are
+        // names as they stand ("Mum said…").
+        let role_opening = person
+            && sentence_start
+            && !KIN_NAMES.contains(&prev.norm.as_str())
+            && !prev.norm.ends_with('s')
+            && prev.norm != "people";
         let possessive =
-            if i >= 2 && doc.tokens[i - 2].norm == "my" && same_sentence(i - 2) && person {
+            if (i >= 2 && doc.tokens[i - 2].norm == "my" && same_sentence(i - 2) && person)
+                || role_opening
+            {
                 format!("your {}'s", speaker_text.to_lowercase())
             } else if capital
                 && (person || !sentence_start)
@@ -2080,6 +2118,11 @@ mod tests {
         .unwrap();
         assert_eq!(speaker, "Mum's");
         assert_eq!(words, "always quit things.");
+        // A role with its "my" left out is the writer's.
+        let nouns = ["coach".to_string(), "mum".to_string()];
+        let (speaker, _) =
+            reported_speech("Coach said \"you're not ready yet\" again.", &nouns).unwrap();
+        assert_eq!(speaker, "your coach's");
         assert_eq!(opening_quote("if I'd like it"), None);
         assert_eq!(closing_quote("don't go,' he said", '\''), Some(9));
     }
