@@ -604,14 +604,18 @@ pub fn grammar_slips(answer: &str, lang: &str) -> Vec<String> {
     if super::mirror::no_stop_after_a_quoted_stop(answer) != answer {
         slips.push("a full stop after a quote that ends its own sentence".to_string());
     }
-    // Every sentence starts with a capital (or a digit), a quotation that
-    // opens one too ("“pathetic” is a hard thing…" is a slip); a writer's
-    // ellipsis quoted back ("and you just... don't") ends none.
+    // "“pathetic” is a hard thing…": a quotation opening a sentence starts
+    // on a capital.
+    if super::mirror::capital_after_an_opening_quote(answer) != answer {
+        slips.push("a sentence opens on a quotation in lower case".to_string());
+    }
+    // Every sentence starts with a capital (or a quote, a digit); a
+    // writer's ellipsis quoted back ("and you just... don't") ends none.
     let mut start = true;
     let mut previous = ' ';
     let mut ellipsis = false;
     for (i, c) in answer.char_indices() {
-        if start && !c.is_whitespace() && !super::mirror::OPENING_MARKS.contains(&c) {
+        if start && !c.is_whitespace() {
             if c.is_lowercase() {
                 let rest: String = answer[i..].chars().take(40).collect();
                 slips.push(format!("a sentence starts in lower case: {rest:?}"));
@@ -674,6 +678,11 @@ mod tests {
     fn a_quoted_ellipsis_starts_no_sentence() {
         assert!(grammar_slips("You keep waiting and you just... don't. Fine.", "en").is_empty());
         assert_eq!(grammar_slips("You wrote this. and then.", "en").len(), 1);
+        assert_eq!(
+            grammar_slips("In your words: “Why me?”. Then.", "en").len(),
+            1
+        );
+        assert_eq!(grammar_slips("“pathetic” is a hard word.", "en").len(), 1);
     }
 
     #[test]

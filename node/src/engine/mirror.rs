@@ -342,7 +342,7 @@ pub(crate) fn quote(lang: &LanguageSpec, text: &str, max: usize) -> String {
 const CLOSING_MARKS: &[char] = &['”', '»', '“', '"'];
 
 /// The marks a quotation opens on, in the pack's languages.
-pub(crate) const OPENING_MARKS: &[char] = &['“', '«', '„', '"'];
+const OPENING_MARKS: &[char] = &['“', '«', '„', '"'];
 
 /// `text` with every sentence that opens on a quotation starting on a
 /// capital: "“pathetic” is a hard thing to call yourself" read as a slip
@@ -2368,9 +2368,6 @@ mod tests {
         assert!(engine().checker().check(&answer).is_compliant(), "{answer}");
     }
 
-    /// The judge's failure modes, kept out: a quote cut mid-clause, a
-    /// question that disputes an "always", a warm word named as the
-    /// feeling of an ironic entry.
     #[test]
     fn a_quote_that_ends_its_sentence_takes_no_second_stop() {
         for (text, mended) in [
@@ -2405,7 +2402,8 @@ mod tests {
                 "Tu écris. « Ça suffit » revient.",
             ),
             ("«¿y si se va?» vuelve.", "«¿Y si se va?» vuelve."),
-            // Inside a sentence, and after a writer's "...", it is left.
+            // A quote opening the next sentence is raised too; after a
+            // writer's "..." no sentence starts.
             (
                 "You call it “fine”. “fine” and",
                 "You call it “fine”. “Fine” and",
@@ -2423,6 +2421,9 @@ mod tests {
         assert!(!answer.contains("?”."), "{answer}");
     }
 
+    /// The judge's failure modes, kept out: a quote cut mid-clause, a
+    /// question that disputes an "always", a warm word named as the
+    /// feeling of an ironic entry.
     #[test]
     fn quotes_end_at_a_clause_when_they_must_be_shortened() {
         let en = &engine().params().languages["en"];
