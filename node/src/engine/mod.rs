@@ -1187,6 +1187,35 @@ mod tests {
         ));
         assert!(!has("Se burló de mi acento y me reí también.", "joy"));
         assert!(has("We laughed for an hour at the pub quiz.", "joy"));
+        // A laugh after ", and then" with no subject of its own is the one
+        // who spoke before it; the writer's own tears stay the writer's.
+        assert!(!has(
+            "Ravi said it in front of the whole team, and then laughed like it was nothing.",
+            "joy"
+        ));
+        assert!(!has(
+            "Dad made a joke about my hair and then laughed.",
+            "joy"
+        ));
+        assert!(!has("Ravi said it twice and then laughed.", "joy"));
+        assert!(!has(
+            "'I love that coat,' she said at the bus stop, and then smiled.",
+            "joy"
+        ));
+        assert!(has(
+            "I told my sister, and then cried in the car.",
+            "sadness"
+        ));
+        assert!(has(
+            "Told Ravi about the move, and then cried in the car.",
+            "sadness"
+        ));
+        assert!(has("When Ravi left, I went upstairs and cried.", "sadness"));
+        assert!(has(
+            "Finally finished the report and cried at my desk.",
+            "sadness"
+        ));
+        assert!(has("Yesterday went to the gym and cried after.", "sadness"));
         // Passing the salt is not an exam passed.
         assert!(!has(
             "I passed the salt and said nothing all dinner.",

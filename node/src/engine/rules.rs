@@ -600,7 +600,8 @@ impl<'a> Doc<'a> {
             if w == "and" {
                 return before > 0
                     && !self.sentence_start[before]
-                    && self.feeling_of_someone_else(words, before);
+                    && (self.feeling_of_someone_else(words, before)
+                        || self.lead_is_someone_else(words, before));
             }
             if !Words::has(&words.subject_skip, w) {
                 break;
@@ -627,6 +628,51 @@ impl<'a> Doc<'a> {
                     k = j;
                 }
                 _ => return false,
+            }
+        }
+        false
+    }
+
+    /// Whether the one doing what follows an "and" at `and` with no
+    /// subject of its own ("Martin said it in front of everyone, and then
+    /// laughed") is someone else. The word before the "and" is often an
+    /// object ("everyone", "my rent"), so the doer is found further back in
+    /// the sentence, outside quotations: the nearest of an "I", "we", "he",
+    /// "she" or "they", or a person or a name followed by a verb in the
+    /// past ("Martin said", "Mum came"), decides. A name that is only an
+    /// object ("told Martin about it, and then cried") is not a doer.
+    fn lead_is_someone_else(&self, words: &Words, and: usize) -> bool {
+        const NOMINATIVE_OTHERS: &[&str] = &[
+            "he", "she", "they", "he's", "she's", "they're", "they've", "he'd", "she'd", "they'd",
+        ];
+        let quoted = quotations(self.text);
+        let outside = |k: usize| {
+            let span = &self.tokens[k].span;
+            !quoted
+                .iter()
+                .any(|q| span.start >= q.start && span.end <= q.end)
+        };
+        let start = self.sentence_tokens(self.sentence[and]).start;
+        for k in (start..and).rev().filter(|&k| outside(k)) {
+            let w = self.tokens[k].norm.as_str();
+            if Words::has(&words.first_person, w) {
+                return false;
+            }
+            if NOMINATIVE_OTHERS.contains(&w) {
+                return true;
+            }
+            let verb_after = (k + 1..and)
+                .find(|&j| !Words::has(&words.subject_skip, self.tokens[j].norm.as_str()))
+                .map(|j| self.tokens[j].norm.as_str());
+            let reports = verb_after.is_some_and(|v| REPORTING.contains(&v));
+            let past = verb_after.is_some_and(|v| words.is_past(v) || REPORTING.contains(&v));
+            // Every sentence opens on a capital ("Yesterday went…", "Then
+            // cried…"), so a first word is a name only where it is one
+            // elsewhere or says something.
+            let name = self.capitalised[k]
+                && (!self.sentence_start[k] || self.named_elsewhere(k) || reports);
+            if past && (name || Words::has(&words.person_nouns, w)) {
+                return true;
             }
         }
         false
