@@ -213,6 +213,18 @@ fn turn_clause(clause: &str) -> Option<(String, Option<String>)> {
     if clause.is_empty() || clause.contains(['?', '"', '“', '”', '«', '»']) {
         return None;
     }
+    // A name the clause is said to ("I've been tired since 2009, Amelia")
+    // is whom the writer speaks to, not the one the mirror speaks to.
+    let clause = match clause.rsplit_once(',') {
+        Some((said, name))
+            if name.trim().starts_with(char::is_uppercase)
+                && name.trim().chars().all(|c| c.is_alphabetic() || c == '-')
+                && !said.trim().is_empty() =>
+        {
+            said.trim_end()
+        }
+        _ => clause,
+    };
     let tokens = tokenize(clause);
     if tokens.len() < 2 || tokens.len() > 24 {
         return None;
@@ -2684,6 +2696,11 @@ mod tests {
 
     #[test]
     fn clauses_turn_only_when_the_writer_is_their_subject() {
+        // A name the writer speaks to is left out of what is given back.
+        assert_eq!(
+            turn_clause("I've been waiting since March, Jonah.").map(|t| t.0),
+            Some("you've been waiting since March".to_string())
+        );
         assert_eq!(
             turn_clause("I also really like having my evenings"),
             Some((
