@@ -1186,6 +1186,11 @@ mod tests {
             "joy"
         ));
         assert!(!has("Se burló de mi acento y me reí también.", "joy"));
+        assert!(!has(
+            "Mi hermano hizo el asado y no se le quemó el vacío.",
+            "sadness"
+        ));
+        assert!(has("Desde que se fue siento un vacío enorme.", "sadness"));
         assert!(has("We laughed for an hour at the pub quiz.", "joy"));
         // A laugh after ", and then" with no subject of its own is the one
         // who spoke before it; the writer's own tears stay the writer's.
@@ -1329,6 +1334,9 @@ mod tests {
             ["future_anxiety"]
         );
         assert!(names("I'm no longer worried about the move.").is_empty());
+        // A hopeful "what if" is not a worry.
+        assert!(names("What if it works, though? What if it goes well?").is_empty());
+        assert!(names("What if there's an explanation for the late nights?").is_empty());
     }
 
     #[test]
