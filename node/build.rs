@@ -50,7 +50,8 @@ fn main() {
     let long = std::fs::read_to_string(LONG_CORPUS).expect("reading the long crisis corpus");
     println!("cargo:rerun-if-changed={EVERYDAY}");
     let everyday = std::fs::read_to_string(EVERYDAY).expect("reading the everyday corpus");
-    // The spent crisis sets (corpora::CRISIS_SPENT), after the text corpus.
+    // The spent crisis sets (corpora::CRISIS_SPENT), after the text corpus,
+    // then the answered mirrorback sets (corpora::CRISIS_SPENT_ANSWERED).
     let spent: Vec<(bool, String)> = corpora::CRISIS_SPENT
         .iter()
         .flat_map(|name| json_lines(&format!("eval/{name}-crisis.jsonl")))
@@ -60,6 +61,17 @@ fn main() {
                 v["text"].as_str().expect("a text").to_string(),
             )
         })
+        .chain(
+            corpora::CRISIS_SPENT_ANSWERED
+                .iter()
+                .flat_map(|name| json_lines(&format!("eval/{name}-mirrorbacks.jsonl")))
+                .map(|v| {
+                    (
+                        v["kind"] == "crisis",
+                        v["text"].as_str().expect("a text").to_string(),
+                    )
+                }),
+        )
         .collect();
     let short: Vec<(bool, &str)> = texts
         .iter()

@@ -144,7 +144,6 @@ fn a_look_alike_reaches_the_sentences_beside_it_in_a_long_entry() {
 fn ordinary_evenings_the_scorer_misreads_pass_the_everyday_gate() {
     use mirror_node::engine::crisis_model::Scorer;
     let texts = [
-        "Rang the council again about the damp in the back bedroom. Forty minutes on hold, then a woman called Sandra told me it's 'on the list' and someone will come 'in the next few weeks'. I said that's what they said in August. She said she understood my frustration. I don't think she did. Put the dehumidifier on and wrote it all down in case I need it for the ombudsman.",
         "Got my results back from the driving theory test, passed by two marks. I'd told everyone I didn't care if I failed, which was a lie. Mum bought a cake. Practical is in March, and I've already decided I'll be sick with nerves the whole week before.",
     ];
     for text in texts {
@@ -159,12 +158,14 @@ fn ordinary_evenings_the_scorer_misreads_pass_the_everyday_gate() {
     }
     // The scorers that learnt the spent crisis sets no longer misread this
     // one; it stays an ordinary evening.
+    // Nor, once they learnt the answered mirrorback sets, this one.
+    let council = "Rang the council again about the damp in the back bedroom. Forty minutes on hold, then a woman called Sandra told me it's 'on the list' and someone will come 'in the next few weeks'. I said that's what they said in August. She said she understood my frustration. I don't think she did. Put the dehumidifier on and wrote it all down in case I need it for the ombudsman.";
+    assert_eq!(kind(council), None, "{council}");
     let mot = "The garage rang to say the car failed its MOT on the brakes and two tyres. £380. I said fine because what else can I say, I need it for work. That's the holiday fund gone for this year. Told Sam and he said we can do days out instead. He's good like that. I'm still annoyed.";
     assert_eq!(kind(mot), None, "{mot}");
-    // The gate retrained on a fresh writer's risk told among a day's
-    // details passes this one; the vet's verdict is a look-alike instead.
+    // Once read past the scorer and held back as a look-alike (the vet's
+    // verdict); the scorers that learnt the answered sets read it lower.
     let vet = "The vet says Biscuit needs two teeth out and it'll be £600. I told her to go ahead before I'd even thought about it. Moved some money from the holiday pot. He's asleep on my feet now like nothing happened.";
-    assert!(Scorer::builtin().risk(vet) >= safety::SCORE_THRESHOLD);
     assert_eq!(kind(vet), None, "{vet}");
 }
 

@@ -18,7 +18,9 @@
 //! whose), and two held-out sets by two more writers (fresh sets 3 and 4)
 //! once they were measured and spent; since, sixteen more writers' sets
 //! join the same way, read from their JSON Lines files
-//! ([`crate::engine::corpora::CRISIS_SPENT`]); two more wrote long entries
+//! ([`crate::engine::corpora::CRISIS_SPENT`]), and then the answered
+//! mirrorback sets, nine more writers' ordinary days among a few crises
+//! ([`crate::engine::corpora::CRISIS_SPENT_ANSWERED`]); two more wrote long entries
 //! (`crisis-long.txt`), which only the scorer for long entries learns
 //! from ([`Scorer::builtin_long`]). A scorer over words learns its
 //! writers' words, so another
@@ -326,7 +328,7 @@ pub(crate) fn assert_same_weights(built: &Scorer, again: &Scorer) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::corpora::CRISIS_SPENT;
+    use crate::engine::corpora::{CRISIS_SPENT, CRISIS_SPENT_ANSWERED};
     use crate::engine::feeling_model;
 
     /// A JSON Lines corpus of the crate, read as `node/build.rs` reads it.
@@ -348,6 +350,17 @@ mod tests {
                 let text = v["text"].as_str().unwrap().to_string();
                 (v["crisis"].as_bool().unwrap(), text)
             })
+            .chain(
+                CRISIS_SPENT_ANSWERED
+                    .iter()
+                    .flat_map(|name| json_lines(&format!("eval/{name}-mirrorbacks.jsonl")))
+                    .map(|v| {
+                        (
+                            v["kind"] == "crisis",
+                            v["text"].as_str().unwrap().to_string(),
+                        )
+                    }),
+            )
             .collect()
     }
 
