@@ -213,6 +213,11 @@ fn turn_clause(clause: &str) -> Option<(String, Option<String>)> {
     if clause.is_empty() || clause.contains(['?', '"', '“', '”', '«', '»']) {
         return None;
     }
+    // Words in single quotation marks are someone's own ("typed out a
+    // text, 'hey sis can I say something'"): an "I" in them stays theirs.
+    if !super::rules::quotations(clause).is_empty() {
+        return None;
+    }
     // A name the clause is said to ("I've been tired since 2009, Amelia")
     // is whom the writer speaks to, not the one the mirror speaks to.
     let clause = match clause.rsplit_once(',') {
@@ -2715,6 +2720,13 @@ mod tests {
                 .as_deref(),
             Some("is bored out of your mind")
         );
+        // Nor is a clause holding words in single quotation marks, whose
+        // "I" is whoever wrote them; an apostrophe is not a quotation.
+        assert_eq!(
+            turn_clause("I typed out a text, 'hey can I come round' and deleted it"),
+            None
+        );
+        assert!(turn_clause("I don't think it's my fault").is_some());
         // Fragments and other subjects are never turned.
         assert_eq!(turn_clause("moved out to have my own space"), None);
         assert_eq!(turn_clause("two months of my weekends"), None);

@@ -866,7 +866,7 @@ const REPORTING: &[&str] = &[
 /// Byte ranges of the quotations in `text`, marks included: “…”, «…», „…“,
 /// "…", ‘…’ and '…' (an apostrophe, a quote mark between two letters, opens
 /// and closes nothing).
-fn quotations(text: &str) -> Vec<Range<usize>> {
+pub(crate) fn quotations(text: &str) -> Vec<Range<usize>> {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let letter = |k: Option<&(usize, char)>| k.is_some_and(|(_, c)| c.is_alphanumeric());
     let mut out = Vec::new();
