@@ -97,13 +97,19 @@ fn turn(word: &str, previous: Option<&str>) -> Option<&'static str> {
 /// [`turn_clause`].
 pub fn turn_pronouns(sentence: &str) -> (String, bool) {
     let tokens = tokenize(sentence);
+    // Words in quotation marks are whoever said or wrote them ("typed out
+    // a text, 'hey sis can I say something'"): an "I" in them stays.
+    let quoted = super::rules::quotations(sentence);
     let mut out = String::with_capacity(sentence.len() + 16);
     let mut last = 0;
     let mut turned = false;
     let mut previous: Option<String> = None;
     for token in &tokens {
         out.push_str(&sentence[last..token.span.start]);
-        match turn(&token.norm, previous.as_deref()) {
+        let theirs = quoted
+            .iter()
+            .any(|q| q.start <= token.span.start && token.span.end <= q.end);
+        match turn(&token.norm, previous.as_deref()).filter(|_| !theirs) {
             Some(replacement) => {
                 let original = &sentence[token.span.clone()];
                 let capital = original.chars().next().is_some_and(char::is_uppercase)
@@ -211,11 +217,6 @@ fn turn_clause(clause: &str) -> Option<(String, Option<String>)> {
         .trim_end_matches(['.', '!', ';', ':', ',', ' ', '…'])
         .trim();
     if clause.is_empty() || clause.contains(['?', '"', '“', '”', '«', '»']) {
-        return None;
-    }
-    // Words in single quotation marks are someone's own ("typed out a
-    // text, 'hey sis can I say something'"): an "I" in them stays theirs.
-    if !super::rules::quotations(clause).is_empty() {
         return None;
     }
     // A name the clause is said to ("I've been tired since 2009, Amelia")
@@ -2720,13 +2721,16 @@ mod tests {
                 .as_deref(),
             Some("is bored out of your mind")
         );
-        // Nor is a clause holding words in single quotation marks, whose
-        // "I" is whoever wrote them; an apostrophe is not a quotation.
+        // Words in single quotation marks keep their "I"; an apostrophe
+        // is not a quotation mark.
         assert_eq!(
-            turn_clause("I typed out a text, 'hey can I come round' and deleted it"),
-            None
+            turn_clause("I typed out a text, 'hey can I come round' and deleted it").map(|t| t.0),
+            Some("you typed out a text, 'hey can I come round' and deleted it".to_string())
         );
-        assert!(turn_clause("I don't think it's my fault").is_some());
+        assert_eq!(
+            turn_clause("I don't think it's my fault").map(|t| t.0),
+            Some("you don't think it's your fault".to_string())
+        );
         // Fragments and other subjects are never turned.
         assert_eq!(turn_clause("moved out to have my own space"), None);
         assert_eq!(turn_clause("two months of my weekends"), None);
