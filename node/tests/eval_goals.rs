@@ -228,8 +228,8 @@ fn mirrorback_goals_on_the_development_set() {
     );
 }
 
-/// The newest writers' sets of entries to answer (32m, 34m, 36m and 38m,
-/// each judged blind once, whole): every answer compliant, in the entry's
+/// The newest writers' sets of entries to answer (32m, 34m, 36m, 38m and
+/// 39m, each judged blind once, whole): every answer compliant, in the entry's
 /// language, with no grammar slip the machine can see. Set 36m's German
 /// note of four words ("…Früh ins Bett.") was answered in English, and a
 /// French quote kept the space its « » left, before the fixes this guards.
@@ -241,6 +241,7 @@ fn the_newest_answer_sets_pass_the_machine_checks() {
         "fresh34-mirrorbacks.jsonl",
         "fresh36-mirrorbacks.jsonl",
         "fresh38-mirrorbacks.jsonl",
+        "fresh39-mirrorbacks.jsonl",
     ] {
         let answers = answer_set(&engine, &held_out(name), None).unwrap();
         assert_machine_clean(name, &check_answers(&engine, &answers));
