@@ -212,6 +212,18 @@ fn tensions(everyday: &str) {
             entries.push((text, axes_of(&value)));
         }
     }
+    // Then the answered mirrorback sets (corpora::TENSION_SPENT_ANSWERED).
+    for name in corpora::TENSION_SPENT_ANSWERED {
+        for value in json_lines(&format!("eval/{name}-mirrorbacks.jsonl")) {
+            let mut labels = Vec::new();
+            label_words(&value["tension"], &mut labels);
+            let kind = value["kind"].as_str().unwrap_or_default();
+            if let Some(axes) = corpora::answered_axes(kind, &labels) {
+                let text = value["text"].as_str().expect("a text").to_string();
+                entries.push((text, axes));
+            }
+        }
+    }
     let ordinary: Vec<&str> = crisis_train::examples(everyday)
         .filter(|e| !e.0)
         .map(|e| e.1)
@@ -227,6 +239,16 @@ fn tensions(everyday: &str) {
         })
         .collect();
     write_linear("tension", crisis_train::pack(models, |_| true));
+}
+
+/// The pole names of a mirrorback set's `"tension"` labels, in order,
+/// however they are nested (`["a", "b"]` or `[["a", "b"], …]`).
+fn label_words<'v>(value: &'v serde_json::Value, out: &mut Vec<&'v str>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| label_words(v, out)),
+        _ => {}
+    }
 }
 
 /// The axes a tension corpus line names (`"tensions": [["a", "b"], …]`).

@@ -110,3 +110,38 @@ pub const CRISIS_SPENT_ANSWERED: [&str; 9] = [
     "fresh38",
     "unseen",
 ];
+
+/// The same answered mirrorback sets, read by the tension model after
+/// [`TENSION_SPENT`]: an entry labelled with a pack axis is that pull, an
+/// ordinary day is none ([`answered_axes`]). They are long entries by new
+/// writers who show a pull in acts far apart, the kind the model heard in
+/// one of four (set 39m: 5 of 22). A set joins only after it was answered
+/// and judged.
+pub const TENSION_SPENT_ANSWERED: [&str; 9] = CRISIS_SPENT_ANSWERED;
+
+/// Kinds of entry in a mirrorback set that may hold a pull their labels
+/// do not name (a request for a verdict on a dilemma, a "should I…?"):
+/// neither a pull nor none, so the tension model leaves them out.
+pub const UNLABELLED_PULL_KINDS: [&str; 4] =
+    ["advice_request", "injection", "obligation", "question"];
+
+/// What the tension model learns from an entry of an answered set, given
+/// its kind and its tension labels as written (pairs of pole names, in
+/// order): the pack axes they name, none for an ordinary day, or `None`
+/// to leave it out (a kind in [`UNLABELLED_PULL_KINDS`], or a pull
+/// labelled only in the writer's own words, "duty"/"self", that is no
+/// pack axis).
+pub fn answered_axes(kind: &str, labels: &[&str]) -> Option<Vec<(String, String)>> {
+    if UNLABELLED_PULL_KINDS.contains(&kind) {
+        return None;
+    }
+    let axes: Vec<(String, String)> = labels
+        .chunks_exact(2)
+        .filter(|p| AXES.contains(&(p[0], p[1])))
+        .map(|p| (p[0].to_string(), p[1].to_string()))
+        .collect();
+    if axes.is_empty() && (kind == "implicit_tension" || !labels.is_empty()) {
+        return None;
+    }
+    Some(axes)
+}

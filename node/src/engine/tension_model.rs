@@ -10,7 +10,7 @@
 //! installed and reads all five of the pack's languages.
 //!
 //! Layout:
-//! * The corpus, in three parts, in the order `node/build.rs` reads them:
+//! * The corpus, in four parts, in the order `node/build.rs` reads them:
 //!   - `node/eval/train/tensions-*.jsonl`, entries written for training
 //!     from the definition of a tension alone (never an evaluation set),
 //!     each with the axes it carries: 1,600 in English and 600 in each of
@@ -20,7 +20,12 @@
 //!     sentences alone (the bus, the weather, a colleague) with none;
 //!   - the spent tension sets ([`super::corpora::TENSION_SPENT`], 814
 //!     entries by six writers), once measured and read, as the crisis
-//!     scorers take theirs.
+//!     scorers take theirs;
+//!   - the answered mirrorback sets
+//!     ([`super::corpora::TENSION_SPENT_ANSWERED`]): 182 long entries by
+//!     new writers labelled with a pack axis, and 232 ordinary days; a
+//!     request for a verdict, or a pull labelled in other words, is left
+//!     out ([`super::corpora::answered_axes`]).
 //!
 //!   Entries with no axis, and the 2,440 ordinary days of
 //!   `crisis-everyday.txt`, are what no axis is. A model over words learns
@@ -259,9 +264,49 @@ const SPENT: &[&str] = &[
     include_str!("../../eval/fresh21-tensions.jsonl"),
 ];
 
+/// The answered mirrorback sets, in the order of
+/// [`super::corpora::TENSION_SPENT_ANSWERED`].
+#[cfg(test)]
+const ANSWERED: &[&str] = &[
+    include_str!("../../eval/fresh20-mirrorbacks.jsonl"),
+    include_str!("../../eval/fresh20-short-mirrorbacks.jsonl"),
+    include_str!("../../eval/fresh22-mirrorbacks.jsonl"),
+    include_str!("../../eval/fresh23-mirrorbacks.jsonl"),
+    include_str!("../../eval/fresh32-mirrorbacks.jsonl"),
+    include_str!("../../eval/fresh34-mirrorbacks.jsonl"),
+    include_str!("../../eval/fresh36-mirrorbacks.jsonl"),
+    include_str!("../../eval/fresh38-mirrorbacks.jsonl"),
+    include_str!("../../eval/unseen-mirrorbacks.jsonl"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the model learns from an answered set, as `node/build.rs`
+    /// reads it: the entries [`super::super::corpora::answered_axes`]
+    /// keeps, with the axes it gives.
+    fn answered(file: &str) -> Vec<Example> {
+        fn words<'v>(value: &'v serde_json::Value, out: &mut Vec<&'v str>) {
+            match value {
+                serde_json::Value::String(s) => out.push(s),
+                serde_json::Value::Array(items) => items.iter().for_each(|v| words(v, out)),
+                _ => {}
+            }
+        }
+        file.lines()
+            .filter(|l| !l.trim().is_empty())
+            .filter_map(|line| {
+                let value: serde_json::Value = serde_json::from_str(line).unwrap();
+                let mut labels = Vec::new();
+                words(&value["tension"], &mut labels);
+                let kind = value["kind"].as_str().unwrap_or_default();
+                let tensions = super::super::corpora::answered_axes(kind, &labels)?;
+                let text = value["text"].as_str().unwrap().to_string();
+                Some(Example { text, tensions })
+            })
+            .collect()
+    }
 
     /// Everything the model learns, in the order `node/build.rs` reads it.
     fn corpus() -> Vec<Example> {
@@ -297,7 +342,29 @@ mod tests {
             }
         }
         all.extend(of(SPENT));
+        all.extend(ANSWERED.iter().flat_map(|f| answered(f)));
         all
+    }
+
+    #[test]
+    fn every_answered_set_is_learnt_with_its_pulls_and_ordinary_days() {
+        assert_eq!(
+            ANSWERED.len(),
+            super::super::corpora::TENSION_SPENT_ANSWERED.len()
+        );
+        let all: Vec<Example> = ANSWERED.iter().flat_map(|f| answered(f)).collect();
+        let pulls = all.iter().filter(|e| !e.tensions.is_empty()).count();
+        assert_eq!((pulls, all.len() - pulls), (182, 232));
+        // A request for a verdict may hold a pull no label names: left out,
+        // as is a pull labelled in words that are no pack axis.
+        let kept = |kind: &str, labels: &[&str]| super::super::corpora::answered_axes(kind, labels);
+        assert_eq!(kept("advice_request", &[]), None);
+        assert_eq!(kept("implicit_tension", &["duty", "self"]), None);
+        assert_eq!(kept("grief", &[]), Some(Vec::new()));
+        assert_eq!(
+            kept("implicit_tension", &["duty", "self", "past", "future"]),
+            Some(vec![("past".to_string(), "future".to_string())])
+        );
     }
 
     #[test]
@@ -417,7 +484,8 @@ mod tests {
     }
 
     /// Where [`THRESHOLD`] stands on sets the model did not learn: the
-    /// pulls labelled in the mirrorback sets (precision and recall of the
+    /// pulls labelled in the mirrorback sets not in
+    /// [`super::super::corpora::TENSION_SPENT_ANSWERED`] (precision and recall of the
     /// engine's tensions, lexicons first as in [`crate::engine::Engine`])
     /// and the crisis sets' ordinary entries (how many are given a pull).
     /// Run by hand: `cargo test --release -p mirror-node --lib
@@ -445,7 +513,10 @@ mod tests {
         let shared = root.join("../../shared/eval");
         for path in files.iter().chain(&[shared.join("mirrorbacks-dev.jsonl")]) {
             let name = path.file_name().unwrap().to_string_lossy().to_string();
-            if !name.contains("mirrorbacks") {
+            let learnt = super::super::corpora::TENSION_SPENT_ANSWERED
+                .iter()
+                .any(|s| name == format!("{s}-mirrorbacks.jsonl"));
+            if !name.contains("mirrorbacks") || learnt {
                 continue;
             }
             for v in read(path.clone()) {
