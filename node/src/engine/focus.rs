@@ -191,6 +191,114 @@ const STATE: &[&str] = &[
 
 const SUBJECT: &[&str] = &["i", "i'm", "im", "i've", "ive", "i'd", "i'll"];
 
+/// [`STATE`] in the pack's other languages: the writer's own words for how
+/// they are (wanting, fear, not knowing, "still"), lower case with straight
+/// apostrophes. Without them an entry in French or Spanish was answered
+/// from its latest long sentence, mostly a detail (a blind review of set
+/// 39m: the mother's thyroid test, the canteen's pão de queijo).
+const STATE_BY_LANG: &[(&str, &[&str])] = &[
+    (
+        "fr",
+        &[
+            "je me sens",
+            "je me suis senti",
+            "je me suis sentie",
+            "j'ai envie",
+            "envie de",
+            "j'ai peur",
+            "peur de",
+            "je veux",
+            "je voudrais",
+            "j'aimerais",
+            "je n'arrive pas",
+            "j'arrive pas",
+            "je ne sais pas",
+            "je sais pas",
+            "toujours pas",
+            "j'ai l'impression",
+            "me manque",
+            "fatigué",
+            "fatiguée",
+            "triste",
+            "hurler",
+            "pleurer",
+            "j'ai adoré",
+            "je déteste",
+            "honte",
+            "colère",
+            "rage",
+        ],
+    ),
+    (
+        "es",
+        &[
+            "me siento",
+            "me sentí",
+            "quiero",
+            "quisiera",
+            "tengo miedo",
+            "miedo",
+            "no sé",
+            "todavía no",
+            "echo de menos",
+            "extraño",
+            "cansado",
+            "cansada",
+            "ganas de",
+            "llorar",
+            "vergüenza",
+            "odio",
+            "me encanta",
+            "me da pena",
+            "rabia",
+        ],
+    ),
+    (
+        "de",
+        &[
+            "ich fühle",
+            "fühle mich",
+            "ich will",
+            "ich möchte",
+            "ich wünschte",
+            "angst",
+            "ich weiß nicht",
+            "weiß nicht",
+            "vermisse",
+            "müde",
+            "lust",
+            "heulen",
+            "schäme",
+            "ich hasse",
+            "traurig",
+            "wut",
+            "wütend",
+        ],
+    ),
+    (
+        "pt",
+        &[
+            "me sinto",
+            "sinto-me",
+            "quero",
+            "queria",
+            "tenho medo",
+            "medo",
+            "não sei",
+            "ainda não",
+            "saudade",
+            "saudades",
+            "cansado",
+            "cansada",
+            "vontade de",
+            "chorar",
+            "vergonha",
+            "odeio",
+            "raiva",
+        ],
+    ),
+];
+
 /// First words of a command ("Tell me which one to take", "Don't reflect
 /// anything back"): the writer's demand, never given back as their words.
 const COMMAND: &[&str] = &[
@@ -221,7 +329,22 @@ pub const GOOD: i32 = 1;
 /// decided…"), unless it starts inside quotation marks. Questions are left out: a question is the writer's to ask.
 /// `contrast` is the language's contrast words; `english` turns on the
 /// English state words and subjects.
-pub fn key_clauses(text: &str, contrast: &[String], english: bool) -> Vec<Clause> {
+pub fn key_clauses(text: &str, contrast: &[String], lang: &str) -> Vec<Clause> {
+    let english = lang == "en";
+    let of = |table: &[(&str, &'static [&'static str])]| -> &'static [&'static str] {
+        table
+            .iter()
+            .find(|(code, _)| *code == lang)
+            .map_or(&[], |(_, words)| *words)
+    };
+    // A subject pronoun opening a clause is the writer's own voice in
+    // English; in Spanish or Portuguese it is mostly dropped, and where it
+    // is written ("Yo voy martes, jueves y domingo") it marks no state.
+    let (state, subject): (&[&str], &[&str]) = if english {
+        (STATE, SUBJECT)
+    } else {
+        (of(STATE_BY_LANG), &[])
+    };
     let doc = Doc::new(text);
     let total = doc.sentences.len().max(1);
     let mut out: Vec<Clause> = Vec::new();
@@ -288,16 +411,15 @@ pub fn key_clauses(text: &str, contrast: &[String], english: bool) -> Vec<Clause
             let range = start..sentence.end;
             let clause = &text[range.clone()];
             let words = tokenize(clause);
-            let lower = clause.to_lowercase();
+            let lower = clause.to_lowercase().replace('’', "'");
             let mut score = 0;
-            if english
-                && words
-                    .first()
-                    .is_some_and(|t| SUBJECT.contains(&t.norm.as_str()))
+            if words
+                .first()
+                .is_some_and(|t| subject.contains(&t.norm.as_str()))
             {
                 score += 3;
             }
-            if english && STATE.iter().any(|w| has_word(&lower, w)) {
+            if state.iter().any(|w| has_word(&lower, w)) {
                 score += 2;
             }
             if contrast.iter().any(|w| has_word(&lower, &w.to_lowercase())) {
@@ -437,7 +559,7 @@ pub fn dwells(clause: &str) -> bool {
 /// The writer's clause that dwells ([`dwells`]), best by [`key_clauses`],
 /// if any.
 pub fn dwelling(text: &str, contrast: &[String]) -> Option<Range<usize>> {
-    key_clauses(text, contrast, true)
+    key_clauses(text, contrast, "en")
         .into_iter()
         .find(|c| dwells(&text[c.range.clone()]))
         .map(|c| c.range)
@@ -508,24 +630,24 @@ mod tests {
     #[test]
     fn the_clause_that_carries_the_writer_comes_first() {
         let text = "Kerry already messaged asking if I could swap with her for the 21st too because her childcare fell through. I said yes before I'd even finished reading it. Nobody asks why.";
-        let best = &key_clauses(text, &[], true)[0];
+        let best = &key_clauses(text, &[], "en")[0];
         assert!(text[best.range.clone()].starts_with("I said yes"));
         let joined = "Lease renewal is due in three weeks and I've basically decided I'm moving in with Jordan. Do I tell her now?";
-        let best = &key_clauses(joined, &[], true)[0];
+        let best = &key_clauses(joined, &[], "en")[0];
         assert!(joined[best.range.clone()].starts_with("I've basically decided"));
         // Someone else's words are never the writer's clause.
         let quoted = "My manager today: \"You're very reliable, but I'm not sure you're visible enough for the lead role.\" I nodded like an idiot.";
         assert!(
-            key_clauses(quoted, &[], true)
+            key_clauses(quoted, &[], "en")
                 .iter()
                 .all(|c| !quoted[c.range.clone()].starts_with("I'm not sure"))
         );
         // A label before a colon is left out of the clause.
         let labelled =
             "Now: my flatmate hasn't cleaned the bathroom once since September and I'm fuming.";
-        let best = &key_clauses(labelled, &[], true)[0];
+        let best = &key_clauses(labelled, &[], "en")[0];
         assert!(labelled[best.range.clone()].starts_with("my flatmate"));
         // A question is the writer's own to ask, never the clause reflected.
-        assert!(key_clauses("Why do I always feel worse after visiting?", &[], true).is_empty());
+        assert!(key_clauses("Why do I always feel worse after visiting?", &[], "en").is_empty());
     }
 }

@@ -978,11 +978,14 @@ impl Compose<'_> {
 
     /// [`Compose::own_clause`] among the clauses `keep` accepts.
     fn own_clause_where(&self, keep: impl Fn(&str) -> bool) -> Option<(String, bool)> {
-        let clauses: Vec<focus::Clause> =
-            focus::key_clauses(self.text, &self.p.lang.contrast, self.english)
-                .into_iter()
-                .filter(|c| keep(self.text[c.range.clone()].trim()))
-                .collect();
+        let clauses: Vec<focus::Clause> = focus::key_clauses(
+            self.text,
+            &self.p.lang.contrast,
+            &self.analysis.language.code,
+        )
+        .into_iter()
+        .filter(|c| keep(self.text[c.range.clone()].trim()))
+        .collect();
         let best = clauses
             .iter()
             .find(|c| c.score >= focus::GOOD)
