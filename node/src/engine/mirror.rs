@@ -37,6 +37,7 @@ use mirror_constitution::text::tokenize;
 use mirror_governance::params::LanguageSpec;
 
 use super::focus;
+use super::kept;
 use super::rules::Doc;
 use super::{Analysis, Engine, PatternMatch};
 
@@ -1346,6 +1347,27 @@ impl Compose<'_> {
         }
     }
 
+    /// What the writer keeps back, given back as written: the keeping
+    /// alone when it says what is kept (turned to the second person where
+    /// it can be), else what is kept beside it, both quoted in the pack's
+    /// frame for two passages.
+    fn kept_lines(&self, kept: &kept::Kept) -> String {
+        let first = self.text[kept.first.clone()].trim();
+        let Some(second) = &kept.second else {
+            return self.give_back(first);
+        };
+        let second = self.text[second.clone()].trim();
+        match self.p.pick("tension.evidence") {
+            Some(e) => {
+                let line = e
+                    .replace("{qa}", &quote(self.p.lang, &strip_joiner(first), 24))
+                    .replace("{qb}", &quote(self.p.lang, &strip_joiner(second), 24));
+                upper_first(&without_word_before_quote(&line, &self.p.lang.quote_open))
+            }
+            None => self.give_back(first),
+        }
+    }
+
     /// The label a writer gave themself ("a terrible mother" from "I'm a
     /// terrible mother"), when the self-judgment is one.
     fn self_label(&self) -> Option<String> {
@@ -1715,6 +1737,20 @@ impl Compose<'_> {
                 }
             }
             parts.push(f);
+        } else if open_own
+            && let Some(kept) = kept::kept_back(self.text, &self.analysis.language.code)
+            && let Some(line) = self.p.pick("kept")
+            && let given = self.kept_lines(&kept)
+            && self.engine.checker().check(&given).is_compliant()
+        {
+            // Nothing named, but the writer keeps something from someone
+            // ("Renewed my lease today. Twelve months. Didn't tell Dani
+            // yet."): what is kept and the keeping, as written, and that
+            // part of it is still the writer's alone. New writers show a
+            // pull this way more than any other (`kept`).
+            parts.push(given);
+            parts.push(line.to_string());
+            question_keys.push("kept".into());
         } else if open_own
             && let Some(range) = self
                 .english
@@ -2127,6 +2163,40 @@ mod tests {
         let e = engine();
         let analysis = e.analyze(text);
         mirrorback(e, text, &analysis)
+    }
+
+    #[test]
+    fn what_the_writer_keeps_back_is_given_back_with_what_is_kept() {
+        // Entries written for this test, not taken from an evaluation set.
+        let answer = mirror(
+            "Signed up for the pottery course at the community hall, Thursdays. \
+             Haven't told Greg. He'd only ask who is doing the school run. \
+             Made the lunches and ironed his shirts.",
+        );
+        assert!(
+            answer.contains("Signed up for the pottery course"),
+            "{answer}"
+        );
+        assert!(answer.contains("Haven't told Greg"), "{answer}");
+        assert!(
+            answer.contains("to yourself") || answer.contains("yours alone"),
+            "{answer}"
+        );
+        let answer = mirror(
+            "Hoy firmé el contrato del piso en Valencia y no se lo he dicho a mi madre todavía. \
+             Cenamos lentejas y vimos el telediario como siempre.",
+        );
+        assert!(answer.contains("no se lo he dicho a mi madre"), "{answer}");
+        assert!(answer.contains("la guardas para ti"), "{answer}");
+        // Someone else's keeping is not the writer's.
+        let answer = mirror(
+            "Went round to Dad's after work. He didn't tell me the scan results were back. \
+             Found the letter on the hall table under the gas bill.",
+        );
+        assert!(
+            !answer.contains("to yourself") && !answer.contains("yours alone"),
+            "{answer}"
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod feeling_model;
 pub mod floor;
 pub mod focus;
 pub mod gate;
+pub mod kept;
 pub mod language;
 pub mod linear;
 pub mod llm;
