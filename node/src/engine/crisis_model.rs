@@ -19,7 +19,7 @@
 //! once they were measured and spent; since, sixteen more writers' sets
 //! join the same way, read from their JSON Lines files
 //! ([`crate::engine::corpora::CRISIS_SPENT`]), and then the answered
-//! mirrorback sets, nine more writers' ordinary days among a few crises
+//! mirrorback sets, ten more writers' ordinary days among a few crises
 //! ([`crate::engine::corpora::CRISIS_SPENT_ANSWERED`]); two more wrote long entries
 //! (`crisis-long.txt`), which only the scorer for long entries learns
 //! from ([`Scorer::builtin_long`]). A scorer over words learns its
