@@ -591,8 +591,9 @@ pub fn grammar_slips(answer: &str, lang: &str) -> Vec<String> {
             }
         }
     }
-    // A word said twice in a row ("the the").
-    for w in tokens.windows(2) {
+    // A word said twice in a row ("the the"), outside quotations: inside
+    // them the words are the writer's ("chorando de raiva, raiva").
+    for w in mirror_constitution::text::tokenize(&strip_quotes(answer)).windows(2) {
         if w[0].norm == w[1].norm
             && w[0].norm.chars().all(char::is_alphabetic)
             && w[0].norm.len() > 1
@@ -636,6 +637,12 @@ fn strip_quotes(text: &str) -> String {
     let mut out = String::new();
     let mut depth = 0usize;
     for c in text.chars() {
+        // Each quotation leaves a mark ("0", no word), so the words either
+        // side of it are not read as one after the other ("In your words:
+        // “…”. Words like these…").
+        if depth == 0 && matches!(c, '«' | '„' | '“' | '"') {
+            out.push_str(" 0 ");
+        }
         match c {
             '«' | '„' => depth += 1,
             '”' | '»' if depth > 0 => depth -= 1,
@@ -683,6 +690,11 @@ mod tests {
             1
         );
         assert_eq!(grammar_slips("“pathetic” is a hard word.", "en").len(), 1);
+        assert_eq!(grammar_slips("It sounds like the the plan.", "en").len(), 1);
+        assert!(grammar_slips("Nas suas palavras: «chorando de raiva, raiva».", "pt").is_empty());
+        assert!(
+            grammar_slips("In your words: “Fine”. Words like these hold a lot.", "en").is_empty()
+        );
     }
 
     #[test]
