@@ -649,5 +649,17 @@ mod tests {
         assert!(labelled[best.range.clone()].starts_with("my flatmate"));
         // A question is the writer's own to ask, never the clause reflected.
         assert!(key_clauses("Why do I always feel worse after visiting?", &[], "en").is_empty());
+        // Outside English, the language's own words for a state of mind
+        // carry the clause, not the latest long sentence (sentences written
+        // for this test).
+        let french = "Le propriétaire a gardé la caution. J'ai tellement envie de hurler quand je pense à lui. \
+                      Ce soir j'ai rangé les cartons de la cave et sorti les bouteilles vides au recyclage.";
+        let best = &key_clauses(french, &[], "fr")[0];
+        assert!(french[best.range.clone()].starts_with("J'ai tellement envie"));
+        // A written "yo" is no state of mind.
+        let spanish = "Yo voy los martes, los jueves y los domingos al mercado de abastos. \
+                       Todavía no sé qué le voy a decir a mi hermana.";
+        let best = &key_clauses(spanish, &[], "es")[0];
+        assert!(spanish[best.range.clone()].starts_with("Todavía no sé"));
     }
 }

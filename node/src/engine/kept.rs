@@ -158,7 +158,6 @@ const ENGLISH_UNKNOWING: &[&str] = &[
     "have no idea i",
     "nobody knows",
     "no one knows",
-    "without telling",
 ];
 
 /// English phrases of keeping quiet, which count only with "I" said
