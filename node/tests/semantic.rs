@@ -175,7 +175,11 @@ fn heads_train_again_from_their_corpus() {
 /// does: the built-in model hears the same pull told as "every lunch break
 /// this month I've sat in the car reading the prospectus", so this one is
 /// told with other words.
-const IMPLICIT: &str = "Same branch of the building society for eleven years, mortgage nearly paid off. The marine biology prospectus has been on the passenger seat all month and I read it over every sandwich.";
+/// An entry the lexicons and the built-in tension model both miss, and the
+/// semantic step hears. (The one before, eleven years at a building
+/// society beside a marine biology prospectus, the built-in model heard
+/// once it learnt the answered mirrorback sets.)
+const IMPLICIT: &str = "I wrote the essay four times and it still isn't right. Everyone else handed theirs in on Friday.";
 
 fn suggested_axes(out: &std::process::Output) -> Vec<String> {
     assert!(
@@ -228,7 +232,7 @@ fn an_installed_model_hears_an_implicit_tension_and_removing_it_undoes_that() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["loads"], true);
     let axes = suggested_axes(&mirror(&home, &["reflect", "--json", IMPLICIT]));
-    assert_eq!(axes, vec!["stability/growth".to_string()]);
+    assert_eq!(axes, vec!["perfection/acceptance".to_string()]);
     // An ordinary entry gets nothing from it.
     let plain = "Made soup, walked the dog, rang my sister about Sunday.";
     assert!(suggested_axes(&mirror(&home, &["reflect", "--json", plain])).is_empty());
