@@ -522,7 +522,7 @@ pub fn check_answers(engine: &Engine, answers: &[Answered]) -> AnswerChecks {
         if !engine.checker().check(&a.answer).is_compliant() {
             checks.non_compliant.push(a.id.clone());
         }
-        for slip in grammar_slips(&a.answer, &a.lang) {
+        for slip in grammar_slips(&a.answer, &a.lang, &a.text) {
             checks.grammar_slips.push((a.id.clone(), slip));
         }
         let native = ["fr", "de", "es", "pt"].contains(&a.lang.as_str());
@@ -558,8 +558,8 @@ pub fn check_answers(engine: &Engine, answers: &[Answered]) -> AnswerChecks {
     checks
 }
 
-/// The grammar slips a machine can see in one answer.
-pub fn grammar_slips(answer: &str, lang: &str) -> Vec<String> {
+/// The grammar slips a machine can see in one answer to `entry`.
+pub fn grammar_slips(answer: &str, lang: &str, entry: &str) -> Vec<String> {
     let mut slips = Vec::new();
     let tokens = mirror_constitution::text::tokenize(answer);
     // "You wrote that moved out…": reported speech around a fragment.
@@ -592,13 +592,24 @@ pub fn grammar_slips(answer: &str, lang: &str) -> Vec<String> {
         }
     }
     // A word said twice in a row ("the the"), outside quotations: inside
-    // them the words are the writer's ("chorando de raiva, raiva").
-    for w in mirror_constitution::text::tokenize(&strip_quotes(answer)).windows(2) {
-        if w[0].norm == w[1].norm
-            && w[0].norm.chars().all(char::is_alphabetic)
-            && w[0].norm.len() > 1
-        {
-            slips.push(format!("\"{}\" twice", w[0].norm));
+    // them the words are the writer's ("chorando de raiva, raiva"), and so
+    // is a word the entry itself says twice ("finally, FINALLY free"), when
+    // an answer gives the writer's clause back in the second person.
+    let doubled = |text: &str| -> Vec<String> {
+        mirror_constitution::text::tokenize(text)
+            .windows(2)
+            .filter(|w| {
+                w[0].norm == w[1].norm
+                    && w[0].norm.chars().all(char::is_alphabetic)
+                    && w[0].norm.len() > 1
+            })
+            .map(|w| w[0].norm.clone())
+            .collect()
+    };
+    let writers = doubled(entry);
+    for word in doubled(&strip_quotes(answer)) {
+        if !writers.contains(&word) {
+            slips.push(format!("\"{word}\" twice"));
         }
     }
     // "“Why me?”." : a quote that ends its own sentence takes no stop.
@@ -683,17 +694,49 @@ mod tests {
 
     #[test]
     fn a_quoted_ellipsis_starts_no_sentence() {
-        assert!(grammar_slips("You keep waiting and you just... don't. Fine.", "en").is_empty());
-        assert_eq!(grammar_slips("You wrote this. and then.", "en").len(), 1);
+        assert!(
+            grammar_slips("You keep waiting and you just... don't. Fine.", "en", "").is_empty()
+        );
         assert_eq!(
-            grammar_slips("In your words: “Why me?”. Then.", "en").len(),
+            grammar_slips("You wrote this. and then.", "en", "").len(),
             1
         );
-        assert_eq!(grammar_slips("“pathetic” is a hard word.", "en").len(), 1);
-        assert_eq!(grammar_slips("It sounds like the the plan.", "en").len(), 1);
-        assert!(grammar_slips("Nas suas palavras: «chorando de raiva, raiva».", "pt").is_empty());
+        assert_eq!(
+            grammar_slips("In your words: “Why me?”. Then.", "en", "").len(),
+            1
+        );
+        assert_eq!(
+            grammar_slips("“pathetic” is a hard word.", "en", "").len(),
+            1
+        );
+        assert_eq!(
+            grammar_slips("It sounds like the the plan.", "en", "").len(),
+            1
+        );
         assert!(
-            grammar_slips("In your words: “Fine”. Words like these hold a lot.", "en").is_empty()
+            grammar_slips("Nas suas palavras: «chorando de raiva, raiva».", "pt", "").is_empty()
+        );
+        // The writer's own doubling, given back in the second person.
+        let entry = "I'm 23 and finally, FINALLY free of the bus.";
+        assert!(
+            grammar_slips(
+                "You're 23 and finally, FINALLY free of the bus.",
+                "en",
+                entry
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            grammar_slips("You're finally finally free.", "en", "I'm free.").len(),
+            1
+        );
+        assert!(
+            grammar_slips(
+                "In your words: “Fine”. Words like these hold a lot.",
+                "en",
+                ""
+            )
+            .is_empty()
         );
     }
 
