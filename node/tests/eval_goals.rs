@@ -141,9 +141,10 @@ fn crisis_goals_on_the_development_set() {
 }
 
 /// Ordinary journal entries (every entry of the pattern and tension sets,
-/// none written about a crisis) stay ordinary: the crisis check answers at
-/// most one in thirty of them with helplines (the price of the scorer's
-/// reach into indirect writing; see BENCHMARKS.md).
+/// none written about a crisis, and the newest answered sets' entries but
+/// their crises: long days told by new writers) stay ordinary: the crisis
+/// check answers at most one in thirty of them with helplines (the price of
+/// the scorer's reach into indirect writing; see BENCHMARKS.md).
 #[test]
 fn ordinary_entries_are_not_read_as_crisis() {
     let engine = Engine::genesis().unwrap();
@@ -155,6 +156,8 @@ fn ordinary_entries_are_not_read_as_crisis() {
     ];
     files.extend(shared("patterns-dev.jsonl"));
     files.extend(shared("tensions-dev.jsonl"));
+    files.push(held_out("fresh39-mirrorbacks.jsonl"));
+    files.push(held_out("fresh40-mirrorbacks.jsonl"));
     let (mut total, mut flagged) = (0usize, Vec::new());
     for file in files {
         for line in std::fs::read_to_string(&file).unwrap().lines() {
@@ -162,6 +165,9 @@ fn ordinary_entries_are_not_read_as_crisis() {
                 continue;
             }
             let item: serde_json::Value = serde_json::from_str(line).unwrap();
+            if item["kind"] == "crisis" {
+                continue;
+            }
             let text = item["text"].as_str().unwrap();
             total += 1;
             if let Some(c) = engine.crisis(text) {
