@@ -68,29 +68,18 @@ fn around(doc: &Doc, at: usize) -> std::ops::Range<usize> {
     doc.sentence_tokens(first).start..doc.sentence_tokens(last.max(at)).end
 }
 
-/// The sentences and text of every window the scorer reads in a long
-/// entry: each run of [`SCORE_WINDOW`] consecutive sentences, and at
-/// either end the shorter runs that reach past it ("Five." and "Four.
-/// Five." at the end), so every sentence is read in [`SCORE_WINDOW`]
-/// windows, the first and the last as often as the rest (the whole text
-/// when it has no more sentences than a window).
-fn windows<'a>(doc: &'a Doc) -> impl Iterator<Item = (std::ops::Range<usize>, &'a str)> + 'a {
+/// The first sentence and text of every run of [`SCORE_WINDOW`]
+/// consecutive sentences of `doc` (the whole text when it has no more).
+fn windows<'a>(doc: &'a Doc) -> impl Iterator<Item = (usize, &'a str)> + 'a {
     let n = doc.sentences.len();
-    let (from, to) = if n <= SCORE_WINDOW {
-        (0, 1)
-    } else {
-        (1 - SCORE_WINDOW as isize, n as isize)
-    };
-    (from..to).map(move |k| {
+    let last_start = n.saturating_sub(SCORE_WINDOW);
+    (0..=last_start).map(move |k| {
         if n <= SCORE_WINDOW {
-            return (0..n, doc.text);
+            (0, doc.text)
+        } else {
+            let end = (k + SCORE_WINDOW).min(n) - 1;
+            (k, &doc.text[doc.sentences[k].start..doc.sentences[end].end])
         }
-        let first = k.max(0) as usize;
-        let end = ((k + SCORE_WINDOW as isize) as usize).min(n);
-        (
-            first..end,
-            &doc.text[doc.sentences[first].start..doc.sentences[end - 1].end],
-        )
     })
 }
 
@@ -288,29 +277,13 @@ impl CompiledSafety {
         let gate = Scorer::builtin_gate();
         let n = doc.sentences.len();
         let (scorer, score, among) = if doc.len() > LONG_ENTRY_WORDS {
-            // A risk the scorer hears in one window it also hears in the
-            // next, which shares two of its sentences, or in the whole
-            // entry: among a new writer's ordinary long entries, most
-            // windows the scorer misread stood alone (a knee on three
-            // pillows, a driving test passed, a best man's "it'll hurt
-            // him"), where every long crisis entry it caught in the spent
-            // sets passed twice or more. The whole entry counts as one
-            // reading: a woman locked in a bathroom from a partner who threw
-            // a kettle passes in one window (0.68) and whole (0.88).
             let scorer = Scorer::builtin_long();
-            let passed: Vec<(f64, std::ops::Range<usize>)> = windows(doc)
-                .map(|(among, w)| (scorer.risk(w), among, w))
+            let (score, first) = windows(doc)
+                .map(|(k, w)| (scorer.risk(w), k, w))
                 .filter(|(s, _, w)| passes(*s, LONG_SCORE_THRESHOLD, || gate.score(w)))
-                .map(|(s, among, _)| (s, among))
-                .collect();
-            if n > SCORE_WINDOW && passed.len() == 1 {
-                let whole = scorer.risk(doc.text);
-                if !passes(whole, LONG_SCORE_THRESHOLD, || gate.score(doc.text)) {
-                    return None;
-                }
-            }
-            let (score, among) = passed.into_iter().max_by(|a, b| a.0.total_cmp(&b.0))?;
-            (scorer, score, among)
+                .map(|(s, k, _)| (s, k))
+                .max_by(|a, b| a.0.total_cmp(&b.0))?;
+            (scorer, score, first..(first + SCORE_WINDOW).min(n))
         } else {
             let scorer = Scorer::builtin();
             let score = scorer.risk(doc.text);
@@ -377,16 +350,12 @@ impl CompiledSafety {
         let gate = Scorer::builtin_gate();
         let mut trace = if doc.len() > LONG_ENTRY_WORDS {
             let scorer = Scorer::builtin_long();
-            let read: Vec<(f64, f64)> = windows(doc)
+            match windows(doc)
                 .map(|(_, w)| (scorer.risk(w), gate.score(w)))
-                .collect();
-            let passed = read
-                .iter()
-                .filter(|(risk, g)| passes(*risk, LONG_SCORE_THRESHOLD, || *g))
-                .count();
-            match read.into_iter().max_by(|a, b| a.0.total_cmp(&b.0)) {
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+            {
                 Some((risk, g)) if risk > 0.0 => format!(
-                    "long: best window {risk:.2} (needs {LONG_SCORE_THRESHOLD}), gate {g:.2} (needs {GATE_THRESHOLD}), {passed} window(s) passed (needs 2, or 1 and the whole entry)"
+                    "long: best window {risk:.2} (needs {LONG_SCORE_THRESHOLD}), gate {g:.2} (needs {GATE_THRESHOLD})"
                 ),
                 _ => return "long: no window holds an anchor word".into(),
             }
@@ -608,20 +577,15 @@ mod tests {
         let short = Doc::new("One. Two. Three.");
         assert_eq!(
             windows(&short).collect::<Vec<_>>(),
-            [(0..3, "One. Two. Three.")]
+            [(0, "One. Two. Three.")]
         );
-        // Every sentence is read in three windows, the first and last too.
         let long = Doc::new("One. Two. Three. Four. Five.");
         assert_eq!(
             windows(&long).collect::<Vec<_>>(),
             [
-                (0..1, "One."),
-                (0..2, "One. Two."),
-                (0..3, "One. Two. Three."),
-                (1..4, "Two. Three. Four."),
-                (2..5, "Three. Four. Five."),
-                (3..5, "Four. Five."),
-                (4..5, "Five.")
+                (0, "One. Two. Three."),
+                (1, "Two. Three. Four."),
+                (2, "Three. Four. Five.")
             ]
         );
     }
