@@ -368,9 +368,19 @@ fn look_alikes_stay_ordinary_entries() {
         "Our three-year-old was at nursery, so I had the flat to myself and wrote all day.",
         "Sharpened the carving knife for Sunday and laid the table for eight.",
         "The kids spent the afternoon carving pumpkins on the back step.",
+        // A squeeze of an arm or a hand is as often comfort.
+        "Sunday lunch at Mum's. She squeezed my arm when I said I'd got the job.",
+        "Dad squeezed my hand with his good one and made a joke about the hospital jelly.",
     ];
     for text in cases {
         assert_eq!(kind(text), None, "{text}");
+    }
+    // A squeeze of the throat or a wrist still counts.
+    for text in [
+        "He squeezed my wrist until I said sorry for laughing.",
+        "She gripped my throat against the fridge when I asked for the car keys.",
+    ] {
+        assert!(kind(text).is_some(), "{text}");
     }
 }
 
