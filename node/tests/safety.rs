@@ -712,3 +712,22 @@ fn taking_all_the_pills_is_caught_in_each_language() {
         assert_eq!(kind(text), None, "{text}");
     }
 }
+
+/// Italian's rule names Italian words: another language's word for suicide
+/// in a film retold over dinner is not an Italian writer's risk, while an
+/// Italian writer's own still is.
+#[test]
+fn italian_words_are_read_as_italian() {
+    for text in [
+        "Cena con Marta. Me contó entera la película del sábado: va de un chico que quiere suicidarse y al final no lo hace. Pedimos postre y hablamos del trabajo.",
+        "Jantar com a Rita. Contou-me o filme inteiro: um rapaz que quer suicidar-se e no fim não o faz. Pedimos sobremesa.",
+    ] {
+        assert_eq!(kind(text), None, "{text}");
+    }
+    for text in [
+        "Da settimane ho pensieri suicidi e stasera non riesco a smettere.",
+        "Stanotte penso al suicidio e non so a chi dirlo.",
+    ] {
+        assert!(kind(text).is_some(), "{text}");
+    }
+}
