@@ -346,12 +346,18 @@ pub(crate) fn quote(lang: &LanguageSpec, text: &str, max: usize) -> String {
     };
     // The writer's own quotation marks go (they would be left unbalanced
     // when cut); with them the spaces French sets inside « », which left
-    // "Et puis :  Papa…" (a blind review of fresh set 36m).
+    // "Et puis :  Papa…" (a blind review of fresh set 36m), and the space
+    // a closing » kept before a comma ("et appelle tous les dimanches ,
+    // comme si…", set 43m): no language here sets one there.
     let inner = strip_single_quotes(&neutralise_quotes(&short));
     format!(
         "{}{}{}",
         lang.quote_open,
-        inner.split_whitespace().collect::<Vec<_>>().join(" "),
+        inner
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace(" ,", ","),
         lang.quote_close
     )
 }
@@ -2115,6 +2121,8 @@ mod tests {
         let q = quote(fr, "Et puis : « Papa il dort sur le canapé. »", 20);
         assert!(!q.contains("  "), "{q}");
         assert!(q.contains("Et puis : Papa il dort sur le canapé"), "{q}");
+        let q = quote(fr, "Il vit à Lyon et « appelle le dimanche », comme si ça suffisait.", 20);
+        assert!(q.contains("appelle le dimanche, comme si"), "{q}");
     }
 
     #[test]
