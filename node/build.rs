@@ -105,6 +105,16 @@ fn main() {
         .iter()
         .map(|v| v["text"].as_str().expect("a text"))
         .collect();
+    // So are the tension corpus's (a pull is an ordinary day's), and then
+    // the spent sets, as labelled (see `Scorer::builtin_gate`).
+    let tension_corpus: Vec<serde_json::Value> = corpora::TENSION_CORPUS
+        .iter()
+        .flat_map(|name| json_lines(&format!("eval/train/tensions-{name}.jsonl")))
+        .collect();
+    let tension_days: Vec<&str> = tension_corpus
+        .iter()
+        .map(|v| v["text"].as_str().expect("a text"))
+        .collect();
     let mut corpora: Vec<&str> = texts.iter().map(String::as_str).collect();
     corpora.push(&long);
     write_model(
@@ -113,7 +123,9 @@ fn main() {
         crisis_train::train(
             crisis_train::gate_examples(&corpora, &everyday)
                 .into_iter()
-                .chain(feeling_days.iter().map(|t| (false, *t))),
+                .chain(feeling_days.iter().map(|t| (false, *t)))
+                .chain(tension_days.iter().map(|t| (false, *t)))
+                .chain(spent.iter().map(|(l, t)| (*l, t.as_str()))),
         ),
     );
     let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("crisis_weights.rs");

@@ -212,6 +212,12 @@ impl Scorer {
     /// such days cost recall at the scorer's threshold, or false alarms at a
     /// lower one (BENCHMARKS.md); asked apart, as a second opinion the
     /// scorer's verdict must also pass, they cost less.
+    ///
+    /// It then learns the tension corpus's 4,000 entries as ordinary days
+    /// (a pull is an ordinary day's: a checklist rewritten, a hand held
+    /// back, a brochure looked at for an hour), and last the spent sets as
+    /// labelled, the scorers' own: their look-alikes, fiction and a hard
+    /// week are no ordinary days to the scorers but are to the gate.
     pub fn builtin_gate() -> &'static Scorer {
         static SCORER: OnceLock<Scorer> = OnceLock::new();
         SCORER.get_or_init(|| Scorer::from_built(built::GATE_WEIGHTS, built::GATE_BIAS))
@@ -329,7 +335,7 @@ pub(crate) fn assert_same_weights(built: &Scorer, again: &Scorer) {
 mod tests {
     use super::*;
     use crate::engine::corpora::{CRISIS_SPENT, CRISIS_SPENT_ANSWERED};
-    use crate::engine::feeling_model;
+    use crate::engine::{feeling_model, tension_model};
 
     /// A JSON Lines corpus of the crate, read as `node/build.rs` reads it.
     fn json_lines(path: &str) -> Vec<serde_json::Value> {
@@ -453,9 +459,22 @@ mod tests {
             .map(|e| e.text)
             .collect();
         assert_eq!(days.len(), 3000);
+        // Then the tension corpus's entries, as ordinary days.
+        let pulls: Vec<String> = tension_model::CORPUS
+            .iter()
+            .flat_map(|c| c.lines())
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|v| v["text"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(pulls.len(), 4000);
+        // Last, the spent sets as labelled.
+        let spent = spent();
         let again = Scorer::train(
             data.into_iter()
-                .chain(days.iter().map(|t| (false, t.as_str()))),
+                .chain(days.iter().map(|t| (false, t.as_str())))
+                .chain(pulls.iter().map(|t| (false, t.as_str())))
+                .chain(spent.iter().map(|(l, t)| (*l, t.as_str()))),
         );
         assert_same_weights(Scorer::builtin_gate(), &again);
     }

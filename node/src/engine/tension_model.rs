@@ -238,7 +238,7 @@ pub fn builtin() -> &'static Model {
 
 /// The training corpus, in the order `node/build.rs` reads it.
 #[cfg(test)]
-const CORPUS: &[&str] = &[
+pub(crate) const CORPUS: &[&str] = &[
     include_str!("../../eval/train/tensions-en.jsonl"),
     include_str!("../../eval/train/tensions-en-2.jsonl"),
     include_str!("../../eval/train/tensions-en-3.jsonl"),
