@@ -2121,7 +2121,11 @@ mod tests {
         let q = quote(fr, "Et puis : « Papa il dort sur le canapé. »", 20);
         assert!(!q.contains("  "), "{q}");
         assert!(q.contains("Et puis : Papa il dort sur le canapé"), "{q}");
-        let q = quote(fr, "Il vit à Lyon et « appelle le dimanche », comme si ça suffisait.", 20);
+        let q = quote(
+            fr,
+            "Il vit à Lyon et « appelle le dimanche », comme si ça suffisait.",
+            20,
+        );
         assert!(q.contains("appelle le dimanche, comme si"), "{q}");
     }
 
