@@ -731,3 +731,28 @@ fn italian_words_are_read_as_italian() {
         assert!(kind(text).is_some(), "{text}");
     }
 }
+
+/// Scenes that share a crisis's words and are a day's work or leisure: a
+/// shift on a helpline in German, a paramedic's night in Portuguese, a
+/// hunt's shotgun and a fish gutted, a weekend away told as disappearing
+/// for a few days. The risk in the same words is still caught.
+#[test]
+fn a_shift_a_hunt_and_a_weekend_away_stay_ordinary() {
+    for text in [
+        "Spätschicht bei der Telefonseelsorge. Eine Frau mit Suizidgedanken hat lange geredet, am Ende wollte sie morgen ihre Schwester anrufen. Danach Supervision, dann heim.",
+        "Turno da noite no INEM. Uma tentativa de suicídio na Amadora, uma senhora que caiu na banheira. Cheguei a casa às sete.",
+        "Fuimos a por perdices con la escopeta de mi padre, y volvimos con dos y mucho frío.",
+        "Fui à pesca com o meu tio e cortei-me num dedo a amanhar o peixe. Nada de especial.",
+        "Quiero desaparecer tres días, caminar por la sierra y no mirar el móvil.",
+        "Quero sumir do mapa por uns dias, só eu e um livro.",
+    ] {
+        assert_eq!(kind(text), None, "{text}");
+    }
+    for text in [
+        "Tenho pensamentos de suicídio todas as noites e já não sei a quem dizer.",
+        "Quero sumir de vez. Ninguém ia notar.",
+        "Ich habe seit Wochen Suizidgedanken und heute Nacht sind sie lauter.",
+    ] {
+        assert!(kind(text).is_some(), "{text}");
+    }
+}
