@@ -97,24 +97,12 @@ fn main() {
     );
     // The feeling corpus's entries are ordinary days too (none tells acute
     // risk): the everyday gate learns them beside the everyday corpus's.
-    let feeling_corpus: Vec<serde_json::Value> = corpora::FEELING_CORPUS
-        .iter()
-        .flat_map(|name| json_lines(&format!("eval/train/feelings-{name}.jsonl")))
-        .collect();
-    let feeling_days: Vec<&str> = feeling_corpus
-        .iter()
-        .map(|v| v["text"].as_str().expect("a text"))
-        .collect();
+    let feeling_corpus = train_lines("feelings", &corpora::FEELING_CORPUS);
+    let feeling_days = texts_of(&feeling_corpus);
     // So are the tension corpus's (a pull is an ordinary day's), and then
     // the spent sets, as labelled (see `Scorer::builtin_gate`).
-    let tension_corpus: Vec<serde_json::Value> = corpora::TENSION_CORPUS
-        .iter()
-        .flat_map(|name| json_lines(&format!("eval/train/tensions-{name}.jsonl")))
-        .collect();
-    let tension_days: Vec<&str> = tension_corpus
-        .iter()
-        .map(|v| v["text"].as_str().expect("a text"))
-        .collect();
+    let tension_corpus = train_lines("tensions", &corpora::TENSION_CORPUS);
+    let tension_days = texts_of(&tension_corpus);
     let mut corpora: Vec<&str> = texts.iter().map(String::as_str).collect();
     corpora.push(&long);
     write_model(
@@ -133,6 +121,23 @@ fn main() {
     tensions(&everyday);
     sides(&everyday);
     feelings(&feeling_corpus);
+}
+
+/// The lines of the training corpus files `eval/train/<stem>-<name>.jsonl`,
+/// in the order of `names`.
+fn train_lines(stem: &str, names: &[&str]) -> Vec<serde_json::Value> {
+    names
+        .iter()
+        .flat_map(|name| json_lines(&format!("eval/train/{stem}-{name}.jsonl")))
+        .collect()
+}
+
+/// The `"text"` of each line.
+fn texts_of(lines: &[serde_json::Value]) -> Vec<&str> {
+    lines
+        .iter()
+        .map(|v| v["text"].as_str().expect("a text"))
+        .collect()
 }
 
 /// The lines of a JSON Lines corpus of the repository (blank lines
