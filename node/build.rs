@@ -85,6 +85,11 @@ fn main() {
     )
     .unwrap();
     write_model(&mut out, "", crisis_train::train(short.iter().copied()));
+    // The tension corpus's entries are ordinary days (a pull is an
+    // ordinary day's): the long scorer learns their windows, and the
+    // everyday gate the entries whole.
+    let tension_corpus = train_lines("tensions", &corpora::TENSION_CORPUS);
+    let tension_days = texts_of(&tension_corpus);
     write_model(
         &mut out,
         "LONG_",
@@ -92,17 +97,21 @@ fn main() {
             short
                 .iter()
                 .copied()
-                .chain(crisis_train::long_examples(&long)),
+                .chain(crisis_train::long_examples(&long))
+                .chain(
+                    tension_days
+                        .iter()
+                        .flat_map(|t| crisis_train::windows(t))
+                        .map(|w| (false, w)),
+                ),
         ),
     );
     // The feeling corpus's entries are ordinary days too (none tells acute
-    // risk): the everyday gate learns them beside the everyday corpus's.
+    // risk): the everyday gate learns them beside the everyday corpus's,
+    // then the tension corpus's and the spent sets, as labelled (see
+    // `Scorer::builtin_gate`).
     let feeling_corpus = train_lines("feelings", &corpora::FEELING_CORPUS);
     let feeling_days = texts_of(&feeling_corpus);
-    // So are the tension corpus's (a pull is an ordinary day's), and then
-    // the spent sets, as labelled (see `Scorer::builtin_gate`).
-    let tension_corpus = train_lines("tensions", &corpora::TENSION_CORPUS);
-    let tension_days = texts_of(&tension_corpus);
     let mut corpora: Vec<&str> = texts.iter().map(String::as_str).collect();
     corpora.push(&long);
     write_model(

@@ -194,7 +194,11 @@ impl Scorer {
     /// goodbye or an apology as risk (a fresh set's long ordinary entries:
     /// 18 of 80 given the crisis answer). Short entries keep the scorer
     /// that never saw those windows: with them, its scores on short
-    /// entries fell, and with them its recall (BENCHMARKS.md).
+    /// entries fell, and with them its recall (BENCHMARKS.md). It also
+    /// learns the tension corpus's entries, cut into windows, as ordinary:
+    /// a pull told over a long day ("I haven't decided anything", a form
+    /// left in a drawer, money kept aside) was read as risk, 12 of a fresh
+    /// set's 60 long ordinary days.
     pub fn builtin_long() -> &'static Scorer {
         static SCORER: OnceLock<Scorer> = OnceLock::new();
         SCORER.get_or_init(|| Scorer::from_built(built::LONG_WEIGHTS, built::LONG_BIAS))
@@ -421,6 +425,20 @@ mod tests {
         assert_same_weights(built, &again);
     }
 
+    /// The tension corpus's entries, in the order the build script reads
+    /// them: ordinary days to the long scorer and the everyday gate.
+    fn tension_days() -> Vec<String> {
+        let pulls: Vec<String> = tension_model::CORPUS
+            .iter()
+            .flat_map(|c| c.lines())
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|v| v["text"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(pulls.len(), 4000);
+        pulls
+    }
+
     #[test]
     fn the_long_scorer_is_its_corpus_trained_bit_for_bit() {
         let long = long_examples(LONG_CORPUS);
@@ -430,8 +448,17 @@ mod tests {
             ordinary > 2 * entries,
             "cut into windows: {ordinary} / {entries}"
         );
+        // Then the tension corpus's entries, cut into windows as ordinary.
+        let pulls = tension_days();
+        let windows: Vec<&str> = pulls.iter().flat_map(|t| train::windows(t)).collect();
+        assert!(windows.len() >= pulls.len(), "{}", windows.len());
         let spent = spent();
-        let again = Scorer::train(short(&spent).into_iter().chain(long.iter().copied()));
+        let again = Scorer::train(
+            short(&spent)
+                .into_iter()
+                .chain(long.iter().copied())
+                .chain(windows.iter().map(|w| (false, *w))),
+        );
         let built = Scorer::builtin_long();
         assert_same_weights(built, &again);
     }
@@ -460,14 +487,7 @@ mod tests {
             .collect();
         assert_eq!(days.len(), 3000);
         // Then the tension corpus's entries, as ordinary days.
-        let pulls: Vec<String> = tension_model::CORPUS
-            .iter()
-            .flat_map(|c| c.lines())
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .map(|v| v["text"].as_str().unwrap().to_owned())
-            .collect();
-        assert_eq!(pulls.len(), 4000);
+        let pulls = tension_days();
         // Last, the spent sets as labelled.
         let spent = spent();
         let again = Scorer::train(

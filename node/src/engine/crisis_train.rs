@@ -63,14 +63,19 @@ pub fn long_examples(corpus: &str) -> Vec<(bool, &str)> {
             out.push((label, text));
             continue;
         }
-        let sentences = sentences(text);
-        for chunk in sentences.chunks(WINDOW_SENTENCES) {
-            if let (Some(first), Some(last)) = (chunk.first(), chunk.last()) {
-                out.push((false, text[first.0..last.1].trim()));
-            }
-        }
+        out.extend(windows(text).into_iter().map(|w| (false, w)));
     }
     out
+}
+
+/// An ordinary entry cut into windows of [`WINDOW_SENTENCES`] sentences,
+/// as the check reads a long entry: every window of an ordinary entry is
+/// ordinary.
+pub fn windows(text: &str) -> Vec<&str> {
+    sentences(text)
+        .chunks(WINDOW_SENTENCES)
+        .filter_map(|chunk| Some(text[chunk.first()?.0..chunk.last()?.1].trim()))
+        .collect()
 }
 
 /// The examples the everyday gate learns: every entry with acute risk
