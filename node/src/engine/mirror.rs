@@ -255,6 +255,16 @@ fn turn_clause(clause: &str) -> Option<(String, Option<String>)> {
     }) {
         return None;
     }
+    // Words said aloud without quotation marks ("I said let me check"):
+    // their "me" is the speaker's, and turned they read "You said let you
+    // check" (a blind review's grammar failure).
+    let spoken = |w: &[mirror_constitution::text::Token]| {
+        matches!(w[0].norm.as_str(), "said" | "say" | "says" | "replied")
+            && matches!(w[1].norm.as_str(), "let" | "let's" | "lets")
+    };
+    if tokens.windows(2).any(spoken) {
+        return None;
+    }
     // Skip a leading joiner ("and I…", "also I…").
     let mut k = 0;
     while k < tokens.len()
@@ -2820,6 +2830,12 @@ mod tests {
         assert_eq!(turn_clause("moved out to have my own space"), None);
         assert_eq!(turn_clause("two months of my weekends"), None);
         assert_eq!(turn_clause("my mum said I should call"), None);
+        // Words said without quotation marks keep their speaker's "me".
+        assert_eq!(
+            turn_clause("I said let me check, which is what I say when I know"),
+            None
+        );
+        assert!(turn_clause("I let my sister choose the film").is_some());
         assert_eq!(turn_clause("should I call her?"), None);
     }
 
