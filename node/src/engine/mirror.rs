@@ -59,6 +59,7 @@ pub struct History {
 
 // Emotion families that make an entry a good day, not a problem to look
 // into.
+use super::SHOWN_NOT_FELT;
 use super::WARM_FAMILIES as POSITIVE;
 
 /// Families that call for gentleness, not analysis.
@@ -913,15 +914,6 @@ fn strip_joiner(clause: &str) -> String {
 /// thing ("smiled through the whole meeting", "a lovely view") is not
 /// named: it is what the writer did or saw, not what they felt.
 pub fn families(analysis: &Analysis) -> Vec<&str> {
-    const SHOWN_NOT_FELT: &[&str] = &[
-        "smiled",
-        "laughed",
-        "fun",
-        "lovely",
-        "perfect",
-        "amazing",
-        "wonderful",
-    ];
     let hard = analysis
         .emotions
         .iter()
@@ -2429,6 +2421,31 @@ mod tests {
             "The carer ignored the schedule again. Mum came back happy, covered in compost. I was furious for an hour.",
         );
         assert!(!answer.to_lowercase().contains("joy"), "{answer}");
+        // A laugh beside a loss is not a good day; gladness said in words
+        // is still named. Written for this test.
+        for text in [
+            "Uncle Joe's funeral was this morning. At the pub after, we laughed about his terrible caravan. Then I sat in the car park for half an hour.",
+            "Grandad died on Sunday. His sister came round with photos and we laughed at his seventies haircut.",
+        ] {
+            let a = engine().analyze(text);
+            assert!(
+                !a.emotions.iter().any(|m| m.family == "joy"),
+                "{:?}",
+                a.emotions
+            );
+            let answer = mirror(text);
+            assert!(
+                !answer.contains("good one") && !answer.contains("glad"),
+                "{answer}"
+            );
+        }
+        let a = engine()
+            .analyze("Grandad died last spring. Today I felt so grateful for the years we had.");
+        assert!(
+            a.emotions.iter().any(|m| m.family == "gratitude"),
+            "{:?}",
+            a.emotions
+        );
         // The writer's own feeling, with someone else as the object, stays.
         let e = engine();
         let felt = e.analyze("I hugged Mum goodbye at the station feeling so sad.");

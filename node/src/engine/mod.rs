@@ -121,6 +121,19 @@ pub(crate) const WARM_FAMILIES: &[&str] = &[
     "hope",
 ];
 
+/// Warm words for what the writer did or saw, not what they felt ("smiled
+/// through the whole meeting", "a lovely view"): beside a hard feeling, or
+/// a loss, they are not named as the entry's feeling.
+pub(crate) const SHOWN_NOT_FELT: &[&str] = &[
+    "smiled",
+    "laughed",
+    "fun",
+    "lovely",
+    "perfect",
+    "amazing",
+    "wonderful",
+];
+
 /// Hard families that, told just after a warm opener, show it was meant
 /// the other way ("Super, je suis crevée"). Not fear or sadness: relief
 /// and good news come with them sincerely ("Great, I passed. I was so
@@ -576,6 +589,12 @@ impl Engine {
             self.add_heard(text, &mut tensions);
         }
         let (mut emotions, set_aside) = self.find_emotions(&doc, &lang);
+        // A loss the lexicon found ("Gran's funeral was today", "Biscuit
+        // died Tuesday"), even one the feeling model weighs out below: a
+        // laugh at the wake beside it is not a good day ("I laughed and
+        // then had to go sit in the car" was answered "This sounds like a
+        // good one", set 46m judged blind).
+        let loss = emotions.iter().any(|e| e.family == "grief");
         // An entry that acts out a pull between two things without naming
         // a mixed feeling is not a happy one because a warm word appears in
         // it ("everyone's so excited about the new house… tonight I walked
@@ -594,6 +613,12 @@ impl Engine {
                 *kept |= stated;
             }
             weigh_feelings(weighed, &mut emotions, no_warm);
+        }
+        if loss {
+            emotions.retain(|e| {
+                !WARM_FAMILIES.contains(&e.family.as_str())
+                    || !(e.heard || SHOWN_NOT_FELT.contains(&e.cue.to_lowercase().as_str()))
+            });
         }
         Analysis {
             patterns,
