@@ -57,9 +57,9 @@ pub struct History {
     pub tracked: Option<(String, String)>,
 }
 
+use super::SHOWN_NOT_FELT;
 // Emotion families that make an entry a good day, not a problem to look
 // into.
-use super::SHOWN_NOT_FELT;
 use super::WARM_FAMILIES as POSITIVE;
 
 /// Families that call for gentleness, not analysis.

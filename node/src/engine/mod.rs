@@ -593,7 +593,9 @@ impl Engine {
         // died Tuesday"), even one the feeling model weighs out below: a
         // laugh at the wake beside it is not a good day ("I laughed and
         // then had to go sit in the car" was answered "This sounds like a
-        // good one", set 46m judged blind).
+        // good one", set 46m judged blind). Only the laugh: the lexicon's
+        // loss may be another kind ("lost my voice" at a concert), and a
+        // warm feeling the model hears in the entry stays.
         let loss = emotions.iter().any(|e| e.family == "grief");
         // An entry that acts out a pull between two things without naming
         // a mixed feeling is not a happy one because a warm word appears in
@@ -617,7 +619,7 @@ impl Engine {
         if loss {
             emotions.retain(|e| {
                 !WARM_FAMILIES.contains(&e.family.as_str())
-                    || !(e.heard || SHOWN_NOT_FELT.contains(&e.cue.to_lowercase().as_str()))
+                    || !SHOWN_NOT_FELT.contains(&e.cue.to_lowercase().as_str())
             });
         }
         Analysis {
@@ -1363,6 +1365,15 @@ mod tests {
         // A hopeful "what if" is not a worry.
         assert!(names("What if it works, though? What if it goes well?").is_empty());
         assert!(names("What if there's an explanation for the late nights?").is_empty());
+        // Portuguese "e se calhar" is "and maybe", not "and what if".
+        assert!(
+            !names("A Marta disse que ele não fez por mal, e se calhar não fez.")
+                .contains(&"future_anxiety".to_string())
+        );
+        assert!(
+            names("E se eu perder o emprego no próximo mês?")
+                .contains(&"future_anxiety".to_string())
+        );
     }
 
     #[test]
