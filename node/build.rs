@@ -129,7 +129,9 @@ fn main() {
     std::fs::write(dest, out).expect("writing the crisis weights");
     tensions(&everyday);
     sides(&everyday);
-    feelings(&feeling_corpus);
+    let mut feeling_all = feeling_corpus;
+    feeling_all.extend(train_lines("feelings", &corpora::FEELING_SPENT));
+    feelings(&feeling_all);
 }
 
 /// The lines of the training corpus files `eval/train/<stem>-<name>.jsonl`,

@@ -80,6 +80,18 @@ pub const MIN_TEXTS: usize = 2;
 /// the order the model reads them.
 pub const FEELING_CORPUS: [&str; 6] = ["0", "1", "2", "3", "4", "5"];
 
+/// Further files of the feeling corpus, read by the feeling model only
+/// after [`FEELING_CORPUS`]: the ordinary days of the spent crisis sets
+/// ([`CRISIS_SPENT`]) that tell of a death, a funeral or a pet put down,
+/// or use those words for something else (a game, a phone, a helpline
+/// shift, a will), each labelled like the rest from the definition alone.
+/// The corpus held 109 grief entries in 3,000, and the model weighed out
+/// the grief of most long entries that told a death in details ("Biscuit
+/// died Tuesday", "Funeral was at 2"; BENCHMARKS.md, "Grief told in
+/// details"). The everyday gate does not read them again: it learns
+/// these days already, from their sets.
+pub const FEELING_SPENT: [&str; 1] = ["spent"];
+
 /// The crisis sets that, once measured and read, join the crisis scorers'
 /// corpus (`node/eval/<name>-crisis.jsonl`, `"crisis"` and `"text"` of each
 /// line), in the order the scorers read them after the `.txt` corpus. A

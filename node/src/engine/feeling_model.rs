@@ -14,7 +14,10 @@
 //!   training corpora (the 2,440 ordinary days of `crisis-everyday.txt`
 //!   and 560 of the tension corpus, in many languages), each labelled by a
 //!   reader with the feelings its writer holds (0 to 3 of [`FAMILIES`])
-//!   from a written definition alone, never from an evaluation set.
+//!   from a written definition alone, never from an evaluation set;
+//!   then `feelings-spent.jsonl`, 168 ordinary days of the spent crisis
+//!   sets that tell of a death or use its words for something else,
+//!   labelled the same way ([`super::corpora::FEELING_SPENT`] says why).
 //! * [`Model::train`]: one regression per family ([`super::linear`]);
 //!   trained when the crate is built (`node/build.rs`), and a test trains
 //!   it again and checks every weight bit for bit. Features met in fewer
@@ -223,6 +226,11 @@ pub(crate) const CORPUS: &[&str] = &[
     include_str!("../../eval/train/feelings-5.jsonl"),
 ];
 
+/// The spent sets' days the feeling model reads after [`CORPUS`]
+/// ([`super::corpora::FEELING_SPENT`]); the everyday gate does not.
+#[cfg(test)]
+pub(crate) const SPENT: &[&str] = &[include_str!("../../eval/train/feelings-spent.jsonl")];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,8 +251,8 @@ mod tests {
 
     #[test]
     fn the_corpus_names_only_the_families() {
-        let all = corpus(CORPUS);
-        assert!(all.len() >= 2900, "{}", all.len());
+        let all = corpus(&[CORPUS, SPENT].concat());
+        assert!(all.len() >= 3100, "{}", all.len());
         for e in &all {
             assert!(e.feelings.len() <= 3, "{:?}", e.text);
             for f in &e.feelings {
@@ -255,7 +263,7 @@ mod tests {
 
     #[test]
     fn the_built_in_weights_are_the_corpus_trained_bit_for_bit() {
-        let again = Model::train(&corpus(CORPUS));
+        let again = Model::train(&corpus(&[CORPUS, SPENT].concat()));
         assert_eq!(builtin(), &again, "every weight, bit for bit");
     }
 
@@ -337,7 +345,7 @@ mod tests {
     #[test]
     #[ignore = "prints the held-out table the thresholds were chosen from"]
     fn held_out() {
-        let train = Model::train(&corpus(&CORPUS[..5]));
+        let train = Model::train(&corpus(&[&CORPUS[..5], SPENT].concat()));
         let test = corpus(&CORPUS[5..]);
         // What the mirror would name: the lexicons, weighed at each pair
         // of thresholds, against the held-out labels.
