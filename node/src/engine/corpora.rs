@@ -47,7 +47,7 @@ pub const POLE_CORPUS: [&str; 11] = [
 ];
 
 /// The families, as the pack's emotion lexicons name them (the English
-/// lexicon's 21, which hold the other languages' 14).
+/// lexicon's 21, which hold the other languages' 16).
 pub const FAMILIES: [&str; 21] = [
     "joy",
     "pride",

@@ -1193,6 +1193,49 @@ mod tests {
     }
 
     #[test]
+    fn being_fed_up_and_swamped_are_heard_in_every_language() {
+        // Sentences written for this test, not taken from an evaluation set.
+        // The other four languages named no frustration and no overwhelm:
+        // "fed up" was anger there, and "swamped" nothing.
+        let e = Engine::genesis().unwrap();
+        let has =
+            |text: &str, family: &str| e.analyze(text).emotions.iter().any(|m| m.family == family);
+        for (text, family) in [
+            (
+                "Schon wieder Stau auf der A8, ich bin so genervt.",
+                "frustration",
+            ),
+            ("Encore une panne de wifi, j'en ai marre.", "frustration"),
+            (
+                "Otra reunión que pudo ser un correo, estoy harta.",
+                "frustration",
+            ),
+            (
+                "Mais uma vez o ônibus atrasou, estou de saco cheio.",
+                "frustration",
+            ),
+            (
+                "Drei Abgaben diese Woche, ich bin total überfordert.",
+                "overwhelm",
+            ),
+            (
+                "Trois dossiers à rendre pour lundi, je suis débordée.",
+                "overwhelm",
+            ),
+            ("Tres entregas esta semana y estoy agobiada.", "overwhelm"),
+            (
+                "Três prazos esta semana, estou sobrecarregada.",
+                "overwhelm",
+            ),
+        ] {
+            assert!(has(text, family), "{family} in {text:?}");
+            assert!(!has(text, "anger"), "anger in {text:?}");
+        }
+        // Overtaken on the road is not overwhelmed.
+        assert!(!has("On a dépassé Lyon vers midi.", "overwhelm"));
+    }
+
+    #[test]
     fn words_that_only_look_like_a_feeling_are_not_named() {
         // Sentences written for this test, not taken from an evaluation set.
         let e = Engine::genesis().unwrap();
