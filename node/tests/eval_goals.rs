@@ -235,7 +235,7 @@ fn mirrorback_goals_on_the_development_set() {
 }
 
 /// The newest writers' sets of entries to answer (32m, 34m, 36m, 38m, 39m,
-/// 40m, 41m, 43m and 46m, each judged blind once, whole): every answer
+/// 40m, 41m, 43m, 46m and 48m, each judged blind once, whole): every answer
 /// compliant, in the entry's language, with no grammar slip the machine can
 /// see. Set 36m's German
 /// note of four words ("…Früh ins Bett.") was answered in English, and a
@@ -253,6 +253,7 @@ fn the_newest_answer_sets_pass_the_machine_checks() {
         "fresh41-mirrorbacks.jsonl",
         "fresh43-mirrorbacks.jsonl",
         "fresh46-mirrorbacks.jsonl",
+        "fresh48-mirrorbacks.jsonl",
     ] {
         let answers = answer_set(&engine, &held_out(name), None).unwrap();
         assert_machine_clean(name, &check_answers(&engine, &answers));
@@ -519,19 +520,22 @@ fn fresh_tension_set_33_does_not_slide_back() {
 /// (0.377 / 0.119 after the model, from 0.333 / 0.131 with the lexicons
 /// alone; 0.415 / 0.131 once stated feelings were kept, 2026-12-06;
 /// 0.407 / 0.131 once the tension model learnt more writers, one more
-/// feeling named that the writer did not hold).
+/// feeling named that the writer did not hold; 0.436 / 0.143 once the
+/// model learnt the spent crisis sets' days of loss and the other four
+/// languages named frustration and overwhelm, 2026-12-08).
 #[test]
 fn the_fresh_feeling_set_does_not_slide_back() {
     let engine = Engine::genesis().unwrap();
     let report = eval_feelings(&engine, &held_out("fresh22-feelings.jsonl"), false).unwrap();
-    assert!(report.micro.precision >= 0.40, "{:?}", report.micro);
-    assert!(report.micro.recall >= 0.13, "{:?}", report.micro);
+    assert!(report.micro.precision >= 0.43, "{:?}", report.micro);
+    assert!(report.micro.recall >= 0.14, "{:?}", report.micro);
     // Fresh set 23f (100 entries, a new writer), measured once before and
     // once after stated feelings were kept from the model's veto (P 0.714
-    // to 0.712, R 0.372 to 0.388; the lexicons alone 0.613 / 0.405).
+    // to 0.712, R 0.372 to 0.388; the lexicons alone 0.613 / 0.405), then
+    // 0.743 / 0.430 on 2026-12-08 (the same two changes as 22f's).
     let report = eval_feelings(&engine, &held_out("fresh23-feelings.jsonl"), false).unwrap();
-    assert!(report.micro.precision >= 0.71, "{:?}", report.micro);
-    assert!(report.micro.recall >= 0.38, "{:?}", report.micro);
+    assert!(report.micro.precision >= 0.74, "{:?}", report.micro);
+    assert!(report.micro.recall >= 0.42, "{:?}", report.micro);
 }
 
 /// Requests to the mirror in five languages: advice asked for, and
