@@ -2674,6 +2674,14 @@ mod tests {
             ("pt", "preciso de um conselho sobre a mudança."),
             (
                 "en",
+                "need some advice. the new job pays more but it's nights.",
+            ),
+            (
+                "en",
+                "how do people decide between two flats they both like?",
+            ),
+            (
+                "en",
                 "i snapped at him over the bins. am i being unreasonable?",
             ),
             ("de", "ich hab sie angeschrien. war das falsch von mir?"),
@@ -2694,6 +2702,7 @@ mod tests {
             ("de", "morgen soll ich zum arzt, die ergebnisse besprechen."),
             ("es", "le pedí consejo a mi tía y me dijo que esperara."),
             ("pt", "o médico disse que eu devo descansar mais."),
+            ("en", "i didn't need advice, just someone to listen."),
             (
                 "en",
                 "my brother kept asking 'what should i do?' and i had nothing.",
