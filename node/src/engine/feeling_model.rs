@@ -14,9 +14,10 @@
 //!   training corpora (the 2,440 ordinary days of `crisis-everyday.txt`
 //!   and 560 of the tension corpus, in many languages), each labelled by a
 //!   reader with the feelings its writer holds (0 to 3 of [`FAMILIES`])
-//!   from a written definition alone, never from an evaluation set;
-//!   then `feelings-spent.jsonl`, 168 ordinary days of the spent crisis
-//!   sets that tell of a death or use its words for something else,
+//!   from a written definition alone; none of these is an evaluation
+//!   set's. Then `feelings-spent.jsonl`: 168 ordinary days of the spent
+//!   crisis sets (evaluation sets once measured, which the crisis scorers
+//!   learn too) that tell of a death or use its words for something else,
 //!   labelled the same way ([`super::corpora::FEELING_SPENT`] says why).
 //! * [`Model::train`]: one regression per family ([`super::linear`]);
 //!   trained when the crate is built (`node/build.rs`), and a test trains
